@@ -1,0 +1,49 @@
+# weft — see README.md. Every target works on a fresh machine with Go; `make
+# bench` also needs Node.js and npm (for the peer comparison).
+
+GO        ?= go
+BIN       := bin/weft
+FUZZTIME  ?= 10s
+# Packages whose code starts goroutines run under the race detector.
+RACE_PKGS := ./store/... ./cmd/...
+PURE_PKGS := ./crdt/... ./internal/...
+
+.PHONY: all build run test vet unit fuzz wasm bench bench-go bench-peers clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/weft
+
+# For now the main job is the trace replayer on the bundled paper trace; it
+# becomes `weft daemon` once the daemon exists.
+run: build
+	./$(BIN) trace replay testdata/traces/sequential/automerge-paper.json.gz testdata/traces/concurrent/clownschool.json.gz
+
+test: vet unit wasm fuzz
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 $(PURE_PKGS)
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 ./tools/...
+
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build ./crdt/...
+
+# Short runs of every fuzz target, against the committed corpus first.
+fuzz:
+	./scripts/fuzz-all.sh $(FUZZTIME) ./crdt
+
+bench: bench-go bench-peers
+
+bench-go:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./crdt/ | tee bench-go.txt
+
+bench-peers: build
+	./scripts/bench-peers.sh
+
+clean:
+	rm -rf bin bench-go.txt

@@ -1,0 +1,40 @@
+// Package crdt is weft's sequence CRDT: the text of one document, its full
+// editing history, versions, and the binary encoding of transactions and
+// snapshots.
+//
+// The package is pure: no I/O, goroutines, clocks or logging. It builds for
+// GOOS=js GOARCH=wasm and is the replica that runs in the daemon, the relay
+// and the editor tab.
+//
+// # Glossary
+//
+//   - agent: a writer, named by a short string. Each agent numbers its
+//     operations 0, 1, 2, … with no gaps.
+//   - seq: an agent's operation number. Every inserted code point and every
+//     deleted code point consumes one seq.
+//   - ID: (agent, seq), the wire and disk name of one operation (and of the
+//     item an insert creates).
+//   - LV (local version): the dense integer a replica gives each operation in
+//     the order it integrated them. Internal only; never sent or stored.
+//   - span: a run of consecutive seqs of one agent (or consecutive LVs).
+//     Everything is stored and sent as spans, never one by one.
+//   - transaction (Txn): a run of operations one agent made on one version.
+//     It names its parents.
+//   - version: a version vector, agent → next seq, used for sync.
+//   - frontier: the IDs no other known operation depends on; a transaction's
+//     parents are the frontier it was made on.
+//   - origin: an insert's originLeft and originRight, the items it was typed
+//     between (see DESIGN.md, "Ordering rule").
+//   - tombstone: a deleted item. It stays in the sequence so that concurrent
+//     inserts can be ordered; its content stays in the history.
+//   - patch: positional changes (in code points) a view applies to follow a
+//     remote transaction.
+//   - snapshot: the text plus the run-length-encoded metadata and full
+//     history, so that loading does not replay history.
+//
+// # Ordering
+//
+// Concurrent inserts are ordered by FugueMax (YjsMod), exactly as DESIGN.md
+// specifies; sibling ties go to the smaller ID (agent name bytewise, then
+// seq). Two agents typing at the same position keep their runs contiguous.
+package crdt

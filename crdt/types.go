@@ -1,0 +1,135 @@
+package crdt
+
+import (
+	"errors"
+	"sort"
+	"unicode/utf8"
+)
+
+// Errors returned by the crdt package. They are wrapped with details; test
+// with errors.Is.
+var (
+	// ErrInvalid: a transaction or encoding is malformed (bad agent name,
+	// zero-length op, reference to an item that is not an insert, …).
+	ErrInvalid = errors.New("crdt: invalid")
+	// ErrContradiction: a transaction reuses a known (agent, seq) with
+	// different content, origins or parents. Nothing was applied.
+	ErrContradiction = errors.New("crdt: contradicts known history")
+	// ErrPosition: a local edit's position or length is out of range.
+	ErrPosition = errors.New("crdt: position out of range")
+	// ErrBufferFull: too many transactions are waiting for their parents.
+	ErrBufferFull = errors.New("crdt: buffer of waiting transactions is full")
+	// ErrFormat: encoded bytes are not a valid transaction or snapshot of a
+	// supported format version.
+	ErrFormat = errors.New("crdt: bad encoding")
+)
+
+// Limits that bound what a replica accepts.
+const (
+	// MaxAgentLen is the longest agent name, in bytes.
+	MaxAgentLen = 64
+	// MaxSeq bounds every seq (and seq+length) so that local versions fit
+	// in 32 bits.
+	MaxSeq = 1<<31 - 1
+)
+
+// ID names one operation, and the item an insert creates: (agent, seq).
+// The zero ID stands for the document start (as an originLeft) or the
+// document end (as an originRight).
+type ID struct {
+	Agent string
+	Seq   uint64
+}
+
+// IsZero reports whether id is the zero ID (document start or end).
+func (id ID) IsZero() bool { return id.Agent == "" }
+
+// Less orders IDs: agent name bytewise ascending, then seq.
+func (id ID) Less(o ID) bool {
+	if id.Agent != o.Agent {
+		return id.Agent < o.Agent
+	}
+	return id.Seq < o.Seq
+}
+
+// OpKind says what an Op does.
+type OpKind uint8
+
+const (
+	// OpInsert inserts Text between the items Left and Right.
+	OpInsert OpKind = 1
+	// OpDelete deletes Len items starting at Target.
+	OpDelete OpKind = 2
+)
+
+// Op is one run of operations inside a transaction: an insert of one or
+// more code points typed as a run, or a delete of a run of items whose IDs
+// are consecutive.
+type Op struct {
+	Kind OpKind
+
+	// Insert: the inserted code points (UTF-8) and its origins. Item i of
+	// the run has ID (txn agent, seq+i); its originLeft is item i-1 of the
+	// run for i > 0.
+	Text  string
+	Left  ID // originLeft of the first item; zero = document start
+	Right ID // originRight of every item; zero = document end
+
+	// Delete: the deleted items are (Target.Agent, Target.Seq+i) for
+	// i in [0, Len), or (Target.Agent, Target.Seq-i) when Rev is set
+	// (a run of backspaces).
+	Target ID
+	Len    int
+	Rev    bool
+}
+
+// Count is the number of seqs the op consumes.
+func (o *Op) Count() int {
+	if o.Kind == OpInsert {
+		return utf8.RuneCountInString(o.Text)
+	}
+	return o.Len
+}
+
+// Txn is a transaction: a run of operations one agent made on one version.
+// Its ops consume the seqs Seq, Seq+1, … in order.
+type Txn struct {
+	Agent   string
+	Seq     uint64
+	Parents []ID // the frontier the transaction was made on, sorted
+	Ops     []Op
+}
+
+// Count is the number of seqs the transaction consumes.
+func (t *Txn) Count() int {
+	n := 0
+	for i := range t.Ops {
+		n += t.Ops[i].Count()
+	}
+	return n
+}
+
+// Change is one positional change of a patch: delete Delete code points at
+// Pos, then insert Insert at Pos.
+type Change struct {
+	Pos    int
+	Delete int
+	Insert string
+}
+
+// Patch is what a view applies, in order, to follow a remote transaction.
+type Patch []Change
+
+// Version is a version vector: agent → next seq (the number of that agent's
+// operations known).
+type Version map[string]uint64
+
+// Contains reports whether id is included in v.
+func (v Version) Contains(id ID) bool { return id.Seq < v[id.Agent] }
+
+// Frontier is a set of IDs, sorted by (agent, seq), none in another's past.
+type Frontier []ID
+
+func sortIDs(ids []ID) {
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
+}
