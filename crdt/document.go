@@ -1,0 +1,369 @@
+package crdt
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Doc is one replica of one document: its text, its items with tombstones,
+// and its full history. A Doc is not safe for concurrent use.
+type Doc struct {
+	agent string
+	self  uint32 // index of agent in h.agents
+	t     tree
+	h     history
+	ix    lvIndex
+	ixOK  bool     // ix is built and current
+	front []uint32 // frontier, as LVs, sorted
+
+	pending pendingSet
+}
+
+// New returns an empty document whose local edits are made by agent.
+func New(agent string) (*Doc, error) {
+	if err := checkAgent(agent); err != nil {
+		return nil, err
+	}
+	d := &Doc{agent: agent, t: newTree(), ixOK: true}
+	d.self = d.h.addAgent(agent)
+	return d, nil
+}
+
+func checkAgent(agent string) error {
+	switch {
+	case agent == "":
+		return fmt.Errorf("%w: empty agent name", ErrInvalid)
+	case len(agent) > MaxAgentLen:
+		return fmt.Errorf("%w: agent name of %d bytes (at most %d)", ErrInvalid, len(agent), MaxAgentLen)
+	case !utf8.ValidString(agent):
+		return fmt.Errorf("%w: agent name is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+// Agent returns the name local edits are made under.
+func (d *Doc) Agent() string { return d.agent }
+
+// Len returns the length of the text in code points.
+func (d *Doc) Len() int { return d.t.vis }
+
+// Text returns the document's text.
+func (d *Doc) Text() string {
+	var b strings.Builder
+	n := 0
+	for l := d.t.first; l != nil; l = l.next {
+		n += len(l.text)
+	}
+	b.Grow(n)
+	for l := d.t.first; l != nil; l = l.next {
+		b.Write(l.text)
+	}
+	return b.String()
+}
+
+// index returns the LV index, building it if a snapshot load deferred it.
+func (d *Doc) index() *lvIndex {
+	if !d.ixOK {
+		d.ix = buildIndex(&d.t, d.h.end)
+		d.ixOK = true
+	}
+	return &d.ix
+}
+
+// ixOrNil returns the index if it is being maintained, for tree updates.
+func (d *Doc) ixOrNil() *lvIndex {
+	if d.ixOK {
+		return &d.ix
+	}
+	return nil
+}
+
+// Version returns the version vector: agent → number of its seqs known.
+func (d *Doc) Version() Version {
+	v := make(Version, len(d.h.agents))
+	for i := range d.h.agents {
+		if n := d.h.agents[i].next; n > 0 {
+			v[d.h.agents[i].name] = uint64(n)
+		}
+	}
+	return v
+}
+
+// Frontier returns the IDs of the operations no known operation depends on.
+func (d *Doc) Frontier() Frontier {
+	f := make(Frontier, len(d.front))
+	for i, lv := range d.front {
+		f[i] = d.h.id(lv)
+	}
+	sortIDs(f)
+	return f
+}
+
+// Pending returns the number of remote transactions waiting for parents.
+func (d *Doc) Pending() int { return d.pending.len() }
+
+// localTxn holds a transaction and the storage for its common small case,
+// so that a keystroke costs one allocation.
+type localTxn struct {
+	Txn
+	parents [1]ID
+	ops     [1]Op
+}
+
+// beginLocal starts a local transaction on the current frontier.
+func (d *Doc) beginLocal() *localTxn {
+	lt := &localTxn{}
+	lt.Agent = d.agent
+	lt.Seq = uint64(d.h.agents[d.self].next)
+	if len(d.front) <= 1 {
+		lt.Parents = lt.parents[:len(d.front)]
+	} else {
+		lt.Parents = make([]ID, len(d.front))
+	}
+	for i, lv := range d.front {
+		lt.Parents[i] = d.h.id(lv)
+	}
+	if len(lt.Parents) > 1 {
+		sortIDs(lt.Parents)
+	}
+	lt.Ops = lt.ops[:0]
+	return lt
+}
+
+// record appends n local operations at the next LVs to the history, with
+// the frontier as the first one's parents, and moves the frontier.
+func (d *Doc) record(n uint32) uint32 {
+	lv := d.h.end
+	d.h.appendSpan(d.self, d.h.agents[d.self].next, n, d.front)
+	d.front = append(d.front[:0], lv+n-1)
+	return lv
+}
+
+func (d *Doc) checkSeqs(n int) error {
+	if uint64(d.h.agents[d.self].next)+uint64(n) > MaxSeq {
+		return fmt.Errorf("%w: agent %q would pass the largest seq", ErrInvalid, d.agent)
+	}
+	return nil
+}
+
+// Insert inserts text at code-point position pos and returns the
+// transaction to send to other replicas (nil when text is empty).
+func (d *Doc) Insert(pos int, text string) (*Txn, error) {
+	return d.Replace(pos, 0, text)
+}
+
+// Delete deletes n code points at pos and returns the transaction (nil when
+// n is 0).
+func (d *Doc) Delete(pos, n int) (*Txn, error) {
+	return d.Replace(pos, n, "")
+}
+
+// Replace deletes del code points at pos, then inserts text there, as one
+// transaction.
+func (d *Doc) Replace(pos, del int, text string) (*Txn, error) {
+	if pos < 0 || del < 0 || pos > d.t.vis || del > d.t.vis-pos {
+		return nil, fmt.Errorf("%w: edit at %d (deleting %d) in a text of %d code points", ErrPosition, pos, del, d.t.vis)
+	}
+	if !utf8.ValidString(text) {
+		return nil, fmt.Errorf("%w: inserted text is not valid UTF-8", ErrInvalid)
+	}
+	n := utf8.RuneCountInString(text)
+	if n == 0 && del == 0 {
+		return nil, nil
+	}
+	if err := d.checkSeqs(n + del); err != nil {
+		return nil, err
+	}
+	lt := d.beginLocal()
+	if del > 0 {
+		d.localDelete(lt, pos, del)
+	}
+	if n > 0 {
+		d.localInsert(lt, pos, text, n)
+	}
+	return &lt.Txn, nil
+}
+
+// localInsert inserts text (n code points) at pos, typed on the current
+// version: originLeft is the visible item at pos-1, R the next item in the
+// sequence (tombstones included), originRight R if R shares our
+// originLeft, else the end. Nothing lies between originLeft and R here, so
+// the new run goes right after originLeft.
+func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
+	var (
+		l      *leaf
+		i, off int // place: after item off-1 of run i (off = 0: before run i)
+		left   = none
+	)
+	if pos == 0 {
+		l, i, off = d.t.first, 0, 0
+	} else {
+		c := d.t.visibleAt(pos - 1)
+		l, i, off = c.l, c.i, c.off+1
+		left = l.runs[i].lv + uint32(c.off)
+	}
+	right := none
+	if c, ok := (cursor{l, i, off}).normalizeFrom(); ok {
+		r := &c.l.runs[c.i]
+		if r.leftOf(c.off) == left {
+			right = r.lv + uint32(c.off)
+		}
+	}
+	lv := d.h.end
+	run := itemRun{lv: lv, n: uint32(n), left: left, right: right}
+	d.place(l, i, off, run, text)
+	d.record(uint32(n))
+	d.h.appendInsert(lv, uint32(n), text)
+
+	op := Op{Kind: OpInsert, Text: text}
+	if left != none {
+		op.Left = d.h.id(left)
+	}
+	if right != none {
+		op.Right = d.h.id(right)
+	}
+	lt.Ops = append(lt.Ops, op)
+}
+
+// normalizeFrom moves a place to the item it stands before; ok is false at
+// the document end. Unlike normalize it tolerates an empty first leaf.
+func (c cursor) normalizeFrom() (cursor, bool) {
+	if c.l.n == 0 {
+		return c, false
+	}
+	return c.normalize()
+}
+
+// place inserts the new run r (with text) after item off-1 of run i of
+// leaf l (before run i when off is 0), extending a run r continues, and
+// registers r's LVs in the index.
+func (d *Doc) place(l *leaf, i, off int, r itemRun, text string) {
+	if l.n > 0 && off > 0 && off < l.runs[i].len() && l.n+2 > leafCap-1 {
+		l, i = d.t.splitLeaf(l, i, d.ixOrNil())
+	}
+	if d.ixOK {
+		d.ix.push(r.lv, r.end(), l)
+	}
+	ix := d.ixOrNil()
+	switch {
+	case l.n == 0:
+		d.t.insertRunAt(l, 0, r, text, ix)
+	case off == 0:
+		if i > 0 && l.runs[i-1].canAppend(&r) {
+			d.extend(l, i-1, r, text)
+			return
+		}
+		d.t.insertRunAt(l, i, r, text, ix)
+	case off == l.runs[i].len():
+		if l.runs[i].canAppend(&r) {
+			d.extend(l, i, r, text)
+			return
+		}
+		d.t.insertRunAt(l, i+1, r, text, ix)
+	default:
+		l.splitRunAt(i, off)
+		d.t.insertRunAt(l, i+1, r, text, ix)
+	}
+}
+
+// extend appends r to run i of l, which it continues.
+func (d *Doc) extend(l *leaf, i int, r itemRun, text string) (*leaf, int) {
+	if r.vis() > 0 {
+		b := l.byteOff(l.visBefore(i + 1))
+		l.text = insertBytes(l.text, b, text)
+	}
+	l.runs[i].n += uint32(r.len())
+	d.t.items += r.len()
+	d.t.addVis(l, r.vis())
+	if len(l.text) > leafTextCap {
+		return d.t.splitLeaf(l, i, d.ixOrNil())
+	}
+	return l, i
+}
+
+// localDelete deletes n visible items from pos, recording the delete ops.
+func (d *Doc) localDelete(lt *localTxn, pos, n int) {
+	c := d.t.visibleAt(pos)
+	l, i, off := c.l, c.i, c.off
+	for n > 0 {
+		for i >= l.n {
+			l, i = l.next, 0
+		}
+		r := &l.runs[i]
+		if off >= r.len() || r.deleted() {
+			off = 0
+			i++
+			continue
+		}
+		m := r.len() - off
+		if m > n {
+			m = n
+		}
+		target := r.lv + uint32(off)
+		l, i = d.t.markDeleted(l, i, off, m, d.ixOrNil(), nil)
+		off = 0
+		n -= m
+		lv := d.record(uint32(m))
+		d.h.appendDelete(lv, uint32(m), target, false)
+		lt.Ops = d.h.appendDeleteOps(lt.Ops, target, uint32(m), false)
+	}
+}
+
+// markDeleted turns items [off, off+m) of run i of leaf l (visible, m
+// within the run) into tombstones and returns where the run following
+// them now is. When patch is not nil the change is appended to it.
+func (t *tree) markDeleted(l *leaf, i, off, m int, ix *lvIndex, patch *Patch) (*leaf, int) {
+	if l.n+2 > leafCap-1 {
+		l, i = t.splitLeaf(l, i, ix)
+	}
+	vb := l.visBefore(i) + off
+	if patch != nil {
+		*patch = patch.add(Change{Pos: l.start() + vb, Delete: m})
+	}
+	b0 := l.byteOff(vb)
+	b1 := b0 + skipRunes(l.text[b0:], m)
+	l.text = append(l.text[:b0], l.text[b1:]...)
+	if off > 0 {
+		l.splitRunAt(i, off)
+		i++
+	}
+	if m < l.runs[i].len() {
+		l.splitRunAt(i, m)
+	}
+	l.runs[i].n |= delBit
+	t.addVis(l, -m)
+	// Merge with tombstone neighbours that continue the run.
+	if i+1 < l.n && l.runs[i].canAppend(&l.runs[i+1]) {
+		l.runs[i].n += uint32(l.runs[i+1].len())
+		l.removeRun(i + 1)
+	}
+	if i > 0 && l.runs[i-1].canAppend(&l.runs[i]) {
+		l.runs[i-1].n += uint32(l.runs[i].len())
+		l.removeRun(i)
+		i--
+	}
+	return l, i + 1
+}
+
+func (l *leaf) removeRun(i int) {
+	copy(l.runs[i:l.n-1], l.runs[i+1:l.n])
+	l.n--
+}
+
+// add appends c to the patch, merging it with the previous change when
+// they touch.
+func (p Patch) add(c Change) Patch {
+	if n := len(p); n > 0 {
+		q := &p[n-1]
+		if c.Insert == "" && q.Insert == "" && c.Pos == q.Pos {
+			q.Delete += c.Delete
+			return p
+		}
+		if c.Delete == 0 && q.Pos+utf8.RuneCountInString(q.Insert) == c.Pos && q.Insert != "" {
+			q.Insert += c.Insert
+			return p
+		}
+	}
+	return append(p, c)
+}

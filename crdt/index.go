@@ -1,0 +1,184 @@
+package crdt
+
+import "sort"
+
+// lvIndex maps every LV to the leaf of the content tree holding its item
+// (nil for LVs of deletes). It is a sorted, run-length encoded list of
+// (first LV, leaf) entries, kept in chunks so that an update in the middle
+// moves at most one chunk.
+//
+// The index is only needed to find items by ID (remote edits, history,
+// cursors). A loaded snapshot does not build it until first needed.
+type lvIndex struct {
+	chunks [][]ixEntry // each sorted, non-empty; together a partition of [0, end)
+	end    uint32      // LVs covered: [0, end)
+}
+
+type ixEntry struct {
+	lv   uint32
+	leaf *leaf
+}
+
+const ixChunk = 256
+
+// find returns the chunk and entry index covering lv (< end).
+func (x *lvIndex) find(lv uint32) (int, int) {
+	c := sort.Search(len(x.chunks), func(i int) bool { return x.chunks[i][0].lv > lv }) - 1
+	ch := x.chunks[c]
+	e := sort.Search(len(ch), func(i int) bool { return ch[i].lv > lv }) - 1
+	return c, e
+}
+
+// lookup returns the leaf holding item lv.
+func (x *lvIndex) lookup(lv uint32) *leaf {
+	// Fast path: the newest entry (typing, backspacing).
+	if n := len(x.chunks); n > 0 {
+		last := x.chunks[n-1]
+		if e := last[len(last)-1]; lv >= e.lv && lv < x.end {
+			return e.leaf
+		}
+	}
+	c, e := x.find(lv)
+	return x.chunks[c][e].leaf
+}
+
+// push maps [lo, hi) to l; lo must be at least x.end. LVs skipped over are
+// those of deletes: they map to whatever entry precedes them, and are never
+// looked up (only items are).
+func (x *lvIndex) push(lo, hi uint32, l *leaf) {
+	if n := len(x.chunks); n > 0 {
+		last := x.chunks[n-1]
+		if last[len(last)-1].leaf == l {
+			x.end = hi
+			return
+		}
+		if len(last) < ixChunk {
+			x.chunks[n-1] = append(last, ixEntry{lo, l})
+			x.end = hi
+			return
+		}
+	}
+	ch := make([]ixEntry, 1, ixChunk)
+	ch[0] = ixEntry{lo, l}
+	x.chunks = append(x.chunks, ch)
+	x.end = hi
+}
+
+// assign maps [lo, hi) (already covered) to l.
+func (x *lvIndex) assign(lo, hi uint32, l *leaf) {
+	if lo >= hi {
+		return
+	}
+	c, e := x.find(lo)
+	ch := x.chunks[c]
+	// Common case: the whole range is inside one entry.
+	entEnd := x.entryEnd(c, e)
+	if ch[e].leaf == l && hi <= entEnd {
+		return
+	}
+	if ch[e].lv == lo && hi == entEnd {
+		ch[e].leaf = l
+		x.coalesce(c, e)
+		return
+	}
+	// General case: rebuild the entries of [lo, hi) in this chunk.
+	for lo < hi {
+		c, e = x.find(lo)
+		ch = x.chunks[c]
+		entEnd = x.entryEnd(c, e)
+		old := ch[e]
+		end := entEnd
+		if hi < end {
+			end = hi
+		}
+		// Replace old's part [lo, end) by l: up to three entries.
+		var repl [3]ixEntry
+		k := 0
+		if old.lv < lo {
+			repl[k] = old
+			k++
+		}
+		repl[k] = ixEntry{lo, l}
+		k++
+		if end < entEnd {
+			repl[k] = ixEntry{end, old.leaf}
+			k++
+		}
+		x.replace(c, e, repl[:k])
+		lo = end
+	}
+	c, e = x.find(hi - 1)
+	x.coalesce(c, e)
+}
+
+// entryEnd is the first LV after entry e of chunk c.
+func (x *lvIndex) entryEnd(c, e int) uint32 {
+	if e+1 < len(x.chunks[c]) {
+		return x.chunks[c][e+1].lv
+	}
+	if c+1 < len(x.chunks) {
+		return x.chunks[c+1][0].lv
+	}
+	return x.end
+}
+
+// replace puts repl in place of entry e of chunk c, splitting the chunk
+// if it grows too large.
+func (x *lvIndex) replace(c, e int, repl []ixEntry) {
+	ch := x.chunks[c]
+	grow := len(repl) - 1
+	if grow > 0 {
+		ch = append(ch, repl[:grow]...)
+		copy(ch[e+len(repl):], ch[e+1:len(ch)-grow])
+	}
+	copy(ch[e:], repl)
+	if len(ch) > 2*ixChunk {
+		right := append(make([]ixEntry, 0, ixChunk*2), ch[len(ch)/2:]...)
+		ch = ch[: len(ch)/2 : len(ch)/2]
+		x.chunks = append(x.chunks, nil)
+		copy(x.chunks[c+2:], x.chunks[c+1:])
+		x.chunks[c+1] = right
+	}
+	x.chunks[c] = ch
+}
+
+// coalesce merges entry e of chunk c with equal-leaf neighbours in its chunk.
+func (x *lvIndex) coalesce(c, e int) {
+	ch := x.chunks[c]
+	if e+1 < len(ch) && ch[e+1].leaf == ch[e].leaf {
+		ch = append(ch[:e+1], ch[e+2:]...)
+	}
+	if e > 0 && ch[e-1].leaf == ch[e].leaf {
+		ch = append(ch[:e], ch[e+1:]...)
+	}
+	x.chunks[c] = ch
+}
+
+// buildIndex creates the index from the tree: every item run maps to its
+// leaf, every other LV below end to nil.
+func buildIndex(t *tree, end uint32) lvIndex {
+	type span struct {
+		lv, n uint32
+		leaf  *leaf
+	}
+	var es []span
+	for l := t.first; l != nil; l = l.next {
+		for i := 0; i < l.n; i++ {
+			es = append(es, span{l.runs[i].lv, uint32(l.runs[i].len()), l})
+		}
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].lv < es[j].lv })
+	var x lvIndex
+	next := uint32(0)
+	for _, e := range es {
+		if e.lv > next {
+			x.push(next, e.lv, nil)
+		}
+		x.push(e.lv, e.lv+e.n, e.leaf)
+		next = e.lv + e.n
+	}
+	if next < end {
+		x.push(next, end, nil)
+	}
+	return x
+}

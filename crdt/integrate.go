@@ -1,0 +1,532 @@
+package crdt
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Limits on one transaction, checked before anything is applied.
+const (
+	MaxTxnOps     = 1 << 16 // ops in one transaction
+	MaxTxnParents = 1024    // parents of one transaction
+	MaxPending    = 1 << 14 // transactions waiting for their parents
+)
+
+// Apply integrates a remote transaction and returns the patch a view must
+// apply to follow it (and any waiting transactions it unblocked). A
+// transaction whose parents are not all known is kept until they arrive;
+// seqs already known are checked against the history and skipped. A
+// transaction that contradicts the history, or is malformed, is rejected
+// with an error and changes nothing.
+func (d *Doc) Apply(t *Txn) (Patch, error) {
+	if err := validateTxn(t); err != nil {
+		return nil, err
+	}
+	var p Patch
+	ok, err := d.apply(t, &p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if err := d.pending.add(t); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	d.drain(&p)
+	return p, nil
+}
+
+// drain applies waiting transactions that have become ready. One that
+// turns out to be invalid is dropped: it was accepted as well formed and
+// only its relation to history is wrong.
+func (d *Doc) drain(p *Patch) {
+	for d.pending.len() > 0 {
+		progress := false
+		for _, t := range d.pending.ready(d) {
+			ok, err := d.apply(t, p)
+			if err != nil || ok {
+				d.pending.remove(t)
+				progress = true
+			}
+		}
+		if !progress {
+			return
+		}
+	}
+}
+
+// validateTxn checks the shape of a transaction, independent of history.
+func validateTxn(t *Txn) error {
+	if t == nil {
+		return fmt.Errorf("%w: nil transaction", ErrInvalid)
+	}
+	if err := checkAgent(t.Agent); err != nil {
+		return err
+	}
+	if len(t.Ops) == 0 {
+		return fmt.Errorf("%w: transaction %s/%d has no ops", ErrInvalid, t.Agent, t.Seq)
+	}
+	if len(t.Ops) > MaxTxnOps {
+		return fmt.Errorf("%w: transaction has %d ops (at most %d)", ErrInvalid, len(t.Ops), MaxTxnOps)
+	}
+	if len(t.Parents) > MaxTxnParents {
+		return fmt.Errorf("%w: transaction has %d parents (at most %d)", ErrInvalid, len(t.Parents), MaxTxnParents)
+	}
+	for i, p := range t.Parents {
+		if err := checkAgent(p.Agent); err != nil {
+			return fmt.Errorf("parent %d: %w", i, err)
+		}
+		if p.Seq > MaxSeq {
+			return fmt.Errorf("%w: parent seq %d too large", ErrInvalid, p.Seq)
+		}
+		if i > 0 && !t.Parents[i-1].Less(p) {
+			return fmt.Errorf("%w: parents not sorted or repeated at %s/%d", ErrInvalid, p.Agent, p.Seq)
+		}
+		if p.Agent == t.Agent && p.Seq >= t.Seq {
+			return fmt.Errorf("%w: transaction %s/%d names a later op of its own agent as parent", ErrInvalid, t.Agent, t.Seq)
+		}
+	}
+	n := uint64(0)
+	for i := range t.Ops {
+		o := &t.Ops[i]
+		switch o.Kind {
+		case OpInsert:
+			if o.Text == "" {
+				return fmt.Errorf("%w: op %d inserts nothing", ErrInvalid, i)
+			}
+			if !utf8.ValidString(o.Text) {
+				return fmt.Errorf("%w: op %d inserts invalid UTF-8", ErrInvalid, i)
+			}
+			for _, id := range []ID{o.Left, o.Right} {
+				if !id.IsZero() {
+					if err := checkAgent(id.Agent); err != nil {
+						return fmt.Errorf("op %d origin: %w", i, err)
+					}
+					if id.Seq > MaxSeq {
+						return fmt.Errorf("%w: op %d origin seq %d too large", ErrInvalid, i, id.Seq)
+					}
+				}
+			}
+			if o.Target != (ID{}) || o.Len != 0 || o.Rev {
+				return fmt.Errorf("%w: insert op %d has delete fields", ErrInvalid, i)
+			}
+		case OpDelete:
+			if o.Len <= 0 || o.Len > MaxSeq {
+				return fmt.Errorf("%w: op %d deletes %d items", ErrInvalid, i, o.Len)
+			}
+			if err := checkAgent(o.Target.Agent); err != nil {
+				return fmt.Errorf("op %d target: %w", i, err)
+			}
+			if o.Rev && uint64(o.Len-1) > o.Target.Seq {
+				return fmt.Errorf("%w: op %d deletes below seq 0", ErrInvalid, i)
+			}
+			if !o.Rev && o.Target.Seq+uint64(o.Len) > MaxSeq {
+				return fmt.Errorf("%w: op %d target seq too large", ErrInvalid, i)
+			}
+			if o.Text != "" || o.Left != (ID{}) || o.Right != (ID{}) {
+				return fmt.Errorf("%w: delete op %d has insert fields", ErrInvalid, i)
+			}
+		default:
+			return fmt.Errorf("%w: op %d has unknown kind %d", ErrInvalid, i, o.Kind)
+		}
+		n += uint64(o.Count())
+	}
+	if t.Seq+n > MaxSeq {
+		return fmt.Errorf("%w: transaction %s/%d passes the largest seq", ErrInvalid, t.Agent, t.Seq)
+	}
+	return nil
+}
+
+// step is one resolved operation of a transaction, ready to apply.
+type step struct {
+	del    bool
+	n      uint32 // seqs
+	left   uint32 // insert origins (LVs; none = start/end)
+	right  uint32
+	text   string
+	target []lvSpan // delete targets, in op order
+	rev    bool
+}
+
+type lvSpan struct{ lo, hi uint32 } // [lo, hi)
+
+// apply resolves and applies t. It returns false when t must wait for
+// operations not known yet.
+func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
+	known := d.h.known(t.Agent)
+	if t.Seq > uint64(known) {
+		return false, nil // our copy of the agent's history has a gap
+	}
+	for _, par := range t.Parents {
+		if uint64(d.h.known(par.Agent)) <= par.Seq {
+			if t.Seq == uint64(known) {
+				return false, nil
+			}
+			return false, fmt.Errorf("%w: %s/%d names parent %s/%d, unknown here but its seqs are known", ErrContradiction, t.Agent, t.Seq, par.Agent, par.Seq)
+		}
+	}
+	skip := uint64(known) - t.Seq // seqs already known
+	if count := uint64(t.Count()); skip >= count {
+		// A duplicate: it must agree with what we know.
+		return true, d.compareKnown(t, count)
+	}
+	if skip > 0 {
+		if err := d.compareKnown(t, skip); err != nil {
+			return false, err
+		}
+	}
+	steps, err := d.resolve(t, skip)
+	if err != nil {
+		return false, err
+	}
+
+	// Everything is checked: apply.
+	a := d.h.addAgent(t.Agent)
+	if d.h.agents[a].next != uint32(t.Seq+skip) {
+		panic("crdt: agent seq moved during apply") // unreachable
+	}
+	var parents []uint32
+	if skip == 0 {
+		parents = make([]uint32, len(t.Parents))
+		for i, par := range t.Parents {
+			parents[i], _ = d.h.lvOfID(par)
+		}
+	} else {
+		lv, _ := d.h.lvOf(a, uint32(t.Seq+skip)-1)
+		parents = []uint32{lv}
+	}
+	d.moveFrontier(parents)
+	seq := uint32(t.Seq + skip)
+	for _, s := range steps {
+		lv := d.h.end
+		if !s.del {
+			r := itemRun{lv: lv, n: s.n, left: s.left, right: s.right}
+			d.integrate(r, s.text, t.Agent, seq, p)
+			d.h.appendSpan(a, seq, s.n, parents)
+			d.h.appendInsert(lv, s.n, s.text)
+		} else {
+			for _, sp := range s.target {
+				n := sp.hi - sp.lo
+				d.deleteTargets(sp, s.rev, p)
+				x := sp.lo
+				if s.rev {
+					x = sp.hi - 1
+				}
+				lv = d.h.end
+				d.h.appendSpan(a, seq, n, parents)
+				d.h.appendDelete(lv, n, x, s.rev)
+				seq += n
+				parents = []uint32{d.h.end - 1}
+			}
+			continue
+		}
+		seq += s.n
+		parents = []uint32{d.h.end - 1}
+	}
+	d.front = append(d.front, d.h.end-1)
+	sortU32(d.front)
+	return true, nil
+}
+
+// moveFrontier removes parents from the frontier (the new op depends on them).
+func (d *Doc) moveFrontier(parents []uint32) {
+	f := d.front[:0]
+	for _, lv := range d.front {
+		keep := true
+		for _, p := range parents {
+			if p == lv {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			f = append(f, lv)
+		}
+	}
+	d.front = f
+}
+
+func sortU32(s []uint32) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// resolve turns the unknown part of t (after skip seqs) into steps, checking
+// every reference. Items inserted earlier in t itself may be referenced.
+func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
+	known := uint32(t.Seq + skip)
+	next := d.h.end // LV the next new op will get
+	// newIns are the seq ranges of t's own new inserts so far, for
+	// references inside the transaction.
+	type newRange struct{ seq, lv, n uint32 }
+	var newIns []newRange
+	refNew := func(seq uint64) (uint32, bool) {
+		for _, r := range newIns {
+			if seq >= uint64(r.seq) && seq < uint64(r.seq+r.n) {
+				return r.lv + uint32(seq) - r.seq, true
+			}
+		}
+		return 0, false
+	}
+	// ref resolves an item ID to the LV of an insert.
+	ref := func(id ID, what string) (uint32, error) {
+		if id.Agent == t.Agent && id.Seq >= uint64(known) {
+			if lv, ok := refNew(id.Seq); ok {
+				return lv, nil
+			}
+			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not an earlier insert of this transaction", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+		}
+		lv, ok := d.h.lvOfID(id)
+		if !ok {
+			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+		}
+		if d.h.ops[d.h.opAt(lv)].isDel() {
+			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+		}
+		return lv, nil
+	}
+
+	var steps []step
+	seq := t.Seq
+	for i := range t.Ops {
+		o := &t.Ops[i]
+		c := uint64(o.Count())
+		if seq+c <= uint64(known) {
+			seq += c
+			continue
+		}
+		k := uint64(0) // leading seqs of this op already known
+		if seq < uint64(known) {
+			k = uint64(known) - seq
+		}
+		switch o.Kind {
+		case OpInsert:
+			s := step{n: uint32(c - k), left: none, right: none}
+			text := o.Text
+			if k > 0 {
+				text = text[skipRunes([]byte(text), int(k)):]
+				lv, _ := d.h.lvOf(d.h.agentByName[t.Agent], uint32(seq+k-1))
+				s.left = lv
+			} else if !o.Left.IsZero() {
+				lv, err := ref(o.Left, "originLeft")
+				if err != nil {
+					return nil, err
+				}
+				s.left = lv
+			}
+			if !o.Right.IsZero() {
+				lv, err := ref(o.Right, "originRight")
+				if err != nil {
+					return nil, err
+				}
+				s.right = lv
+			}
+			if s.left != none && s.right != none && s.left < d.h.end && s.right < d.h.end {
+				if s.left == s.right || !d.itemBefore(s.left, s.right) {
+					return nil, fmt.Errorf("%w: %s/%d: originRight is not after originLeft", ErrInvalid, t.Agent, seq)
+				}
+			}
+			s.text = text
+			newIns = append(newIns, newRange{uint32(seq + k), next, s.n})
+			next += s.n
+			steps = append(steps, s)
+		case OpDelete:
+			s := step{del: true, n: uint32(c - k), rev: o.Rev}
+			first := o.Target.Seq + k
+			if o.Rev {
+				first = o.Target.Seq - k
+			}
+			// Resolve target by target run: consecutive seqs of one agent
+			// map to a few LV ranges.
+			for j := uint64(0); j < c-k; {
+				ts := first + j
+				if o.Rev {
+					ts = first - j
+				}
+				lv, err := ref(ID{o.Target.Agent, ts}, "delete target")
+				if err != nil {
+					return nil, err
+				}
+				// Extend while the next target's LV follows.
+				m := uint64(1)
+				for j+m < c-k {
+					nts := ts + m
+					if o.Rev {
+						nts = ts - m
+					}
+					nlv, err := ref(ID{o.Target.Agent, nts}, "delete target")
+					if err != nil {
+						return nil, err
+					}
+					want := lv + uint32(m)
+					if o.Rev {
+						want = lv - uint32(m)
+					}
+					if nlv != want {
+						break
+					}
+					m++
+				}
+				if o.Rev {
+					s.target = append(s.target, lvSpan{lv - uint32(m) + 1, lv + 1})
+				} else {
+					s.target = append(s.target, lvSpan{lv, lv + uint32(m)})
+				}
+				j += m
+			}
+			next += s.n
+			steps = append(steps, s)
+		}
+		seq += c
+	}
+	return steps, nil
+}
+
+// integrate places a new run of items after its originLeft, among
+// concurrent items, by the ordering rule of DESIGN.md.
+func (d *Doc) integrate(r itemRun, text, agent string, seq uint32, p *Patch) {
+	ix := d.index()
+	L, R := r.left, r.right
+	var c cursor
+	if L == none {
+		c = cursor{d.t.first, 0, 0}
+	} else {
+		l := ix.lookup(L)
+		i := l.findRun(L)
+		c = cursor{l, i, int(L-l.runs[i].lv) + 1}
+	}
+	dest := c
+	scanning := false
+	first := true
+scan:
+	for {
+		cc, ok := c.normalizeFrom()
+		if !ok {
+			break
+		}
+		c = cc
+		run := &c.l.runs[c.i]
+		o := run.lv + uint32(c.off)
+		if o == R {
+			break
+		}
+		oLeft := run.leftOf(c.off)
+		if oLeft == L {
+			oRight := run.right
+			switch {
+			case oRight == R:
+				if d.idLess(agent, seq, o) {
+					break scan // ours is smaller: it goes here, left of o
+				}
+				scanning = false
+			case d.rightBefore(oRight, R):
+				scanning = true
+			default:
+				scanning = false
+			}
+		} else if L != none && (first || oLeft == none || !d.itemBefore(L, oLeft)) {
+			break // o's originLeft lies left of ours
+		}
+		first = false
+		// The rest of o's run has originLefts inside the run, right of
+		// ours: scanning is unchanged. Stop at R if it is in this run.
+		end := run.len()
+		if R != none && R > o && R < run.end() {
+			end = int(R - run.lv)
+		}
+		c.off = end
+		if !scanning {
+			dest = c
+		}
+	}
+	pos := dest.l.start() + dest.l.visBefore(dest.i)
+	if dest.l.n > 0 && !dest.l.runs[dest.i].deleted() {
+		pos += dest.off
+	}
+	d.place(dest.l, dest.i, dest.off, r, text)
+	*p = p.add(Change{Pos: pos, Insert: text})
+}
+
+// deleteTargets turns the visible items of LVs [sp.lo, sp.hi) into
+// tombstones, adding the changes to p (in op order: backwards when rev).
+func (d *Doc) deleteTargets(sp lvSpan, rev bool, p *Patch) {
+	ix := d.index()
+	lo, hi := sp.lo, sp.hi
+	for lo < hi {
+		var lv uint32
+		if rev {
+			lv = hi - 1
+		} else {
+			lv = lo
+		}
+		l := ix.lookup(lv)
+		i := l.findRun(lv)
+		r := &l.runs[i]
+		// The part of [lo, hi) inside this run.
+		a, b := lo, hi
+		if a < r.lv {
+			a = r.lv
+		}
+		if b > r.end() {
+			b = r.end()
+		}
+		if !r.deleted() {
+			d.t.markDeleted(l, i, int(a-r.lv), int(b-a), ix, p)
+		}
+		if rev {
+			hi = a
+		} else {
+			lo = b
+		}
+	}
+}
+
+// findRun returns the index of the run of l holding item lv.
+func (l *leaf) findRun(lv uint32) int {
+	for i := 0; i < l.n; i++ {
+		if r := &l.runs[i]; lv >= r.lv && lv < r.end() {
+			return i
+		}
+	}
+	panic("crdt: index points at a leaf without the item") // unreachable
+}
+
+// itemBefore reports whether item a comes before item b in the sequence.
+func (d *Doc) itemBefore(a, b uint32) bool {
+	ix := d.index()
+	la, lb := ix.lookup(a), ix.lookup(b)
+	if la != lb {
+		return leafBefore(la, lb)
+	}
+	ia, ib := la.findRun(a), la.findRun(b)
+	if ia != ib {
+		return ia < ib
+	}
+	return a < b
+}
+
+// rightBefore reports whether originRight x lies left of originRight y
+// (none is the document end).
+func (d *Doc) rightBefore(x, y uint32) bool {
+	if x == none {
+		return false
+	}
+	if y == none {
+		return true
+	}
+	return d.itemBefore(x, y)
+}
+
+// idLess reports whether (agent, seq) is smaller than the ID of item lv.
+func (d *Doc) idLess(agent string, seq uint32, lv uint32) bool {
+	a, s := d.h.idOf(lv)
+	name := d.h.agents[a].name
+	if agent != name {
+		return agent < name
+	}
+	return seq < s
+}

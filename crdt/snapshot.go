@@ -1,0 +1,803 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Snapshot format, version 1. A CBOR array (Core Deterministic Encoding):
+//
+//	snapshot = [1, agents, end, rawLen, body]
+//	agents   = [* tstr]   ; indexes used below
+//	end      = uint       ; number of operations (LVs)
+//	rawLen   = uint       ; length of body once decompressed
+//	body     = bstr       ; zstd frame of the sections below
+//
+// The body holds, as unsigned varints unless said otherwise:
+//
+//	content   len, bytes        every inserted code point (UTF-8), in LV order
+//	agents    n, n × (Δlv, agent, seq)            who made LVs [lv, next lv)
+//	parents   n, n × (Δlv, k, k × (lv−parent))    LVs with parents other than lv−1
+//	ops       n, n × (len<<2 | del<<1 | rev, ins: content bytes / del: zigzag(target−lv))
+//	items     n, n × (flags, [zigzag Δlv], len, [left], [right])   in document order
+//	frontier  n, n × lv
+//
+// Items are the content tree's runs. flags: bit 0 tombstone; bit 1 the run
+// starts where the previous one ended (else zigzag(lv − previous end)
+// follows); bits 2–3 originLeft: 0 none, 1 the previous run's last item,
+// 2 lv−1, 3 explicit zigzag(left − lv); bit 4 an explicit originRight
+// zigzag(right − lv) follows (else none).
+//
+// The text is not stored separately: it is the content of the visible
+// items, so loading checks history and text against each other for free.
+const (
+	snapFormat = 1
+	// MaxSnapshotBytes bounds a snapshot, encoded or decompressed.
+	MaxSnapshotBytes = 1 << 30
+)
+
+type wireSnapshot struct {
+	_      struct{} `cbor:",toarray"`
+	V      uint64
+	Agents []string
+	End    uint64
+	RawLen uint64
+	Body   []byte
+}
+
+var (
+	zOnce sync.Once
+	zEnc  *zstd.Encoder
+	zDec  *zstd.Decoder
+	zErr  error
+)
+
+func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
+	zOnce.Do(func() {
+		zEnc, zErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+		if zErr != nil {
+			return
+		}
+		zDec, zErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSnapshotBytes), zstd.WithDecoderLowmem(true))
+	})
+	return zEnc, zDec, zErr
+}
+
+func putU(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+func putZ(b []byte, v int64) []byte  { return binary.AppendVarint(b, v) }
+
+// EncodeSnapshot encodes the whole document: text, item metadata and full
+// history.
+func (d *Doc) EncodeSnapshot() []byte {
+	h := &d.h
+	body := make([]byte, 0, len(h.content)+8*len(h.ops)+8*d.t.items/4+64)
+	body = putU(body, uint64(len(h.content)))
+	body = append(body, h.content...)
+
+	body = putU(body, uint64(len(h.lvAgents)))
+	prev := uint32(0)
+	for _, r := range h.lvAgents {
+		body = putU(body, uint64(r.lv-prev))
+		body = putU(body, uint64(r.agent))
+		body = putU(body, uint64(r.seq))
+		prev = r.lv
+	}
+
+	body = putU(body, uint64(len(h.parents)))
+	prev = 0
+	for _, r := range h.parents {
+		body = putU(body, uint64(r.lv-prev))
+		ps := h.pool[r.ps:r.pe]
+		body = putU(body, uint64(len(ps)))
+		for _, p := range ps {
+			body = putU(body, uint64(r.lv-p))
+		}
+		prev = r.lv
+	}
+
+	body = putU(body, uint64(len(h.ops)))
+	for k := range h.ops {
+		o := &h.ops[k]
+		hdr := uint64(o.len()) << 2
+		if o.isDel() {
+			hdr |= 2
+			if o.rev() {
+				hdr |= 1
+			}
+			body = putU(body, hdr)
+			body = putZ(body, int64(o.x)-int64(o.lv))
+			continue
+		}
+		body = putU(body, hdr)
+		body = putU(body, uint64(h.insertEnd(k)-int(o.x)))
+	}
+
+	runs := 0
+	for l := d.t.first; l != nil; l = l.next {
+		runs += l.n
+	}
+	body = putU(body, uint64(runs))
+	prevEnd, prevLast := uint32(0), none
+	for l := d.t.first; l != nil; l = l.next {
+		for i := 0; i < l.n; i++ {
+			r := &l.runs[i]
+			var flags byte
+			if r.deleted() {
+				flags |= 1
+			}
+			if r.lv == prevEnd {
+				flags |= 2
+			}
+			var lm byte
+			switch {
+			case r.left == none:
+				lm = 0
+			case r.left == prevLast:
+				lm = 1
+			case r.left == r.lv-1:
+				lm = 2
+			default:
+				lm = 3
+			}
+			flags |= lm << 2
+			if r.right != none {
+				flags |= 16
+			}
+			body = append(body, flags)
+			if r.lv != prevEnd {
+				body = putZ(body, int64(r.lv)-int64(prevEnd))
+			}
+			body = putU(body, uint64(r.len()))
+			if lm == 3 {
+				body = putZ(body, int64(r.left)-int64(r.lv))
+			}
+			if r.right != none {
+				body = putZ(body, int64(r.right)-int64(r.lv))
+			}
+			prevEnd, prevLast = r.end(), r.end()-1
+		}
+	}
+
+	body = putU(body, uint64(len(d.front)))
+	for _, lv := range d.front {
+		body = putU(body, uint64(lv))
+	}
+
+	enc, _, err := zstdCodecs()
+	if err != nil {
+		panic(err) // the options are constant
+	}
+	w := wireSnapshot{V: snapFormat, End: uint64(h.end), RawLen: uint64(len(body)), Body: enc.EncodeAll(body, nil)}
+	w.Agents = make([]string, len(h.agents))
+	for i := range h.agents {
+		w.Agents[i] = h.agents[i].name
+	}
+	out, err := encMode.Marshal(w)
+	if err != nil {
+		panic(err) // plain values always encode
+	}
+	return out
+}
+
+// insertEnd returns the end offset in h.content of insert op run k.
+func (h *history) insertEnd(k int) int {
+	for j := k + 1; j < len(h.ops); j++ {
+		if !h.ops[j].isDel() {
+			return int(h.ops[j].x)
+		}
+	}
+	return len(h.content)
+}
+
+// reader reads the varint sections of a snapshot body.
+type reader struct {
+	b   []byte
+	err error
+}
+
+var errTruncated = errors.New("truncated")
+
+func (r *reader) u() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(errTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) z() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(errTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) == 0 {
+		r.fail(errTruncated)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// count reads a count of records of at least min bytes each, bounded by
+// what is left, so no length field can make us allocate more than the
+// input could hold.
+func (r *reader) count(min int) int {
+	n := r.u()
+	if r.err == nil && n > uint64(len(r.b)/min) {
+		r.fail(fmt.Errorf("count %d exceeds the remaining %d bytes", n, len(r.b)))
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// bitset over LVs.
+type bitset []uint64
+
+func (s bitset) has(i uint32) bool { return s[i>>6]&(1<<(i&63)) != 0 }
+
+// setRange sets [lo, hi) and reports whether any bit was already set.
+func (s bitset) setRange(lo, hi uint32) (overlap bool) {
+	for lo < hi {
+		w, b := lo>>6, lo&63
+		n := hi - lo
+		if n > 64-b {
+			n = 64 - b
+		}
+		m := ^uint64(0)
+		if n < 64 {
+			m = (1<<n - 1) << b
+		}
+		if s[w]&m != 0 {
+			overlap = true
+		}
+		s[w] |= m
+		lo += n
+	}
+	return overlap
+}
+
+// allSet reports whether every bit of [lo, hi) is set.
+func (s bitset) allSet(lo, hi uint32) bool {
+	for lo < hi {
+		w, b := lo>>6, lo&63
+		n := hi - lo
+		if n > 64-b {
+			n = 64 - b
+		}
+		m := ^uint64(0)
+		if n < 64 {
+			m = (1<<n - 1) << b
+		}
+		if s[w]&m != m {
+			return false
+		}
+		lo += n
+	}
+	return true
+}
+
+// LoadSnapshot decodes a snapshot into a document whose local edits are
+// made by agent. The bytes are fully validated: malformed or hostile input
+// returns an error wrapping ErrFormat and never panics.
+func LoadSnapshot(agent string, data []byte) (*Doc, error) {
+	if err := checkAgent(agent); err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSnapshotBytes {
+		return nil, fmt.Errorf("%w: snapshot of %d bytes", ErrFormat, len(data))
+	}
+	var w wireSnapshot
+	if err := snapDecMode.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
+	}
+	if w.V != snapFormat {
+		return nil, fmt.Errorf("%w: snapshot format version %d (this build reads %d)", ErrFormat, w.V, snapFormat)
+	}
+	if w.End > MaxSeq || w.RawLen > MaxSnapshotBytes {
+		return nil, fmt.Errorf("%w: snapshot sizes out of range", ErrFormat)
+	}
+	_, dec, err := zstdCodecs()
+	if err != nil {
+		return nil, err
+	}
+	capHint := w.RawLen
+	if lim := 64*uint64(len(w.Body)) + 4096; capHint > lim {
+		capHint = lim
+	}
+	body, err := dec.DecodeAll(w.Body, make([]byte, 0, capHint))
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot body: %v", ErrFormat, err)
+	}
+	if uint64(len(body)) != w.RawLen {
+		return nil, fmt.Errorf("%w: snapshot body is %d bytes, header says %d", ErrFormat, len(body), w.RawLen)
+	}
+	d := &Doc{agent: agent}
+	if err := d.load(&w, body); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
+	}
+	d.self = d.h.addAgent(agent)
+	return d, nil
+}
+
+var snapDecMode = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		MaxNestedLevels:  4,
+		MaxArrayElements: 1 << 20,
+		MaxMapPairs:      16,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// load fills d from a decompressed body, validating every cross-reference.
+func (d *Doc) load(w *wireSnapshot, body []byte) error {
+	h := &d.h
+	end := uint32(w.End)
+	for i, name := range w.Agents {
+		if err := checkAgent(name); err != nil {
+			return fmt.Errorf("agent %d: %w", i, err)
+		}
+		if _, dup := h.agentByName[name]; dup {
+			return fmt.Errorf("agent %q listed twice", name)
+		}
+		h.addAgent(name)
+	}
+	r := &reader{b: body}
+
+	// Content.
+	n := r.count(1)
+	if r.err != nil {
+		return r.err
+	}
+	h.content = r.b[:n:n]
+	r.b = r.b[n:]
+
+	// Who made each LV.
+	n = r.count(3)
+	h.lvAgents = make([]lvAgentRun, 0, n)
+	lv := uint64(0)
+	for k := 0; k < n && r.err == nil; k++ {
+		lv += r.u()
+		a, seq := r.u(), r.u()
+		if k == 0 && lv != 0 || k > 0 && lv <= uint64(h.lvAgents[k-1].lv) || lv >= uint64(end) {
+			return fmt.Errorf("agent run %d at LV %d out of order", k, lv)
+		}
+		if k > 0 {
+			d.closeAgentRun(k-1, uint32(lv))
+		}
+		if a >= uint64(len(h.agents)) || seq != uint64(h.agents[a].next) {
+			return fmt.Errorf("agent run %d: agent %d seq %d does not continue its history", k, a, seq)
+		}
+		h.lvAgents = append(h.lvAgents, lvAgentRun{uint32(lv), uint32(a), uint32(seq)})
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if end > 0 {
+		if n == 0 {
+			return errors.New("operations without agents")
+		}
+		d.closeAgentRun(n-1, end)
+	}
+
+	// Parents.
+	n = r.count(2)
+	h.parents = make([]parentRun, 0, n)
+	lv = 0
+	for k := 0; k < n && r.err == nil; k++ {
+		lv += r.u()
+		np := r.count(1)
+		if k == 0 && lv != 0 || k > 0 && lv <= uint64(h.parents[k-1].lv) || lv >= uint64(end) || np > MaxTxnParents {
+			return fmt.Errorf("parent run %d at LV %d out of order", k, lv)
+		}
+		ps := uint32(len(h.pool))
+		for j := 0; j < np; j++ {
+			delta := r.u()
+			if delta == 0 || delta > lv {
+				return fmt.Errorf("LV %d has a parent that is not earlier", lv)
+			}
+			h.pool = append(h.pool, uint32(lv-delta))
+		}
+		h.parents = append(h.parents, parentRun{uint32(lv), ps, uint32(len(h.pool))})
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if end > 0 && n == 0 {
+		return errors.New("operations without parents")
+	}
+
+	// Ops.
+	n = r.count(2)
+	h.ops = make([]opRun, 0, n)
+	inserts := make(bitset, (end+63)/64)
+	deleted := make(bitset, (end+63)/64)
+	lv = 0
+	cb := 0
+	for k := 0; k < n && r.err == nil; k++ {
+		hdr := r.u()
+		m := hdr >> 2
+		if m == 0 || lv+m > uint64(end) {
+			return fmt.Errorf("op run %d overruns the %d operations", k, end)
+		}
+		o := opRun{lv: uint32(lv), n: uint32(m)}
+		if hdr&2 == 0 {
+			if hdr&1 != 0 {
+				return fmt.Errorf("op run %d: insert marked reversed", k)
+			}
+			nb := r.u()
+			if nb > uint64(len(h.content)-cb) {
+				return fmt.Errorf("op run %d: content overruns", k)
+			}
+			c := h.content[cb : cb+int(nb)]
+			if !utf8.Valid(c) || uint64(utf8.RuneCount(c)) != m {
+				return fmt.Errorf("op run %d: content is not %d code points of UTF-8", k, m)
+			}
+			o.x = uint32(cb)
+			cb += int(nb)
+			inserts.setRange(uint32(lv), uint32(lv+m))
+		} else {
+			t := int64(lv) + r.z()
+			o.n |= opDelBit
+			lo, hi := t, t+int64(m)
+			if hdr&1 != 0 {
+				o.n |= opRevBit
+				lo, hi = t-int64(m)+1, t+1
+			}
+			if lo < 0 || hi > int64(lv) {
+				return fmt.Errorf("op run %d deletes LVs [%d,%d) not before it", k, lo, hi)
+			}
+			if !inserts.allSet(uint32(lo), uint32(hi)) {
+				return fmt.Errorf("op run %d deletes an operation that is not an insert", k)
+			}
+			o.x = uint32(t)
+			deleted.setRange(uint32(lo), uint32(hi))
+		}
+		h.ops = append(h.ops, o)
+		lv += m
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if lv != uint64(end) || cb != len(h.content) {
+		return fmt.Errorf("ops cover %d of %d operations and %d of %d content bytes", lv, end, cb, len(h.content))
+	}
+	h.end = end
+
+	// Items, in document order.
+	if err := d.loadItems(r, end, inserts, deleted); err != nil {
+		return err
+	}
+
+	// Frontier.
+	n = r.count(1)
+	d.front = make([]uint32, 0, n)
+	for k := 0; k < n && r.err == nil; k++ {
+		f := r.u()
+		if f >= uint64(end) {
+			return fmt.Errorf("frontier LV %d of %d", f, end)
+		}
+		d.front = append(d.front, uint32(f))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if end > 0 && len(d.front) == 0 {
+		return errors.New("empty frontier")
+	}
+	sortU32(d.front)
+	if len(r.b) != 0 {
+		return fmt.Errorf("%d bytes after the last section", len(r.b))
+	}
+	return nil
+}
+
+// closeAgentRun records lvAgents run k as ending at LV hi in its agent's
+// seq runs.
+func (d *Doc) closeAgentRun(k int, hi uint32) {
+	r := d.h.lvAgents[k]
+	ag := &d.h.agents[r.agent]
+	m := hi - r.lv
+	if j := len(ag.runs) - 1; j >= 0 && ag.runs[j].seq+ag.runs[j].n == r.seq && ag.runs[j].lv+ag.runs[j].n == r.lv {
+		ag.runs[j].n += m
+	} else {
+		ag.runs = append(ag.runs, seqRun{r.seq, r.lv, m})
+	}
+	ag.next = r.seq + m
+}
+
+// loadItems reads the item runs, checks that they cover every insert
+// exactly once with tombstones exactly where deletes hit, and builds the
+// content tree with the text of the visible items.
+func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
+	n := r.count(2)
+	if r.err != nil {
+		return r.err
+	}
+	runs := make([]itemRun, 0, n)
+	seen := make(bitset, len(inserts))
+	prevEnd, prevLast := uint32(0), none
+	textBytes := 0
+	cur := 0 // insert op run holding the previous item run's first LV
+	for k := 0; k < n; k++ {
+		flags := r.byte()
+		lv := int64(prevEnd)
+		if flags&2 == 0 {
+			lv += r.z()
+		}
+		m := r.u()
+		if r.err != nil {
+			return r.err
+		}
+		if flags&^31 != 0 || m == 0 || lv < 0 || uint64(lv)+m > uint64(end) {
+			return fmt.Errorf("item run %d out of range", k)
+		}
+		it := itemRun{lv: uint32(lv), n: uint32(m), left: none, right: none}
+		switch flags >> 2 & 3 {
+		case 1:
+			if prevLast == none {
+				return fmt.Errorf("item run %d: originLeft refers to a missing previous run", k)
+			}
+			it.left = prevLast
+		case 2:
+			if lv == 0 {
+				return fmt.Errorf("item run %d: originLeft before LV 0", k)
+			}
+			it.left = uint32(lv) - 1
+		case 3:
+			l := lv + r.z()
+			if l < 0 || l >= int64(end) || !inserts.has(uint32(l)) {
+				return fmt.Errorf("item run %d: originLeft is not an insert", k)
+			}
+			it.left = uint32(l)
+		}
+		if flags&16 != 0 {
+			rt := lv + r.z()
+			if rt < 0 || rt >= int64(end) || !inserts.has(uint32(rt)) {
+				return fmt.Errorf("item run %d: originRight is not an insert", k)
+			}
+			it.right = uint32(rt)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if it.left != none && !inserts.has(it.left) {
+			return fmt.Errorf("item run %d: originLeft is not an insert", k)
+		}
+		lo, hi := it.lv, it.end()
+		if !inserts.allSet(lo, hi) || seen.setRange(lo, hi) {
+			return fmt.Errorf("item run %d: LVs [%d,%d) are not inserts or appear twice", k, lo, hi)
+		}
+		del := flags&1 != 0
+		if del {
+			it.n |= delBit
+			if !deleted.allSet(lo, hi) {
+				return fmt.Errorf("item run %d: tombstones that no delete removed", k)
+			}
+		} else {
+			if deleted.anySet(lo, hi) {
+				return fmt.Errorf("item run %d: deleted items shown as visible", k)
+			}
+			var nb int
+			cur, nb = d.h.contentBytes(cur, lo, hi)
+			textBytes += nb
+		}
+		runs = append(runs, it)
+		prevEnd, prevLast = it.end(), it.end()-1
+	}
+	for i := range seen {
+		if seen[i] != inserts[i] {
+			return errors.New("item runs do not cover every insert")
+		}
+	}
+	d.t = buildTree(runs, textBytes, &d.h)
+	return nil
+}
+
+// anySet reports whether any bit of [lo, hi) is set.
+func (s bitset) anySet(lo, hi uint32) bool {
+	for lo < hi {
+		w, b := lo>>6, lo&63
+		n := hi - lo
+		if n > 64-b {
+			n = 64 - b
+		}
+		m := ^uint64(0)
+		if n < 64 {
+			m = (1<<n - 1) << b
+		}
+		if s[w]&m != 0 {
+			return true
+		}
+		lo += n
+	}
+	return false
+}
+
+// contentBytes returns the content of insert LVs [lo, hi) (which may span
+// several op runs) as a byte count, with a hint of the op run to search
+// from. It is used to size the text before building leaves.
+func (h *history) contentBytes(hint int, lo, hi uint32) (int, int) {
+	nb := 0
+	k := h.opAtFrom(hint, lo)
+	first := k
+	for lo < hi {
+		o := &h.ops[k]
+		e := o.lv + uint32(o.len())
+		if e > hi {
+			e = hi
+		}
+		nb += len(h.opContent(k, lo, e))
+		lo = e
+		k++
+	}
+	return first, nb
+}
+
+// opAtFrom is opAt with a search hint: op runs near the hint are tried first.
+func (h *history) opAtFrom(hint int, lv uint32) int {
+	if hint < len(h.ops) {
+		o := &h.ops[hint]
+		if lv >= o.lv && lv < o.lv+uint32(o.len()) {
+			return hint
+		}
+		if hint+1 < len(h.ops) {
+			o = &h.ops[hint+1]
+			if lv >= o.lv && lv < o.lv+uint32(o.len()) {
+				return hint + 1
+			}
+		}
+	}
+	return h.opAt(lv)
+}
+
+// opContent returns the bytes of insert LVs [lo, hi) inside op run k.
+func (h *history) opContent(k int, lo, hi uint32) []byte {
+	o := &h.ops[k]
+	c := h.content[o.x:h.insertEndFast(k)]
+	if len(c) == o.len() { // ASCII
+		return c[lo-o.lv : hi-o.lv]
+	}
+	b := skipRunes(c, int(lo-o.lv))
+	return c[b : b+skipRunes(c[b:], int(hi-lo))]
+}
+
+// insertEndFast is insertEnd for op runs followed by at most a few deletes.
+func (h *history) insertEndFast(k int) int {
+	if k+1 < len(h.ops) && !h.ops[k+1].isDel() {
+		return int(h.ops[k+1].x)
+	}
+	if k+2 < len(h.ops) && !h.ops[k+2].isDel() {
+		return int(h.ops[k+2].x)
+	}
+	return h.insertEnd(k)
+}
+
+// buildTree bulk-loads a content tree from item runs in document order.
+func buildTree(runs []itemRun, textBytes int, h *history) tree {
+	const fill = leafCap - 4
+	text := make([]byte, 0, textBytes)
+	var leaves []*leaf
+	l := &leaf{}
+	lstart := 0
+	flush := func() {
+		l.text = text[lstart:len(text):len(text)]
+		leaves = append(leaves, l)
+		l = &leaf{}
+		lstart = len(text)
+	}
+	t := tree{}
+	hint := 0
+	for _, r := range runs {
+		t.items += r.len()
+		if r.deleted() {
+			if l.n == fill {
+				flush()
+			}
+			l.runs[l.n] = r
+			l.n++
+			continue
+		}
+		// Visible: copy its text, cutting runs whose text is too long.
+		lo := r.lv
+		for lo < r.end() {
+			hint = h.opAtFrom(hint, lo)
+			o := &h.ops[hint]
+			e := o.lv + uint32(o.len())
+			if e > r.end() {
+				e = r.end()
+			}
+			c := h.opContent(hint, lo, e)
+			// Cut so that no leaf's text passes the cap.
+			if len(c) > leafTextCap/2 {
+				k := runeCountPrefix(c, leafTextCap/2)
+				if k == 0 {
+					k = 1
+				}
+				c = c[:skipRunes(c, k)]
+				e = lo + uint32(k)
+			}
+			if l.n == fill || len(text)-lstart+len(c) > leafTextCap {
+				flush()
+			}
+			piece := itemRun{lv: lo, n: e - lo, left: r.leftOf(int(lo - r.lv)), right: r.right}
+			if l.n > 0 && l.runs[l.n-1].canAppend(&piece) {
+				l.runs[l.n-1].n += piece.n
+			} else {
+				l.runs[l.n] = piece
+				l.n++
+			}
+			text = append(text, c...)
+			l.vis += int(e - lo)
+			lo = e
+		}
+	}
+	if l.n > 0 || len(leaves) == 0 {
+		flush()
+	}
+	for i, lf := range leaves {
+		if i > 0 {
+			lf.prev = leaves[i-1]
+			leaves[i-1].next = lf
+		}
+		t.vis += lf.vis
+	}
+	t.first = leaves[0]
+	// Internal levels, bottom up.
+	const nfill = nodeCap - 4
+	var level []*node
+	for i := 0; i < len(leaves); i += nfill {
+		nd := &node{leafKids: true}
+		for j := i; j < len(leaves) && j < i+nfill; j++ {
+			nd.leaves[nd.n] = leaves[j]
+			nd.vis[nd.n] = leaves[j].vis
+			nd.n++
+		}
+		nd.renumber(0)
+		level = append(level, nd)
+	}
+	for len(level) > 1 {
+		var up []*node
+		for i := 0; i < len(level); i += nfill {
+			nd := &node{}
+			for j := i; j < len(level) && j < i+nfill; j++ {
+				nd.nodes[nd.n] = level[j]
+				for k := 0; k < level[j].n; k++ {
+					nd.vis[nd.n] += level[j].vis[k]
+				}
+				nd.n++
+			}
+			nd.renumber(0)
+			up = append(up, nd)
+		}
+		level = up
+	}
+	t.root = level[0]
+	return t
+}

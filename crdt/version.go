@@ -1,0 +1,304 @@
+package crdt
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Bounds on the transactions Missing produces, so that catch-up moves in
+// bounded chunks.
+const (
+	chunkSeqs = 1 << 14 // seqs per transaction
+	chunkOps  = 1 << 10 // ops per transaction
+)
+
+// Missing returns what a replica at version v lacks: the missing operations
+// as transactions (spans), in causal order.
+func (d *Doc) Missing(v Version) []*Txn {
+	var spans []lvSpan
+	for i := range d.h.agents {
+		ag := &d.h.agents[i]
+		have := v[ag.name]
+		if have >= uint64(ag.next) {
+			continue
+		}
+		for _, r := range ag.runs {
+			lo, hi := uint64(r.seq), uint64(r.seq+r.n)
+			if hi <= have {
+				continue
+			}
+			if lo < have {
+				lo = have
+			}
+			spans = append(spans, lvSpan{r.lv + uint32(lo) - r.seq, r.lv + uint32(hi) - r.seq})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
+	var out []*Txn
+	for _, sp := range spans {
+		out = d.appendTxns(out, sp.lo, sp.hi)
+	}
+	return out
+}
+
+// appendTxns appends transactions covering LVs [lo, hi) in LV order.
+func (d *Doc) appendTxns(out []*Txn, lo, hi uint32) []*Txn {
+	h := &d.h
+	for lv := lo; lv < hi; {
+		k := h.lvAgentAt(lv)
+		ar := h.lvAgents[k]
+		end := hi
+		if k+1 < len(h.lvAgents) && h.lvAgents[k+1].lv < end {
+			end = h.lvAgents[k+1].lv
+		}
+		if e := h.nextParentRun(lv); e < end {
+			end = e
+		}
+		if end-lv > chunkSeqs {
+			end = lv + chunkSeqs
+		}
+		var buf [1]uint32
+		ps := h.parentsOf(lv, &buf)
+		t := &Txn{Agent: h.agents[ar.agent].name, Seq: uint64(ar.seq + lv - ar.lv), Parents: make([]ID, len(ps))}
+		for i, p := range ps {
+			t.Parents[i] = h.id(p)
+		}
+		sortIDs(t.Parents)
+		end = d.appendOps(t, lv, end)
+		out = append(out, t)
+		lv = end
+	}
+	return out
+}
+
+// nextParentRun returns the first LV after lv that starts a parent run
+// (has parents other than its predecessor), or none.
+func (h *history) nextParentRun(lv uint32) uint32 {
+	ps := h.parents
+	k := sort.Search(len(ps), func(i int) bool { return ps[i].lv > lv })
+	if k < len(ps) {
+		return ps[k].lv
+	}
+	return none
+}
+
+// appendOps adds the ops of LVs [lo, hi) to t, stopping early when t
+// reaches chunkOps ops; it returns the LV it stopped at.
+func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
+	h := &d.h
+	var cc contentCursor
+	lastIns := none // LV of the last item of t's last op, when an insert
+	lastRight := none
+	for lv := lo; lv < hi; {
+		if len(t.Ops) >= chunkOps {
+			return lv
+		}
+		j := h.opAt(lv)
+		o := &h.ops[j]
+		e := o.lv + uint32(o.len())
+		if e > hi {
+			e = hi
+		}
+		if o.isDel() {
+			k := int(lv - o.lv)
+			t.Ops = h.appendDeleteOps(t.Ops, o.target(k), e-lv, o.rev())
+			lastIns = none
+			lv = e
+			continue
+		}
+		// Inserts: one op per chain of items (each one's originLeft the
+		// previous, one originRight), found through the content tree.
+		ix := d.index()
+		for lv < e {
+			l := ix.lookup(lv)
+			r := &l.runs[l.findRun(lv)]
+			m := r.end()
+			if m > e {
+				m = e
+			}
+			left := r.leftOf(int(lv - r.lv))
+			text := cc.text(h, j, lv, m-lv)
+			if lastIns != none && left == lastIns && r.right == lastRight {
+				t.Ops[len(t.Ops)-1].Text += text
+			} else {
+				op := Op{Kind: OpInsert, Text: text}
+				if left != none {
+					op.Left = h.id(left)
+				}
+				if r.right != none {
+					op.Right = h.id(r.right)
+				}
+				t.Ops = append(t.Ops, op)
+			}
+			lastIns, lastRight = m-1, r.right
+			lv = m
+		}
+	}
+	return hi
+}
+
+// contentCursor walks the content of insert op runs without rescanning
+// from each run's start.
+type contentCursor struct {
+	run  int
+	lv   uint32 // LV at byte offset b of the run's content
+	b    int
+	init bool
+}
+
+func (cc *contentCursor) text(h *history, j int, lv, n uint32) string {
+	if !cc.init || cc.run != j || cc.lv > lv {
+		cc.run, cc.lv, cc.b, cc.init = j, h.ops[j].lv, 0, true
+	}
+	c := h.content[h.ops[j].x:]
+	cc.b += skipRunes(c[cc.b:], int(lv-cc.lv))
+	e := cc.b + skipRunes(c[cc.b:], int(n))
+	s := string(c[cc.b:e])
+	cc.b, cc.lv = e, lv+n
+	return s
+}
+
+// appendDeleteOps appends wire delete ops for the targets t, t±1, … (m of
+// them), one per run of consecutive seqs of one agent, merging with the
+// last op when it continues.
+func (h *history) appendDeleteOps(ops []Op, t, m uint32, rev bool) []Op {
+	for m > 0 {
+		k := h.lvAgentAt(t)
+		ar := h.lvAgents[k]
+		var room uint32
+		switch {
+		case rev:
+			room = t - ar.lv + 1
+		case k+1 < len(h.lvAgents):
+			room = h.lvAgents[k+1].lv - t
+		default:
+			room = h.end - t
+		}
+		if room > m {
+			room = m
+		}
+		op := Op{Kind: OpDelete, Target: ID{Agent: h.agents[ar.agent].name, Seq: uint64(ar.seq + t - ar.lv)}, Len: int(room), Rev: rev && room > 1}
+		ops = appendDeleteOp(ops, op)
+		m -= room
+		if rev {
+			t -= room
+		} else {
+			t += room
+		}
+	}
+	return ops
+}
+
+// appendDeleteOp appends op, merging it into the last op when the targets
+// continue in the same direction.
+func appendDeleteOp(ops []Op, op Op) []Op {
+	if j := len(ops) - 1; j >= 0 && ops[j].Kind == OpDelete && ops[j].Target.Agent == op.Target.Agent {
+		p := &ops[j]
+		switch {
+		case !p.Rev && (!op.Rev || op.Len == 1) && p.Target.Seq+uint64(p.Len) == op.Target.Seq:
+			p.Len += op.Len
+			return ops
+		case (p.Rev || p.Len == 1) && (op.Rev || op.Len == 1) && p.Target.Seq >= uint64(p.Len) && p.Target.Seq-uint64(p.Len) == op.Target.Seq:
+			p.Len += op.Len
+			p.Rev = true
+			return ops
+		}
+	}
+	return append(ops, op)
+}
+
+// atom is one seq of a transaction, flattened for comparison.
+type atom struct {
+	del         bool
+	r           rune
+	left, right ID
+	target      ID
+	parents     string // "" when the parent is the predecessor
+}
+
+func flatten(t *Txn, limit uint64) []atom {
+	var out []atom
+	seq := t.Seq
+	par := parentsKey(t.Agent, t.Seq, t.Parents)
+	add := func(a atom) bool {
+		if uint64(len(out)) >= limit {
+			return false
+		}
+		if len(out) == 0 {
+			a.parents = par
+		}
+		out = append(out, a)
+		seq++
+		return true
+	}
+	for i := range t.Ops {
+		o := &t.Ops[i]
+		if o.Kind == OpInsert {
+			left := o.Left
+			for _, r := range o.Text {
+				if !add(atom{r: r, left: left, right: o.Right}) {
+					return out
+				}
+				left = ID{t.Agent, seq - 1}
+			}
+			continue
+		}
+		for k := 0; k < o.Len; k++ {
+			tg := o.Target
+			if o.Rev {
+				tg.Seq -= uint64(k)
+			} else {
+				tg.Seq += uint64(k)
+			}
+			if !add(atom{del: true, target: tg}) {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+func parentsKey(agent string, seq uint64, ps []ID) string {
+	if seq > 0 && len(ps) == 1 && ps[0] == (ID{agent, seq - 1}) {
+		return ""
+	}
+	s := "|"
+	for _, p := range ps {
+		s += fmt.Sprintf("%q/%d|", p.Agent, p.Seq)
+	}
+	return s
+}
+
+// compareKnown checks the first skip seqs of t against the history: same
+// parents, same content, same origins, same targets.
+func (d *Doc) compareKnown(t *Txn, skip uint64) error {
+	a := d.h.agentByName[t.Agent]
+	var have []*Txn
+	for _, r := range d.h.agents[a].runs {
+		lo, hi := uint64(r.seq), uint64(r.seq+r.n)
+		if hi <= t.Seq || lo >= t.Seq+skip {
+			continue
+		}
+		if lo < t.Seq {
+			lo = t.Seq
+		}
+		if hi > t.Seq+skip {
+			hi = t.Seq + skip
+		}
+		have = d.appendTxns(have, r.lv+uint32(lo)-r.seq, r.lv+uint32(hi)-r.seq)
+	}
+	var want []atom
+	for _, h := range have {
+		want = append(want, flatten(h, ^uint64(0))...)
+	}
+	got := flatten(t, skip)
+	if len(got) != len(want) {
+		return fmt.Errorf("%w: %s/%d: %d known seqs, %d given", ErrContradiction, t.Agent, t.Seq, len(want), len(got))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Errorf("%w: %s/%d differs from the known operation", ErrContradiction, t.Agent, t.Seq+uint64(i))
+		}
+	}
+	return nil
+}
