@@ -1,0 +1,71 @@
+// Package store is weft's durable local state: documents' transactions,
+// snapshots and metadata on badger (v4, through go-datastore), with write
+// batching, a cache of decoded state, causal-order streaming, compaction,
+// schema migrations, consistency check and repair, and backup/restore.
+//
+// The store keeps encoded bytes. It never imports the crdt package: what it
+// knows of a transaction is the TxnHeader the caller passes beside the
+// opaque payload, and Check looks inside payloads only through the Codec
+// interface declared here.
+//
+// # Data directory
+//
+//	<dir>/weft.lock   flock held while open; names the holder's PID
+//	<dir>/db/         the badger database
+//	<dir>/backups/    automatic backups taken before a migration
+//
+// # Keys (schema version 2)
+//
+// Document IDs are 128 random bits written as 32 lowercase hex digits.
+// Agent names (any bytes, 1..64) are escaped into one key segment: bytes
+// outside [A-Za-z0-9_-] become %XX (uppercase hex). Seqs and log counters
+// are 20-digit zero-padded decimals, so key order is numeric order.
+//
+//	/weft/schema                      schema version + install ID
+//	/docs/<id>/meta                   title, created, last opened
+//	/docs/<id>/txn/<agent>/<seq>      one transaction: header + payload
+//	/docs/<id>/log/<n>                arrival log: n-th stored transaction → (agent, seq, len)
+//	/docs/<id>/head/<agent>           next seq of agent (its transactions end there)
+//	/docs/<id>/snapshot               latest snapshot + the version it covers
+//	/docs/<id>/fetch                  spans Check could not rebuild; fetch from peers
+//	/quarantine/<time>/<original key> a damaged value moved aside, with the reason
+//
+// A replica stores a transaction only after integrating it, so the order of
+// arrival is a causal order; Append enforces it (no gaps in an agent's
+// seqs, parents stored first). Streams walk the arrival log.
+//
+// # Values
+//
+// Every value is CBOR (Core Deterministic Encoding): an envelope
+// [format version, kind, body, CRC-32C] whose body is the record. A value
+// whose checksum or encoding is wrong is reported with its key (ErrCorrupt);
+// Check --repair moves it to /quarantine and rebuilds what it can.
+//
+// # Durability
+//
+// Badger runs with SyncWrites off; the store syncs explicitly. Immediate:
+// Append returns after the transactions' database transaction committed and
+// the write-ahead log and value log were fsynced. Batched: Append returns
+// after validation; the writer commits everything queued (at most MaxDelay
+// later, sooner when MaxBatchTxns or MaxBatchBytes is reached or an
+// Immediate write arrives) in atomic database transactions of at most
+// MaxBatchBytes and then syncs once; only then is the Ack done. One
+// transaction's record, log entry and head are always in the same database
+// transaction, so a crash leaves each transaction wholly present or absent.
+// A failed commit or sync fails every queued write and makes the store
+// refuse writes (ErrFailed) until reopened. Close flushes and syncs.
+//
+// # Migrations
+//
+// The schema version lives at /weft/schema. Open refuses a newer store
+// (ErrSchemaTooNew, naming both versions) and migrates an older one one
+// version at a time, after backing it up to <dir>/backups. Version 1 had no
+// arrival log or heads; the 1→2 migration builds them by ordering each
+// document's transactions causally from their parents.
+//
+// # Backups
+//
+// Backup streams a consistent copy (one read transaction) to a Sink
+// (DirSink now; an object store later). The format is described in
+// BACKUP.md. Restore verifies the whole backup before touching the target.
+package store

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+)
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Meta returns doc's metadata.
+func (s *Store) Meta(ctx context.Context, doc DocID) (Meta, error) {
+	raw, err := get(ctx, s.kv.d, metaKey(doc))
+	if err != nil {
+		if isNotFound(err) {
+			return Meta{}, fmt.Errorf("%w: document %s", ErrNotFound, doc)
+		}
+		return Meta{}, err
+	}
+	var m metaRec
+	if err := decodeRecord(recMeta, raw, &m); err != nil {
+		return Meta{}, fmt.Errorf("%s: %w", metaKey(doc), err)
+	}
+	out := Meta{Title: m.Title, Created: time.Unix(0, m.Created)}
+	if m.LastOpened != 0 {
+		out.LastOpened = time.Unix(0, m.LastOpened)
+	}
+	return out, nil
+}
+
+// Docs lists every document, in ID order. It walks the keys of the whole
+// store (without values), so it costs time proportional to the number of
+// keys; callers that need it often should keep the list.
+func (s *Store) Docs(ctx context.Context) ([]DocID, error) {
+	var out []DocID
+	err := each(ctx, s.kv.d, dsq.Query{Prefix: docsPrefix, KeysOnly: true}, func(e dsq.Entry) error {
+		dk, err := parseDocKey(e.Key)
+		if err == nil && dk.kind == kindMeta {
+			out = append(out, dk.doc)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Version returns doc's version: for each agent, the next seq after the
+// transactions handed to the store (queued ones included).
+func (s *Store) Version(ctx context.Context, doc DocID) (Version, error) {
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return st.heads.Clone(), nil
+}
+
+// Txn returns the stored transaction of doc that starts at (agent, seq).
+func (s *Store) Txn(ctx context.Context, doc DocID, agent string, seq uint64) (TxnRecord, error) {
+	if err := validAgent(agent); err != nil {
+		return TxnRecord{}, err
+	}
+	s.opts.Metrics.DocRead(doc)
+	key := txnKey(doc, agent, seq)
+	raw, err := get(ctx, s.kv.d, key)
+	if err != nil {
+		return TxnRecord{}, err
+	}
+	return decodeTxnAt(key, raw)
+}
+
+func decodeTxnAt(key string, raw []byte) (TxnRecord, error) {
+	r, err := decodeTxn(raw)
+	if err != nil {
+		return TxnRecord{}, fmt.Errorf("%s: %w", key, err)
+	}
+	dk, _ := parseDocKey(key)
+	if r.Agent != dk.agent || r.Seq != dk.n {
+		return TxnRecord{}, fmt.Errorf("%w: %s holds transaction %s", ErrCorrupt, key, r.Span())
+	}
+	return r, nil
+}
+
+// Snapshot is a document snapshot: an opaque payload and the version it
+// covers.
+type Snapshot struct {
+	Covers  Version
+	Payload []byte
+}
+
+// Snapshot returns doc's latest snapshot, or an error wrapping ErrNotFound.
+func (s *Store) Snapshot(ctx context.Context, doc DocID) (*Snapshot, error) {
+	s.opts.Metrics.DocRead(doc)
+	return readSnapshot(ctx, s.kv.d, doc)
+}
+
+func readSnapshot(ctx context.Context, r ds.Read, doc DocID) (*Snapshot, error) {
+	raw, err := get(ctx, r, snapshotKey(doc))
+	if err != nil {
+		return nil, err
+	}
+	return decodeSnapshot(snapshotKey(doc), raw)
+}
+
+func decodeSnapshot(key string, raw []byte) (*Snapshot, error) {
+	var sr snapRec
+	if err := decodeRecord(recSnapshot, raw, &sr); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	v, err := decodeVersion(sr.Covers)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: covered version: %v", ErrCorrupt, key, err)
+	}
+	return &Snapshot{Covers: v, Payload: sr.Payload}, nil
+}
+
+// Stream hands doc's transactions to fn in causal order (the order they
+// were stored), in chunks of at most StreamChunkTxns transactions or
+// StreamChunkBytes payload bytes, skipping those fully contained in since
+// (nil: send all). It reads from one consistent view and never holds more
+// than one chunk; compaction of doc waits until it returns. fn owns each
+// chunk. A corrupt value ends the stream with an error naming its key.
+func (s *Store) Stream(ctx context.Context, doc DocID, since Version, fn func(chunk []TxnRecord) error) error {
+	_, leave, err := s.enterRead(ctx, doc)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	s.opts.Metrics.DocRead(doc)
+	return s.kv.view(ctx, func(r ds.Read) error {
+		var chunk []TxnRecord
+		size := 0
+		err := s.eachTxn(ctx, r, doc, since, func(t TxnRecord) error {
+			chunk = append(chunk, t)
+			size += len(t.Payload)
+			if len(chunk) >= s.opts.StreamChunkTxns || size >= s.opts.StreamChunkBytes {
+				c := chunk
+				chunk, size = nil, 0
+				return fn(c)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(chunk) > 0 {
+			return fn(chunk)
+		}
+		return nil
+	})
+}
+
+// eachTxn walks doc's arrival log in order and calls fn with each stored
+// transaction not contained in skip.
+func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, skip Version, fn func(TxnRecord) error) error {
+	return each(ctx, r, dsq.Query{Prefix: logPrefix(doc)}, func(e dsq.Entry) error {
+		var lr logRec
+		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
+			return fmt.Errorf("%s: %w", e.Key, err)
+		}
+		sp := Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}
+		if skip.Contains(sp) {
+			return nil
+		}
+		key := txnKey(doc, lr.Agent, lr.Seq)
+		raw, err := get(ctx, r, key)
+		if err != nil {
+			return fmt.Errorf("%w: log entry %s names missing transaction %s", ErrCorrupt, e.Key, key)
+		}
+		t, err := decodeTxnAt(key, raw)
+		if err != nil {
+			return err
+		}
+		if t.Len != lr.Len {
+			return fmt.Errorf("%w: log entry %s says %d seqs, %s holds %d", ErrCorrupt, e.Key, lr.Len, key, t.Len)
+		}
+		return fn(t)
+	})
+}
+
+// LoadFunc builds a document's decoded state from its snapshot (nil when it
+// has none) and the transactions after it, in causal order. It returns the
+// state and its approximate size in bytes (for the cache).
+type LoadFunc func(snap *Snapshot, txns iter.Seq2[TxnRecord, error]) (state any, size int64, err error)
+
+// Load returns doc's decoded state: from the cache when it holds state that
+// reflects every write, otherwise built by load from the latest snapshot and
+// the transactions it does not cover, then cached. The state is shared:
+// callers must treat it as read-only (or clone it).
+func (s *Store) Load(ctx context.Context, doc DocID, load LoadFunc) (any, error) {
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	s.opts.Metrics.DocRead(doc)
+	s.mu.Lock()
+	gen, committed := st.gen, st.committed
+	s.mu.Unlock()
+	if s.opts.CacheBytes > 0 {
+		v, ok := s.cache.get(doc, gen)
+		s.opts.Metrics.Cache(ok)
+		if ok {
+			return v, nil
+		}
+	}
+	if committed < gen { // writes still queued: make them visible first
+		if err := s.Flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	_, leave, err := s.enterRead(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	var state any
+	var size int64
+	err = s.kv.view(ctx, func(r ds.Read) error {
+		snap, err := readSnapshot(ctx, r, doc)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		var skip Version
+		if snap != nil {
+			skip = snap.Covers
+		}
+		var iterErr error
+		seq := func(yield func(TxnRecord, error) bool) {
+			stop := errors.New("stopped")
+			err := s.eachTxn(ctx, r, doc, skip, func(t TxnRecord) error {
+				if !yield(t, nil) {
+					return stop
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, stop) {
+				iterErr = err
+				yield(TxnRecord{}, err)
+			}
+		}
+		state, size, err = load(snap, seq)
+		if err == nil {
+			err = iterErr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.CacheBytes > 0 {
+		s.cache.put(doc, gen, state, size)
+	}
+	return state, nil
+}

@@ -1,0 +1,408 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Ack reports when a write is durable. It is done once the batch holding
+// the write was committed and synced (Err nil), or failed (Err says why);
+// nothing is reported durable that is not.
+type Ack struct {
+	done chan struct{}
+	err  error
+}
+
+func newAck() *Ack { return &Ack{done: make(chan struct{})} }
+
+func (a *Ack) finish(err error) {
+	a.err = err
+	close(a.done)
+}
+
+// Done is closed once the outcome is known.
+func (a *Ack) Done() <-chan struct{} { return a.done }
+
+// Err returns the outcome once Done is closed (nil: durable).
+func (a *Ack) Err() error {
+	select {
+	case <-a.done:
+		return a.err
+	default:
+		return fmt.Errorf("store: write not yet durable")
+	}
+}
+
+// Wait blocks until the write is durable or failed, or ctx ends (in which
+// case the write may still become durable later).
+func (a *Ack) Wait(ctx context.Context) error {
+	select {
+	case <-a.done:
+		return a.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// group is the unit of atomicity: its ops land together or not at all.
+type group struct {
+	ops   []kvOp
+	txns  int
+	bytes int
+	doc   DocID
+	gen   uint64 // doc's generation after this group (0: no doc write)
+	st    *docState
+	ack   *Ack // may be nil
+}
+
+// Append stores transactions of doc, which must already exist. They must
+// arrive in causal order: each one's first seq is its agent's next seq, and
+// its parents are stored (or earlier in the same call). A transaction that
+// is already fully stored is skipped (idempotent); a partial overlap, a gap
+// or a missing parent is an error and nothing of the call is written.
+//
+// Under Immediate, Append returns once everything is durable. Under
+// Batched, it returns once the transactions are validated and queued; the
+// Ack reports durability. Either way the returned error covers validation;
+// under Immediate it also covers the write.
+func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnRecord) (*Ack, error) {
+	if p != Immediate && p != Batched {
+		return nil, fmt.Errorf("%w: policy %d", ErrInvalid, int(p))
+	}
+	vals := make([][]byte, len(txns))
+	for i := range txns {
+		if err := txns[i].validate(s.opts.MaxPayload); err != nil {
+			return nil, err
+		}
+		b, err := encodeTxn(&txns[i])
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = b
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	ack := newAck()
+	s.mu.Lock()
+	if err := s.writableLocked(); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	head := func(a string, over Version) uint64 {
+		if n, ok := over[a]; ok {
+			return n
+		}
+		return st.heads[a]
+	}
+	over := Version{}
+	accept := make([]bool, len(txns))
+	for i := range txns {
+		t := &txns[i]
+		next := head(t.Agent, over)
+		switch {
+		case t.Seq+t.Len <= next:
+			continue // already stored
+		case t.Seq < next:
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: document %s: transaction %s, %q already has seqs up to %d", ErrOverlap, doc, t.Span(), t.Agent, next-1)
+		case t.Seq > next:
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: document %s: transaction %s, %q's next seq is %d", ErrGap, doc, t.Span(), t.Agent, next)
+		}
+		for _, par := range t.Parents {
+			if par.Seq >= head(par.Agent, over) {
+				s.mu.Unlock()
+				return nil, fmt.Errorf("%w: document %s: transaction %s names parent (%q, %d)", ErrMissingParent, doc, t.Span(), par.Agent, par.Seq)
+			}
+		}
+		over[t.Agent] = t.Seq + t.Len
+		accept[i] = true
+	}
+	g := &group{doc: doc, st: st, ack: ack}
+	for i := range txns {
+		if !accept[i] {
+			continue
+		}
+		t := &txns[i]
+		lb, err := encodeRecord(recLog, logRec{Agent: t.Agent, Seq: t.Seq, Len: t.Len})
+		if err == nil {
+			var hb []byte
+			hb, err = encodeRecord(recHead, headRec{Next: t.Seq + t.Len})
+			if err == nil {
+				g.ops = append(g.ops,
+					kvOp{key: txnKey(doc, t.Agent, t.Seq), val: vals[i]},
+					kvOp{key: logKey(doc, st.nextLog), val: lb},
+					kvOp{key: headKey(doc, t.Agent), val: hb, coalesce: true})
+				g.bytes += len(vals[i]) + len(lb) + len(hb)
+				g.txns++
+				st.nextLog++
+			}
+		}
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	for a, n := range over {
+		st.heads[a] = n
+	}
+	if g.txns > 0 {
+		st.gen++
+		g.gen = st.gen
+	}
+	s.enqueueLocked(g, p == Immediate)
+	s.mu.Unlock()
+	s.signal()
+	s.opts.Metrics.DocWrite(doc, g.txns)
+	if p == Immediate {
+		return ack, ack.Wait(ctx)
+	}
+	return ack, nil
+}
+
+func (s *Store) writableLocked() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.failed != nil {
+		return fmt.Errorf("%w: %v", ErrFailed, s.failed)
+	}
+	return nil
+}
+
+func (s *Store) enqueueLocked(g *group, urgent bool) {
+	if len(s.queue) == 0 {
+		s.qOldest = s.opts.Now()
+	}
+	s.queue = append(s.queue, g)
+	s.qTxns += g.txns
+	s.qBytes += g.bytes
+	if urgent || s.qTxns >= s.opts.MaxBatchTxns || s.qBytes >= s.opts.MaxBatchBytes {
+		s.urgent = true
+	}
+}
+
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// submit queues one atomic group of ops (not a transaction append) and,
+// when urgent, waits for it to be durable.
+func (s *Store) submit(ctx context.Context, g *group, urgent bool) error {
+	g.ack = newAck()
+	s.mu.Lock()
+	if err := s.writableLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if g.st != nil {
+		g.st.gen++
+		g.gen = g.st.gen
+	}
+	s.enqueueLocked(g, urgent)
+	s.mu.Unlock()
+	s.signal()
+	if !urgent {
+		return nil
+	}
+	return g.ack.Wait(ctx)
+}
+
+// Flush commits and syncs everything queued so far and waits for it.
+func (s *Store) Flush(ctx context.Context) error {
+	return s.submit(ctx, &group{}, true)
+}
+
+// writer is the one goroutine that writes: it gathers queued groups for at
+// most MaxDelay (less when a batch fills up or an Immediate write arrives),
+// commits them, syncs once, then completes their acks.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		<-s.wake
+		s.mu.Lock()
+		for len(s.queue) > 0 && !s.urgent && !s.closed {
+			wait := s.opts.MaxDelay - s.opts.Now().Sub(s.qOldest)
+			if wait <= 0 {
+				break
+			}
+			s.mu.Unlock()
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-s.wake:
+				timer.Stop()
+			}
+			s.mu.Lock()
+		}
+		batch := s.queue
+		s.queue, s.qTxns, s.qBytes, s.urgent = nil, 0, 0, false
+		closed := s.closed
+		failed := s.failed
+		s.mu.Unlock()
+		if len(batch) > 0 {
+			if failed != nil {
+				s.finish(batch, fmt.Errorf("%w: %v", ErrFailed, failed))
+			} else {
+				s.commitBatch(batch)
+			}
+		}
+		if closed {
+			s.mu.Lock()
+			more := len(s.queue) > 0
+			s.mu.Unlock()
+			if !more {
+				return
+			}
+			s.signal()
+		}
+	}
+}
+
+func (s *Store) commitBatch(batch []*group) {
+	start := time.Now()
+	ctx := context.Background()
+	groups := make([][]kvOp, 0, len(batch))
+	txns, bytes := 0, 0
+	for _, g := range batch {
+		if len(g.ops) > 0 {
+			groups = append(groups, g.ops)
+		}
+		txns += g.txns
+		bytes += g.bytes
+	}
+	var err error
+	if len(groups) > 0 {
+		err = s.kv.commit(ctx, groups, s.opts.MaxBatchBytes)
+		if err == nil {
+			s.mu.Lock()
+			for _, g := range batch {
+				if g.st != nil && g.gen > g.st.committed {
+					g.st.committed = g.gen
+				}
+			}
+			s.mu.Unlock()
+			err = s.kv.sync(ctx)
+			if err != nil {
+				err = fmt.Errorf("sync: %w", err)
+			}
+		} else {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	}
+	s.opts.Metrics.Flush(txns, bytes, time.Since(start), err)
+	if err != nil {
+		s.opts.Logger.Error("store: write failed; refusing further writes", "err", err)
+		s.mu.Lock()
+		if s.failed == nil {
+			s.failed = err
+		}
+		rest := s.queue
+		s.queue, s.qTxns, s.qBytes = nil, 0, 0
+		s.mu.Unlock()
+		werr := fmt.Errorf("%w: %v", ErrFailed, err)
+		s.finish(batch, werr)
+		s.finish(rest, werr)
+		return
+	}
+	s.finish(batch, nil)
+}
+
+func (s *Store) finish(batch []*group, err error) {
+	for _, g := range batch {
+		if g.ack != nil {
+			g.ack.finish(err)
+		}
+	}
+}
+
+// Meta is a document's metadata.
+type Meta struct {
+	Title      string
+	Created    time.Time
+	LastOpened time.Time // zero: never opened
+}
+
+// CreateDoc creates an empty document (durably). ErrExists if it exists.
+func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
+	if doc.IsZero() {
+		return fmt.Errorf("%w: zero document ID", ErrInvalid)
+	}
+	if err := validTitle(title); err != nil {
+		return err
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	if _, err := s.state(ctx, doc); err == nil {
+		return fmt.Errorf("%w: %s", ErrExists, doc)
+	} else if !isNotFound(err) {
+		return err
+	}
+	b, err := encodeRecord(recMeta, metaRec{Title: title, Created: s.opts.Now().UnixNano()})
+	if err != nil {
+		return err
+	}
+	// A concurrent CreateDoc of the same random ID is not a real case; the
+	// second simply rewrites the same empty metadata.
+	if err := s.submit(ctx, &group{ops: []kvOp{{key: metaKey(doc), val: b}}}, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+func validTitle(t string) error {
+	if len(t) > MaxTitleLen || !utf8.ValidString(t) {
+		return fmt.Errorf("%w: title must be valid UTF-8 of at most %d bytes", ErrInvalid, MaxTitleLen)
+	}
+	return nil
+}
+
+// SetTitle changes a document's title (durably).
+func (s *Store) SetTitle(ctx context.Context, doc DocID, title string) error {
+	if err := validTitle(title); err != nil {
+		return err
+	}
+	return s.updateMeta(ctx, doc, true, func(m *metaRec) { m.Title = title })
+}
+
+// Touch records that doc was opened now. It does not wait: the change is
+// durable within MaxDelay.
+func (s *Store) Touch(ctx context.Context, doc DocID) error {
+	now := s.opts.Now().UnixNano()
+	return s.updateMeta(ctx, doc, false, func(m *metaRec) { m.LastOpened = now })
+}
+
+func (s *Store) updateMeta(ctx context.Context, doc DocID, urgent bool, fn func(*metaRec)) error {
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	s.metaMu.Lock() // read-modify-write: one at a time
+	defer s.metaMu.Unlock()
+	if _, err := s.state(ctx, doc); err != nil {
+		return err
+	}
+	raw, err := get(ctx, s.kv.d, metaKey(doc))
+	if err != nil {
+		return err
+	}
+	var m metaRec
+	if err := decodeRecord(recMeta, raw, &m); err != nil {
+		return fmt.Errorf("%s: %w", metaKey(doc), err)
+	}
+	fn(&m)
+	b, err := encodeRecord(recMeta, m)
+	if err != nil {
+		return err
+	}
+	return s.submit(ctx, &group{ops: []kvOp{{key: metaKey(doc), val: b, coalesce: true}}}, urgent)
+}
