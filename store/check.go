@@ -403,16 +403,25 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	for i := range excluded {
 		fetch = append(fetch, txns[i].hdr.Span())
 	}
-	// Damaged records at the end of an agent's seqs leave no later
-	// transaction to reveal the gap: record from the stored head onwards.
 	heads, headProblems, err := c.readHeads(ctx, doc)
 	if err != nil {
 		return err
 	}
-	for a, n := range heads {
-		if n > have[a] && !gapSeen[a] {
-			fetch = append(fetch, Span{Agent: a, Seq: have[a], Len: n - have[a]})
+	// A damaged record's key names its agent and first seq but not its
+	// length: it runs to the agent's next stored transaction, or to the
+	// agent's head when it was the last.
+	for _, b := range bad {
+		dk, err := parseDocKey(b.key)
+		if err != nil || dk.kind != kindTxn || dk.n < have[dk.agent] {
+			continue
 		}
+		end := max(heads[dk.agent], dk.n+1)
+		for _, t := range txns {
+			if t.hdr.Agent == dk.agent && t.hdr.Seq > dk.n && t.hdr.Seq < end {
+				end = t.hdr.Seq
+			}
+		}
+		fetch = append(fetch, Span{Agent: dk.agent, Seq: dk.n, Len: end - dk.n})
 	}
 	// Log and heads agree with the placed transactions?
 	if lp, err := c.checkLog(ctx, doc, base, txns, order, stuck, excluded); err != nil {
@@ -629,11 +638,17 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 	}
 	listed := map[ID]bool{}
 	problem := false
+	var maxN uint64
+	entries := 0
 	bad := func(key, what string) {
 		problem = true
 		c.report(doc, key, what, c.action("log rebuilt"))
 	}
 	err := each(ctx, c.s.kv.d, dsq.Query{Prefix: logPrefix(doc)}, func(e dsq.Entry) error {
+		if dk, err := parseDocKey(e.Key); err == nil {
+			maxN = max(maxN, dk.n)
+			entries++
+		}
 		var lr logRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			bad(e.Key, err.Error())
@@ -667,6 +682,22 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 	})
 	if err != nil {
 		return false, err
+	}
+	raw, err := get(ctx, c.s.kv.d, logEndKey(doc))
+	var le logEndRec
+	switch {
+	case isNotFound(err):
+		if entries > 0 {
+			bad(logEndKey(doc), "missing while the log has entries")
+		}
+	case err != nil:
+		return false, err
+	default:
+		if derr := decodeRecord(recLogEnd, raw, &le); derr != nil {
+			bad(logEndKey(doc), derr.Error())
+		} else if entries > 0 && le.Next <= maxN {
+			bad(logEndKey(doc), fmt.Sprintf("next counter %d is not past the last entry %d", le.Next, maxN))
+		}
 	}
 	for _, i := range order {
 		h := &txns[i].hdr

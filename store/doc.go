@@ -25,6 +25,7 @@
 //	/docs/<id>/meta                   title, created, last opened
 //	/docs/<id>/txn/<agent>/<seq>      one transaction: header + payload
 //	/docs/<id>/log/<n>                arrival log: n-th stored transaction → (agent, seq, len)
+//	/docs/<id>/logend                 next arrival-log counter
 //	/docs/<id>/head/<agent>           next seq of agent (its transactions end there)
 //	/docs/<id>/snapshot               latest snapshot + the version it covers
 //	/docs/<id>/fetch                  spans Check could not rebuild; fetch from peers

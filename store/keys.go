@@ -20,6 +20,7 @@ const (
 	kindHead        = "head"
 	kindSnapshot    = "snapshot"
 	kindFetch       = "fetch"
+	kindLogEnd      = "logend"
 	escapeHexDigits = "0123456789ABCDEF"
 )
 
@@ -28,6 +29,7 @@ func docPrefix(id DocID) string { return docsPrefix + "/" + id.String() }
 func metaKey(id DocID) string     { return docPrefix(id) + "/" + kindMeta }
 func snapshotKey(id DocID) string { return docPrefix(id) + "/" + kindSnapshot }
 func fetchKey(id DocID) string    { return docPrefix(id) + "/" + kindFetch }
+func logEndKey(id DocID) string   { return docPrefix(id) + "/" + kindLogEnd }
 func txnPrefix(id DocID) string   { return docPrefix(id) + "/" + kindTxn }
 func logPrefix(id DocID) string   { return docPrefix(id) + "/" + kindLog }
 func headPrefix(id DocID) string  { return docPrefix(id) + "/" + kindHead }
@@ -147,7 +149,7 @@ func parseDocKey(k string) (docKey, error) {
 	dk.kind = parts[1]
 	bad := func() (docKey, error) { return dk, fmt.Errorf("%w: key %q does not follow the layout", ErrInvalid, k) }
 	switch dk.kind {
-	case kindMeta, kindSnapshot, kindFetch:
+	case kindMeta, kindSnapshot, kindFetch, kindLogEnd:
 		if len(parts) != 2 {
 			return bad()
 		}

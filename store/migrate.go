@@ -127,6 +127,11 @@ func rebuildIndex(ctx context.Context, s *Store, doc DocID) error {
 			heads[h.Agent] = e
 		}
 	}
+	le, err := encodeRecord(recLogEnd, logEndRec{Next: uint64(len(order))})
+	if err != nil {
+		return err
+	}
+	ops = append(ops, kvOp{key: logEndKey(doc), val: le})
 	for _, a := range sortedAgents(heads) {
 		b, err := encodeRecord(recHead, headRec{Next: heads[a]})
 		if err != nil {

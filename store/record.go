@@ -28,11 +28,12 @@ const (
 	recSnapshot   = 6
 	recFetch      = 7
 	recQuarantine = 8
+	recLogEnd     = 9
 )
 
 var recKindName = map[uint64]string{
 	recSchema: "schema", recMeta: "meta", recTxn: "txn", recLog: "log",
-	recHead: "head", recSnapshot: "snapshot", recFetch: "fetch", recQuarantine: "quarantine",
+	recHead: "head", recSnapshot: "snapshot", recFetch: "fetch", recQuarantine: "quarantine", recLogEnd: "logend",
 }
 
 var (
@@ -145,6 +146,14 @@ type logRec struct {
 	Agent string
 	Seq   uint64
 	Len   uint64
+}
+
+// logEndRec holds the next arrival-log counter of a document (badger
+// cannot iterate a prefix backwards through go-datastore, so the last
+// counter is kept rather than looked up).
+type logEndRec struct {
+	_    struct{} `cbor:",toarray"`
+	Next uint64
 }
 
 type headRec struct {

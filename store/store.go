@@ -227,7 +227,7 @@ func (s *Store) Close() error {
 		err = lerr
 	}
 	if ferr != nil {
-		return ferr
+		return fmt.Errorf("%w: %w", ErrFailed, ferr)
 	}
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
@@ -280,14 +280,19 @@ func (s *Store) loadState(ctx context.Context, doc DocID) (*docState, error) {
 		}); err != nil {
 			return err
 		}
-		return each(ctx, r, dsq.Query{Prefix: logPrefix(doc), KeysOnly: true, Orders: []dsq.Order{dsq.OrderByKeyDescending{}}, Limit: 1}, func(e dsq.Entry) error {
-			dk, err := parseDocKey(e.Key)
-			if err != nil || dk.kind != kindLog {
-				return fmt.Errorf("%w: %s: unexpected key", ErrCorrupt, e.Key)
-			}
-			st.nextLog = dk.n + 1
-			return errStop
-		})
+		raw, err := get(ctx, r, logEndKey(doc))
+		if isNotFound(err) {
+			return nil // no transaction stored yet
+		}
+		if err != nil {
+			return err
+		}
+		var le logEndRec
+		if err := decodeRecord(recLogEnd, raw, &le); err != nil {
+			return fmt.Errorf("%s: %w", logEndKey(doc), err)
+		}
+		st.nextLog = le.Next
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -372,6 +372,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatalf("version %v", v)
 	}
 	mustAppend(t, s, id, Immediate, txn("a", 60, "z", ID{"a", 59}))
+	// The arrival log continues after the old entries (not over them).
+	if got := streamAll(t, s, id, nil); len(got) != 61 || got[60].Seq != 60 {
+		t.Fatalf("after reopen and append: %d txns", len(got))
+	}
 }
 
 func TestLockNamesHolder(t *testing.T) {

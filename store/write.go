@@ -139,6 +139,10 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 					kvOp{key: txnKey(doc, t.Agent, t.Seq), val: vals[i]},
 					kvOp{key: logKey(doc, st.nextLog), val: lb},
 					kvOp{key: headKey(doc, t.Agent), val: hb, coalesce: true})
+				var eb []byte
+				if eb, err = encodeRecord(recLogEnd, logEndRec{Next: st.nextLog + 1}); err == nil {
+					g.ops = append(g.ops, kvOp{key: logEndKey(doc), val: eb, coalesce: true})
+				}
 				g.bytes += len(vals[i]) + len(lb) + len(hb)
 				g.txns++
 				st.nextLog++
@@ -171,7 +175,7 @@ func (s *Store) writableLocked() error {
 		return ErrClosed
 	}
 	if s.failed != nil {
-		return fmt.Errorf("%w: %v", ErrFailed, s.failed)
+		return fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
 	return nil
 }
@@ -253,7 +257,7 @@ func (s *Store) writer() {
 		s.mu.Unlock()
 		if len(batch) > 0 {
 			if failed != nil {
-				s.finish(batch, fmt.Errorf("%w: %v", ErrFailed, failed))
+				s.finish(batch, fmt.Errorf("%w: %w", ErrFailed, failed))
 			} else {
 				s.commitBatch(batch)
 			}
@@ -311,7 +315,7 @@ func (s *Store) commitBatch(batch []*group) {
 		rest := s.queue
 		s.queue, s.qTxns, s.qBytes = nil, 0, 0
 		s.mu.Unlock()
-		werr := fmt.Errorf("%w: %v", ErrFailed, err)
+		werr := fmt.Errorf("%w: %w", ErrFailed, err)
 		s.finish(batch, werr)
 		s.finish(rest, werr)
 		return

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var writeFixture = flag.Bool("write-v1-fixture", false, "rewrite testdata/v1 with the schema-1 writer below")
+
+// v1Docs is what the fixture holds: two documents whose transactions'
+// key order differs from their causal order (agent "z" writes first).
+var v1Docs = map[string][]TxnRecord{
+	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": {
+		txn("z", 0, "hello"),
+		txn("a", 0, " ", ID{"z", 4}),
+		txn("z", 5, "world", ID{"a", 0}),
+		txn("a", 1, "!", ID{"z", 9}),
+		txn("m\x00/.", 0, "?", ID{"z", 9}), // concurrent with a:1
+		txn("a", 2, ".", ID{"a", 1}, ID{"m\x00/.", 0}),
+	},
+	"0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50": {
+		txn("q", 0, "x"),
+	},
+}
+
+// writeV1 writes a schema-1 store as weft's version-1 code did: schema,
+// meta and txn records only (no arrival log, no heads).
+func writeV1(t *testing.T, dir string) {
+	d, err := openBadger(filepath.Join(dir, DBDirName), testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKV(d)
+	var ops [][]kvOp
+	put := func(key string, kind uint64, body any) {
+		b, err := encodeRecord(kind, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, []kvOp{{key: key, val: b}})
+	}
+	put(schemaKey, recSchema, schemaRec{Schema: 1, Install: make([]byte, 16)})
+	for s, txns := range v1Docs {
+		id, err := ParseDocID(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(metaKey(id), recMeta, metaRec{Title: "v1 " + s[:4], Created: 1700000000e9})
+		for i := range txns {
+			b, err := encodeTxn(&txns[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, []kvOp{{key: txnKey(id, txns[i].Agent, txns[i].Seq), val: b}})
+		}
+	}
+	ctx := context.Background()
+	if err := k.commit(ctx, ops, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteV1Fixture(t *testing.T) {
+	if !*writeFixture {
+		t.Skip("run with -write-v1-fixture to regenerate testdata/v1")
+	}
+	dir := filepath.Join("testdata", "v1")
+	os.RemoveAll(dir)
+	writeV1(t, dir)
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateV1Fixture(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyDir(t, filepath.Join("testdata", "v1"), dir)
+	s, err := Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The automatic pre-migration backup exists and verifies.
+	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
+	list, err := ListBackups(ctx, sink)
+	if err != nil || len(list) != 1 || list[0].Schema != 1 || list[0].Label != "pre-migration-v1" {
+		t.Fatalf("pre-migration backup: %+v %v", list, err)
+	}
+	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	for s0, want := range v1Docs {
+		id, _ := ParseDocID(s0)
+		got := streamAll(t, s, id, nil)
+		if len(got) != len(want) {
+			t.Fatalf("doc %s: streamed %s", s0, spanList(got))
+		}
+		// Causal order: every parent and earlier seq precedes.
+		have := Version{}
+		for _, tr := range got {
+			if tr.Seq != have[tr.Agent] {
+				t.Fatalf("doc %s: stream %s breaks %q's order", s0, spanList(got), tr.Agent)
+			}
+			for _, p := range tr.Parents {
+				if p.Seq >= have[p.Agent] {
+					t.Fatalf("doc %s: stream %s puts %s before its parent", s0, spanList(got), tr.Span())
+				}
+			}
+			have[tr.Agent] = tr.Seq + tr.Len
+		}
+		v, _ := s.Version(ctx, id)
+		if !sameVersion(v, have) {
+			t.Fatalf("heads %v, want %v", v, have)
+		}
+	}
+	res, err := s.Check(ctx, CheckOptions{Codec: fakeCodec{}})
+	if err != nil || res.Problems != 0 {
+		t.Fatalf("migrated store: %+v %v", res, err)
+	}
+	// New writes continue the log.
+	id, _ := ParseDocID("0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50")
+	mustAppend(t, s, id, Immediate, txn("q", 1, "y", ID{"q", 0}))
+	if got := streamAll(t, s, id, nil); len(got) != 2 {
+		t.Fatalf("after migration: %s", spanList(got))
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writeSchema(context.Background(), SchemaVersion+5); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(dir, testOpts())
+	if !errors.Is(err, ErrSchemaTooNew) || !contains(err.Error(), "7") || !contains(err.Error(), "2") {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
