@@ -28,7 +28,6 @@ vet:
 unit:
 	$(GO) test -count=1 $(PURE_PKGS)
 	$(GO) test -count=1 -race $(RACE_PKGS)
-	$(GO) test -count=1 ./tools/...
 
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./crdt/...

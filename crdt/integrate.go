@@ -28,30 +28,34 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 		return nil, err
 	}
 	if !ok {
-		if err := d.pending.add(t); err != nil {
+		if err := d.pending.add(d, t); err != nil {
 			return nil, err
 		}
 		return nil, nil
 	}
-	d.drain(&p)
+	d.drain(t.Agent, &p)
 	return p, nil
 }
 
-// drain applies waiting transactions that have become ready. One that
-// turns out to be invalid is dropped: it was accepted as well formed and
-// only its relation to history is wrong.
-func (d *Doc) drain(p *Patch) {
-	for d.pending.len() > 0 {
-		progress := false
-		for _, t := range d.pending.ready(d) {
+// drain applies the waiting transactions that agent's progress unblocks,
+// and in turn those that theirs unblocks. One that turns out to be invalid
+// is dropped: it was accepted as well formed and only its relation to the
+// history is wrong.
+func (d *Doc) drain(agent string, p *Patch) {
+	work := []string{agent}
+	for len(work) > 0 {
+		a := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, t := range d.pending.takeReady(d, a) {
 			ok, err := d.apply(t, p)
-			if err != nil || ok {
-				d.pending.remove(t)
-				progress = true
+			switch {
+			case err != nil:
+				// dropped
+			case ok:
+				work = append(work, t.Agent)
+			default:
+				_ = d.pending.add(d, t) // still lacks another dependency; room was just freed
 			}
-		}
-		if !progress {
-			return
 		}
 	}
 }

@@ -3,11 +3,19 @@ package crdt
 import "fmt"
 
 // pendingSet holds remote transactions that arrived before operations they
-// depend on. It is bounded in count and bytes.
+// depend on, each filed under one dependency it still lacks: (agent, the
+// number of that agent's seqs it needs known). It is bounded in count and
+// bytes.
 type pendingSet struct {
-	txns  []*Txn
-	keys  map[pendingKey]bool
-	bytes int
+	waiting map[string][]*pending // by the agent whose seqs are awaited
+	keys    map[pendingKey]bool
+	n       int
+	bytes   int
+}
+
+type pending struct {
+	t    *Txn
+	need uint64 // seqs of the awaited agent that must be known
 }
 
 type pendingKey struct {
@@ -19,7 +27,7 @@ type pendingKey struct {
 // maxPendingBytes bounds the text held by waiting transactions.
 const maxPendingBytes = 64 << 20
 
-func (ps *pendingSet) len() int { return len(ps.txns) }
+func (ps *pendingSet) len() int { return ps.n }
 
 func txnBytes(t *Txn) int {
 	n := len(t.Agent) + 16*len(t.Parents)
@@ -29,52 +37,73 @@ func txnBytes(t *Txn) int {
 	return n
 }
 
-func (ps *pendingSet) add(t *Txn) error {
+// missingDep returns a dependency of t that d lacks: an agent and how many
+// of its seqs must be known.
+func missingDep(d *Doc, t *Txn) (string, uint64, bool) {
+	if k := uint64(d.h.known(t.Agent)); t.Seq > k {
+		return t.Agent, t.Seq, true
+	}
+	for _, p := range t.Parents {
+		if p.Seq >= uint64(d.h.known(p.Agent)) {
+			return p.Agent, p.Seq + 1, true
+		}
+	}
+	return "", 0, false
+}
+
+// add files t under a dependency it lacks.
+func (ps *pendingSet) add(d *Doc, t *Txn) error {
 	k := pendingKey{t.Agent, t.Seq, t.Count()}
 	if ps.keys[k] {
 		return nil
 	}
 	b := txnBytes(t)
-	if len(ps.txns) >= MaxPending || ps.bytes+b > maxPendingBytes {
-		return fmt.Errorf("%w: %d transactions (%d bytes) already wait for their parents", ErrBufferFull, len(ps.txns), ps.bytes)
+	if ps.n >= MaxPending || ps.bytes+b > maxPendingBytes {
+		return fmt.Errorf("%w: %d transactions (%d bytes) already wait for their parents", ErrBufferFull, ps.n, ps.bytes)
+	}
+	agent, need, ok := missingDep(d, t)
+	if !ok {
+		return fmt.Errorf("crdt: internal: buffering a transaction that is ready")
 	}
 	if ps.keys == nil {
 		ps.keys = map[pendingKey]bool{}
+		ps.waiting = map[string][]*pending{}
 	}
 	ps.keys[k] = true
-	ps.txns = append(ps.txns, t)
+	ps.waiting[agent] = append(ps.waiting[agent], &pending{t, need})
+	ps.n++
 	ps.bytes += b
 	return nil
 }
 
-func (ps *pendingSet) remove(t *Txn) {
-	for i, u := range ps.txns {
-		if u == t {
-			ps.txns = append(ps.txns[:i], ps.txns[i+1:]...)
-			delete(ps.keys, pendingKey{t.Agent, t.Seq, t.Count()})
-			ps.bytes -= txnBytes(t)
-			return
+// takeReady removes and returns the waiting transactions whose awaited
+// dependency on agent is now met. They may still lack another dependency:
+// the caller re-adds those.
+func (ps *pendingSet) takeReady(d *Doc, agent string) []*Txn {
+	ws := ps.waiting[agent]
+	if len(ws) == 0 {
+		return nil
+	}
+	known := uint64(d.h.known(agent))
+	var out []*Txn
+	keep := ws[:0]
+	for _, w := range ws {
+		if w.need <= known {
+			out = append(out, w.t)
+			delete(ps.keys, pendingKey{w.t.Agent, w.t.Seq, w.t.Count()})
+			ps.n--
+			ps.bytes -= txnBytes(w.t)
+		} else {
+			keep = append(keep, w)
 		}
 	}
-}
-
-// ready returns the waiting transactions whose dependencies are now known.
-func (ps *pendingSet) ready(d *Doc) []*Txn {
-	var out []*Txn
-	for _, t := range ps.txns {
-		if t.Seq > uint64(d.h.known(t.Agent)) {
-			continue
-		}
-		ok := true
-		for _, p := range t.Parents {
-			if p.Seq >= uint64(d.h.known(p.Agent)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			out = append(out, t)
-		}
+	for i := len(keep); i < len(ws); i++ {
+		ws[i] = nil
+	}
+	if len(keep) == 0 {
+		delete(ps.waiting, agent)
+	} else {
+		ps.waiting[agent] = keep
 	}
 	return out
 }

@@ -204,6 +204,11 @@ type reader struct {
 var errTruncated = errors.New("truncated")
 
 func (r *reader) u() uint64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		v := uint64(r.b[0])
+		r.b = r.b[1:]
+		return v
+	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail(errTruncated)
@@ -214,6 +219,11 @@ func (r *reader) u() uint64 {
 }
 
 func (r *reader) z() int64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		u := int64(r.b[0])
+		r.b = r.b[1:]
+		return u>>1 ^ -(u & 1)
+	}
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.fail(errTruncated)
@@ -540,11 +550,9 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 	if r.err != nil {
 		return r.err
 	}
-	runs := make([]itemRun, 0, n)
+	b := newTreeBuilder(&d.h)
 	seen := make(bitset, len(inserts))
 	prevEnd, prevLast := uint32(0), none
-	textBytes := 0
-	cur := 0 // insert op run holding the previous item run's first LV
 	for k := 0; k < n; k++ {
 		flags := r.byte()
 		lv := int64(prevEnd)
@@ -604,11 +612,8 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 			if deleted.anySet(lo, hi) {
 				return fmt.Errorf("item run %d: deleted items shown as visible", k)
 			}
-			var nb int
-			cur, nb = d.h.contentBytes(cur, lo, hi)
-			textBytes += nb
 		}
-		runs = append(runs, it)
+		b.add(it)
 		prevEnd, prevLast = it.end(), it.end()-1
 	}
 	for i := range seen {
@@ -616,7 +621,7 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 			return errors.New("item runs do not cover every insert")
 		}
 	}
-	d.t = buildTree(runs, textBytes, &d.h)
+	d.t = b.finish()
 	return nil
 }
 
@@ -640,41 +645,32 @@ func (s bitset) anySet(lo, hi uint32) bool {
 	return false
 }
 
-// contentBytes returns the content of insert LVs [lo, hi) (which may span
-// several op runs) as a byte count, with a hint of the op run to search
-// from. It is used to size the text before building leaves.
-func (h *history) contentBytes(hint int, lo, hi uint32) (int, int) {
-	nb := 0
-	k := h.opAtFrom(hint, lo)
-	first := k
-	for lo < hi {
-		o := &h.ops[k]
-		e := o.lv + uint32(o.len())
-		if e > hi {
-			e = hi
-		}
-		nb += len(h.opContent(k, lo, e))
-		lo = e
-		k++
-	}
-	return first, nb
+// opFinder finds the op run of an LV in constant time: a table gives the
+// run at the start of each block of 64 LVs, and a short scan does the rest.
+type opFinder struct {
+	ops   []opRun
+	block []uint32
 }
 
-// opAtFrom is opAt with a search hint: op runs near the hint are tried first.
-func (h *history) opAtFrom(hint int, lv uint32) int {
-	if hint < len(h.ops) {
-		o := &h.ops[hint]
-		if lv >= o.lv && lv < o.lv+uint32(o.len()) {
-			return hint
+func newOpFinder(ops []opRun, end uint32) opFinder {
+	f := opFinder{ops: ops, block: make([]uint32, (end+63)/64)}
+	k := 0
+	for b := range f.block {
+		lv := uint32(b) << 6
+		for k+1 < len(ops) && ops[k+1].lv <= lv {
+			k++
 		}
-		if hint+1 < len(h.ops) {
-			o = &h.ops[hint+1]
-			if lv >= o.lv && lv < o.lv+uint32(o.len()) {
-				return hint + 1
-			}
-		}
+		f.block[b] = uint32(k)
 	}
-	return h.opAt(lv)
+	return f
+}
+
+func (f *opFinder) at(lv uint32) int {
+	k := int(f.block[lv>>6])
+	for k+1 < len(f.ops) && f.ops[k+1].lv <= lv {
+		k++
+	}
+	return k
 }
 
 // opContent returns the bytes of insert LVs [lo, hi) inside op run k.
@@ -699,68 +695,96 @@ func (h *history) insertEndFast(k int) int {
 	return h.insertEnd(k)
 }
 
-// buildTree bulk-loads a content tree from item runs in document order.
-func buildTree(runs []itemRun, textBytes int, h *history) tree {
-	const fill = leafCap - 4
-	text := make([]byte, 0, textBytes)
-	var leaves []*leaf
-	l := &leaf{}
-	lstart := 0
-	flush := func() {
-		l.text = text[lstart:len(text):len(text)]
-		leaves = append(leaves, l)
-		l = &leaf{}
-		lstart = len(text)
+// treeBuilder bulk-loads a content tree from item runs in document order,
+// filling leaves to a little under capacity.
+type treeBuilder struct {
+	h      *history
+	find   opFinder
+	text   []byte
+	leaves []*leaf
+	l      *leaf
+	lstart int
+	items  int
+}
+
+const buildFill = leafCap - 4
+
+func newTreeBuilder(h *history) *treeBuilder {
+	return &treeBuilder{h: h, find: newOpFinder(h.ops, h.end), text: make([]byte, 0, len(h.content)), l: &leaf{}}
+}
+
+func (b *treeBuilder) flush() {
+	l := b.l
+	l.text = b.text[b.lstart:len(b.text):len(b.text)]
+	b.leaves = append(b.leaves, l)
+	b.l = &leaf{}
+	b.lstart = len(b.text)
+}
+
+// add appends run r, with its text from the history when visible.
+func (b *treeBuilder) add(r itemRun) {
+	b.items += r.len()
+	if r.deleted() {
+		if b.l.n == buildFill {
+			b.flush()
+		}
+		b.l.runs[b.l.n] = r
+		b.l.n++
+		return
 	}
-	t := tree{}
-	hint := 0
-	for _, r := range runs {
-		t.items += r.len()
-		if r.deleted() {
-			if l.n == fill {
-				flush()
+	h := b.h
+	for lo := r.lv; lo < r.end(); {
+		k := b.find.at(lo)
+		o := &h.ops[k]
+		e := o.lv + uint32(o.len())
+		if e > r.end() {
+			e = r.end()
+		}
+		c := h.opContent(k, lo, e)
+		// Cut so that no leaf's text passes the cap.
+		if len(c) > leafTextCap/2 {
+			n := runeCountPrefix(c, leafTextCap/2)
+			if n == 0 {
+				n = 1
 			}
-			l.runs[l.n] = r
+			c = c[:skipRunes(c, n)]
+			e = lo + uint32(n)
+		}
+		l := b.l
+		if l.n == buildFill || len(b.text)-b.lstart+len(c) > leafTextCap {
+			b.flush()
+			l = b.l
+		}
+		piece := itemRun{lv: lo, n: e - lo, left: r.leftOf(int(lo - r.lv)), right: r.right}
+		if l.n > 0 && l.runs[l.n-1].canAppend(&piece) {
+			l.runs[l.n-1].n += piece.n
+		} else {
+			l.runs[l.n] = piece
 			l.n++
-			continue
 		}
-		// Visible: copy its text, cutting runs whose text is too long.
-		lo := r.lv
-		for lo < r.end() {
-			hint = h.opAtFrom(hint, lo)
-			o := &h.ops[hint]
-			e := o.lv + uint32(o.len())
-			if e > r.end() {
-				e = r.end()
-			}
-			c := h.opContent(hint, lo, e)
-			// Cut so that no leaf's text passes the cap.
-			if len(c) > leafTextCap/2 {
-				k := runeCountPrefix(c, leafTextCap/2)
-				if k == 0 {
-					k = 1
-				}
-				c = c[:skipRunes(c, k)]
-				e = lo + uint32(k)
-			}
-			if l.n == fill || len(text)-lstart+len(c) > leafTextCap {
-				flush()
-			}
-			piece := itemRun{lv: lo, n: e - lo, left: r.leftOf(int(lo - r.lv)), right: r.right}
-			if l.n > 0 && l.runs[l.n-1].canAppend(&piece) {
-				l.runs[l.n-1].n += piece.n
-			} else {
-				l.runs[l.n] = piece
-				l.n++
-			}
-			text = append(text, c...)
-			l.vis += int(e - lo)
-			lo = e
+		b.text = append(b.text, c...)
+		l.vis += int(e - lo)
+		lo = e
+	}
+}
+
+func (b *treeBuilder) finish() tree {
+	if b.l.n > 0 || len(b.leaves) == 0 {
+		b.flush()
+	}
+	leaves := b.leaves
+	// The text was gathered with room for deleted content too; keep only
+	// what is visible.
+	if cap(b.text) > len(b.text)+len(b.text)/16+64 {
+		exact := append([]byte(nil), b.text...)
+		off := 0
+		for _, lf := range leaves {
+			n := len(lf.text)
+			lf.text = exact[off : off+n : off+n]
+			off += n
 		}
 	}
-	if l.n > 0 || len(leaves) == 0 {
-		flush()
-	}
+	t := tree{items: b.items}
 	for i, lf := range leaves {
 		if i > 0 {
 			lf.prev = leaves[i-1]

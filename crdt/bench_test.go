@@ -1,0 +1,169 @@
+package crdt_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"weft/crdt"
+	"weft/internal/trace"
+)
+
+// Benchmarks on the bundled editing traces. `make bench` runs them beside
+// the peer comparison (scripts/bench-peers.sh); see BENCHMARKS.md.
+
+func loadTraces(b *testing.B, kind string) map[string]*trace.Trace {
+	b.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "traces", kind, "*.json.gz"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no %s traces: %v", kind, err)
+	}
+	out := map[string]*trace.Trace{}
+	for _, f := range files {
+		t, err := trace.Load(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".json.gz")] = t
+	}
+	return out
+}
+
+// BenchmarkReplay types every patch of each sequential trace as its own
+// local transaction.
+func BenchmarkReplay(b *testing.B) {
+	for name, t := range loadTraces(b, "sequential") {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				d, err := trace.ReplaySequential(t, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d.Len() == 0 {
+					b.Fatal("empty result")
+				}
+			}
+			b.ReportMetric(float64(t.Patches()), "patches")
+		})
+	}
+}
+
+// BenchmarkMerge merges every transaction of each concurrent trace into a
+// fresh replica (what a new peer does on catch-up).
+func BenchmarkMerge(b *testing.B) {
+	for name, t := range loadTraces(b, "concurrent") {
+		b.Run(name, func(b *testing.B) {
+			c, err := trace.ReplayConcurrent(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			all := c.All()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, err := trace.Merge(all)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d.Len() != len([]rune(t.End)) {
+					b.Fatal("wrong length")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMergeEncoded is BenchmarkMerge starting from the wire bytes.
+func BenchmarkMergeEncoded(b *testing.B) {
+	for name, t := range loadTraces(b, "concurrent") {
+		b.Run(name, func(b *testing.B) {
+			c, err := trace.ReplayConcurrent(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wire [][]byte
+			for _, tx := range c.All() {
+				w, err := crdt.EncodeTxn(tx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wire = append(wire, w)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, _ := crdt.New("merge")
+				for _, w := range wire {
+					tx, err := crdt.DecodeTxn(w)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := d.Apply(tx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReplayConcurrent replays each concurrent trace with one replica
+// per agent, typing and merging.
+func BenchmarkReplayConcurrent(b *testing.B) {
+	for name, t := range loadTraces(b, "concurrent") {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := trace.ReplayConcurrent(t); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func finalDocs(b *testing.B) map[string]*crdt.Doc {
+	out := map[string]*crdt.Doc{}
+	for name, t := range loadTraces(b, "sequential") {
+		d, err := trace.ReplaySequential(t, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[name] = d
+	}
+	return out
+}
+
+// BenchmarkLoadSnapshot decodes each final document's snapshot and reads
+// its text.
+func BenchmarkLoadSnapshot(b *testing.B) {
+	for name, d := range finalDocs(b) {
+		snap := d.EncodeSnapshot()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ReportMetric(float64(len(snap)), "snapshot-bytes")
+			for i := 0; i < b.N; i++ {
+				l, err := crdt.LoadSnapshot("bench", snap)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l.Text()) == 0 {
+					b.Fatal("empty text")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncodeSnapshot encodes each final document.
+func BenchmarkEncodeSnapshot(b *testing.B) {
+	for name, d := range finalDocs(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				_ = d.EncodeSnapshot()
+			}
+		})
+	}
+}
