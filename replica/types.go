@@ -1,0 +1,70 @@
+package replica
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors returned by the Manager, wrapped with details; test with errors.Is.
+var (
+	ErrUnknownDoc = errors.New("replica: unknown document")
+	ErrBadInput   = errors.New("replica: bad input") // malformed ID, position out of range, bad UTF-8, …
+	ErrClosed     = errors.New("replica: closed")
+)
+
+// DocInfo describes a document this replica has.
+type DocInfo struct {
+	ID         string    `json:"id"` // 32 lowercase hex digits
+	Title      string    `json:"title"`
+	Created    time.Time `json:"created"`
+	LastOpened time.Time `json:"last_opened"`
+	Chars      int       `json:"chars"` // code points, when the document is open (else -1)
+}
+
+// Edit is one local edit: delete Del code points at Pos, then insert Ins.
+// Each Edit becomes its own transaction.
+type Edit struct {
+	Pos int    `json:"pos"`
+	Del int    `json:"del"`
+	Ins string `json:"ins"`
+}
+
+// EditResult is returned once the edits are durable locally.
+type EditResult struct {
+	Applied int               `json:"applied"` // edits applied (all, on success)
+	Version map[string]uint64 `json:"version"` // the document's version afterwards
+	Chars   int               `json:"chars"`
+}
+
+// DocStatus is the state of one document.
+type DocStatus struct {
+	ID          string            `json:"id"`
+	Title       string            `json:"title"`
+	Chars       int               `json:"chars"`
+	Version     map[string]uint64 `json:"version"`
+	Frontier    []string          `json:"frontier"` // "agent@seq"
+	Peers       []string          `json:"peers"`    // peer IDs connected for this document
+	Buffered    int               `json:"buffered"` // transactions waiting for their parents
+	RelayAcked  map[string]uint64 `json:"relay_acked,omitempty"`
+	Agent       string            `json:"agent"`
+	Stored      int64             `json:"stored_txns"`
+	LastApplied time.Time         `json:"last_applied,omitempty"`
+}
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// NodeStatus describes this replica's node.
+type NodeStatus struct {
+	PeerID  string   `json:"peer_id"`
+	Addrs   []string `json:"addrs"`
+	API     string   `json:"api"`
+	DataDir string   `json:"data_dir"`
+	Docs    int      `json:"docs"`
+	Open    int      `json:"open_docs"`
+	Peers   int      `json:"peers"`
+	Version string   `json:"version"`
+}
