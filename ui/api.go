@@ -1,0 +1,387 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"weft/replica"
+)
+
+// Bounds on what a request may carry (besides Options.MaxBody).
+const (
+	// MaxTitle is the longest document title, in code points.
+	MaxTitle = 256
+	// MaxEdits is the most edits one request to /edits may carry.
+	MaxEdits = 1 << 16
+)
+
+// ValidDocID reports whether id is a document ID: 32 lowercase hex digits.
+func ValidDocID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() *http.ServeMux {
+	m := http.NewServeMux()
+	handle := func(pattern string, h handler) {
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				writeError(w, s.log, r, err)
+			}
+		})
+	}
+	handle("POST /api/docs", s.createDoc)
+	handle("GET /api/docs", s.listDocs)
+	handle("POST /api/docs/{id}/join", s.joinDoc)
+	handle("PATCH /api/docs/{id}", s.renameDoc)
+	handle("GET /api/docs/{id}/text", s.text)
+	handle("POST /api/docs/{id}/edits", s.edits)
+	handle("GET /api/docs/{id}/status", s.docStatus)
+	handle("GET /api/peers", s.peers)
+	handle("GET /api/status", s.status)
+	return m
+}
+
+type titleBody struct {
+	Title *string `json:"title"`
+}
+
+type editsBody struct {
+	Edits []replica.Edit `json:"edits"`
+}
+
+func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) error {
+	var b titleBody
+	if err := s.readJSON(w, r, &b, true); err != nil {
+		return err
+	}
+	title := ""
+	if b.Title != nil {
+		title = *b.Title
+	}
+	if err := checkTitle(title); err != nil {
+		return err
+	}
+	info, err := s.backend.CreateDoc(r.Context(), title)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/docs/"+info.ID)
+	writeJSON(w, s.log, http.StatusCreated, info)
+	return nil
+}
+
+func (s *Server) listDocs(w http.ResponseWriter, r *http.Request) error {
+	docs, err := s.backend.ListDocs(r.Context())
+	if err != nil {
+		return err
+	}
+	if docs == nil {
+		docs = []replica.DocInfo{}
+	}
+	writeJSON(w, s.log, http.StatusOK, docs)
+	return nil
+}
+
+func (s *Server) joinDoc(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b struct{}
+	if err := s.readJSON(w, r, &b, true); err != nil {
+		return err
+	}
+	info, err := s.backend.JoinDoc(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusOK, info)
+	return nil
+}
+
+func (s *Server) renameDoc(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b titleBody
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	if b.Title == nil {
+		return badRequest(`body needs a "title"`)
+	}
+	if err := checkTitle(*b.Title); err != nil {
+		return err
+	}
+	info, err := s.backend.RenameDoc(r.Context(), id, *b.Title)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusOK, info)
+	return nil
+}
+
+func (s *Server) text(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	text, err := s.backend.Text(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(text)))
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, text)
+	return nil
+}
+
+func (s *Server) edits(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b editsBody
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	if len(b.Edits) == 0 {
+		return badRequest(`body needs "edits": a non-empty list of {"pos","del","ins"}`)
+	}
+	if len(b.Edits) > MaxEdits {
+		return errorf(http.StatusRequestEntityTooLarge, kindTooLarge, "%w: %d edits in one request; at most %d", ErrTooLarge, len(b.Edits), MaxEdits)
+	}
+	for i, e := range b.Edits {
+		switch {
+		case e.Pos < 0:
+			return badRequest("edits[%d]: pos %d is negative", i, e.Pos)
+		case e.Del < 0:
+			return badRequest("edits[%d]: del %d is negative", i, e.Del)
+		case e.Del == 0 && e.Ins == "":
+			return badRequest("edits[%d] neither deletes nor inserts anything", i)
+		}
+	}
+	res, err := s.backend.Edit(r.Context(), id, b.Edits)
+	if err != nil {
+		applied := res.Applied
+		if applied < 0 || applied > len(b.Edits) {
+			applied = 0
+		}
+		status, kind := classify(err)
+		return &apiError{status: status, kind: kind, err: err, applied: &applied}
+	}
+	writeJSON(w, s.log, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) docStatus(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	st, err := s.backend.DocStatus(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusOK, st)
+	return nil
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
+	peers, err := s.backend.Peers(r.Context())
+	if err != nil {
+		return err
+	}
+	if peers == nil {
+		peers = []replica.PeerInfo{}
+	}
+	writeJSON(w, s.log, http.StatusOK, peers)
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.backend.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusOK, st)
+	return nil
+}
+
+func docID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !ValidDocID(id) {
+		return "", badRequest("%q is not a document ID (want 32 lowercase hex digits)", id)
+	}
+	return id, nil
+}
+
+func checkTitle(t string) error {
+	if n := utf8.RuneCountInString(t); n > MaxTitle {
+		return badRequest("title is %d code points long; at most %d", n, MaxTitle)
+	}
+	for _, c := range t {
+		if unicode.IsControl(c) {
+			return badRequest("title holds control character %U", c)
+		}
+	}
+	return nil
+}
+
+// readJSON reads r's body, at most Options.MaxBody bytes, checks it is
+// UTF-8 without unpaired surrogate escapes, and decodes exactly one JSON
+// value into v, refusing unknown fields. An empty body is allowed when
+// optional (v is left as it is).
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errorf(http.StatusUnsupportedMediaType, kindMediaType, "%w: Content-Type %q; send application/json", ErrMediaType, ct)
+		}
+	}
+	tooLarge := func() error {
+		return errorf(http.StatusRequestEntityTooLarge, kindTooLarge, "%w: body larger than %d bytes", ErrTooLarge, s.opts.MaxBody)
+	}
+	if r.ContentLength > s.opts.MaxBody {
+		return tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge()
+		}
+		return badRequest("reading the body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return badRequest("empty body; want a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return badRequest("body is not valid UTF-8")
+	}
+	if off, ok := pairedSurrogates(body); !ok {
+		return badRequest("body has an unpaired UTF-16 surrogate escape at byte %d", off)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("body: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("body has more after its JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "not valid JSON at byte " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error()
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "the body"
+		} else {
+			field = strconv.Quote(field)
+		}
+		return field + " must be " + jsonKind(te.Type.Kind().String()) + ", not JSON " + te.Value
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	msg, _ := strings.CutPrefix(err.Error(), "json: ")
+	return msg
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "uint64", "int32":
+		return "a whole number in range"
+	case "string":
+		return "a string"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "a list"
+	}
+	return goKind
+}
+
+// pairedSurrogates reports whether every \uD800–\uDFFF escape in the JSON
+// text b is part of a high–low pair. encoding/json would silently replace
+// an unpaired one with U+FFFD, changing the text. On failure it returns
+// the offending escape's offset.
+func pairedSurrogates(b []byte) (int, bool) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		u, ok := hex4(b, i+2)
+		if !ok {
+			i++
+			continue // malformed; the decoder names it
+		}
+		switch {
+		case u >= 0xD800 && u < 0xDC00:
+			if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+				if lo, ok := hex4(b, i+8); ok && lo >= 0xDC00 && lo < 0xE000 {
+					i += 11
+					continue
+				}
+			}
+			return i, false
+		case u >= 0xDC00 && u < 0xE000:
+			return i, false
+		}
+		i += 5
+	}
+	return 0, true
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}

@@ -1,0 +1,38 @@
+// Package ui is weft's loopback HTTP server: the local JSON API that the
+// CLI (and, in a later issue, the editor page and its WebSocket) talk to.
+//
+// It owns the HTTP surface and its safety: it listens on loopback only,
+// refuses requests whose Host is not a loopback name (DNS rebinding) or
+// that carry a foreign Origin, requires the per-install token on every
+// request, bounds and validates every body before anything reaches the
+// Backend, and answers errors as JSON with proper status codes. What a
+// request does is the Backend's business: ui declares that interface and
+// the replica manager satisfies it. ui never imports p2p, store, libp2p or
+// badger.
+//
+// # API
+//
+// Every request needs "Authorization: Bearer <token>". Bodies and replies
+// are JSON (the shared types of package replica) unless noted.
+//
+//	POST  /api/docs             {"title"}                  → 201 DocInfo
+//	GET   /api/docs                                        → [DocInfo]
+//	POST  /api/docs/{id}/join                              → DocInfo
+//	PATCH /api/docs/{id}        {"title"}                  → DocInfo
+//	GET   /api/docs/{id}/text                              → the text exactly (text/plain; charset=utf-8)
+//	POST  /api/docs/{id}/edits  {"edits":[{pos,del,ins}]}  → EditResult, once durable locally
+//	GET   /api/docs/{id}/status                            → DocStatus
+//	GET   /api/peers                                       → [PeerInfo]
+//	GET   /api/status                                      → NodeStatus
+//
+// Errors are {"error": message, "code": kind} (plus "applied" from the
+// edits route), with kinds and statuses:
+//
+//	bad_input 400, unauthorized 401, forbidden 403, unknown_doc 404,
+//	not_found 404, method_not_allowed 405, too_large 413,
+//	unsupported_media_type 415, closed 503, internal 500.
+//
+// Positions and lengths count Unicode code points. Bodies must be valid
+// UTF-8 and may not hold unpaired UTF-16 surrogate escapes (which JSON
+// decoding would silently turn into U+FFFD).
+package ui
