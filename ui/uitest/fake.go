@@ -6,6 +6,7 @@ package uitest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -208,9 +209,7 @@ func (f *Fake) Edit(_ context.Context, id string, edits []replica.Edit) (replica
 			break
 		}
 		ins := []rune(e.Ins)
-		text := make([]rune, 0, n-e.Del+len(ins))
-		text = append(append(append(text, d.text[:e.Pos]...), ins...), d.text[e.Pos+e.Del:]...)
-		d.text = text
+		d.text = slices.Replace(d.text, e.Pos, e.Pos+e.Del, ins...)
 		d.version += uint64(e.Del + len(ins))
 		res.Applied++
 	}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"weft/replica"
+)
+
+func init() { extraCommands = append(extraCommands, newPeersCmd, newStatusCmd) }
+
+func newPeersCmd() *cobra.Command {
+	var data string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "peers [--json]",
+		Short: "List the peers the running daemon is connected to",
+		Args:  nArgs(""),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := dialDaemon(data)
+			if err != nil {
+				return err
+			}
+			var peers []replica.PeerInfo
+			if err := cl.call(c.Context(), "GET", "/api/peers", nil, &peers); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONIndent(c.OutOrStdout(), peers)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PEER ID\tADDRESSES")
+			for _, p := range peers {
+				fmt.Fprintf(tw, "%s\t%s\n", p.ID, strings.Join(p.Addrs, " "))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return c
+}
+
+func newStatusCmd() *cobra.Command {
+	var data string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show the running daemon's peer ID, addresses, documents and peers",
+		Args:  nArgs(""),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := dialDaemon(data)
+			if err != nil {
+				return err
+			}
+			var st replica.NodeStatus
+			if err := cl.call(c.Context(), "GET", "/api/status", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONIndent(c.OutOrStdout(), st)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "peer ID\t%s\n", st.PeerID)
+			fmt.Fprintf(tw, "API\t%s\n", st.API)
+			fmt.Fprintf(tw, "data\t%s\n", st.DataDir)
+			fmt.Fprintf(tw, "documents\t%d (%d open)\n", st.Docs, st.Open)
+			fmt.Fprintf(tw, "peers\t%d\n", st.Peers)
+			fmt.Fprintf(tw, "version\t%s\n", st.Version)
+			for i, a := range st.Addrs {
+				label := ""
+				if i == 0 {
+					label = "addresses"
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", label, a)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return c
+}
