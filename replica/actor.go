@@ -1,0 +1,254 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"weft/crdt"
+	"weft/store"
+)
+
+// actor is the goroutine that owns one loaded document. Everything that
+// reads or changes the crdt state runs on it, in arrival order, so the
+// order persist → broadcast → notify holds for every transaction.
+type actor struct {
+	d     *docState
+	doc   *crdt.Doc
+	inbox chan request
+	done  chan struct{}
+
+	chars         atomic.Int64
+	lastApplied   time.Time
+	sinceSnapshot int
+	broken        error // memory and disk disagree: unload and reload
+	stopping      bool
+	unloadErr     error
+}
+
+func (a *actor) run() {
+	m := a.d.m
+	defer m.wg.Done()
+	defer close(a.done)
+
+	ctx := context.WithoutCancel(m.ctx)
+	doc, n, err := a.d.load(ctx)
+	if err != nil {
+		m.log.Error("loading a document", "doc", a.d.id, "err", err)
+		a.failAll(err)
+		return
+	}
+	a.doc = doc
+	a.chars.Store(int64(doc.Len()))
+	a.sinceSnapshot = n
+	if n >= m.opts.CompactAfter {
+		a.compact(ctx)
+	}
+	_ = m.opts.Store.Touch(ctx, a.d.id)
+
+	idle := time.NewTimer(m.opts.IdleUnload)
+	defer idle.Stop()
+	for {
+		select {
+		case req := <-a.inbox:
+			req.reply <- req.f(a)
+			a.chars.Store(int64(a.doc.Len()))
+			if a.broken != nil || a.stopping {
+				if a.broken != nil {
+					m.log.Warn("reloading a document after a failed write", "doc", a.d.id, "err", a.broken)
+				}
+				a.exit(ctx)
+				return
+			}
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(m.opts.IdleUnload)
+		case <-idle.C:
+			if a.exit(ctx) {
+				return
+			}
+			idle.Reset(m.opts.IdleUnload)
+		case <-m.ctx.Done():
+			a.exit(ctx)
+			return
+		}
+	}
+}
+
+// exit unloads the document if no request is waiting; it reports whether
+// the actor is done.
+func (a *actor) exit(ctx context.Context) bool {
+	d := a.d
+	d.mu.Lock()
+	if len(a.inbox) > 0 && a.broken == nil && !a.stopping {
+		d.mu.Unlock()
+		return false
+	}
+	d.a = nil
+	d.chars = a.doc.Len()
+	d.mu.Unlock()
+	if a.broken == nil && a.sinceSnapshot > 0 {
+		a.unloadErr = a.compact(ctx)
+	}
+	return true
+}
+
+// failAll answers every queued request with err once loading failed, and
+// unregisters the actor so that the next request tries to load again.
+func (a *actor) failAll(err error) {
+	d := a.d
+	d.mu.Lock()
+	d.a = nil
+	d.mu.Unlock()
+	for {
+		select {
+		case req := <-a.inbox:
+			req.reply <- err
+		default:
+			return
+		}
+	}
+}
+
+// compact writes a snapshot covering the whole document and lets the
+// store drop the transactions it covers.
+func (a *actor) compact(ctx context.Context) error {
+	st := a.d.m.opts.Store
+	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	snap := a.doc.EncodeSnapshot()
+	if _, err := st.Compact(ctx, a.d.id, snap, store.Version(a.doc.Version())); err != nil {
+		a.d.m.log.Warn("compacting a document", "doc", a.d.id, "err", err)
+		return err
+	}
+	a.sinceSnapshot = 0
+	return nil
+}
+
+// localEdits applies local edits, each its own transaction, persists them
+// (durable before returning), then publishes them.
+func (a *actor) localEdits(ctx context.Context, edits []Edit) (EditResult, error) {
+	m := a.d.m
+	var envs []Envelope
+	var wires [][]byte
+	var editErr error
+	applied := 0
+	for i, e := range edits {
+		t, err := a.doc.Replace(e.Pos, e.Del, e.Ins)
+		if err != nil {
+			editErr = fmt.Errorf("%w: edit %d: %v", ErrBadInput, i, err)
+			break
+		}
+		applied++
+		if t == nil {
+			continue
+		}
+		env, wire, err := seal(a.d.id, t)
+		if err != nil {
+			a.broken = err
+			return EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
+		}
+		envs = append(envs, env)
+		wires = append(wires, wire)
+	}
+	if len(envs) > 0 {
+		recs := make([]store.TxnRecord, len(envs))
+		for i := range envs {
+			recs[i] = envs[i].Record()
+		}
+		if _, err := m.opts.Store.Append(context.WithoutCancel(ctx), a.d.id, store.Immediate, recs...); err != nil {
+			// The edits are in memory but not on disk: nothing is
+			// acknowledged and the document reloads from disk.
+			a.broken = err
+			return EditResult{}, fmt.Errorf("replica: saving edits: %w", err)
+		}
+		a.sinceSnapshot += len(envs)
+		a.lastApplied = m.opts.Now()
+		m.stats.add(&m.stats.localTxns, uint64(len(envs)))
+		a.publish(wires)
+	}
+	res := EditResult{Applied: applied, Version: a.doc.Version(), Chars: a.doc.Len()}
+	return res, editErr
+}
+
+func (a *actor) publish(wires [][]byte) {
+	t := a.d.topic
+	if t == nil {
+		return
+	}
+	m := a.d.m
+	for _, w := range wires {
+		if err := t.Publish(m.ctx, w); err != nil {
+			m.log.Debug("publishing a transaction", "doc", a.d.id, "err", err)
+			continue
+		}
+		m.stats.add(&m.stats.published, 1)
+	}
+}
+
+// remote integrates transactions from peers and persists what was new
+// (batched: gossip and catch-up can always deliver it again).
+func (a *actor) remote(envs []Envelope) error {
+	m := a.d.m
+	before := a.doc.Version()
+	for i := range envs {
+		t, err := envs[i].open()
+		if err != nil {
+			m.stats.reject(Reason(err))
+			continue
+		}
+		if _, err := a.doc.Apply(t); err != nil {
+			reason := "history"
+			if errors.Is(err, crdt.ErrBufferFull) {
+				reason = "buffer-full"
+			}
+			m.stats.reject(reason)
+			m.log.Debug("rejecting a transaction", "doc", a.d.id, "agent", t.Agent, "seq", t.Seq, "err", err)
+			continue
+		}
+	}
+	fresh := a.doc.Missing(before)
+	if len(fresh) == 0 {
+		return nil
+	}
+	recs := make([]store.TxnRecord, 0, len(fresh))
+	for _, t := range fresh {
+		env, _, err := seal(a.d.id, t)
+		if err != nil {
+			a.broken = err
+			return err
+		}
+		recs = append(recs, env.Record())
+	}
+	if _, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...); err != nil {
+		a.broken = err
+		return fmt.Errorf("replica: saving remote transactions: %w", err)
+	}
+	a.sinceSnapshot += len(recs)
+	a.lastApplied = m.opts.Now()
+	m.stats.add(&m.stats.remoteTxns, uint64(len(recs)))
+	return nil
+}
+
+// missing returns envelopes of everything a replica at version v lacks.
+func (a *actor) missing(v store.Version) ([][]byte, error) {
+	txns := a.doc.Missing(crdt.Version(v))
+	out := make([][]byte, 0, len(txns))
+	for _, t := range txns {
+		_, wire, err := seal(a.d.id, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, wire)
+	}
+	return out, nil
+}

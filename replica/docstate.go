@@ -1,0 +1,245 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"weft/crdt"
+	"weft/store"
+)
+
+// docState is one joined document: its gossip subscription, which lives as
+// long as the manager, and its actor, which holds the crdt state while the
+// document is in use and is unloaded when idle.
+type docState struct {
+	m     *Manager
+	id    store.DocID
+	topic Topic
+
+	mu    sync.Mutex
+	a     *actor
+	chars int // text length when last unloaded (-1: unknown)
+}
+
+func newDocState(m *Manager, id store.DocID) *docState {
+	return &docState{m: m, id: id, chars: -1}
+}
+
+// subscribe joins the document's topic and starts reading it.
+func (d *docState) subscribe() error {
+	t := d.m.opts.Transport
+	if t == nil {
+		return nil
+	}
+	v := validator(d.id)
+	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) error {
+		err := v(from, data)
+		if err != nil {
+			d.m.stats.reject(Reason(err))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
+	}
+	d.topic = topic
+	d.m.wg.Add(1)
+	go d.readTopic()
+	return nil
+}
+
+func (d *docState) readTopic() {
+	defer d.m.wg.Done()
+	for {
+		from, data, err := d.topic.Next(d.m.ctx)
+		if err != nil {
+			return
+		}
+		e, err := parseEnvelope(data, d.id)
+		if err != nil {
+			d.m.stats.reject(Reason(err))
+			continue
+		}
+		d.m.stats.add(&d.m.stats.gossipReceived, 1)
+		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]Envelope{e}) })
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
+		}
+	}
+}
+
+func (d *docState) topicPeers() []string {
+	if d.topic == nil {
+		return nil
+	}
+	return d.topic.Peers()
+}
+
+// discover announces the document and runs catch-up with every peer that
+// may have it: connected peers and those the DHT knows of.
+func (d *docState) discover() {
+	t := d.m.opts.Transport
+	if t == nil {
+		return
+	}
+	for _, p := range t.Peers() {
+		d.m.goSync(p.ID, d.id)
+	}
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		ctx, cancel := context.WithTimeout(d.m.ctx, time.Minute)
+		defer cancel()
+		topic := TopicName(d.id)
+		if err := t.Announce(ctx, topic); err != nil {
+			d.m.log.Debug("announcing a document", "doc", d.id, "err", err)
+		}
+		peers, err := t.FindPeers(ctx, topic, 16)
+		if err != nil {
+			d.m.log.Debug("finding a document's peers", "doc", d.id, "err", err)
+		}
+		for _, p := range peers {
+			d.m.goSync(p, d.id)
+		}
+	}()
+}
+
+func (d *docState) isLoaded() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.a != nil
+}
+
+func (d *docState) loadedChars() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.a != nil {
+		return int(d.a.chars.Load())
+	}
+	return d.chars
+}
+
+// errUnloaded tells do that the actor went away before taking the request.
+var errUnloaded = errors.New("replica: document unloaded")
+
+// request is one piece of work for an actor.
+type request struct {
+	f     func(a *actor) error
+	reply chan error // buffered: the actor never blocks on it
+}
+
+// do runs f on the document's actor (loading it if needed) and returns
+// f's error. f runs exactly once, or not at all when an error says so.
+func (d *docState) do(ctx context.Context, f func(a *actor) error) error {
+	for {
+		a, err := d.actor()
+		if err != nil {
+			return err
+		}
+		req := request{f: f, reply: make(chan error, 1)}
+		select {
+		case a.inbox <- req:
+		case <-a.done:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-req.reply:
+			return err
+		case <-a.done:
+			select {
+			case err := <-req.reply:
+				return err
+			default:
+				continue // the actor exited without taking it: retry
+			}
+		}
+	}
+}
+
+// actor returns the running actor, starting one if needed.
+func (d *docState) actor() (*actor, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.a != nil {
+		return d.a, nil
+	}
+	select {
+	case <-d.m.ctx.Done():
+		return nil, ErrClosed
+	default:
+	}
+	a := &actor{d: d, inbox: make(chan request, 64), done: make(chan struct{})}
+	d.a = a
+	d.m.wg.Add(1)
+	go a.run()
+	return a, nil
+}
+
+// close stops the actor (unloading the document) and leaves the topic.
+func (d *docState) close() error {
+	var err error
+	d.mu.Lock()
+	a := d.a
+	d.mu.Unlock()
+	if a != nil {
+		req := request{f: func(a *actor) error { a.stopping = true; return nil }, reply: make(chan error, 1)}
+		select {
+		case a.inbox <- req:
+			<-a.done
+			err = a.unloadErr
+		case <-a.done:
+		}
+	}
+	if d.topic != nil {
+		if cerr := d.topic.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// load builds the document's crdt state from its latest snapshot and the
+// stored transactions after it.
+func (d *docState) load(ctx context.Context) (*crdt.Doc, int, error) {
+	st := d.m.opts.Store
+	agent := d.m.opts.Agent
+	var doc *crdt.Doc
+	var since store.Version
+	snap, err := st.Snapshot(ctx, d.id)
+	switch {
+	case err == nil:
+		if doc, err = crdt.LoadSnapshot(agent, snap.Payload); err != nil {
+			return nil, 0, fmt.Errorf("replica: document %s: loading its snapshot: %w", d.id, err)
+		}
+		since = snap.Covers
+	case errors.Is(err, store.ErrNotFound):
+		if doc, err = crdt.New(agent); err != nil {
+			return nil, 0, err
+		}
+	default:
+		return nil, 0, err
+	}
+	n := 0
+	err = st.Stream(ctx, d.id, since, func(chunk []store.TxnRecord) error {
+		for _, rec := range chunk {
+			t, err := crdt.DecodeTxn(rec.Payload)
+			if err != nil {
+				return fmt.Errorf("stored transaction %s/%d: %w", rec.Agent, rec.Seq, err)
+			}
+			if _, err := doc.Apply(t); err != nil {
+				return fmt.Errorf("stored transaction %s/%d: %w", rec.Agent, rec.Seq, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("replica: document %s: %w", d.id, err)
+	}
+	return doc, n, nil
+}

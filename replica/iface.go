@@ -1,0 +1,73 @@
+package replica
+
+import (
+	"context"
+	"time"
+
+	"weft/store"
+)
+
+// Transport is what a replica needs of the network: gossip topics,
+// request/response streams, peer events and discovery. The p2p package
+// provides it (adapted in cmd/weft); tests use an in-memory network.
+// Everything it carries is opaque bytes.
+type Transport interface {
+	// ID is this node's peer ID.
+	ID() string
+	// Addrs are this node's multiaddrs, including /p2p/<id>.
+	Addrs() []string
+	// Join subscribes to a gossip topic. validate runs on every incoming
+	// message before it is delivered or forwarded; an error rejects it.
+	Join(topic string, validate func(from string, data []byte) error) (Topic, error)
+	// Handle serves a stream protocol.
+	Handle(proto string, h func(peer string, s Stream))
+	// Open opens a stream to peer.
+	Open(ctx context.Context, peer, proto string) (Stream, error)
+	// Peers lists connected peers.
+	Peers() []PeerInfo
+	// Notify calls f (which must not block) when a peer connects or
+	// disconnects.
+	Notify(f func(peer string, connected bool))
+	// Announce advertises that this node has topic; FindPeers looks for
+	// others that do and connects to them, returning their IDs.
+	Announce(ctx context.Context, topic string) error
+	FindPeers(ctx context.Context, topic string, max int) ([]string, error)
+}
+
+// Topic is a joined gossip topic.
+type Topic interface {
+	Publish(ctx context.Context, data []byte) error
+	// Next returns the next message from another peer.
+	Next(ctx context.Context) (from string, data []byte, err error)
+	// Peers lists the peers known to be in the topic.
+	Peers() []string
+	Close() error
+}
+
+// Stream is a bidirectional stream of length-prefixed messages.
+type Stream interface {
+	ReadMsg() ([]byte, error) // io.EOF at a clean end
+	WriteMsg([]byte) error
+	CloseWrite() error
+	Close() error
+	Reset() error
+	SetDeadline(time.Time) error
+	Peer() string
+}
+
+// Store is what a replica needs of durable storage; *store.Store provides it.
+type Store interface {
+	CreateDoc(ctx context.Context, doc store.DocID, title string) error
+	SetTitle(ctx context.Context, doc store.DocID, title string) error
+	Meta(ctx context.Context, doc store.DocID) (store.Meta, error)
+	Docs(ctx context.Context) ([]store.DocID, error)
+	Touch(ctx context.Context, doc store.DocID) error
+	Append(ctx context.Context, doc store.DocID, p store.Policy, txns ...store.TxnRecord) (*store.Ack, error)
+	Snapshot(ctx context.Context, doc store.DocID) (*store.Snapshot, error)
+	Stream(ctx context.Context, doc store.DocID, since store.Version, fn func(chunk []store.TxnRecord) error) error
+	Compact(ctx context.Context, doc store.DocID, payload []byte, covers store.Version) (int, error)
+	Missing(ctx context.Context, doc store.DocID) ([]store.Span, error)
+	ResolveMissing(ctx context.Context, doc store.DocID) ([]store.Span, error)
+}
+
+var _ Store = (*store.Store)(nil)

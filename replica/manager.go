@@ -1,0 +1,442 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"weft/crdt"
+	"weft/store"
+)
+
+// Options configure a Manager. Start from DefaultOptions.
+type Options struct {
+	// Store keeps the documents. Required.
+	Store Store
+	// Transport connects to other replicas. Nil: offline.
+	Transport Transport
+	// Agent names this replica's local edits. Default: the transport's
+	// peer ID, or "local" when offline.
+	Agent string
+	// Logger receives log lines. Default: discard.
+	Logger *slog.Logger
+	// IdleUnload drops a document's in-memory state after it has been
+	// idle this long (it stays subscribed). Default 10 minutes.
+	IdleUnload time.Duration
+	// SyncInterval is how often open documents run anti-entropy with their
+	// peers. Default 30 s.
+	SyncInterval time.Duration
+	// SyncTimeout bounds one catch-up exchange. Default 2 minutes.
+	SyncTimeout time.Duration
+	// CompactAfter writes a snapshot (and drops the transactions it
+	// covers) once a loaded document replayed this many stored
+	// transactions, and when it is unloaded. Default 2000.
+	CompactAfter int
+	// Info is reported by Status (version string, data directory, API).
+	Info NodeStatus
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the defaults documented on Options.
+func DefaultOptions() Options {
+	return Options{
+		IdleUnload:   10 * time.Minute,
+		SyncInterval: 30 * time.Second,
+		SyncTimeout:  2 * time.Minute,
+		CompactAfter: 2000,
+		Now:          time.Now,
+	}
+}
+
+func (o *Options) validate() error {
+	if o.Store == nil {
+		return errors.New("replica: Options.Store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Agent == "" {
+		o.Agent = "local"
+		if o.Transport != nil {
+			o.Agent = o.Transport.ID()
+		}
+	}
+	if len(o.Agent) > crdt.MaxAgentLen {
+		o.Agent = o.Agent[len(o.Agent)-crdt.MaxAgentLen:]
+	}
+	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
+		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// Manager runs every document of one replica.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	docs   map[store.DocID]*docState
+	closed bool
+
+	syncSem  chan struct{}
+	inflight sync.Map // syncKey → struct{}
+	stats    Stats
+}
+
+// New starts a manager: it subscribes to every document in the store and,
+// with a transport, serves and runs catch-up.
+func New(opts Options) (*Manager, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, syncSem: make(chan struct{}, 8)}
+	m.stats.init()
+	ids, err := opts.Store.Docs(ctx)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("replica: listing documents: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := m.join(id); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	if t := opts.Transport; t != nil {
+		t.Handle(SyncProtocol, m.serveSync)
+		t.Notify(func(peer string, connected bool) {
+			if connected {
+				m.goSyncPeer(peer)
+			}
+		})
+		m.wg.Add(1)
+		go m.antiEntropy()
+	}
+	return m, nil
+}
+
+// Close unloads every document (writing snapshots where due), leaves the
+// topics and waits for the goroutines to stop. The store is not closed.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	docs := make([]*docState, 0, len(m.docs))
+	for _, d := range m.docs {
+		docs = append(docs, d)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, d := range docs {
+		if err := d.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.stop()
+	m.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// doc returns the state of a joined document.
+func (m *Manager) doc(id store.DocID) (*docState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	d, ok := m.docs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w %s", ErrUnknownDoc, id)
+	}
+	return d, nil
+}
+
+// join subscribes to a document that exists in the store.
+func (m *Manager) join(id store.DocID) (*docState, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if d, ok := m.docs[id]; ok {
+		m.mu.Unlock()
+		return d, nil
+	}
+	d := newDocState(m, id)
+	m.docs[id] = d
+	m.mu.Unlock()
+	if err := d.subscribe(); err != nil {
+		m.mu.Lock()
+		delete(m.docs, id)
+		m.mu.Unlock()
+		return nil, err
+	}
+	return d, nil
+}
+
+func parseID(id string) (store.DocID, error) {
+	d, err := store.ParseDocID(id)
+	if err != nil {
+		return d, fmt.Errorf("%w: document ID %q: %v", ErrBadInput, id, err)
+	}
+	return d, nil
+}
+
+func (m *Manager) info(ctx context.Context, id store.DocID) (DocInfo, error) {
+	meta, err := m.opts.Store.Meta(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return DocInfo{}, fmt.Errorf("%w %s", ErrUnknownDoc, id)
+		}
+		return DocInfo{}, err
+	}
+	info := DocInfo{ID: id.String(), Title: meta.Title, Created: meta.Created, LastOpened: meta.LastOpened, Chars: -1}
+	m.mu.Lock()
+	d := m.docs[id]
+	m.mu.Unlock()
+	if d != nil {
+		info.Chars = d.loadedChars()
+	}
+	return info, nil
+}
+
+// CreateDoc creates a new document with a random ID and joins it.
+func (m *Manager) CreateDoc(ctx context.Context, title string) (DocInfo, error) {
+	if len(title) > 1024 {
+		return DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", ErrBadInput)
+	}
+	id := store.NewDocID()
+	if err := m.opts.Store.CreateDoc(ctx, id, title); err != nil {
+		return DocInfo{}, err
+	}
+	if _, err := m.join(id); err != nil {
+		return DocInfo{}, err
+	}
+	return m.info(ctx, id)
+}
+
+// JoinDoc joins a document by ID: creates it empty here if it is new to
+// this replica, subscribes, and fetches it from peers.
+func (m *Manager) JoinDoc(ctx context.Context, sid string) (DocInfo, error) {
+	id, err := parseID(sid)
+	if err != nil {
+		return DocInfo{}, err
+	}
+	if _, err := m.opts.Store.Meta(ctx, id); errors.Is(err, store.ErrNotFound) {
+		if err := m.opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
+			return DocInfo{}, err
+		}
+	} else if err != nil {
+		return DocInfo{}, err
+	}
+	d, err := m.join(id)
+	if err != nil {
+		return DocInfo{}, err
+	}
+	d.discover()
+	return m.info(ctx, id)
+}
+
+// RenameDoc sets a document's title.
+func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (DocInfo, error) {
+	id, err := parseID(sid)
+	if err != nil {
+		return DocInfo{}, err
+	}
+	if _, err := m.doc(id); err != nil {
+		return DocInfo{}, err
+	}
+	if len(title) > 1024 {
+		return DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", ErrBadInput)
+	}
+	if err := m.opts.Store.SetTitle(ctx, id, title); err != nil {
+		return DocInfo{}, err
+	}
+	return m.info(ctx, id)
+}
+
+// ListDocs lists the joined documents, most recently opened first.
+func (m *Manager) ListDocs(ctx context.Context) ([]DocInfo, error) {
+	m.mu.Lock()
+	ids := make([]store.DocID, 0, len(m.docs))
+	for id := range m.docs {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	out := make([]DocInfo, 0, len(ids))
+	for _, id := range ids {
+		info, err := m.info(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastOpened.Equal(out[j].LastOpened) {
+			return out[i].LastOpened.After(out[j].LastOpened)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Text returns a document's text.
+func (m *Manager) Text(ctx context.Context, sid string) (string, error) {
+	d, err := m.lookup(sid)
+	if err != nil {
+		return "", err
+	}
+	var text string
+	err = d.do(ctx, func(a *actor) error {
+		text = a.doc.Text()
+		return nil
+	})
+	return text, err
+}
+
+// Edit applies local edits, each as its own transaction, and returns once
+// they are durable locally; then they are published.
+func (m *Manager) Edit(ctx context.Context, sid string, edits []Edit) (EditResult, error) {
+	d, err := m.lookup(sid)
+	if err != nil {
+		return EditResult{}, err
+	}
+	var res EditResult
+	err = d.do(ctx, func(a *actor) error {
+		var err error
+		res, err = a.localEdits(ctx, edits)
+		return err
+	})
+	return res, err
+}
+
+// DocStatus reports a document's state.
+func (m *Manager) DocStatus(ctx context.Context, sid string) (DocStatus, error) {
+	d, err := m.lookup(sid)
+	if err != nil {
+		return DocStatus{}, err
+	}
+	info, err := m.info(ctx, d.id)
+	if err != nil {
+		return DocStatus{}, err
+	}
+	st := DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
+	err = d.do(ctx, func(a *actor) error {
+		st.Chars = a.doc.Len()
+		st.Version = a.doc.Version()
+		for _, f := range a.doc.Frontier() {
+			st.Frontier = append(st.Frontier, fmt.Sprintf("%s@%d", f.Agent, f.Seq))
+		}
+		st.Buffered = a.doc.Pending()
+		st.LastApplied = a.lastApplied
+		return nil
+	})
+	if st.Peers == nil {
+		st.Peers = []string{}
+	}
+	if st.Frontier == nil {
+		st.Frontier = []string{}
+	}
+	return st, err
+}
+
+// Peers lists connected peers.
+func (m *Manager) Peers(ctx context.Context) ([]PeerInfo, error) {
+	if m.opts.Transport == nil {
+		return []PeerInfo{}, nil
+	}
+	ps := m.opts.Transport.Peers()
+	if ps == nil {
+		ps = []PeerInfo{}
+	}
+	return ps, nil
+}
+
+// Status reports this node.
+func (m *Manager) Status(ctx context.Context) (NodeStatus, error) {
+	st := m.opts.Info
+	if t := m.opts.Transport; t != nil {
+		st.PeerID = t.ID()
+		st.Addrs = t.Addrs()
+		st.Peers = len(t.Peers())
+	}
+	m.mu.Lock()
+	st.Docs = len(m.docs)
+	for _, d := range m.docs {
+		if d.isLoaded() {
+			st.Open++
+		}
+	}
+	m.mu.Unlock()
+	return st, nil
+}
+
+// Stats returns counters of what the replica did.
+func (m *Manager) Stats() StatsSnapshot { return m.stats.snapshot() }
+
+func (m *Manager) lookup(sid string) (*docState, error) {
+	id, err := parseID(sid)
+	if err != nil {
+		return nil, err
+	}
+	return m.doc(id)
+}
+
+// antiEntropy periodically runs catch-up for loaded documents with the
+// peers of their topics.
+func (m *Manager) antiEntropy() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		docs := make([]*docState, 0, len(m.docs))
+		for _, d := range m.docs {
+			if d.isLoaded() {
+				docs = append(docs, d)
+			}
+		}
+		m.mu.Unlock()
+		for _, d := range docs {
+			for _, p := range d.topicPeers() {
+				m.goSync(p, d.id)
+			}
+		}
+	}
+}
+
+// goSyncPeer runs catch-up of every joined document with a newly
+// connected peer.
+func (m *Manager) goSyncPeer(peer string) {
+	m.mu.Lock()
+	ids := make([]store.DocID, 0, len(m.docs))
+	for id := range m.docs {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		m.goSync(peer, id)
+	}
+}

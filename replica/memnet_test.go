@@ -1,0 +1,269 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// An in-memory network for unit tests: gossip topics with validators and
+// framed streams between named nodes. The multi-process tests under e2e/
+// use real libp2p.
+
+type hub struct {
+	mu         sync.Mutex
+	nodes      map[string]*memNode
+	dropGossip atomic.Bool
+}
+
+func newHub() *hub { return &hub{nodes: map[string]*memNode{}} }
+
+type memNode struct {
+	h        *hub
+	id       string
+	mu       sync.Mutex
+	handlers map[string]func(string, Stream)
+	topics   map[string][]*memTopic
+	notify   []func(string, bool)
+	peers    map[string]bool
+}
+
+func (h *hub) node(id string) *memNode {
+	n := &memNode{h: h, id: id, handlers: map[string]func(string, Stream){}, topics: map[string][]*memTopic{}, peers: map[string]bool{}}
+	h.mu.Lock()
+	h.nodes[id] = n
+	h.mu.Unlock()
+	return n
+}
+
+// connect links two nodes and fires their peer events.
+func (h *hub) connect(a, b *memNode) {
+	a.mu.Lock()
+	a.peers[b.id] = true
+	fa := append([]func(string, bool){}, a.notify...)
+	a.mu.Unlock()
+	b.mu.Lock()
+	b.peers[a.id] = true
+	fb := append([]func(string, bool){}, b.notify...)
+	b.mu.Unlock()
+	for _, f := range fa {
+		f(b.id, true)
+	}
+	for _, f := range fb {
+		f(a.id, true)
+	}
+}
+
+func (h *hub) disconnect(a, b *memNode) {
+	a.mu.Lock()
+	delete(a.peers, b.id)
+	a.mu.Unlock()
+	b.mu.Lock()
+	delete(b.peers, a.id)
+	b.mu.Unlock()
+}
+
+func (n *memNode) ID() string      { return n.id }
+func (n *memNode) Addrs() []string { return []string{"/memory/" + n.id} }
+
+func (n *memNode) Peers() []PeerInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []PeerInfo
+	for p := range n.peers {
+		out = append(out, PeerInfo{ID: p})
+	}
+	return out
+}
+
+func (n *memNode) Notify(f func(string, bool)) {
+	n.mu.Lock()
+	n.notify = append(n.notify, f)
+	n.mu.Unlock()
+}
+
+func (n *memNode) Announce(context.Context, string) error { return nil }
+
+func (n *memNode) FindPeers(_ context.Context, topic string, max int) ([]string, error) {
+	n.h.mu.Lock()
+	defer n.h.mu.Unlock()
+	var out []string
+	for id, o := range n.h.nodes {
+		o.mu.Lock()
+		has := len(o.topics[topic]) > 0
+		o.mu.Unlock()
+		if id != n.id && has && len(out) < max {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (n *memNode) Handle(proto string, h func(string, Stream)) {
+	n.mu.Lock()
+	n.handlers[proto] = h
+	n.mu.Unlock()
+}
+
+func (n *memNode) Open(ctx context.Context, peer, proto string) (Stream, error) {
+	n.mu.Lock()
+	connected := n.peers[peer]
+	n.mu.Unlock()
+	n.h.mu.Lock()
+	o := n.h.nodes[peer]
+	n.h.mu.Unlock()
+	if !connected || o == nil {
+		return nil, errors.New("memnet: not connected")
+	}
+	o.mu.Lock()
+	h := o.handlers[proto]
+	o.mu.Unlock()
+	if h == nil {
+		return nil, errors.New("memnet: protocol not supported")
+	}
+	ab, ba := newPipe(), newPipe()
+	mine := &memStream{in: ba, out: ab, peer: peer}
+	theirs := &memStream{in: ab, out: ba, peer: n.id}
+	go h(n.id, theirs)
+	return mine, nil
+}
+
+func (n *memNode) Join(topic string, validate func(string, []byte) error) (Topic, error) {
+	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan memMsg, 10000)}
+	n.mu.Lock()
+	n.topics[topic] = append(n.topics[topic], t)
+	n.mu.Unlock()
+	return t, nil
+}
+
+type memMsg struct {
+	from string
+	data []byte
+}
+
+type memTopic struct {
+	n        *memNode
+	name     string
+	validate func(string, []byte) error
+	msgs     chan memMsg
+	closed   atomic.Bool
+}
+
+func (t *memTopic) Publish(_ context.Context, data []byte) error {
+	if t.n.h.dropGossip.Load() {
+		return nil
+	}
+	t.n.mu.Lock()
+	peers := make([]string, 0, len(t.n.peers))
+	for p := range t.n.peers {
+		peers = append(peers, p)
+	}
+	t.n.mu.Unlock()
+	for _, p := range peers {
+		t.n.h.mu.Lock()
+		o := t.n.h.nodes[p]
+		t.n.h.mu.Unlock()
+		if o == nil {
+			continue
+		}
+		o.mu.Lock()
+		subs := append([]*memTopic{}, o.topics[t.name]...)
+		o.mu.Unlock()
+		for _, s := range subs {
+			s.deliver(t.n.id, data)
+		}
+	}
+	return nil
+}
+
+// deliver runs the validator, then queues the message.
+func (t *memTopic) deliver(from string, data []byte) {
+	if t.closed.Load() || t.validate(from, data) != nil {
+		return
+	}
+	t.msgs <- memMsg{from, append([]byte(nil), data...)}
+}
+
+func (t *memTopic) Next(ctx context.Context) (string, []byte, error) {
+	select {
+	case m := <-t.msgs:
+		return m.from, m.data, nil
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	}
+}
+
+func (t *memTopic) Peers() []string {
+	var out []string
+	for _, p := range t.n.Peers() {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func (t *memTopic) Close() error {
+	t.closed.Store(true)
+	return nil
+}
+
+// pipe is one direction of a stream: messages until closed.
+type pipe struct {
+	ch    chan []byte
+	once  sync.Once
+	reset chan struct{}
+	ronce sync.Once
+}
+
+func newPipe() *pipe { return &pipe{ch: make(chan []byte, 64), reset: make(chan struct{})} }
+
+type memStream struct {
+	in, out *pipe
+	peer    string
+}
+
+var errReset = errors.New("memnet: stream reset")
+
+func (s *memStream) ReadMsg() ([]byte, error) {
+	select {
+	case b, ok := <-s.in.ch:
+		if !ok {
+			return nil, io.EOF
+		}
+		return b, nil
+	case <-s.in.reset:
+		return nil, errReset
+	}
+}
+
+func (s *memStream) WriteMsg(b []byte) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("memnet: write after close")
+		}
+	}()
+	select {
+	case s.out.ch <- append([]byte(nil), b...):
+		return nil
+	case <-s.out.reset:
+		return errReset
+	}
+}
+
+func (s *memStream) CloseWrite() error {
+	s.out.once.Do(func() { close(s.out.ch) })
+	return nil
+}
+
+func (s *memStream) Close() error { return s.CloseWrite() }
+
+func (s *memStream) Reset() error {
+	s.in.ronce.Do(func() { close(s.in.reset) })
+	s.out.ronce.Do(func() { close(s.out.reset) })
+	return nil
+}
+
+func (s *memStream) SetDeadline(time.Time) error { return nil }
+func (s *memStream) Peer() string                { return s.peer }

@@ -1,0 +1,269 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"weft/store"
+)
+
+// SyncProtocol is the catch-up stream protocol. Two replicas exchange
+// version vectors for one document, then each streams the other what it
+// lacks, in causal order and bounded chunks, and says when it is done:
+//
+//	A → B  hello {doc, version of A}
+//	B → A  hello {doc, version of B}   or  fail {reason}   (B lacks the document)
+//	both   txns {envelopes}* done      (concurrently, each direction)
+//
+// Messages are CBOR [1, kind, doc, version, envelopes, reason] in
+// length-prefixed frames. The exchange is idempotent: an interrupted one
+// simply runs again from the versions both sides have reached.
+const SyncProtocol = "/weft/sync/1.0.0"
+
+const (
+	syncFormat = 1
+
+	msgHello = 1
+	msgTxns  = 2
+	msgDone  = 3
+	msgFail  = 4
+
+	// chunkEnvelopes and chunkBytes bound one txns message.
+	chunkEnvelopes = 256
+	chunkBytes     = 1 << 20
+)
+
+type syncMsg struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	Kind    uint64
+	Doc     []byte
+	Version map[string]uint64
+	Envs    [][]byte
+	Reason  string
+}
+
+func writeMsg(s Stream, m syncMsg) error {
+	m.V = syncFormat
+	b, err := encMode.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return s.WriteMsg(b)
+}
+
+func readMsg(s Stream) (syncMsg, error) {
+	b, err := s.ReadMsg()
+	if err != nil {
+		return syncMsg{}, err
+	}
+	var m syncMsg
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return m, reject("malformed", "sync message: %v", err)
+	}
+	if m.V != syncFormat {
+		return m, reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
+	}
+	if m.Kind < msgHello || m.Kind > msgFail {
+		return m, reject("malformed", "sync message of kind %d", m.Kind)
+	}
+	return m, nil
+}
+
+type syncKey struct {
+	peer string
+	doc  store.DocID
+}
+
+// goSync starts a catch-up exchange with peer for doc unless one is
+// already running.
+func (m *Manager) goSync(peer string, doc store.DocID) {
+	if m.opts.Transport == nil || peer == m.opts.Transport.ID() {
+		return
+	}
+	key := syncKey{peer, doc}
+	if _, busy := m.inflight.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.inflight.Delete(key)
+		select {
+		case m.syncSem <- struct{}{}:
+		case <-m.ctx.Done():
+			return
+		}
+		defer func() { <-m.syncSem }()
+		if err := m.SyncWith(m.ctx, peer, doc); err != nil && !errors.Is(err, errPeerLacksDoc) && m.ctx.Err() == nil {
+			m.stats.add(&m.stats.syncFailures, 1)
+			m.log.Debug("catch-up", "peer", peer, "doc", doc, "err", err)
+		}
+	}()
+}
+
+var errPeerLacksDoc = errors.New("replica: peer does not have the document")
+
+// SyncWith runs one catch-up exchange with peer for doc, in both
+// directions, and returns when both sides are done.
+func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) error {
+	d, err := m.doc(doc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
+	defer cancel()
+	s, err := m.opts.Transport.Open(ctx, peer, SyncProtocol)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(m.opts.SyncTimeout))
+	mine, err := d.version(ctx)
+	if err != nil {
+		_ = s.Reset()
+		return err
+	}
+	if err := writeMsg(s, syncMsg{Kind: msgHello, Doc: doc[:], Version: mine}); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	reply, err := readMsg(s)
+	if err != nil {
+		_ = s.Reset()
+		return err
+	}
+	switch {
+	case reply.Kind == msgFail:
+		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
+	case reply.Kind != msgHello || string(reply.Doc) != string(doc[:]):
+		_ = s.Reset()
+		return reject("malformed", "expected a hello for %s", doc)
+	}
+	return m.exchange(ctx, s, d, reply.Version)
+}
+
+// serveSync answers a catch-up exchange a peer opened.
+func (m *Manager) serveSync(peer string, s Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(m.opts.SyncTimeout))
+	hello, err := readMsg(s)
+	if err != nil || hello.Kind != msgHello || len(hello.Doc) != len(store.DocID{}) {
+		if err != nil {
+			m.stats.reject(Reason(err))
+		} else {
+			m.stats.reject("malformed")
+		}
+		_ = s.Reset()
+		return
+	}
+	var id store.DocID
+	copy(id[:], hello.Doc)
+	d, err := m.doc(id)
+	if err != nil {
+		_ = writeMsg(s, syncMsg{Kind: msgFail, Doc: id[:], Reason: "unknown document"})
+		_ = s.CloseWrite()
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
+	defer cancel()
+	mine, err := d.version(ctx)
+	if err != nil {
+		_ = writeMsg(s, syncMsg{Kind: msgFail, Doc: id[:], Reason: "document unavailable"})
+		return
+	}
+	if err := writeMsg(s, syncMsg{Kind: msgHello, Doc: id[:], Version: mine}); err != nil {
+		return
+	}
+	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
+		m.stats.add(&m.stats.syncFailures, 1)
+		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
+	}
+}
+
+// exchange sends what the peer lacks and receives what we lack, at once.
+func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) error {
+	sent := make(chan error, 1)
+	go func() { sent <- m.sendMissing(ctx, s, d, theirs) }()
+	recvErr := m.receive(ctx, s, d)
+	sendErr := <-sent
+	if recvErr != nil || sendErr != nil {
+		_ = s.Reset()
+		return errors.Join(recvErr, sendErr)
+	}
+	m.stats.add(&m.stats.syncRuns, 1)
+	return nil
+}
+
+func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) error {
+	var wires [][]byte
+	err := d.do(ctx, func(a *actor) error {
+		var err error
+		wires, err = a.missing(theirs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for len(wires) > 0 {
+		n, size := 0, 0
+		for n < len(wires) && n < chunkEnvelopes && (n == 0 || size+len(wires[n]) <= chunkBytes) {
+			size += len(wires[n])
+			n++
+		}
+		if err := writeMsg(s, syncMsg{Kind: msgTxns, Envs: wires[:n]}); err != nil {
+			return err
+		}
+		m.stats.add(&m.stats.syncSent, uint64(n))
+		wires = wires[n:]
+	}
+	if err := writeMsg(s, syncMsg{Kind: msgDone}); err != nil {
+		return err
+	}
+	return s.CloseWrite()
+}
+
+func (m *Manager) receive(ctx context.Context, s Stream, d *docState) error {
+	for {
+		msg, err := readMsg(s)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("replica: catch-up stream ended without done")
+			}
+			return err
+		}
+		switch msg.Kind {
+		case msgDone:
+			return nil
+		case msgTxns:
+		default:
+			return reject("malformed", "unexpected sync message of kind %d", msg.Kind)
+		}
+		envs := make([]Envelope, 0, len(msg.Envs))
+		for _, w := range msg.Envs {
+			e, err := parseEnvelope(w, d.id)
+			if err != nil {
+				m.stats.reject(Reason(err))
+				return err
+			}
+			envs = append(envs, e)
+		}
+		m.stats.add(&m.stats.syncReceived, uint64(len(envs)))
+		if err := d.do(ctx, func(a *actor) error { return a.remote(envs) }); err != nil {
+			return err
+		}
+	}
+}
+
+// version returns the document's version vector.
+func (d *docState) version(ctx context.Context) (map[string]uint64, error) {
+	var v map[string]uint64
+	err := d.do(ctx, func(a *actor) error {
+		v = a.doc.Version()
+		return nil
+	})
+	return v, err
+}
