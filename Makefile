@@ -5,10 +5,10 @@ GO        ?= go
 BIN       := bin/weft
 FUZZTIME  ?= 10s
 # Packages whose code starts goroutines run under the race detector.
-RACE_PKGS := ./store/... ./cmd/...
-PURE_PKGS := ./crdt/... ./internal/...
+RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./cmd/...
+PURE_PKGS := ./crdt/... ./api/... ./internal/...
 
-.PHONY: all build run test vet unit fuzz wasm bench bench-go bench-peers clean
+.PHONY: all build run test vet unit fuzz wasm bench bench-go bench-peers crash clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench: bench-go bench-peers
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./crdt/ | tee bench-go.txt
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=3 ./store/ ./cmd/weft/ | tee -a bench-go.txt
+
+# The store's SIGKILL crash test for many rounds (make test runs 50).
+CRASH_ROUNDS ?= 2000
+crash:
+	$(GO) test -count=1 -run 'TestCrash$$' ./store -crash-rounds=$(CRASH_ROUNDS)
 
 bench-peers: build
 	./scripts/bench-peers.sh

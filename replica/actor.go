@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"weft/api"
 	"weft/crdt"
 	"weft/store"
 )
@@ -82,20 +83,25 @@ func (a *actor) run() {
 }
 
 // exit unloads the document if no request is waiting; it reports whether
-// the actor is done.
+// the actor is done. A snapshot is written first when the document changed
+// since the last one, so the state on disk is compact before it is dropped.
 func (a *actor) exit(ctx context.Context) bool {
+	final := a.broken != nil || a.stopping || a.d.m.ctx.Err() != nil
+	if !final && len(a.inbox) > 0 {
+		return false
+	}
+	if a.broken == nil && a.sinceSnapshot > 0 {
+		a.unloadErr = a.compact(ctx)
+	}
 	d := a.d
 	d.mu.Lock()
-	if len(a.inbox) > 0 && a.broken == nil && !a.stopping {
+	if !final && len(a.inbox) > 0 {
 		d.mu.Unlock()
 		return false
 	}
 	d.a = nil
 	d.chars = a.doc.Len()
 	d.mu.Unlock()
-	if a.broken == nil && a.sinceSnapshot > 0 {
-		a.unloadErr = a.compact(ctx)
-	}
 	return true
 }
 
@@ -136,7 +142,7 @@ func (a *actor) compact(ctx context.Context) error {
 
 // localEdits applies local edits, each its own transaction, persists them
 // (durable before returning), then publishes them.
-func (a *actor) localEdits(ctx context.Context, edits []Edit) (EditResult, error) {
+func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResult, error) {
 	m := a.d.m
 	var envs []Envelope
 	var wires [][]byte
@@ -145,7 +151,7 @@ func (a *actor) localEdits(ctx context.Context, edits []Edit) (EditResult, error
 	for i, e := range edits {
 		t, err := a.doc.Replace(e.Pos, e.Del, e.Ins)
 		if err != nil {
-			editErr = fmt.Errorf("%w: edit %d: %v", ErrBadInput, i, err)
+			editErr = fmt.Errorf("%w: edit %d: %v", api.ErrBadInput, i, err)
 			break
 		}
 		applied++
@@ -155,7 +161,7 @@ func (a *actor) localEdits(ctx context.Context, edits []Edit) (EditResult, error
 		env, wire, err := seal(a.d.id, t)
 		if err != nil {
 			a.broken = err
-			return EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
+			return api.EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
 		}
 		envs = append(envs, env)
 		wires = append(wires, wire)
@@ -169,14 +175,14 @@ func (a *actor) localEdits(ctx context.Context, edits []Edit) (EditResult, error
 			// The edits are in memory but not on disk: nothing is
 			// acknowledged and the document reloads from disk.
 			a.broken = err
-			return EditResult{}, fmt.Errorf("replica: saving edits: %w", err)
+			return api.EditResult{}, fmt.Errorf("replica: saving edits: %w", err)
 		}
 		a.sinceSnapshot += len(envs)
 		a.lastApplied = m.opts.Now()
 		m.stats.add(&m.stats.localTxns, uint64(len(envs)))
 		a.publish(wires)
 	}
-	res := EditResult{Applied: applied, Version: a.doc.Version(), Chars: a.doc.Len()}
+	res := api.EditResult{Applied: applied, Version: a.doc.Version(), Chars: a.doc.Len()}
 	return res, editErr
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"weft/api"
 	"weft/crdt"
 	"weft/store"
 )
@@ -65,7 +66,7 @@ func (d *docState) readTopic() {
 		}
 		d.m.stats.add(&d.m.stats.gossipReceived, 1)
 		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]Envelope{e}) })
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
 			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
 		}
 	}
@@ -170,7 +171,7 @@ func (d *docState) actor() (*actor, error) {
 	}
 	select {
 	case <-d.m.ctx.Done():
-		return nil, ErrClosed
+		return nil, api.ErrClosed
 	default:
 	}
 	a := &actor{d: d, inbox: make(chan request, 64), done: make(chan struct{})}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"weft/api"
 	"weft/store"
 )
 
@@ -24,7 +25,7 @@ type Transport interface {
 	// Open opens a stream to peer.
 	Open(ctx context.Context, peer, proto string) (Stream, error)
 	// Peers lists connected peers.
-	Peers() []PeerInfo
+	Peers() []api.PeerInfo
 	// Notify calls f (which must not block) when a peer connects or
 	// disconnects.
 	Notify(f func(peer string, connected bool))

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"weft/api"
 	"weft/crdt"
 	"weft/store"
 )
@@ -38,7 +39,7 @@ type Options struct {
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
 	// Info is reported by Status (version string, data directory, API).
-	Info NodeStatus
+	Info api.NodeStatus
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -159,11 +160,11 @@ func (m *Manager) doc(id store.DocID) (*docState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, ErrClosed
+		return nil, api.ErrClosed
 	}
 	d, ok := m.docs[id]
 	if !ok {
-		return nil, fmt.Errorf("%w %s", ErrUnknownDoc, id)
+		return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
 	}
 	return d, nil
 }
@@ -173,7 +174,7 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, ErrClosed
+		return nil, api.ErrClosed
 	}
 	if d, ok := m.docs[id]; ok {
 		m.mu.Unlock()
@@ -194,20 +195,20 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 func parseID(id string) (store.DocID, error) {
 	d, err := store.ParseDocID(id)
 	if err != nil {
-		return d, fmt.Errorf("%w: document ID %q: %v", ErrBadInput, id, err)
+		return d, fmt.Errorf("%w: document ID %q: %v", api.ErrBadInput, id, err)
 	}
 	return d, nil
 }
 
-func (m *Manager) info(ctx context.Context, id store.DocID) (DocInfo, error) {
+func (m *Manager) info(ctx context.Context, id store.DocID) (api.DocInfo, error) {
 	meta, err := m.opts.Store.Meta(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return DocInfo{}, fmt.Errorf("%w %s", ErrUnknownDoc, id)
+			return api.DocInfo{}, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
 		}
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
-	info := DocInfo{ID: id.String(), Title: meta.Title, Created: meta.Created, LastOpened: meta.LastOpened, Chars: -1}
+	info := api.DocInfo{ID: id.String(), Title: meta.Title, Created: meta.Created, LastOpened: meta.LastOpened, Chars: -1}
 	m.mu.Lock()
 	d := m.docs[id]
 	m.mu.Unlock()
@@ -218,69 +219,69 @@ func (m *Manager) info(ctx context.Context, id store.DocID) (DocInfo, error) {
 }
 
 // CreateDoc creates a new document with a random ID and joins it.
-func (m *Manager) CreateDoc(ctx context.Context, title string) (DocInfo, error) {
+func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, error) {
 	if len(title) > 1024 {
-		return DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", ErrBadInput)
+		return api.DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", api.ErrBadInput)
 	}
 	id := store.NewDocID()
 	if err := m.opts.Store.CreateDoc(ctx, id, title); err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	if _, err := m.join(id); err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	return m.info(ctx, id)
 }
 
 // JoinDoc joins a document by ID: creates it empty here if it is new to
 // this replica, subscribes, and fetches it from peers.
-func (m *Manager) JoinDoc(ctx context.Context, sid string) (DocInfo, error) {
+func (m *Manager) JoinDoc(ctx context.Context, sid string) (api.DocInfo, error) {
 	id, err := parseID(sid)
 	if err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	if _, err := m.opts.Store.Meta(ctx, id); errors.Is(err, store.ErrNotFound) {
 		if err := m.opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
-			return DocInfo{}, err
+			return api.DocInfo{}, err
 		}
 	} else if err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	d, err := m.join(id)
 	if err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	d.discover()
 	return m.info(ctx, id)
 }
 
 // RenameDoc sets a document's title.
-func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (DocInfo, error) {
+func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo, error) {
 	id, err := parseID(sid)
 	if err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	if _, err := m.doc(id); err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	if len(title) > 1024 {
-		return DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", ErrBadInput)
+		return api.DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", api.ErrBadInput)
 	}
 	if err := m.opts.Store.SetTitle(ctx, id, title); err != nil {
-		return DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	return m.info(ctx, id)
 }
 
 // ListDocs lists the joined documents, most recently opened first.
-func (m *Manager) ListDocs(ctx context.Context) ([]DocInfo, error) {
+func (m *Manager) ListDocs(ctx context.Context) ([]api.DocInfo, error) {
 	m.mu.Lock()
 	ids := make([]store.DocID, 0, len(m.docs))
 	for id := range m.docs {
 		ids = append(ids, id)
 	}
 	m.mu.Unlock()
-	out := make([]DocInfo, 0, len(ids))
+	out := make([]api.DocInfo, 0, len(ids))
 	for _, id := range ids {
 		info, err := m.info(ctx, id)
 		if err != nil {
@@ -311,14 +312,14 @@ func (m *Manager) Text(ctx context.Context, sid string) (string, error) {
 	return text, err
 }
 
-// Edit applies local edits, each as its own transaction, and returns once
+// api.Edit applies local edits, each as its own transaction, and returns once
 // they are durable locally; then they are published.
-func (m *Manager) Edit(ctx context.Context, sid string, edits []Edit) (EditResult, error) {
+func (m *Manager) Edit(ctx context.Context, sid string, edits []api.Edit) (api.EditResult, error) {
 	d, err := m.lookup(sid)
 	if err != nil {
-		return EditResult{}, err
+		return api.EditResult{}, err
 	}
-	var res EditResult
+	var res api.EditResult
 	err = d.do(ctx, func(a *actor) error {
 		var err error
 		res, err = a.localEdits(ctx, edits)
@@ -327,17 +328,17 @@ func (m *Manager) Edit(ctx context.Context, sid string, edits []Edit) (EditResul
 	return res, err
 }
 
-// DocStatus reports a document's state.
-func (m *Manager) DocStatus(ctx context.Context, sid string) (DocStatus, error) {
+// api.DocStatus reports a document's state.
+func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, error) {
 	d, err := m.lookup(sid)
 	if err != nil {
-		return DocStatus{}, err
+		return api.DocStatus{}, err
 	}
 	info, err := m.info(ctx, d.id)
 	if err != nil {
-		return DocStatus{}, err
+		return api.DocStatus{}, err
 	}
-	st := DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
+	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
 	err = d.do(ctx, func(a *actor) error {
 		st.Chars = a.doc.Len()
 		st.Version = a.doc.Version()
@@ -358,19 +359,19 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (DocStatus, error) 
 }
 
 // Peers lists connected peers.
-func (m *Manager) Peers(ctx context.Context) ([]PeerInfo, error) {
+func (m *Manager) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 	if m.opts.Transport == nil {
-		return []PeerInfo{}, nil
+		return []api.PeerInfo{}, nil
 	}
 	ps := m.opts.Transport.Peers()
 	if ps == nil {
-		ps = []PeerInfo{}
+		ps = []api.PeerInfo{}
 	}
 	return ps, nil
 }
 
 // Status reports this node.
-func (m *Manager) Status(ctx context.Context) (NodeStatus, error) {
+func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 	st := m.opts.Info
 	if t := m.opts.Transport; t != nil {
 		st.PeerID = t.ID()

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"weft/api"
 )
 
 // An in-memory network for unit tests: gossip topics with validators and
@@ -69,12 +71,12 @@ func (h *hub) disconnect(a, b *memNode) {
 func (n *memNode) ID() string      { return n.id }
 func (n *memNode) Addrs() []string { return []string{"/memory/" + n.id} }
 
-func (n *memNode) Peers() []PeerInfo {
+func (n *memNode) Peers() []api.PeerInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var out []PeerInfo
+	var out []api.PeerInfo
 	for p := range n.peers {
-		out = append(out, PeerInfo{ID: p})
+		out = append(out, api.PeerInfo{ID: p})
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"weft/api"
 	"weft/crdt"
 	"weft/store"
 )
@@ -94,7 +95,7 @@ func text(t *testing.T, n *testNode, id string) string {
 	return s
 }
 
-func edit(t *testing.T, n *testNode, id string, edits ...Edit) EditResult {
+func edit(t *testing.T, n *testNode, id string, edits ...api.Edit) api.EditResult {
 	t.Helper()
 	r, err := n.m.Edit(context.Background(), id, edits)
 	if err != nil {
@@ -111,12 +112,12 @@ func TestLocalEditsAreDurableAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := edit(t, a, info.ID, Edit{Pos: 0, Ins: "hello wörld 🎉"}, Edit{Pos: 5, Del: 6, Ins: ","})
+	r := edit(t, a, info.ID, api.Edit{Pos: 0, Ins: "hello wörld 🎉"}, api.Edit{Pos: 5, Del: 6, Ins: ","})
 	if r.Applied != 2 || r.Chars != len([]rune("hello, 🎉")) {
 		t.Fatalf("result %+v", r)
 	}
-	if _, err := a.m.Edit(ctx, info.ID, []Edit{{Pos: 100, Ins: "x"}}); !errors.Is(err, ErrBadInput) {
-		t.Fatalf("edit out of range: got %v, want ErrBadInput", err)
+	if _, err := a.m.Edit(ctx, info.ID, []api.Edit{{Pos: 100, Ins: "x"}}); !errors.Is(err, api.ErrBadInput) {
+		t.Fatalf("edit out of range: got %v, want api.ErrBadInput", err)
 	}
 	a.stop(t)
 	// A new manager on the same store sees everything.
@@ -129,7 +130,7 @@ func TestLocalEditsAreDurableAndReload(t *testing.T) {
 		t.Fatalf("docs %+v, %v", docs, err)
 	}
 	// The agent continues its seqs after the reload.
-	edit(t, b, info.ID, Edit{Pos: 0, Ins: ">"})
+	edit(t, b, info.ID, api.Edit{Pos: 0, Ins: ">"})
 	st, err := b.m.DocStatus(ctx, info.ID)
 	if err != nil || st.Version["alice"] != uint64(len([]rune("hello wörld 🎉"))+6+1+1) {
 		t.Fatalf("status %+v, %v", st, err)
@@ -139,10 +140,10 @@ func TestLocalEditsAreDurableAndReload(t *testing.T) {
 func TestUnknownDocAndBadID(t *testing.T) {
 	a := newTestNode(t, nil, "a", nil)
 	ctx := context.Background()
-	if _, err := a.m.Text(ctx, "zz"); !errors.Is(err, ErrBadInput) {
+	if _, err := a.m.Text(ctx, "zz"); !errors.Is(err, api.ErrBadInput) {
 		t.Fatalf("bad id: %v", err)
 	}
-	if _, err := a.m.Text(ctx, store.NewDocID().String()); !errors.Is(err, ErrUnknownDoc) {
+	if _, err := a.m.Text(ctx, store.NewDocID().String()); !errors.Is(err, api.ErrUnknownDoc) {
 		t.Fatalf("unknown doc: %v", err)
 	}
 }
@@ -153,15 +154,15 @@ func TestJoinCatchesUpAndGossipConverges(t *testing.T) {
 	a := newTestNode(t, h, "a", nil)
 	b := newTestNode(t, h, "b", nil)
 	info, _ := a.m.CreateDoc(ctx, "shared")
-	edit(t, a, info.ID, Edit{Pos: 0, Ins: "before the join"})
+	edit(t, a, info.ID, api.Edit{Pos: 0, Ins: "before the join"})
 	h.connect(a.net, b.net)
 	if _, err := b.m.JoinDoc(ctx, info.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == "before the join" })
 	// Live edits both ways.
-	edit(t, a, info.ID, Edit{Pos: 0, Ins: "A:"})
-	edit(t, b, info.ID, Edit{Pos: len([]rune(text(t, b, info.ID))), Ins: ":B"})
+	edit(t, a, info.ID, api.Edit{Pos: 0, Ins: "A:"})
+	edit(t, b, info.ID, api.Edit{Pos: len([]rune(text(t, b, info.ID))), Ins: ":B"})
 	waitFor(t, "convergence", func() bool {
 		return text(t, a, info.ID) == text(t, b, info.ID) && strings.Contains(text(t, a, info.ID), ":B") && strings.Contains(text(t, b, info.ID), "A:")
 	})
@@ -189,18 +190,28 @@ func TestConvergeWithLossyGossip(t *testing.T) {
 	for round := 0; round < 300; round++ {
 		h.dropGossip.Store(rng.Intn(3) == 0)
 		n := nodes[rng.Intn(len(nodes))]
-		cur := []rune(text(t, n, info.ID))
-		var e Edit
-		if len(cur) > 0 && rng.Intn(3) == 0 {
-			e.Pos = rng.Intn(len(cur))
-			e.Del = 1 + rng.Intn(min(5, len(cur)-e.Pos))
-		} else {
-			e.Pos = rng.Intn(len(cur) + 1)
-			for k := 0; k <= rng.Intn(4); k++ {
-				e.Ins += string(alphabet[rng.Intn(len(alphabet))])
+		// Gossip may change the text between reading it and editing, as
+		// for any client: retry an edit whose position went stale.
+		for {
+			cur := []rune(text(t, n, info.ID))
+			var e api.Edit
+			if len(cur) > 0 && rng.Intn(3) == 0 {
+				e.Pos = rng.Intn(len(cur))
+				e.Del = 1 + rng.Intn(min(5, len(cur)-e.Pos))
+			} else {
+				e.Pos = rng.Intn(len(cur) + 1)
+				for k := 0; k <= rng.Intn(4); k++ {
+					e.Ins += string(alphabet[rng.Intn(len(alphabet))])
+				}
+			}
+			_, err := n.m.Edit(ctx, info.ID, []api.Edit{e})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, api.ErrBadInput) {
+				t.Fatalf("seed %d: %v", seed, err)
 			}
 		}
-		edit(t, n, info.ID, e)
 	}
 	h.dropGossip.Store(false)
 	id, _ := store.ParseDocID(info.ID)
@@ -227,7 +238,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	a := newTestNode(t, h, "a", nil)
 	info, _ := a.m.CreateDoc(ctx, "")
 	id, _ := store.ParseDocID(info.ID)
-	edit(t, a, info.ID, Edit{Ins: "safe"})
+	edit(t, a, info.ID, api.Edit{Ins: "safe"})
 
 	good, _ := crdt.New("mallory")
 	txn, _ := good.Insert(0, "x")
@@ -335,7 +346,7 @@ func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 20 * time.Millisecond })
 	info, _ := a.m.CreateDoc(ctx, "")
 	for i := 0; i < 50; i++ {
-		edit(t, a, info.ID, Edit{Pos: i, Ins: fmt.Sprint(i % 10)})
+		edit(t, a, info.ID, api.Edit{Pos: i, Ins: fmt.Sprint(i % 10)})
 	}
 	id, _ := store.ParseDocID(info.ID)
 	d, _ := a.m.doc(id)

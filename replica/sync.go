@@ -186,6 +186,17 @@ func (m *Manager) serveSync(peer string, s Stream) {
 
 // exchange sends what the peer lacks and receives what we lack, at once.
 func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) error {
+	// A peer that stops reading must not hold us past the deadline or
+	// shutdown: resetting the stream unblocks both directions.
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = s.Reset()
+		case <-finished:
+		}
+	}()
 	sent := make(chan error, 1)
 	go func() { sent <- m.sendMissing(ctx, s, d, theirs) }()
 	recvErr := m.receive(ctx, s, d)

@@ -12,7 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"weft/replica"
+	"weft/api"
 )
 
 // Bounds on what a request may carry (besides Options.MaxBody).
@@ -64,7 +64,7 @@ type titleBody struct {
 }
 
 type editsBody struct {
-	Edits []replica.Edit `json:"edits"`
+	Edits []api.Edit `json:"edits"`
 }
 
 func (s *Server) createDoc(w http.ResponseWriter, r *http.Request) error {
@@ -94,7 +94,7 @@ func (s *Server) listDocs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if docs == nil {
-		docs = []replica.DocInfo{}
+		docs = []api.DocInfo{}
 	}
 	writeJSON(w, s.log, http.StatusOK, docs)
 	return nil
@@ -213,7 +213,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if peers == nil {
-		peers = []replica.PeerInfo{}
+		peers = []api.PeerInfo{}
 	}
 	writeJSON(w, s.log, http.StatusOK, peers)
 	return nil

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"weft/replica"
+	"weft/api"
 	"weft/ui"
 	"weft/ui/uitest"
 )
@@ -107,7 +107,7 @@ func wantError(t *testing.T, w *httptest.ResponseRecorder, status int, code stri
 func TestCreateListRenameJoin(t *testing.T) {
 	s, _ := newServer(t)
 	w := do(t, s, "POST", "/api/docs", `{"title":"Notes ✏️"}`)
-	info := decode[replica.DocInfo](t, w, http.StatusCreated)
+	info := decode[api.DocInfo](t, w, http.StatusCreated)
 	if !ui.ValidDocID(info.ID) || info.Title != "Notes ✏️" {
 		t.Fatalf("created %+v", info)
 	}
@@ -115,21 +115,21 @@ func TestCreateListRenameJoin(t *testing.T) {
 		t.Errorf("Location %q", loc)
 	}
 	// An empty body creates an untitled document.
-	untitled := decode[replica.DocInfo](t, do(t, s, "POST", "/api/docs", ""), http.StatusCreated)
+	untitled := decode[api.DocInfo](t, do(t, s, "POST", "/api/docs", ""), http.StatusCreated)
 	if untitled.Title != "" || untitled.ID == info.ID {
 		t.Fatalf("untitled %+v", untitled)
 	}
 
-	renamed := decode[replica.DocInfo](t, do(t, s, "PATCH", "/api/docs/"+info.ID, `{"title":"Plans"}`), http.StatusOK)
+	renamed := decode[api.DocInfo](t, do(t, s, "PATCH", "/api/docs/"+info.ID, `{"title":"Plans"}`), http.StatusOK)
 	if renamed.ID != info.ID || renamed.Title != "Plans" {
 		t.Fatalf("renamed %+v", renamed)
 	}
-	joined := decode[replica.DocInfo](t, do(t, s, "POST", "/api/docs/"+docA+"/join", ""), http.StatusOK)
+	joined := decode[api.DocInfo](t, do(t, s, "POST", "/api/docs/"+docA+"/join", ""), http.StatusOK)
 	if joined.ID != docA {
 		t.Fatalf("joined %+v", joined)
 	}
 
-	list := decode[[]replica.DocInfo](t, do(t, s, "GET", "/api/docs", ""), http.StatusOK)
+	list := decode[[]api.DocInfo](t, do(t, s, "GET", "/api/docs", ""), http.StatusOK)
 	var got []string
 	for _, d := range list {
 		got = append(got, d.ID+" "+d.Title)
@@ -154,7 +154,7 @@ func TestEditsAndExactText(t *testing.T) {
 	s, fake := newServer(t)
 	fake.Put(docA, "a", "")
 	body := `{"edits":[{"pos":0,"del":0,"ins":"héllo 👋🏽"},{"pos":5,"del":1,"ins":""},{"pos":5,"del":0,"ins":", wörld\u0000"}]}`
-	res := decode[replica.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", body), http.StatusOK)
+	res := decode[api.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", body), http.StatusOK)
 	want := "héllo, wörld\x00👋🏽"
 	if res.Applied != 3 || res.Chars != len([]rune(want)) || res.Version[uitest.Agent] == 0 {
 		t.Fatalf("result %+v", res)
@@ -170,7 +170,7 @@ func TestEditsAndExactText(t *testing.T) {
 		t.Fatalf("text %q, want exactly %q", got, want)
 	}
 	// A surrogate pair escape is one code point.
-	decode[replica.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", `{"edits":[{"pos":0,"del":0,"ins":"\ud83d\ude00"}]}`), http.StatusOK)
+	decode[api.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", `{"edits":[{"pos":0,"del":0,"ins":"\ud83d\ude00"}]}`), http.StatusOK)
 	if got := do(t, s, "GET", "/api/docs/"+docA+"/text", "").Body.String(); got != "😀"+want {
 		t.Fatalf("text %q", got)
 	}
@@ -206,18 +206,18 @@ func TestEditErrorsSayHowManyApplied(t *testing.T) {
 func TestStatusRoutes(t *testing.T) {
 	s, fake := newServer(t)
 	fake.Put(docA, "t", "xy")
-	fake.SetPeers([]replica.PeerInfo{{ID: "12D3KooWPeer", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}}})
-	fake.SetNode(replica.NodeStatus{PeerID: "12D3KooWSelf", API: "http://127.0.0.1:7420", Version: "v"})
+	fake.SetPeers([]api.PeerInfo{{ID: "12D3KooWPeer", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}}})
+	fake.SetNode(api.NodeStatus{PeerID: "12D3KooWSelf", API: "http://127.0.0.1:7420", Version: "v"})
 
-	st := decode[replica.DocStatus](t, do(t, s, "GET", "/api/docs/"+docA+"/status", ""), http.StatusOK)
+	st := decode[api.DocStatus](t, do(t, s, "GET", "/api/docs/"+docA+"/status", ""), http.StatusOK)
 	if st.ID != docA || st.Chars != 2 || st.Version[uitest.Agent] != 2 || len(st.Peers) != 1 || st.Agent != uitest.Agent {
 		t.Fatalf("doc status %+v", st)
 	}
-	peers := decode[[]replica.PeerInfo](t, do(t, s, "GET", "/api/peers", ""), http.StatusOK)
+	peers := decode[[]api.PeerInfo](t, do(t, s, "GET", "/api/peers", ""), http.StatusOK)
 	if len(peers) != 1 || peers[0].ID != "12D3KooWPeer" || peers[0].Addrs[0] != "/ip4/127.0.0.1/tcp/4001" {
 		t.Fatalf("peers %+v", peers)
 	}
-	node := decode[replica.NodeStatus](t, do(t, s, "GET", "/api/status", ""), http.StatusOK)
+	node := decode[api.NodeStatus](t, do(t, s, "GET", "/api/status", ""), http.StatusOK)
 	if node.PeerID != "12D3KooWSelf" || node.Docs != 1 || node.Peers != 1 || node.API != "http://127.0.0.1:7420" {
 		t.Fatalf("node status %+v", node)
 	}
@@ -297,7 +297,7 @@ func TestBodyLimitIs413(t *testing.T) {
 	}
 	// Just under the limit is fine.
 	ok := `{"edits":[{"pos":0,"ins":"` + strings.Repeat("x", 4<<10-40) + `"}]}`
-	decode[replica.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", ok), http.StatusOK)
+	decode[api.EditResult](t, do(t, s, "POST", "/api/docs/"+docA+"/edits", ok), http.StatusOK)
 }
 
 func TestDefaultBodyLimitIs16MiB(t *testing.T) {
@@ -319,7 +319,7 @@ func TestContentTypeMustBeJSON(t *testing.T) {
 	w := do(t, s, "POST", "/api/docs", `{"title":"x"}`, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") })
 	wantError(t, w, http.StatusUnsupportedMediaType, "unsupported_media_type", "text/plain")
 	w = do(t, s, "POST", "/api/docs", `{"title":"x"}`, func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=utf-8") })
-	decode[replica.DocInfo](t, w, http.StatusCreated)
+	decode[api.DocInfo](t, w, http.StatusCreated)
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
@@ -347,9 +347,9 @@ func TestBackendErrorsMapToStatus(t *testing.T) {
 		status int
 		code   string
 	}{
-		{fmt.Errorf("shutting down: %w", replica.ErrClosed), http.StatusServiceUnavailable, "closed"},
-		{fmt.Errorf("%w: id", replica.ErrUnknownDoc), http.StatusNotFound, "unknown_doc"},
-		{fmt.Errorf("%w: weird", replica.ErrBadInput), http.StatusBadRequest, "bad_input"},
+		{fmt.Errorf("shutting down: %w", api.ErrClosed), http.StatusServiceUnavailable, "closed"},
+		{fmt.Errorf("%w: id", api.ErrUnknownDoc), http.StatusNotFound, "unknown_doc"},
+		{fmt.Errorf("%w: weird", api.ErrBadInput), http.StatusBadRequest, "bad_input"},
 		{errors.New("disk on fire"), http.StatusInternalServerError, "internal"},
 		{context.DeadlineExceeded, http.StatusInternalServerError, "internal"},
 	}

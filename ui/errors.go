@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"weft/replica"
+	"weft/api"
 )
 
 // Errors the API answers with, wrapped with details; clients see their
@@ -71,11 +71,11 @@ func classify(err error) (int, string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.kind
-	case errors.Is(err, replica.ErrUnknownDoc):
+	case errors.Is(err, api.ErrUnknownDoc):
 		return http.StatusNotFound, kindUnknownDoc
-	case errors.Is(err, replica.ErrBadInput):
+	case errors.Is(err, api.ErrBadInput):
 		return http.StatusBadRequest, kindBadInput
-	case errors.Is(err, replica.ErrClosed):
+	case errors.Is(err, api.ErrClosed):
 		return http.StatusServiceUnavailable, kindClosed
 	default:
 		return http.StatusInternalServerError, kindInternal

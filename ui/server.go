@@ -15,26 +15,26 @@ import (
 	"syscall"
 	"time"
 
-	"weft/replica"
+	"weft/api"
 )
 
 // Backend is what the API needs from the daemon; the replica manager
-// satisfies it. Errors that wrap replica.ErrUnknownDoc, replica.ErrBadInput
-// or replica.ErrClosed become 404, 400 and 503; any other error is a 500.
+// satisfies it. Errors that wrap api.ErrUnknownDoc, api.ErrBadInput
+// or api.ErrClosed become 404, 400 and 503; any other error is a 500.
 // The context is the request's: it ends when the client goes away.
 type Backend interface {
-	CreateDoc(ctx context.Context, title string) (replica.DocInfo, error)
-	JoinDoc(ctx context.Context, id string) (replica.DocInfo, error)
-	RenameDoc(ctx context.Context, id, title string) (replica.DocInfo, error)
-	ListDocs(ctx context.Context) ([]replica.DocInfo, error)
+	CreateDoc(ctx context.Context, title string) (api.DocInfo, error)
+	JoinDoc(ctx context.Context, id string) (api.DocInfo, error)
+	RenameDoc(ctx context.Context, id, title string) (api.DocInfo, error)
+	ListDocs(ctx context.Context) ([]api.DocInfo, error)
 	Text(ctx context.Context, id string) (string, error)
 	// Edit applies each edit as its own local transaction, in order, and returns
 	// once all are durable locally. On an error, edits before the failing one stay
 	// applied (Applied says how many).
-	Edit(ctx context.Context, id string, edits []replica.Edit) (replica.EditResult, error)
-	DocStatus(ctx context.Context, id string) (replica.DocStatus, error)
-	Peers(ctx context.Context) ([]replica.PeerInfo, error)
-	Status(ctx context.Context) (replica.NodeStatus, error)
+	Edit(ctx context.Context, id string, edits []api.Edit) (api.EditResult, error)
+	DocStatus(ctx context.Context, id string) (api.DocStatus, error)
+	Peers(ctx context.Context) ([]api.PeerInfo, error)
+	Status(ctx context.Context) (api.NodeStatus, error)
 }
 
 // Server is the loopback HTTP server. It is an http.Handler (tests may

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"weft/replica"
+	"weft/api"
 	"weft/ui"
 	"weft/ui/uitest"
 )
@@ -162,7 +162,7 @@ func TestMalformedAPIInfo(t *testing.T) {
 
 func TestDaemonShuttingDown(t *testing.T) {
 	d := startFakeDaemon(t)
-	d.fake.SetErr(fmt.Errorf("%w: shutting down", replica.ErrClosed))
+	d.fake.SetErr(fmt.Errorf("%w: shutting down", api.ErrClosed))
 	code, out, errs := d.cli(t, "doc", "list")
 	fails(t, 1, "replica: closed: shutting down", code, out, errs)
 }

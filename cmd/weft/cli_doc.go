@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weft/api"
 	"weft/internal/trace"
-	"weft/replica"
 	"weft/ui"
 )
 
@@ -113,7 +113,7 @@ func docNewCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var info replica.DocInfo
+			var info api.DocInfo
 			if err := cl.call(c.Context(), "POST", "/api/docs", map[string]string{"title": title}, &info); err != nil {
 				return err
 			}
@@ -139,7 +139,7 @@ func docJoinCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var info replica.DocInfo
+			var info api.DocInfo
 			if err := cl.call(c.Context(), "POST", "/api/docs/"+id+"/join", nil, &info); err != nil {
 				return err
 			}
@@ -160,7 +160,7 @@ func docListCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var docs []replica.DocInfo
+			var docs []api.DocInfo
 			if err := cl.call(c.Context(), "GET", "/api/docs", nil, &docs); err != nil {
 				return err
 			}
@@ -226,8 +226,8 @@ func docCatCmd(data *string) *cobra.Command {
 }
 
 // postEdits sends edits and waits until they are durable.
-func postEdits(ctx context.Context, cl *apiClient, id string, edits []replica.Edit) (replica.EditResult, error) {
-	var res replica.EditResult
+func postEdits(ctx context.Context, cl *apiClient, id string, edits []api.Edit) (api.EditResult, error) {
+	var res api.EditResult
 	err := cl.call(ctx, "POST", "/api/docs/"+id+"/edits", map[string]any{"edits": edits}, &res)
 	return res, err
 }
@@ -257,7 +257,7 @@ func docInsertCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = postEdits(c.Context(), cl, id, []replica.Edit{{Pos: pos, Ins: text}})
+			_, err = postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Ins: text}})
 			return err
 		},
 	}
@@ -285,7 +285,7 @@ func docDeleteCmd(data *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = postEdits(c.Context(), cl, id, []replica.Edit{{Pos: pos, Del: n}})
+			_, err = postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Del: n}})
 			return err
 		},
 	}
@@ -412,11 +412,11 @@ func replayInto(c *cobra.Command, cl *apiClient, id, file string, t *trace.Trace
 	if err != nil {
 		return err
 	}
-	var edits []replica.Edit
+	var edits []api.Edit
 	switch {
 	case cur == t.Start:
 	case cur == "":
-		edits = append(edits, replica.Edit{Ins: t.Start})
+		edits = append(edits, api.Edit{Ins: t.Start})
 	default:
 		return withCode(1, fmt.Errorf("doc replay: document %s holds text other than the trace's start; replay into a new document (`weft doc new`)", id))
 	}
@@ -427,7 +427,7 @@ func replayInto(c *cobra.Command, cl *apiClient, id, file string, t *trace.Trace
 				sum.Skipped++
 				continue
 			}
-			edits = append(edits, replica.Edit{Pos: p.Pos, Del: p.Del, Ins: p.Ins})
+			edits = append(edits, api.Edit{Pos: p.Pos, Del: p.Del, Ins: p.Ins})
 		}
 	}
 	errw := c.ErrOrStderr()

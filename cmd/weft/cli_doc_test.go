@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"weft/replica"
+	"weft/api"
 )
 
 const testDocID = "00112233445566778899aabbccddeeff"
@@ -41,7 +41,7 @@ func TestDocLifecycle(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[1], id) || !strings.Contains(lines[1], "Groceries") || !strings.Contains(lines[1], " 13 ") {
 		t.Fatalf("doc list:\n%s", table)
 	}
-	var docs []replica.DocInfo
+	var docs []api.DocInfo
 	if err := json.Unmarshal([]byte(d.ok(t, "doc", "list", "--json")), &docs); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDocLifecycle(t *testing.T) {
 		t.Fatalf("doc list --json: %+v", docs)
 	}
 
-	var st replica.DocStatus
+	var st api.DocStatus
 	if err := json.Unmarshal([]byte(d.ok(t, "doc", "status", id)), &st); err != nil {
 		t.Fatal(err)
 	}

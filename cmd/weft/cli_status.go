@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"weft/replica"
+	"weft/api"
 )
 
 func init() { extraCommands = append(extraCommands, newPeersCmd, newStatusCmd) }
@@ -24,7 +24,7 @@ func newPeersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var peers []replica.PeerInfo
+			var peers []api.PeerInfo
 			if err := cl.call(c.Context(), "GET", "/api/peers", nil, &peers); err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var st replica.NodeStatus
+			var st api.NodeStatus
 			if err := cl.call(c.Context(), "GET", "/api/status", nil, &st); err != nil {
 				return err
 			}

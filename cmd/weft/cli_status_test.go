@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"weft/replica"
+	"weft/api"
 )
 
 func TestPeers(t *testing.T) {
@@ -13,7 +13,7 @@ func TestPeers(t *testing.T) {
 	if out := d.ok(t, "peers"); out != "PEER ID  ADDRESSES\n" {
 		t.Fatalf("no peers: %q", out)
 	}
-	d.fake.SetPeers([]replica.PeerInfo{
+	d.fake.SetPeers([]api.PeerInfo{
 		{ID: "12D3KooWA", Addrs: []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}},
 		{ID: "12D3KooWB"},
 	})
@@ -22,7 +22,7 @@ func TestPeers(t *testing.T) {
 	if out != want {
 		t.Fatalf("peers:\n%q\nwant\n%q", out, want)
 	}
-	var peers []replica.PeerInfo
+	var peers []api.PeerInfo
 	if err := json.Unmarshal([]byte(d.ok(t, "peers", "--json")), &peers); err != nil || len(peers) != 2 || peers[0].Addrs[1] != "/ip4/127.0.0.1/udp/4001/quic-v1" {
 		t.Fatalf("peers --json: %+v %v", peers, err)
 	}
@@ -33,14 +33,14 @@ func TestPeers(t *testing.T) {
 func TestStatus(t *testing.T) {
 	d := startFakeDaemon(t)
 	d.fake.Put(testDocID, "", "x")
-	d.fake.SetNode(replica.NodeStatus{PeerID: "12D3KooWSelf", API: d.url, DataDir: d.dir, Addrs: []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2"}, Version: "v1.2"})
+	d.fake.SetNode(api.NodeStatus{PeerID: "12D3KooWSelf", API: d.url, DataDir: d.dir, Addrs: []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2"}, Version: "v1.2"})
 	out := d.ok(t, "status")
 	for _, want := range []string{"peer ID    12D3KooWSelf\n", "API        " + d.url + "\n", "documents  1 (1 open)\n", "peers      0\n", "version    v1.2\n", "addresses  /ip4/127.0.0.1/tcp/1\n           /ip4/127.0.0.1/tcp/2\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	var st replica.NodeStatus
+	var st api.NodeStatus
 	if err := json.Unmarshal([]byte(d.ok(t, "status", "--json")), &st); err != nil || st.PeerID != "12D3KooWSelf" || st.Docs != 1 || st.DataDir != d.dir {
 		t.Fatalf("status --json: %+v %v", st, err)
 	}

@@ -1,6 +1,6 @@
 // Package uitest provides Fake, an in-memory ui.Backend for unit tests of
 // the API and of its clients (the CLI). It keeps documents as plain text
-// and follows the Backend's error contract; it is not a replica.
+// and follows the Backend's error contract; it is not a api.
 package uitest
 
 import (
@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"weft/replica"
+	"weft/api"
 )
 
 // Agent is the agent name the Fake reports for its local edits.
@@ -25,13 +25,13 @@ type Fake struct {
 	docs      map[string]*doc
 	next      uint64
 	err       error
-	peers     []replica.PeerInfo
-	node      replica.NodeStatus
+	peers     []api.PeerInfo
+	node      api.NodeStatus
 	editCalls []int
 }
 
 type doc struct {
-	info    replica.DocInfo
+	info    api.DocInfo
 	text    []rune
 	version uint64
 }
@@ -41,7 +41,7 @@ var base = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // New returns an empty Fake.
 func New() *Fake {
-	return &Fake{docs: map[string]*doc{}, node: replica.NodeStatus{PeerID: "12D3KooWFake", Version: "test"}}
+	return &Fake{docs: map[string]*doc{}, node: api.NodeStatus{PeerID: "12D3KooWFake", Version: "test"}}
 }
 
 // SetErr makes every method fail with err (nil: succeed again).
@@ -52,14 +52,14 @@ func (f *Fake) SetErr(err error) {
 }
 
 // SetPeers sets what Peers returns and the peers every document reports.
-func (f *Fake) SetPeers(p []replica.PeerInfo) {
+func (f *Fake) SetPeers(p []api.PeerInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.peers = p
 }
 
 // SetNode sets what Status returns (Docs, Open and Peers are filled in).
-func (f *Fake) SetNode(n replica.NodeStatus) {
+func (f *Fake) SetNode(n api.NodeStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.node = n
@@ -89,7 +89,7 @@ func (f *Fake) tick() time.Time {
 
 func (f *Fake) add(id, title string) *doc {
 	now := f.tick()
-	d := &doc{info: replica.DocInfo{ID: id, Title: title, Created: now, LastOpened: now}}
+	d := &doc{info: api.DocInfo{ID: id, Title: title, Created: now, LastOpened: now}}
 	f.docs[id] = d
 	return d
 }
@@ -100,12 +100,12 @@ func (f *Fake) get(id string) (*doc, error) {
 	}
 	d, ok := f.docs[id]
 	if !ok {
-		return nil, fmt.Errorf("%w %s", replica.ErrUnknownDoc, id)
+		return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
 	}
 	return d, nil
 }
 
-func (d *doc) status() replica.DocInfo {
+func (d *doc) status() api.DocInfo {
 	info := d.info
 	info.Chars = len(d.text)
 	return info
@@ -119,11 +119,11 @@ func (d *doc) vv() map[string]uint64 {
 }
 
 // CreateDoc implements ui.Backend.
-func (f *Fake) CreateDoc(_ context.Context, title string) (replica.DocInfo, error) {
+func (f *Fake) CreateDoc(_ context.Context, title string) (api.DocInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return replica.DocInfo{}, f.err
+		return api.DocInfo{}, f.err
 	}
 	id := fmt.Sprintf("%032x", 0xc0ffee00+f.next)
 	return f.add(id, title).status(), nil
@@ -131,11 +131,11 @@ func (f *Fake) CreateDoc(_ context.Context, title string) (replica.DocInfo, erro
 
 // JoinDoc implements ui.Backend: an unknown ID becomes an empty document,
 // as if its history were still to come from peers.
-func (f *Fake) JoinDoc(_ context.Context, id string) (replica.DocInfo, error) {
+func (f *Fake) JoinDoc(_ context.Context, id string) (api.DocInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return replica.DocInfo{}, f.err
+		return api.DocInfo{}, f.err
 	}
 	d, ok := f.docs[id]
 	if !ok {
@@ -145,25 +145,25 @@ func (f *Fake) JoinDoc(_ context.Context, id string) (replica.DocInfo, error) {
 }
 
 // RenameDoc implements ui.Backend.
-func (f *Fake) RenameDoc(_ context.Context, id, title string) (replica.DocInfo, error) {
+func (f *Fake) RenameDoc(_ context.Context, id, title string) (api.DocInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, err := f.get(id)
 	if err != nil {
-		return replica.DocInfo{}, err
+		return api.DocInfo{}, err
 	}
 	d.info.Title = title
 	return d.status(), nil
 }
 
 // ListDocs implements ui.Backend, ordered by creation.
-func (f *Fake) ListDocs(context.Context) ([]replica.DocInfo, error) {
+func (f *Fake) ListDocs(context.Context) ([]api.DocInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
-	var out []replica.DocInfo
+	var out []api.DocInfo
 	for _, d := range f.docs {
 		out = append(out, d.status())
 	}
@@ -184,26 +184,26 @@ func (f *Fake) Text(_ context.Context, id string) (string, error) {
 
 // Edit implements ui.Backend: each edit is checked against the text the
 // previous ones left; the first bad one stops the call with ErrBadInput.
-func (f *Fake) Edit(_ context.Context, id string, edits []replica.Edit) (replica.EditResult, error) {
+func (f *Fake) Edit(_ context.Context, id string, edits []api.Edit) (api.EditResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, err := f.get(id)
 	if err != nil {
-		return replica.EditResult{}, err
+		return api.EditResult{}, err
 	}
 	f.editCalls = append(f.editCalls, len(edits))
-	res := replica.EditResult{}
+	res := api.EditResult{}
 	for i, e := range edits {
 		n := len(d.text)
 		switch {
 		case e.Pos < 0 || e.Del < 0:
-			err = fmt.Errorf("%w: edit %d: negative position or length", replica.ErrBadInput, i)
+			err = fmt.Errorf("%w: edit %d: negative position or length", api.ErrBadInput, i)
 		case e.Pos > n:
-			err = fmt.Errorf("%w: position %d is past the end of the document (%d code points)", replica.ErrBadInput, e.Pos, n)
+			err = fmt.Errorf("%w: position %d is past the end of the document (%d code points)", api.ErrBadInput, e.Pos, n)
 		case e.Del > n-e.Pos:
-			err = fmt.Errorf("%w: deleting %d code points at %d runs past the end of the document (%d code points)", replica.ErrBadInput, e.Del, e.Pos, n)
+			err = fmt.Errorf("%w: deleting %d code points at %d runs past the end of the document (%d code points)", api.ErrBadInput, e.Del, e.Pos, n)
 		case !utf8.ValidString(e.Ins):
-			err = fmt.Errorf("%w: edit %d: text is not valid UTF-8", replica.ErrBadInput, i)
+			err = fmt.Errorf("%w: edit %d: text is not valid UTF-8", api.ErrBadInput, i)
 		}
 		if err != nil {
 			break
@@ -219,14 +219,14 @@ func (f *Fake) Edit(_ context.Context, id string, edits []replica.Edit) (replica
 }
 
 // DocStatus implements ui.Backend.
-func (f *Fake) DocStatus(_ context.Context, id string) (replica.DocStatus, error) {
+func (f *Fake) DocStatus(_ context.Context, id string) (api.DocStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, err := f.get(id)
 	if err != nil {
-		return replica.DocStatus{}, err
+		return api.DocStatus{}, err
 	}
-	st := replica.DocStatus{
+	st := api.DocStatus{
 		ID: id, Title: d.info.Title, Chars: len(d.text), Version: d.vv(),
 		Frontier: []string{}, Peers: []string{}, Agent: Agent, Stored: int64(d.version),
 	}
@@ -240,21 +240,21 @@ func (f *Fake) DocStatus(_ context.Context, id string) (replica.DocStatus, error
 }
 
 // Peers implements ui.Backend.
-func (f *Fake) Peers(context.Context) ([]replica.PeerInfo, error) {
+func (f *Fake) Peers(context.Context) ([]api.PeerInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
-	return append([]replica.PeerInfo(nil), f.peers...), nil
+	return append([]api.PeerInfo(nil), f.peers...), nil
 }
 
 // Status implements ui.Backend.
-func (f *Fake) Status(context.Context) (replica.NodeStatus, error) {
+func (f *Fake) Status(context.Context) (api.NodeStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return replica.NodeStatus{}, f.err
+		return api.NodeStatus{}, f.err
 	}
 	st := f.node
 	st.Docs, st.Open, st.Peers = len(f.docs), len(f.docs), len(f.peers)

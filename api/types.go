@@ -1,4 +1,4 @@
-package replica
+package api
 
 import (
 	"errors"
@@ -7,9 +7,9 @@ import (
 
 // Errors returned by the Manager, wrapped with details; test with errors.Is.
 var (
-	ErrUnknownDoc = errors.New("replica: unknown document")
-	ErrBadInput   = errors.New("replica: bad input") // malformed ID, position out of range, bad UTF-8, …
-	ErrClosed     = errors.New("replica: closed")
+	ErrUnknownDoc = errors.New("weft: unknown document")
+	ErrBadInput   = errors.New("weft: bad input") // malformed ID, position out of range, bad UTF-8, …
+	ErrClosed     = errors.New("weft: closed")
 )
 
 // DocInfo describes a document this replica has.
@@ -48,7 +48,7 @@ type DocStatus struct {
 	RelayAcked  map[string]uint64 `json:"relay_acked,omitempty"`
 	Agent       string            `json:"agent"`
 	Stored      int64             `json:"stored_txns"`
-	LastApplied time.Time         `json:"last_applied,omitempty"`
+	LastApplied time.Time         `json:"last_applied,omitzero"`
 }
 
 // PeerInfo describes a connected peer.
