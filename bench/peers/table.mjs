@@ -91,13 +91,16 @@ if (v['go-merge']) {
     mergeNs.get(name).push(Number(m[2]));
   }
 }
-function weftMergeMs(key) {
+function mergeBenchFor(key) {
   const t = key.slice(key.indexOf(':') + 1);
-  for (const [name, ns] of mergeNs) {
-    const last = name.split('/').at(-1).replace(/\.json(\.gz)?$/, '');
-    if (last === t) return median(ns) / 1e6;
+  for (const name of mergeNs.keys()) {
+    if (name.split('/').at(-1).replace(/\.json(\.gz)?$/, '') === t) return name;
   }
   return null;
+}
+function weftMergeMs(key) {
+  const name = mergeBenchFor(key);
+  return name === null ? null : median(mergeNs.get(name)) / 1e6;
 }
 
 const ms = (x) => {
@@ -143,6 +146,11 @@ if (weftMissing) {
   out.push('', 'Targets (issue 2): replay of automerge-paper ≥ 4× json-joy; merge of each concurrent trace into a fresh replica ≥ 2× json-joy; snapshot ≤ Automerge\'s; load < 1 ms; heap after load < 2 MB.');
   if (v['weft-missing']) out.push('', `weft stopped giving figures part way: ${v['weft-missing']}.`);
   if (!anyMerge) out.push('', `weft's merge figures are missing${v['merge-missing'] ? `: ${v['merge-missing']}` : ''}.`);
+  const matched = new Set(keys.map(mergeBenchFor));
+  const unmatched = [...mergeNs.keys()].filter((name) => !matched.has(name));
+  for (const name of unmatched) {
+    out.push('', `BenchmarkMerge${name ? '/' + name : ''} names no trace file: ${ms(median(mergeNs.get(name)) / 1e6)} ms/op (median), not in the table.`);
+  }
   out.push('');
 }
 
