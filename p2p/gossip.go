@@ -1,0 +1,278 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// gossipWireSlack is what GossipSub's wire limit allows beyond
+// MaxMessageBytes: room for the RPC framing (topic, author, seqno, signature)
+// and for data somewhat over the limit, so that such a message reaches the
+// validator and is counted as "oversized" instead of resetting the stream.
+const gossipWireSlack = 64 << 10
+
+// Rejection reasons this package assigns itself.
+const (
+	ReasonOversized = "oversized" // data longer than MaxMessageBytes
+	ReasonInvalid   = "invalid"   // validate's error had no Reason()
+	reasonOther     = "other"     // beyond maxReasons distinct reasons
+	maxReasons      = 64
+)
+
+// messageID is GossipSub's message ID in weft: the raw 32-byte SHA-256 digest
+// of the message data (as a Go string). Identical data is one message, no
+// matter who sent it or when. Another implementation joining weft's topics
+// must use the same function (in js-libp2p: msgIdFn returning sha256(data)).
+func messageID(m *pb.Message) string {
+	h := sha256.Sum256(m.Data)
+	return string(h[:])
+}
+
+func newPubSub(ctx context.Context, h host.Host, o *Options) (*pubsub.PubSub, error) {
+	return pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMessageIdFn(messageID),
+		// Our own messages go straight to every subscribed peer, not only
+		// to the mesh: a document has few peers, and a message published
+		// before the first heartbeat has built the mesh is not lost.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithMaxMessageSize(o.MaxMessageBytes+gossipWireSlack),
+		pubsub.WithPeerOutboundQueueSize(o.GossipQueue),
+		pubsub.WithValidateQueueSize(o.GossipQueue),
+		pubsub.WithLogger(o.Logger.With("component", "gossipsub")),
+	)
+}
+
+// Message is a gossip message received from another peer.
+type Message struct {
+	From string // the author's peer ID (verified by the message signature)
+	Data []byte
+}
+
+// Topic is a joined GossipSub topic. Next must be called from one goroutine
+// at a time; Publish, Peers and Close from any.
+type Topic struct {
+	n     *Node
+	name  string
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	valid func(from string, data []byte) error
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{} // closed by Close
+}
+
+// Join subscribes to a topic (replica uses "weft/doc/<docid>"). Every message
+// from another peer passes, in order: GossipSub's signature check
+// (StrictSign), a size check (over MaxMessageBytes: rejected, reason
+// "oversized"), then validate(from, data) with the author's peer ID. A
+// non-nil error rejects the message — it is neither delivered nor forwarded —
+// and is counted by its reason: err.Reason() when the error (or one it wraps)
+// implements interface{ Reason() string }, else "invalid".
+//
+// validate runs inline on GossipSub's validation workers, so it must be fast
+// and must not block; it is also called by Publish on our own messages. It
+// must be safe for concurrent calls.
+func (n *Node) Join(topic string, validate func(from string, data []byte) error) (*Topic, error) {
+	if topic == "" || len(topic) > maxTopicLen {
+		return nil, fmt.Errorf("%w: %d bytes (need 1..%d)", ErrBadTopic, len(topic), maxTopicLen)
+	}
+	if validate == nil {
+		return nil, fmt.Errorf("%w: nil validator for %q", ErrInvalidOptions, topic)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := n.topics[topic]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrAlreadyJoined, topic)
+	}
+	t := &Topic{n: n, name: topic, valid: validate, done: make(chan struct{})}
+	if err := n.ps.RegisterTopicValidator(topic, t.validator, pubsub.WithValidatorInline(true)); err != nil {
+		return nil, fmt.Errorf("p2p: register validator for %q: %w", topic, err)
+	}
+	pt, err := n.ps.Join(topic)
+	if err != nil {
+		_ = n.ps.UnregisterTopicValidator(topic)
+		return nil, fmt.Errorf("p2p: join %q: %w", topic, err)
+	}
+	sub, err := pt.Subscribe(pubsub.WithBufferSize(n.opts.GossipQueue))
+	if err != nil {
+		_ = pt.Close()
+		_ = n.ps.UnregisterTopicValidator(topic)
+		return nil, fmt.Errorf("p2p: subscribe %q: %w", topic, err)
+	}
+	t.topic, t.sub = pt, sub
+	n.topics[topic] = t
+	n.log.Debug("joined topic", "topic", topic)
+	return t, nil
+}
+
+// validator is the GossipSub topic validator.
+func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (res pubsub.ValidationResult) {
+	if from == t.n.host.ID() {
+		return pubsub.ValidationAccept // Publish has validated it already
+	}
+	if len(m.Data) > t.n.opts.MaxMessageBytes {
+		t.n.reject(ReasonOversized)
+		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", ReasonOversized, "bytes", len(m.Data))
+		return pubsub.ValidationReject
+	}
+	defer func() {
+		// A validator that panics on hostile input must not take the
+		// daemon down; the message is rejected and the bug logged loudly.
+		if r := recover(); r != nil {
+			t.n.reject(ReasonInvalid)
+			t.n.log.Error("gossip validator panicked", "topic", t.name, "from", m.GetFrom(), "panic", r)
+			res = pubsub.ValidationReject
+		}
+	}()
+	if err := t.valid(m.GetFrom().String(), m.Data); err != nil {
+		reason := reasonOf(err)
+		t.n.reject(reason)
+		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", reason, "err", err)
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationAccept
+}
+
+func reasonOf(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		if s := r.Reason(); s != "" {
+			return s
+		}
+	}
+	return ReasonInvalid
+}
+
+func (n *Node) reject(reason string) {
+	n.rejMu.Lock()
+	defer n.rejMu.Unlock()
+	if _, ok := n.rejected[reason]; !ok && len(n.rejected) >= maxReasons {
+		reason = reasonOther
+	}
+	n.rejected[reason]++
+}
+
+// Rejected returns how many gossip messages from other peers were rejected,
+// by reason, over all topics since the node started. At most 64 distinct
+// reasons are kept; later new ones count under "other".
+func (n *Node) Rejected() map[string]uint64 {
+	n.rejMu.Lock()
+	defer n.rejMu.Unlock()
+	out := make(map[string]uint64, len(n.rejected))
+	for k, v := range n.rejected {
+		out[k] = v
+	}
+	return out
+}
+
+// Publish validates data with the topic's validator and sends it to the
+// topic's peers. It returns ErrTooLarge or ErrInvalidMessage (wrapping the
+// validator's error) without sending anything when data is refused. GossipSub
+// is lossy: a nil error means sent, not received.
+func (t *Topic) Publish(ctx context.Context, data []byte) error {
+	select {
+	case <-t.done:
+		return fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
+	default:
+	}
+	if len(data) > t.n.opts.MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), t.n.opts.MaxMessageBytes)
+	}
+	if err := t.valid(t.n.ID(), data); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	if err := t.topic.Publish(ctx, data); err != nil {
+		if errors.Is(err, pubsub.ErrTopicClosed) {
+			return fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
+		}
+		return fmt.Errorf("p2p: publish on %q: %w", t.name, err)
+	}
+	return nil
+}
+
+// Next returns the next message from another peer, waiting until one
+// arrives, ctx ends, or the topic is closed (ErrTopicClosed). Our own
+// messages are skipped. The returned Data is the caller's to keep.
+func (t *Topic) Next(ctx context.Context) (Message, error) {
+	for {
+		m, err := t.sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Message{}, ctx.Err()
+			}
+			return Message{}, fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
+		}
+		if m == nil {
+			return Message{}, fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
+		}
+		if m.ReceivedFrom == t.n.host.ID() {
+			continue
+		}
+		return Message{From: m.GetFrom().String(), Data: m.Data}, nil
+	}
+}
+
+// Peers returns the connected peers known to be subscribed to the topic.
+func (t *Topic) Peers() []string {
+	ids := t.topic.ListPeers()
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
+// closeDrainTimeout bounds how long Close waits for GossipSub to confirm the
+// subscription is cancelled.
+const closeDrainTimeout = 5 * time.Second
+
+// Close leaves the topic: cancels the subscription (a blocked Next returns
+// ErrTopicClosed), unregisters the validator and tells peers we left.
+// Calling it again returns the first result.
+func (t *Topic) Close() error {
+	t.closeOnce.Do(func() {
+		close(t.done)
+		t.sub.Cancel()
+		// GossipSub processes the cancellation asynchronously; the topic
+		// can only be closed once it has, which shows as the subscription
+		// channel closing. Drain it until then.
+		ctx, cancel := context.WithTimeout(context.Background(), closeDrainTimeout)
+		for {
+			if m, err := t.sub.Next(ctx); err != nil || m == nil {
+				break
+			}
+		}
+		cancel()
+		var errs []error
+		if err := t.n.ps.UnregisterTopicValidator(t.name); err != nil {
+			errs = append(errs, err)
+		}
+		if err := t.topic.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		t.n.mu.Lock()
+		if t.n.topics[t.name] == t {
+			delete(t.n.topics, t.name)
+		}
+		t.n.mu.Unlock()
+		if len(errs) > 0 {
+			t.closeErr = fmt.Errorf("p2p: leave %q: %w", t.name, errors.Join(errs...))
+		}
+		t.n.log.Debug("left topic", "topic", t.name)
+	})
+	return t.closeErr
+}
