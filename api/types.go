@@ -7,9 +7,9 @@ import (
 
 // Errors returned by the Manager, wrapped with details; test with errors.Is.
 var (
-	ErrUnknownDoc = errors.New("weft: unknown document")
-	ErrBadInput   = errors.New("weft: bad input") // malformed ID, position out of range, bad UTF-8, …
-	ErrClosed     = errors.New("weft: closed")
+	ErrUnknownDoc = errors.New("unknown document")
+	ErrBadInput   = errors.New("bad input") // malformed ID, position out of range, bad UTF-8, …
+	ErrClosed     = errors.New("closed")
 )
 
 // DocInfo describes a document this replica has.
@@ -47,7 +47,6 @@ type DocStatus struct {
 	Buffered    int               `json:"buffered"` // transactions waiting for their parents
 	RelayAcked  map[string]uint64 `json:"relay_acked,omitempty"`
 	Agent       string            `json:"agent"`
-	Stored      int64             `json:"stored_txns"`
 	LastApplied time.Time         `json:"last_applied,omitzero"`
 }
 

@@ -370,9 +370,19 @@ func (m *Manager) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 	return ps, nil
 }
 
+// SetAPI records the local API's URL for Status (known only once the API
+// server has started).
+func (m *Manager) SetAPI(url string) {
+	m.mu.Lock()
+	m.opts.Info.API = url
+	m.mu.Unlock()
+}
+
 // Status reports this node.
 func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
+	m.mu.Lock()
 	st := m.opts.Info
+	m.mu.Unlock()
 	if t := m.opts.Transport; t != nil {
 		st.PeerID = t.ID()
 		st.Addrs = t.Addrs()

@@ -13,7 +13,7 @@
 // # API
 //
 // Every request needs "Authorization: Bearer <token>". Bodies and replies
-// are JSON (the shared types of package replica) unless noted.
+// are JSON (the shared types of package api) unless noted.
 //
 //	POST  /api/docs             {"title"}                  → 201 DocInfo
 //	GET   /api/docs                                        → [DocInfo]

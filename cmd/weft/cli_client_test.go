@@ -164,7 +164,7 @@ func TestDaemonShuttingDown(t *testing.T) {
 	d := startFakeDaemon(t)
 	d.fake.SetErr(fmt.Errorf("%w: shutting down", api.ErrClosed))
 	code, out, errs := d.cli(t, "doc", "list")
-	fails(t, 1, "replica: closed: shutting down", code, out, errs)
+	fails(t, 1, "weft: closed: shutting down\n", code, out, errs)
 }
 
 func TestOneLine(t *testing.T) {

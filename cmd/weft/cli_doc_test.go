@@ -237,7 +237,7 @@ func TestDocReplayErrors(t *testing.T) {
 		{"zero batch", []string{"doc", "replay", testDocID, good, "--batch", "0"}, 2, "--batch must be between 1 and 65536"},
 		{"document not empty", []string{"doc", "replay", other, good}, 1, "holds text other than the trace's start"},
 		{"unknown document", []string{"doc", "replay", "ffffffffffffffffffffffffffffffff", good}, 1, "unknown document ffffffffffffffffffffffffffffffff"},
-		{"edit refused", []string{"doc", "replay", testDocID, bad, "--batch", "2"}, 1, "doc replay: edit 3 of 4: replica: bad input: position 9"},
+		{"edit refused", []string{"doc", "replay", testDocID, bad, "--batch", "2"}, 1, "doc replay: edit 3 of 4: bad input: position 9"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

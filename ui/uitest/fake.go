@@ -228,7 +228,7 @@ func (f *Fake) DocStatus(_ context.Context, id string) (api.DocStatus, error) {
 	}
 	st := api.DocStatus{
 		ID: id, Title: d.info.Title, Chars: len(d.text), Version: d.vv(),
-		Frontier: []string{}, Peers: []string{}, Agent: Agent, Stored: int64(d.version),
+		Frontier: []string{}, Peers: []string{}, Agent: Agent,
 	}
 	if d.version > 0 {
 		st.Frontier = []string{fmt.Sprintf("%s@%d", Agent, d.version-1)}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"weft/api"
+	"weft/p2p"
+	"weft/replica"
+	"weft/store"
+	"weft/ui"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newDaemonCmd)
+}
+
+func newDaemonCmd() *cobra.Command {
+	var flags daemonConfig
+	var configPath string
+	var noMDNS, noDHT bool
+	c := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the weft daemon: your documents, the editor and the API, and sync with peers",
+		Long: `Run the weft daemon in the foreground until SIGINT or SIGTERM.
+
+It keeps the documents in the data directory, serves the editor and the
+local API on the loopback address (writing api.json with the address and a
+fresh token for the other commands), and exchanges edits with other people's
+daemons over libp2p.
+
+Configuration, later sources winning: <data>/config.toml (or --config) <
+environment (WEFT_DATA, WEFT_API, WEFT_LISTEN, WEFT_BOOTSTRAP, WEFT_MDNS,
+WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadDaemonConfig(c, &flags, configPath, noMDNS, noDHT)
+			if err != nil {
+				return withCode(2, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDaemon(ctx, cfg, c.OutOrStdout(), os.Stderr)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&flags.Data, "data", "", "data directory (default $XDG_DATA_HOME/weft)")
+	f.StringVar(&flags.API, "api", "", "address of the local API and editor (default "+defaultAPIAddr+", or a free port if taken)")
+	f.StringArrayVar(&flags.Listen, "listen", nil, "libp2p listen multiaddr (repeatable; default TCP and QUIC on all interfaces)")
+	f.StringArrayVar(&flags.Bootstrap, "bootstrap", nil, "peer multiaddr with /p2p/<id> to keep connected (repeatable)")
+	f.BoolVar(&noMDNS, "no-mdns", false, "do not discover peers on the LAN with mDNS")
+	f.BoolVar(&noDHT, "no-dht", false, "do not use the DHT to find a document's peers")
+	f.StringVar(&configPath, "config", "", "config file (default <data>/config.toml)")
+	f.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
+	f.StringVar(&flags.LogFormat, "log-format", "", "text or json (default text)")
+	return c
+}
+
+// runDaemon runs until ctx ends, then shuts down cleanly: the API stops,
+// documents are unloaded (snapshots written), topics left, the store
+// flushed and closed.
+func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.File) error {
+	log := newLogger(cfg, logw)
+	dir, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+
+	so := store.DefaultOptions()
+	so.Logger = log.With("part", "store")
+	st, err := store.Open(dir, so)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+
+	po := p2p.DefaultOptions()
+	po.IdentityFile = filepath.Join(dir, "identity.key")
+	if len(cfg.Listen) > 0 {
+		po.Listen = cfg.Listen
+	}
+	po.Bootstrap = cfg.Bootstrap
+	po.MDNS = *cfg.MDNS
+	po.DHT = *cfg.DHT
+	po.Logger = log.With("part", "p2p")
+	node, err := p2p.New(ctx, po)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Close(); err != nil {
+			log.Error("closing the network node", "err", err)
+		}
+	}()
+
+	ro := replica.DefaultOptions()
+	ro.Store = st
+	ro.Transport = p2pTransport{node}
+	ro.Logger = log.With("part", "replica")
+	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
+	mgr, err := replica.New(ro)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := mgr.Close(); err != nil {
+			log.Error("closing documents", "err", err)
+		}
+	}()
+
+	token, err := ui.NewToken()
+	if err != nil {
+		return err
+	}
+	uo := ui.DefaultOptions()
+	uo.Addr = cfg.API
+	uo.Token = token
+	uo.NoFallback = cfg.apiExplicit
+	uo.Logger = log.With("part", "ui")
+	srv, err := ui.New(mgr, uo)
+	if err != nil {
+		return withCode(2, err)
+	}
+	addr, err := srv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Error("stopping the API", "err", err)
+		}
+	}()
+	apiURL := "http://" + addr
+	mgr.SetAPI(apiURL)
+	info := apiInfo{API: apiURL, Token: token, PID: os.Getpid()}
+	if err := writeAPIInfo(dir, info); err != nil {
+		return err
+	}
+	defer func() {
+		if err := removeAPIInfo(dir, info); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("removing api.json", "err", err)
+		}
+	}()
+
+	if addr != cfg.API && !strings.HasSuffix(cfg.API, ":0") {
+		fmt.Fprintf(out, "weft: %s was taken; the API listens on %s instead\n", cfg.API, addr)
+	}
+	fmt.Fprintf(out, "weft daemon %s\n  editor and API  %s\n  peer ID         %s\n  data            %s\n", version, apiURL, node.ID(), dir)
+	for _, a := range node.Addrs() {
+		fmt.Fprintf(out, "  listening       %s\n", a)
+	}
+	fmt.Fprintf(out, "Next: `weft doc new --title NAME` or `weft doc join ID`; see `weft --help`. Stop with Ctrl-C.\n")
+	log.Info("daemon started", "api", apiURL, "peer", node.ID(), "addrs", strings.Join(node.Addrs(), " "), "data", dir)
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
