@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -65,6 +66,9 @@ func (d *docState) readTopic() {
 			continue
 		}
 		d.m.stats.add(&d.m.stats.gossipReceived, 1)
+		if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
+			continue
+		}
 		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]Envelope{e}) })
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
 			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)

@@ -38,6 +38,11 @@ type Options struct {
 	// covers) once a loaded document replayed this many stored
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
+	// DropGossip is a fault-injection hook for tests: this fraction (0..1)
+	// of received gossip messages is dropped before it reaches the
+	// document, as a lossy network would. Catch-up must repair it.
+	// Default 0.
+	DropGossip float64
 	// Info is reported by Status (version string, data directory, API).
 	Info api.NodeStatus
 	// Now is the clock. Default time.Now.
@@ -70,6 +75,9 @@ func (o *Options) validate() error {
 	}
 	if len(o.Agent) > crdt.MaxAgentLen {
 		o.Agent = o.Agent[len(o.Agent)-crdt.MaxAgentLen:]
+	}
+	if o.DropGossip < 0 || o.DropGossip > 1 {
+		return errors.New("replica: DropGossip must be between 0 and 1")
 	}
 	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")

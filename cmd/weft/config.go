@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -26,6 +27,9 @@ type daemonConfig struct {
 	DHT       *bool    `toml:"dht"`        // WEFT_DHT, --no-dht: Kademlia discovery (default true)
 	LogLevel  string   `toml:"log_level"`  // WEFT_LOG_LEVEL, --log-level: debug|info|warn|error (default info)
 	LogFormat string   `toml:"log_format"` // WEFT_LOG_FORMAT, --log-format: text|json (default text)
+	// SyncInterval is how often open documents run anti-entropy with their
+	// peers (WEFT_SYNC_INTERVAL, --sync-interval; default 30s).
+	SyncInterval duration `toml:"sync_interval"`
 
 	apiExplicit bool // the user chose the API address (no fallback port)
 	configFile  string
@@ -108,6 +112,11 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	if v := getenv("WEFT_LOG_FORMAT"); v != "" {
 		cfg.LogFormat = v
 	}
+	if v := getenv("WEFT_SYNC_INTERVAL"); v != "" {
+		if err := cfg.SyncInterval.UnmarshalText([]byte(v)); err != nil {
+			return cfg, fmt.Errorf("WEFT_SYNC_INTERVAL: %w", err)
+		}
+	}
 
 	// Flags.
 	fl := c.Flags()
@@ -136,6 +145,9 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	if fl.Changed("log-format") {
 		cfg.LogFormat = flags.LogFormat
 	}
+	if fl.Changed("sync-interval") {
+		cfg.SyncInterval = flags.SyncInterval
+	}
 
 	// Defaults.
 	if cfg.Data == "" {
@@ -163,6 +175,12 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	if cfg.LogFormat == "" {
 		cfg.LogFormat = "text"
 	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = duration(30 * time.Second)
+	}
+	if cfg.SyncInterval < duration(100*time.Millisecond) {
+		return cfg, fmt.Errorf("sync interval %s: at least 100ms", time.Duration(cfg.SyncInterval))
+	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, err
 	}
@@ -171,6 +189,25 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	}
 	return cfg, nil
 }
+
+// duration is a time.Duration read from TOML, the environment and flags
+// as text ("30s", "2m").
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %v", b, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+func (d *duration) Set(s string) error {
+	return d.UnmarshalText([]byte(s))
+}
+func (d *duration) Type() string { return "duration" }
 
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,7 @@ WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
 	f.StringVar(&configPath, "config", "", "config file (default <data>/config.toml)")
 	f.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	f.StringVar(&flags.LogFormat, "log-format", "", "text or json (default text)")
+	f.Var(&flags.SyncInterval, "sync-interval", "how often open documents run anti-entropy with their peers (default 30s)")
 	return c
 }
 
@@ -115,6 +117,16 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	ro.Transport = p2pTransport{node}
 	ro.Logger = log.With("part", "replica")
 	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
+	ro.SyncInterval = time.Duration(cfg.SyncInterval)
+	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
+		// Fault injection for the multi-process tests only.
+		p, err := strconv.ParseFloat(v, 64)
+		if err != nil || p < 0 || p > 1 {
+			return withCode(2, fmt.Errorf("WEFT_TEST_DROP_GOSSIP=%q: want a fraction between 0 and 1", v))
+		}
+		ro.DropGossip = p
+		log.Warn("dropping received gossip for testing", "fraction", p)
+	}
 	mgr, err := replica.New(ro)
 	if err != nil {
 		return err
