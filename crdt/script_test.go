@@ -1,0 +1,916 @@
+package crdt_test
+
+// Scripted tests: testdata/script/*.txt are stories in a small language,
+// each command followed by the output it must print (see the table in
+// world.exec). A command that prints nothing has no output block; one that
+// prints something is followed by a line "----", its output, and a blank
+// line. Every file runs against the reference (refDoc) and against
+// crdt.Doc. With -rewrite the expected outputs are regenerated, always from
+// the reference implementation, never from the fast one.
+//
+// The same world also runs the random histories of property_test.go, which
+// writes each history as a script, so a failure there prints a script that
+// reproduces it.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"weft/crdt"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected outputs in testdata/script/*.txt, computed by the reference implementation")
+
+// replica is what the tests use of a replica; *crdt.Doc and *refDoc have it.
+type replica interface {
+	Agent() string
+	Text() string
+	Len() int
+	Insert(pos int, text string) (*crdt.Txn, error)
+	Delete(pos, n int) (*crdt.Txn, error)
+	Replace(pos, n int, text string) (*crdt.Txn, error)
+	Apply(t *crdt.Txn) (crdt.Patch, error)
+	Version() crdt.Version
+	Frontier() crdt.Frontier
+	Missing(v crdt.Version) []*crdt.Txn
+	Pending() int
+}
+
+var (
+	_ replica = (*crdt.Doc)(nil)
+	_ replica = (*refDoc)(nil)
+)
+
+// impl makes the replicas of one implementation.
+type impl struct {
+	name string
+	rule refRule // the rule of the mirrors and the oracle
+	ref  bool    // replicas are *refDoc themselves: no mirrors
+	bug  string  // replicas are *refDoc with this deliberate bug, with mirrors
+}
+
+var (
+	implDoc = impl{name: "doc", rule: ruleDesign}
+	implRef = impl{name: "ref", rule: ruleDesign, ref: true}
+	implStd = impl{name: "std", rule: ruleStandard, ref: true}
+	implRun = impl{name: "run", rule: ruleDesignRun, ref: true}
+)
+
+func (im impl) newReplica(agent string) (replica, error) {
+	if im.bug != "" {
+		d := newRef(agent, im.rule)
+		d.bug = im.bug
+		return d, nil
+	}
+	if im.ref {
+		return newRef(agent, im.rule), nil
+	}
+	d, err := crdt.New(agent)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// peer is one replica in a world, with what the tests keep beside it.
+type peer struct {
+	name   string
+	r      replica
+	mirror *refDoc     // a reference replica fed the same edits and txns; nil if r is a reference
+	view   []rune      // a plain view that follows r's edits and returned patches
+	made   []*crdt.Txn // the transactions r made locally; scripts number them from 1
+	group  *group      // the document this is a replica of
+}
+
+// group is one document: the replicas one `doc` command created.
+type group struct {
+	names  []string // in creation order
+	oracle *refDoc  // receives every transaction made, in the order made
+}
+
+// world is a set of documents, each with replicas exchanging transactions,
+// checked after every command.
+type world struct {
+	impl    impl
+	mirrors bool // give every crdt.Doc replica a reference mirror
+	peers   map[string]*peer
+	groups  []*group
+	names   []string // of the last group
+}
+
+func newWorld(im impl) *world {
+	return &world{impl: im, mirrors: true, peers: map[string]*peer{}}
+}
+
+// errSkip: the command does not make sense in this world (used when
+// shrinking a generated script).
+var errSkip = errors.New("command does not apply")
+
+func isSkip(err error) bool { return errors.Is(err, errSkip) }
+
+func skipf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errSkip}, args...)...)
+}
+
+// errCategory names an expected error the way scripts print it.
+func errCategory(err error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{crdt.ErrContradiction, "contradiction"},
+		{crdt.ErrInvalid, "invalid"},
+		{crdt.ErrPosition, "position"},
+		{crdt.ErrBufferFull, "buffer full"},
+		{crdt.ErrFormat, "format"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "unexpected error: " + err.Error()
+}
+
+// tokenize splits a command line on spaces, keeping "quoted strings" (Go
+// syntax) and [bracketed lists] whole.
+func tokenize(line string) ([]string, error) {
+	var toks []string
+	for i := 0; i < len(line); {
+		if line[i] == ' ' || line[i] == '\t' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			switch line[j] {
+			case '"':
+				j++
+				for j < len(line) && line[j] != '"' {
+					if line[j] == '\\' {
+						j++
+					}
+					j++
+				}
+				if j >= len(line) {
+					return nil, fmt.Errorf("unterminated string in %q", line)
+				}
+			case '[':
+				k := strings.IndexByte(line[j:], ']')
+				if k < 0 {
+					return nil, fmt.Errorf("unterminated [ in %q", line)
+				}
+				j += k
+			}
+			j++
+		}
+		toks = append(toks, line[i:j])
+		i = j
+	}
+	return toks, nil
+}
+
+func parseString(tok string) (string, error) {
+	s, err := strconv.Unquote(tok)
+	if err != nil {
+		return "", fmt.Errorf("bad string %s: %v", tok, err)
+	}
+	return s, nil
+}
+
+// parseID reads "a@3"; "start" and "end" are the zero ID.
+func parseID(s string) (crdt.ID, error) {
+	if s == "start" || s == "end" {
+		return crdt.ID{}, nil
+	}
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 {
+		return crdt.ID{}, fmt.Errorf("bad ID %q (want agent@seq)", s)
+	}
+	seq, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil {
+		return crdt.ID{}, fmt.Errorf("bad ID %q: %v", s, err)
+	}
+	return crdt.ID{Agent: s[:i], Seq: seq}, nil
+}
+
+// parseIDList reads "[a@1 b@0]" (or "a@1,b@0").
+func parseIDList(s string) ([]crdt.ID, error) {
+	s = strings.Trim(s, "[]")
+	var ids []crdt.ID
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }) {
+		id, err := parseID(f)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// parseTxn reads a transaction in canonTxn's form, e.g.
+// `b@0 parents=[a@1] ins "xy" left=a@0 right=end del a@0..a@1`.
+func parseTxn(toks []string) (*crdt.Txn, error) {
+	if len(toks) < 2 {
+		return nil, fmt.Errorf("txn: want agent@seq parents=[...] ops...")
+	}
+	first, err := parseID(toks[0])
+	if err != nil {
+		return nil, err
+	}
+	t := &crdt.Txn{Agent: first.Agent, Seq: first.Seq}
+	if !strings.HasPrefix(toks[1], "parents=") {
+		return nil, fmt.Errorf("txn: want parents=[...], got %q", toks[1])
+	}
+	if t.Parents, err = parseIDList(strings.TrimPrefix(toks[1], "parents=")); err != nil {
+		return nil, err
+	}
+	for rest := toks[2:]; len(rest) > 0; {
+		switch rest[0] {
+		case "ins":
+			if len(rest) < 4 || !strings.HasPrefix(rest[2], "left=") || !strings.HasPrefix(rest[3], "right=") {
+				return nil, fmt.Errorf(`txn: want ins "text" left=ID right=ID`)
+			}
+			op := crdt.Op{Kind: crdt.OpInsert}
+			if op.Text, err = parseString(rest[1]); err != nil {
+				return nil, err
+			}
+			if op.Left, err = parseID(strings.TrimPrefix(rest[2], "left=")); err != nil {
+				return nil, err
+			}
+			if op.Right, err = parseID(strings.TrimPrefix(rest[3], "right=")); err != nil {
+				return nil, err
+			}
+			t.Ops = append(t.Ops, op)
+			rest = rest[4:]
+		case "del":
+			if len(rest) < 2 {
+				return nil, fmt.Errorf("txn: want del ID or del ID..ID")
+			}
+			from, to, _ := strings.Cut(rest[1], "..")
+			if to == "" {
+				to = from
+			}
+			a, err := parseID(from)
+			if err != nil {
+				return nil, err
+			}
+			b, err := parseID(to)
+			if err != nil {
+				return nil, err
+			}
+			if a.Agent != b.Agent {
+				return nil, fmt.Errorf("txn: del range across agents")
+			}
+			op := crdt.Op{Kind: crdt.OpDelete, Target: a, Len: int(b.Seq-a.Seq) + 1}
+			if b.Seq < a.Seq {
+				op.Len, op.Rev = int(a.Seq-b.Seq)+1, true
+			}
+			t.Ops = append(t.Ops, op)
+			rest = rest[2:]
+		default:
+			return nil, fmt.Errorf("txn: unknown op %q", rest[0])
+		}
+	}
+	return t, nil
+}
+
+func cloneTxn(t *crdt.Txn) *crdt.Txn {
+	c := *t
+	c.Parents = slices.Clone(t.Parents)
+	c.Ops = slices.Clone(t.Ops)
+	return &c
+}
+
+func versionsEqual(a, b crdt.Version) bool {
+	for k, n := range a {
+		if b[k] != n {
+			return false
+		}
+	}
+	for k, n := range b {
+		if a[k] != n {
+			return false
+		}
+	}
+	return true
+}
+
+// versionLE reports whether everything in a is in b.
+func versionLE(a, b crdt.Version) bool {
+	for k, n := range a {
+		if b[k] < n {
+			return false
+		}
+	}
+	return true
+}
+
+func fmtVersion(v crdt.Version) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		if v[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v[k]))
+		}
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+func fmtFrontier(f []crdt.ID) string {
+	var parts []string
+	for _, id := range f {
+		parts = append(parts, fmtID(id))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// applyPatch applies a patch to a view, checking that every change is in
+// range.
+func applyPatch(view []rune, p crdt.Patch) ([]rune, error) {
+	for _, c := range p {
+		if c.Pos < 0 || c.Delete < 0 || c.Pos+c.Delete > len(view) || !utf8.ValidString(c.Insert) {
+			return view, fmt.Errorf("patch change %+v out of range of a view of %d", c, len(view))
+		}
+		view = slices.Concat(view[:c.Pos:c.Pos], []rune(c.Insert), view[c.Pos+c.Delete:])
+	}
+	return view, nil
+}
+
+// check verifies everything the tests know about p: its view, its length,
+// its mirror.
+func (w *world) check(p *peer) error {
+	text := p.r.Text()
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("%s: Text() is not valid UTF-8", p.name)
+	}
+	if string(p.view) != text {
+		return fmt.Errorf("%s: view %q (from returned patches) != Text() %q", p.name, string(p.view), text)
+	}
+	if n := utf8.RuneCountInString(text); p.r.Len() != n {
+		return fmt.Errorf("%s: Len() = %d, Text() has %d code points", p.name, p.r.Len(), n)
+	}
+	if p.mirror == nil {
+		return nil
+	}
+	if m := p.mirror.Text(); m != text {
+		return fmt.Errorf("%s: Text() = %q, reference says %q\nreference items:\n%s", p.name, text, m, p.mirror.itemsString())
+	}
+	if v, m := p.r.Version(), p.mirror.Version(); !versionsEqual(v, m) {
+		return fmt.Errorf("%s: Version() = %s, reference says %s", p.name, fmtVersion(v), fmtVersion(m))
+	}
+	if f, m := p.r.Frontier(), p.mirror.Frontier(); !slices.Equal(f, m) {
+		return fmt.Errorf("%s: Frontier() = %s, reference says %s", p.name, fmtFrontier(f), fmtFrontier(m))
+	}
+	return nil
+}
+
+func (w *world) peer(name string) (*peer, error) {
+	p := w.peers[name]
+	if p == nil {
+		return nil, skipf("no replica %q", name)
+	}
+	return p, nil
+}
+
+// made returns q's k-th transaction, or its k-th to k2-th merged into one
+// transaction (spec "k" or "k-k2").
+func (w *world) made(q *peer, spec string) (*crdt.Txn, error) {
+	from, to, _ := strings.Cut(spec, "-")
+	k, err := strconv.Atoi(from)
+	if err != nil {
+		return nil, fmt.Errorf("bad txn number %q", spec)
+	}
+	k2 := k
+	if to != "" {
+		if k2, err = strconv.Atoi(to); err != nil {
+			return nil, fmt.Errorf("bad txn number %q", spec)
+		}
+	}
+	if k < 1 || k2 < k || k2 > len(q.made) {
+		return nil, skipf("%s made %d txns, not %s", q.name, len(q.made), spec)
+	}
+	t := cloneTxn(q.made[k-1])
+	for _, next := range q.made[k:k2] {
+		end := crdt.ID{Agent: t.Agent, Seq: t.Seq + uint64(t.Count()) - 1}
+		if next.Seq != end.Seq+1 || !slices.Equal(next.Parents, []crdt.ID{end}) {
+			return nil, skipf("%s's txns %s are not one run", q.name, spec)
+		}
+		t.Ops = append(t.Ops, next.Ops...)
+	}
+	return t, nil
+}
+
+// apply delivers t to p and checks the outcome. It returns the script
+// output (an error category) or a broken invariant.
+func (w *world) apply(p *peer, t *crdt.Txn) (string, error) {
+	before, beforeV := p.r.Text(), p.r.Version()
+	patch, err := p.r.Apply(cloneTxn(t))
+	if p.mirror != nil {
+		_, merr := p.mirror.Apply(cloneTxn(t))
+		if (err == nil) != (merr == nil) || err != nil && errCategory(err) != errCategory(merr) {
+			return "", fmt.Errorf("%s: Apply(%s) returned error %v, reference returns %v", p.name, canonTxn(t), err, merr)
+		}
+	}
+	if err != nil {
+		if p.r.Text() != before || !versionsEqual(p.r.Version(), beforeV) {
+			return "", fmt.Errorf("%s: Apply(%s) failed (%v) but changed the document", p.name, canonTxn(t), err)
+		}
+		return "error: " + errCategory(err), w.check(p)
+	}
+	if p.view, err = applyPatch(p.view, patch); err != nil {
+		return "", fmt.Errorf("%s: Apply(%s): %v", p.name, canonTxn(t), err)
+	}
+	return "", w.check(p)
+}
+
+// local makes a local edit on p (with the same edit on its mirror) and
+// checks the transaction and the text.
+func (w *world) local(p *peer, pos, n int, text string) (string, error) {
+	before, beforeV := p.r.Text(), p.r.Version()
+	edit := func(r replica) (*crdt.Txn, error) {
+		switch {
+		case n == 0:
+			return r.Insert(pos, text)
+		case text == "":
+			return r.Delete(pos, n)
+		default:
+			return r.Replace(pos, n, text)
+		}
+	}
+	t, err := edit(p.r)
+	if p.mirror != nil {
+		mt, merr := edit(p.mirror)
+		if (err == nil) != (merr == nil) || err != nil && errCategory(err) != errCategory(merr) {
+			return "", fmt.Errorf("%s: edit returned error %v, reference returns %v", p.name, err, merr)
+		}
+		if err == nil && canonTxn(t) != canonTxn(mt) {
+			return "", fmt.Errorf("%s: local edit made txn\n  %s\nreference makes\n  %s", p.name, canonTxn(t), canonTxn(mt))
+		}
+	}
+	if err != nil {
+		if p.r.Text() != before || !versionsEqual(p.r.Version(), beforeV) {
+			return "", fmt.Errorf("%s: edit failed (%v) but changed the document", p.name, err)
+		}
+		return "error: " + errCategory(err), w.check(p)
+	}
+	if t == nil {
+		return "", fmt.Errorf("%s: edit returned no txn and no error", p.name)
+	}
+	if pos < 0 || pos+n > len(p.view) {
+		return "", fmt.Errorf("%s: edit at %d+%d of %d succeeded", p.name, pos, n, len(p.view))
+	}
+	p.view = slices.Concat(p.view[:pos:pos], []rune(text), p.view[pos+n:])
+	if t.Agent != p.name || t.Seq != beforeV[p.name] || t.Count() != n+utf8.RuneCountInString(text) {
+		return "", fmt.Errorf("%s: local txn %s: want agent %s, seq %d, %d seqs", p.name, canonTxn(t), p.name, beforeV[p.name], n+utf8.RuneCountInString(text))
+	}
+	p.made = append(p.made, cloneTxn(t))
+	if _, err := p.group.oracle.Apply(cloneTxn(t)); err != nil {
+		return "", fmt.Errorf("%s: reference rejects local txn %s: %v", p.name, canonTxn(t), err)
+	}
+	return "", w.check(p)
+}
+
+// sync delivers q.Missing(p.Version()) to p.
+func (w *world) sync(p, q *peer) error {
+	pv, qv := p.r.Version(), q.r.Version()
+	for _, t := range q.r.Missing(pv) {
+		if out, err := w.apply(p, t); err != nil || out != "" {
+			return fmt.Errorf("sync %s<-%s: applying %s: %s%v", p.name, q.name, canonTxn(t), out, err)
+		}
+	}
+	if !versionLE(qv, p.r.Version()) {
+		return fmt.Errorf("sync %s<-%s: %s is at %s after receiving Missing(%s) from %s at %s",
+			p.name, q.name, p.name, fmtVersion(p.r.Version()), fmtVersion(pv), q.name, fmtVersion(qv))
+	}
+	if versionsEqual(p.r.Version(), qv) && p.r.Text() != q.r.Text() {
+		return fmt.Errorf("sync %s<-%s: both at %s, but %s has %q and %s has %q",
+			p.name, q.name, fmtVersion(qv), p.name, p.r.Text(), q.name, q.r.Text())
+	}
+	return nil
+}
+
+// converged checks that in every document every replica has everything:
+// same text (the oracle's), version and frontier, nothing waiting; and that
+// a fresh replica fed Missing(empty version) reaches the same text.
+func (w *world) converged() error {
+	for _, g := range w.groups {
+		if err := w.groupConverged(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *world) groupConverged(g *group) error {
+	first := w.peers[g.names[0]]
+	want := g.oracle.Text()
+	for _, name := range g.names {
+		p := w.peers[name]
+		if got := p.r.Text(); got != want {
+			return fmt.Errorf("%s: text %q, reference with every txn has %q", name, got, want)
+		}
+		if !versionsEqual(p.r.Version(), g.oracle.Version()) {
+			return fmt.Errorf("%s: version %s, want %s", name, fmtVersion(p.r.Version()), fmtVersion(g.oracle.Version()))
+		}
+		if !slices.Equal(p.r.Frontier(), g.oracle.Frontier()) {
+			return fmt.Errorf("%s: frontier %s, want %s", name, fmtFrontier(p.r.Frontier()), fmtFrontier(g.oracle.Frontier()))
+		}
+		if n := p.r.Pending(); n != 0 {
+			return fmt.Errorf("%s: %d txns still pending with every txn delivered", name, n)
+		}
+	}
+	late, err := w.impl.newReplica("late")
+	if err != nil {
+		return err
+	}
+	for _, t := range first.r.Missing(crdt.Version{}) {
+		if _, err := late.Apply(t); err != nil {
+			return fmt.Errorf("fresh replica: applying %s from %s.Missing({}): %v", canonTxn(t), first.name, err)
+		}
+	}
+	if late.Text() != want || !versionsEqual(late.Version(), g.oracle.Version()) {
+		return fmt.Errorf("fresh replica fed %s.Missing({}) has %q at %s, want %q at %s",
+			first.name, late.Text(), fmtVersion(late.Version()), want, fmtVersion(g.oracle.Version()))
+	}
+	if d, ok := first.r.(*crdt.Doc); ok {
+		loaded, err := crdt.LoadSnapshot("snap", d.EncodeSnapshot())
+		if err != nil {
+			return fmt.Errorf("LoadSnapshot(%s.EncodeSnapshot()): %v", first.name, err)
+		}
+		if loaded.Text() != want || !versionsEqual(loaded.Version(), d.Version()) || !slices.Equal(loaded.Frontier(), d.Frontier()) {
+			return fmt.Errorf("snapshot of %s loads as %q at %s %s, want %q at %s %s", first.name,
+				loaded.Text(), fmtVersion(loaded.Version()), fmtFrontier(loaded.Frontier()),
+				want, fmtVersion(d.Version()), fmtFrontier(d.Frontier()))
+		}
+	}
+	return nil
+}
+
+// exec runs one command and returns what it prints. A returned error is a
+// broken invariant (or, wrapping errSkip, a command that does not apply).
+//
+//	doc A B …                 a new document, with replicas whose agents are A, B, …
+//	ins A POS "TEXT"          local insert
+//	del A POS N               local delete
+//	rep A POS N "TEXT"        local replace (deletes first)
+//	deliver A B K             deliver B's K-th own transaction to A
+//	deliver A B K-K2          … B's K-th to K2-th, merged into one transaction
+//	sync A<-B                 deliver B.Missing(A.Version()) to A
+//	sync                      sync every pair of the last document's replicas until all have everything
+//	apply A TXN               deliver a transaction written as `txn` prints it
+//	forge A B K FIELD VALUE   deliver B's K-th transaction with one field changed:
+//	                          text "…" | left ID | right ID | parents [IDs] | target ID | seq N
+//	text A …                  print the texts
+//	pending A …               print how many transactions wait for parents
+//	version A …               print version vectors and frontiers
+//	txn B K                   print B's K-th transaction
+//	check                     in every document, every replica has converged (to the reference's text)
+//
+// Errors of edits and deliveries print as "error: contradiction|invalid|position|…".
+func (w *world) exec(line string) (string, error) {
+	toks, err := tokenize(line)
+	if err != nil || len(toks) == 0 {
+		return "", fmt.Errorf("bad command %q: %v", line, err)
+	}
+	cmd, args := toks[0], toks[1:]
+	nargs := func(n int) error {
+		if len(args) != n {
+			return fmt.Errorf("%s: want %d arguments, got %d", cmd, n, len(args))
+		}
+		return nil
+	}
+	peers := func() ([]*peer, error) {
+		var ps []*peer
+		for _, a := range args {
+			p, err := w.peer(a)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+		}
+		return ps, nil
+	}
+	switch cmd {
+	case "doc":
+		g := &group{oracle: newRef("oracle", w.impl.rule)}
+		w.groups = append(w.groups, g)
+		w.names = nil
+		for _, name := range args {
+			if w.peers[name] != nil {
+				return "", fmt.Errorf("doc %s: exists", name)
+			}
+			r, err := w.impl.newReplica(name)
+			if err != nil {
+				return "", fmt.Errorf("New(%q): %v", name, err)
+			}
+			p := &peer{name: name, r: r, group: g}
+			if !w.impl.ref && w.mirrors {
+				p.mirror = newRef(name, w.impl.rule)
+			}
+			w.peers[name] = p
+			g.names = append(g.names, name)
+			w.names = append(w.names, name)
+		}
+		return "", nil
+	case "ins", "del", "rep":
+		want := map[string]int{"ins": 3, "del": 3, "rep": 4}[cmd]
+		if err := nargs(want); err != nil {
+			return "", err
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		pos, err := strconv.Atoi(args[1])
+		if err != nil {
+			return "", fmt.Errorf("bad position %q", args[1])
+		}
+		n, text := 0, ""
+		if cmd != "ins" {
+			if n, err = strconv.Atoi(args[2]); err != nil {
+				return "", fmt.Errorf("bad length %q", args[2])
+			}
+		}
+		if cmd != "del" {
+			if text, err = parseString(args[len(args)-1]); err != nil {
+				return "", err
+			}
+		}
+		return w.local(p, pos, n, text)
+	case "deliver":
+		if err := nargs(3); err != nil {
+			return "", err
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		q, err := w.peer(args[1])
+		if err != nil {
+			return "", err
+		}
+		t, err := w.made(q, args[2])
+		if err != nil {
+			return "", err
+		}
+		return w.apply(p, t)
+	case "sync":
+		if len(args) == 0 {
+			for round := 0; ; round++ {
+				for _, a := range w.names {
+					for _, b := range w.names {
+						if a != b {
+							if err := w.sync(w.peers[a], w.peers[b]); err != nil {
+								return "", err
+							}
+						}
+					}
+				}
+				same := true
+				for _, a := range w.names {
+					same = same && versionsEqual(w.peers[a].r.Version(), w.peers[w.names[0]].r.Version())
+				}
+				if same {
+					return "", nil
+				}
+				if round > 2 {
+					return "", fmt.Errorf("sync: versions still differ after %d rounds", round+1)
+				}
+			}
+		}
+		a, b, ok := strings.Cut(args[0], "<-")
+		if err := nargs(1); err != nil || !ok {
+			return "", fmt.Errorf("sync: want A<-B")
+		}
+		p, err := w.peer(a)
+		if err != nil {
+			return "", err
+		}
+		q, err := w.peer(b)
+		if err != nil {
+			return "", err
+		}
+		return "", w.sync(p, q)
+	case "apply":
+		if len(args) < 2 {
+			return "", fmt.Errorf("apply: want A TXN")
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		t, err := parseTxn(args[1:])
+		if err != nil {
+			return "", err
+		}
+		out, err := w.apply(p, t)
+		if err == nil && out == "" {
+			p.group.oracle.Apply(cloneTxn(t)) // so that `check` expects it too
+		}
+		return out, err
+	case "forge":
+		if err := nargs(5); err != nil {
+			return "", err
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		q, err := w.peer(args[1])
+		if err != nil {
+			return "", err
+		}
+		t, err := w.made(q, args[2])
+		if err != nil {
+			return "", err
+		}
+		if err := forge(t, args[3], args[4]); err != nil {
+			return "", err
+		}
+		return w.apply(p, t)
+	case "text", "pending", "version":
+		ps, err := peers()
+		if err != nil {
+			return "", err
+		}
+		var out []string
+		for _, p := range ps {
+			switch cmd {
+			case "text":
+				out = append(out, fmt.Sprintf("%s: %s", p.name, strconv.Quote(p.r.Text())))
+			case "pending":
+				out = append(out, fmt.Sprintf("%s: %d", p.name, p.r.Pending()))
+			case "version":
+				out = append(out, fmt.Sprintf("%s: %s frontier=%s", p.name, fmtVersion(p.r.Version()), fmtFrontier(p.r.Frontier())))
+			}
+		}
+		return strings.Join(out, "\n"), nil
+	case "txn":
+		if err := nargs(2); err != nil {
+			return "", err
+		}
+		q, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		t, err := w.made(q, args[1])
+		if err != nil {
+			return "", err
+		}
+		return canonTxn(t), nil
+	case "check":
+		return "", w.converged()
+	}
+	return "", fmt.Errorf("unknown command %q", cmd)
+}
+
+// forge changes one field of t.
+func forge(t *crdt.Txn, field, value string) error {
+	firstOp := func(kind crdt.OpKind) (*crdt.Op, error) {
+		for i := range t.Ops {
+			if t.Ops[i].Kind == kind {
+				return &t.Ops[i], nil
+			}
+		}
+		return nil, fmt.Errorf("forge %s: txn has no such op", field)
+	}
+	var err error
+	switch field {
+	case "text":
+		op, err := firstOp(crdt.OpInsert)
+		if err != nil {
+			return err
+		}
+		op.Text, err = parseString(value)
+		return err
+	case "left", "right":
+		op, err := firstOp(crdt.OpInsert)
+		if err != nil {
+			return err
+		}
+		id, err := parseID(value)
+		if field == "left" {
+			op.Left = id
+		} else {
+			op.Right = id
+		}
+		return err
+	case "target":
+		op, err := firstOp(crdt.OpDelete)
+		if err != nil {
+			return err
+		}
+		op.Target, err = parseID(value)
+		return err
+	case "parents":
+		t.Parents, err = parseIDList(value)
+		return err
+	case "seq":
+		t.Seq, err = strconv.ParseUint(value, 10, 64)
+		return err
+	}
+	return fmt.Errorf("forge: unknown field %q", field)
+}
+
+// scriptEntry is one command of a script file with its expected output.
+type scriptEntry struct {
+	line     int    // 1-based line of the command
+	cmd      string // the command line
+	want     string // expected output ("" when there is no block)
+	verbatim string // comment and blank lines that precede the command, kept by -rewrite
+}
+
+func parseScript(data string) (entries []scriptEntry, trailer string, err error) {
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	var verbatim strings.Builder
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(strings.TrimSpace(l), "#") {
+			verbatim.WriteString(l + "\n")
+			continue
+		}
+		if l == "----" {
+			return nil, "", fmt.Errorf("line %d: ---- without a command", i+1)
+		}
+		e := scriptEntry{line: i + 1, cmd: l, verbatim: verbatim.String()}
+		verbatim.Reset()
+		if i+1 < len(lines) && lines[i+1] == "----" {
+			i += 2
+			var out []string
+			for ; i < len(lines) && lines[i] != ""; i++ {
+				out = append(out, lines[i])
+			}
+			e.want = strings.Join(out, "\n")
+		}
+		entries = append(entries, e)
+	}
+	return entries, verbatim.String(), nil
+}
+
+func formatScript(entries []scriptEntry, outputs []string, trailer string) string {
+	var b strings.Builder
+	for i, e := range entries {
+		b.WriteString(e.verbatim)
+		b.WriteString(e.cmd + "\n")
+		if outputs[i] != "" {
+			b.WriteString("----\n" + outputs[i] + "\n\n")
+		}
+	}
+	b.WriteString(trailer)
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+func TestScript(t *testing.T) {
+	files, err := filepath.Glob("testdata/script/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata/script: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+			impls := []impl{implRef, implDoc}
+			if *rewrite {
+				impls = []impl{implRef}
+			}
+			for _, im := range impls {
+				t.Run(im.name, func(t *testing.T) { runScript(t, file, im) })
+			}
+		})
+	}
+}
+
+func runScript(t *testing.T, file string, im impl) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, trailer, err := parseScript(string(data))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	w := newWorld(im)
+	w.mirrors = false // scripts are judged by their expected outputs
+	outputs := make([]string, len(entries))
+	for i, e := range entries {
+		out, err := w.exec(e.cmd)
+		if err != nil {
+			t.Fatalf("%s:%d: %s\n%v", file, e.line, e.cmd, err)
+		}
+		outputs[i] = out
+		if !*rewrite && out != e.want {
+			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", file, e.line, e.cmd, out, e.want)
+		}
+	}
+	if *rewrite {
+		if err := os.WriteFile(file, []byte(formatScript(entries, outputs, trailer)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
