@@ -18,6 +18,43 @@ type Doc struct {
 	front []uint32 // frontier, as LVs, sorted
 
 	pending pendingSet
+
+	// cur caches the leaf of the last local edit and its visible start, so
+	// that typing does not descend from the root each time. Only remote
+	// changes (which may land before it) invalidate it: local edits change
+	// positions only at or after the leaf they touch, and a split keeps the
+	// leaf's first half in place.
+	cur struct {
+		l     *leaf
+		start int
+		ok    bool
+	}
+	// slab hands out local transactions a few dozen per allocation.
+	slab []localTxn
+}
+
+const txnSlab = 32
+
+// locate returns a cursor on the visible item at pos (0 <= pos < Len).
+func (d *Doc) locate(pos int) cursor {
+	if c := &d.cur; c.ok && pos >= c.start && pos < c.start+c.l.vis {
+		return c.l.visibleIn(pos - c.start)
+	}
+	l, off := d.t.findVis(pos, false)
+	d.cur.l, d.cur.start, d.cur.ok = l, pos-off, true
+	return l.visibleIn(off)
+}
+
+// visibleIn returns a cursor on the visible item at offset p of the leaf.
+func (l *leaf) visibleIn(p int) cursor {
+	for i := 0; i < l.n; i++ {
+		v := l.runs[i].vis()
+		if p < v {
+			return cursor{l, i, p}
+		}
+		p -= v
+	}
+	panic("crdt: visible position not in leaf") // unreachable: counts are kept exact
 }
 
 // New returns an empty document whose local edits are made by agent.
@@ -65,7 +102,7 @@ func (d *Doc) Text() string {
 // index returns the LV index, building it if a snapshot load deferred it.
 func (d *Doc) index() *lvIndex {
 	if !d.ixOK {
-		d.ix = buildIndex(&d.t, d.h.end)
+		d.ix = buildIndex(runsByLV(&d.t), d.h.end)
 		d.ixOK = true
 	}
 	return &d.ix
@@ -113,7 +150,11 @@ type localTxn struct {
 
 // beginLocal starts a local transaction on the current frontier.
 func (d *Doc) beginLocal() *localTxn {
-	lt := &localTxn{}
+	if len(d.slab) == 0 {
+		d.slab = make([]localTxn, txnSlab)
+	}
+	lt := &d.slab[0]
+	d.slab = d.slab[1:]
 	lt.Agent = d.agent
 	lt.Seq = uint64(d.h.agents[d.self].next)
 	if len(d.front) <= 1 {
@@ -198,8 +239,9 @@ func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
 	)
 	if pos == 0 {
 		l, i, off = d.t.first, 0, 0
+		d.cur.l, d.cur.start, d.cur.ok = l, 0, true
 	} else {
-		c := d.t.visibleAt(pos - 1)
+		c := d.locate(pos - 1)
 		l, i, off = c.l, c.i, c.off+1
 		left = l.runs[i].lv + uint32(c.off)
 	}
@@ -284,7 +326,7 @@ func (d *Doc) extend(l *leaf, i int, r itemRun, text string) (*leaf, int) {
 
 // localDelete deletes n visible items from pos, recording the delete ops.
 func (d *Doc) localDelete(lt *localTxn, pos, n int) {
-	c := d.t.visibleAt(pos)
+	c := d.locate(pos)
 	l, i, off := c.l, c.i, c.off
 	for n > 0 {
 		for i >= l.n {

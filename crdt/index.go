@@ -154,23 +154,50 @@ func (x *lvIndex) coalesce(c, e int) {
 	x.chunks[c] = ch
 }
 
-// buildIndex creates the index from the tree: every item run maps to its
-// leaf, every other LV below end to nil.
-func buildIndex(t *tree, end uint32) lvIndex {
-	type span struct {
-		lv, n uint32
-		leaf  *leaf
-	}
-	var es []span
+// runRef is an item run found in the tree, for building the index.
+type runRef struct {
+	lv, n uint32
+	leaf  *leaf
+	run   int32 // index in the leaf
+}
+
+// runsByLV lists the tree's item runs sorted by LV (radix sort: this runs
+// at snapshot load).
+func runsByLV(t *tree) []runRef {
+	var es []runRef
 	for l := t.first; l != nil; l = l.next {
 		for i := 0; i < l.n; i++ {
-			es = append(es, span{l.runs[i].lv, uint32(l.runs[i].len()), l})
+			es = append(es, runRef{l.runs[i].lv, uint32(l.runs[i].len()), l, int32(i)})
 		}
 	}
-	sort.Slice(es, func(i, j int) bool { return es[i].lv < es[j].lv })
+	tmp := make([]runRef, len(es))
+	for shift := uint(0); shift < 32; shift += 8 {
+		var count [257]int
+		for _, e := range es {
+			count[(e.lv>>shift)&0xff+1]++
+		}
+		if count[1] == len(es) {
+			continue // every key has this byte zero
+		}
+		for i := 1; i < 257; i++ {
+			count[i] += count[i-1]
+		}
+		for _, e := range es {
+			b := (e.lv >> shift) & 0xff
+			tmp[count[b]] = e
+			count[b]++
+		}
+		es, tmp = tmp, es
+	}
+	return es
+}
+
+// buildIndex creates the index from runs sorted by LV: every item maps to
+// its leaf; LVs of deletes in between map to nil.
+func buildIndex(sorted []runRef, end uint32) lvIndex {
 	var x lvIndex
 	next := uint32(0)
-	for _, e := range es {
+	for _, e := range sorted {
 		if e.lv > next {
 			x.push(next, e.lv, nil)
 		}

@@ -160,7 +160,14 @@ type lvSpan struct{ lo, hi uint32 } // [lo, hi)
 func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	known := d.h.known(t.Agent)
 	if t.Seq > uint64(known) {
-		return false, nil // our copy of the agent's history has a gap
+		// The agent's previous op must be in the parents' past. If every
+		// parent is known, so is that past, and the op is not in it.
+		for _, par := range t.Parents {
+			if uint64(d.h.known(par.Agent)) <= par.Seq {
+				return false, nil // wait for the parents
+			}
+		}
+		return false, fmt.Errorf("%w: %s/%d does not follow %s/%d: it is not in the past of its parents", ErrInvalid, t.Agent, t.Seq, t.Agent, t.Seq-1)
 	}
 	for _, par := range t.Parents {
 		if uint64(d.h.known(par.Agent)) <= par.Seq {
@@ -180,25 +187,29 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 			return false, err
 		}
 	}
-	steps, err := d.resolve(t, skip)
-	if err != nil {
-		return false, err
-	}
-
-	// Everything is checked: apply.
-	a := d.h.addAgent(t.Agent)
-	if d.h.agents[a].next != uint32(t.Seq+skip) {
-		panic("crdt: agent seq moved during apply") // unreachable
-	}
+	// The frontier the new part was made on: the transaction's parents, or
+	// its own last known op when a prefix is already known.
 	var parents []uint32
 	if skip == 0 {
 		parents = make([]uint32, len(t.Parents))
 		for i, par := range t.Parents {
 			parents[i], _ = d.h.lvOfID(par)
 		}
+		sortU32(parents)
 	} else {
-		lv, _ := d.h.lvOf(a, uint32(t.Seq+skip)-1)
+		lv, _ := d.h.lvOfID(ID{t.Agent, t.Seq + skip - 1})
 		parents = []uint32{lv}
+	}
+	steps, err := d.resolve(t, skip, parents)
+	if err != nil {
+		return false, err
+	}
+
+	// Everything is checked: apply.
+	d.cur.ok = false // remote changes may shift any leaf
+	a := d.h.addAgent(t.Agent)
+	if d.h.agents[a].next != uint32(t.Seq+skip) {
+		panic("crdt: agent seq moved during apply") // unreachable
 	}
 	d.moveFrontier(parents)
 	seq := uint32(t.Seq + skip)
@@ -259,39 +270,69 @@ func sortU32(s []uint32) {
 	}
 }
 
-// resolve turns the unknown part of t (after skip seqs) into steps, checking
-// every reference. Items inserted earlier in t itself may be referenced.
-func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
+// resolve turns the unknown part of t (after skip seqs), made on the
+// frontier parents, into steps, checking every reference: each must be an
+// insert in the transaction's causal past (or made earlier in the
+// transaction), the agent's previous op must be in that past too, and an
+// originRight must have the shape the ordering rule gives it (the end, or
+// an item whose originLeft is the new item's originLeft). Replicas that
+// accepted anything else could order it differently.
+func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 	known := uint32(t.Seq + skip)
 	next := d.h.end // LV the next new op will get
+	// The part of our history the transaction cannot have seen, computed
+	// once and only if a reference needs it.
+	var out []lvSpan
+	outDone := false
+	inPast := func(lv uint32) bool {
+		if !outDone {
+			out, outDone = d.outside(parents), true
+		}
+		return !in(out, lv)
+	}
+	if skip == 0 && t.Seq > 0 {
+		prev, _ := d.h.lvOfID(ID{t.Agent, t.Seq - 1})
+		if !inPast(prev) {
+			return nil, fmt.Errorf("%w: %s/%d does not follow %s/%d: it is not in the past of its parents", ErrInvalid, t.Agent, t.Seq, t.Agent, t.Seq-1)
+		}
+	}
 	// newIns are the seq ranges of t's own new inserts so far, for
 	// references inside the transaction.
-	type newRange struct{ seq, lv, n uint32 }
+	type newRange struct{ seq, lv, n, left uint32 }
 	var newIns []newRange
-	refNew := func(seq uint64) (uint32, bool) {
+	refNew := func(seq uint64) (lv, left uint32, ok bool) {
 		for _, r := range newIns {
 			if seq >= uint64(r.seq) && seq < uint64(r.seq+r.n) {
-				return r.lv + uint32(seq) - r.seq, true
+				lv = r.lv + uint32(seq) - r.seq
+				left = lv - 1
+				if lv == r.lv {
+					left = r.left
+				}
+				return lv, left, true
 			}
 		}
-		return 0, false
+		return 0, 0, false
 	}
-	// ref resolves an item ID to the LV of an insert.
-	ref := func(id ID, what string) (uint32, error) {
+	// ref resolves an item ID to the LV of an insert and that item's
+	// originLeft.
+	ref := func(id ID, what string) (uint32, uint32, error) {
 		if id.Agent == t.Agent && id.Seq >= uint64(known) {
-			if lv, ok := refNew(id.Seq); ok {
-				return lv, nil
+			if lv, left, ok := refNew(id.Seq); ok {
+				return lv, left, nil
 			}
-			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not an earlier insert of this transaction", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not an earlier insert of this transaction", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
 		lv, ok := d.h.lvOfID(id)
 		if !ok {
-			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
 		if d.h.ops[d.h.opAt(lv)].isDel() {
-			return 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
-		return lv, nil
+		if !inPast(lv) {
+			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not in its causal past", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+		}
+		return lv, d.itemLeft(lv), nil
 	}
 
 	var steps []step
@@ -312,30 +353,31 @@ func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
 			s := step{n: uint32(c - k), left: none, right: none}
 			text := o.Text
 			if k > 0 {
+				// The rest of a run already partly known: it continues
+				// from its last known item, with the end as originRight.
 				text = text[skipRunes([]byte(text), int(k)):]
-				lv, _ := d.h.lvOf(d.h.agentByName[t.Agent], uint32(seq+k-1))
-				s.left = lv
-			} else if !o.Left.IsZero() {
-				lv, err := ref(o.Left, "originLeft")
-				if err != nil {
-					return nil, err
+				s.left, _ = d.h.lvOfID(ID{t.Agent, seq + k - 1})
+			} else {
+				if !o.Left.IsZero() {
+					lv, _, err := ref(o.Left, "originLeft")
+					if err != nil {
+						return nil, err
+					}
+					s.left = lv
 				}
-				s.left = lv
-			}
-			if !o.Right.IsZero() {
-				lv, err := ref(o.Right, "originRight")
-				if err != nil {
-					return nil, err
-				}
-				s.right = lv
-			}
-			if s.left != none && s.right != none && s.left < d.h.end && s.right < d.h.end {
-				if s.left == s.right || !d.itemBefore(s.left, s.right) {
-					return nil, fmt.Errorf("%w: %s/%d: originRight is not after originLeft", ErrInvalid, t.Agent, seq)
+				if !o.Right.IsZero() {
+					lv, rl, err := ref(o.Right, "originRight")
+					if err != nil {
+						return nil, err
+					}
+					if rl != s.left {
+						return nil, fmt.Errorf("%w: %s/%d: originRight %s/%d does not share the insert's originLeft", ErrInvalid, t.Agent, seq, o.Right.Agent, o.Right.Seq)
+					}
+					s.right = lv
 				}
 			}
 			s.text = text
-			newIns = append(newIns, newRange{uint32(seq + k), next, s.n})
+			newIns = append(newIns, newRange{uint32(seq + k), next, s.n, s.left})
 			next += s.n
 			steps = append(steps, s)
 		case OpDelete:
@@ -351,7 +393,7 @@ func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
 				if o.Rev {
 					ts = first - j
 				}
-				lv, err := ref(ID{o.Target.Agent, ts}, "delete target")
+				lv, _, err := ref(ID{o.Target.Agent, ts}, "delete target")
 				if err != nil {
 					return nil, err
 				}
@@ -362,7 +404,7 @@ func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
 					if o.Rev {
 						nts = ts - m
 					}
-					nlv, err := ref(ID{o.Target.Agent, nts}, "delete target")
+					nlv, _, err := ref(ID{o.Target.Agent, nts}, "delete target")
 					if err != nil {
 						return nil, err
 					}
@@ -388,6 +430,13 @@ func (d *Doc) resolve(t *Txn, skip uint64) ([]step, error) {
 		seq += c
 	}
 	return steps, nil
+}
+
+// itemLeft returns the originLeft of item lv.
+func (d *Doc) itemLeft(lv uint32) uint32 {
+	l := d.index().lookup(lv)
+	r := &l.runs[l.findRun(lv)]
+	return r.leftOf(int(lv - r.lv))
 }
 
 // integrate places a new run of items after its originLeft, among
@@ -420,7 +469,7 @@ scan:
 		}
 		oLeft := run.leftOf(c.off)
 		if oLeft == L {
-			oRight := run.right
+			oRight := run.rightOf(c.off)
 			switch {
 			case oRight == R:
 				if d.idLess(agent, seq, o) {

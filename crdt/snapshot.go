@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"unicode/utf8"
 
@@ -37,6 +38,11 @@ import (
 // The text is not stored separately: it is the content of the visible
 // items, so loading checks history and text against each other for free.
 const (
+	// zstdWindow is the compression window; the decoder refuses larger.
+	zstdWindow = 4 << 20
+	// maxRatio bounds how much a snapshot body may expand.
+	maxRatio = 256
+
 	snapFormat = 1
 	// MaxSnapshotBytes bounds a snapshot, encoded or decompressed.
 	MaxSnapshotBytes = 1 << 30
@@ -60,11 +66,12 @@ var (
 
 func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
 	zOnce.Do(func() {
-		zEnc, zErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+		zEnc, zErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
 		if zErr != nil {
 			return
 		}
-		zDec, zErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSnapshotBytes), zstd.WithDecoderLowmem(true))
+		zDec, zErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSnapshotBytes),
+			zstd.WithDecoderMaxWindow(zstdWindow), zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderLowmem(true))
 	})
 	return zEnc, zDec, zErr
 }
@@ -327,15 +334,18 @@ func LoadSnapshot(agent string, data []byte) (*Doc, error) {
 	if w.End > MaxSeq || w.RawLen > MaxSnapshotBytes {
 		return nil, fmt.Errorf("%w: snapshot sizes out of range", ErrFormat)
 	}
+	// The body may expand at most maxRatio times (plus a little): what a
+	// snapshot may allocate is paid for by its size, so a small hostile
+	// input cannot claim a gigabyte. Real documents compress far less.
+	if lim := maxRatio*uint64(len(w.Body)) + 16<<20; w.RawLen > lim {
+		return nil, fmt.Errorf("%w: snapshot body claims %d bytes from %d compressed", ErrFormat, w.RawLen, len(w.Body))
+	}
 	_, dec, err := zstdCodecs()
 	if err != nil {
 		return nil, err
 	}
-	capHint := w.RawLen
-	if lim := 64*uint64(len(w.Body)) + 4096; capHint > lim {
-		capHint = lim
-	}
-	body, err := dec.DecodeAll(w.Body, make([]byte, 0, capHint))
+	// DecodeAll never grows the buffer past its capacity (cap limit).
+	body, err := dec.DecodeAll(w.Body, make([]byte, 0, w.RawLen))
 	if err != nil {
 		return nil, fmt.Errorf("%w: snapshot body: %v", ErrFormat, err)
 	}
@@ -387,6 +397,12 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	}
 	h.content = r.b[:n:n]
 	r.b = r.b[n:]
+	// Every insert has at least a byte of content and deletes rarely
+	// outnumber inserts; bound the operation count (which sizes the
+	// bitsets below) by what the body holds.
+	if uint64(end) > 16*uint64(n)+4096 {
+		return fmt.Errorf("%d operations for %d bytes of content", end, n)
+	}
 
 	// Who made each LV.
 	n = r.count(3)
@@ -622,6 +638,29 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 		}
 	}
 	d.t = b.finish()
+	return d.checkRights()
+}
+
+// checkRights checks that every explicit originRight has the shape the
+// ordering rule gives it: an item whose originLeft is the run's own. A
+// snapshot breaking it would let this replica serve a history others
+// reject. It builds the LV index on the way, which the check needs.
+func (d *Doc) checkRights() error {
+	sorted := runsByLV(&d.t)
+	d.ix, d.ixOK = buildIndex(sorted, d.h.end), true
+	leftOf := func(lv uint32) uint32 {
+		k := sort.Search(len(sorted), func(i int) bool { return sorted[i].lv > lv }) - 1
+		r := &sorted[k].leaf.runs[sorted[k].run]
+		return r.leftOf(int(lv - r.lv))
+	}
+	for l := d.t.first; l != nil; l = l.next {
+		for i := 0; i < l.n; i++ {
+			r := &l.runs[i]
+			if r.right != none && leftOf(r.right) != r.left {
+				return fmt.Errorf("item %d has an originRight that does not share its originLeft", r.lv)
+			}
+		}
+	}
 	return nil
 }
 
@@ -755,7 +794,7 @@ func (b *treeBuilder) add(r itemRun) {
 			b.flush()
 			l = b.l
 		}
-		piece := itemRun{lv: lo, n: e - lo, left: r.leftOf(int(lo - r.lv)), right: r.right}
+		piece := itemRun{lv: lo, n: e - lo, left: r.leftOf(int(lo - r.lv)), right: r.rightOf(int(lo - r.lv))}
 		if l.n > 0 && l.runs[l.n-1].canAppend(&piece) {
 			l.runs[l.n-1].n += piece.n
 		} else {

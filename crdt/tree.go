@@ -14,13 +14,15 @@ const (
 	none        = ^uint32(0)
 )
 
-// itemRun is a run of items with consecutive LVs, each item's originLeft
-// being the previous one, all sharing one originRight and one state.
+// itemRun is a run of items with consecutive LVs and one state. The first
+// item has the origins left and right; every later item has the previous
+// item as originLeft and the document end as originRight — exactly what the
+// ordering rule gives a run typed left to right.
 type itemRun struct {
 	lv    uint32 // LV of the first item
 	n     uint32 // length; the top bit marks a run of tombstones
 	left  uint32 // originLeft of the first item (none: document start)
-	right uint32 // originRight of every item (none: document end)
+	right uint32 // originRight of the first item (none: document end)
 }
 
 const delBit = 1 << 31
@@ -43,16 +45,24 @@ func (r *itemRun) leftOf(k int) uint32 {
 	return r.lv + uint32(k) - 1
 }
 
+// rightOf returns the originRight of the item at offset k of the run.
+func (r *itemRun) rightOf(k int) uint32 {
+	if k == 0 {
+		return r.right
+	}
+	return none
+}
+
 // split cuts r at offset k (0 < k < len): r keeps [0,k), the result is [k,len).
 func (r *itemRun) split(k int) itemRun {
-	rest := itemRun{lv: r.lv + uint32(k), n: (r.n & delBit) | uint32(r.len()-k), left: r.lv + uint32(k) - 1, right: r.right}
+	rest := itemRun{lv: r.lv + uint32(k), n: (r.n & delBit) | uint32(r.len()-k), left: r.lv + uint32(k) - 1, right: none}
 	r.n = (r.n & delBit) | uint32(k)
 	return rest
 }
 
 // canAppend reports whether s continues r as one run.
 func (r *itemRun) canAppend(s *itemRun) bool {
-	return r.end() == s.lv && s.left == r.end()-1 && s.right == r.right && r.deleted() == s.deleted()
+	return r.end() == s.lv && s.left == r.end()-1 && s.right == none && r.deleted() == s.deleted()
 }
 
 type leaf struct {
@@ -179,20 +189,6 @@ type cursor struct {
 	l   *leaf
 	i   int
 	off int
-}
-
-// visibleAt returns a cursor on the visible item at document position pos
-// (0 <= pos < t.vis): run i, offset off is that item.
-func (t *tree) visibleAt(pos int) cursor {
-	l, p := t.findVis(pos, false)
-	for i := 0; i < l.n; i++ {
-		v := l.runs[i].vis()
-		if p < v {
-			return cursor{l, i, p}
-		}
-		p -= v
-	}
-	panic("crdt: visible position not in leaf") // unreachable: counts are kept exact
 }
 
 // nextItem returns the cursor's following item position normalised to a

@@ -68,12 +68,13 @@ const (
 type Op struct {
 	Kind OpKind
 
-	// Insert: the inserted code points (UTF-8) and its origins. Item i of
-	// the run has ID (txn agent, seq+i); its originLeft is item i-1 of the
-	// run for i > 0.
+	// Insert: the inserted code points (UTF-8) and the first one's
+	// origins. Item i of the run has ID (txn agent, seq+i); for i > 0 its
+	// originLeft is item i-1 and its originRight the document end, as the
+	// ordering rule gives a run typed left to right.
 	Text  string
 	Left  ID // originLeft of the first item; zero = document start
-	Right ID // originRight of every item; zero = document end
+	Right ID // originRight of the first item; zero = document end
 
 	// Delete: the deleted items are (Target.Agent, Target.Seq+i) for
 	// i in [0, Len), or (Target.Agent, Target.Seq-i) when Rev is set

@@ -88,7 +88,6 @@ func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
 	h := &d.h
 	var cc contentCursor
 	lastIns := none // LV of the last item of t's last op, when an insert
-	lastRight := none
 	for lv := lo; lv < hi; {
 		if len(t.Ops) >= chunkOps {
 			return lv
@@ -116,21 +115,21 @@ func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
 			if m > e {
 				m = e
 			}
-			left := r.leftOf(int(lv - r.lv))
+			left, right := r.leftOf(int(lv-r.lv)), r.rightOf(int(lv-r.lv))
 			text := cc.text(h, j, lv, m-lv)
-			if lastIns != none && left == lastIns && r.right == lastRight {
-				t.Ops[len(t.Ops)-1].Text += text
+			if lastIns != none && left == lastIns && right == none {
+				t.Ops[len(t.Ops)-1].Text += text // the op's run continues
 			} else {
 				op := Op{Kind: OpInsert, Text: text}
 				if left != none {
 					op.Left = h.id(left)
 				}
-				if r.right != none {
-					op.Right = h.id(r.right)
+				if right != none {
+					op.Right = h.id(right)
 				}
 				t.Ops = append(t.Ops, op)
 			}
-			lastIns, lastRight = m-1, r.right
+			lastIns = m - 1
 			lv = m
 		}
 	}
@@ -234,12 +233,12 @@ func flatten(t *Txn, limit uint64) []atom {
 	for i := range t.Ops {
 		o := &t.Ops[i]
 		if o.Kind == OpInsert {
-			left := o.Left
+			left, right := o.Left, o.Right
 			for _, r := range o.Text {
-				if !add(atom{r: r, left: left, right: o.Right}) {
+				if !add(atom{r: r, left: left, right: right}) {
 					return out
 				}
-				left = ID{t.Agent, seq - 1}
+				left, right = ID{t.Agent, seq - 1}, ID{}
 			}
 			continue
 		}
