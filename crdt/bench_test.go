@@ -49,6 +49,25 @@ func BenchmarkReplay(b *testing.B) {
 	}
 }
 
+// BenchmarkReplayEdit is BenchmarkReplay through Edit: each patch is its
+// own local transaction, with its wire form built only when sent.
+func BenchmarkReplayEdit(b *testing.B) {
+	for name, t := range loadTraces(b, "sequential") {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				d, err := trace.ReplaySequentialEdits(t, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d.Len() == 0 {
+					b.Fatal("empty result")
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkMerge merges every transaction of each concurrent trace into a
 // fresh replica (what a new peer does on catch-up).
 func BenchmarkMerge(b *testing.B) {

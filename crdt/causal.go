@@ -1,9 +1,6 @@
 package crdt
 
-import (
-	"container/heap"
-	"sort"
-)
+import "sort"
 
 // outside returns the LVs this replica knows that are not in the causal
 // past of the frontier p (every LV of p known): the part of the history a
@@ -16,7 +13,8 @@ func (d *Doc) outside(p []uint32) []lvSpan {
 		return nil
 	}
 	h := &d.h
-	q := &lvHeap{}
+	q := &d.walk
+	q.items, q.unshared = q.items[:0], 0
 	for _, lv := range d.front {
 		q.push(lv, inA)
 	}
@@ -92,38 +90,60 @@ type lvItem struct {
 	flag uint8
 }
 
-func (q *lvHeap) Len() int           { return len(q.items) }
-func (q *lvHeap) Less(i, j int) bool { return q.items[i].lv > q.items[j].lv }
-func (q *lvHeap) Swap(i, j int)      { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *lvHeap) Push(x any)         { q.items = append(q.items, x.(lvItem)) }
-func (q *lvHeap) Pop() any {
-	n := len(q.items) - 1
-	it := q.items[n]
-	q.items = q.items[:n]
-	return it
-}
+func (q *lvHeap) Len() int { return len(q.items) }
 
 func (q *lvHeap) push(lv uint32, flag uint8) {
 	if flag != inA|inB {
 		q.unshared++
 	}
-	heap.Push(q, lvItem{lv, flag})
+	q.items = append(q.items, lvItem{lv, flag})
+	// Sift up.
+	h := q.items
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].lv >= h[i].lv {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
 }
 
 func (q *lvHeap) top() uint32 { return q.items[0].lv }
 
-// pop removes the largest LV, merging the flags of all its copies.
-func (q *lvHeap) pop() (uint32, uint8) {
-	it := heap.Pop(q).(lvItem)
+func (q *lvHeap) popOne() lvItem {
+	h := q.items
+	it := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	// Sift down.
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h[l].lv > h[m].lv {
+			m = l
+		}
+		if r < n && h[r].lv > h[m].lv {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	q.items = h
 	if it.flag != inA|inB {
 		q.unshared--
 	}
-	for q.Len() > 0 && q.items[0].lv == it.lv {
-		o := heap.Pop(q).(lvItem)
-		if o.flag != inA|inB {
-			q.unshared--
-		}
-		it.flag |= o.flag
+	return it
+}
+
+// pop removes the largest LV, merging the flags of all its copies.
+func (q *lvHeap) pop() (uint32, uint8) {
+	it := q.popOne()
+	for len(q.items) > 0 && q.items[0].lv == it.lv {
+		it.flag |= q.popOne().flag
 	}
 	return it.lv, it.flag
 }

@@ -29,8 +29,19 @@ type Doc struct {
 		start int
 		ok    bool
 	}
+	// typing remembers where the last local insert ended, so that the next
+	// keystroke right after it extends the same run directly. Valid while
+	// no operation has happened since (next == h.end).
+	typing struct {
+		l    *leaf
+		i    int
+		pos  int
+		next uint32
+	}
 	// slab hands out local transactions a few dozen per allocation.
 	slab []localTxn
+	// walk is the reusable heap of the causal-past walk (causal.go).
+	walk lvHeap
 }
 
 const txnSlab = 32
@@ -203,6 +214,19 @@ func (d *Doc) Delete(pos, n int) (*Txn, error) {
 // Replace deletes del code points at pos, then inserts text there, as one
 // transaction.
 func (d *Doc) Replace(pos, del int, text string) (*Txn, error) {
+	return d.edit(pos, del, text, true)
+}
+
+// Edit is Replace without building the wire transaction: the edit is a
+// local transaction like any other (the agent's next seqs, the current
+// frontier as parents) and is sent later, merged with its neighbours, by
+// Missing. An editor that ships its edits in batches uses it.
+func (d *Doc) Edit(pos, del int, text string) error {
+	_, err := d.edit(pos, del, text, false)
+	return err
+}
+
+func (d *Doc) edit(pos, del int, text string, wire bool) (*Txn, error) {
 	if pos < 0 || del < 0 || pos > d.t.vis || del > d.t.vis-pos {
 		return nil, fmt.Errorf("%w: edit at %d (deleting %d) in a text of %d code points", ErrPosition, pos, del, d.t.vis)
 	}
@@ -216,12 +240,18 @@ func (d *Doc) Replace(pos, del int, text string) (*Txn, error) {
 	if err := d.checkSeqs(n + del); err != nil {
 		return nil, err
 	}
-	lt := d.beginLocal()
+	var lt *localTxn
+	if wire {
+		lt = d.beginLocal()
+	}
 	if del > 0 {
 		d.localDelete(lt, pos, del)
 	}
 	if n > 0 {
 		d.localInsert(lt, pos, text, n)
+	}
+	if lt == nil {
+		return nil, nil
 	}
 	return &lt.Txn, nil
 }
@@ -232,6 +262,24 @@ func (d *Doc) Replace(pos, del int, text string) (*Txn, error) {
 // originLeft, else the end. Nothing lies between originLeft and R here, so
 // the new run goes right after originLeft.
 func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
+	lv := d.h.end
+	if ty := &d.typing; ty.next == lv && ty.pos == pos && ty.l != nil && ty.i < ty.l.n && ty.l.runs[ty.i].end() == lv && !ty.l.runs[ty.i].deleted() {
+		// Typing on: the run of our last insert ends right here and
+		// nothing happened since, so originLeft is its last item and R
+		// (the item after it, older than it) does not share that origin.
+		left := lv - 1
+		if d.ixOK {
+			d.ix.push(lv, lv+uint32(n), ty.l)
+		}
+		ty.l, ty.i = d.extend(ty.l, ty.i, itemRun{lv: lv, n: uint32(n), left: left, right: none}, text)
+		d.record(uint32(n))
+		d.h.appendInsert(lv, uint32(n), text)
+		ty.pos, ty.next = pos+n, d.h.end
+		if lt != nil {
+			lt.Ops = append(lt.Ops, Op{Kind: OpInsert, Text: text, Left: d.h.id(left)})
+		}
+		return
+	}
 	var (
 		l      *leaf
 		i, off int // place: after item off-1 of run i (off = 0: before run i)
@@ -252,12 +300,14 @@ func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
 			right = r.lv + uint32(c.off)
 		}
 	}
-	lv := d.h.end
 	run := itemRun{lv: lv, n: uint32(n), left: left, right: right}
-	d.place(l, i, off, run, text)
+	pl, pi := d.place(l, i, off, run, text)
 	d.record(uint32(n))
 	d.h.appendInsert(lv, uint32(n), text)
-
+	d.typing.l, d.typing.i, d.typing.pos, d.typing.next = pl, pi, pos+n, d.h.end
+	if lt == nil {
+		return
+	}
 	op := Op{Kind: OpInsert, Text: text}
 	if left != none {
 		op.Left = d.h.id(left)
@@ -279,8 +329,8 @@ func (c cursor) normalizeFrom() (cursor, bool) {
 
 // place inserts the new run r (with text) after item off-1 of run i of
 // leaf l (before run i when off is 0), extending a run r continues, and
-// registers r's LVs in the index.
-func (d *Doc) place(l *leaf, i, off int, r itemRun, text string) {
+// registers r's LVs in the index. It returns the leaf and run that hold r.
+func (d *Doc) place(l *leaf, i, off int, r itemRun, text string) (*leaf, int) {
 	if l.n > 0 && off > 0 && off < l.runs[i].len() && l.n+2 > leafCap-1 {
 		l, i = d.t.splitLeaf(l, i, d.ixOrNil())
 	}
@@ -290,22 +340,20 @@ func (d *Doc) place(l *leaf, i, off int, r itemRun, text string) {
 	ix := d.ixOrNil()
 	switch {
 	case l.n == 0:
-		d.t.insertRunAt(l, 0, r, text, ix)
+		return d.t.insertRunAt(l, 0, r, text, ix)
 	case off == 0:
 		if i > 0 && l.runs[i-1].canAppend(&r) {
-			d.extend(l, i-1, r, text)
-			return
+			return d.extend(l, i-1, r, text)
 		}
-		d.t.insertRunAt(l, i, r, text, ix)
+		return d.t.insertRunAt(l, i, r, text, ix)
 	case off == l.runs[i].len():
 		if l.runs[i].canAppend(&r) {
-			d.extend(l, i, r, text)
-			return
+			return d.extend(l, i, r, text)
 		}
-		d.t.insertRunAt(l, i+1, r, text, ix)
+		return d.t.insertRunAt(l, i+1, r, text, ix)
 	default:
 		l.splitRunAt(i, off)
-		d.t.insertRunAt(l, i+1, r, text, ix)
+		return d.t.insertRunAt(l, i+1, r, text, ix)
 	}
 }
 
@@ -348,7 +396,9 @@ func (d *Doc) localDelete(lt *localTxn, pos, n int) {
 		n -= m
 		lv := d.record(uint32(m))
 		d.h.appendDelete(lv, uint32(m), target, false)
-		lt.Ops = d.h.appendDeleteOps(lt.Ops, target, uint32(m), false)
+		if lt != nil {
+			lt.Ops = d.h.appendDeleteOps(lt.Ops, target, uint32(m), false)
+		}
 	}
 }
 

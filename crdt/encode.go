@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -9,17 +10,16 @@ import (
 // Transaction wire format, version 1 (CBOR, Core Deterministic Encoding):
 //
 //	txn     = [1, agents, seq, parents, ops]
-//	agents  = [+ tstr]             ; agents[0] is the transaction's agent
-//	ref     = [agent, seq]         ; agent is 1 + an index into agents;
-//	                               ; [0, 0] is the document start or end
-//	parents = [* ref]
+//	agents  = [+ tstr]              ; agents[0] is the transaction's agent
+//	parents = [* (agent, seq)]      ; flattened pairs
 //	ops     = [+ op]
-//	op      = [1, text, left, right, 0, false]     ; insert
-//	        / [2, "", target, [0, 0], len, rev]    ; delete
+//	op      = [1, text, leftAgent, leftSeq, rightAgent, rightSeq, 0, false]   ; insert
+//	        / [2, "", targetAgent, targetSeq, 0, 0, len, rev]                 ; delete
 //
-// Every op has the same six fields so that a transaction decodes in one
-// pass with no per-op indirection. Item IDs name their agent by index, so a
-// long agent name is sent once per transaction.
+// An agent in a reference is 1 + an index into agents; agent 0 with seq 0
+// is the document start (as a left) or end (as a right). Every op has the
+// same eight scalar fields, so a transaction decodes in one pass with no
+// nested arrays per op. A long agent name is sent once per transaction.
 const (
 	txnFormat = 1
 	// MaxTxnBytes bounds an encoded transaction.
@@ -27,8 +27,9 @@ const (
 )
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode  cbor.EncMode
+	decMode  cbor.DecMode
+	wirePool = sync.Pool{New: func() any { return new(wireTxn) }}
 )
 
 func init() {
@@ -39,7 +40,7 @@ func init() {
 	}
 	decMode, err = cbor.DecOptions{
 		MaxNestedLevels:  6,
-		MaxArrayElements: MaxTxnOps + 16,
+		MaxArrayElements: 2*MaxTxnParents + MaxTxnOps + 16,
 		MaxMapPairs:      16,
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
@@ -52,7 +53,6 @@ func init() {
 }
 
 type wireRef struct {
-	_ struct{} `cbor:",toarray"`
 	A uint64
 	S uint64
 }
@@ -61,8 +61,10 @@ type wireOp struct {
 	_    struct{} `cbor:",toarray"`
 	K    uint64
 	Text string
-	R1   wireRef
-	R2   wireRef
+	A1   uint64
+	S1   uint64
+	A2   uint64
+	S2   uint64
 	Len  uint64
 	Rev  bool
 }
@@ -72,7 +74,7 @@ type wireTxn struct {
 	V       uint64
 	Agents  []string
 	Seq     uint64
-	Parents []wireRef
+	Parents []uint64 // agent, seq, agent, seq, …
 	Ops     []wireOp
 }
 
@@ -94,17 +96,20 @@ func EncodeTxn(t *Txn) ([]byte, error) {
 		w.Agents = append(w.Agents, id.Agent)
 		return wireRef{A: uint64(len(w.Agents)), S: id.Seq}
 	}
-	w.Parents = make([]wireRef, len(t.Parents))
-	for i, p := range t.Parents {
-		w.Parents[i] = ref(p)
+	w.Parents = make([]uint64, 0, 2*len(t.Parents))
+	for _, p := range t.Parents {
+		r := ref(p)
+		w.Parents = append(w.Parents, r.A, r.S)
 	}
 	w.Ops = make([]wireOp, len(t.Ops))
 	for i := range t.Ops {
 		o := &t.Ops[i]
 		if o.Kind == OpInsert {
-			w.Ops[i] = wireOp{K: uint64(OpInsert), Text: o.Text, R1: ref(o.Left), R2: ref(o.Right)}
+			l, r := ref(o.Left), ref(o.Right)
+			w.Ops[i] = wireOp{K: uint64(OpInsert), Text: o.Text, A1: l.A, S1: l.S, A2: r.A, S2: r.S}
 		} else {
-			w.Ops[i] = wireOp{K: uint64(OpDelete), R1: ref(o.Target), Len: uint64(o.Len), Rev: o.Rev}
+			g := ref(o.Target)
+			w.Ops[i] = wireOp{K: uint64(OpDelete), A1: g.A, S1: g.S, Len: uint64(o.Len), Rev: o.Rev}
 		}
 	}
 	b, err := encMode.Marshal(w)
@@ -120,8 +125,16 @@ func DecodeTxn(data []byte) (*Txn, error) {
 	if len(data) > MaxTxnBytes {
 		return nil, fmt.Errorf("%w: transaction of %d bytes (at most %d)", ErrFormat, len(data), MaxTxnBytes)
 	}
-	var w wireTxn
-	if err := decMode.Unmarshal(data, &w); err != nil {
+	// The wire struct's slices are reused from call to call (the decoder
+	// fills existing capacity); only the strings are new each time.
+	w := wirePool.Get().(*wireTxn)
+	defer func() {
+		if cap(w.Ops) <= 64 && cap(w.Agents) <= 64 && cap(w.Parents) <= 128 {
+			w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
+			wirePool.Put(w)
+		}
+	}()
+	if err := decMode.Unmarshal(data, w); err != nil {
 		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
 	}
 	if w.V != txnFormat {
@@ -142,10 +155,27 @@ func DecodeTxn(data []byte) (*Txn, error) {
 		}
 		return ID{Agent: w.Agents[r.A-1], Seq: r.S}, nil
 	}
-	t := &Txn{Agent: w.Agents[0], Seq: w.Seq, Parents: make([]ID, len(w.Parents)), Ops: make([]Op, len(w.Ops))}
+	if len(w.Parents)%2 != 0 {
+		return nil, fmt.Errorf("%w: parents are not (agent, seq) pairs", ErrFormat)
+	}
+	// One allocation holds the transaction and, in the common case, its
+	// parent and op.
+	lt := &localTxn{}
+	t := &lt.Txn
+	t.Agent, t.Seq = w.Agents[0], w.Seq
+	if n := len(w.Parents) / 2; n <= 1 {
+		t.Parents = lt.parents[:n]
+	} else {
+		t.Parents = make([]ID, n)
+	}
+	if n := len(w.Ops); n <= 1 {
+		t.Ops = lt.ops[:n]
+	} else {
+		t.Ops = make([]Op, n)
+	}
 	var err error
-	for i, p := range w.Parents {
-		if t.Parents[i], err = id(p, "parent", false); err != nil {
+	for i := range t.Parents {
+		if t.Parents[i], err = id(wireRef{w.Parents[2*i], w.Parents[2*i+1]}, "parent", false); err != nil {
 			return nil, err
 		}
 	}
@@ -157,21 +187,21 @@ func DecodeTxn(data []byte) (*Txn, error) {
 				return nil, fmt.Errorf("%w: insert op %d has delete fields", ErrFormat, i)
 			}
 			o.Kind, o.Text = OpInsert, wo.Text
-			if o.Left, err = id(wo.R1, "originLeft", true); err != nil {
+			if o.Left, err = id(wireRef{wo.A1, wo.S1}, "originLeft", true); err != nil {
 				return nil, err
 			}
-			if o.Right, err = id(wo.R2, "originRight", true); err != nil {
+			if o.Right, err = id(wireRef{wo.A2, wo.S2}, "originRight", true); err != nil {
 				return nil, err
 			}
 		case OpDelete:
-			if wo.Text != "" || wo.R2 != (wireRef{}) {
+			if wo.Text != "" || wo.A2 != 0 || wo.S2 != 0 {
 				return nil, fmt.Errorf("%w: delete op %d has insert fields", ErrFormat, i)
 			}
 			if wo.Len > MaxSeq {
 				return nil, fmt.Errorf("%w: delete op %d of %d items", ErrFormat, i, wo.Len)
 			}
 			o.Kind, o.Len, o.Rev = OpDelete, int(wo.Len), wo.Rev
-			if o.Target, err = id(wo.R1, "delete target", false); err != nil {
+			if o.Target, err = id(wireRef{wo.A1, wo.S1}, "delete target", false); err != nil {
 				return nil, err
 			}
 		default:

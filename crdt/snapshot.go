@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"unicode/utf8"
 
@@ -567,6 +566,11 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 		return r.err
 	}
 	b := newTreeBuilder(&d.h)
+	// startLeft[lv] is 1 + the originLeft of a run starting at lv (none for
+	// the document start; 0: lv starts no run, so its originLeft is lv-1),
+	// for checking originRights once every run is known.
+	startLeft := make([]uint32, end)
+	var rights []itemRun
 	seen := make(bitset, len(inserts))
 	prevEnd, prevLast := uint32(0), none
 	for k := 0; k < n; k++ {
@@ -630,6 +634,14 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 			}
 		}
 		b.add(it)
+		if it.left == none {
+			startLeft[it.lv] = none
+		} else {
+			startLeft[it.lv] = it.left + 1
+		}
+		if it.right != none {
+			rights = append(rights, it)
+		}
 		prevEnd, prevLast = it.end(), it.end()-1
 	}
 	for i := range seen {
@@ -638,27 +650,20 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 		}
 	}
 	d.t = b.finish()
-	return d.checkRights()
-}
-
-// checkRights checks that every explicit originRight has the shape the
-// ordering rule gives it: an item whose originLeft is the run's own. A
-// snapshot breaking it would let this replica serve a history others
-// reject. It builds the LV index on the way, which the check needs.
-func (d *Doc) checkRights() error {
-	sorted := runsByLV(&d.t)
-	d.ix, d.ixOK = buildIndex(sorted, d.h.end), true
-	leftOf := func(lv uint32) uint32 {
-		k := sort.Search(len(sorted), func(i int) bool { return sorted[i].lv > lv }) - 1
-		r := &sorted[k].leaf.runs[sorted[k].run]
-		return r.leftOf(int(lv - r.lv))
-	}
-	for l := d.t.first; l != nil; l = l.next {
-		for i := 0; i < l.n; i++ {
-			r := &l.runs[i]
-			if r.right != none && leftOf(r.right) != r.left {
-				return fmt.Errorf("item %d has an originRight that does not share its originLeft", r.lv)
-			}
+	// Every explicit originRight must have the shape the ordering rule
+	// gives it: an item sharing the run's originLeft. A snapshot breaking
+	// it would let this replica serve a history others reject.
+	for _, r := range rights {
+		got := r.right - 1
+		switch sl := startLeft[r.right]; sl {
+		case 0:
+		case none:
+			got = none
+		default:
+			got = sl - 1
+		}
+		if got != r.left {
+			return fmt.Errorf("item %d has an originRight that does not share its originLeft", r.lv)
 		}
 	}
 	return nil

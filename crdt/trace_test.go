@@ -49,6 +49,28 @@ func TestTraceConformance(t *testing.T) {
 					t.Fatalf("merging in reverse order gives a different text")
 				}
 			}
+			if tr.Kind == trace.Sequential {
+				// Through Edit the history is the same: same text, and the
+				// same operations when sent.
+				ed, err := trace.ReplaySequentialEdits(tr, "seph")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ed.Text() != tr.End || !equalVersions(ed.Version(), final.Version()) {
+					t.Fatal("replaying through Edit gives another document")
+				}
+				fromEdit, _ := crdt.New("e")
+				for _, tx := range ed.Missing(crdt.Version{}) {
+					if _, err := fromEdit.Apply(tx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, tx := range final.Missing(crdt.Version{}) {
+					if _, err := fromEdit.Apply(tx); err != nil {
+						t.Fatalf("the two histories disagree: %v", err)
+					}
+				}
+			}
 			if got := final.Text(); got != tr.End {
 				t.Fatalf("text differs from endContent: %d vs %d bytes, first difference at byte %d", len(got), len(tr.End), firstDiff(got, tr.End))
 			}

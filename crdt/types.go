@@ -67,6 +67,8 @@ const (
 // are consecutive.
 type Op struct {
 	Kind OpKind
+	Rev  bool // delete: the targets run downward (a run of backspaces)
+	Len  int  // delete: the number of items deleted
 
 	// Insert: the inserted code points (UTF-8) and the first one's
 	// origins. Item i of the run has ID (txn agent, seq+i); for i > 0 its
@@ -77,11 +79,8 @@ type Op struct {
 	Right ID // originRight of the first item; zero = document end
 
 	// Delete: the deleted items are (Target.Agent, Target.Seq+i) for
-	// i in [0, Len), or (Target.Agent, Target.Seq-i) when Rev is set
-	// (a run of backspaces).
+	// i in [0, Len), or (Target.Agent, Target.Seq-i) when Rev is set.
 	Target ID
-	Len    int
-	Rev    bool
 }
 
 // Count is the number of seqs the op consumes.

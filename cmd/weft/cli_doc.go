@@ -422,7 +422,7 @@ func replayInto(c *cobra.Command, cl *apiClient, id, file string, t *trace.Trace
 	}
 	sum := replaySummary{Doc: id, File: filepath.Base(file)}
 	for i := range t.Txns {
-		for _, p := range t.Txns[i].Patches {
+		for p := range t.PatchesOf(i) {
 			if p.Del == 0 && p.Ins == "" {
 				sum.Skipped++
 				continue

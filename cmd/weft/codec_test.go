@@ -29,7 +29,7 @@ func paperTxns(b *testing.B) ([]*crdt.Txn, *crdt.Doc) {
 		}
 		d, _ := crdt.New("author")
 		for i := range tr.Txns {
-			for _, p := range tr.Txns[i].Patches {
+			for p := range tr.PatchesOf(i) {
 				t, err := d.Replace(p.Pos, p.Del, p.Ins)
 				if err != nil {
 					paper.err = err

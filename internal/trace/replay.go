@@ -8,22 +8,40 @@ import (
 )
 
 // ReplaySequential types every patch of a sequential trace as its own local
-// transaction of one agent and returns the document.
+// transaction of one agent, building each one's wire transaction (Replace),
+// and returns the document.
 func ReplaySequential(t *Trace, agent string) (*crdt.Doc, error) {
+	return replaySequential(t, agent, func(d *crdt.Doc, p Patch) error {
+		_, err := d.Replace(p.Pos, p.Del, p.Ins)
+		return err
+	})
+}
+
+// ReplaySequentialEdits is ReplaySequential through Edit: each patch is its
+// own local transaction, but its wire form is left to be built when sent.
+func ReplaySequentialEdits(t *Trace, agent string) (*crdt.Doc, error) {
+	return replaySequential(t, agent, func(d *crdt.Doc, p Patch) error {
+		return d.Edit(p.Pos, p.Del, p.Ins)
+	})
+}
+
+func replaySequential(t *Trace, agent string, apply func(*crdt.Doc, Patch) error) (*crdt.Doc, error) {
 	d, err := crdt.New(agent)
 	if err != nil {
 		return nil, err
 	}
 	if t.Start != "" {
-		if _, err := d.Insert(0, t.Start); err != nil {
+		if err := apply(d, Patch{Ins: t.Start}); err != nil {
 			return nil, err
 		}
 	}
 	for i := range t.Txns {
-		for j, p := range t.Txns[i].Patches {
-			if _, err := d.Replace(p.Pos, p.Del, p.Ins); err != nil {
+		j := 0
+		for p := range t.PatchesOf(i) {
+			if err := apply(d, p); err != nil {
 				return nil, fmt.Errorf("txn %d patch %d: %w", i, j, err)
 			}
+			j++
 		}
 	}
 	return d, nil
@@ -86,7 +104,8 @@ func ReplayConcurrent(t *Trace) (*Replayed, error) {
 				}
 			}
 		}
-		for k, p := range tx.Patches {
+		k := 0
+		for p := range t.PatchesOf(i) {
 			ct, err := d.Replace(p.Pos, p.Del, p.Ins)
 			if err != nil {
 				return nil, fmt.Errorf("txn %d patch %d: %w", i, k, err)
@@ -94,6 +113,7 @@ func ReplayConcurrent(t *Trace) (*Replayed, error) {
 			if ct != nil {
 				c.Txns[i] = append(c.Txns[i], ct)
 			}
+			k++
 		}
 		seen[i] = true
 	}

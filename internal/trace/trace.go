@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -32,30 +33,48 @@ type Patch struct {
 	Ins      string
 }
 
-// Txn is one transaction of a trace. In sequential traces Parents and
-// Agent are unused.
+// Txn is one transaction of a trace: its agent and parents (concurrent
+// traces; indexes of earlier transactions) and its patches.
 type Txn struct {
-	Parents []int
 	Agent   int
-	Patches []Patch
+	Parents []int
+	first   int // index of its first patch in Trace.patches
+	n       int
 }
 
-// Trace is a parsed editing trace.
+// Trace is a parsed editing trace. Its patches are kept in pointer-free
+// arrays over one string of inserted text, so that holding a trace of a
+// few hundred thousand patches costs the garbage collector nothing while
+// it is replayed.
 type Trace struct {
 	Kind       string
 	Start, End string
 	Txns       []Txn
 	Agents     []string // concurrent: the agent names (default "0", "1", …)
+
+	patches []patch
+	text    string
 }
 
+type patch struct{ pos, del, off, n uint32 }
+
 // Patches returns the number of patches in the trace.
-func (t *Trace) Patches() int {
-	n := 0
-	for i := range t.Txns {
-		n += len(t.Txns[i].Patches)
+func (t *Trace) Patches() int { return len(t.patches) }
+
+// PatchesOf yields the patches of transaction i in order.
+func (t *Trace) PatchesOf(i int) func(yield func(Patch) bool) {
+	tx := &t.Txns[i]
+	return func(yield func(Patch) bool) {
+		for _, p := range t.patches[tx.first : tx.first+tx.n] {
+			if !yield(Patch{Pos: int(p.pos), Del: int(p.del), Ins: t.text[p.off : p.off+p.n]}) {
+				return
+			}
+		}
 	}
-	return n
 }
+
+// NumPatches returns the number of patches of transaction i.
+func (t *Trace) NumPatches(i int) int { return t.Txns[i].n }
 
 // Load reads a trace from a .json or .json.gz file.
 func Load(path string) (*Trace, error) {
@@ -177,10 +196,11 @@ func Parse(r io.Reader) (*Trace, error) {
 			t.Agents = append(t.Agents, name)
 		}
 	}
+	var text strings.Builder
+	var parents []int
 	for i, rt := range raw.Txns {
 		tx := &t.Txns[i]
 		tx.Agent = rt.Agent
-		tx.Parents = rt.Parents
 		if t.Kind == Concurrent {
 			if rt.Agent < 0 || rt.Agent >= numAgents {
 				return nil, fmt.Errorf("%w: txn %d: agent %d of %d", ErrFormat, i, rt.Agent, numAgents)
@@ -191,16 +211,31 @@ func Parse(r io.Reader) (*Trace, error) {
 				}
 			}
 		}
-		tx.Patches = make([]Patch, len(rt.Patches))
+		parents = append(parents, rt.Parents...)
+		tx.first, tx.n = len(t.patches), len(rt.Patches)
 		for j, p := range rt.Patches {
-			if p.Pos < 0 || p.Del < 0 {
-				return nil, fmt.Errorf("%w: txn %d patch %d: negative position or length", ErrFormat, i, j)
+			if p.Pos < 0 || p.Del < 0 || p.Pos > math.MaxUint32 || p.Del > math.MaxUint32 {
+				return nil, fmt.Errorf("%w: txn %d patch %d: position or length out of range", ErrFormat, i, j)
 			}
 			if !utf8.ValidString(p.Ins) {
 				return nil, fmt.Errorf("%w: txn %d patch %d: text is not valid UTF-8", ErrFormat, i, j)
 			}
-			tx.Patches[j] = Patch(p)
+			t.patches = append(t.patches, patch{uint32(p.Pos), uint32(p.Del), uint32(text.Len()), uint32(len(p.Ins))})
+			text.WriteString(p.Ins)
 		}
+		if text.Len() > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: more than 4 GiB of inserted text", ErrFormat)
+		}
+	}
+	t.text = text.String()
+	// Every transaction's parents are a slice of one array.
+	k := 0
+	for i := range t.Txns {
+		n := len(raw.Txns[i].Parents)
+		if n > 0 {
+			t.Txns[i].Parents = parents[k : k+n : k+n]
+		}
+		k += n
 	}
 	return t, nil
 }
