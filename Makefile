@@ -8,17 +8,20 @@ FUZZTIME  ?= 10s
 RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./cmd/...
 PURE_PKGS := ./crdt/... ./api/... ./internal/...
 
-.PHONY: all build run test vet unit fuzz wasm bench bench-go bench-peers crash clean
+.PHONY: all build run replay test vet unit fuzz wasm bench bench-go bench-peers crash clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/weft
 
-# For now the main job is the trace replayer on the bundled paper trace; it
-# becomes `weft daemon` once the daemon exists.
+# The main job: the daemon on the default data directory ($$XDG_DATA_HOME/weft).
 run: build
-	./$(BIN) trace replay testdata/traces/sequential/automerge-paper.json.gz testdata/traces/concurrent/clownschool.json.gz
+	./$(BIN) daemon
+
+# Replay the bundled editing traces and print their figures.
+replay: build
+	./$(BIN) trace replay testdata/traces/sequential/*.json.gz testdata/traces/concurrent/*.json.gz
 
 test: vet unit wasm fuzz
 
