@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // keystroke is a stand-in single-keystroke transaction: a 24-byte payload,
@@ -176,4 +178,96 @@ func BenchmarkBackupRestore(b *testing.B) {
 			b.SetBytes(int64(info.Bytes))
 		}
 	})
+}
+
+// BenchmarkOpenCompacted measures the store's part of opening a document
+// (Load with a loader that only reads what the store hands it) right after
+// compaction, for a document of 260,000 single-keystroke transactions (the
+// size of automerge-paper): with nothing after the snapshot, and with 100
+// transactions stored after it. It also reports how long the compaction
+// took. The crdt's share is measured in cmd/weft (BenchmarkOpenPaper).
+func BenchmarkOpenCompacted(b *testing.B) {
+	const n = 260_000
+	ctx := context.Background()
+	o := DefaultOptions()
+	o.CacheBytes = 0
+	s, err := Open(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	id := NewDocID()
+	if err := s.CreateDoc(ctx, id, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	fillDoc(b, s, id, n, 24)
+	snap := make([]byte, 200<<10) // about what the paper's crdt snapshot weighs
+	for i := range snap {
+		snap[i] = byte(i * 7)
+	}
+	start := time.Now()
+	if dropped, err := s.Compact(ctx, id, snap, Version{"bench-agent-0123": n}); err != nil || dropped != n {
+		b.Fatalf("compact dropped %d: %v", dropped, err)
+	}
+	compactTook := time.Since(start)
+	open := func(want int) func(b *testing.B) {
+		return func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				v, err := s.Load(ctx, id, func(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
+					got := 0
+					for _, err := range txns {
+						if err != nil {
+							return nil, 0, err
+						}
+						got++
+					}
+					if sn == nil || len(sn.Payload) != len(snap) {
+						return nil, 0, fmt.Errorf("snapshot missing")
+					}
+					return got, 1, nil
+				})
+				if err != nil || v.(int) != want {
+					b.Fatalf("load: %v txns after the snapshot, want %d: %v", v, want, err)
+				}
+			}
+			b.ReportMetric(float64(compactTook.Milliseconds()), "compact-ms")
+		}
+	}
+	b.Run("snapshot", open(0))
+	var last *Ack
+	for i := n; i < n+100; i++ {
+		if last, err = s.Append(ctx, id, Batched, keystroke(uint64(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := last.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("snapshot+100", open(100))
+}
+
+// BenchmarkDocs lists the documents of a store holding 200 documents of
+// 500 transactions each (about 200,000 keys).
+func BenchmarkDocs(b *testing.B) {
+	const docs, txns = 200, 500
+	ctx := context.Background()
+	s, err := Open(b.TempDir(), DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for d := 0; d < docs; d++ {
+		id := NewDocID()
+		if err := s.CreateDoc(ctx, id, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		fillDoc(b, s, id, txns, 24)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ids, err := s.Docs(ctx)
+		if err != nil || len(ids) != docs {
+			b.Fatalf("listed %d documents, want %d: %v", len(ids), docs, err)
+		}
+	}
 }
