@@ -127,6 +127,50 @@ func BenchmarkMergeEncoded(b *testing.B) {
 	}
 }
 
+// BenchmarkCatchUp is what a fresh replica joining does: it receives the
+// whole history as a peer's catch-up sends it (Missing: runs of one
+// agent merged into spans), decodes and applies it.
+func BenchmarkCatchUp(b *testing.B) {
+	for name, t := range loadTraces(b, "concurrent") {
+		b.Run(name, func(b *testing.B) {
+			c, err := trace.ReplayConcurrent(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			src, err := trace.Merge(c.All())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wire [][]byte
+			for _, tx := range src.Missing(crdt.Version{}) {
+				w, err := crdt.EncodeTxn(tx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wire = append(wire, w)
+			}
+			b.ReportAllocs()
+			b.ReportMetric(float64(len(wire)), "txns")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, _ := crdt.New("fresh")
+				for _, w := range wire {
+					tx, err := crdt.DecodeTxn(w)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := d.Apply(tx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if d.Text() != t.End {
+					b.Fatal("wrong text")
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkReplayConcurrent replays each concurrent trace with one replica
 // per agent, typing and merging.
 func BenchmarkReplayConcurrent(b *testing.B) {
