@@ -85,9 +85,7 @@ func TestMDNSDiscovery(t *testing.T) {
 	if !hasMulticast() {
 		t.Skip("no up, non-loopback, multicast-capable interface: mDNS cannot work here")
 	}
-	var r [8]byte
-	_, _ = rand.Read(r[:])
-	tag := "weft-test-" + hex.EncodeToString(r[:])
+	tag := uniqueTag()
 	mdnsOn := func(tag string) func(*Options) {
 		return func(o *Options) { o.MDNS, o.MDNSTag = true, tag }
 	}
@@ -100,6 +98,13 @@ func TestMDNSDiscovery(t *testing.T) {
 	if connectedTo(a, other.ID()) || connectedTo(b, other.ID()) {
 		t.Fatal("a node with another mDNS tag was connected")
 	}
+}
+
+// uniqueTag is an mDNS service tag no other test run shares.
+func uniqueTag() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return "weft-test-" + hex.EncodeToString(r[:])
 }
 
 func hasMulticast() bool {

@@ -26,7 +26,8 @@
 //   - NAT traversal (Options.NATTraversal): UPnP/NAT-PMP port mapping,
 //     AutoNAT v2, hole punching, and AutoRelay through the bootstrap peers.
 //     Options.RelayService turns a node into a circuit relay v2 and AutoNAT
-//     server (the weft relay).
+//     server declared publicly reachable (the weft relay, on a public
+//     address).
 //
 // # Gossip
 //

@@ -420,3 +420,40 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("Next with expiring ctx: %v", err)
 	}
 }
+
+// BenchmarkGossipLatency measures one message from Publish on A to Next
+// returning on B, one at a time, on loopback; reports p50 and p99.
+func BenchmarkGossipLatency(b *testing.B) {
+	na := startNode(b, nil)
+	nb := startNode(b, bootstrapTo(na))
+	waitFor(b, 15*time.Second, "B connected to A", func() bool { return connectedTo(na, nb.ID()) })
+	ta, err := na.Join("weft/doc/latency", acceptAll)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tb, err := nb.Join("weft/doc/latency", acceptAll)
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, 15*time.Second, "A to see B in the topic", func() bool { return slices.Contains(ta.Peers(), nb.ID()) })
+	ctx := context.Background()
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		msg := fmt.Appendf(nil, "latency %d %s", i, strings.Repeat("k", 64))
+		start := time.Now()
+		if err := ta.Publish(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		m, err := tb.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		if string(m.Data) != string(msg) {
+			b.Fatalf("got %q, want %q", m.Data, msg)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}

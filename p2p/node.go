@@ -131,7 +131,11 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		}
 	}
 	if opts.RelayService {
-		lopts = append(lopts, libp2p.EnableRelayService(), libp2p.EnableNATService())
+		// A relay is deployed on a public address; libp2p starts the relay
+		// service only once it believes it is publicly reachable, which
+		// AutoNAT may never confirm when the relay is the only server
+		// around. So the relay says it is.
+		lopts = append(lopts, libp2p.EnableRelayService(), libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(lopts...)
 	if err != nil {

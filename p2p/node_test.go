@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -239,12 +240,17 @@ func TestQUIC(t *testing.T) {
 	}
 }
 
-// exercise runs a small scenario on two fresh nodes (connect, gossip, a
-// stream) and closes them, returning their TCP and UDP listen ports.
-func exercise(t *testing.T) []ma.Multiaddr {
+// exercise runs a small scenario on two fresh nodes with the DHT (and mDNS
+// when a tag is given) on: connect, gossip, a stream, a DHT announcement;
+// then closes them, returning their TCP and UDP listen ports.
+func exercise(t *testing.T, mdnsTag string) []ma.Multiaddr {
 	t.Helper()
 	both := func(o *Options) {
 		o.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+		o.DHT = true
+		if mdnsTag != "" {
+			o.MDNS, o.MDNSTag = true, mdnsTag
+		}
 	}
 	oa := testOptions(t)
 	both(&oa)
@@ -291,6 +297,11 @@ func exercise(t *testing.T) []ma.Multiaddr {
 		t.Fatal(err)
 	}
 	_ = s.Close()
+	waitFor(t, 20*time.Second, "a DHT announcement", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return b.Announce(ctx, "weft/doc/leak") == nil
+	})
 	// Close the node with joined topics and the stream handler in place:
 	// Node.Close must leave topics itself.
 	if err := b.Close(); err != nil {
@@ -312,9 +323,13 @@ func exercise(t *testing.T) []ma.Multiaddr {
 // run warms up libp2p's process-wide goroutines; after the second, the count
 // must come back to what it was between the two.
 func TestCloseIsClean(t *testing.T) {
-	exercise(t)
+	tag := ""
+	if hasMulticast() {
+		tag = uniqueTag()
+	}
+	exercise(t, tag)
 	base := runtime.NumGoroutine()
-	listen := exercise(t)
+	listen := exercise(t, tag)
 	deadline := time.Now().Add(15 * time.Second)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
@@ -344,5 +359,21 @@ func TestCloseIsClean(t *testing.T) {
 			}
 			l.Close()
 		}
+	}
+}
+
+// NAT traversal and the relay service start and stop cleanly, and a relay
+// serves the circuit v2 hop protocol.
+func TestRelayAndNATOptionsStart(t *testing.T) {
+	relay := startNode(t, func(o *Options) { o.RelayService = true })
+	const hop = "/libp2p/circuit/relay/0.2.0/hop"
+	waitFor(t, 10*time.Second, "the relay to serve "+hop, func() bool {
+		return slices.Contains(relay.host.Mux().Protocols(), hop)
+	})
+	n := startNode(t, func(o *Options) { o.NATTraversal = true; bootstrapTo(relay)(o) })
+	waitFor(t, 15*time.Second, "the node to reach its bootstrap relay", func() bool { return connectedTo(n, relay.ID()) })
+	plain := startNode(t, nil)
+	if slices.Contains(plain.host.Mux().Protocols(), hop) {
+		t.Fatal("a node without RelayService serves " + hop)
 	}
 }

@@ -85,7 +85,10 @@ type Options struct {
 	NATTraversal bool
 
 	// RelayService makes this node a circuit relay v2 for others and
-	// answers AutoNAT dial-back requests. Default: false; the relay sets true.
+	// answers AutoNAT dial-back requests. It also declares the node publicly
+	// reachable (libp2p would otherwise wait for AutoNAT to confirm that
+	// before relaying), so set it only on a node with a public address.
+	// Default: false; the relay sets true.
 	RelayService bool
 
 	// Logger receives the node's logs. Default: a logger that discards.
