@@ -91,7 +91,8 @@
 // Bounds on input: topic names and protocol IDs at most 256 bytes, gossip
 // data and frames at most MaxMessageBytes (itself at most 64 MiB), identity
 // file at most 4 KiB, at most 64 distinct rejection reasons counted (more
-// count as "other").
+// count as "other"). Peers' subscription announcements for names over 256
+// bytes are ignored, and an RPC announcing more than 1024 is dropped.
 //
 // # Logging and shutdown
 //

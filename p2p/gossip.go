@@ -48,8 +48,25 @@ func newPubSub(ctx context.Context, h host.Host, o *Options) (*pubsub.PubSub, er
 		pubsub.WithMaxMessageSize(o.MaxMessageBytes+gossipWireSlack),
 		pubsub.WithPeerOutboundQueueSize(o.GossipQueue),
 		pubsub.WithValidateQueueSize(o.GossipQueue),
+		pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(topicFilter{}, maxSubsPerRPC)),
 		pubsub.WithLogger(o.Logger.With("component", "gossipsub")),
 	)
+}
+
+// maxSubsPerRPC bounds the subscription announcements GossipSub accepts in
+// one RPC from a peer; an RPC with more is dropped whole.
+const maxSubsPerRPC = 1024
+
+// topicFilter makes GossipSub track only peers' subscriptions to topic names
+// of 1..maxTopicLen bytes, so a peer cannot make us store huge names.
+type topicFilter struct{}
+
+func (topicFilter) CanSubscribe(topic string) bool {
+	return topic != "" && len(topic) <= maxTopicLen
+}
+
+func (f topicFilter) FilterIncomingSubscriptions(_ peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
+	return pubsub.FilterSubscriptions(subs, f.CanSubscribe), nil
 }
 
 // Message is a gossip message received from another peer.
