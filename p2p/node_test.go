@@ -377,3 +377,30 @@ func TestRelayAndNATOptionsStart(t *testing.T) {
 		t.Fatal("a node without RelayService serves " + hop)
 	}
 }
+
+// The defaults a daemon runs with start (TCP and QUIC on every interface,
+// DHT, NAT traversal; mDNS under a test-unique tag) and close cleanly.
+func TestDefaultOptionsStart(t *testing.T) {
+	o := DefaultOptions()
+	o.IdentityFile = filepath.Join(t.TempDir(), "identity.key")
+	o.MDNSTag = uniqueTag()
+	o.Logger = testLogger()
+	n, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("New with defaults: %v", err)
+	}
+	var tcp, quic bool
+	for _, a := range n.Addrs() {
+		tcp = tcp || strings.Contains(a, "/tcp/")
+		quic = quic || strings.Contains(a, "/quic-v1/")
+		if !strings.HasSuffix(a, "/p2p/"+n.ID()) {
+			t.Errorf("address %s does not end in /p2p/<id>", a)
+		}
+	}
+	if !tcp || !quic {
+		t.Errorf("addresses %v lack TCP or QUIC", n.Addrs())
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
