@@ -66,4 +66,30 @@ type NodeStatus struct {
 	Open    int      `json:"open_docs"`
 	Peers   int      `json:"peers"`
 	Version string   `json:"version"`
+	// Counters are what the daemon counted since it started (nil when the
+	// backend keeps none).
+	Counters *Counters `json:"counters,omitempty"`
+}
+
+// Counters count what a daemon did since it started: transactions applied
+// and exchanged, and input from peers it rejected, by reason.
+type Counters struct {
+	Replica ReplicaCounters `json:"replica"`
+	// GossipRejected counts gossip messages from other peers that the
+	// network layer rejected (size, or the replica's validator), by reason.
+	GossipRejected map[string]uint64 `json:"gossip_rejected"`
+}
+
+// ReplicaCounters are the replica manager's counters. Its fields match
+// replica.StatsSnapshot one for one, so one converts to the other.
+type ReplicaCounters struct {
+	LocalTxns      uint64            `json:"local_txns"`      // local transactions persisted
+	RemoteTxns     uint64            `json:"remote_txns"`     // transactions from peers integrated and persisted
+	Published      uint64            `json:"published"`       // gossip messages published
+	GossipReceived uint64            `json:"gossip_received"` // gossip messages received
+	SyncReceived   uint64            `json:"sync_received"`   // envelopes received by catch-up
+	SyncSent       uint64            `json:"sync_sent"`       // envelopes sent by catch-up
+	SyncRuns       uint64            `json:"sync_runs"`       // catch-up exchanges completed
+	SyncFailures   uint64            `json:"sync_failures"`   // catch-up exchanges that failed
+	Rejected       map[string]uint64 `json:"rejected"`        // input rejected (gossip, catch-up), by reason
 }

@@ -146,7 +146,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	uo.Token = token
 	uo.NoFallback = cfg.apiExplicit
 	uo.Logger = log.With("part", "ui")
-	srv, err := ui.New(mgr, uo)
+	srv, err := ui.New(daemonBackend{mgr, node}, uo)
 	if err != nil {
 		return withCode(2, err)
 	}
