@@ -73,6 +73,14 @@ WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
 // flushed and closed.
 func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.File) error {
 	log := newLogger(cfg, logw)
+	if p := os.Getenv("WEFT_TEST_CPUPROFILE"); p != "" {
+		// Profiling hook for the multi-process benchmarks only.
+		stop, err := startCPUProfile(p)
+		if err != nil {
+			return withCode(2, err)
+		}
+		defer stop()
+	}
 	dir, err := filepath.Abs(cfg.Data)
 	if err != nil {
 		return err
