@@ -6,7 +6,7 @@ BIN       := bin/weft
 FUZZTIME  ?= 10s
 # Packages whose code starts goroutines run under the race detector.
 RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./cmd/...
-PURE_PKGS := ./crdt/... ./api/... ./internal/...
+PURE_PKGS := ./crdt/... ./wire/... ./api/... ./internal/...
 
 .PHONY: all build run replay test vet unit fuzz wasm bench bench-go bench-peers crash clean
 
@@ -33,11 +33,11 @@ unit:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./crdt/...
+	GOOS=js GOARCH=wasm $(GO) build ./crdt/... ./wire/...
 
 # Short runs of every fuzz target, against the committed corpus first.
 fuzz:
-	./scripts/fuzz-all.sh $(FUZZTIME) ./crdt
+	./scripts/fuzz-all.sh $(FUZZTIME) ./crdt ./wire
 
 bench: bench-go bench-peers
 

@@ -10,6 +10,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/wire"
 )
 
 // actor is the goroutine that owns one loaded document. Everything that
@@ -144,7 +145,7 @@ func (a *actor) compact(ctx context.Context) error {
 // (durable before returning), then publishes them.
 func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResult, error) {
 	m := a.d.m
-	var envs []Envelope
+	var envs []wire.Envelope
 	var wires [][]byte
 	var editErr error
 	applied := 0
@@ -158,7 +159,7 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 		if t == nil {
 			continue
 		}
-		env, wire, err := seal(a.d.id, t)
+		env, wire, err := wire.Seal(wire.DocID(a.d.id), t)
 		if err != nil {
 			a.broken = err
 			return api.EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
@@ -169,7 +170,7 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 	if len(envs) > 0 {
 		recs := make([]store.TxnRecord, len(envs))
 		for i := range envs {
-			recs[i] = envs[i].Record()
+			recs[i] = record(&envs[i])
 		}
 		if _, err := m.opts.Store.Append(context.WithoutCancel(ctx), a.d.id, store.Immediate, recs...); err != nil {
 			// The edits are in memory but not on disk: nothing is
@@ -203,11 +204,11 @@ func (a *actor) publish(wires [][]byte) {
 
 // remote integrates transactions from peers and persists what was new
 // (batched: gossip and catch-up can always deliver it again).
-func (a *actor) remote(envs []Envelope) error {
+func (a *actor) remote(envs []wire.Envelope) error {
 	m := a.d.m
 	before := a.doc.Version()
 	for i := range envs {
-		t, err := envs[i].open()
+		t, err := envs[i].Open()
 		if err != nil {
 			m.stats.reject(Reason(err))
 			continue
@@ -228,12 +229,12 @@ func (a *actor) remote(envs []Envelope) error {
 	}
 	recs := make([]store.TxnRecord, 0, len(fresh))
 	for _, t := range fresh {
-		env, _, err := seal(a.d.id, t)
+		env, _, err := wire.Seal(wire.DocID(a.d.id), t)
 		if err != nil {
 			a.broken = err
 			return err
 		}
-		recs = append(recs, env.Record())
+		recs = append(recs, record(&env))
 	}
 	if _, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...); err != nil {
 		a.broken = err
@@ -250,7 +251,7 @@ func (a *actor) missing(v store.Version) ([][]byte, error) {
 	txns := a.doc.Missing(crdt.Version(v))
 	out := make([][]byte, 0, len(txns))
 	for _, t := range txns {
-		_, wire, err := seal(a.d.id, t)
+		_, wire, err := wire.Seal(wire.DocID(a.d.id), t)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/wire"
 )
 
 // docState is one joined document: its gossip subscription, which lives as
@@ -36,7 +37,7 @@ func (d *docState) subscribe() error {
 	if t == nil {
 		return nil
 	}
-	v := validator(d.id)
+	v := wire.Validator(wire.DocID(d.id))
 	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) error {
 		err := v(from, data)
 		if err != nil {
@@ -60,7 +61,7 @@ func (d *docState) readTopic() {
 		if err != nil {
 			return
 		}
-		e, err := parseEnvelope(data, d.id)
+		e, err := wire.ParseEnvelope(data, wire.DocID(d.id))
 		if err != nil {
 			d.m.stats.reject(Reason(err))
 			continue
@@ -69,7 +70,7 @@ func (d *docState) readTopic() {
 		if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
 			continue
 		}
-		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]Envelope{e}) })
+		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]wire.Envelope{e}) })
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
 			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
 		}

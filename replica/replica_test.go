@@ -15,6 +15,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/wire"
 )
 
 type testNode struct {
@@ -242,24 +243,24 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 
 	good, _ := crdt.New("mallory")
 	txn, _ := good.Insert(0, "x")
-	_, valid, err := seal(id, txn)
+	_, valid, err := wire.Seal(wire.DocID(id), txn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := store.NewDocID()
-	_, wrongDoc, _ := seal(other, txn)
-	mismatch := Envelope{Doc: id, Header: store.TxnHeader{Agent: "mallory", Seq: 5, Len: 1}, Payload: mustEncode(t, txn)}
+	_, wrongDoc, _ := wire.Seal(wire.DocID(other), txn)
+	mismatch := wire.Envelope{Doc: wire.DocID(id), Header: wire.Header{Agent: "mallory", Seq: 5, Len: 1}, Payload: mustEncode(t, txn)}
 	mismatchWire, _ := mismatch.Marshal()
-	badPayload := Envelope{Doc: id, Header: store.TxnHeader{Agent: "mallory", Seq: 0, Len: 1}, Payload: []byte{0xff, 0x00}}
+	badPayload := wire.Envelope{Doc: wire.DocID(id), Header: wire.Header{Agent: "mallory", Seq: 0, Len: 1}, Payload: []byte{0xff, 0x00}}
 	badPayloadWire, _ := badPayload.Marshal()
 	future := append([]byte(nil), valid...)
 	future[1] = 0x07 // format version 7 (the array header is the first byte)
 
-	v := validator(id)
+	v := wire.Validator(wire.DocID(id))
 	cases := map[string][]byte{
 		"malformed":       []byte("garbage"),
 		"truncated":       valid[:len(valid)/2],
-		"oversized":       make([]byte, MaxEnvelopeBytes+1),
+		"oversized":       make([]byte, wire.MaxEnvelopeBytes+1),
 		"wrong-document":  wrongDoc,
 		"header-mismatch": mismatchWire,
 		"bad-payload":     badPayloadWire,
@@ -303,16 +304,16 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	}
 	// A transaction with forged parents waits and is never stored.
 	forged := &crdt.Txn{Agent: "mallory", Seq: 0, Parents: []crdt.ID{{Agent: "ghost", Seq: 41}}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!"}}}
-	_, wire, err := seal(id, forged)
+	_, forgedWire, err := wire.Seal(wire.DocID(id), forged)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := parseEnvelope(wire, id)
+	e, err := wire.ParseEnvelope(forgedWire, wire.DocID(id))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := a.m.doc(id)
-	if err := d.do(ctx, func(ac *actor) error { return ac.remote([]Envelope{e}) }); err != nil {
+	if err := d.do(ctx, func(ac *actor) error { return ac.remote([]wire.Envelope{e}) }); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := a.m.DocStatus(ctx, info.ID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"weft/store"
+	"weft/wire"
 )
 
 // SyncProtocol is the catch-up stream protocol. Two replicas exchange
@@ -23,52 +24,25 @@ import (
 // simply runs again from the versions both sides have reached.
 const SyncProtocol = "/weft/sync/1.0.0"
 
-const (
-	syncFormat = 1
-
-	msgHello = 1
-	msgTxns  = 2
-	msgDone  = 3
-	msgFail  = 4
-
-	// chunkEnvelopes and chunkBytes bound one txns message.
-	chunkEnvelopes = 256
-	chunkBytes     = 1 << 20
-)
-
-type syncMsg struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	Kind    uint64
-	Doc     []byte
-	Version map[string]uint64
-	Envs    [][]byte
-	Reason  string
-}
-
-func writeMsg(s Stream, m syncMsg) error {
-	m.V = syncFormat
-	b, err := encMode.Marshal(m)
+func writeMsg(s Stream, m wire.SyncMsg) error {
+	b, err := wire.MarshalSync(m)
 	if err != nil {
 		return err
 	}
 	return s.WriteMsg(b)
 }
 
-func readMsg(s Stream) (syncMsg, error) {
+func readMsg(s Stream) (wire.SyncMsg, error) {
 	b, err := s.ReadMsg()
 	if err != nil {
-		return syncMsg{}, err
+		return wire.SyncMsg{}, err
 	}
-	var m syncMsg
-	if err := decMode.Unmarshal(b, &m); err != nil {
-		return m, reject("malformed", "sync message: %v", err)
+	m, err := wire.ParseSync(b)
+	if err != nil {
+		return m, err
 	}
-	if m.V != syncFormat {
-		return m, reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
-	}
-	if m.Kind < msgHello || m.Kind > msgFail {
-		return m, reject("malformed", "sync message of kind %d", m.Kind)
+	if m.Kind > wire.MsgFail {
+		return m, wire.Reject("malformed", "sync message of kind %d between replicas", m.Kind)
 	}
 	return m, nil
 }
@@ -127,7 +101,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		_ = s.Reset()
 		return err
 	}
-	if err := writeMsg(s, syncMsg{Kind: msgHello, Doc: doc[:], Version: mine}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine}); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -137,11 +111,11 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	switch {
-	case reply.Kind == msgFail:
+	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
-	case reply.Kind != msgHello || string(reply.Doc) != string(doc[:]):
+	case reply.Kind != wire.MsgHello || string(reply.Doc) != string(doc[:]):
 		_ = s.Reset()
-		return reject("malformed", "expected a hello for %s", doc)
+		return wire.Reject("malformed", "expected a hello for %s", doc)
 	}
 	return m.exchange(ctx, s, d, reply.Version)
 }
@@ -151,7 +125,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(m.opts.SyncTimeout))
 	hello, err := readMsg(s)
-	if err != nil || hello.Kind != msgHello || len(hello.Doc) != len(store.DocID{}) {
+	if err != nil || hello.Kind != wire.MsgHello || len(hello.Doc) != len(store.DocID{}) {
 		if err != nil {
 			m.stats.reject(Reason(err))
 		} else {
@@ -164,7 +138,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	copy(id[:], hello.Doc)
 	d, err := m.doc(id)
 	if err != nil {
-		_ = writeMsg(s, syncMsg{Kind: msgFail, Doc: id[:], Reason: "unknown document"})
+		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "unknown document"})
 		_ = s.CloseWrite()
 		return
 	}
@@ -172,10 +146,10 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	defer cancel()
 	mine, err := d.version(ctx)
 	if err != nil {
-		_ = writeMsg(s, syncMsg{Kind: msgFail, Doc: id[:], Reason: "document unavailable"})
+		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
-	if err := writeMsg(s, syncMsg{Kind: msgHello, Doc: id[:], Version: mine}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine}); err != nil {
 		return
 	}
 	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
@@ -221,17 +195,17 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 	}
 	for len(wires) > 0 {
 		n, size := 0, 0
-		for n < len(wires) && n < chunkEnvelopes && (n == 0 || size+len(wires[n]) <= chunkBytes) {
+		for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
 			size += len(wires[n])
 			n++
 		}
-		if err := writeMsg(s, syncMsg{Kind: msgTxns, Envs: wires[:n]}); err != nil {
+		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: wires[:n]}); err != nil {
 			return err
 		}
 		m.stats.add(&m.stats.syncSent, uint64(n))
 		wires = wires[n:]
 	}
-	if err := writeMsg(s, syncMsg{Kind: msgDone}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone}); err != nil {
 		return err
 	}
 	return s.CloseWrite()
@@ -247,15 +221,15 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) error {
 			return err
 		}
 		switch msg.Kind {
-		case msgDone:
+		case wire.MsgDone:
 			return nil
-		case msgTxns:
+		case wire.MsgTxns:
 		default:
-			return reject("malformed", "unexpected sync message of kind %d", msg.Kind)
+			return wire.Reject("malformed", "unexpected sync message of kind %d", msg.Kind)
 		}
-		envs := make([]Envelope, 0, len(msg.Envs))
+		envs := make([]wire.Envelope, 0, len(msg.Envs))
 		for _, w := range msg.Envs {
-			e, err := parseEnvelope(w, d.id)
+			e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
 			if err != nil {
 				m.stats.reject(Reason(err))
 				return err

@@ -35,6 +35,11 @@ var rules = []rule{
 		deny:       cat([]string{"weft/store/...", "weft/p2p/...", "weft/replica/...", "weft/ui/...", "weft/cmd/...", "weft/internal/...", "net/...", "net"}, libp2p, badger),
 		denyDirect: []string{"os", "time", "log", "log/slog", "net", "os/exec"},
 	},
+	{
+		pkg:        "weft/wire",
+		deny:       cat([]string{"weft/store/...", "weft/p2p/...", "weft/replica/...", "weft/ui/...", "weft/cmd/...", "net/...", "net"}, libp2p, badger),
+		denyDirect: []string{"os", "time", "log", "log/slog", "net"},
+	},
 	{pkg: "weft/store", deny: []string{"weft/crdt/...", "weft/p2p/...", "weft/replica/...", "weft/ui/..."}},
 	{pkg: "weft/p2p", deny: []string{"weft/crdt/...", "weft/store/...", "weft/replica/...", "weft/ui/..."}},
 	{pkg: "weft/replica", denyDirect: cat(libp2p, badger)},
