@@ -120,3 +120,45 @@ func FuzzParseSync(f *testing.F) {
 		}
 	})
 }
+
+func TestPresence(t *testing.T) {
+	doc := DocID{7}
+	p := Presence{Doc: doc[:], Agent: "tab1", Name: "Ada", Color: "#12ab9f", AnchorAgent: "a", AnchorSeq: 3, Seq: 9}
+	b, err := MarshalPresence(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePresence(b, doc)
+	if err != nil || got.Name != "Ada" || got.Anchor() != (crdt.ID{Agent: "a", Seq: 3}) || !got.Head().IsZero() {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for name, bad := range map[string]Presence{
+		"colour":   {Doc: doc[:], Agent: "x", Color: "red"},
+		"name":     {Doc: doc[:], Agent: "x", Color: "#000000", Name: string(make([]byte, MaxName+1))},
+		"agent":    {Doc: doc[:], Color: "#000000"},
+		"document": {Doc: make([]byte, 16), Agent: "x", Color: "#000000"},
+	} {
+		b, _ := MarshalPresence(bad)
+		if _, err := ParsePresence(b, doc); !errors.Is(err, ErrRejected) {
+			t.Errorf("%s accepted: %v", name, err)
+		}
+	}
+}
+
+func FuzzParsePresence(f *testing.F) {
+	doc := DocID{7}
+	b, _ := MarshalPresence(Presence{Doc: doc[:], Agent: "tab", Color: "#000000"})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePresence(data, DocID{})
+		if err != nil {
+			if !errors.Is(err, ErrRejected) {
+				t.Fatal(err)
+			}
+			return
+		}
+		if _, err := MarshalPresence(p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
