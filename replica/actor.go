@@ -182,6 +182,7 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 		a.lastApplied = m.opts.Now()
 		m.stats.add(&m.stats.localTxns, uint64(len(envs)))
 		a.publish(wires)
+		a.d.fanTxns(wires, nil)
 	}
 	res := api.EditResult{Applied: applied, Version: a.doc.Version(), Chars: a.doc.Len()}
 	return res, editErr
@@ -228,13 +229,15 @@ func (a *actor) remote(envs []wire.Envelope) error {
 		return nil
 	}
 	recs := make([]store.TxnRecord, 0, len(fresh))
+	wires := make([][]byte, 0, len(fresh))
 	for _, t := range fresh {
-		env, _, err := wire.Seal(wire.DocID(a.d.id), t)
+		env, w, err := wire.Seal(wire.DocID(a.d.id), t)
 		if err != nil {
 			a.broken = err
 			return err
 		}
 		recs = append(recs, record(&env))
+		wires = append(wires, w)
 	}
 	if _, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...); err != nil {
 		a.broken = err
@@ -243,6 +246,7 @@ func (a *actor) remote(envs []wire.Envelope) error {
 	a.sinceSnapshot += len(recs)
 	a.lastApplied = m.opts.Now()
 	m.stats.add(&m.stats.remoteTxns, uint64(len(recs)))
+	a.d.fanTxns(wires, nil)
 	return nil
 }
 

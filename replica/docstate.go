@@ -25,6 +25,10 @@ type docState struct {
 	mu    sync.Mutex
 	a     *actor
 	chars int // text length when last unloaded (-1: unknown)
+
+	presenceTopic Topic
+	smu           sync.Mutex
+	sessions      map[*Session]bool // attached editor tabs
 }
 
 func newDocState(m *Manager, id store.DocID) *docState {
@@ -51,6 +55,16 @@ func (d *docState) subscribe() error {
 	d.topic = topic
 	d.m.wg.Add(1)
 	go d.readTopic()
+	pt, err := t.Join(wire.PresenceTopic(wire.DocID(d.id)), func(_ string, data []byte) error {
+		_, err := wire.ParsePresence(data, wire.DocID(d.id))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
+	}
+	d.presenceTopic = pt
+	d.m.wg.Add(1)
+	go d.readPresence()
 	return nil
 }
 
@@ -201,8 +215,12 @@ func (d *docState) close() error {
 		case <-a.done:
 		}
 	}
-	if d.topic != nil {
-		if cerr := d.topic.Close(); cerr != nil && err == nil {
+	d.eachSession(func(s *Session) { s.Close() })
+	for _, t := range []Topic{d.topic, d.presenceTopic} {
+		if t == nil {
+			continue
+		}
+		if cerr := t.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}

@@ -125,6 +125,8 @@ func New(opts Options) (*Manager, error) {
 			return nil, err
 		}
 	}
+	m.wg.Add(1)
+	go m.statusLoop()
 	if t := opts.Transport; t != nil {
 		t.Handle(SyncProtocol, m.serveSync)
 		t.Notify(func(peer string, connected bool) {

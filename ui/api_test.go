@@ -325,7 +325,7 @@ func TestContentTypeMustBeJSON(t *testing.T) {
 func TestUnknownRouteAndMethod(t *testing.T) {
 	s, _ := newServer(t)
 	wantError(t, do(t, s, "GET", "/api/nope", ""), http.StatusNotFound, "not_found", "/api/nope")
-	wantError(t, do(t, s, "GET", "/", ""), http.StatusNotFound, "not_found")
+	wantError(t, do(t, s, "GET", "/nope.html", ""), http.StatusNotFound, "not_found")
 	wantError(t, do(t, s, "GET", "/api/docs/"+docA+"/text/more", ""), http.StatusNotFound, "not_found")
 	w := do(t, s, "DELETE", "/api/docs", "")
 	wantError(t, w, http.StatusMethodNotAllowed, "method_not_allowed", "DELETE")

@@ -1,11 +1,16 @@
 // Package ui is weft's loopback HTTP server: the local JSON API that the
-// CLI (and, in a later issue, the editor page and its WebSocket) talk to.
+// CLI talks to, the embedded editor page (ui/web: CodeMirror and the crdt
+// compiled to WebAssembly), and the editor's WebSocket (PROTOCOL.md).
 //
 // It owns the HTTP surface and its safety: it listens on loopback only,
 // refuses requests whose Host is not a loopback name (DNS rebinding) or
 // that carry a foreign Origin, requires the per-install token on every
-// request, bounds and validates every body before anything reaches the
-// Backend, and answers errors as JSON with proper status codes. What a
+// API request and socket (the page's own files carry no secret and need
+// none; the socket's Origin must be the daemon's own), bounds and
+// validates every body before anything reaches the Backend, and answers
+// errors as JSON with proper status codes. The page is served with a
+// Content-Security-Policy allowing only its own files, its WebAssembly,
+// and its own API and socket, with ETags and gzip. What a
 // request does is the Backend's business: ui declares that interface and
 // the replica manager satisfies it. ui never imports p2p, store, libp2p or
 // badger.

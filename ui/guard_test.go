@@ -11,7 +11,7 @@ import (
 func TestTokenRequired(t *testing.T) {
 	s, fake := newServer(t)
 	fake.Put(docA, "", "secret text")
-	paths := []string{"/api/status", "/api/docs", "/api/docs/" + docA + "/text", "/api/nope", "/"}
+	paths := []string{"/api/status", "/api/docs", "/api/docs/" + docA + "/text", "/api/nope", "/ws"}
 	cases := []struct {
 		name, auth, mention string
 	}{

@@ -45,6 +45,7 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	tokenHash [sha256.Size]byte
+	assets    map[string]*asset // the embedded editor
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -66,6 +67,11 @@ func New(backend Backend, opts Options) (*Server, error) {
 		tokenHash: sha256.Sum256([]byte(opts.Token)),
 	}
 	s.mux = s.routes()
+	assets, err := loadAssets()
+	if err != nil {
+		return nil, fmt.Errorf("ui: the embedded editor: %w", err)
+	}
+	s.assets = assets
 	return s, nil
 }
 
@@ -157,6 +163,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o != "" && !originAllowed(o, s.opts.AllowNonLoopback) {
 		s.log.Warn("refused a request from a foreign Origin", "origin", o, "remote", r.RemoteAddr)
 		writeError(w, s.log, r, errorf(http.StatusForbidden, kindForbidden, "%w: Origin %q is not this machine", ErrForbidden, o))
+		return
+	}
+	// The editor's own files carry no secret and are fetched before the
+	// page has read its token; the socket checks its token itself.
+	switch {
+	case s.isPagePath(r.URL.Path):
+		s.servePage(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/ws/"):
+		s.serveWS(w, r)
 		return
 	}
 	if err := s.checkToken(r); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -43,5 +44,20 @@ func TestStatus(t *testing.T) {
 	var st api.NodeStatus
 	if err := json.Unmarshal([]byte(d.ok(t, "status", "--json")), &st); err != nil || st.PeerID != "12D3KooWSelf" || st.Docs != 1 || st.DataDir != d.dir {
 		t.Fatalf("status --json: %+v %v", st, err)
+	}
+}
+
+func TestOpenPrintsAnAuthenticatedURL(t *testing.T) {
+	d := startFakeDaemon(t)
+	code, out, errs := d.cli(t, "open", "--print", testDocID)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if !strings.HasPrefix(out, d.url+"/#") || !strings.Contains(out, "token="+url.QueryEscape(cliToken)) || !strings.Contains(out, "doc="+testDocID) {
+		t.Fatalf("URL %q", out)
+	}
+	code, _, errs = d.cli(t, "open", "--print", "not-an-id")
+	if code != 2 || !strings.Contains(errs, "open:") {
+		t.Fatalf("bad id: exit %d, %q", code, errs)
 	}
 }

@@ -195,3 +195,15 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	log.Info("shutting down")
 	return nil
 }
+
+// uiBackend lets the ui package serve editor tabs from the replica manager
+// (ui declares the session interface; replica returns its own type).
+type uiBackend struct{ *replica.Manager }
+
+func (b uiBackend) OpenSession(ctx context.Context, id string) (ui.Session, error) {
+	s, err := b.Manager.OpenSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
