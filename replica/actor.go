@@ -145,6 +145,7 @@ func (a *actor) compact(ctx context.Context) error {
 // (durable before returning), then publishes them.
 func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResult, error) {
 	m := a.d.m
+	start := time.Now()
 	var envs []wire.Envelope
 	var wires [][]byte
 	var editErr error
@@ -181,6 +182,7 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 		a.sinceSnapshot += len(envs)
 		a.lastApplied = m.opts.Now()
 		m.stats.add(&m.stats.localTxns, uint64(len(envs)))
+		m.opts.Observer.Integrated("local", len(envs), time.Since(start))
 		a.publish(wires)
 		a.d.fanTxns(wires, nil)
 	}
@@ -200,12 +202,14 @@ func (a *actor) publish(wires [][]byte) {
 			continue
 		}
 		m.stats.add(&m.stats.published, 1)
+		m.opts.Observer.Published()
 	}
 }
 
 // remote integrates transactions from peers and persists what was new
-// (batched: gossip and catch-up can always deliver it again).
-func (a *actor) remote(envs []wire.Envelope) error {
+// (batched: gossip and catch-up can always deliver it again). source and
+// arrived feed the observer.
+func (a *actor) remote(envs []wire.Envelope, source string, arrived time.Time) error {
 	m := a.d.m
 	before := a.doc.Version()
 	for i := range envs {
@@ -246,6 +250,7 @@ func (a *actor) remote(envs []wire.Envelope) error {
 	a.sinceSnapshot += len(recs)
 	a.lastApplied = m.opts.Now()
 	m.stats.add(&m.stats.remoteTxns, uint64(len(recs)))
+	m.opts.Observer.Integrated(source, len(recs), time.Since(arrived))
 	a.d.fanTxns(wires, nil)
 	return nil
 }

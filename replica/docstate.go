@@ -84,7 +84,8 @@ func (d *docState) readTopic() {
 		if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
 			continue
 		}
-		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]wire.Envelope{e}) })
+		start := time.Now()
+		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]wire.Envelope{e}, "gossip", start) })
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
 			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
 		}

@@ -38,6 +38,8 @@ type Options struct {
 	// covers) once a loaded document replayed this many stored
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
+	// Observer receives events for metrics. Default: none.
+	Observer Observer
 	// DropGossip is a fault-injection hook for tests: this fraction (0..1)
 	// of received gossip messages is dropped before it reaches the
 	// document, as a lossy network would. Catch-up must repair it.
@@ -85,6 +87,9 @@ func (o *Options) validate() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 	return nil
 }
 
@@ -114,6 +119,7 @@ func New(opts Options) (*Manager, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, syncSem: make(chan struct{}, 8)}
 	m.stats.init()
+	m.stats.obs = opts.Observer
 	ids, err := opts.Store.Docs(ctx)
 	if err != nil {
 		stop()

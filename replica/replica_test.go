@@ -313,7 +313,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := a.m.doc(id)
-	if err := d.do(ctx, func(ac *actor) error { return ac.remote([]wire.Envelope{e}) }); err != nil {
+	if err := d.do(ctx, func(ac *actor) error { return ac.remote([]wire.Envelope{e}, "gossip", time.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := a.m.DocStatus(ctx, info.ID)

@@ -295,6 +295,7 @@ func (m *Manager) statusLoop() {
 // peers and sent to the other tabs.
 func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session) error {
 	m := a.d.m
+	start := time.Now()
 	before := a.doc.Version()
 	for i := range envs {
 		t, err := envs[i].Open()
@@ -329,6 +330,7 @@ func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session
 	a.sinceSnapshot += len(recs)
 	a.lastApplied = m.opts.Now()
 	m.stats.add(&m.stats.localTxns, uint64(len(recs)))
+	m.opts.Observer.Integrated("tab", len(recs), time.Since(start))
 	a.publish(wires)
 	a.d.fanTxns(wires, from)
 	return nil

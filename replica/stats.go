@@ -18,6 +18,7 @@ type Stats struct {
 
 	mu       sync.Mutex
 	rejected map[string]uint64
+	obs      Observer
 }
 
 // StatsSnapshot is a copy of the counters.
@@ -40,7 +41,11 @@ func (s *Stats) add(c *atomic.Uint64, n uint64) { c.Add(n) }
 func (s *Stats) reject(reason string) {
 	s.mu.Lock()
 	s.rejected[reason]++
+	obs := s.obs
 	s.mu.Unlock()
+	if obs != nil {
+		obs.Rejected(reason)
+	}
 }
 
 func (s *Stats) snapshot() StatsSnapshot {

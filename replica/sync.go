@@ -171,19 +171,29 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 		case <-finished:
 		}
 	}()
-	sent := make(chan error, 1)
-	go func() { sent <- m.sendMissing(ctx, s, d, theirs) }()
-	recvErr := m.receive(ctx, s, d)
-	sendErr := <-sent
-	if recvErr != nil || sendErr != nil {
+	start := time.Now()
+	type result struct {
+		n   int
+		err error
+	}
+	sent := make(chan result, 1)
+	go func() {
+		n, err := m.sendMissing(ctx, s, d, theirs)
+		sent <- result{n, err}
+	}()
+	received, recvErr := m.receive(ctx, s, d)
+	sr := <-sent
+	err := errors.Join(recvErr, sr.err)
+	m.opts.Observer.SyncDone(time.Since(start), sr.n, received, err)
+	if err != nil {
 		_ = s.Reset()
-		return errors.Join(recvErr, sendErr)
+		return err
 	}
 	m.stats.add(&m.stats.syncRuns, 1)
 	return nil
 }
 
-func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) error {
+func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) (int, error) {
 	var wires [][]byte
 	err := d.do(ctx, func(a *actor) error {
 		var err error
@@ -191,8 +201,9 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	total := len(wires)
 	for len(wires) > 0 {
 		n, size := 0, 0
 		for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
@@ -200,45 +211,48 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 			n++
 		}
 		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: wires[:n]}); err != nil {
-			return err
+			return total - len(wires), err
 		}
 		m.stats.add(&m.stats.syncSent, uint64(n))
 		wires = wires[n:]
 	}
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone}); err != nil {
-		return err
+		return total, err
 	}
-	return s.CloseWrite()
+	return total, s.CloseWrite()
 }
 
-func (m *Manager) receive(ctx context.Context, s Stream, d *docState) error {
+func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, error) {
+	n := 0
 	for {
 		msg, err := readMsg(s)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("replica: catch-up stream ended without done")
+				return n, errors.New("replica: catch-up stream ended without done")
 			}
-			return err
+			return n, err
 		}
 		switch msg.Kind {
 		case wire.MsgDone:
-			return nil
+			return n, nil
 		case wire.MsgTxns:
 		default:
-			return wire.Reject("malformed", "unexpected sync message of kind %d", msg.Kind)
+			return n, wire.Reject("malformed", "unexpected sync message of kind %d", msg.Kind)
 		}
 		envs := make([]wire.Envelope, 0, len(msg.Envs))
 		for _, w := range msg.Envs {
 			e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
 			if err != nil {
 				m.stats.reject(Reason(err))
-				return err
+				return n, err
 			}
 			envs = append(envs, e)
 		}
 		m.stats.add(&m.stats.syncReceived, uint64(len(envs)))
-		if err := d.do(ctx, func(a *actor) error { return a.remote(envs) }); err != nil {
-			return err
+		n += len(envs)
+		arrived := time.Now()
+		if err := d.do(ctx, func(a *actor) error { return a.remote(envs, "sync", arrived) }); err != nil {
+			return n, err
 		}
 	}
 }

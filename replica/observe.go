@@ -1,0 +1,27 @@
+package replica
+
+import "time"
+
+// Observer receives events for metrics (the daemon publishes them to
+// Prometheus). Methods are called from the replica's goroutines and must
+// be quick and safe for concurrent use.
+type Observer interface {
+	// Integrated: txns transactions from source ("local" API edits, "tab",
+	// "gossip", "sync") were integrated and handed to the store, latency
+	// after they arrived.
+	Integrated(source string, txns int, latency time.Duration)
+	// Published: a transaction was published on a gossip topic.
+	Published()
+	// Rejected: input from a peer or tab was refused, by reason.
+	Rejected(reason string)
+	// SyncDone: a catch-up exchange with a peer ended (err nil: complete)
+	// after dur, sending and receiving that many envelopes.
+	SyncDone(dur time.Duration, sent, received int, err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Integrated(string, int, time.Duration)   {}
+func (nopObserver) Published()                              {}
+func (nopObserver) Rejected(string)                         {}
+func (nopObserver) SyncDone(time.Duration, int, int, error) {}
