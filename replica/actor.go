@@ -243,10 +243,12 @@ func (a *actor) remote(envs []wire.Envelope, source string, arrived time.Time) e
 		recs = append(recs, record(&env))
 		wires = append(wires, w)
 	}
-	if _, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...); err != nil {
+	ack, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...)
+	if err != nil {
 		a.broken = err
 		return fmt.Errorf("replica: saving remote transactions: %w", err)
 	}
+	a.d.ackWhenDurable(ack, a.doc.Version())
 	a.sinceSnapshot += len(recs)
 	a.lastApplied = m.opts.Now()
 	m.stats.add(&m.stats.remoteTxns, uint64(len(recs)))

@@ -29,6 +29,16 @@ type docState struct {
 	presenceTopic Topic
 	smu           sync.Mutex
 	sessions      map[*Session]bool // attached editor tabs
+
+	// Durability (relay.go): on a relay, what is on disk and whether an
+	// acknowledgement is being published; on a daemon, what relays acked.
+	durableTopic Topic
+	amu          sync.Mutex
+	durable      map[string]uint64
+	publishing   bool
+	republish    bool
+	acked        map[string]map[string]uint64
+	ackedAt      time.Time
 }
 
 func newDocState(m *Manager, id store.DocID) *docState {
@@ -65,7 +75,7 @@ func (d *docState) subscribe() error {
 	d.presenceTopic = pt
 	d.m.wg.Add(1)
 	go d.readPresence()
-	return nil
+	return d.subscribeDurable()
 }
 
 func (d *docState) readTopic() {
@@ -217,7 +227,7 @@ func (d *docState) close() error {
 		}
 	}
 	d.eachSession(func(s *Session) { s.Close() })
-	for _, t := range []Topic{d.topic, d.presenceTopic} {
+	for _, t := range []Topic{d.topic, d.presenceTopic, d.durableTopic} {
 		if t == nil {
 			continue
 		}

@@ -38,6 +38,15 @@ type Options struct {
 	// covers) once a loaded document replayed this many stored
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
+	// Host says which documents this replica keeps for others (a relay).
+	// Default: only those joined here.
+	Host HostPolicy
+	// AckDurable makes this replica publish durability acknowledgements
+	// for the documents it stores (a relay). Default false.
+	AckDurable bool
+	// Relays are the peer IDs whose durability acknowledgements this
+	// replica records (the relays it is configured with). Default none.
+	Relays []string
 	// Observer receives events for metrics. Default: none.
 	Observer Observer
 	// DropGossip is a fault-injection hook for tests: this fraction (0..1)
@@ -120,6 +129,12 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, syncSem: make(chan struct{}, 8)}
 	m.stats.init()
 	m.stats.obs = opts.Observer
+	for _, id := range opts.Host.Docs {
+		if err := opts.Store.CreateDoc(ctx, id, ""); err != nil && !errorsIsExists(err) {
+			stop()
+			return nil, fmt.Errorf("replica: hosting %s: %w", id, err)
+		}
+	}
 	ids, err := opts.Store.Docs(ctx)
 	if err != nil {
 		stop()
@@ -355,6 +370,7 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 		return api.DocStatus{}, err
 	}
 	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
+	st.RelayAcked, _ = d.relayAcked()
 	err = d.do(ctx, func(a *actor) error {
 		st.Chars = a.doc.Len()
 		st.Version = a.doc.Version()

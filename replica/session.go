@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type Session struct {
 	closed  bool
 	dropped bool
 	peers   int
+	relay   map[string]uint64 // the relay's acknowledged version last sent
 }
 
 // sessionQueue bounds the messages waiting for a tab; a tab that falls
@@ -188,9 +190,10 @@ func (s *Session) presence(ctx context.Context, p wire.Presence, b []byte) error
 // sendStatus tells the tab how many peers the document has, when it
 // changed.
 func (s *Session) sendStatus(peers int) {
+	acked, _ := s.d.relayAcked()
 	s.mu.Lock()
-	same := s.peers == peers
-	s.peers = peers
+	same := s.peers == peers && maps.Equal(s.relay, acked)
+	s.peers, s.relay = peers, acked
 	s.mu.Unlock()
 	if same {
 		return
@@ -198,7 +201,7 @@ func (s *Session) sendStatus(peers int) {
 	info, _ := json.Marshal(struct {
 		Peers int `json:"peers"`
 	}{peers})
-	s.sendMsg(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info)})
+	s.sendMsg(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info), Version: acked})
 }
 
 // addSession, removeSession and the fan-outs manage a document's tabs.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"weft/api"
 	"weft/store"
 	"weft/wire"
 )
@@ -137,6 +138,9 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	var id store.DocID
 	copy(id[:], hello.Doc)
 	d, err := m.doc(id)
+	if err != nil && errors.Is(err, api.ErrUnknownDoc) && m.hosts(id) {
+		d, err = m.host(m.ctx, id)
+	}
 	if err != nil {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "unknown document"})
 		_ = s.CloseWrite()
@@ -156,6 +160,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
 	}
+	d.reackDurable()
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.

@@ -162,3 +162,22 @@ func FuzzParsePresence(f *testing.F) {
 		}
 	})
 }
+
+func TestDurable(t *testing.T) {
+	doc := DocID{5}
+	b, err := MarshalDurable(Durable{Doc: doc[:], Version: map[string]uint64{"a": 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseDurable(b, doc)
+	if err != nil || d.Version["a"] != 4 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if _, err := ParseDurable(b, DocID{6}); !errors.Is(err, ErrRejected) {
+		t.Fatalf("wrong document: %v", err)
+	}
+	bad, _ := MarshalDurable(Durable{Doc: doc[:], Version: map[string]uint64{"": 1}})
+	if _, err := ParseDurable(bad, doc); !errors.Is(err, ErrRejected) {
+		t.Fatalf("empty agent: %v", err)
+	}
+}

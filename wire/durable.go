@@ -1,0 +1,49 @@
+package wire
+
+// Durable is a relay's acknowledgement: the version of one document it has
+// made durable. Relays publish it on the document's durability topic after
+// each batch they persist; daemons trust it only from the relays they are
+// configured with (the gossip layer signs every message with its sender's
+// key).
+//
+//	durable = [1, doc, version]
+type Durable struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	Doc     []byte
+	Version map[string]uint64
+}
+
+const durableFormat = 1
+
+// MarshalDurable encodes an acknowledgement.
+func MarshalDurable(d Durable) ([]byte, error) {
+	d.V = durableFormat
+	return encMode.Marshal(d)
+}
+
+// ParseDurable decodes and checks an acknowledgement for doc.
+func ParseDurable(b []byte, doc DocID) (Durable, error) {
+	var d Durable
+	if len(b) > MaxEnvelopeBytes {
+		return d, Reject("oversized", "acknowledgement of %d bytes", len(b))
+	}
+	if err := decMode.Unmarshal(b, &d); err != nil {
+		return d, Reject("malformed", "acknowledgement: %v", err)
+	}
+	if d.V != durableFormat {
+		return d, Reject("version", "acknowledgement format version %d (this build reads %d)", d.V, durableFormat)
+	}
+	if len(d.Doc) != len(DocID{}) || string(d.Doc) != string(doc[:]) {
+		return d, Reject("wrong-document", "acknowledgement for another document")
+	}
+	for a := range d.Version {
+		if a == "" || len(a) > 64 {
+			return d, Reject("malformed", "acknowledgement names an invalid agent")
+		}
+	}
+	return d, nil
+}
+
+// DurableTopic is the gossip topic of a document's relay acknowledgements.
+func DurableTopic(doc DocID) string { return "weft/durable/" + doc.String() }
