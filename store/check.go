@@ -73,6 +73,10 @@ type CheckResult struct {
 	Unrepaired  int              // problems left as they were
 	Fetch       map[DocID][]Span // spans recorded to fetch from peers (Repair)
 	Quarantined int              // values in quarantine after the check
+	// Leftovers counts log entries found in epochs other than the current
+	// one: left by an interrupted compaction or repair, never read, and not
+	// a problem. Repair removes them (as does the next compaction).
+	Leftovers int
 }
 
 // Healthy reports whether the store had no problems, or repair fixed all of
@@ -106,11 +110,22 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 	}
 	var docs []DocID
 	seen := map[DocID]bool{}
+	hasData := map[DocID]bool{}
 	err := each(ctx, s.kv.d, dsq.Query{KeysOnly: true}, func(e dsq.Entry) error {
 		switch {
 		case e.Key == schemaKey:
 		case strings.HasPrefix(e.Key, quarantinePfx+"/"):
 			c.res.Quarantined++
+		case strings.HasPrefix(e.Key, docIndexPrefix+"/"):
+			id, err := parseDocIndexKey(e.Key)
+			if err != nil {
+				c.defer1(DocID{}, e.Key, err.Error())
+				return nil
+			}
+			if !seen[id] {
+				seen[id] = true
+				docs = append(docs, id)
+			}
 		case strings.HasPrefix(e.Key, docsPrefix+"/"):
 			dk, err := parseDocKey(e.Key)
 			if err != nil {
@@ -121,6 +136,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 				}
 				return nil
 			}
+			hasData[dk.doc] = true
 			if !seen[dk.doc] {
 				seen[dk.doc] = true
 				docs = append(docs, dk.doc)
@@ -139,6 +155,13 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 		}
 	}
 	for _, doc := range docs {
+		if !hasData[doc] {
+			// Only an index entry: nothing to check but the entry itself.
+			if err := c.quarantine(ctx, doc, docIndexKey(doc), "index entry of a document that has no data"); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := c.checkDoc(ctx, doc); err != nil {
 			return nil, fmt.Errorf("document %s: %w", doc, err)
 		}
@@ -246,6 +269,24 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 			}
 			if c.opts.Repair {
 				c.repairMeta(ctx, doc, "metadata was quarantined")
+			}
+		}
+	}
+	// Index entry.
+	raw, err = get(ctx, r, docIndexKey(doc))
+	switch {
+	case isNotFound(err):
+		c.repairIndex(ctx, doc, "document is missing from the document index")
+	case err != nil:
+		return err
+	default:
+		var ir docIndexRec
+		if derr := decodeRecord(recDocIndex, raw, &ir); derr != nil {
+			if err := c.quarantine(ctx, doc, docIndexKey(doc), derr.Error()); err != nil {
+				return err
+			}
+			if c.opts.Repair {
+				c.repairIndex(ctx, doc, "index entry was quarantined")
 			}
 		}
 	}
@@ -424,11 +465,14 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 		fetch = append(fetch, Span{Agent: dk.agent, Seq: dk.n, Len: end - dk.n})
 	}
 	// Log and heads agree with the placed transactions?
-	if lp, err := c.checkLog(ctx, doc, base, txns, order, stuck, excluded); err != nil {
+	lc, err := c.checkLog(ctx, doc, base, txns, order)
+	if err != nil {
 		return err
-	} else if lp || headProblems {
+	}
+	if lc.problem || headProblems {
 		needIndex = true
 	}
+	c.res.Leftovers += lc.leftovers
 	for a, n := range have {
 		if heads[a] != n {
 			c.report(doc, headKey(doc, a), fmt.Sprintf("head says next seq %d, the stored transactions end at %d", heads[a], n), c.action("rebuilt"))
@@ -456,8 +500,29 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	if !c.opts.Repair {
 		return nil
 	}
-	if needIndex {
+	switch {
+	case needIndex:
 		if err := rebuildIndex(ctx, s, doc); err != nil {
+			return err
+		}
+	case lc.leftovers > 0 || lc.state.Dirty:
+		// Finish what an interrupted compaction left: its old entries, and
+		// the covered transactions it was dropping.
+		batch := &opBatch{maxBytes: s.opts.MaxBatchBytes, write: func(ops []kvOp) error {
+			return s.kv.commit(ctx, [][]kvOp{ops}, s.opts.MaxBatchBytes)
+		}}
+		if err := s.kv.view(ctx, func(r ds.Read) error {
+			_, _, err := dropLeftovers(ctx, r, doc, lc.state.Epoch, base, batch)
+			return err
+		}); err != nil {
+			return err
+		}
+		lc.state.Dirty = false
+		le, err := encodeRecord(recLogEnd, lc.state)
+		if err != nil {
+			return err
+		}
+		if err := s.kv.commit(ctx, [][]kvOp{{{key: logEndKey(doc), val: le}}}, s.opts.MaxBatchBytes); err != nil {
 			return err
 		}
 	}
@@ -625,30 +690,69 @@ func (c *checker) readHeads(ctx context.Context, doc DocID) (Version, bool, erro
 	return heads, problems, err
 }
 
-// checkLog verifies that the log lists every placed transaction exactly
-// once, in a causal order, and nothing else.
-func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []txnInfo, order, stuck []int, excluded map[int]string) (bool, error) {
+// logCheck is what checkLog found besides problems.
+type logCheck struct {
+	problem   bool      // something is wrong: rebuild the log
+	state     logEndRec // the log state (epoch as read, or the highest epoch present)
+	leftovers int       // entries in other epochs
+}
+
+// checkLog verifies that the current epoch of the log lists every placed
+// transaction the snapshot does not cover exactly once, in a causal order,
+// and nothing else (a covered one may be listed or not: compaction drops
+// those), and that the log state is sound. Entries of other epochs are
+// counted as leftovers.
+func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []txnInfo, order []int) (logCheck, error) {
+	var lc logCheck
 	placed := map[ID]int{}
 	for _, i := range order {
 		placed[ID{txns[i].hdr.Agent, txns[i].hdr.Seq}] = i
+	}
+	bad := func(key, what string) {
+		lc.problem = true
+		c.report(doc, key, what, c.action("log rebuilt"))
+	}
+	// The log state names the current epoch; when it cannot be read, the
+	// highest epoch present is taken as current.
+	raw, err := get(ctx, c.s.kv.d, logEndKey(doc))
+	haveState := false
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		return lc, err
+	default:
+		if derr := decodeRecord(recLogEnd, raw, &lc.state); derr != nil {
+			bad(logEndKey(doc), derr.Error())
+			if err := each(ctx, c.s.kv.d, dsq.Query{Prefix: logPrefix(doc), KeysOnly: true}, func(e dsq.Entry) error {
+				if dk, err := parseDocKey(e.Key); err == nil {
+					lc.state.Epoch = max(lc.state.Epoch, dk.epoch)
+				}
+				return nil
+			}); err != nil {
+				return lc, err
+			}
+		} else {
+			haveState = true
+		}
 	}
 	have := Version{}
 	for a, n := range base {
 		have[a] = n
 	}
 	listed := map[ID]bool{}
-	problem := false
 	var maxN uint64
 	entries := 0
-	bad := func(key, what string) {
-		problem = true
-		c.report(doc, key, what, c.action("log rebuilt"))
-	}
-	err := each(ctx, c.s.kv.d, dsq.Query{Prefix: logPrefix(doc)}, func(e dsq.Entry) error {
-		if dk, err := parseDocKey(e.Key); err == nil {
-			maxN = max(maxN, dk.n)
-			entries++
+	err = each(ctx, c.s.kv.d, dsq.Query{Prefix: logPrefix(doc)}, func(e dsq.Entry) error {
+		dk, err := parseDocKey(e.Key)
+		if err != nil {
+			return nil // reported by the key scan
 		}
+		if dk.epoch != lc.state.Epoch {
+			lc.leftovers++
+			return nil
+		}
+		maxN = max(maxN, dk.n)
+		entries++
 		var lr logRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			bad(e.Key, err.Error())
@@ -681,29 +785,36 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return lc, err
 	}
-	raw, err := get(ctx, c.s.kv.d, logEndKey(doc))
-	var le logEndRec
 	switch {
-	case isNotFound(err):
-		if entries > 0 {
-			bad(logEndKey(doc), "missing while the log has entries")
-		}
-	case err != nil:
-		return false, err
-	default:
-		if derr := decodeRecord(recLogEnd, raw, &le); derr != nil {
-			bad(logEndKey(doc), derr.Error())
-		} else if entries > 0 && le.Next <= maxN {
-			bad(logEndKey(doc), fmt.Sprintf("next counter %d is not past the last entry %d", le.Next, maxN))
-		}
+	case !haveState && raw == nil && entries > 0:
+		bad(logEndKey(doc), "missing while the log has entries")
+	case haveState && entries > 0 && lc.state.Next <= maxN:
+		bad(logEndKey(doc), fmt.Sprintf("next counter %d is not past the last entry %d", lc.state.Next, maxN))
 	}
 	for _, i := range order {
 		h := &txns[i].hdr
-		if !listed[ID{h.Agent, h.Seq}] {
+		if !listed[ID{h.Agent, h.Seq}] && !base.Contains(h.Span()) {
 			bad(txns[i].key, fmt.Sprintf("transaction %s is missing from the log", h.Span()))
 		}
 	}
-	return problem, nil
+	return lc, nil
+}
+
+// repairIndex writes doc's index entry.
+func (c *checker) repairIndex(ctx context.Context, doc DocID, what string) {
+	if !c.opts.Repair {
+		c.report(doc, docIndexKey(doc), what, "")
+		return
+	}
+	b, err := encodeRecord(recDocIndex, docIndexRec{})
+	if err == nil {
+		err = c.s.kv.commit(ctx, [][]kvOp{{{key: docIndexKey(doc), val: b}}}, 4<<20)
+	}
+	if err != nil {
+		c.report(doc, docIndexKey(doc), what+"; writing it failed: "+err.Error(), "")
+		return
+	}
+	c.report(doc, docIndexKey(doc), what, "index entry written")
 }

@@ -117,9 +117,9 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("LogAndHeadsRebuilt", func(t *testing.T) {
 			s, id, all := setup(t)
-			remove(t, s, logKey(id, 1))
-			l3, _ := s.kv.d.Get(ctx, dkey(logKey(id, 3)))
-			corrupt(t, s, logKey(id, 0), l3) // b:1 listed first: out of causal order and twice
+			remove(t, s, logKey(id, 0, 1))
+			l3, _ := s.kv.d.Get(ctx, dkey(logKey(id, 0, 3)))
+			corrupt(t, s, logKey(id, 0, 0), l3) // b:1 listed first: out of causal order and twice
 			h, _ := encodeRecord(recHead, headRec{Next: 7})
 			corrupt(t, s, headKey(id, "a"), h)
 			le, _ := encodeRecord(recLogEnd, logEndRec{Next: 2})
@@ -145,6 +145,79 @@ func TestCheck(t *testing.T) {
 			}
 			if res, ps := check(t, s, false); res.Problems != 0 {
 				t.Fatalf("after repair: %v", ps)
+			}
+		})
+		t.Run("DocumentIndex", func(t *testing.T) {
+			s, id, _ := setup(t)
+			other := mustCreate(t, s)
+			ghost := NewDocID()
+			ib, _ := encodeRecord(recDocIndex, docIndexRec{})
+			remove(t, s, docIndexKey(id))                  // a document missing from the index
+			corrupt(t, s, docIndexKey(ghost), ib)          // an entry with no document
+			corrupt(t, s, docIndexKey(other), []byte{1})   // a damaged entry
+			corrupt(t, s, docIndexPrefix+"/not-an-id", ib) // a key outside the layout
+			if _, err := s.Docs(ctx); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not-an-id") {
+				t.Fatalf("listing over a bad index key: %v", err)
+			}
+			res, ps := check(t, s, false)
+			if res.Healthy() || !hasProblem(ps, docIndexKey(id), "missing from the document index") ||
+				!hasProblem(ps, docIndexKey(ghost), "no data") || !hasProblem(ps, docIndexKey(other), "does not decode") ||
+				!hasProblem(ps, docIndexPrefix+"/not-an-id", "document ID") {
+				t.Fatalf("problems %+v %v", res, ps)
+			}
+			if res, ps = check(t, s, true); !res.Healthy() {
+				t.Fatalf("repair: %+v %v", res, ps)
+			}
+			docs, err := s.Docs(ctx)
+			want := []DocID{id, other}
+			if id.String() > other.String() {
+				want = []DocID{other, id}
+			}
+			if err != nil || len(docs) != 2 || docs[0] != want[0] || docs[1] != want[1] {
+				t.Fatalf("documents after repair %v %v, want %v", docs, err, want)
+			}
+			if res, ps := check(t, s, false); res.Problems != 0 {
+				t.Fatalf("after repair: %v", ps)
+			}
+		})
+		t.Run("InterruptedCompactionLeftovers", func(t *testing.T) {
+			s, id, all := setup(t)
+			snap, v := fakeSnapshot(t, all[:2])
+			if _, err := s.Compact(ctx, id, snap, v); err != nil {
+				t.Fatal(err)
+			}
+			// As if the compaction had died while deleting epoch 0: a
+			// covered transaction and its old entry are still there, and a
+			// surviving one's old entry; and as if a later one had died
+			// before switching: a copy in epoch 2.
+			b, _ := encodeTxn(&all[0])
+			corrupt(t, s, txnKey(id, "a", 0), b)
+			lb, _ := encodeRecord(recLog, logRec{Agent: "a", Seq: 0, Len: 2})
+			corrupt(t, s, logKey(id, 0, 0), lb)
+			lb, _ = encodeRecord(recLog, logRec{Agent: "a", Seq: 2, Len: 1})
+			corrupt(t, s, logKey(id, 0, 2), lb)
+			corrupt(t, s, logKey(id, 2, 2), lb)
+			le, _ := encodeRecord(recLogEnd, logEndRec{Epoch: 1, Next: 4, Dirty: true})
+			corrupt(t, s, logEndKey(id), le)
+			if got := streamAll(t, s, id, nil); spanList(got) != spanList(all[2:]) {
+				t.Fatalf("stream reads leftovers: %s", spanList(got))
+			}
+			res, ps := check(t, s, false)
+			if res.Problems != 0 || res.Leftovers != 3 || !res.Healthy() {
+				t.Fatalf("leftovers are not problems: %+v %v", res, ps)
+			}
+			if res, ps = check(t, s, true); res.Problems != 0 || res.Leftovers != 3 {
+				t.Fatalf("repair: %+v %v", res, ps)
+			}
+			checkLayout(t, s)
+			if _, err := s.Txn(ctx, id, "a", 0); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("covered transaction of the interrupted compaction not dropped: %v", err)
+			}
+			if _, err := s.Txn(ctx, id, "a", 2); err != nil {
+				t.Fatalf("surviving transaction dropped: %v", err)
+			}
+			if res, ps := check(t, s, false); res.Problems != 0 || res.Leftovers != 0 {
+				t.Fatalf("after repair: %+v %v", res, ps)
 			}
 		})
 		t.Run("PayloadDisagreesWithHeader", func(t *testing.T) {

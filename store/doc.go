@@ -14,18 +14,19 @@
 //	<dir>/db/         the badger database
 //	<dir>/backups/    automatic backups taken before a migration
 //
-// # Keys (schema version 2)
+// # Keys (schema version 3)
 //
 // Document IDs are 128 random bits written as 32 lowercase hex digits.
 // Agent names (any bytes, 1..64) are escaped into one key segment: bytes
-// outside [A-Za-z0-9_-] become %XX (uppercase hex). Seqs and log counters
-// are 20-digit zero-padded decimals, so key order is numeric order.
+// outside [A-Za-z0-9_-] become %XX (uppercase hex). Seqs, log counters and
+// epochs are 20-digit zero-padded decimals, so key order is numeric order.
 //
 //	/weft/schema                      schema version + install ID
+//	/docindex/<id>                    one per document: Docs reads these keys only
 //	/docs/<id>/meta                   title, created, last opened
 //	/docs/<id>/txn/<agent>/<seq>      one transaction: header + payload
-//	/docs/<id>/log/<n>                arrival log: n-th stored transaction → (agent, seq, len)
-//	/docs/<id>/logend                 next arrival-log counter
+//	/docs/<id>/log/<epoch>/<n>        arrival log: n-th stored transaction → (agent, seq, len)
+//	/docs/<id>/logend                 log state: current epoch, next counter, dirty
 //	/docs/<id>/head/<agent>           next seq of agent (its transactions end there)
 //	/docs/<id>/snapshot               latest snapshot + the version it covers
 //	/docs/<id>/fetch                  spans Check could not rebuild; fetch from peers
@@ -33,7 +34,34 @@
 //
 // A replica stores a transaction only after integrating it, so the order of
 // arrival is a causal order; Append enforces it (no gaps in an agent's
-// seqs, parents stored first). Streams walk the arrival log.
+// seqs, parents stored first). Streams and loads walk the arrival log's
+// current epoch, named by logend; CreateDoc writes the metadata and the
+// index entry together.
+//
+// # Compaction and log epochs
+//
+// Compact writes a snapshot and drops the transactions it covers. Deleted
+// keys stay in badger as tombstones until its own compaction removes them,
+// and an iterator steps over every one of them: a log whose first 260,000
+// entries had just been deleted took 50 ms to read even when nothing
+// followed the snapshot. So compaction never deletes inside the epoch
+// readers read. It copies the entries the snapshot does not cover, with
+// their counters, into the next epoch; switches the log to it in one atomic
+// write, holding appends to the document only for that moment; and then
+// deletes the old epoch with the covered transactions, each entry in the
+// same group as its transaction. The deleted keys of old epochs sort before
+// the current epoch's prefix, which readers seek to directly. Streams and
+// loads wait while the epoch is being switched (compaction waits for those
+// already reading).
+//
+// logend's dirty flag is set from the start of a compaction until its old
+// epoch is gone. After a crash, entries may be left in another epoch: a
+// partial copy (crash before the switch, the old epoch still current) or
+// part of the old epoch (crash after). Readers never see them; the next
+// compaction of a dirty log, or Check with Repair, removes them, dropping
+// with an old entry the transaction it names when the snapshot covers it
+// and the current epoch does not list it. Check counts them as leftovers,
+// not problems.
 //
 // # Values
 //
@@ -60,9 +88,16 @@
 //
 // The schema version lives at /weft/schema. Open refuses a newer store
 // (ErrSchemaTooNew, naming both versions) and migrates an older one one
-// version at a time, after backing it up to <dir>/backups. Version 1 had no
-// arrival log or heads; the 1→2 migration builds them by ordering each
-// document's transactions causally from their parents.
+// version at a time (1→2→3), after backing it up to <dir>/backups. Each
+// migration can run again after a crash part-way; the schema record is
+// written after it. Version 1 had no arrival log or heads; the 1→2
+// migration builds them by ordering each document's transactions causally
+// from their parents. Version 2's log was /docs/<id>/log/<n> and logend
+// held only the next counter; the 2→3 migration moves every entry to epoch
+// 0 (one atomic put-and-delete each, values and counters unchanged), then
+// rewrites logend, and writes /docindex/<id> for every document with
+// metadata. Fixtures written by the version-1 and version-2 code are under
+// testdata and migrated by the tests.
 //
 // # Backups
 //

@@ -11,6 +11,7 @@ import (
 // Key layout (see doc.go). Every key is built and parsed here.
 const (
 	schemaKey       = "/weft/schema"
+	docIndexPrefix  = "/docindex"
 	docsPrefix      = "/docs"
 	quarantinePfx   = "/quarantine"
 	seqDigits       = 20 // zero-padded decimal: sorts numerically, fits any uint64
@@ -31,14 +32,21 @@ func snapshotKey(id DocID) string { return docPrefix(id) + "/" + kindSnapshot }
 func fetchKey(id DocID) string    { return docPrefix(id) + "/" + kindFetch }
 func logEndKey(id DocID) string   { return docPrefix(id) + "/" + kindLogEnd }
 func txnPrefix(id DocID) string   { return docPrefix(id) + "/" + kindTxn }
-func logPrefix(id DocID) string   { return docPrefix(id) + "/" + kindLog }
 func headPrefix(id DocID) string  { return docPrefix(id) + "/" + kindHead }
+
+// logPrefix holds every epoch of the arrival log; epochPrefix one of them.
+// Readers only ever query the current epoch's prefix, so the keys that
+// compaction deleted from older epochs (badger tombstones until its own
+// compaction drops them) sort before it and are never stepped over.
+func logPrefix(id DocID) string                 { return docPrefix(id) + "/" + kindLog }
+func epochPrefix(id DocID, epoch uint64) string { return logPrefix(id) + "/" + pad(epoch) }
 
 func txnKey(id DocID, agent string, seq uint64) string {
 	return txnPrefix(id) + "/" + escapeAgent(agent) + "/" + pad(seq)
 }
-func logKey(id DocID, n uint64) string      { return logPrefix(id) + "/" + pad(n) }
-func headKey(id DocID, agent string) string { return headPrefix(id) + "/" + escapeAgent(agent) }
+func logKey(id DocID, epoch, n uint64) string { return epochPrefix(id, epoch) + "/" + pad(n) }
+func headKey(id DocID, agent string) string   { return headPrefix(id) + "/" + escapeAgent(agent) }
+func docIndexKey(id DocID) string             { return docIndexPrefix + "/" + id.String() }
 func quarantineKey(at int64, orig string) string {
 	return quarantinePfx + "/" + pad(uint64(at)) + orig
 }
@@ -127,6 +135,7 @@ type docKey struct {
 	kind  string // kindMeta, kindTxn, …
 	agent string // txn, head
 	n     uint64 // txn: seq; log: counter
+	epoch uint64 // log
 }
 
 // parseDocKey parses a key under /docs. It returns an error naming what is
@@ -164,10 +173,13 @@ func parseDocKey(k string) (docKey, error) {
 			return bad()
 		}
 	case kindLog:
-		if len(parts) != 3 {
+		if len(parts) != 4 {
 			return bad()
 		}
-		if dk.n, ok = parsePad(parts[2]); !ok {
+		if dk.epoch, ok = parsePad(parts[2]); !ok {
+			return bad()
+		}
+		if dk.n, ok = parsePad(parts[3]); !ok {
 			return bad()
 		}
 	case kindHead:
@@ -181,6 +193,19 @@ func parseDocKey(k string) (docKey, error) {
 		return bad()
 	}
 	return dk, nil
+}
+
+// parseDocIndexKey parses a key under /docindex.
+func parseDocIndexKey(k string) (DocID, error) {
+	rest, ok := strings.CutPrefix(k, docIndexPrefix+"/")
+	if !ok {
+		return DocID{}, fmt.Errorf("%w: key %q is not under %s", ErrInvalid, k, docIndexPrefix)
+	}
+	id, err := ParseDocID(rest)
+	if err != nil {
+		return DocID{}, fmt.Errorf("key %q: %w", k, err)
+	}
+	return id, nil
 }
 
 // dkey converts a layout key (always clean) to a datastore key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -118,6 +119,20 @@ func TestMigrateV1Fixture(t *testing.T) {
 	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Migrated through every version to the current layout.
+	if v := schemaOf(t, s); v != SchemaVersion {
+		t.Fatalf("schema %d after migration", v)
+	}
+	checkLayout(t, s)
+	docs, err := s.Docs(ctx)
+	if err != nil || len(docs) != len(v1Docs) {
+		t.Fatalf("documents %v %v", docs, err)
+	}
+	for _, id := range docs {
+		if _, ok := v1Docs[id.String()]; !ok {
+			t.Fatalf("listed %s, not in the fixture", id)
+		}
+	}
 	for s0, want := range v1Docs {
 		id, _ := ParseDocID(s0)
 		got := streamAll(t, s, id, nil)
@@ -165,7 +180,7 @@ func TestSchemaTooNew(t *testing.T) {
 	}
 	s.Close()
 	_, err = Open(dir, testOpts())
-	if !errors.Is(err, ErrSchemaTooNew) || !contains(err.Error(), "7") || !contains(err.Error(), "2") {
+	if !errors.Is(err, ErrSchemaTooNew) || !contains(err.Error(), fmt.Sprintf("version %d,", SchemaVersion+5)) || !contains(err.Error(), fmt.Sprintf("up to %d", SchemaVersion)) {
 		t.Fatalf("newer schema: %v", err)
 	}
 }

@@ -3,15 +3,18 @@ package store
 import (
 	"context"
 	"errors"
-	"flag"
 	"iter"
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	dsq "github.com/ipfs/go-datastore/query"
 )
 
-var writeV2Fixture = flag.Bool("write-v2-fixture", false, "rewrite testdata/v2 with the schema-2 store code (only the schema-2 code may do this)")
+// testdata/v2 was written by the schema-2 code (TestWriteV2Fixture in
+// commit 85b0c0f, through the public API, with a clock standing at
+// v2Clock) from v2Fixture below; the schema-3 code cannot write it.
 
 // v2Doc is one document of testdata/v2: its transactions, stored in this
 // order; optionally a compaction whose snapshot is before[snapOf...]
@@ -104,68 +107,6 @@ func (d *v2Doc) wantStream() []TxnRecord {
 
 func v2Clock() time.Time { return time.Unix(1750000000, 0) }
 
-// TestWriteV2Fixture writes testdata/v2 through the store's public API. It
-// must be run by the schema-2 code: later code writes its own layout.
-func TestWriteV2Fixture(t *testing.T) {
-	if !*writeV2Fixture {
-		t.Skip("run with -write-v2-fixture (schema-2 code only) to regenerate testdata/v2")
-	}
-	if SchemaVersion != 2 {
-		t.Fatalf("this code writes schema %d; testdata/v2 must be written by the schema-2 code", SchemaVersion)
-	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	o := testOpts()
-	o.Now = v2Clock
-	s, err := Open(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range v2Fixture {
-		d := &v2Fixture[i]
-		id, err := ParseDocID(d.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.CreateDoc(ctx, id, "untitled"); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SetTitle(ctx, id, d.title); err != nil {
-			t.Fatal(err)
-		}
-		if d.touch {
-			if err := s.Touch(ctx, id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, tr := range d.before {
-			mustAppend(t, s, id, Immediate, tr)
-		}
-		if d.snapOf != nil {
-			rb, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range d.snapTxns() {
-				if err := rb.Apply(tr.Payload); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := s.Compact(ctx, id, rb.(*fakeDoc).Snapshot(), rb.Version()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, tr := range d.after {
-			mustAppend(t, s, id, Immediate, tr)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join("testdata", "v2")
-	if err := os.RemoveAll(out); err != nil {
-		t.Fatal(err)
-	}
-	copyDir(t, filepath.Join(dir, DBDirName), filepath.Join(out, DBDirName))
-}
-
 // checkV2Contents verifies that s holds everything testdata/v2 was written
 // with: metadata, document list, versions, snapshots, the order of each
 // document's log, and that Check finds nothing wrong.
@@ -241,8 +182,10 @@ func checkV2Contents(t *testing.T, s *Store) {
 	}
 }
 
-// TestV2Fixture reads testdata/v2 with the code that wrote it.
-func TestV2Fixture(t *testing.T) {
+// TestMigrateV2Fixture opens the schema-2 fixture: the store is backed up,
+// migrated to schema 3 and holds everything it held, in the new layout.
+func TestMigrateV2Fixture(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
 	copyDir(t, filepath.Join("testdata", "v2"), dir)
 	s, err := Open(dir, testOpts())
@@ -250,5 +193,146 @@ func TestV2Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
+	list, err := ListBackups(ctx, sink)
+	if err != nil || len(list) != 1 || list[0].Schema != 2 || list[0].Label != "pre-migration-v2" {
+		t.Fatalf("pre-migration backup: %+v %v", list, err)
+	}
+	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v := schemaOf(t, s); v != SchemaVersion {
+		t.Fatalf("schema %d after migration", v)
+	}
+	checkLayout(t, s)
 	checkV2Contents(t, s)
+	// The migrated logs keep working: appends continue them, compaction
+	// moves them to the next epoch.
+	d := &v2Fixture[0]
+	id, _ := ParseDocID(d.id)
+	mustAppend(t, s, id, Immediate, txn("a", 3, "+", ID{"m\x00/.", 1}))
+	want := append(d.wantStream(), txn("a", 3, "+", ID{"m\x00/.", 1}))
+	if got := streamAll(t, s, id, nil); spanList(got) != spanList(want) {
+		t.Fatalf("after an append: %s, want %s", spanList(got), spanList(want))
+	}
+	rb, _ := fakeCodec{}.Rebuild(nil)
+	for _, tr := range append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1]) {
+		if err := rb.Apply(tr.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Compact(ctx, id, rb.(*fakeDoc).Snapshot(), rb.Version()); err != nil || n != len(want) {
+		t.Fatalf("compact after migration dropped %d: %v", n, err)
+	}
+	if got := streamAll(t, s, id, nil); len(got) != 0 {
+		t.Fatalf("after compaction: %s", spanList(got))
+	}
+	checkLayout(t, s)
+	if res, err := s.Check(ctx, CheckOptions{Codec: fakeCodec{}}); err != nil || res.Problems != 0 || res.Leftovers != 0 {
+		t.Fatalf("check after compaction: %+v %v", res, err)
+	}
+}
+
+// TestMigrateV2Interrupted reruns the 2→3 migration over a store where an
+// earlier run stopped part-way: one document's log moved whole (its log
+// state rewritten), another's only in part.
+func TestMigrateV2Interrupted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyDir(t, filepath.Join("testdata", "v2"), dir)
+	d, err := openBadger(filepath.Join(dir, DBDirName), testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOpts()
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	half := &Store{kv: newKV(d), opts: o}
+	whole, _ := ParseDocID(v2Fixture[0].id)
+	if err := migrateLogV2toV3(ctx, half, whole); err != nil {
+		t.Fatal(err)
+	}
+	part, _ := ParseDocID(v2Fixture[1].id)
+	moved := 0
+	if err := each(ctx, d, dsq.Query{Prefix: logPrefix(part)}, func(e dsq.Entry) error {
+		n, ok := parsePad(strings.TrimPrefix(e.Key, logPrefix(part)+"/"))
+		if ok && moved < 7 {
+			moved++
+			return half.kv.commit(ctx, [][]kvOp{{{key: logKey(part, 0, n), val: e.Value}, {key: e.Key, del: true}}}, 1<<20)
+		}
+		return nil
+	}); err != nil || moved != 7 {
+		t.Fatalf("moved %d: %v", moved, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkLayout(t, s)
+	checkV2Contents(t, s)
+}
+
+// schemaOf reads the stored schema version.
+func schemaOf(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	raw, err := get(context.Background(), s.kv.d, schemaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec schemaRec
+	if err := decodeRecord(recSchema, raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Schema
+}
+
+// checkLayout fails unless every key of s follows the current layout and
+// every document's log entries are in its current epoch.
+func checkLayout(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	epochs := map[DocID]uint64{}
+	err := each(ctx, s.kv.d, dsq.Query{}, func(e dsq.Entry) error {
+		switch {
+		case e.Key == schemaKey:
+		case strings.HasPrefix(e.Key, docIndexPrefix+"/"):
+			if _, err := parseDocIndexKey(e.Key); err != nil {
+				t.Errorf("index key: %v", err)
+			}
+		default:
+			dk, err := parseDocKey(e.Key)
+			if err != nil {
+				t.Errorf("key outside the layout: %v", err)
+				return nil
+			}
+			if dk.kind == kindLogEnd {
+				var le logEndRec
+				if err := decodeRecord(recLogEnd, e.Value, &le); err != nil {
+					t.Errorf("%s: %v", e.Key, err)
+				}
+				if le.Dirty {
+					t.Errorf("%s: log still marked dirty", e.Key)
+				}
+				epochs[dk.doc] = le.Epoch
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = each(ctx, s.kv.d, dsq.Query{Prefix: docsPrefix, KeysOnly: true}, func(e dsq.Entry) error {
+		if dk, err := parseDocKey(e.Key); err == nil && dk.kind == kindLog && dk.epoch != epochs[dk.doc] {
+			t.Errorf("%s: entry outside the current epoch %d", e.Key, epochs[dk.doc])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -55,6 +55,12 @@ type Options struct {
 	StreamChunkBytes int
 	// BlockCacheBytes is badger's block cache (Open only). Default 64 MiB.
 	BlockCacheBytes int64
+	// MemTableBytes is the size of one badger memtable (Open only): the
+	// memory that holds recent writes (badger keeps up to five) and the
+	// size its write-ahead log file is mapped at. It must be at least 12 ×
+	// MaxBatchBytes, so that a batch fits in one badger transaction.
+	// Default 64 MiB (badger's own default).
+	MemTableBytes int64
 	// BackupBeforeMigrate writes a backup under <dir>/backups before any
 	// migration runs at Open. Default true.
 	BackupBeforeMigrate bool
@@ -78,6 +84,7 @@ func DefaultOptions() Options {
 		StreamChunkTxns:     512,
 		StreamChunkBytes:    256 << 10,
 		BlockCacheBytes:     64 << 20,
+		MemTableBytes:       64 << 20,
 		BackupBeforeMigrate: true,
 	}
 }
@@ -103,6 +110,8 @@ func (o *Options) validate() error {
 		return bad("StreamChunkTxns and StreamChunkBytes must be ≥ 1")
 	case o.BlockCacheBytes < 0:
 		return bad("BlockCacheBytes %d < 0", o.BlockCacheBytes)
+	case o.MemTableBytes < 12*int64(o.MaxBatchBytes) || o.MemTableBytes > 1<<30:
+		return bad("MemTableBytes %d not in 12 × MaxBatchBytes (%d)..1 GiB", o.MemTableBytes, 12*int64(o.MaxBatchBytes))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -33,16 +33,16 @@ func (s *Store) Meta(ctx context.Context, doc DocID) (Meta, error) {
 	return out, nil
 }
 
-// Docs lists every document, in ID order. It walks the keys of the whole
-// store (without values), so it costs time proportional to the number of
-// keys; callers that need it often should keep the list.
+// Docs lists every document, in ID order. It reads the document index
+// (keys only), so its cost is proportional to the number of documents.
 func (s *Store) Docs(ctx context.Context) ([]DocID, error) {
 	var out []DocID
-	err := each(ctx, s.kv.d, dsq.Query{Prefix: docsPrefix, KeysOnly: true}, func(e dsq.Entry) error {
-		dk, err := parseDocKey(e.Key)
-		if err == nil && dk.kind == kindMeta {
-			out = append(out, dk.doc)
+	err := each(ctx, s.kv.d, dsq.Query{Prefix: docIndexPrefix, KeysOnly: true}, func(e dsq.Entry) error {
+		id, err := parseDocIndexKey(e.Key)
+		if err != nil {
+			return fmt.Errorf("%w: document index: %v (weft check --repair sets it aside)", ErrCorrupt, err)
 		}
+		out = append(out, id)
 		return nil
 	})
 	return out, err
@@ -126,16 +126,17 @@ func decodeSnapshot(key string, raw []byte) (*Snapshot, error) {
 // than one chunk; compaction of doc waits until it returns. fn owns each
 // chunk. A corrupt value ends the stream with an error naming its key.
 func (s *Store) Stream(ctx context.Context, doc DocID, since Version, fn func(chunk []TxnRecord) error) error {
-	_, leave, err := s.enterRead(ctx, doc)
+	st, leave, err := s.enterRead(ctx, doc)
 	if err != nil {
 		return err
 	}
 	defer leave()
+	epoch := s.epoch(st)
 	s.opts.Metrics.DocRead(doc)
 	return s.kv.view(ctx, func(r ds.Read) error {
 		var chunk []TxnRecord
 		size := 0
-		err := s.eachTxn(ctx, r, doc, since, func(t TxnRecord) error {
+		err := s.eachTxn(ctx, r, doc, epoch, since, func(t TxnRecord) error {
 			chunk = append(chunk, t)
 			size += len(t.Payload)
 			if len(chunk) >= s.opts.StreamChunkTxns || size >= s.opts.StreamChunkBytes {
@@ -155,10 +156,19 @@ func (s *Store) Stream(ctx context.Context, doc DocID, since Version, fn func(ch
 	})
 }
 
-// eachTxn walks doc's arrival log in order and calls fn with each stored
-// transaction not contained in skip.
-func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, skip Version, fn func(TxnRecord) error) error {
-	return each(ctx, r, dsq.Query{Prefix: logPrefix(doc)}, func(e dsq.Entry) error {
+// epoch returns the log epoch readers of st read. It changes only while a
+// compaction holds readers off, so a reader registered with enterRead sees
+// one epoch until it leaves.
+func (s *Store) epoch(st *docState) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return st.epoch
+}
+
+// eachTxn walks epoch of doc's arrival log in order and calls fn with each
+// stored transaction not contained in skip.
+func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, epoch uint64, skip Version, fn func(TxnRecord) error) error {
+	return each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, epoch)}, func(e dsq.Entry) error {
 		var lr logRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			return fmt.Errorf("%s: %w", e.Key, err)
@@ -213,11 +223,12 @@ func (s *Store) Load(ctx context.Context, doc DocID, load LoadFunc) (any, error)
 			return nil, err
 		}
 	}
-	_, leave, err := s.enterRead(ctx, doc)
+	rst, leave, err := s.enterRead(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
 	defer leave()
+	epoch := s.epoch(rst)
 	var state any
 	var size int64
 	err = s.kv.view(ctx, func(r ds.Read) error {
@@ -232,7 +243,7 @@ func (s *Store) Load(ctx context.Context, doc DocID, load LoadFunc) (any, error)
 		var iterErr error
 		seq := func(yield func(TxnRecord, error) bool) {
 			stop := errors.New("stopped")
-			err := s.eachTxn(ctx, r, doc, skip, func(t TxnRecord) error {
+			err := s.eachTxn(ctx, r, doc, epoch, skip, func(t TxnRecord) error {
 				if !yield(t, nil) {
 					return stop
 				}

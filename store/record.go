@@ -29,11 +29,13 @@ const (
 	recFetch      = 7
 	recQuarantine = 8
 	recLogEnd     = 9
+	recDocIndex   = 10
 )
 
 var recKindName = map[uint64]string{
 	recSchema: "schema", recMeta: "meta", recTxn: "txn", recLog: "log",
 	recHead: "head", recSnapshot: "snapshot", recFetch: "fetch", recQuarantine: "quarantine", recLogEnd: "logend",
+	recDocIndex: "docindex",
 }
 
 var (
@@ -148,12 +150,21 @@ type logRec struct {
 	Len   uint64
 }
 
-// logEndRec holds the next arrival-log counter of a document (badger
-// cannot iterate a prefix backwards through go-datastore, so the last
-// counter is kept rather than looked up).
+// logEndRec is the state of a document's arrival log: the epoch readers
+// read, the next counter (badger cannot iterate a prefix backwards through
+// go-datastore, so the last counter is kept rather than looked up), and
+// whether other epochs may still hold entries (a compaction is under way or
+// was interrupted; the next compaction or a repair removes them).
 type logEndRec struct {
-	_    struct{} `cbor:",toarray"`
-	Next uint64
+	_     struct{} `cbor:",toarray"`
+	Epoch uint64
+	Next  uint64
+	Dirty bool
+}
+
+// docIndexRec is the value of /docindex/<id>: the key is what matters.
+type docIndexRec struct {
+	_ struct{} `cbor:",toarray"`
 }
 
 type headRec struct {

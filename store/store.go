@@ -18,7 +18,7 @@ import (
 
 // SchemaVersion is the store layout this code reads and writes. Older
 // stores are migrated at Open; newer ones are refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DBDirName is the badger directory inside a data directory.
 const DBDirName = "db"
@@ -59,11 +59,15 @@ type Store struct {
 // docState is what the store keeps in memory for a document it has touched.
 type docState struct {
 	heads     Version // agent → next seq, including queued writes
+	epoch     uint64  // the arrival log's current epoch
 	nextLog   uint64  // next arrival-log counter
+	dirty     bool    // epochs other than epoch may hold entries
+	frozen    bool    // compaction is switching epochs: appends wait
 	gen       uint64  // bumped by every queued write
 	committed uint64  // gen of the last committed write
 	readers   int     // open streams and loads
-	compact   bool    // a compaction is dropping transactions
+	compact   bool    // a compaction holds readers off
+	compactor bool    // a compaction is running
 	changed   chan struct{}
 }
 
@@ -103,6 +107,10 @@ func openBadger(path string, opts Options) (*badger4.Datastore, error) {
 	bo.Options = badger.DefaultOptions(path).
 		WithSyncWrites(false).
 		WithBlockCacheSize(opts.BlockCacheBytes).
+		WithMemTableSize(opts.MemTableBytes).
+		// Badger refuses a value threshold above its largest transaction
+		// (15% of a memtable); at the default memtable this stays 1 MiB.
+		WithValueThreshold(min(1<<20, opts.MemTableBytes/8)).
 		WithNumVersionsToKeep(1).
 		WithLoggingLevel(badger.WARNING)
 	bo.GcInterval = 10 * time.Minute
@@ -291,7 +299,7 @@ func (s *Store) loadState(ctx context.Context, doc DocID) (*docState, error) {
 		if err := decodeRecord(recLogEnd, raw, &le); err != nil {
 			return fmt.Errorf("%s: %w", logEndKey(doc), err)
 		}
-		st.nextLog = le.Next
+		st.epoch, st.nextLog, st.dirty = le.Epoch, le.Next, le.Dirty
 		return nil
 	})
 	if err != nil {
@@ -335,26 +343,60 @@ func (s *Store) enterRead(ctx context.Context, doc DocID) (*docState, func(), er
 	}
 }
 
-// enterCompact waits until no reader is open on doc and blocks new ones.
-func (s *Store) enterCompact(ctx context.Context, st *docState) (func(), error) {
+// logEndOpLocked is the op that records st's log state. s.mu must be held,
+// and the op queued before s.mu is released, so that the log-state records
+// reach the database in the order the state changed.
+func logEndOpLocked(doc DocID, st *docState) (kvOp, error) {
+	b, err := encodeRecord(recLogEnd, logEndRec{Epoch: st.epoch, Next: st.nextLog, Dirty: st.dirty})
+	return kvOp{key: logEndKey(doc), val: b, coalesce: true}, err
+}
+
+// waitThawedLocked waits until no compaction is switching st's log epoch.
+// It is called with s.mu held and returns with it held, or released when
+// ctx ends first.
+func (s *Store) waitThawedLocked(ctx context.Context, st *docState) error {
+	for st.frozen {
+		ch := st.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	return nil
+}
+
+// enterCompact waits until no other compaction runs on doc and no reader is
+// open, then holds new readers off. readersBack lets readers in again;
+// done ends the compaction (and lets readers in, if still held off). Both
+// may be called more than once.
+func (s *Store) enterCompact(ctx context.Context, st *docState) (readersBack, done func(), err error) {
 	for {
 		s.mu.Lock()
-		if !st.compact && st.readers == 0 {
-			st.compact = true
+		if !st.compactor && st.readers == 0 {
+			st.compact, st.compactor = true, true
 			s.mu.Unlock()
-			return func() {
-				s.mu.Lock()
-				st.compact = false
-				st.broadcast()
-				s.mu.Unlock()
-			}, nil
+			release := func(compactor bool) func() {
+				return func() {
+					s.mu.Lock()
+					st.compact = false
+					if compactor {
+						st.compactor = false
+					}
+					st.broadcast()
+					s.mu.Unlock()
+				}
+			}
+			return release(false), release(true), nil
 		}
 		ch := st.changed
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 }

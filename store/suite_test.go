@@ -169,6 +169,23 @@ func TestSuite(t *testing.T) {
 				t.Fatalf("append after close: %v", err)
 			}
 		})
+		t.Run("BatchedUnderStillClock", func(t *testing.T) {
+			// An injected clock that stands still must not hold a batch
+			// forever: MaxDelay is also measured by the writer's timer.
+			o := testOpts()
+			o.Now = func() time.Time { return time.Unix(1750000000, 0) }
+			s := open(t, o)
+			id := mustCreate(t, s)
+			ack, err := s.Append(ctx, id, Batched, linear("a", 0, 3)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := ack.Wait(wctx); err != nil {
+				t.Fatalf("batched write under a still clock: %v", err)
+			}
+		})
 		t.Run("ConcurrentWriters", func(t *testing.T) {
 			s := open(t, testOpts())
 			id := mustCreate(t, s)
@@ -403,6 +420,7 @@ func TestOptionsValidate(t *testing.T) {
 		func(o *Options) { o.MaxBatchBytes = 8 << 20 },
 		func(o *Options) { o.CacheBytes = -1 },
 		func(o *Options) { o.StreamChunkTxns = 0 },
+		func(o *Options) { o.MemTableBytes = 8 << 20 }, // a 1 MiB batch would not fit
 	} {
 		o := DefaultOptions()
 		mut(&o)

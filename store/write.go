@@ -90,6 +90,9 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 	}
 	ack := newAck()
 	s.mu.Lock()
+	if err := s.waitThawedLocked(ctx, st); err != nil {
+		return nil, err
+	}
 	if err := s.writableLocked(); err != nil {
 		s.mu.Unlock()
 		return nil, err
@@ -125,6 +128,7 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 		accept[i] = true
 	}
 	g := &group{doc: doc, st: st, ack: ack}
+	startLog := st.nextLog // restored if the call fails: no counter is skipped
 	for i := range txns {
 		if !accept[i] {
 			continue
@@ -137,18 +141,19 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 			if err == nil {
 				g.ops = append(g.ops,
 					kvOp{key: txnKey(doc, t.Agent, t.Seq), val: vals[i]},
-					kvOp{key: logKey(doc, st.nextLog), val: lb},
+					kvOp{key: logKey(doc, st.epoch, st.nextLog), val: lb},
 					kvOp{key: headKey(doc, t.Agent), val: hb, coalesce: true})
-				var eb []byte
-				if eb, err = encodeRecord(recLogEnd, logEndRec{Next: st.nextLog + 1}); err == nil {
-					g.ops = append(g.ops, kvOp{key: logEndKey(doc), val: eb, coalesce: true})
+				st.nextLog++
+				var le kvOp
+				if le, err = logEndOpLocked(doc, st); err == nil {
+					g.ops = append(g.ops, le)
 				}
 				g.bytes += len(vals[i]) + len(lb) + len(hb)
 				g.txns++
-				st.nextLog++
 			}
 		}
 		if err != nil {
+			st.nextLog = startLog
 			s.mu.Unlock()
 			return nil, err
 		}
@@ -243,12 +248,17 @@ func (s *Store) writer() {
 			}
 			s.mu.Unlock()
 			timer.Reset(wait)
+			expired := false
 			select {
 			case <-timer.C:
+				expired = true // the wait is over even if an injected clock stands still
 			case <-s.wake:
 				timer.Stop()
 			}
 			s.mu.Lock()
+			if expired {
+				break
+			}
 		}
 		batch := s.queue
 		s.queue, s.qTxns, s.qBytes, s.urgent = nil, 0, 0, false
@@ -357,12 +367,14 @@ func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
 	if err != nil {
 		return err
 	}
-	// A concurrent CreateDoc of the same random ID is not a real case; the
-	// second simply rewrites the same empty metadata.
-	if err := s.submit(ctx, &group{ops: []kvOp{{key: metaKey(doc), val: b}}}, true); err != nil {
+	ib, err := encodeRecord(recDocIndex, docIndexRec{})
+	if err != nil {
 		return err
 	}
-	return nil
+	// A concurrent CreateDoc of the same random ID is not a real case; the
+	// second simply rewrites the same empty metadata. The metadata and the
+	// index entry land together.
+	return s.submit(ctx, &group{ops: []kvOp{{key: metaKey(doc), val: b}, {key: docIndexKey(doc), val: ib}}}, true)
 }
 
 func validTitle(t string) error {
