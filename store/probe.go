@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// probeKey is the key Probe writes. It lies outside the document layout
+// and is never visible: Probe only ever writes its deletion.
+const probeKey = "/weft/probe"
+
+// Probe checks that the store can still make a write durable, for health
+// checks. It fails with ErrClosed after Close, with ErrFailed once the write
+// path has failed (the store then refuses writes until it is reopened), and
+// otherwise with the database's error when a small write or the sync after
+// it fails.
+//
+// The write is the deletion of a key outside the layout, in its own
+// database transaction: it appends a real entry to the database's log,
+// which the sync must make durable, but no key ever appears, so a
+// concurrent Backup or Check sees nothing of it. It bypasses the write
+// queue and touches no document.
+func (s *Store) Probe(ctx context.Context) error {
+	s.mu.Lock()
+	err := s.writableLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.kv.commit(ctx, [][]kvOp{{{key: probeKey, del: true}}}, s.opts.MaxBatchBytes); err != nil {
+		return fmt.Errorf("store: probe write: %w", err)
+	}
+	if err := s.kv.sync(ctx); err != nil {
+		return fmt.Errorf("store: probe sync: %w", err)
+	}
+	return nil
+}
