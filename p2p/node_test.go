@@ -404,3 +404,16 @@ func TestDefaultOptionsStart(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+func TestPeerIDOf(t *testing.T) {
+	const id = "12D3KooWBJQELosTmABWLTGXsGTWJaCr4yXhTzJaJhzZxWLVdrV5"
+	got, err := PeerIDOf("/ip4/127.0.0.1/tcp/4001/p2p/" + id)
+	if err != nil || got != id {
+		t.Fatalf("%q %v", got, err)
+	}
+	for _, bad := range []string{"", "/ip4/127.0.0.1/tcp/4001", "nonsense", "/p2p/notanid"} {
+		if _, err := PeerIDOf(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

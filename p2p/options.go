@@ -206,3 +206,13 @@ func parsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	return *ai, nil
 }
+
+// PeerIDOf returns the peer ID of a multiaddr that ends in /p2p/<id> (a
+// bootstrap or relay address), or an error naming what is wrong with it.
+func PeerIDOf(addr string) (string, error) {
+	ai, err := parsePeerAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	return ai.ID.String(), nil
+}

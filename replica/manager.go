@@ -258,9 +258,11 @@ func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, err
 	if err := m.opts.Store.CreateDoc(ctx, id, title); err != nil {
 		return api.DocInfo{}, err
 	}
-	if _, err := m.join(id); err != nil {
+	d, err := m.join(id)
+	if err != nil {
 		return api.DocInfo{}, err
 	}
+	d.discover() // relays and peers that keep everything take it from here
 	return m.info(ctx, id)
 }
 

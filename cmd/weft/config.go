@@ -23,6 +23,7 @@ type daemonConfig struct {
 	API       string   `toml:"api"`        // WEFT_API, --api: host:port of the local API and editor
 	Listen    []string `toml:"listen"`     // WEFT_LISTEN (comma-separated), --listen: libp2p multiaddrs
 	Bootstrap []string `toml:"bootstrap"`  // WEFT_BOOTSTRAP, --bootstrap: peers (with /p2p/<id>) to keep connected
+	Relays    []string `toml:"relays"`     // WEFT_RELAYS, --relay: relays (with /p2p/<id>): kept connected, used for NAT traversal, trusted for durability
 	MDNS      *bool    `toml:"mdns"`       // WEFT_MDNS, --no-mdns: LAN discovery (default true)
 	DHT       *bool    `toml:"dht"`        // WEFT_DHT, --no-dht: Kademlia discovery (default true)
 	LogLevel  string   `toml:"log_level"`  // WEFT_LOG_LEVEL, --log-level: debug|info|warn|error (default info)
@@ -94,6 +95,9 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	if v := getenv("WEFT_BOOTSTRAP"); v != "" {
 		cfg.Bootstrap = splitList(v)
 	}
+	if v := getenv("WEFT_RELAYS"); v != "" {
+		cfg.Relays = splitList(v)
+	}
 	for _, b := range []struct {
 		name string
 		dst  **bool
@@ -132,6 +136,9 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string, 
 	}
 	if fl.Changed("bootstrap") {
 		cfg.Bootstrap = flags.Bootstrap
+	}
+	if fl.Changed("relay") {
+		cfg.Relays = flags.Relays
 	}
 	if noMDNS {
 		cfg.MDNS = boolPtr(false)

@@ -59,6 +59,7 @@ WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
 	f.StringVar(&flags.API, "api", "", "address of the local API and editor (default "+defaultAPIAddr+", or a free port if taken)")
 	f.StringArrayVar(&flags.Listen, "listen", nil, "libp2p listen multiaddr (repeatable; default TCP and QUIC on all interfaces)")
 	f.StringArrayVar(&flags.Bootstrap, "bootstrap", nil, "peer multiaddr with /p2p/<id> to keep connected (repeatable)")
+	f.StringArrayVar(&flags.Relays, "relay", nil, "relay multiaddr with /p2p/<id>: kept connected, used behind NATs, trusted to acknowledge durability (repeatable)")
 	f.BoolVar(&noMDNS, "no-mdns", false, "do not discover peers on the LAN with mDNS")
 	f.BoolVar(&noDHT, "no-dht", false, "do not use the DHT to find a document's peers")
 	f.StringVar(&configPath, "config", "", "config file (default <data>/config.toml)")
@@ -106,7 +107,15 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	if len(cfg.Listen) > 0 {
 		po.Listen = cfg.Listen
 	}
-	po.Bootstrap = cfg.Bootstrap
+	po.Bootstrap = append(append([]string(nil), cfg.Bootstrap...), cfg.Relays...)
+	var relayIDs []string
+	for _, r := range cfg.Relays {
+		id, err := p2p.PeerIDOf(r)
+		if err != nil {
+			return withCode(2, fmt.Errorf("relay %v", err))
+		}
+		relayIDs = append(relayIDs, id)
+	}
 	po.MDNS = *cfg.MDNS
 	po.DHT = *cfg.DHT
 	po.Logger = log.With("part", "p2p")
@@ -123,6 +132,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	ro := replica.DefaultOptions()
 	ro.Store = st
 	ro.Transport = p2pTransport{node}
+	ro.Relays = relayIDs
 	ro.Logger = log.With("part", "replica")
 	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
 	ro.SyncInterval = time.Duration(cfg.SyncInterval)
