@@ -44,6 +44,7 @@ var rules = []rule{
 	{pkg: "weft/p2p", deny: []string{"weft/crdt/...", "weft/store/...", "weft/replica/...", "weft/ui/..."}},
 	{pkg: "weft/replica", denyDirect: cat(libp2p, badger)},
 	{pkg: "weft/ui", deny: cat([]string{"weft/p2p/...", "weft/store/..."}, libp2p, badger)},
+	{pkg: "weft/obs", deny: cat([]string{"weft/p2p/...", "weft/store/...", "weft/replica/...", "weft/ui/..."}, libp2p, badger)},
 }
 
 func matches(path, pattern string) bool {

@@ -1,0 +1,72 @@
+// Package obs owns weft's metrics and health: a Prometheus registry of its
+// own (never the global default) with the metrics of the replica, the store
+// and the network, and named health checks behind /healthz and /readyz.
+//
+// obs imports no other part of weft. Metrics has the method sets of the
+// replica's Observer and of the store's Metrics interface, with plain types
+// (a document is its 16-byte ID), so the daemon passes a *Metrics to the
+// replica as is and to the store through a one-line adapter; the
+// compile-time checks live in cmd/weft. Values that only exist elsewhere
+// (connected peers, gossip rejections counted by the network) are read at
+// scrape time from the functions in Sources.
+//
+// # Metrics
+//
+// Replica (from replica.Observer):
+//
+//	weft_replica_transactions_integrated_total{source}  counter; source: local, tab, gossip, sync, other
+//	weft_replica_integration_latency_seconds{source}    histogram: arrival to integrated and handed to the store
+//	weft_replica_transactions_published_total           counter
+//	weft_replica_rejected_total{reason}                 counter; at most Options.MaxReasons reasons, the rest "other"
+//	weft_replica_sync_duration_seconds{result}          histogram of catch-up exchanges; result: ok, error
+//	weft_replica_sync_envelopes_total{direction}        counter; direction: sent, received
+//	weft_replica_gossip_received_total                  counter (Sources.GossipReceived)
+//
+// Store (from store.Metrics):
+//
+//	weft_store_batch_transactions         histogram: transactions per committed batch
+//	weft_store_batch_bytes                histogram: value bytes per committed batch
+//	weft_store_flush_duration_seconds     histogram: commit and sync of one batch
+//	weft_store_flush_errors_total         counter
+//	weft_store_cache_lookups_total{result}  counter; result: hit, miss (hit rate = hit / both)
+//	weft_store_doc_reads_total            counter
+//	weft_store_transactions_written_total counter: transactions handed to the store
+//	weft_store_hot_doc_accesses{doc}      gauge: reads plus transactions written of the
+//	                                      Options.HotDocs most accessed documents since start
+//
+// Network (from Sources):
+//
+//	weft_p2p_peers_connected              gauge
+//	weft_p2p_relay_reservations           gauge
+//	weft_p2p_gossip_rejected_total{reason}  counter; bounded like the replica's reasons
+//
+// Besides these, the Go runtime's and the process's standard collectors
+// (go_*, process_*) unless Options.NoRuntime.
+//
+// # Label bounds
+//
+// Every label has a bounded set of values, so a hostile peer cannot grow
+// the registry: sources and results are fixed lists; reasons are admitted
+// first come, up to MaxReasons per metric, then counted as "other"; the hot
+// documents are a custom collector that emits only the current top
+// HotDocs at each scrape, so documents that cool down disappear. Access
+// counts are kept for at most HotTracked documents (the Space-Saving
+// scheme: a newcomer replaces the least accessed and inherits its count,
+// so counts are exact until more documents than that were seen, and
+// overestimates after).
+//
+// # Health
+//
+// Health runs named checks, each a func(ctx) with its own timeout, all at
+// once. /healthz answers 200 while the process serves; /readyz runs every
+// check and answers 200 with status "ok" when all pass, else 503 with
+// status "unhealthy", with each check's result, duration and details as
+// JSON (see Report). A check that is still running from an earlier request
+// is joined, not started again, so a hung check cannot pile up goroutines;
+// a check may keep its result for a while (CheckOptions.Every) when it is
+// expensive.
+//
+// Handler serves /healthz, /readyz and /metrics for a listener of their
+// own (the relay's --metrics address); the daemon mounts the same handlers
+// on its local API, behind its token.
+package obs

@@ -1,0 +1,83 @@
+package obs
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sources are values obs reads at scrape time from the parts that keep
+// them. A nil function leaves its metric out. Each must be quick and safe
+// for concurrent use.
+type Sources struct {
+	// Peers is the number of connected peers (weft_p2p_peers_connected).
+	Peers func() int
+	// RelayReservations is the number of circuit-relay reservations held
+	// (weft_p2p_relay_reservations).
+	RelayReservations func() int
+	// GossipReceived counts gossip messages received since start
+	// (weft_replica_gossip_received_total).
+	GossipReceived func() uint64
+	// GossipRejected counts gossip messages the network layer rejected
+	// since start, by reason (weft_p2p_gossip_rejected_total).
+	GossipRejected func() map[string]uint64
+}
+
+// sourceCollector emits the metrics of Sources.
+type sourceCollector struct {
+	m                                             *Metrics
+	peers, reservations, received, gossipRejected *prometheus.Desc
+	reasons                                       *labelSet
+}
+
+func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
+	return &sourceCollector{
+		m:              m,
+		peers:          prometheus.NewDesc("weft_p2p_peers_connected", "Peers connected now.", nil, nil),
+		reservations:   prometheus.NewDesc("weft_p2p_relay_reservations", "Circuit-relay reservations held now.", nil, nil),
+		received:       prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
+		gossipRejected: prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that the network layer rejected, by reason.", []string{"reason"}, nil),
+		reasons:        newLabelSet(maxReasons),
+	}
+}
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.peers
+	ch <- c.reservations
+	ch <- c.received
+	ch <- c.gossipRejected
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.sources.Load()
+	if s == nil {
+		return
+	}
+	if s.Peers != nil {
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(s.Peers()))
+	}
+	if s.RelayReservations != nil {
+		ch <- prometheus.MustNewConstMetric(c.reservations, prometheus.GaugeValue, float64(s.RelayReservations()))
+	}
+	if s.GossipReceived != nil {
+		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(s.GossipReceived()))
+	}
+	if s.GossipRejected != nil {
+		// Admit reasons in a fixed order so that which ones fold into
+		// "other" does not depend on map iteration; the admitted set only
+		// grows, so every emitted series stays monotonic.
+		counts := s.GossipRejected()
+		reasons := make([]string, 0, len(counts))
+		for r := range counts {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		sums := map[string]uint64{}
+		for _, r := range reasons {
+			sums[c.reasons.label(r)] += counts[r]
+		}
+		for l, n := range sums {
+			ch <- prometheus.MustNewConstMetric(c.gossipRejected, prometheus.CounterValue, float64(n), l)
+		}
+	}
+}
