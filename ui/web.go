@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -47,8 +48,21 @@ type asset struct {
 	etag, ctype string
 }
 
-// loadAssets reads the embedded editor once, with gzip copies and ETags.
+var (
+	assetsOnce sync.Once
+	assetsMap  map[string]*asset
+	assetsErr  error
+)
+
+// loadAssets reads the embedded editor once per process, with gzip copies
+// and ETags (compressing the WebAssembly takes a moment; every server in
+// the process shares the result).
 func loadAssets() (map[string]*asset, error) {
+	assetsOnce.Do(func() { assetsMap, assetsErr = readAssets() })
+	return assetsMap, assetsErr
+}
+
+func readAssets() (map[string]*asset, error) {
 	dist, err := fs.Sub(webFS, "web/dist")
 	if err != nil {
 		return nil, err
