@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -40,9 +41,14 @@ func crashText(seq, n uint64) string {
 }
 
 // TestCrash runs a child process that writes transactions under both
-// policies and reports each acknowledged write on a pipe, kills it with
-// SIGKILL at a random moment, reopens the store and checks that every
-// acknowledged write is there, decodes, and that Check finds nothing wrong.
+// policies, reports each acknowledged write on a pipe and compacts the
+// document now and then; it kills the child with SIGKILL at a random
+// moment, reopens the store and checks that every acknowledged write is
+// there with the right content (through snapshot and log, as a replica
+// opens it), that every stored payload decodes, and that Check finds
+// nothing wrong. The store carries over from round to round, so later
+// rounds recover from a store that has been killed before, sometimes in the
+// middle of a compaction.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -55,7 +61,7 @@ func TestCrash(t *testing.T) {
 	dir := t.TempDir()
 	id, _ := ParseDocID(crashDoc)
 	acked := map[string][]Span{}
-	total := 0
+	total, midCompaction := 0, 0
 	for round := 0; round < *crashRounds; round++ {
 		fail := func(f string, args ...any) {
 			t.Helper()
@@ -65,6 +71,7 @@ func TestCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The child is this test binary, already built.
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
 		cmd.Env = append(os.Environ(), "WEFT_CRASH_CHILD="+dir, fmt.Sprintf("WEFT_CRASH_CHILD_SEED=%d", rng.Uint64()))
 		cmd.ExtraFiles = []*os.File{w}
@@ -122,7 +129,7 @@ func TestCrash(t *testing.T) {
 			fail("child exited on its own: %v", err)
 		}
 		// Reopen and verify.
-		s, err := Open(dir, testOpts())
+		s, err := Open(dir, crashOpts())
 		if err != nil {
 			fail("reopen: %v", err)
 		}
@@ -131,24 +138,29 @@ func TestCrash(t *testing.T) {
 		if err != nil {
 			fail("version: %v", err)
 		}
+		if raw, err := get(ctx, s.kv.d, logEndKey(id)); err == nil {
+			var le logEndRec
+			if decodeRecord(recLogEnd, raw, &le) == nil && le.Dirty {
+				midCompaction++
+			}
+		}
+		doc, err := s.Load(ctx, id, fakeLoad)
+		if err != nil {
+			fail("open: %v", err)
+		}
+		items := doc.(*fakeDoc).items
 		for agent, spans := range acked {
 			for _, sp := range spans {
 				if v[agent] < sp.End() {
 					fail("acknowledged %s lost (version %v)", sp, v)
 				}
+				want := crashText(sp.Seq, sp.Len)
+				for i := range sp.Len {
+					if items[ID{agent, sp.Seq + i}] != want[i] {
+						fail("acknowledged %s opens wrongly at seq %d", sp, sp.Seq+i)
+					}
+				}
 			}
-			// Spot-check the newest acked txn of each agent in full.
-			sp := spans[len(spans)-1]
-			tr, err := s.Txn(ctx, id, agent, sp.Seq)
-			if err != nil {
-				fail("acknowledged %s: %v", sp, err)
-			}
-			var ft fakeTxn
-			if err := decMode.Unmarshal(tr.Payload, &ft); err != nil || ft.Text != crashText(sp.Seq, sp.Len) || tr.Len != sp.Len {
-				fail("acknowledged %s decodes wrongly: %v %q", sp, err, ft.Text)
-			}
-			total += len(spans)
-			acked[agent] = spans[len(spans)-1:]
 		}
 		res, err := s.Check(ctx, CheckOptions{Codec: fakeCodec{}})
 		if err != nil || res.Problems != 0 {
@@ -156,11 +168,50 @@ func TestCrash(t *testing.T) {
 			s.Check(ctx, CheckOptions{Codec: fakeCodec{}, Report: func(p Problem) { ps = append(ps, p) }})
 			fail("check after crash: %+v %v %v", res, err, ps)
 		}
+		// Compact what was verified, so that the store stays small and the
+		// next child's compactions (which the kill may interrupt) are quick;
+		// after a kill that landed in one, this one finishes its job.
+		fd := doc.(*fakeDoc)
+		if _, err := s.Compact(ctx, id, fd.Snapshot(), fd.Version()); err != nil {
+			fail("compact: %v", err)
+		}
+		total += n
 		if err := s.Close(); err != nil {
 			fail("close: %v", err)
 		}
 	}
-	t.Logf("seed %d: %d rounds, %d acknowledged writes verified", seed, *crashRounds, total)
+	t.Logf("seed %d: %d rounds, %d acknowledged writes verified, %d kills landed in a compaction", seed, *crashRounds, total, midCompaction)
+}
+
+// crashOpts are the options of the crash test's stores: a small badger
+// (its data is small), quick batches.
+func crashOpts() Options {
+	o := testOpts()
+	o.MaxBatchBytes = 256 << 10
+	o.MemTableBytes = 4 << 20
+	o.BlockCacheBytes = 1 << 20
+	return o
+}
+
+// fakeLoad opens a document with the fake codec.
+func fakeLoad(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
+	var p []byte
+	if sn != nil {
+		p = sn.Payload
+	}
+	rb, err := fakeCodec{}.Rebuild(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	for tr, err := range txns {
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := rb.Apply(tr.Payload); err != nil {
+			return nil, 0, err
+		}
+	}
+	return rb, int64(len(rb.(*fakeDoc).items)) * 32, nil
 }
 
 // TestCrashChild is the child process of TestCrash; it does nothing in a
@@ -172,7 +223,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	seed, _ := strconv.ParseUint(os.Getenv("WEFT_CRASH_CHILD_SEED"), 10, 64)
 	out := os.NewFile(3, "acks")
-	o := testOpts()
+	o := crashOpts()
 	o.MaxDelay = time.Duration(1+seed%5) * time.Millisecond
 	s, err := Open(dir, o)
 	if err != nil {
@@ -193,7 +244,6 @@ func TestCrashChild(t *testing.T) {
 		}
 		close(done)
 	}()
-	acks <- "ready"
 	writer := func(agent, other string, p Policy, rng *rand.Rand) {
 		pending := make(chan func(), 1024)
 		go func() {
@@ -232,7 +282,29 @@ func TestCrashChild(t *testing.T) {
 			}
 		}
 	}
+	// Compact at once (with the document as it was at the start, loaded
+	// before "ready") while the writers write, then every little while.
+	start, err := s.Load(ctx, id, fakeLoad)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child load:", err)
+		os.Exit(3)
+	}
+	compactor := func(rng *rand.Rand) {
+		d := start
+		for {
+			fd := d.(*fakeDoc)
+			if _, err := s.Compact(ctx, id, fd.Snapshot(), fd.Version()); err != nil {
+				panic(err)
+			}
+			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond) // pacing, not waiting for anything
+			if d, err = s.Load(ctx, id, fakeLoad); err != nil {
+				panic(err)
+			}
+		}
+	}
+	acks <- "ready"
 	go writer("imm", "bat", Immediate, rand.New(rand.NewPCG(seed, 1)))
 	go writer("bat", "imm", Batched, rand.New(rand.NewPCG(seed, 2)))
+	go compactor(rand.New(rand.NewPCG(seed, 3)))
 	select {} // until killed
 }

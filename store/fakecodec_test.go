@@ -58,7 +58,24 @@ type fakeDoc struct {
 	v     Version
 }
 
+// fakeSnap is a snapshot: the version and the items, run-length encoded
+// (each run is consecutive seqs of one agent), as real snapshots are.
 type fakeSnap struct {
+	_    struct{} `cbor:",toarray"`
+	V    []idRec
+	Runs []fakeRun
+}
+
+type fakeRun struct {
+	_     struct{} `cbor:",toarray"`
+	Agent string
+	Seq   uint64
+	Text  string
+}
+
+// fakeSnapItems is the first fake snapshot format, one item per seq, in
+// which testdata/v2's snapshots are written; Rebuild still reads it.
+type fakeSnapItems struct {
 	_     struct{} `cbor:",toarray"`
 	V     []idRec
 	Items []fakeItem
@@ -78,13 +95,22 @@ func (fakeCodec) Rebuild(snapshot []byte) (Rebuilder, error) {
 	}
 	var fs fakeSnap
 	if err := cbor.Unmarshal(snapshot, &fs); err != nil {
-		return nil, err
+		var old fakeSnapItems
+		if cbor.Unmarshal(snapshot, &old) != nil {
+			return nil, err
+		}
+		fs.V = old.V
+		for _, it := range old.Items {
+			fs.Runs = append(fs.Runs, fakeRun{Agent: it.Agent, Seq: it.Seq, Text: string([]byte{it.B})})
+		}
 	}
 	for _, r := range fs.V {
 		d.v[r.Agent] = r.Seq
 	}
-	for _, it := range fs.Items {
-		d.items[ID{it.Agent, it.Seq}] = it.B
+	for _, r := range fs.Runs {
+		for i := 0; i < len(r.Text); i++ {
+			d.items[ID{r.Agent, r.Seq + uint64(i)}] = r.Text[i]
+		}
 	}
 	return d, nil
 }
@@ -135,16 +161,32 @@ func (d *fakeDoc) TextHash() []byte {
 }
 
 func (d *fakeDoc) Snapshot() []byte {
-	fs := fakeSnap{V: encodeVersion(d.v)}
-	for id, b := range d.items {
-		fs.Items = append(fs.Items, fakeItem{Agent: id.Agent, Seq: id.Seq, B: b})
+	ids := make([]ID, 0, len(d.items))
+	for id := range d.items {
+		ids = append(ids, id)
 	}
-	sort.Slice(fs.Items, func(i, j int) bool {
-		if fs.Items[i].Agent != fs.Items[j].Agent {
-			return fs.Items[i].Agent < fs.Items[j].Agent
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].Agent != ids[j].Agent {
+			return ids[i].Agent < ids[j].Agent
 		}
-		return fs.Items[i].Seq < fs.Items[j].Seq
+		return ids[i].Seq < ids[j].Seq
 	})
+	fs := fakeSnap{V: encodeVersion(d.v)}
+	var text []byte
+	flush := func() {
+		if len(text) > 0 {
+			fs.Runs[len(fs.Runs)-1].Text = string(text)
+			text = text[:0]
+		}
+	}
+	for i, id := range ids {
+		if i == 0 || id.Agent != ids[i-1].Agent || id.Seq != ids[i-1].Seq+1 {
+			flush()
+			fs.Runs = append(fs.Runs, fakeRun{Agent: id.Agent, Seq: id.Seq})
+		}
+		text = append(text, d.items[id])
+	}
+	flush()
 	b, err := encMode.Marshal(fs)
 	if err != nil {
 		panic(err)
