@@ -1,0 +1,589 @@
+// weft's editor page. The page is opened as http://127.0.0.1:PORT/#token=…
+// (by `weft open`); it keeps the token in sessionStorage, takes it out of
+// the address bar, and uses it for the JSON API (Authorization: Bearer)
+// and the document socket (subprotocol bearer.<token>). The document
+// shown is the fragment's doc=<id>.
+
+import { EditorState, Transaction } from "@codemirror/state";
+import { EditorView } from "@codemirror/view";
+
+import { API, APIError, type DocInfo } from "./api";
+import { cpIndex } from "./cpindex";
+import { applyLocal, applyRemote, baseExtensions, replaceAll, setDark, setEditable } from "./editor";
+import * as prefs from "./prefs";
+import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
+import { type Conn, Session } from "./session";
+import { type Event, loadWasm, Replica } from "./wasm";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const PRESENCE_EVERY_MS = 3000;
+const PRESENCE_THROTTLE_MS = 40;
+const DOC_ID = /^[0-9a-f]{32}$/;
+
+function hashParams(): URLSearchParams {
+  return new URLSearchParams(location.hash.slice(1));
+}
+
+// takeToken moves a token from the fragment into sessionStorage and out of
+// the address bar (and so out of history and screenshots).
+function takeToken(): string | null {
+  const p = hashParams();
+  const t = p.get("token");
+  if (t) {
+    try {
+      sessionStorage.setItem("weft.token", t);
+    } catch {
+      // no storage: the token lasts for this page only
+    }
+    p.delete("token");
+    const rest = p.toString();
+    history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+    return t;
+  }
+  try {
+    return sessionStorage.getItem("weft.token");
+  } catch {
+    return null;
+  }
+}
+
+function docFromHash(): string | null {
+  const d = hashParams().get("doc");
+  return d && DOC_ID.test(d) ? d : null;
+}
+
+function randomSuffix(): string {
+  const b = new Uint8Array(5);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// The tab's agent: the daemon's peer ID (its last characters, if long) and
+// a random suffix, at most 64 bytes.
+function tabAgent(peerID: string): string {
+  const suffix = randomSuffix();
+  const keep = 64 - suffix.length - 1;
+  return `${peerID.replace(/[^\x21-\x7e]/g, "").slice(-keep) || "tab"}/${suffix}`;
+}
+
+function setStatus(id: string, text: string, state?: "ok" | "warn" | "bad", title?: string): void {
+  const el = $(id);
+  el.textContent = text;
+  if (state) el.dataset.state = state;
+  else delete el.dataset.state;
+  el.title = title ?? "";
+}
+
+let noticeTimer: number | undefined;
+function notice(msg: string, sticky = false): void {
+  const el = $("notice");
+  el.textContent = msg;
+  el.hidden = !msg;
+  clearTimeout(noticeTimer);
+  if (msg && !sticky) noticeTimer = window.setTimeout(() => (el.hidden = true), 8000);
+}
+
+// Open is one open document: its replica, editor, socket and peers.
+class Open {
+  readonly rep: Replica;
+  readonly view: EditorView;
+  readonly session: Session;
+  readonly peers: Peers;
+  private presenceTimer: number | undefined;
+  private lastPresence = 0;
+  private timers: number[] = [];
+  peerCount = -1;
+  relay: { has: boolean; saved: boolean } = { has: false, saved: false };
+  onRemote: ((inserted: string) => void) | undefined; // for tests and benchmarks
+
+  constructor(
+    readonly app: App,
+    readonly id: string,
+    agent: string,
+  ) {
+    this.rep = new Replica(agent, id);
+    this.peers = new Peers(() => this.rep);
+    // The editor lives in a shadow root: there CodeMirror's styles go into
+    // a constructed style sheet, which the page's Content-Security-Policy
+    // allows (a <style> element it does not).
+    const host = document.createElement("div");
+    host.className = "editor-host";
+    $("editor").replaceChildren(host);
+    const root = host.attachShadow({ mode: "open" });
+    adoptColors(root);
+    this.view = new EditorView({
+      parent: root,
+      root,
+      state: EditorState.create({ extensions: baseExtensions([remoteCursors(this.peers)]) }),
+      dispatchTransactions: (trs, view) => this.dispatch(trs, view),
+    });
+    setDark(this.view, prefs.resolvedDark(prefs.theme()));
+    this.session = new Session(this.rep, () => app.token, {
+      onEvent: (ev, loading) => this.onEvent(ev, loading),
+      onConn: (c, detail) => this.onConn(c, detail),
+      onLive: (first) => {
+        if (first) this.view.focus();
+        this.sendPresence();
+        this.showSaved();
+      },
+    });
+    this.timers.push(window.setInterval(() => this.sendPresence(), PRESENCE_EVERY_MS));
+    this.timers.push(
+      window.setInterval(() => {
+        if (this.peers.expire()) this.view.dispatch({ effects: refresh.of(null) });
+      }, 1000),
+    );
+    this.session.start();
+  }
+
+  close(): void {
+    this.session.close();
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.presenceTimer);
+    this.view.destroy();
+    this.rep.free();
+  }
+
+  // dispatch records local changes in the replica before the view shows
+  // them, so that the replica and the view never disagree when a remote
+  // patch arrives.
+  private dispatch(trs: readonly Transaction[], view: EditorView): void {
+    let local = false;
+    let broken: unknown;
+    for (const tr of trs) {
+      if (!tr.docChanged || tr.annotation(Transaction.remote)) continue;
+      local = true;
+      try {
+        applyLocal(tr, this.rep);
+      } catch (e) {
+        broken ??= e;
+      }
+    }
+    view.update(trs);
+    if (broken !== undefined) {
+      // Cannot happen unless there is a bug; show the replica's text.
+      console.error("weft: a local edit could not be recorded; showing the replica's text", broken);
+      replaceAll(view, this.rep.text());
+    }
+    if (local) {
+      this.session.edited();
+      this.showSaved();
+    }
+    if (local || trs.some((tr) => tr.selection)) this.presenceSoon();
+  }
+
+  private onEvent(ev: Event, loading: boolean): void {
+    switch (ev.kind) {
+      case "txns":
+        if (ev.error) console.warn("weft: refused part of a message from the daemon:", ev.error);
+        if (ev.patch && !loading) {
+          applyRemote(this.view, ev.patch);
+          this.onRemote?.(ev.patch.text);
+        }
+        break;
+      case "done":
+        if (loading) {
+          replaceAll(this.view, this.rep.text());
+          setEditable(this.view, true);
+          performance.mark("weft-doc-ready");
+        }
+        break;
+      case "ack":
+        this.showSaved();
+        break;
+      case "status":
+        this.peerCount = ev.peers;
+        this.relay = { has: ev.hasRelay, saved: ev.relay };
+        this.showPeers();
+        break;
+      case "presence":
+        if (this.peers.take(ev)) this.view.dispatch({ effects: refresh.of(null) });
+        break;
+      case "fail":
+        console.warn("weft: the daemon refused:", ev.reason);
+        notice(`The daemon refused: ${ev.reason}`);
+        break;
+    }
+  }
+
+  private onConn(c: Conn, detail?: string): void {
+    switch (c) {
+      case "live":
+        setStatus("st-conn", "connected to the daemon", "ok");
+        break;
+      case "connecting":
+      case "syncing":
+        setStatus("st-conn", this.session?.loading === false ? "reconnecting…" : "connecting…", "warn");
+        break;
+      case "offline":
+        setStatus("st-conn", "offline — reconnecting", "bad", detail);
+        this.app.checkToken();
+        this.peers.clear();
+        this.view.dispatch({ effects: refresh.of(null) });
+        break;
+    }
+    this.showSaved();
+    this.showPeers();
+  }
+
+  showSaved(): void {
+    if (this.session?.loading !== false) {
+      setStatus("st-saved", "loading…");
+      return;
+    }
+    const n = this.rep.unsaved();
+    if (n === 0) setStatus("st-saved", "all edits saved locally", "ok");
+    else if (this.session.conn === "live") setStatus("st-saved", "saving…", "warn");
+    else setStatus("st-saved", "unsaved edits kept in this tab", "warn", `${n} changes wait for the daemon`);
+  }
+
+  private showPeers(): void {
+    const live = this.session?.conn === "live";
+    const n = this.peerCount;
+    setStatus("st-peers", live && n >= 0 ? `${n} ${n === 1 ? "peer" : "peers"} online` : "");
+    setStatus(
+      "st-relay",
+      live && this.relay.has ? (this.relay.saved ? "saved on relay" : "not yet on relay") : "",
+      this.relay.saved ? "ok" : undefined,
+    );
+  }
+
+  private presenceSoon(): void {
+    if (this.presenceTimer !== undefined) return;
+    const wait = Math.max(0, this.lastPresence + PRESENCE_THROTTLE_MS - performance.now());
+    this.presenceTimer = window.setTimeout(() => {
+      this.presenceTimer = undefined;
+      this.sendPresence();
+    }, wait);
+  }
+
+  sendPresence(): void {
+    if (this.session.conn !== "live") return;
+    const st = this.view.state;
+    const sel = st.selection.main;
+    const idx = st.field(cpIndex);
+    try {
+      const msg = this.rep.presence(
+        this.app.name,
+        this.app.color,
+        idx.toCp(st.doc, sel.anchor),
+        idx.toCp(st.doc, sel.head),
+      );
+      this.session.send(msg);
+      this.lastPresence = performance.now();
+    } catch (e) {
+      console.warn("weft: presence:", e);
+    }
+  }
+}
+
+class App {
+  api: API;
+  agentPrefix = "";
+  name = prefs.userName();
+  color = prefs.userColor();
+  open: Open | undefined;
+
+  constructor(public token: string) {
+    this.api = new API(token);
+  }
+
+  // setToken takes a token given later in the fragment (the daemon
+  // restarted with a new one, and the user pasted `weft open --print`'s
+  // URL into this tab): the open document reconnects with it, keeping
+  // whatever was typed meanwhile.
+  setToken(t: string): void {
+    if (t === this.token) return;
+    this.token = t;
+    this.api = new API(t);
+    notice("");
+    this.open?.session.reconnectNow();
+  }
+
+  async start(): Promise<void> {
+    this.wireHeader();
+    let status;
+    try {
+      [status] = await Promise.all([this.api.status(), loadWasm()]);
+    } catch (e) {
+      if (e instanceof APIError && e.status === 401) {
+        notice("This page's access token is not valid (the daemon restarted?). Run `weft open` again.", true);
+      } else {
+        notice(`Cannot start: ${e instanceof Error ? e.message : String(e)}`, true);
+      }
+      setStatus("st-conn", "offline", "bad");
+      return;
+    }
+    this.agentPrefix = status.peer_id;
+    performance.mark("weft-wasm-ready");
+    window.addEventListener("hashchange", () => {
+      if (hashParams().has("token")) {
+        const t = takeToken();
+        if (t) this.setToken(t);
+      }
+      void this.show(docFromHash());
+    });
+    await this.show(docFromHash());
+  }
+
+  private wireHeader(): void {
+    const name = $<HTMLInputElement>("user-name");
+    const color = $<HTMLInputElement>("user-color");
+    name.value = this.name;
+    color.value = this.color;
+    name.addEventListener("change", () => {
+      this.name = prefs.setUserName(name.value);
+      name.value = this.name;
+      this.open?.sendPresence();
+    });
+    color.addEventListener("input", () => {
+      this.color = prefs.setUserColor(color.value);
+      this.open?.sendPresence();
+    });
+
+    const themeBtn = $("theme");
+    const applyTheme = () => {
+      const t = prefs.theme();
+      const dark = prefs.resolvedDark(t);
+      document.documentElement.dataset.theme = dark ? "dark" : "light";
+      themeBtn.textContent = `Theme: ${t}`;
+      if (this.open) setDark(this.open.view, dark);
+    };
+    themeBtn.addEventListener("click", () => {
+      const order: prefs.Theme[] = ["system", "light", "dark"];
+      prefs.setTheme(order[(order.indexOf(prefs.theme()) + 1) % order.length]);
+      applyTheme();
+    });
+    prefs.onSystemTheme(applyTheme);
+    applyTheme();
+
+    const toggle = $("docs-toggle");
+    toggle.addEventListener("click", () => this.showPanel($("docs-panel").hidden));
+
+    $<HTMLFormElement>("new-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const input = $<HTMLInputElement>("new-title");
+      void this.act(async () => {
+        const d = await this.api.create(input.value.trim());
+        input.value = "";
+        this.go(d.id);
+      });
+    });
+    $<HTMLFormElement>("join-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const input = $<HTMLInputElement>("join-id");
+      const id = input.value.trim().toLowerCase();
+      if (!DOC_ID.test(id)) {
+        notice("A document ID is 32 hexadecimal digits.");
+        return;
+      }
+      void this.act(async () => {
+        await this.api.join(id);
+        input.value = "";
+        this.go(id);
+      });
+    });
+
+    const title = $<HTMLInputElement>("title");
+    const rename = () => {
+      const o = this.open;
+      if (!o || title.value === title.defaultValue) return;
+      const id = o.id;
+      void this.act(async () => {
+        const d = await this.api.rename(id, title.value.trim());
+        if (this.open?.id === id) title.value = title.defaultValue = d.title;
+      });
+    };
+    title.addEventListener("change", rename);
+    title.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        rename();
+        this.open?.view.focus();
+      } else if (e.key === "Escape") {
+        title.value = title.defaultValue;
+        this.open?.view.focus();
+      }
+    });
+    $("copy-id").addEventListener("click", () => {
+      const id = this.open?.id;
+      if (id)
+        navigator.clipboard.writeText(id).then(
+          () => notice(`Copied ${id}: on another machine, join it with \`weft doc join ${id}\` or the Join box.`),
+          () => notice(`Document ID: ${id}`, true),
+        );
+    });
+
+    window.addEventListener("online", () => this.open?.session.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) this.open?.session.reconnectNow();
+    });
+    window.addEventListener("beforeunload", (e) => {
+      if (this.open && this.open.rep.unsaved() > 0) e.preventDefault();
+    });
+    // The title may be renamed elsewhere; refresh it now and then.
+    window.setInterval(() => void this.refreshTitle(), 10_000);
+  }
+
+  private checking = false;
+
+  // checkToken asks the daemon, when the socket keeps failing, whether the
+  // token is still good; a daemon restarted makes a new one.
+  checkToken(): void {
+    if (this.checking) return;
+    this.checking = true;
+    this.api
+      .status()
+      .then(
+        () => {},
+        (e) => {
+          if (e instanceof APIError && e.status === 401)
+            notice(
+              "The daemon restarted with a new access token. Run `weft open --print` and paste its URL into this tab: what you typed is kept.",
+              true,
+            );
+        },
+      )
+      .finally(() => (this.checking = false));
+  }
+
+  private go(id: string): void {
+    this.showPanel(false);
+    location.hash = `doc=${id}`;
+  }
+
+  private async act(f: () => Promise<void>): Promise<void> {
+    try {
+      await f();
+    } catch (e) {
+      notice(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  private showPanel(on: boolean): void {
+    $("docs-panel").hidden = !on;
+    $("docs-toggle").setAttribute("aria-expanded", String(on));
+    if (on) void this.act(() => this.renderList());
+  }
+
+  private async renderList(): Promise<void> {
+    const docs = await this.api.list();
+    docs.sort((a, b) => (b.last_opened || b.created).localeCompare(a.last_opened || a.created));
+    const ul = $("doc-list");
+    ul.replaceChildren();
+    if (docs.length === 0) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = "No documents yet: create one, or join one by its ID.";
+      ul.append(li);
+    }
+    for (const d of docs) ul.append(this.docItem(d));
+  }
+
+  private docItem(d: DocInfo): HTMLElement {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#doc=${d.id}`;
+    if (this.open?.id === d.id) a.setAttribute("aria-current", "page");
+    const t = document.createElement("span");
+    t.className = "doc-title";
+    t.textContent = d.title || "Untitled";
+    const m = document.createElement("span");
+    m.className = "doc-meta";
+    m.textContent = d.chars >= 0 ? `${d.id}  ${d.chars} chars` : d.id;
+    a.append(t, m);
+    a.addEventListener("click", () => this.showPanel(false));
+    li.append(a);
+    return li;
+  }
+
+  private async refreshTitle(): Promise<void> {
+    const o = this.open;
+    const title = $<HTMLInputElement>("title");
+    if (!o || document.activeElement === title) return;
+    try {
+      const st = await this.api.docStatus(o.id);
+      if (this.open === o && document.activeElement !== title) {
+        title.value = title.defaultValue = st.title;
+        document.title = `${st.title || "Untitled"} — weft`;
+      }
+    } catch {
+      // offline: the status line says so
+    }
+  }
+
+  async show(id: string | null): Promise<void> {
+    if (this.open?.id === id) return;
+    this.open?.close();
+    this.open = undefined;
+    const title = $<HTMLInputElement>("title");
+    title.value = title.defaultValue = "";
+    title.disabled = true;
+    $<HTMLButtonElement>("copy-id").disabled = true;
+    setStatus("st-doc", "");
+    if (!id) {
+      $("editor").replaceChildren();
+      setStatus("st-conn", "");
+      setStatus("st-saved", "");
+      setStatus("st-peers", "");
+      setStatus("st-relay", "");
+      this.showPanel(true);
+      document.title = "weft";
+      return;
+    }
+    try {
+      const st = await this.api.docStatus(id);
+      title.value = title.defaultValue = st.title;
+      document.title = `${st.title || "Untitled"} — weft`;
+    } catch (e) {
+      if (e instanceof APIError && e.code === "unknown_doc") {
+        notice(`This daemon does not have document ${id} yet: join it (Documents → Join).`, true);
+        $<HTMLInputElement>("join-id").value = id;
+        this.showPanel(true);
+        return;
+      }
+      notice(e instanceof Error ? e.message : String(e));
+    }
+    if (docFromHash() !== id) return; // moved on meanwhile
+    notice("");
+    title.disabled = false;
+    $<HTMLButtonElement>("copy-id").disabled = false;
+    setStatus("st-doc", id);
+    this.open = new Open(this, id, tabAgent(this.agentPrefix));
+  }
+}
+
+// The page's test and diagnostics handle (read-only views of its state).
+declare global {
+  var weftEditor: unknown;
+}
+
+function main(): void {
+  const token = takeToken();
+  if (!token) {
+    notice("Open the editor with `weft open` (it gives the page its access token).", true);
+    setStatus("st-conn", "no access token", "bad");
+    return;
+  }
+  const app = new App(token);
+  globalThis.weftEditor = {
+    text: () => app.open?.view.state.doc.toString(),
+    replicaText: () => app.open?.rep.text(),
+    agent: () => app.open?.rep.agent,
+    doc: () => app.open?.id,
+    conn: () => app.open?.session.conn,
+    loading: () => app.open?.session.loading,
+    unsaved: () => app.open?.rep.unsaved(),
+    peers: () => app.open?.peerCount,
+    remoteCursors: () =>
+      [...(app.open?.peers.byAgent.values() ?? [])].map((p) => ({ agent: p.agent, name: p.name, color: p.color })),
+    view: () => app.open?.view,
+    onRemote: (f: ((s: string) => void) | undefined) => {
+      if (app.open) app.open.onRemote = f;
+    },
+  };
+  void app.start();
+}
+
+main();
