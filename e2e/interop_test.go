@@ -1,0 +1,755 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"weft/api"
+	"weft/crdt"
+	"weft/wire"
+)
+
+// TestInterop checks weft's networking and formats against an independent
+// libp2p implementation: the js-libp2p peer in e2e/interop (TCP, Noise,
+// yamux, identify, GossipSub with StrictSign and the SHA-256 message ID),
+// which decodes and encodes envelopes and transactions with its own code,
+// written from the format comments. With a real daemon it checks that:
+//
+//   - the JS peer dials the daemon and both see each other subscribed to the
+//     document's topic;
+//   - a transaction the daemon publishes after an edit through the API
+//     reaches the JS peer signed by the daemon's peer ID, with the JS
+//     router's message ID equal to the SHA-256 of the data (p2p's message
+//     ID); the JS decoding of envelope and transaction equals Go's, and is
+//     what the edit must produce (agent, seq span, parents, originLeft);
+//   - a transaction the JS peer builds from what it decoded (an insert at
+//     the end by agent "js-peer", astral code point included) is encoded
+//     byte for byte as Go encodes the same transaction, and the daemon
+//     integrates it: its text ends with the JS text, its version vector has
+//     js-peer, its counters show one more remote transaction;
+//   - a signed but malformed message from the JS peer is rejected and
+//     counted (gossip and replica counters, reason "malformed"), changes
+//     nothing, and the daemon stays up: its next edit, which builds on the
+//     JS peer's transaction, still reaches the JS peer.
+//
+// It needs Node.js (>= 20) and npm: it runs `npm ci` in e2e/interop when
+// node_modules is missing. Without them it is skipped, loudly, except in CI
+// (CI set), where it fails.
+func TestInterop(t *testing.T) {
+	start := time.Now()
+	nodeBin := interopNode(t)
+	dir, err := filepath.Abs("interop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	interopNpmCI(t, dir)
+	bin := interopWeftBinary(t)
+	t.Logf("set-up (tools, npm, build) took %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	d := startInteropDaemon(t, bin)
+	js := startInteropPeer(t, nodeBin, dir)
+	ready := js.reply(t, "ready")
+	t.Logf("JS peer %s, versions %v", ready.Peer, ready.Versions)
+
+	// A document typed into through the API before the JS peer is there.
+	var info api.DocInfo
+	d.call(t, "POST", "/api/docs", map[string]string{"title": "interop"}, &info)
+	doc := info.ID
+	var res api.EditResult
+	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 0, Ins: "hello"}}}, &res)
+	agent := d.docStatus(t, doc).Agent
+	if agent == "" || res.Version[agent] != 5 {
+		t.Fatalf("after typing hello the daemon's agent is %q and its version %v", agent, res.Version)
+	}
+
+	// The JS peer dials the daemon and joins the topic; the daemon must see
+	// its subscription before it publishes, or the JS peer would not get
+	// the next transaction.
+	topic := "weft/doc/" + doc
+	js.send(t, map[string]string{"cmd": "join", "addr": d.addr, "topic": topic, "doc": doc})
+	joined := js.reply(t, "joined")
+	if joined.Remote != d.peerID {
+		t.Fatalf("the JS peer joined %s; the daemon is %s", joined.Remote, d.peerID)
+	}
+	if !slices.ContainsFunc(joined.Protocols, func(p string) bool { return strings.HasPrefix(p, "/meshsub/") }) {
+		t.Fatalf("no GossipSub stream between the JS peer and the daemon; protocols %v", joined.Protocols)
+	}
+	t.Logf("connected; streams %v", joined.Protocols)
+	interopWait(t, "the daemon to see the JS peer on the topic", func() (bool, string) {
+		st := d.docStatus(t, doc)
+		return slices.Contains(st.Peers, ready.Peer), fmt.Sprintf("topic peers %v", st.Peers)
+	})
+
+	// The daemon's transaction, as the JS peer decoded it.
+	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 5, Ins: " world"}}}, &res)
+	m := js.message(t, func(e interopEvent) bool {
+		return e.Envelope != nil && e.Envelope.Agent == agent && e.Envelope.Seq == 5
+	})
+	self := &interopID{Agent: agent, Seq: 4}
+	checkInteropMessage(t, m, d.peerID, doc, interopTxn{
+		Agent: agent, Seq: 5, Parents: []interopID{*self},
+		Ops: []interopOp{{Kind: "insert", Text: " world", Left: self}},
+	})
+
+	// The JS peer's transaction: an insert at the end, on the daemon's
+	// version, which the daemon integrates.
+	before := d.status(t)
+	jsText := " from js 🚀"
+	js.send(t, map[string]string{"cmd": "append", "text": jsText})
+	pub := js.reply(t, "published")
+	if !slices.Contains(pub.Recipients, d.peerID) {
+		t.Fatalf("the JS peer published to %v, not to the daemon %s", pub.Recipients, d.peerID)
+	}
+	top := &interopID{Agent: agent, Seq: 10}
+	want := interopTxn{Agent: "js-peer", Seq: 0, Parents: []interopID{*top}, Ops: []interopOp{{Kind: "insert", Text: jsText, Left: top}}}
+	if got, w := interopJSON(pub.Txn), interopJSON(&want); got != w {
+		t.Fatalf("the JS peer built\n %s\nwant\n %s", got, w)
+	}
+	checkSameEncoding(t, pub.Data, doc)
+	n := uint64(utf8.RuneCountInString(jsText))
+	interopWait(t, "the daemon to integrate the JS peer's transaction", func() (bool, string) {
+		st, text := d.docStatus(t, doc), d.text(t, doc)
+		return text == "hello world"+jsText && st.Version["js-peer"] == n && st.Buffered == 0,
+			fmt.Sprintf("text %q, version %v, %d buffered", text, st.Version, st.Buffered)
+	})
+	if after := d.status(t); after.Replica.RemoteTxns != before.Replica.RemoteTxns+1 {
+		t.Errorf("remote transactions went from %d to %d; want one more", before.Replica.RemoteTxns, after.Replica.RemoteTxns)
+	}
+
+	// A signed message whose data is a cut-off envelope: rejected, counted,
+	// nothing changes.
+	before = d.status(t)
+	version := d.docStatus(t, doc).Version
+	js.send(t, map[string]string{"cmd": "malformed"})
+	pub = js.reply(t, "published")
+	if !slices.Contains(pub.Recipients, d.peerID) {
+		t.Fatalf("the JS peer published the malformed message to %v, not to the daemon %s", pub.Recipients, d.peerID)
+	}
+	interopWait(t, "the daemon to count the malformed message", func() (bool, string) {
+		c := d.status(t)
+		return c.GossipRejected["malformed"] == before.GossipRejected["malformed"]+1 &&
+				c.Replica.Rejected["malformed"] == before.Replica.Rejected["malformed"]+1,
+			fmt.Sprintf("gossip rejected %v, replica rejected %v (before: %v, %v)", c.GossipRejected, c.Replica.Rejected, before.GossipRejected, before.Replica.Rejected)
+	})
+	if !d.running() {
+		t.Fatal("the daemon exited after the malformed message")
+	}
+	if st, text := d.docStatus(t, doc), d.text(t, doc); text != "hello world"+jsText || !interopSameVersion(st.Version, version) || st.Buffered != 0 {
+		t.Fatalf("after the malformed message the daemon has %q at %v with %d buffered; want it unchanged", text, st.Version, st.Buffered)
+	}
+
+	// Still connected both ways: the daemon's next edit, made on the JS
+	// peer's transaction, reaches the JS peer.
+	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 11 + int(n), Ins: "!"}}}, &res)
+	m = js.message(t, func(e interopEvent) bool {
+		return e.Envelope != nil && e.Envelope.Agent == agent && e.Envelope.Seq == 11
+	})
+	jsTop := &interopID{Agent: "js-peer", Seq: n - 1}
+	checkInteropMessage(t, m, d.peerID, doc, interopTxn{
+		Agent: agent, Seq: 11, Parents: []interopID{*jsTop},
+		Ops: []interopOp{{Kind: "insert", Text: "!", Left: jsTop}},
+	})
+
+	js.quit(t)
+	if !d.running() {
+		t.Fatal("the daemon exited")
+	}
+	t.Logf("the exchange took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// checkInteropMessage checks a message the JS peer received from the
+// daemon: signed by the daemon, the JS router's message ID is SHA-256 of the
+// data, and the JS decoding equals Go's decoding and want.
+func checkInteropMessage(t *testing.T, m interopEvent, daemonID, doc string, want interopTxn) {
+	t.Helper()
+	if m.Error != "" {
+		t.Fatalf("the JS peer could not decode the daemon's message: %s", m.Error)
+	}
+	if !m.Signed || m.From != daemonID {
+		t.Fatalf("the daemon's message reached the JS peer signed=%v from %q; want signed by %s", m.Signed, m.From, daemonID)
+	}
+	if sum := sha256.Sum256(m.Data); m.MsgID != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the JS router's message ID is %s; weft's is SHA-256 of the data, %x", m.MsgID, sum)
+	}
+	// Go's decoding of the same bytes.
+	e, err := wire.ParseEnvelope(m.Data, wire.DocID{})
+	if err != nil {
+		t.Fatalf("Go cannot parse what the JS peer received: %v", err)
+	}
+	txn, err := e.Open()
+	if err != nil {
+		t.Fatalf("Go cannot open what the JS peer received: %v", err)
+	}
+	goEnv := interopEnvelope{Doc: e.Doc.String(), Agent: e.Header.Agent, Seq: e.Header.Seq, Len: e.Header.Len, PayloadBytes: len(e.Payload)}
+	for _, p := range e.Header.Parents {
+		goEnv.Parents = append(goEnv.Parents, interopID{Agent: p.Agent, Seq: p.Seq})
+	}
+	if got, w := interopJSON(m.Envelope), interopJSON(&goEnv); got != w {
+		t.Fatalf("the JS peer decoded the envelope as\n %s\nGo as\n %s", got, w)
+	}
+	if got, w := interopJSON(m.Txn), interopJSON(interopTxnOf(txn)); got != w {
+		t.Fatalf("the JS peer decoded the transaction as\n %s\nGo as\n %s", got, w)
+	}
+	if m.Envelope.Doc != doc || m.Envelope.Len != uint64(txn.Count()) {
+		t.Fatalf("envelope for %s of %d ops; want %s, %d", m.Envelope.Doc, m.Envelope.Len, doc, txn.Count())
+	}
+	if got, w := interopJSON(m.Txn), interopJSON(&want); got != w {
+		t.Fatalf("the daemon published\n %s\nwant\n %s", got, w)
+	}
+}
+
+// checkSameEncoding decodes the envelope the JS peer encoded and encodes
+// its transaction again in Go: the bytes must be the same.
+func checkSameEncoding(t *testing.T, data []byte, doc string) {
+	t.Helper()
+	id, err := wire.ParseDocID(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := wire.ParseEnvelope(data, id)
+	if err != nil {
+		t.Fatalf("the JS peer's envelope: %v", err)
+	}
+	txn, err := e.Open()
+	if err != nil {
+		t.Fatalf("the JS peer's transaction: %v", err)
+	}
+	_, again, err := wire.Seal(id, txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, data) {
+		t.Fatalf("the JS peer encoded\n %x\nGo encodes the same transaction as\n %x", data, again)
+	}
+}
+
+// The JS peer's JSON.
+
+type interopID struct {
+	Agent string `json:"agent"`
+	Seq   uint64 `json:"seq"`
+}
+
+type interopOp struct {
+	Kind   string     `json:"kind"`
+	Text   string     `json:"text,omitempty"`
+	Left   *interopID `json:"left"`
+	Right  *interopID `json:"right"`
+	Target *interopID `json:"target,omitempty"`
+	Len    int        `json:"len,omitempty"`
+	Rev    bool       `json:"rev,omitempty"`
+}
+
+type interopTxn struct {
+	Agent   string      `json:"agent"`
+	Seq     uint64      `json:"seq"`
+	Parents []interopID `json:"parents"`
+	Ops     []interopOp `json:"ops"`
+}
+
+type interopEnvelope struct {
+	Doc          string      `json:"doc"`
+	Agent        string      `json:"agent"`
+	Seq          uint64      `json:"seq"`
+	Len          uint64      `json:"len"`
+	Parents      []interopID `json:"parents"`
+	PayloadBytes int         `json:"payloadBytes"`
+}
+
+type interopEvent struct {
+	Event      string            `json:"event"`
+	Peer       string            `json:"peer"`
+	Versions   map[string]string `json:"versions"`
+	Remote     string            `json:"remote"`
+	Protocols  []string          `json:"protocols"`
+	From       string            `json:"from"`
+	Signed     bool              `json:"signed"`
+	MsgID      string            `json:"msgId"`
+	Data       []byte            `json:"data"` // base64 in the JSON
+	Envelope   *interopEnvelope  `json:"envelope"`
+	Txn        *interopTxn       `json:"txn"`
+	Recipients []string          `json:"recipients"`
+	Cmd        string            `json:"cmd"`
+	Error      string            `json:"error"`
+}
+
+func interopTxnOf(t *crdt.Txn) *interopTxn {
+	id := func(x crdt.ID) *interopID {
+		if x.IsZero() {
+			return nil
+		}
+		return &interopID{Agent: x.Agent, Seq: x.Seq}
+	}
+	out := &interopTxn{Agent: t.Agent, Seq: t.Seq}
+	for _, p := range t.Parents {
+		out.Parents = append(out.Parents, interopID{Agent: p.Agent, Seq: p.Seq})
+	}
+	for _, o := range t.Ops {
+		if o.Kind == crdt.OpInsert {
+			out.Ops = append(out.Ops, interopOp{Kind: "insert", Text: o.Text, Left: id(o.Left), Right: id(o.Right)})
+		} else {
+			out.Ops = append(out.Ops, interopOp{Kind: "delete", Target: id(o.Target), Len: o.Len, Rev: o.Rev})
+		}
+	}
+	return out
+}
+
+// interopJSON is v as JSON, for comparisons that print readably.
+func interopJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return string(b)
+}
+
+func interopSameVersion(a, b map[string]uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// interopTimeout bounds every wait of the test.
+const interopTimeout = 20 * time.Second
+
+// interopWait polls cond until it holds, failing the test at the deadline.
+func interopWait(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(interopTimeout)
+	pause := 5 * time.Millisecond
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %s", interopTimeout, what, why)
+		}
+		time.Sleep(pause) // the polling interval of a condition with a deadline
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// Tools.
+
+// interopCI reports whether the test runs in CI, where missing tools fail
+// the test instead of skipping it.
+func interopCI() bool {
+	v := strings.ToLower(os.Getenv("CI"))
+	return v != "" && v != "0" && v != "false"
+}
+
+func interopMissing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if interopCI() {
+		t.Fatalf("%s (CI is set: the interop test must run)", msg)
+	}
+	t.Logf("\n*** TestInterop SKIPPED: %s ***\n*** the js-libp2p interop check did not run; install Node.js >= 20 and npm ***", msg)
+	t.Skip(msg)
+}
+
+// interopNode returns the path of node (>= 20), after checking npm is there.
+func interopNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		interopMissing(t, "node is not installed")
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		interopMissing(t, "npm is not installed")
+	}
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		interopMissing(t, "node --version: %v", err)
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if err != nil || major < 20 {
+		interopMissing(t, "node %s is too old (need 20 or later)", v)
+	}
+	return node
+}
+
+// interopNpmCI installs the JS peer's locked dependencies when
+// node_modules is missing.
+func interopNpmCI(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	t.Logf("npm ci in e2e/interop took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// interopWeftBinary builds weft (or takes WEFT_E2E_WEFT, a prebuilt one).
+func interopWeftBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("WEFT_E2E_WEFT"); p != "" {
+		return p
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "weft")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/weft")
+	cmd.Dir = ".." // the module root; tests run in their package's folder
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/weft: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The daemon.
+
+type interopDaemon struct {
+	base, token string
+	peerID      string
+	addr        string // TCP multiaddr with /p2p/<id>
+	hc          *http.Client
+	done        chan struct{} // closed when the process has exited
+}
+
+// startInteropDaemon starts `weft daemon` on a fresh data directory and
+// waits for its API; the daemon is killed when the test ends, and its log
+// printed if the test failed.
+func startInteropDaemon(t *testing.T, bin string) *interopDaemon {
+	t.Helper()
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	logPath := filepath.Join(root, "daemon.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "daemon", "--data", data, "--api", "127.0.0.1:0",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht", "--log-level", "debug")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WEFT_") { // no configuration from the environment
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &interopDaemon{hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-d.done
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 64<<10 {
+				b = b[len(b)-64<<10:]
+			}
+			t.Logf("--- daemon log (end) ---\n%s--- end of daemon log ---", b)
+		}
+	})
+
+	interopWait(t, "the daemon's API", func() (bool, string) {
+		select {
+		case <-d.done:
+			t.Fatal("the daemon exited during start-up")
+		default:
+		}
+		var info struct {
+			API   string `json:"api"`
+			Token string `json:"token"`
+			PID   int    `json:"pid"`
+		}
+		b, err := os.ReadFile(filepath.Join(data, "api.json"))
+		if err != nil {
+			return false, err.Error()
+		}
+		if err := json.Unmarshal(b, &info); err != nil || info.PID != cmd.Process.Pid {
+			return false, fmt.Sprintf("api.json: %s (%v)", b, err)
+		}
+		d.base, d.token = strings.TrimSuffix(info.API, "/"), info.Token
+		var st api.NodeStatus
+		if err := d.try("GET", "/api/status", nil, &st); err != nil {
+			return false, err.Error()
+		}
+		d.peerID = st.PeerID
+		for _, a := range st.Addrs {
+			if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.HasSuffix(a, "/p2p/"+st.PeerID) {
+				d.addr = a
+			}
+		}
+		return d.addr != "", fmt.Sprintf("no loopback TCP address in %v", st.Addrs)
+	})
+	return d
+}
+
+func (d *interopDaemon) running() bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// try makes an API request; out, when not nil, receives the JSON reply.
+func (d *interopDaemon) try(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, d.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
+	}
+	if out == nil {
+		return nil
+	}
+	if s, ok := out.(*string); ok {
+		*s = string(b)
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (d *interopDaemon) call(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	if err := d.try(method, path, body, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *interopDaemon) status(t *testing.T) *api.Counters {
+	t.Helper()
+	var st api.NodeStatus
+	d.call(t, "GET", "/api/status", nil, &st)
+	if st.Counters == nil {
+		t.Fatal("the daemon's status has no counters")
+	}
+	return st.Counters
+}
+
+func (d *interopDaemon) docStatus(t *testing.T, doc string) api.DocStatus {
+	t.Helper()
+	var st api.DocStatus
+	d.call(t, "GET", "/api/docs/"+doc+"/status", nil, &st)
+	return st
+}
+
+func (d *interopDaemon) text(t *testing.T, doc string) string {
+	t.Helper()
+	var s string
+	d.call(t, "GET", "/api/docs/"+doc+"/text", nil, &s)
+	return s
+}
+
+// The JS peer.
+
+type interopPeer struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	replies  chan interopEvent // everything but "message"
+	messages chan interopEvent
+	done     chan struct{} // closed when the process has exited
+	stderr   *interopBuffer
+}
+
+// interopBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type interopBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *interopBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *interopBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
+	t.Helper()
+	p := &interopPeer{
+		cmd:      exec.Command(nodeBin, "peer.mjs"),
+		replies:  make(chan interopEvent, 16),
+		messages: make(chan interopEvent, 64),
+		done:     make(chan struct{}),
+		stderr:   &interopBuffer{},
+	}
+	p.cmd.Dir = dir
+	p.cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan struct{})
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 8<<20)
+		for sc.Scan() {
+			var e interopEvent
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = interopEvent{Event: "error", Error: fmt.Sprintf("the JS peer printed %q: %v", sc.Text(), err)}
+			}
+			if e.Event == "message" {
+				p.messages <- e
+			} else {
+				p.replies <- e
+			}
+		}
+	}()
+	go func() {
+		<-lines // Wait must not run before stdout is read to the end
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- JS peer's stderr ---\n%s--- end of JS peer's stderr ---", p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *interopPeer) send(t *testing.T, cmd any) {
+	t.Helper()
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		t.Fatalf("writing to the JS peer: %v", err)
+	}
+}
+
+// reply waits for the JS peer's next answer, which must be event.
+func (p *interopPeer) reply(t *testing.T, event string) interopEvent {
+	t.Helper()
+	select {
+	case e := <-p.replies:
+		if e.Event != event {
+			t.Fatalf("the JS peer answered %s (%s%s); want %s", e.Event, e.Cmd, e.Error, event)
+		}
+		return e
+	case <-p.done:
+		t.Fatalf("the JS peer exited (%v) before %s\n%s", p.cmd.ProcessState, event, p.stderr.String())
+	case <-time.After(interopTimeout):
+		t.Fatalf("no %s from the JS peer in %s", event, interopTimeout)
+	}
+	panic("unreachable")
+}
+
+// message waits for a message the JS peer received for which match holds;
+// messages before it must decode too.
+func (p *interopPeer) message(t *testing.T, match func(interopEvent) bool) interopEvent {
+	t.Helper()
+	deadline := time.After(interopTimeout)
+	for {
+		select {
+		case e := <-p.messages:
+			if match(e) {
+				return e
+			}
+			if e.Error != "" {
+				t.Fatalf("the JS peer could not decode a message from %s: %s", e.From, e.Error)
+			}
+			if e.Envelope != nil {
+				t.Logf("the JS peer also received %s/%d", e.Envelope.Agent, e.Envelope.Seq)
+			}
+		case <-p.done:
+			t.Fatalf("the JS peer exited (%v) while waiting for a message\n%s", p.cmd.ProcessState, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("the JS peer received no matching message in %s", interopTimeout)
+		}
+	}
+}
+
+// quit stops the JS peer, which must exit 0.
+func (p *interopPeer) quit(t *testing.T) {
+	t.Helper()
+	p.send(t, map[string]string{"cmd": "quit"})
+	select {
+	case <-p.done:
+	case <-time.After(interopTimeout):
+		t.Fatalf("the JS peer did not exit in %s after quit", interopTimeout)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the JS peer exited with %d\n%s", code, p.stderr.String())
+	}
+}
