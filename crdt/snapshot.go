@@ -566,11 +566,10 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 		return r.err
 	}
 	b := newTreeBuilder(&d.h)
-	// startLeft[lv] is 1 + the originLeft of a run starting at lv (none for
-	// the document start; 0: lv starts no run, so its originLeft is lv-1),
-	// for checking originRights once every run is known.
-	startLeft := make([]uint32, end)
+	// Explicit originRights are checked once every run is known: targets
+	// marks the items they name.
 	var rights []itemRun
+	targets := make(bitset, len(inserts))
 	seen := make(bitset, len(inserts))
 	prevEnd, prevLast := uint32(0), none
 	for k := 0; k < n; k++ {
@@ -634,13 +633,9 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 			}
 		}
 		b.add(it)
-		if it.left == none {
-			startLeft[it.lv] = none
-		} else {
-			startLeft[it.lv] = it.left + 1
-		}
 		if it.right != none {
 			rights = append(rights, it)
+			targets.setRange(it.right, it.right+1)
 		}
 		prevEnd, prevLast = it.end(), it.end()-1
 	}
@@ -652,15 +647,21 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 	d.t = b.finish()
 	// Every explicit originRight must have the shape the ordering rule
 	// gives it: an item sharing the run's originLeft. A snapshot breaking
-	// it would let this replica serve a history others reject.
+	// it would let this replica serve a history others reject. An item
+	// that starts no run has its predecessor as originLeft; the originLeft
+	// of those that do is looked up among the runs.
+	startLeft := make(map[uint32]uint32, len(rights))
+	for l := d.t.first; l != nil; l = l.next {
+		for i := 0; i < l.n; i++ {
+			if r := &l.runs[i]; targets.has(r.lv) {
+				startLeft[r.lv] = r.left
+			}
+		}
+	}
 	for _, r := range rights {
-		got := r.right - 1
-		switch sl := startLeft[r.right]; sl {
-		case 0:
-		case none:
-			got = none
-		default:
-			got = sl - 1
+		got, ok := startLeft[r.right]
+		if !ok {
+			got = r.right - 1
 		}
 		if got != r.left {
 			return fmt.Errorf("item %d has an originRight that does not share its originLeft", r.lv)
