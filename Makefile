@@ -7,8 +7,11 @@ FUZZTIME  ?= 10s
 # Packages whose code starts goroutines run under the race detector.
 RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./cmd/...
 PURE_PKGS := ./crdt/... ./wire/... ./api/... ./internal/...
+# The S3 API server the backup tests run against (store, cmd/weft); they
+# skip without it, and fail without it under CI.
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build run replay test vet unit fuzz wasm bench bench-go bench-peers crash clean
+.PHONY: all build run replay test vet unit fuzz wasm bench bench-go bench-peers crash clean tools
 
 all: build
 
@@ -24,6 +27,10 @@ replay: build
 	./$(BIN) trace replay testdata/traces/sequential/*.json.gz testdata/traces/concurrent/*.json.gz
 
 test: vet unit wasm fuzz
+
+# Programs the tests start, installed into $$(go env GOPATH)/bin.
+tools:
+	$(GO) install $(VERSITYGW)
 
 vet:
 	$(GO) vet ./...
