@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -23,7 +25,13 @@ func newBackupCmd() *cobra.Command {
 		Short: "Create, list and restore backups of the local store",
 		Long: `Backups are timestamped, self-describing, checksummed files (format in
 store/BACKUP.md). 'create' works on a data directory no other process holds;
-a running daemon or relay takes its own backups while it keeps writing.`,
+a running daemon or relay takes its own backups while it keeps writing.
+
+Backups go to a directory or to an S3-compatible bucket, s3://BUCKET/PREFIX.
+For a bucket, credentials come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), the region from AWS_REGION,
+and a server other than Amazon S3 from WEFT_S3_ENDPOINT (or
+AWS_ENDPOINT_URL), for example http://127.0.0.1:7070.`,
 	}
 	c.AddCommand(newBackupCreateCmd(), newBackupListCmd(), newBackupRestoreCmd())
 	return c
@@ -31,13 +39,22 @@ a running daemon or relay takes its own backups while it keeps writing.`,
 
 func newBackupCreateCmd() *cobra.Command {
 	var data, to string
+	var keep store.Retention
 	c := &cobra.Command{
-		Use:   "create [--data DIR] --to DIR",
-		Short: "Write a consistent backup of the whole store into a directory",
-		Args:  cobra.NoArgs,
+		Use:   "create [--data DIR] --to DIR|s3://BUCKET/PREFIX [--keep-last N] [--keep-daily M]",
+		Short: "Write a consistent backup of the whole store into a directory or bucket",
+		Long: `Create writes a consistent backup of the whole store. With --keep-last or
+--keep-daily it then deletes older backups there: it keeps the N newest and
+the newest of each of the last M days (UTC), never the one just written, and
+never labelled backups (such as pre-migration ones) or other files. Without
+them nothing is deleted.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if to == "" {
-				return withCode(2, errors.New("backup create: --to DIR is required"))
+				return withCode(2, errors.New("backup create: --to DIR|s3://BUCKET/PREFIX is required"))
+			}
+			if keep.KeepLast < 0 || keep.KeepDaily < 0 || keep.KeepLast > 100_000 || keep.KeepDaily > 100_000 {
+				return withCode(2, errors.New("backup create: --keep-last and --keep-daily take 0 to 100000"))
 			}
 			dir, err := dataDirFlag(data)
 			if err != nil {
@@ -46,39 +63,56 @@ func newBackupCreateCmd() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, store.DBDirName)); err != nil {
 				return withCode(2, fmt.Errorf("backup create: no store in %s", dir))
 			}
+			ctx := contextOf(c)
+			sink, err := openSink(ctx, to)
+			if err != nil {
+				return sinkError("backup create", err)
+			}
 			s, err := store.Open(dir, store.DefaultOptions())
 			if err != nil {
 				return withCode(2, fmt.Errorf("backup create: %w", err))
 			}
 			p := newProgress(c.ErrOrStderr(), "backup")
-			info, err := s.Backup(contextOf(c), &store.DirSink{Dir: to}, p.report)
+			info, pruned, err := s.BackupAndPrune(ctx, sink, keep, p.report)
 			p.done()
 			if cerr := s.Close(); err == nil {
 				err = cerr
 			}
+			if info.Name != "" && (err == nil || errors.Is(err, store.ErrPrune)) {
+				fmt.Fprintf(c.OutOrStdout(), "wrote %s (%d entries, %s) to %s\n", info.Name, info.Entries, humanBytes(info.Bytes), to)
+				if len(pruned) > 0 {
+					fmt.Fprintf(c.OutOrStdout(), "deleted %d older backup(s) (%s)\n", len(pruned), keep)
+				}
+			}
 			if err != nil {
 				return withCode(1, fmt.Errorf("backup create: %w", err))
 			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s (%d entries, %s) to %s\n", info.Name, info.Entries, humanBytes(info.Bytes), to)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&data, "data", "", "data directory (default $XDG_DATA_HOME/weft or ~/.local/share/weft)")
-	c.Flags().StringVar(&to, "to", "", "directory to write the backup into (created if needed)")
+	c.Flags().StringVar(&to, "to", "", "directory (created if needed) or s3://BUCKET/PREFIX to write the backup into")
+	c.Flags().IntVar(&keep.KeepLast, "keep-last", 0, "after the backup, keep only the N newest backups there (plus --keep-daily); 0 with --keep-daily 0 deletes nothing")
+	c.Flags().IntVar(&keep.KeepDaily, "keep-daily", 0, "after the backup, also keep the newest backup of each of the last M days (UTC)")
 	return c
 }
 
 func newBackupListCmd() *cobra.Command {
 	var from string
 	c := &cobra.Command{
-		Use:   "list --from DIR",
-		Short: "List the backups in a directory, oldest first",
+		Use:   "list --from DIR|s3://BUCKET/PREFIX",
+		Short: "List the backups in a directory or bucket, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if from == "" {
-				return withCode(2, errors.New("backup list: --from DIR is required"))
+				return withCode(2, errors.New("backup list: --from DIR|s3://BUCKET/PREFIX is required"))
 			}
-			list, err := store.ListBackups(contextOf(c), &store.DirSink{Dir: from})
+			ctx := contextOf(c)
+			sink, err := openSink(ctx, from)
+			if err != nil {
+				return sinkError("backup list", err)
+			}
+			list, err := store.ListBackups(ctx, sink)
 			if err != nil {
 				return withCode(1, fmt.Errorf("backup list: %w", err))
 			}
@@ -94,7 +128,7 @@ func newBackupListCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "directory holding backups")
+	c.Flags().StringVar(&from, "from", "", "directory or s3://BUCKET/PREFIX holding backups")
 	return c
 }
 
@@ -102,7 +136,7 @@ func newBackupRestoreCmd() *cobra.Command {
 	var from, at, data string
 	var force bool
 	c := &cobra.Command{
-		Use:   "restore --from DIR --at TIMESTAMP|latest [--data DIR] [--force]",
+		Use:   "restore --from DIR|s3://BUCKET/PREFIX --at TIMESTAMP|latest [--data DIR] [--force]",
 		Short: "Restore a backup into an empty data directory (verifying it first)",
 		Long: `Restore reads the whole backup and verifies every checksum before touching
 the data directory, then writes a new database beside it and moves it into
@@ -113,14 +147,17 @@ beside it as db.replaced-<time>.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if from == "" || at == "" {
-				return withCode(2, errors.New("backup restore: --from DIR and --at TIMESTAMP|latest are required"))
+				return withCode(2, errors.New("backup restore: --from DIR|s3://BUCKET/PREFIX and --at TIMESTAMP|latest are required"))
 			}
 			dir, err := dataDirFlag(data)
 			if err != nil {
 				return withCode(2, err)
 			}
 			ctx := contextOf(c)
-			sink := &store.DirSink{Dir: from}
+			sink, err := openSink(ctx, from)
+			if err != nil {
+				return sinkError("backup restore", err)
+			}
 			b, err := store.FindBackup(ctx, sink, at)
 			if err != nil {
 				return withCode(1, fmt.Errorf("backup restore: %w", err))
@@ -138,11 +175,40 @@ beside it as db.replaced-<time>.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "directory holding backups")
+	c.Flags().StringVar(&from, "from", "", "directory or s3://BUCKET/PREFIX holding backups")
 	c.Flags().StringVar(&at, "at", "", "which backup: latest, a timestamp or name from 'weft backup list', or an RFC 3339 time")
 	c.Flags().StringVar(&data, "data", "", "data directory (default $XDG_DATA_HOME/weft or ~/.local/share/weft)")
 	c.Flags().BoolVar(&force, "force", false, "replace a data directory that already holds a store (the old one is kept)")
 	return c
+}
+
+// openSink returns the backup sink spec names: s3://BUCKET/PREFIX (checked:
+// the endpoint answers and the bucket exists; settings from the
+// environment, see 'weft backup --help') or a directory.
+func openSink(ctx context.Context, spec string) (store.Sink, error) {
+	if strings.HasPrefix(spec, "s3:") {
+		s, err := store.NewS3Sink(spec, store.S3OptionsFromEnv(os.Getenv))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Check(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if strings.Contains(spec, "://") {
+		return nil, fmt.Errorf("%w: %q: want a directory or s3://BUCKET/PREFIX", store.ErrS3Config, spec)
+	}
+	return &store.DirSink{Dir: spec}, nil
+}
+
+// sinkError is openSink's error for cmd: a configuration mistake is a usage
+// error (2), a server that fails or refuses is 1.
+func sinkError(cmd string, err error) error {
+	if errors.Is(err, store.ErrS3Config) {
+		return withCode(2, fmt.Errorf("%s: %w", cmd, err))
+	}
+	return withCode(1, fmt.Errorf("%s: %w", cmd, err))
 }
 
 // progress prints one line on w at most once a second, starting only after
