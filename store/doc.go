@@ -101,7 +101,10 @@
 //
 // # Backups
 //
-// Backup streams a consistent copy (one read transaction) to a Sink
-// (DirSink now; an object store later). The format is described in
-// BACKUP.md. Restore verifies the whole backup before touching the target.
+// Backup streams a consistent copy (one read transaction) to a Sink: a
+// directory (DirSink) or an S3-compatible bucket (S3Sink). The format is
+// described in BACKUP.md. Restore verifies the whole backup before touching
+// the target. Retention (keep the last N, and the newest of each of the
+// last M days) prunes a sink after a backup; a Scheduler takes backups
+// every interval and on demand, one at a time, and reports its health.
 package store
