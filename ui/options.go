@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 )
 
@@ -41,6 +42,13 @@ type Options struct {
 	// MaxBody bounds a request body in bytes; larger ones get 413.
 	// Default 16 MiB.
 	MaxBody int64
+	// Extra mounts more handlers, by exact path, for GET and HEAD (other
+	// methods get 405), behind the same Host and Origin checks and the
+	// same token as the API. A path is "/" followed by [A-Za-z0-9._~-]
+	// segments, at most 128 bytes, not under /api/ or /ws/ and not one of
+	// the editor's files. The daemon mounts /healthz, /readyz and
+	// /metrics here. Default none.
+	Extra map[string]http.Handler
 }
 
 // DefaultOptions returns the defaults documented on each field.
@@ -73,8 +81,40 @@ func (o *Options) validate() error {
 	if o.MaxBody < 1<<10 || o.MaxBody > 1<<30 {
 		return bad("MaxBody %d not in 1 KiB..1 GiB", o.MaxBody)
 	}
+	for p, h := range o.Extra {
+		if err := checkExtraPath(p); err != nil {
+			return bad("Extra: %v", err)
+		}
+		if h == nil {
+			return bad("Extra: nil handler for %q", p)
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// checkExtraPath says what is wrong with a path for Options.Extra.
+func checkExtraPath(p string) error {
+	if len(p) < 2 || len(p) > 128 || p[0] != '/' || p[len(p)-1] == '/' {
+		return fmt.Errorf("path %q: want /name[/name…], 2-128 bytes, no trailing slash", p)
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("path %q: empty, . or .. segment", p)
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
+				return fmt.Errorf("path %q: byte %q is not one of [A-Za-z0-9._~-]", p, c)
+			}
+		}
+	}
+	for _, reserved := range []string{"/api", "/ws"} {
+		if p == reserved || strings.HasPrefix(p, reserved+"/") {
+			return fmt.Errorf("path %q: %s/ belongs to the API", p, reserved)
+		}
 	}
 	return nil
 }

@@ -66,12 +66,20 @@ func New(backend Backend, opts Options) (*Server, error) {
 		log:       opts.Logger,
 		tokenHash: sha256.Sum256([]byte(opts.Token)),
 	}
-	s.mux = s.routes()
 	assets, err := loadAssets()
 	if err != nil {
 		return nil, fmt.Errorf("ui: the embedded editor: %w", err)
 	}
 	s.assets = assets
+	for p := range opts.Extra {
+		if s.isPagePath(p) {
+			return nil, fmt.Errorf("%w: Extra: path %q is one of the editor's files", ErrOptions, p)
+		}
+	}
+	s.mux = s.routes()
+	for p, h := range opts.Extra {
+		s.mux.Handle("GET "+p, h) // GET patterns match HEAD too
+	}
 	return s, nil
 }
 
