@@ -97,8 +97,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 	s.cmd = exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey,
 		"--port", addr, "--quiet", "posix", s.Dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	setDeathSignal(s.cmd)
-	if err := s.cmd.Start(); err != nil {
+	if err := startCmd(s.cmd); err != nil {
 		return nil, err
 	}
 	go func() { s.cmd.Wait(); close(s.exited) }()
