@@ -67,12 +67,16 @@ function tabAgent(peerID: string): string {
   return `${peerID.replace(/[^\x21-\x7e]/g, "").slice(-keep) || "tab"}/${suffix}`;
 }
 
-function setStatus(id: string, text: string, state?: "ok" | "warn" | "bad", title?: string): void {
+// setStatus sets one part of the status line, touching the DOM only when
+// something changed (it runs on every keystroke).
+function setStatus(id: string, text: string, state?: "ok" | "warn" | "bad", title = ""): void {
   const el = $(id);
-  el.textContent = text;
-  if (state) el.dataset.state = state;
-  else delete el.dataset.state;
-  el.title = title ?? "";
+  if (el.textContent !== text) el.textContent = text;
+  if (el.dataset.state !== state) {
+    if (state) el.dataset.state = state;
+    else delete el.dataset.state;
+  }
+  if (el.title !== title) el.title = title;
 }
 
 let noticeTimer: number | undefined;

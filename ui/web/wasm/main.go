@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -50,6 +51,7 @@ func main() {
 		"presence":  withTab(presence),
 		"saved":     withTab(func(t *Tab, _ []js.Value) (any, error) { return t.Saved(), nil }),
 		"unsaved":   withTab(func(t *Tab, _ []js.Value) (any, error) { return float64(t.Unsaved()), nil }),
+		"stats":     stats,
 	} {
 		api.Set(name, js.FuncOf(wrap(name, f)))
 	}
@@ -144,6 +146,19 @@ func bytesList(bs [][]byte, err error) (any, error) {
 		arr.SetIndex(i, toU8(b))
 	}
 	return arr, nil
+}
+
+// stats() → the module's memory figures, for diagnostics and benchmarks
+func stats([]js.Value) (any, error) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return map[string]any{
+		"heapAlloc":  float64(m.HeapAlloc),
+		"heapSys":    float64(m.HeapSys),
+		"numGC":      float64(m.NumGC),
+		"pauseTotal": float64(m.PauseTotalNs) / 1e6,
+		"lastPause":  float64(m.PauseNs[(m.NumGC+255)%256]) / 1e6,
+	}, nil
 }
 
 // newDoc(agent, docHex?) → handle
