@@ -1,0 +1,221 @@
+// Benchmarks of the editor in headless Chromium (figures in
+// BENCHMARKS.md, "editor"):
+//
+//   1. keystroke latency: a key pressed in page A until the character is in
+//      page B's editor (dispatched into CodeMirror) and until B's next frame,
+//      through two daemons on loopback; one keystroke at a time.
+//   2. opening the automerge-paper document (259,778 edits, 104,852
+//      characters) in a fresh page: navigation until the text is in the
+//      editor and editable; then typing in it (key to next frame).
+//   3. the size of the assets the page loads, raw and gzipped.
+//
+//   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]
+//
+// Prints a Markdown table and, with --json, the raw figures.
+
+import { execFileSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+
+import { cleanup, cluster, launch, repoRoot, shareDoc, tempDir, waitFor } from "../lib/harness.mjs";
+import { openEditor, setCursor, waitLive } from "../lib/page.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const KEYS = Number(opt("keys", 400));
+const OPENS = Number(opt("opens", 3));
+const JSON_OUT = opt("json", "");
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+const median = (xs) => quantile(xs, 0.5);
+const ms = (x) => `${x.toFixed(1)} ms`;
+
+// wsTimes records, in the page, when txns messages go out and come in on
+// the document socket (a txns message starts 0x86 0x01 0x02).
+function wsTimes() {
+  globalThis.wsSent = [];
+  globalThis.wsRecv = [];
+  const now = () => performance.timeOrigin + performance.now();
+  const isTxns = (d) => d[0] === 0x86 && d[1] === 0x01 && d[2] === 0x02;
+  const W = WebSocket;
+  globalThis.WebSocket = class extends W {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener("message", (e) => {
+        if (isTxns(new Uint8Array(e.data))) globalThis.wsRecv.push(now());
+      });
+    }
+    send(d) {
+      if (d instanceof Uint8Array && isTxns(d)) globalThis.wsSent.push(now());
+      return super.send(d);
+    }
+  };
+}
+
+async function keystrokeLatency(ctx, ds, doc) {
+  const open = async (d, name) => {
+    const p = await openEditor(ctx, d, doc, { name, color: "#e03131" });
+    await p.addInitScript(wsTimes);
+    await p.reload();
+    await waitLive(p);
+    return p;
+  };
+  const a = await open(ds[0], "A");
+  const b = await open(ds[1], "B");
+  await b.evaluate(() => {
+    globalThis.arrivals = [];
+    globalThis.weftEditor.onRemote((text) => {
+      const t = performance.timeOrigin + performance.now();
+      const rec = { t, frame: 0, n: [...text].length };
+      globalThis.arrivals.push(rec);
+      requestAnimationFrame(() => (rec.frame = performance.timeOrigin + performance.now()));
+    });
+  });
+  await a.evaluate(() => {
+    globalThis.keys = [];
+    window.addEventListener("keydown", () => globalThis.keys.push(performance.timeOrigin + performance.now()), true);
+  });
+  await setCursor(a, 0);
+  const warm = 20;
+  for (let i = 0; i < KEYS + warm; i++) {
+    await a.keyboard.press(String.fromCharCode(0x61 + (i % 26)));
+    await b.waitForFunction(
+      (n) => globalThis.arrivals.reduce((s, r) => s + r.n, 0) >= n && globalThis.arrivals.at(-1).frame > 0,
+      i + 1,
+      { polling: 5 },
+    );
+  }
+  const keys = await a.evaluate(() => globalThis.keys);
+  const sent = await a.evaluate(() => globalThis.wsSent);
+  const recv = await b.evaluate(() => globalThis.wsRecv);
+  const arr = await b.evaluate(() => globalThis.arrivals);
+  if (arr.length !== keys.length || sent.length !== keys.length || recv.length !== keys.length)
+    throw new Error(`${keys.length} keys, ${sent.length} sent, ${recv.length} received, ${arr.length} shown: not one each`);
+  const r = { dispatch: [], frame: [], tabA: [], daemons: [], tabB: [] };
+  for (let i = warm; i < keys.length; i++) {
+    r.dispatch.push(arr[i].t - keys[i]);
+    r.frame.push(arr[i].frame - keys[i]);
+    r.tabA.push(sent[i] - keys[i]);
+    r.daemons.push(recv[i] - sent[i]);
+    r.tabB.push(arr[i].t - recv[i]);
+  }
+  await a.close();
+  await b.close();
+  return r;
+}
+
+async function replayPaper(d) {
+  const id = (await d.cli("doc", "new", "--title", "automerge-paper")).trim();
+  const trace = path.join(repoRoot, "testdata", "traces", "sequential", "automerge-paper.json.gz");
+  const t0 = Date.now();
+  const summary = JSON.parse(await d.cli("doc", "replay", id, trace));
+  console.error(`replayed automerge-paper into ${d.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${summary.chars} chars)`);
+  return { id, chars: summary.chars };
+}
+
+async function openPaper(ctx, d, { id, chars }) {
+  const summary = { chars };
+  const opens = [];
+  let typing = [];
+  for (let i = 0; i < OPENS; i++) {
+    const page = await ctx.newPage();
+    await page.goto(`${d.api}/#token=${d.token}&doc=${id}`);
+    await waitLive(page, 120_000);
+    const m = await page.evaluate(() => ({
+      wasm: performance.getEntriesByName("weft-wasm-ready")[0]?.startTime,
+      ready: performance.getEntriesByName("weft-doc-ready")[0]?.startTime,
+      len: [...globalThis.weftEditor.text()].length,
+    }));
+    if (m.len !== summary.chars) throw new Error(`page shows ${m.len} chars, want ${summary.chars}`);
+    opens.push(m);
+    if (i === OPENS - 1) typing = await typeInBigDoc(page);
+    await page.close();
+  }
+  return { opens, typing, chars: summary.chars };
+}
+
+// typeInBigDoc types in the middle of the open document: key to next frame.
+async function typeInBigDoc(page) {
+  const len = await page.evaluate(() => globalThis.weftEditor.view().state.doc.length);
+  await setCursor(page, Math.floor(len / 2));
+  await page.evaluate(() => {
+    globalThis.frames = [];
+    window.addEventListener(
+      "keydown",
+      () => {
+        const t0 = performance.now();
+        requestAnimationFrame(() => globalThis.frames.push(performance.now() - t0));
+      },
+      true,
+    );
+  });
+  for (let i = 0; i < 200; i++) {
+    await page.keyboard.press(String.fromCharCode(0x61 + (i % 26)));
+    await page.waitForFunction((n) => globalThis.frames.length >= n, i + 1, { polling: 5 });
+  }
+  await waitFor("the typing to be saved", () => page.evaluate(() => globalThis.weftEditor.unsaved() === 0), { timeout: 30_000 });
+  return (await page.evaluate(() => globalThis.frames)).slice(10);
+}
+
+async function sizes() {
+  const dist = path.join(repoRoot, "ui", "web", "dist");
+  const out = {};
+  for (const f of ["app.js", "app.css", "weft.wasm", "wasm_exec.js", "index.html"]) {
+    const b = await readFile(path.join(dist, f));
+    out[f] = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
+  }
+  return out;
+}
+
+function machine() {
+  const chromium = (() => {
+    try {
+      return execFileSync(process.env.WEFT_CHROMIUM || "/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    } catch {
+      return "?";
+    }
+  })();
+  const go = execFileSync("go", ["version"]).toString().trim();
+  return `${cpus().length} × ${cpus()[0]?.model ?? "?"}; ${chromium}; node ${process.version}; ${go}`;
+}
+
+const root = await tempDir("weft-browser-bench-");
+const ds = await cluster(2, root);
+let ctx;
+try {
+  ctx = await launch(root);
+  if (!ctx) process.exit(0);
+  // The paper first, so the daemons are idle again for the latency run.
+  const paperDoc = await replayPaper(ds[0]);
+  const doc = await shareDoc(ds, "latency");
+  const lat = await keystrokeLatency(ctx, ds, doc);
+  const paper = await openPaper(ctx, ds[0], paperDoc);
+  const sz = await sizes();
+  const res = { machine: machine(), keys: KEYS, latency: lat, paper, sizes: sz };
+  if (JSON_OUT) await writeFile(JSON_OUT, JSON.stringify(res, null, 1));
+  const rows = [
+    [`keystroke A → B's editor, 2 daemons (${KEYS} keys)`, `p50 ${ms(median(lat.dispatch))}, p99 ${ms(quantile(lat.dispatch, 0.99))}, max ${ms(Math.max(...lat.dispatch))}`],
+    [`keystroke A → B's next frame`, `p50 ${ms(median(lat.frame))}, p99 ${ms(quantile(lat.frame, 0.99))}`],
+    [`… of which: key → A's socket (A's browser and page)`, `p50 ${ms(median(lat.tabA))}, p99 ${ms(quantile(lat.tabA, 0.99))}`],
+    [`… A's socket → B's socket (both daemons, gossip)`, `p50 ${ms(median(lat.daemons))}, p99 ${ms(quantile(lat.daemons, 0.99))}`],
+    [`… B's socket → B's editor (B's page)`, `p50 ${ms(median(lat.tabB))}, p99 ${ms(quantile(lat.tabB, 0.99))}`],
+    [`open automerge-paper (${paper.chars} chars), median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready)))} to editable (wasm ready at ${ms(median(paper.opens.map((o) => o.wasm)))})`],
+    [`typing in automerge-paper, key → next frame (190 keys)`, `p50 ${ms(median(paper.typing))}, p99 ${ms(quantile(paper.typing, 0.99))}`],
+  ];
+  for (const [f, s] of Object.entries(sz)) rows.push([`${f}`, `${s.raw.toLocaleString("en")} B, gzip ${s.gzip.toLocaleString("en")} B`]);
+  console.log(`machine: ${res.machine}\n`);
+  console.log("| what | figure |\n|---|---|");
+  for (const [a, b] of rows) console.log(`| ${a} | ${b} |`);
+} finally {
+  await ctx?.close();
+  for (const d of ds) await d.stop();
+  await cleanup(root);
+}
