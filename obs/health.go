@@ -265,3 +265,19 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// Watch runs every check each interval until ctx ends, so that failures
+// are logged (and checks that measure time between runs stay current)
+// even when nobody asks /readyz.
+func (h *Health) Watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.Check(ctx)
+		}
+	}
+}

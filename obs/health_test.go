@@ -258,3 +258,34 @@ func TestHealthzAndMethods(t *testing.T) {
 		t.Errorf("GET /metrics without Metrics: %d", resp.StatusCode)
 	}
 }
+
+func TestWatchRunsChecksUntilCancelled(t *testing.T) {
+	h := NewHealth(DefaultHealthOptions())
+	runs := make(chan struct{}, 16)
+	mustAdd(t, h, "tick", Simple(func(context.Context) error {
+		select {
+		case runs <- struct{}{}:
+		default:
+		}
+		return nil
+	}), CheckOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		h.Watch(ctx, time.Millisecond)
+		close(done)
+	}()
+	for range 3 {
+		select {
+		case <-runs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Watch did not run the check")
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not return after cancel")
+	}
+}
