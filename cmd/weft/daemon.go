@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"weft/api"
+	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
 	"weft/store"
@@ -92,6 +93,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 
 	so := store.DefaultOptions()
 	so.Logger = log.With("part", "store")
+	met, err := obs.NewMetrics(obs.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	so.Metrics = storeMetrics{met}
 	st, err := store.Open(dir, so)
 	if err != nil {
 		return err
@@ -136,6 +142,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	ro.Logger = log.With("part", "replica")
 	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
 	ro.SyncInterval = time.Duration(cfg.SyncInterval)
+	ro.Observer = met
 	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
 		// Fault injection for the multi-process tests only.
 		p, err := strconv.ParseFloat(v, 64)
@@ -154,6 +161,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 			log.Error("closing documents", "err", err)
 		}
 	}()
+	health, err := startObs(ctx, met, st, mgr, node, ro.Relays, log)
+	if err != nil {
+		return err
+	}
 
 	token, err := ui.NewToken()
 	if err != nil {
@@ -164,6 +175,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	uo.Token = token
 	uo.NoFallback = cfg.apiExplicit
 	uo.Logger = log.With("part", "ui")
+	uo.Extra = obs.Routes(met, health) // /healthz, /readyz, /metrics behind the token
 	srv, err := ui.New(daemonBackend{mgr, node}, uo)
 	if err != nil {
 		return withCode(2, err)
