@@ -49,7 +49,7 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status [--json]",
-		Short: "Show the running daemon's peer ID, addresses, documents and peers",
+		Short: "Show the running daemon's peer ID, addresses, documents, peers and health (exit status 1 when unhealthy)",
 		Args:  nArgs(""),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := dialDaemon(data)
@@ -60,8 +60,15 @@ func newStatusCmd() *cobra.Command {
 			if err := cl.call(c.Context(), "GET", "/api/status", nil, &st); err != nil {
 				return err
 			}
+			health, err := cl.health(c.Context())
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				return printJSONIndent(c.OutOrStdout(), st)
+				if err := printJSONIndent(c.OutOrStdout(), statusJSON{st, health}); err != nil {
+					return err
+				}
+				return unhealthy(health)
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "peer ID\t%s\n", st.PeerID)
@@ -77,7 +84,13 @@ func newStatusCmd() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\n", label, a)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if err := printHealth(c.OutOrStdout(), health); err != nil {
+				return err
+			}
+			return unhealthy(health)
 		},
 	}
 	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
