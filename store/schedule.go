@@ -67,7 +67,7 @@ func (o *SchedulerOptions) validate() error {
 
 // BackupStatus is what a health check needs to know of a Scheduler.
 type BackupStatus struct {
-	Sink string // the sink, as its String method or %v names it
+	Sink string // the sink: a directory, an s3:// URL
 	// Running: a backup is in progress since RunningSince, Progress far.
 	Running      bool
 	RunningSince time.Time
@@ -115,8 +115,20 @@ func NewScheduler(st *Store, sink Sink, opts SchedulerOptions) (*Scheduler, erro
 			return nil, fmt.Errorf("%w: retention needs a sink that can delete backups", ErrInvalid)
 		}
 	}
-	name := fmt.Sprint(sink)
+	name := sinkName(sink)
 	return &Scheduler{st: st, sink: sink, name: name, opts: opts, sem: make(chan struct{}, 1), status: BackupStatus{Sink: name}}, nil
+}
+
+// sinkName names a sink in logs and health reports: its directory, its
+// String (S3Sink: the s3:// URL) or its type.
+func sinkName(sink Sink) string {
+	switch s := sink.(type) {
+	case *DirSink:
+		return s.Dir
+	case fmt.Stringer:
+		return s.String()
+	}
+	return fmt.Sprintf("%T", sink)
 }
 
 // Status returns a copy of the scheduler's state.
@@ -174,6 +186,11 @@ func (sc *Scheduler) backup(ctx context.Context, why string) (BackupInfo, error)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.status.Running = false
+	if err != nil && ctx.Err() != nil {
+		// Shutting down (or the caller gave up): not a failure of the sink.
+		log.Info("backup cancelled", "err", err)
+		return info, err
+	}
 	if err != nil && !errors.Is(err, ErrPrune) {
 		sc.status.LastError, sc.status.LastErrorAt = err, end
 		sc.status.Failures++

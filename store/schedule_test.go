@@ -442,3 +442,65 @@ func (r readOnlySink) List(ctx context.Context) ([]SinkObject, error) { return r
 func (r readOnlySink) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return r.d.Open(ctx, name)
 }
+
+func TestSchedulerCancelledBackupIsNotAFailure(t *testing.T) {
+	c := newFakeClock(t0)
+	s := bigStore(t, c, 3<<20) // big enough that the first write comes mid-backup
+	sink := &gateSink{DirSink: DirSink{Dir: t.TempDir()}, release: make(chan struct{}), entered: make(chan struct{}, 4)}
+	var logs logBuffer
+	o := DefaultSchedulerOptions()
+	o.Clock, o.Logger = c, slog.New(slog.NewTextHandler(&logs, nil))
+	sc, err := NewScheduler(s, sink, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := sc.BackupNow(ctx); done <- err }()
+	select {
+	case <-sink.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("backup did not start")
+	}
+	cancel()
+	close(sink.release)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled backup: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("cancelled backup did not return")
+	}
+	if st := sc.Status(); st.Failures != 0 || st.LastError != nil || st.Running {
+		t.Fatalf("status after a cancelled backup: %+v", st)
+	}
+	if err := sc.Healthy(); err != nil {
+		t.Fatalf("unhealthy after a cancelled backup: %v", err)
+	}
+	if got := backupNames(t, sink); len(got) != 0 {
+		t.Fatalf("a cancelled backup left %v", got)
+	}
+	if !strings.Contains(logs.String(), "backup cancelled") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+}
+
+func TestSchedulerNamesItsSink(t *testing.T) {
+	s := clockedStore(t, newFakeClock(t0))
+	o := DefaultS3Options()
+	o.AccessKey, o.SecretKey, o.Endpoint = "a", "b", "http://127.0.0.1:9"
+	s3, err := NewS3Sink("s3://bucket/relay", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want, sink := range map[string]Sink{"/backups/here": &DirSink{Dir: "/backups/here"}, "s3://bucket/relay/": s3} {
+		sc, err := NewScheduler(s, sink, DefaultSchedulerOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sc.Status().Sink; got != want {
+			t.Errorf("sink named %q, want %q", got, want)
+		}
+	}
+}
