@@ -47,7 +47,7 @@ func newBackupCreateCmd() *cobra.Command {
 --keep-daily it then deletes older backups there: it keeps the N newest and
 the newest of each of the last M days (UTC), never the one just written, and
 never labelled backups (such as pre-migration ones) or other files. Without
-them nothing is deleted.`,
+them nothing is deleted. For the s3:// settings see 'weft backup --help'.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if to == "" {

@@ -1,0 +1,42 @@
+// Package e2e holds weft's multi-process tests and benchmarks: real `weft
+// daemon` processes on 127.0.0.1, each with its own temporary data
+// directory, driven through the CLI and the local HTTP API.
+//
+// TestMain builds the weft binary (and the hostile-peer helper in
+// internal/hostile) once, with the Go build cache; every daemon is a child
+// process that is killed when its test ends and when the test binary exits
+// (even on a crash: the children get SIGKILL from the kernel). On failure a
+// test prints each daemon's stdout and stderr and its random seed.
+//
+// What the tests cover (issue 4):
+//
+//   - TestConverge: three daemons, concurrent random edits (inserts with
+//     emoji, deletes) through the API and the CLI on all three while one is
+//     stopped and restarted and while gossip is lossy
+//     (WEFT_TEST_DROP_GOSSIP); every inserted code point is unique, so the
+//     final text can be checked against every acknowledged edit.
+//   - TestLateJoinerCatchesUpPaper: the automerge-paper history typed on A
+//     with `weft doc replay`; B starts empty, joins and catches up.
+//   - TestHostileTopic, TestHostileSync: crafted input on the document's
+//     gossip topic and on /weft/sync/1.0.0 streams is rejected and counted,
+//     and nothing is stored.
+//   - TestCleanShutdown: SIGINT and SIGTERM exit 0, remove api.json, and a
+//     restart shows the same documents and text.
+//   - TestBigEditRequest: one request with as many edits as the API accepts
+//     is applied or refused cleanly, and the daemon keeps working.
+//   - TestInterop (interop_test.go, with the js-libp2p peer in interop/):
+//     an independent libp2p implementation exchanges transactions with a
+//     daemon.
+//   - TestModelCatchesLoss: TestConverge's accounting fails on a lost,
+//     resurrected, duplicated or invented edit.
+//
+// Benchmarks (figures in BENCHMARKS.md): BenchmarkKeystrokeLatency,
+// BenchmarkCatchUpPaper, BenchmarkThroughput. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 1x -count 3 ./e2e/
+//
+// Knobs: -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
+// runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
+// instead of building one; under `go test -race` (or WEFT_E2E_RACE=1) the
+// daemons are built with the race detector too, and deadlines stretch.
+package e2e

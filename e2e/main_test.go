@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	seedFlag    = flag.Int64("e2e.seed", 0, "random seed of the e2e tests (0: from the clock; printed on failure)")
+	profileFlag = flag.String("e2e.cpuprofile", "", "directory where every daemon writes a CPU profile (WEFT_TEST_CPUPROFILE)")
+	longFlag    = flag.Bool("e2e.long", os.Getenv("WEFT_E2E_LONG") != "", "run the long variants (also WEFT_E2E_LONG=1)")
+)
+
+// Paths of the binaries TestMain builds.
+var (
+	weftBin    string
+	hostileBin string
+	repoRoot   string
+)
+
+// slow stretches deadlines when the daemons run under the race detector.
+var slow time.Duration = 1
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := run(m)
+	killAll()
+	os.Exit(code)
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "weft-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	// A test binary stopped by a signal kills its daemons first.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		killAll()
+		os.RemoveAll(tmp)
+		fmt.Fprintf(os.Stderr, "e2e: %v: daemons killed\n", s)
+		os.Exit(2)
+	}()
+
+	race := raceEnabled || os.Getenv("WEFT_E2E_RACE") != ""
+	if race {
+		slow = 4
+	}
+	if err := build(tmp, race); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// build compiles weft and the hostile helper into dir.
+func build(dir string, race bool) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goBin, "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return fmt.Errorf("not inside the weft module")
+	}
+	repoRoot = filepath.Dir(gomod)
+	targets := []struct {
+		dst *string
+		pkg string
+	}{{&weftBin, "./cmd/weft"}, {&hostileBin, "./e2e/internal/hostile"}}
+	for _, tg := range targets {
+		*tg.dst = filepath.Join(dir, filepath.Base(tg.pkg))
+		if tg.pkg == "./cmd/weft" {
+			if p := os.Getenv("WEFT_E2E_WEFT"); p != "" {
+				*tg.dst = p
+				continue
+			}
+		}
+		args := []string{"build", "-o", *tg.dst}
+		if race {
+			args = append(args, "-race")
+		}
+		args = append(args, tg.pkg)
+		cmd := exec.Command(goBin, args...)
+		cmd.Dir = repoRoot
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if d := time.Since(start); d > 30*time.Second {
+			fmt.Fprintf(os.Stderr, "e2e: building %s took %s (cold build cache?)\n", tg.pkg, d.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// Child processes. Every one is started from one goroutine locked to its
+// OS thread, so that the kernel's parent-death signal (SIGKILL, set where
+// the platform has it) fires only when the test binary itself dies.
+var (
+	spawnOnce sync.Once
+	spawnCh   = make(chan spawnReq)
+
+	childMu  sync.Mutex
+	children = map[*exec.Cmd]bool{}
+)
+
+type spawnReq struct {
+	cmd *exec.Cmd
+	err chan error
+}
+
+func startChild(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+			for r := range spawnCh {
+				r.err <- r.cmd.Start()
+			}
+		}()
+	})
+	setParentDeathSignal(cmd)
+	r := spawnReq{cmd: cmd, err: make(chan error, 1)}
+	spawnCh <- r
+	if err := <-r.err; err != nil {
+		return err
+	}
+	childMu.Lock()
+	children[cmd] = true
+	childMu.Unlock()
+	return nil
+}
+
+func forgetChild(cmd *exec.Cmd) {
+	childMu.Lock()
+	delete(children, cmd)
+	childMu.Unlock()
+}
+
+// killAll kills every child still running.
+func killAll() {
+	childMu.Lock()
+	defer childMu.Unlock()
+	for c := range children {
+		if c.Process != nil {
+			_ = c.Process.Kill()
+		}
+	}
+}

@@ -1,0 +1,13 @@
+package e2e
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+func setParentDeathSignal(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+}
