@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,14 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"weft/api"
 	"weft/obs"
 )
 
 // runTestDaemon runs the real daemon (badger store, libp2p node on
 // loopback, the API server) in this process until the test ends, and
-// returns a client for it.
-func runTestDaemon(t *testing.T, dir string) *apiClient {
+// returns a client for it. mods change its configuration.
+func runTestDaemon(t *testing.T, dir string, mods ...func(*daemonConfig)) *apiClient {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "daemon.log")
 	logf, err := os.Create(logPath)
@@ -38,6 +43,9 @@ func runTestDaemon(t *testing.T, dir string) *apiClient {
 		Data: dir, API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		MDNS: boolPtr(false), DHT: boolPtr(false), LogLevel: "info", LogFormat: "text",
 		SyncInterval: duration(30 * time.Second), apiExplicit: true,
+	}
+	for _, m := range mods {
+		m(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -236,5 +244,56 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 	code2, out, errs = cliIn(t, dir, "status")
 	if code2 != 0 || errs != "" || !strings.Contains(out, "health         ok\n") {
 		t.Errorf("weft status after recovery: exit %d\n%s\nstderr %q", code2, out, errs)
+	}
+}
+
+// A daemon configured with a relay it cannot reach: /readyz turns
+// unhealthy once the relay has been away, and the edits made meanwhile
+// unacknowledged, for longer than the limit (shortened with
+// WEFT_TEST_RELAY_LAG).
+func TestDaemonReadyzRelayUnreachable(t *testing.T) {
+	t.Setenv(relayLagEnv, "300ms")
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayID, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there: the relay is unreachable
+	relay := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closed, relayID)
+	dir := t.TempDir()
+	cl := runTestDaemon(t, dir, func(c *daemonConfig) { c.Relays = []string{relay} })
+	ctx := context.Background()
+	var doc api.DocInfo
+	if err := cl.call(ctx, "POST", "/api/docs", map[string]string{"title": "r"}, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.call(ctx, "POST", "/api/docs/"+doc.ID+"/edits", map[string]any{"edits": []api.Edit{{Ins: "unacknowledged"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rep := waitReadyz(t, cl, http.StatusServiceUnavailable)
+		c := rep.Checks["replication"]
+		if !c.OK && strings.Contains(c.Error, "relay "+relayID.String()+" unreachable") && strings.Contains(c.Error, "document "+doc.ID+": no relay acknowledged") {
+			if !rep.Checks["storage"].OK || !rep.Checks["consistency"].OK {
+				t.Errorf("other checks failed: %+v", rep.Checks)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replication never reported both the relay and the document: %+v", rep.Checks)
+		}
+	}
+	code, out, _ := cliIn(t, dir, "status")
+	if code != 1 || !strings.Contains(out, "  replication  failing: ") {
+		t.Errorf("weft status: exit %d\n%s", code, out)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -46,6 +47,10 @@ const (
 // where no permission change makes the open database unwritable.)
 const failStorageEnv = "WEFT_TEST_FAIL_STORAGE"
 
+// relayLagEnv overrides relayLagLimit (a Go duration), so that tests of an
+// unreachable relay need not wait minutes.
+const relayLagEnv = "WEFT_TEST_RELAY_LAG"
+
 // startObs feeds the metrics from the node and the manager, builds the
 // daemon's health checks (storage, consistency, replication) and runs them
 // in the background until ctx ends.
@@ -62,6 +67,15 @@ func startObs(ctx context.Context, met *obs.Metrics, st *store.Store, mgr *repli
 	if fault != "" {
 		log.Warn("storage fault injection is on", "file", fault)
 	}
+	lag := relayLagLimit
+	if v := os.Getenv(relayLagEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, withCode(2, fmt.Errorf("%s=%q: want a positive duration", relayLagEnv, v))
+		}
+		lag = d
+		log.Warn("relay lag limit changed for testing", "limit", d)
+	}
 	checks := []struct {
 		name string
 		f    obs.CheckFunc
@@ -69,7 +83,7 @@ func startObs(ctx context.Context, met *obs.Metrics, st *store.Store, mgr *repli
 	}{
 		{"storage", storageCheck(st, fault), obs.CheckOptions{Timeout: 5 * time.Second, Every: time.Second}},
 		{"consistency", newSpotCheck(st, crdtCodec{}, time.Now().UnixNano()).run, obs.CheckOptions{Timeout: 10 * time.Second, Every: time.Minute}},
-		{"replication", newReplicationCheck(mgr, relays, relayLagLimit, time.Now).run, obs.CheckOptions{Timeout: 5 * time.Second}},
+		{"replication", newReplicationCheck(mgr, relays, lag, time.Now).run, obs.CheckOptions{Timeout: 5 * time.Second}},
 	}
 	for _, c := range checks {
 		if err := h.Add(c.name, c.f, c.o); err != nil {
