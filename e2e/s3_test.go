@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -23,7 +22,7 @@ import (
 func TestS3BackupCLI(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "weft-e2e")
-	bin := s3WeftBinary(t)
+	bin := weftBin // built by TestMain
 	env := append(s3CleanEnv(), srv.Env()...)
 	weft := func(env []string, args ...string) (int, string, string) {
 		t.Helper()
@@ -184,23 +183,4 @@ func s3State(t *testing.T, dir string) string {
 		}
 	}
 	return b.String()
-}
-
-// s3WeftBinary builds weft (or takes WEFT_E2E_WEFT, a prebuilt one).
-func s3WeftBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("WEFT_E2E_WEFT"); p != "" {
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "weft")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/weft")
-	cmd.Dir = ".." // the module root; tests run in their package's folder
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/weft: %v\n%s", err, out)
-	}
-	return bin
 }
