@@ -292,12 +292,16 @@ describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEE
     await converge();
     await setCursor(a, await docLength(a));
     const run = Array.from({ length: 120 }, (_, i) => String.fromCharCode(0x61 + (i % 26)) + (i % 10 === 9 ? " " : "")).join("");
-    const typing = typeText(a, `[${run}]`, 12);
+    let typed = false;
+    const typing = typeText(a, `[${run}]`, 12).then(() => (typed = true));
     // Crash the daemon a moment into the run, and bring it back on the
     // same address while the typing goes on.
     await waitFor("the run to begin", async () => (await pageState(a)).text.includes("[abc"));
     await da.stop("SIGKILL");
-    await waitFor("A's page to go offline", async () => (await pageState(a)).conn !== "live");
+    await waitFor("A's page to say it is offline", async () =>
+      (await pageState(a)).conn !== "live" && (await a.locator("#st-conn").textContent()).includes("offline"),
+    );
+    assert.ok(!typed, "the run was over before the page went offline: nothing was typed offline");
     const oldToken = da.token;
     // Its libp2p port is new: it dials B, which cannot find it.
     await da.start({ bootstrap: [ds[1].addr] });

@@ -9,7 +9,8 @@ import { EditorView } from "@codemirror/view";
 
 import { API, APIError, type DocInfo } from "./api";
 import { cpIndex } from "./cpindex";
-import { applyLocal, applyRemote, baseExtensions, replaceAll, setDark, setEditable } from "./editor";
+import { applyRemote, baseExtensions, replaceAll, setDark, setEditable } from "./editor";
+import { applyLocal } from "./glue";
 import * as prefs from "./prefs";
 import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
 import { type Conn, Session } from "./session";

@@ -68,25 +68,27 @@ let loading: Promise<void> | undefined;
 
 // loadWasm fetches and starts the module once; later calls share it.
 export function loadWasm(url = "weft.wasm"): Promise<void> {
-  loading ??= (async () => {
-    if (typeof globalThis.Go !== "function") throw new Error("wasm_exec.js did not load");
-    const go = new globalThis.Go();
-    const ready = new Promise<void>((resolve) => {
-      globalThis.weftReady = resolve;
-    });
-    let inst: WebAssembly.Instance;
+  loading ??= startWasm(async (imports) => {
     const resp = await fetch(url, { credentials: "same-origin" });
     if (!resp.ok) throw new Error(`loading ${url}: HTTP ${resp.status}`);
-    if (resp.headers.get("Content-Type")?.startsWith("application/wasm")) {
-      inst = (await WebAssembly.instantiateStreaming(resp, go.importObject)).instance;
-    } else {
-      inst = (await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject)).instance;
-    }
-    void go.run(inst);
-    await ready;
-    if (!globalThis.weft) throw new Error("the weft module did not start");
-  })();
+    if (resp.headers.get("Content-Type")?.startsWith("application/wasm"))
+      return (await WebAssembly.instantiateStreaming(resp, imports)).instance;
+    return (await WebAssembly.instantiate(await resp.arrayBuffer(), imports)).instance;
+  });
   return loading;
+}
+
+// startWasm runs the module that instantiate makes (with Go's imports)
+// and waits until it has set up the weft global.
+export async function startWasm(instantiate: (imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>): Promise<void> {
+  if (typeof globalThis.Go !== "function") throw new Error("wasm_exec.js did not load");
+  const go = new globalThis.Go();
+  const ready = new Promise<void>((resolve) => {
+    globalThis.weftReady = resolve;
+  });
+  void go.run(await instantiate(go.importObject));
+  await ready;
+  if (!globalThis.weft) throw new Error("the weft module did not start");
 }
 
 function raw(): Raw {
