@@ -1,0 +1,137 @@
+// The page around the editor, used as a person would: the token leaves
+// the address bar; documents are created, renamed, listed and joined by ID
+// from the page; the theme, the name and the colour are remembered across
+// reloads, and the name is what others see on the caret; without a token
+// the page says how to get one.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { cleanup, cluster, launch, tempDir, waitFor } from "../lib/harness.mjs";
+import { remoteCarets, setCursor, typeText, waitLive } from "../lib/page.mjs";
+
+let root;
+let ds = [];
+let ctx;
+let failed = false;
+
+describe("the page: documents, preferences, token", { concurrency: false }, () => {
+  before(async () => {
+    failed = true;
+    root = await tempDir();
+    ds = await cluster(2, root);
+    ctx = await launch(root);
+    failed = false;
+  });
+  after(async () => {
+    if (failed) for (const d of ds) console.error(d.report());
+    await ctx?.close();
+    for (const d of ds) await d.stop();
+    await cleanup(root);
+  });
+  const step = (name, fn) =>
+    test(name, async (t) => {
+      if (!ctx) return t.skip("Chromium not available");
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+
+  let page;
+  const hashDoc = () => new URL(page.url()).hash.match(/doc=([0-9a-f]{32})/)?.[1];
+
+  step("the token moves from the address bar to the tab's session", async () => {
+    const [, b] = ds;
+    page = await ctx.newPage();
+    await page.goto(`${b.api}/#token=${b.token}`);
+    await waitFor("the documents panel", () => page.locator("#docs-panel").isVisible());
+    assert.ok(!page.url().includes("token"), `the token is still in the address bar: ${page.url()}`);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("weft.token")), b.token);
+  });
+
+  step("create and rename a document from the page", async () => {
+    const [, b] = ds;
+    await page.fill("#new-title", "Plan");
+    await page.click("#new-form button");
+    await waitFor("the new document to open", () => hashDoc());
+    await waitLive(page);
+    assert.equal(await page.inputValue("#title"), "Plan");
+    await page.fill("#title", "Plan B");
+    await page.press("#title", "Enter");
+    const id = hashDoc();
+    await waitFor("the daemon to have the new title", async () =>
+      (await b.call("GET", "/api/docs")).some((d) => d.id === id && d.title === "Plan B"),
+    );
+  });
+
+  step("join a document by its ID and list both", async () => {
+    const [a, b] = ds;
+    const other = (await a.call("POST", "/api/docs", { title: "From A" })).id;
+    await a.call("POST", `/api/docs/${other}/edits`, { edits: [{ pos: 0, del: 0, ins: "hello from A 👋" }] });
+    await page.click("#docs-toggle");
+    await page.fill("#join-id", other);
+    await page.click("#join-form button");
+    await waitFor("the joined document to open", () => hashDoc() === other);
+    await waitLive(page, 30_000);
+    await waitFor("A's text in B's page", () => page.evaluate(() => globalThis.weftEditor.text() === "hello from A 👋"));
+    await page.click("#docs-toggle");
+    await waitFor("both documents listed", async () => (await page.locator("#doc-list a").count()) === 2);
+    const items = await page.locator("#doc-list a").allTextContents();
+    assert.ok(items.some((t) => t.includes("Plan B")), `list: ${items}`);
+    assert.ok(items.some((t) => t.includes(other)), `list: ${items}`);
+    await page.click("#docs-toggle");
+  });
+
+  step("theme, name and colour are remembered across a reload", async () => {
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+    assert.equal(await page.textContent("#theme"), "Theme: system");
+    await page.click("#theme");
+    assert.equal(await theme(), "light");
+    await page.click("#theme");
+    assert.equal(await theme(), "dark");
+    await page.fill("#user-name", "Zoë 🦊");
+    await page.press("#user-name", "Enter");
+    await page.locator("#user-color").evaluate((el) => {
+      el.value = "#2f9e44";
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    await page.reload();
+    await waitLive(page);
+    assert.equal(await theme(), "dark");
+    assert.equal(await page.textContent("#theme"), "Theme: dark");
+    assert.equal(await page.inputValue("#user-name"), "Zoë 🦊");
+    assert.equal(await page.inputValue("#user-color"), "#2f9e44");
+  });
+
+  step("others see the name and colour on the caret", async () => {
+    const [, b] = ds;
+    const other = await ctx.newPage();
+    try {
+      await other.goto(`${b.api}/#token=${b.token}&doc=${hashDoc()}`);
+      await waitLive(other);
+      await setCursor(page, 3);
+      await typeText(page, "!");
+      await waitFor("the caret of Zoë in the other page", async () =>
+        (await remoteCarets(other)).some((c) => c.name === "Zoë 🦊" && c.color === "rgb(47, 158, 68)" && c.pos === 4),
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
+  step("without a token the page says how to get one", async () => {
+    const [, b] = ds;
+    // A new tab has a session storage of its own, so no token.
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${b.api}/`);
+      await waitFor("the notice", async () => ((await p.textContent("#notice")) ?? "").includes("weft open"));
+      assert.equal(await p.textContent("#st-conn"), "no access token");
+    } finally {
+      await p.close();
+    }
+  });
+});
