@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"weft/p2p"
@@ -17,14 +15,16 @@ import (
 	"weft/store"
 )
 
-// backupSchedule takes the relay's scheduled backups.
+// backupSchedule is the relay's backup settings; start runs a
+// store.Scheduler (one backup at a time, retention after each, status for
+// health checks).
 type backupSchedule struct {
-	to    string
-	every time.Duration
+	to       string
+	every    time.Duration
+	keepLast int
+	keepDays int
 
-	mu      sync.Mutex
-	last    time.Time
-	lastErr error
+	sched *store.Scheduler
 }
 
 func (b *backupSchedule) validate() error {
@@ -32,46 +32,40 @@ func (b *backupSchedule) validate() error {
 	case b.to == "" && b.every != 0:
 		return errors.New("--backup-every needs --backup-to")
 	case b.to != "" && b.every == 0:
-		b.every = 24 * time.Hour
+		b.every = time.Hour
 	case b.every < 0 || (b.to != "" && b.every < time.Minute):
 		return fmt.Errorf("--backup-every %s: at least a minute", b.every)
 	}
-	if strings.HasPrefix(b.to, "s3://") {
-		return errors.New("--backup-to s3://… is not supported by this build yet; use a directory")
+	if b.keepLast < 0 || b.keepDays < 0 {
+		return errors.New("--keep-last and --keep-daily must not be negative")
 	}
 	return nil
 }
 
-// start runs backups every b.every until ctx ends; the returned func waits
-// for a backup in progress to finish.
+// start runs scheduled backups until ctx ends; the returned func waits for
+// a backup in progress to stop.
 func (b *backupSchedule) start(ctx context.Context, st *store.Store, log *slog.Logger) (func(), error) {
 	if b.to == "" {
 		return func() {}, nil
 	}
-	sink := &store.DirSink{Dir: b.to}
+	sink, err := openSink(ctx, b.to)
+	if err != nil {
+		return nil, withCode(2, fmt.Errorf("--backup-to: %w", err))
+	}
+	so := store.DefaultSchedulerOptions()
+	so.Every = b.every
+	so.Retention = store.Retention{KeepLast: b.keepLast, KeepDaily: b.keepDays}
+	so.Logger = log.With("part", "backup")
+	sc, err := store.NewScheduler(st, sink, so)
+	if err != nil {
+		return nil, err
+	}
+	b.sched = sc
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(b.every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			info, err := st.Backup(ctx, sink, nil)
-			b.mu.Lock()
-			if err == nil {
-				b.last = time.Now()
-			}
-			b.lastErr = err
-			b.mu.Unlock()
-			if err != nil {
-				log.Error("scheduled backup failed", "to", b.to, "err", err)
-				continue
-			}
-			log.Info("backup written", "to", b.to, "name", info.Name)
+		if err := sc.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("backup scheduler stopped", "err", err)
 		}
 	}()
 	return func() { <-done }, nil
