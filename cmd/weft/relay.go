@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"weft/api"
+	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
 	"weft/store"
@@ -130,8 +131,13 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ou
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w", dir, err)
 	}
+	met, err := obs.NewMetrics(obs.DefaultOptions())
+	if err != nil {
+		return err
+	}
 	so := store.DefaultOptions()
 	so.Logger = log.With("part", "store")
+	so.Metrics = storeMetrics{met}
 	st, err := store.Open(dir, so)
 	if err != nil {
 		return err
@@ -167,6 +173,7 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ou
 	ro.Transport = p2pTransport{node}
 	ro.Host = host
 	ro.AckDurable = true
+	ro.Observer = met
 	ro.Logger = log.With("part", "replica")
 	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
 	mgr, err := replica.New(ro)
@@ -185,7 +192,7 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ou
 	}
 	defer stopBackups()
 
-	opsAddr, stopMetrics, err := serveRelayOps(cfg.metrics, st, mgr, node, log)
+	opsAddr, stopMetrics, err := serveRelayOps(ctx, cfg.metrics, met, st, mgr, node, &cfg.backups, log)
 	if err != nil {
 		return err
 	}

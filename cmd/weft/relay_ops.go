@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
 	"weft/store"
@@ -71,34 +71,30 @@ func (b *backupSchedule) start(ctx context.Context, st *store.Store, log *slog.L
 	return func() { <-done }, nil
 }
 
-// serveRelayOps serves the relay's health endpoints on addr (loopback by
-// default; no token: they are for the operator's monitoring).
-func serveRelayOps(addr string, st *store.Store, mgr *replica.Manager, node *p2p.Node, log *slog.Logger) (string, func(), error) {
+// serveRelayOps serves the relay's /metrics, /healthz and /readyz on addr
+// (loopback by default; no token: they are for the operator's monitoring).
+// Besides the daemon's checks, the relay's readiness includes its backups.
+func serveRelayOps(ctx context.Context, addr string, met *obs.Metrics, st *store.Store, mgr *replica.Manager, node *p2p.Node, backups *backupSchedule, log *slog.Logger) (string, func(), error) {
+	health, err := startObs(ctx, met, st, mgr, node, nil, log)
+	if err != nil {
+		return "", nil, err
+	}
+	if sc := backups.sched; sc != nil {
+		err := health.Add("backups", func(context.Context) (any, error) {
+			return sc.Status(), sc.Healthy()
+		}, obs.CheckOptions{Timeout: time.Second})
+		if err != nil {
+			return "", nil, err
+		}
+	}
 	if addr == "" {
 		return "", func() {}, nil
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		docs, err := st.Docs(r.Context())
-		res := map[string]any{"status": "ok", "peers": len(node.Peers()), "documents": len(docs)}
-		code := http.StatusOK
-		if err != nil {
-			res["status"], res["storage"] = "unhealthy", err.Error()
-			code = http.StatusServiceUnavailable
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(res)
-	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("metrics address %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: obs.Handler(met, health), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)
