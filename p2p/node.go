@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -38,6 +39,7 @@ type Node struct {
 	mdns  mdns.Service // nil without Options.MDNS
 	cmgr  *connmgr.BasicConnMgr
 	boots []peer.AddrInfo
+	relay *relayCounter // the circuit relay service's counts
 
 	ctx    context.Context // cancelled by Close; bounds every background goroutine
 	cancel context.CancelFunc
@@ -130,12 +132,14 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 			lopts = append(lopts, libp2p.EnableAutoRelayWithStaticRelays(p.bootstrap))
 		}
 	}
+	relayStats := &relayCounter{}
 	if opts.RelayService {
 		// A relay is deployed on a public address; libp2p starts the relay
 		// service only once it believes it is publicly reachable, which
 		// AutoNAT may never confirm when the relay is the only server
 		// around. So the relay says it is.
-		lopts = append(lopts, libp2p.EnableRelayService(), libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
+		lopts = append(lopts, libp2p.EnableRelayService(relayv2.WithResources(relayResources()), relayv2.WithMetricsTracer(relayStats)),
+			libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(lopts...)
 	if err != nil {
@@ -147,6 +151,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
+		relay:    relayStats,
 		opts:     opts,
 		log:      opts.Logger,
 		host:     h,

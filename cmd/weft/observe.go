@@ -56,7 +56,11 @@ const relayLagEnv = "WEFT_TEST_RELAY_LAG"
 // in the background until ctx ends.
 func startObs(ctx context.Context, met *obs.Metrics, st *store.Store, mgr *replica.Manager, node *p2p.Node, relays []string, log *slog.Logger) (*obs.Health, error) {
 	met.SetSources(obs.Sources{
-		Peers:          func() int { return len(node.Peers()) },
+		Peers: func() int { return len(node.Peers()) },
+		RelayReservations: func() int {
+			r, _ := node.RelayStats()
+			return r
+		},
 		GossipReceived: func() uint64 { return mgr.Stats().GossipReceived },
 		GossipRejected: node.Rejected,
 	})

@@ -1,0 +1,53 @@
+package p2p
+
+import (
+	"sync/atomic"
+	"time"
+
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+)
+
+// relayResources are the circuit relay v2 limits of a weft relay. A
+// relayed connection is for reaching a peer behind a NAT and punching a
+// hole to it (weft's live edits flow through GossipSub, which a relay
+// routes itself), so circuits stay short and small; reservations are
+// generous, since every daemon behind a NAT keeps one.
+func relayResources() relayv2.Resources {
+	r := relayv2.DefaultResources()
+	r.ReservationTTL = time.Hour
+	r.MaxReservations = 1024
+	r.MaxCircuits = 32
+	r.MaxReservationsPerIP = 16
+	r.MaxReservationsPerASN = 64
+	r.BufferSize = 4096
+	r.Limit = &relayv2.RelayLimit{Duration: 2 * time.Minute, Data: 1 << 20}
+	return r
+}
+
+// relayCounter counts the relay service's live reservations and circuits.
+type relayCounter struct {
+	reservations atomic.Int64
+	circuits     atomic.Int64
+}
+
+var _ relayv2.MetricsTracer = (*relayCounter)(nil)
+
+func (c *relayCounter) RelayStatus(bool)                      {}
+func (c *relayCounter) ConnectionOpened()                     { c.circuits.Add(1) }
+func (c *relayCounter) ConnectionClosed(time.Duration)        { c.circuits.Add(-1) }
+func (c *relayCounter) ConnectionRequestHandled(pbv2.Status)  {}
+func (c *relayCounter) ReservationRequestHandled(pbv2.Status) {}
+func (c *relayCounter) BytesTransferred(int)                  {}
+func (c *relayCounter) ReservationClosed(n int)               { c.reservations.Add(-int64(n)) }
+func (c *relayCounter) ReservationAllowed(renewal bool) {
+	if !renewal {
+		c.reservations.Add(1)
+	}
+}
+
+// RelayStats returns the circuit relay service's reservations and open
+// circuits (zero when this node is not a relay).
+func (n *Node) RelayStats() (reservations, circuits int) {
+	return int(n.relay.reservations.Load()), int(n.relay.circuits.Load())
+}
