@@ -165,16 +165,16 @@ class Open {
         broken ??= e;
       }
     }
+    // Send before drawing: the other users wait on the network, not on
+    // this page's DOM.
+    if (local) this.session.edited();
     view.update(trs);
     if (broken !== undefined) {
       // Cannot happen unless there is a bug; show the replica's text.
       console.error("weft: a local edit could not be recorded; showing the replica's text", broken);
       replaceAll(view, this.rep.text());
     }
-    if (local) {
-      this.session.edited();
-      this.showSaved();
-    }
+    if (local) this.showSaved();
     if (local || trs.some((tr) => tr.selection)) this.presenceSoon();
   }
 

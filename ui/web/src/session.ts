@@ -131,10 +131,13 @@ export class Session {
     for (const m of msgs) this.ws?.send(m);
   }
 
-  // edited is called after every local edit: the edits made in this task
-  // go out together once it ends.
+  // edited is called after every local edit, before the view shows it:
+  // the first edit of a task goes out at once, later ones of the same task
+  // together when it ends (a burst of programmatic edits is one message).
   edited(): void {
-    if (this.flushQueued || this.conn !== "live") return;
+    if (this.conn !== "live") return;
+    if (this.flushQueued) return;
+    this.sendAll(this.rep.flush());
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
