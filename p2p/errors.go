@@ -18,12 +18,14 @@ var (
 	// ErrBadTopic: a topic name is empty or too long.
 	ErrBadTopic = errors.New("p2p: bad topic name")
 	// ErrTooLarge: a message or frame exceeds Options.MaxMessageBytes.
-	ErrTooLarge = errors.New("p2p: message too large")
+	// Its Reason is "oversized".
+	ErrTooLarge error = &reasonError{"p2p: message too large", ReasonOversized}
 	// ErrInvalidMessage: the caller's validator refused a message we were
 	// about to publish.
 	ErrInvalidMessage = errors.New("p2p: invalid message")
-	// ErrBadFrame: a stream frame header is malformed or the frame is cut short.
-	ErrBadFrame = errors.New("p2p: malformed frame")
+	// ErrBadFrame: a stream frame header is malformed or the frame is cut
+	// short. Its Reason is "truncated".
+	ErrBadFrame error = &reasonError{"p2p: malformed frame", "truncated"}
 	// ErrBadPeer: a peer ID or peer multiaddr does not parse.
 	ErrBadPeer = errors.New("p2p: bad peer")
 	// ErrBadProtocol: a protocol ID is empty or too long.
@@ -31,3 +33,10 @@ var (
 	// ErrDHTDisabled: Announce or FindPeers on a node started without DHT.
 	ErrDHTDisabled = errors.New("p2p: DHT disabled")
 )
+
+// reasonError is a sentinel that also names a counter reason, so that
+// callers counting rejected input by reason need not know this package.
+type reasonError struct{ msg, reason string }
+
+func (e *reasonError) Error() string  { return e.msg }
+func (e *reasonError) Reason() string { return e.reason }

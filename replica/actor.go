@@ -102,6 +102,9 @@ func (a *actor) exit(ctx context.Context) bool {
 	}
 	d.a = nil
 	d.chars = a.doc.Len()
+	if a.broken != nil {
+		d.chars = -1 // memory was ahead of disk: unknown until reloaded
+	}
 	d.mu.Unlock()
 	return true
 }
@@ -173,7 +176,7 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 		for i := range envs {
 			recs[i] = record(&envs[i])
 		}
-		if _, err := m.opts.Store.Append(context.WithoutCancel(ctx), a.d.id, store.Immediate, recs...); err != nil {
+		if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
 			// The edits are in memory but not on disk: nothing is
 			// acknowledged and the document reloads from disk.
 			a.broken = err
@@ -243,7 +246,7 @@ func (a *actor) remote(envs []wire.Envelope, source string, arrived time.Time) e
 		recs = append(recs, record(&env))
 		wires = append(wires, w)
 	}
-	ack, err := m.opts.Store.Append(m.ctx, a.d.id, store.Batched, recs...)
+	ack, err := a.appendAll(m.ctx, store.Batched, recs)
 	if err != nil {
 		a.broken = err
 		return fmt.Errorf("replica: saving remote transactions: %w", err)
@@ -269,4 +272,27 @@ func (a *actor) missing(v store.Version) ([][]byte, error) {
 		out = append(out, wire)
 	}
 	return out, nil
+}
+
+// appendChunk bounds the transactions handed to the store in one call, so
+// that each becomes a database transaction of reasonable size (a paste or
+// a replayed trace can be tens of thousands of transactions).
+const appendChunk = 512
+
+// appendAll hands recs to the store in chunks, in order. Under Immediate
+// each chunk is durable before the next is written, so the call returns
+// once all are; a failure leaves a durable prefix, which is a causally
+// closed part of the history, and nothing is acknowledged. It returns the
+// last chunk's ack (the store completes acks in order).
+func (a *actor) appendAll(ctx context.Context, p store.Policy, recs []store.TxnRecord) (*store.Ack, error) {
+	var ack *store.Ack
+	for len(recs) > 0 {
+		n := min(len(recs), appendChunk)
+		var err error
+		if ack, err = a.d.m.opts.Store.Append(ctx, a.d.id, p, recs[:n]...); err != nil {
+			return nil, err
+		}
+		recs = recs[n:]
+	}
+	return ack, nil
 }

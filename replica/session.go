@@ -326,7 +326,7 @@ func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session
 		recs = append(recs, record(&env))
 		wires = append(wires, w)
 	}
-	if _, err := m.opts.Store.Append(context.WithoutCancel(ctx), a.d.id, store.Immediate, recs...); err != nil {
+	if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
 		a.broken = err
 		return errors.New("replica: saving the tab's edits failed; reconnect to resync")
 	}

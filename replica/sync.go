@@ -108,6 +108,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	reply, err := readMsg(s)
 	if err != nil {
+		m.countReject(err)
 		_ = s.Reset()
 		return err
 	}
@@ -128,7 +129,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	hello, err := readMsg(s)
 	if err != nil || hello.Kind != wire.MsgHello || len(hello.Doc) != len(store.DocID{}) {
 		if err != nil {
-			m.stats.reject(Reason(err))
+			m.countReject(err)
 		} else {
 			m.stats.reject("malformed")
 		}
@@ -235,6 +236,7 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			if errors.Is(err, io.EOF) {
 				return n, errors.New("replica: catch-up stream ended without done")
 			}
+			m.countReject(err)
 			return n, err
 		}
 		switch msg.Kind {
@@ -270,4 +272,13 @@ func (d *docState) version(ctx context.Context) (map[string]uint64, error) {
 		return nil
 	})
 	return v, err
+}
+
+// countReject counts input refused for a named reason (a malformed or
+// oversized message or frame); a broken connection is not a rejection.
+func (m *Manager) countReject(err error) {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		m.stats.reject(r.Reason())
+	}
 }

@@ -42,10 +42,26 @@ type SessionBackend interface {
 //go:embed all:web/dist
 var webFS embed.FS
 
-// asset is one embedded file, ready to serve.
+// asset is one embedded file, ready to serve. Its gzip copy is made on
+// the first request that accepts it (compressing the WebAssembly takes a
+// moment, which start-up should not pay).
 type asset struct {
 	body, gz    []byte
 	etag, ctype string
+	gzOnce      sync.Once
+}
+
+func (a *asset) gzipped() []byte {
+	a.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(a.body)
+		zw.Close()
+		if buf.Len() < len(a.body) {
+			a.gz = buf.Bytes()
+		}
+	})
+	return a.gz
 }
 
 var (
@@ -83,13 +99,6 @@ func readAssets() (map[string]*asset, error) {
 		}
 		if strings.HasSuffix(p, ".wasm") {
 			a.ctype = "application/wasm"
-		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write(body)
-		zw.Close()
-		if buf.Len() < len(body) {
-			a.gz = buf.Bytes()
 		}
 		out["/"+p] = a
 		return nil
@@ -140,9 +149,11 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := a.body
-	if a.gz != nil && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		h.Set("Content-Encoding", "gzip")
-		body = a.gz
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if gz := a.gzipped(); gz != nil {
+			h.Set("Content-Encoding", "gzip")
+			body = gz
+		}
 	}
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	if r.Method == http.MethodHead {
