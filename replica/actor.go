@@ -149,32 +149,31 @@ func (a *actor) compact(ctx context.Context) error {
 func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResult, error) {
 	m := a.d.m
 	start := time.Now()
-	var envs []wire.Envelope
-	var wires [][]byte
+	before := a.doc.Version()
 	var editErr error
 	applied := 0
 	for i, e := range edits {
-		t, err := a.doc.Replace(e.Pos, e.Del, e.Ins)
-		if err != nil {
+		if err := a.doc.Edit(e.Pos, e.Del, e.Ins); err != nil {
 			editErr = fmt.Errorf("%w: edit %d: %v", api.ErrBadInput, i, err)
 			break
 		}
 		applied++
-		if t == nil {
-			continue
-		}
-		env, wire, err := wire.Seal(wire.DocID(a.d.id), t)
-		if err != nil {
-			a.broken = err
-			return api.EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
-		}
-		envs = append(envs, env)
-		wires = append(wires, wire)
 	}
-	if len(envs) > 0 {
-		recs := make([]store.TxnRecord, len(envs))
-		for i := range envs {
-			recs[i] = record(&envs[i])
+	// Each edit is its own transaction; consecutive ones travel and are
+	// stored merged into spans, so a request of many edits costs one
+	// record and one signed gossip message per span, not per edit.
+	fresh := a.doc.Missing(before)
+	if len(fresh) > 0 {
+		recs := make([]store.TxnRecord, 0, len(fresh))
+		wires := make([][]byte, 0, len(fresh))
+		for _, t := range fresh {
+			env, w, err := wire.Seal(wire.DocID(a.d.id), t)
+			if err != nil {
+				a.broken = err
+				return api.EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
+			}
+			recs = append(recs, record(&env))
+			wires = append(wires, w)
 		}
 		if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
 			// The edits are in memory but not on disk: nothing is
@@ -182,10 +181,10 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 			a.broken = err
 			return api.EditResult{}, fmt.Errorf("replica: saving edits: %w", err)
 		}
-		a.sinceSnapshot += len(envs)
+		a.sinceSnapshot += len(recs)
 		a.lastApplied = m.opts.Now()
-		m.stats.add(&m.stats.localTxns, uint64(len(envs)))
-		m.opts.Observer.Integrated("local", len(envs), time.Since(start))
+		m.stats.add(&m.stats.localTxns, uint64(applied))
+		m.opts.Observer.Integrated("local", applied, time.Since(start))
 		a.publish(wires)
 		a.d.fanTxns(wires, nil)
 	}
