@@ -118,10 +118,11 @@ export class Daemon {
 
   // start runs the daemon (on its previous API port if it ran before, so
   // open pages find it again) and waits for its api.json.
-  async start({ bootstrap = [], env = {} } = {}) {
+  async start({ bootstrap = [], relays = [], env = {} } = {}) {
     await mkdir(this.dir, { recursive: true });
     const args = ["daemon", "--data", this.dir, "--api", `127.0.0.1:${this.port}`, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht"];
     for (const b of bootstrap) args.push("--bootstrap", b);
+    for (const r of relays) args.push("--relay", r);
     const child = spawn(this.bin, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     live.add(this);
@@ -183,6 +184,45 @@ export class Daemon {
 
   report() {
     return `---- ${this.name} (${this.dir}) ----\n${this.out.slice(-20_000)}`;
+  }
+}
+
+// Relay is one `weft relay` process on 127.0.0.1.
+export class Relay {
+  constructor(bin, dir) {
+    this.bin = bin;
+    this.dir = dir;
+    this.out = "";
+    this.addr = "";
+  }
+  async start() {
+    await mkdir(this.dir, { recursive: true });
+    const child = spawn(this.bin, ["relay", "--data", this.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--metrics", ""], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    live.add(this);
+    child.stdout.on("data", (b) => (this.out += b.toString()));
+    child.stderr.on("data", (b) => (this.out += b.toString()));
+    child.exited = new Promise((r) => child.on("exit", (code, sig) => r({ code, sig })));
+    this.addr = await waitFor("the relay to print its address", () => {
+      if (child.exitCode !== null) throw new Error(`the relay exited with ${child.exitCode}:\n${this.out}`);
+      const m = this.out.match(/listening (\/ip4\/127\.0\.0\.1\/tcp\/\d+\S*)/);
+      if (!m || !this.out.includes("Point daemons at it")) return undefined;
+      const id = this.out.match(/peer ID\s+(\S+)/)?.[1];
+      return m[1].includes("/p2p/") ? m[1] : `${m[1]}/p2p/${id}`;
+    }, { timeout: 30_000 });
+    return this;
+  }
+  async stop() {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill("SIGTERM");
+    await c.exited;
+    live.delete(this);
+  }
+  report() {
+    return `---- relay (${this.dir}) ----\n${this.out.slice(-20_000)}`;
   }
 }
 

@@ -174,7 +174,14 @@ class Open {
       console.error("weft: a local edit could not be recorded; showing the replica's text", broken);
       replaceAll(view, this.rep.text());
     }
-    if (local) this.showSaved();
+    if (local) {
+      // Saved on the relay again only when its next status says so.
+      if (this.relay.saved) {
+        this.relay.saved = false;
+        this.showPeers();
+      }
+      this.showSaved();
+    }
     if (local || trs.some((tr) => tr.selection)) this.presenceSoon();
   }
 
