@@ -7,7 +7,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ./scripts/build-ui.sh "$tmp/dist" >/dev/null
 if ! diff -r ui/web/dist "$tmp/dist" >"$tmp/diff"; then
-	echo "check-ui: ui/web/dist does not match its sources; run \`make ui\` and commit the result:" >&2
+	echo "check-ui: ui/web/dist does not match its sources; run \`make ui\` and commit the result" >&2
+	echo "  (the wasm module's bytes depend on the Go version: this is $(${GO:-go} version | cut -d' ' -f3); the committed one was built with the go.mod toolchain)" >&2
 	head -c 2000 "$tmp/diff" | sed 's/^/  /' >&2
 	exit 1
 fi
