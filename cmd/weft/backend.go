@@ -17,7 +17,20 @@ type daemonBackend struct {
 	node *p2p.Node
 }
 
-var _ ui.Backend = daemonBackend{}
+var (
+	_ ui.Backend        = daemonBackend{}
+	_ ui.SessionBackend = daemonBackend{}
+)
+
+// OpenSession attaches an editor tab (ui declares the session interface;
+// replica returns its own type).
+func (b daemonBackend) OpenSession(ctx context.Context, id string) (ui.Session, error) {
+	s, err := b.Manager.OpenSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 	st, err := b.Manager.Status(ctx)

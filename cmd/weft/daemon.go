@@ -166,7 +166,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 		return err
 	}
 
-	token, err := ui.NewToken()
+	token, err := installToken(dir)
 	if err != nil {
 		return err
 	}
@@ -218,14 +218,37 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	return nil
 }
 
-// uiBackend lets the ui package serve editor tabs from the replica manager
-// (ui declares the session interface; replica returns its own type).
-type uiBackend struct{ *replica.Manager }
-
-func (b uiBackend) OpenSession(ctx context.Context, id string) (ui.Session, error) {
-	s, err := b.Manager.OpenSession(ctx, id)
-	if err != nil {
-		return nil, err
+// installToken returns the API token of this data directory, creating it
+// (mode 0600) on first start. It is per install, not per run, so that an
+// open editor tab survives a daemon restart.
+func installToken(dir string) (string, error) {
+	path := filepath.Join(dir, "token")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < ui.MinTokenLen || len(tok) > 256 || strings.ContainsAny(tok, " \t\r\n") {
+			return "", fmt.Errorf("%s is not a valid token (delete it to make a new one)", path)
+		}
+		return tok, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", err
 	}
-	return s, nil
+	tok, err := ui.NewToken()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating %s: %w", path, err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return tok, f.Close()
 }
