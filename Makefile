@@ -11,7 +11,7 @@ PURE_PKGS := ./crdt/... ./wire/... ./api/... ./internal/...
 # skip without it, and fail without it under CI.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build run replay test vet unit fuzz wasm bench bench-go bench-peers crash clean tools
+.PHONY: all build run replay test vet unit fuzz wasm e2e ui ui-check ui-test test-browser bench bench-go bench-peers bench-browser crash clean tools
 
 all: build
 
@@ -26,7 +26,11 @@ run: build
 replay: build
 	./$(BIN) trace replay testdata/traces/sequential/*.json.gz testdata/traces/concurrent/*.json.gz
 
-test: vet unit wasm fuzz
+# Everything CI runs: static checks, unit and property tests (race detector
+# where there are goroutines), the wasm build, short fuzz runs, the editor's
+# assets against their sources, its own tests, the multi-process tests
+# (real daemons, relay, js-libp2p interop, S3 backups) and the browser tests.
+test: vet unit wasm fuzz ui-check ui-test e2e test-browser
 
 # Programs the tests start, installed into $$(go env GOPATH)/bin.
 tools:
@@ -40,7 +44,26 @@ unit:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./crdt/... ./wire/...
+	GOOS=js GOARCH=wasm $(GO) build ./crdt/... ./wire/... ./ui/web/wasm
+
+# Multi-process tests with the real binary (see e2e/doc.go).
+e2e:
+	$(GO) test -count=1 -timeout 20m ./e2e/...
+
+# The editor: rebuild the committed assets (ui/web/dist) from their sources
+# and the lockfile; check that the committed ones match; the page's tests.
+ui:
+	./scripts/build-ui.sh
+
+ui-check:
+	./scripts/check-ui.sh
+
+ui-test:
+	cd ui/web && npm ci --no-audit --no-fund && npm test
+
+# The editor in headless Chromium against real daemons.
+test-browser:
+	cd e2e/browser && npm ci --no-audit --no-fund && npm test
 
 # Short runs of every fuzz target, against the committed corpus first.
 fuzz:
@@ -59,6 +82,9 @@ crash:
 
 bench-peers: build
 	./scripts/bench-peers.sh
+
+bench-browser: build
+	cd e2e/browser && npm ci --no-audit --no-fund && npm run bench
 
 clean:
 	rm -rf bin bench-go.txt
