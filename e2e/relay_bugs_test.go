@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"weft/api"
+)
+
+// Tests of relay behaviour that is wrong today (reported with them; they
+// fail until it is fixed). They are skipped unless -e2e.relaybugs is
+// given, so that the package stays green meanwhile:
+//
+//	go test ./e2e/ -run 'TestRelayBug' -e2e.relaybugs -v
+var relayBugsFlag = flag.Bool("e2e.relaybugs", false, "run the tests of known relay bugs (they fail until the bugs are fixed)")
+
+func knownRelayBug(t *testing.T, what string) {
+	t.Helper()
+	if !*relayBugsFlag {
+		t.Skipf("known bug, fails until fixed (run with -e2e.relaybugs): %s", what)
+	}
+}
+
+// ackBound is how soon a daemon should hear the relay acknowledge a
+// document it holds in full after the catch-up exchange of a (re)connect.
+// The relay re-acknowledges after every exchange, and the exchange takes
+// milliseconds here; the anti-entropy interval (30 s) is well beyond it.
+const ackBound = 15 * time.Second
+
+// waitAckedWithin waits at most bound for d's version of doc to be
+// acknowledged, reading the status once first so the document is loaded.
+func waitAckedWithin(t *testing.T, d *daemon, doc string, bound time.Duration) {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, bound*slow, fmt.Sprintf("%s to hear the relay acknowledge %s", d.name, doc), func() (bool, string) {
+		st := d.mustDocStatus(t, doc)
+		ok, why := coversVersion(st.RelayAcked, st.Version)
+		return ok, fmt.Sprintf("relay_acked %v, version %v (%s)", st.RelayAcked, st.Version, why)
+	})
+	t.Logf("%s acknowledged after %s", doc, time.Since(start).Round(time.Millisecond))
+}
+
+// Bug: a restarted daemon is not told for about three minutes that the
+// relay holds its unchanged document. The relay re-acknowledges after
+// the catch-up exchange, but the message has the same bytes as its
+// earlier acknowledgement, so GossipSub's seen cache (message ID =
+// SHA-256 of the data, two minutes) drops it at the relay before it is
+// sent. Seen: acknowledged after 2–3 minutes. Meanwhile "saved on relay" is
+// missing, and /readyz fails once the default two-minute lag passes.
+func TestRelayBugReackAfterDaemonRestart(t *testing.T) {
+	knownRelayBug(t, "a re-acknowledgement repeats the last one's bytes and GossipSub's seen cache drops it for 2 minutes")
+	n := newRelayNet(t, 1, "")
+	a := n.c.ds[0]
+	n.relay.start(t, nil)
+	n.start(a)
+	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "unchanged"))
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "saved on the relay"})
+	waitAcked(t, a, id)
+	a.stop(t, syscall.SIGTERM)
+	// A stays down a little while, as a laptop would: long enough for the
+	// first acknowledgement to leave GossipSub's message cache (5
+	// heartbeats of 1 s), whose gossip would otherwise hand it to A again.
+	// (Not a wait for convergence: the scenario needs the time to pass.)
+	time.Sleep(8 * time.Second)
+	n.start(a)
+	waitAckedWithin(t, a, id, ackBound)
+}
+
+// Bug: after a restart the relay acknowledges nothing until it persists
+// a new transaction of the document: its durable version lives only in
+// memory (set after each persisted batch) and starts empty, so the
+// re-acknowledgement after a catch-up exchange is skipped. A daemon that
+// restarts (or joins) after the relay did never sees "saved on relay" for
+// documents nobody edits, and its /readyz fails after the lag for each
+// of them (shown here with WEFT_TEST_RELAY_LAG=2s).
+func TestRelayBugNoAckAfterRelayRestart(t *testing.T) {
+	knownRelayBug(t, "the relay's durable version starts empty after a restart")
+	n := newRelayNet(t, 1, "")
+	a, r := n.c.ds[0], n.relay
+	r.start(t, nil)
+	n.start(a, "WEFT_TEST_RELAY_LAG=2s")
+	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "unchanged"))
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "saved on the relay"})
+	waitAcked(t, a, id)
+	a.stop(t, syscall.SIGTERM)
+	r.stop(t, syscall.SIGTERM)
+	r.start(t, nil)
+	n.start(a, "WEFT_TEST_RELAY_LAG=2s")
+	waitAckedWithin(t, a, id, ackBound)
+	waitHealth(t, "A to be ready", a.readyz, true)
+}
+
+// Latency: edits that reach the relay by catch-up (a daemon back from
+// offline) are not passed on to the other daemons online on the
+// document; those that can reach only the relay get them at their next
+// anti-entropy run (every 30 s by default; never, with the hour set
+// here). Live edits are gossiped and routed at once.
+func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
+	knownRelayBug(t, "the relay does not pass on what it receives by catch-up")
+	n := newRelayNet(t, 2, "1h")
+	a, b, r := n.c.ds[0], n.c.ds[1], n.relay
+	r.start(t, nil)
+	n.start(a)
+	n.start(b)
+	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "offline"))
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "online"})
+	b.mustCLI(t, []string{"doc", "join"}, id)
+	waitVersion(t, b, id, waitAcked(t, a, id))
+
+	// A edits offline: restarted with the relay's address on a dead port.
+	a.stop(t, syscall.SIGTERM)
+	a.start(t, nil, "WEFT_RELAYS=/ip4/127.0.0.1/tcp/1/p2p/"+r.id())
+	res := a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "offline, "})
+	a.stop(t, syscall.SIGTERM)
+	n.start(a)
+	waitAcked(t, a, id) // the relay has the offline edit
+	waitFor(t, 10*time.Second*slow, "B, online all along, to get A's offline edit through the relay", func() (bool, string) {
+		ok, why := coversVersion(b.mustDocStatus(t, id).Version, res.Version)
+		return ok, why
+	})
+}
