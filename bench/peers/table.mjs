@@ -74,7 +74,7 @@ function weftFigures(key) {
   };
 }
 
-// Go merge benchmark: "BenchmarkMerge/<name>-<procs>  <iters>  <ns> ns/op ...".
+// Go merge benchmark: "BenchmarkMergeEncoded/<name>-<procs>  <iters>  <ns> ns/op ...".
 const mergeNs = new Map();
 if (v['go-merge']) {
   let text = '';
@@ -84,7 +84,7 @@ if (v['go-merge']) {
     // Missing: reported as missing below.
   }
   for (const line of text.split('\n')) {
-    const m = /^BenchmarkMerge(\S*?)(?:-\d+)?\s+\d+\s+([\d.]+) ns\/op/.exec(line);
+    const m = /^BenchmarkMergeEncoded(\S*?)(?:-\d+)?\s+\d+\s+([\d.]+) ns\/op/.exec(line);
     if (!m) continue;
     const name = m[1].replace(/^\//, '');
     if (!mergeNs.has(name)) mergeNs.set(name, []);

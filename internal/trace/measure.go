@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -27,36 +28,46 @@ type Figures struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// Measure replays t once and measures it: replay time (every patch its own
+// Measure replays t and measures it: replay time (every patch its own
 // local transaction; concurrent traces with a replica per agent, typing and
 // merging), the final document (for concurrent traces: every transaction
 // merged into a fresh replica), its snapshot, the time to load that
 // snapshot and read its text, and the live heap the loaded document holds
-// (after a GC, relative to the heap before loading).
-func Measure(path string, t *Trace) (Figures, error) {
+// (after a GC, relative to the heap before loading). Times are the median
+// of runs timed runs after one untimed warm-up, as the peer benchmarks
+// measure theirs.
+func Measure(path string, t *Trace, runs int) (Figures, error) {
+	if runs < 1 {
+		runs = 1
+	}
 	f := Figures{File: filepath.Base(path), Kind: t.Kind, Txns: len(t.Txns), Patches: t.Patches(), Agents: len(t.Agents)}
 	if t.Kind == Sequential {
 		f.Agents = 1
 	}
 	var final *crdt.Doc
-	start := time.Now()
-	if t.Kind == Sequential {
-		d, err := ReplaySequential(t, "replay")
-		if err != nil {
-			return f, err
-		}
-		f.ReplayMS = ms(time.Since(start))
-		final = d
-	} else {
-		c, err := ReplayConcurrent(t)
-		if err != nil {
-			return f, err
-		}
-		f.ReplayMS = ms(time.Since(start))
-		if final, err = Merge(c.All()); err != nil {
-			return f, err
+	var times []time.Duration
+	for run := 0; run <= runs; run++ {
+		runtime.GC()
+		start := time.Now()
+		if t.Kind == Sequential {
+			d, err := ReplaySequential(t, "replay")
+			if err != nil {
+				return f, err
+			}
+			times = append(times, time.Since(start))
+			final = d
+		} else {
+			c, err := ReplayConcurrent(t)
+			if err != nil {
+				return f, err
+			}
+			times = append(times, time.Since(start))
+			if final, err = Merge(c.All()); err != nil {
+				return f, err
+			}
 		}
 	}
+	f.ReplayMS = ms(median(times[1:]))
 	text := final.Text()
 	f.FinalChars = utf8.RuneCountInString(text)
 	f.MatchesEnd = text == t.End
@@ -64,16 +75,24 @@ func Measure(path string, t *Trace) (Figures, error) {
 	f.SnapshotBytes = len(snap)
 	final = nil
 
+	times = times[:0]
+	for run := 0; run <= runs; run++ {
+		start := time.Now()
+		l, err := crdt.LoadSnapshot("replay", snap)
+		if err != nil {
+			return f, fmt.Errorf("loading the snapshot: %w", err)
+		}
+		if l.Text() != text {
+			return f, fmt.Errorf("the loaded snapshot's text differs from the document's")
+		}
+		times = append(times, time.Since(start))
+	}
+	f.LoadMS = ms(median(times[1:]))
 	heap := liveHeap()
-	start = time.Now()
 	loaded, err := crdt.LoadSnapshot("replay", snap)
 	if err != nil {
-		return f, fmt.Errorf("loading the snapshot: %w", err)
+		return f, err
 	}
-	if loaded.Text() != text {
-		return f, fmt.Errorf("the loaded snapshot's text differs from the document's")
-	}
-	f.LoadMS = ms(time.Since(start))
 	snap = nil
 	after := liveHeap()
 	if after > heap {
@@ -89,4 +108,10 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
