@@ -146,6 +146,10 @@ func Parse(r io.Reader) (*Trace, error) {
 	if len(data) > maxTraceBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrFormat, maxTraceBytes)
 	}
+	// JSON is UTF-8; the decoder would quietly turn bad bytes into U+FFFD.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrFormat)
+	}
 	var raw rawTrace
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
