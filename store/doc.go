@@ -51,8 +51,9 @@
 // deletes the old epoch with the covered transactions, each entry in the
 // same group as its transaction. The deleted keys of old epochs sort before
 // the current epoch's prefix, which readers seek to directly. Streams and
-// loads wait while the epoch is being switched (compaction waits for those
-// already reading).
+// loads wait from the snapshot's write until the switch is committed (and
+// a compaction waits for those already reading); the deletes run while
+// they read.
 //
 // logend's dirty flag is set from the start of a compaction until its old
 // epoch is gone. After a crash, entries may be left in another epoch: a
