@@ -123,3 +123,45 @@ func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
 		return ok, why
 	})
 }
+
+// Bug: a relay hosting more than 341 documents cannot route live edits to
+// a daemon that connects after that. Each document is three GossipSub
+// topics (edits, presence, durability); GossipSub's hello to a new peer
+// lists every topic in one RPC, and the peer's subscription filter
+// (p2p: maxSubsPerRPC = 1024) drops an RPC with more, whole. (330
+// documents work, 345 do not.) The same holds for a daemon with more than
+// 341 documents connecting to anyone, and for every daemon when such a
+// relay restarts.
+func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
+	knownRelayBug(t, "GossipSub's hello with more than 1024 topics is dropped whole by the receiving peer")
+	const docs = 345 // 1,035 topics
+	n := newRelayNet(t, 2, "1h")
+	a, b := n.c.ds[0], n.c.ds[1]
+	n.relay.start(t, nil)
+	n.start(a)
+	var ids []string
+	for range docs {
+		var info api.DocInfo
+		ctx, cancel := ctxT()
+		err := a.call(ctx, "POST", "/api/docs", map[string]string{"title": "many"}, &info)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	id := ids[0]
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "hosted"})
+	waitAcked(t, a, id)
+	waitAcked(t, a, ids[len(ids)-1])
+
+	n.start(b)
+	b.mustCLI(t, []string{"doc", "join"}, id)
+	waitVersion(t, b, id, a.mustDocStatus(t, id).Version)
+	res := a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "live "})
+	waitFor(t, 10*time.Second*slow, "A's live edit to reach B through the relay", func() (bool, string) {
+		st := b.mustDocStatus(t, id)
+		ok, why := coversVersion(st.Version, res.Version)
+		return ok, fmt.Sprintf("%s; B's topic peers %v", why, st.Peers)
+	})
+}
