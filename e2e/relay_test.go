@@ -203,7 +203,8 @@ func TestRelayRoutesLiveEditsBetweenUnconnectedDaemons(t *testing.T) {
 // earlier state; a corrupted or truncated backup is refused and leaves
 // the target as it was. The backups are taken on demand with `weft backup
 // create` on the stopped relay's data directory between two phases of
-// edits (scheduled ones are at least a minute apart).
+// edits (scheduled ones are at least a minute apart: the relay runs with
+// a schedule into another directory, and only its wiring is checked).
 func TestRelayBackupRestoreAtEarlierState(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed(t)), 3))
 	n := newRelayNet(t, 2, "")
@@ -211,7 +212,15 @@ func TestRelayBackupRestoreAtEarlierState(t *testing.T) {
 	r := n.relay
 	root := filepath.Dir(r.dir)
 	backups := filepath.Join(root, "backups")
-	n.relay.start(t, nil)
+	scheduled := []string{"--backup-to", filepath.Join(root, "scheduled"), "--backup-every", "1m", "--keep-last", "3"}
+	if res := runWeft(t, append([]string{"relay", "--data", r.dir, "--backup-every", "30s"}, scheduled[:2]...)...); res.Code != 2 || strings.Count(res.Stderr, "\n") != 1 || !strings.Contains(res.Stderr, "at least a minute") {
+		t.Fatalf("weft relay --backup-every 30s: exit %d, stderr %q; want 2 and one line", res.Code, res.Stderr)
+	}
+	r.start(t, scheduled)
+	rep := waitHealth(t, "the relay with scheduled backups to be ready", func() (int, obs.Report, error) { return healthReport(r.opsURL("/readyz"), "") }, true)
+	if _, ok := rep.Checks["backups"]; !ok {
+		t.Fatalf("the relay's /readyz has no backups check: %+v", rep.Checks)
+	}
 	n.start(a)
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "backed-up"))
 	other := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "second"))
