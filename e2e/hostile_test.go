@@ -332,8 +332,8 @@ func TestHostileSync(t *testing.T) {
 	// The first message of a stream A accepts.
 	add("sync garbage", rej("malformed"))
 	add("sync version", rej("version"))
-	add("sync truncated", rej("invalid"))
-	add("sync oversized", rej("invalid"))
+	add("sync truncated", rej("truncated"))
+	add("sync oversized", rej("oversized"))
 	add("sync unknown-doc", hostileCase{detail: "fail(unknown document)"})
 	// Envelopes in a txns message after a proper hello.
 	add("sync envelope-garbage", rej("malformed"))
@@ -350,8 +350,8 @@ func TestHostileSync(t *testing.T) {
 	// Bad messages after a proper hello.
 	add("sync msg-version", rej("version"))
 	add("sync msg-kind", rej("malformed"))
-	add("sync msg-truncated", rej("invalid"))
-	add("sync msg-oversized", rej("invalid"))
+	add("sync msg-truncated", rej("truncated"))
+	add("sync msg-oversized", rej("oversized"))
 	// Replies to the catch-up requests A makes itself (every second).
 	add("serve version", rej("version"))
 	add("serve garbage", rej("malformed"))

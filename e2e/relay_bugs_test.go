@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"flag"
 	"fmt"
 	"strings"
 	"syscall"
@@ -11,28 +10,23 @@ import (
 	"weft/api"
 )
 
-// Tests of relay behaviour that is wrong today (reported with them; they
-// fail until it is fixed). They are skipped unless -e2e.relaybugs is
-// given, so that the package stays green meanwhile:
+// Regression tests of relay bugs found by the multi-process tests, each
+// named after the bug it reproduced (all fixed):
 //
-//	go test ./e2e/ -run 'TestRelayBug' -e2e.relaybugs -v
+//   - a repeated acknowledgement had the same bytes as the last one, so
+//     gossip's seen cache dropped it and a restarted daemon waited minutes
+//     for "saved on relay" (acknowledgements now carry a sequence number,
+//     and a relay's catch-up "done" carries its durable version);
+//   - a restarted relay acknowledged nothing for unchanged documents (what
+//     it loads from disk now counts as durable);
+//   - what a relay received by catch-up reached online peers only at their
+//     next anti-entropy round (a relay now passes it on);
+//   - a relay hosting more than 341 documents could not route to peers that
+//     connected later (GossipSub dropped its first RPC, which lists every
+//     topic, for exceeding 1,024 subscriptions).
 //
-// One more needs the race detector rather than a test of its own: the
-// relay's markDurable (replica/relay.go) sets docState.republish after
-// releasing the lock that guards it, so an acknowledgement can be lost
-// (the publisher goroutine may already have checked the flag and
-// stopped). `go test -race ./e2e/ -run TestRelay` builds the relay with
-// the race detector and the relay tests with concurrent edits fail on its
-// "WARNING: DATA RACE"; setting the flag before the unlock makes them
-// pass.
-var relayBugsFlag = flag.Bool("e2e.relaybugs", false, "run the tests of known relay bugs (they fail until the bugs are fixed)")
-
-func knownRelayBug(t *testing.T, what string) {
-	t.Helper()
-	if !*relayBugsFlag {
-		t.Skipf("known bug, fails until fixed (run with -e2e.relaybugs): %s", what)
-	}
-}
+// A fifth, a data race in markDurable that could lose an acknowledgement,
+// is covered by running the relay tests under the race detector.
 
 // ackBound is how soon a daemon should hear the relay acknowledge a
 // document it holds in full after the catch-up exchange of a (re)connect.
@@ -61,7 +55,6 @@ func waitAckedWithin(t *testing.T, d *daemon, doc string, bound time.Duration) {
 // sent. Seen: acknowledged after 2–3 minutes. Meanwhile "saved on relay" is
 // missing, and /readyz fails once the default two-minute lag passes.
 func TestRelayBugReackAfterDaemonRestart(t *testing.T) {
-	knownRelayBug(t, "a re-acknowledgement repeats the last one's bytes and GossipSub's seen cache drops it for 2 minutes")
 	n := newRelayNet(t, 1, "")
 	a := n.c.ds[0]
 	n.relay.start(t, nil)
@@ -87,7 +80,6 @@ func TestRelayBugReackAfterDaemonRestart(t *testing.T) {
 // documents nobody edits, and its /readyz fails after the lag for each
 // of them (shown here with WEFT_TEST_RELAY_LAG=2s).
 func TestRelayBugNoAckAfterRelayRestart(t *testing.T) {
-	knownRelayBug(t, "the relay's durable version starts empty after a restart")
 	n := newRelayNet(t, 1, "")
 	a, r := n.c.ds[0], n.relay
 	r.start(t, nil)
@@ -109,7 +101,6 @@ func TestRelayBugNoAckAfterRelayRestart(t *testing.T) {
 // anti-entropy run (every 30 s by default; never, with the hour set
 // here). Live edits are gossiped and routed at once.
 func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
-	knownRelayBug(t, "the relay does not pass on what it receives by catch-up")
 	n := newRelayNet(t, 2, "1h")
 	a, b, r := n.c.ds[0], n.c.ds[1], n.relay
 	r.start(t, nil)
@@ -142,7 +133,6 @@ func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
 // 341 documents connecting to anyone, and for every daemon when such a
 // relay restarts.
 func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
-	knownRelayBug(t, "GossipSub's hello with more than 1024 topics is dropped whole by the receiving peer")
 	const docs = 345 // 1,035 topics
 	n := newRelayNet(t, 2, "1h")
 	a, b := n.c.ds[0], n.c.ds[1]

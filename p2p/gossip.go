@@ -54,8 +54,11 @@ func newPubSub(ctx context.Context, h host.Host, o *Options) (*pubsub.PubSub, er
 }
 
 // maxSubsPerRPC bounds the subscription announcements GossipSub accepts in
-// one RPC from a peer; an RPC with more is dropped whole.
-const maxSubsPerRPC = 1024
+// one RPC from a peer; an RPC with more is dropped whole. A peer's first
+// RPC lists every topic it is in — three per document — so this must
+// exceed what a relay hosting many documents announces (the RPC's size
+// bound, MaxMessageBytes, limits it anyway).
+const maxSubsPerRPC = 1 << 16
 
 // topicFilter makes GossipSub track only peers' subscriptions to topic names
 // of 1..maxTopicLen bytes, so a peer cannot make us store huge names.

@@ -43,6 +43,7 @@ func (a *actor) run() {
 		return
 	}
 	a.doc = doc
+	a.d.loadedDurable(doc.Version())
 	a.chars.Store(int64(doc.Len()))
 	a.sinceSnapshot = n
 	if n >= m.opts.CompactAfter {
@@ -256,6 +257,12 @@ func (a *actor) remote(envs []wire.Envelope, source string, arrived time.Time) e
 	m.stats.add(&m.stats.remoteTxns, uint64(len(recs)))
 	m.opts.Observer.Integrated(source, len(recs), time.Since(arrived))
 	a.d.fanTxns(wires, nil)
+	if source == "sync" && m.opts.AckDurable {
+		// A relay passes on what catch-up brought it (a peer back from
+		// offline), so peers already online need not wait for their next
+		// anti-entropy round.
+		a.publish(wires)
+	}
 	return nil
 }
 

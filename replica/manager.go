@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"weft/api"
@@ -116,6 +117,7 @@ type Manager struct {
 
 	syncSem  chan struct{}
 	inflight sync.Map // syncKey → struct{}
+	ackSeq   atomic.Uint64 // numbers durability acknowledgements
 	stats    Stats
 }
 

@@ -145,13 +145,13 @@ func (d *docState) markDurable(v map[string]uint64) {
 			d.durable[a] = n
 		}
 	}
-	busy := d.publishing
-	d.publishing = true
-	d.amu.Unlock()
-	if busy {
-		d.republish = true
+	if d.publishing {
+		d.republish = true // the running publisher sends the newer version
+		d.amu.Unlock()
 		return
 	}
+	d.publishing = true
+	d.amu.Unlock()
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
@@ -176,7 +176,10 @@ func (d *docState) publishDurable(v map[string]uint64) {
 	if d.durableTopic == nil || len(v) == 0 {
 		return
 	}
-	b, err := wire.MarshalDurable(wire.Durable{Doc: d.id[:], Version: v})
+	// Seq makes every acknowledgement a new message: gossip drops a
+	// message whose bytes it has seen in the last two minutes, and a repeat
+	// after a peer restarts is exactly what that peer needs.
+	b, err := wire.MarshalDurable(wire.Durable{Doc: d.id[:], Version: v, Seq: d.m.ackSeq.Add(1)})
 	if err != nil {
 		return
 	}
@@ -203,6 +206,34 @@ func (d *docState) ackWhenDurable(ack *store.Ack, v map[string]uint64) {
 			d.markDurable(v)
 		}
 	}()
+}
+
+// loadedDurable records, on a relay, that what it loaded from disk is
+// durable (after a restart its acknowledged version starts from there).
+func (d *docState) loadedDurable(v map[string]uint64) {
+	if !d.m.opts.AckDurable {
+		return
+	}
+	d.amu.Lock()
+	defer d.amu.Unlock()
+	if d.durable == nil {
+		d.durable = map[string]uint64{}
+	}
+	for a, n := range v {
+		if n > d.durable[a] {
+			d.durable[a] = n
+		}
+	}
+}
+
+// durableVersion is what a relay tells a peer at the end of a catch-up.
+func (d *docState) durableVersion() map[string]uint64 {
+	if !d.m.opts.AckDurable {
+		return nil
+	}
+	d.amu.Lock()
+	defer d.amu.Unlock()
+	return maps.Clone(d.durable)
 }
 
 // reackDurable publishes the current durable version again (after a

@@ -222,7 +222,9 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 		m.stats.add(&m.stats.syncSent, uint64(n))
 		wires = wires[n:]
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone}); err != nil {
+	// A relay's done carries the version it has on disk: a peer learns it
+	// even when no gossip acknowledgement reaches it.
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone, Version: d.durableVersion()}); err != nil {
 		return total, err
 	}
 	return total, s.CloseWrite()
@@ -241,6 +243,9 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 		}
 		switch msg.Kind {
 		case wire.MsgDone:
+			if len(msg.Version) > 0 {
+				d.readDurableFrom(s.Peer(), msg.Version)
+			}
 			return n, nil
 		case wire.MsgTxns:
 		default:

@@ -6,12 +6,16 @@ package wire
 // configured with (the gossip layer signs every message with its sender's
 // key).
 //
-//	durable = [1, doc, version]
+//	durable = [1, doc, version, seq]
+//
+// seq increases with each acknowledgement a relay sends, so that a repeat
+// of the same version is a new message.
 type Durable struct {
 	_       struct{} `cbor:",toarray"`
 	V       uint64
 	Doc     []byte
 	Version map[string]uint64
+	Seq     uint64
 }
 
 const durableFormat = 1
