@@ -293,27 +293,35 @@ func (m *Manager) statusLoop() {
 	}
 }
 
-// fromTab integrates a tab's transactions as local edits: persisted with
-// the immediate policy before anything else happens, then published to
-// peers and sent to the other tabs.
+// fromTab integrates a tab's transactions as local edits. They are
+// published to peers and sent to the other tabs first, then made durable
+// (immediate policy), and only then acked. Publishing first is safe here,
+// unlike for the daemon's own edits: the seqs are the tab's, and the tab
+// keeps every edit until it is acked and sends it again after any failure,
+// so nothing a peer saw can be lost or reused; and it keeps the disk's
+// fsync out of a keystroke's way to the other users.
 func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session) error {
 	m := a.d.m
 	start := time.Now()
 	before := a.doc.Version()
+	var refused error
 	for i := range envs {
 		t, err := envs[i].Open()
 		if err != nil {
 			m.stats.reject(wire.Reason(err))
-			return err
+			refused = err
+			break
 		}
 		if _, err := a.doc.Apply(t); err != nil {
 			m.stats.reject("history")
-			return fmt.Errorf("%w: %v", api.ErrBadInput, err)
+			refused = fmt.Errorf("%w: %v", api.ErrBadInput, err)
+			break
 		}
 	}
+	// What was integrated before a refusal is kept like the rest.
 	fresh := a.doc.Missing(before)
 	if len(fresh) == 0 {
-		return nil
+		return refused
 	}
 	recs := make([]store.TxnRecord, 0, len(fresh))
 	wires := make([][]byte, 0, len(fresh))
@@ -326,6 +334,8 @@ func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session
 		recs = append(recs, record(&env))
 		wires = append(wires, w)
 	}
+	a.publish(wires)
+	a.d.fanTxns(wires, from)
 	if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
 		a.broken = err
 		return errors.New("replica: saving the tab's edits failed; reconnect to resync")
@@ -334,7 +344,5 @@ func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session
 	a.lastApplied = m.opts.Now()
 	m.stats.add(&m.stats.localTxns, uint64(len(recs)))
 	m.opts.Observer.Integrated("tab", len(recs), time.Since(start))
-	a.publish(wires)
-	a.d.fanTxns(wires, from)
-	return nil
+	return refused
 }
