@@ -161,6 +161,11 @@ func TestJoinCatchesUpAndGossipConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == "before the join" })
+	// The joiner takes the title too.
+	waitFor(t, "b to take the title", func() bool {
+		docs, err := b.m.ListDocs(ctx)
+		return err == nil && len(docs) == 1 && docs[0].Title == "shared"
+	})
 	// Live edits both ways.
 	edit(t, a, info.ID, api.Edit{Pos: 0, Ins: "A:"})
 	edit(t, b, info.ID, api.Edit{Pos: len([]rune(text(t, b, info.ID))), Ins: ":B"})

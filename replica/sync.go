@@ -102,7 +102,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		_ = s.Reset()
 		return err
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Title: m.title(ctx, doc)}); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -119,6 +119,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		_ = s.Reset()
 		return wire.Reject("malformed", "expected a hello for %s", doc)
 	}
+	m.adoptTitle(ctx, doc, reply.Title)
 	return m.exchange(ctx, s, d, reply.Version)
 }
 
@@ -154,9 +155,10 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Title: m.title(ctx, id)}); err != nil {
 		return
 	}
+	m.adoptTitle(ctx, id, hello.Title)
 	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
@@ -285,5 +287,25 @@ func (m *Manager) countReject(err error) {
 	var r interface{ Reason() string }
 	if errors.As(err, &r) {
 		m.stats.reject(r.Reason())
+	}
+}
+
+// title is this replica's title of doc ("" if none or unreadable).
+func (m *Manager) title(ctx context.Context, doc store.DocID) string {
+	meta, err := m.opts.Store.Meta(ctx, doc)
+	if err != nil {
+		return ""
+	}
+	return meta.Title
+}
+
+// adoptTitle gives doc a peer's title when it has none here (a document
+// joined by ID starts untitled). Later renames are not synchronised.
+func (m *Manager) adoptTitle(ctx context.Context, doc store.DocID, title string) {
+	if title == "" || len(title) > wire.MaxTitle || m.title(ctx, doc) != "" {
+		return
+	}
+	if err := m.opts.Store.SetTitle(ctx, doc, title); err != nil {
+		m.log.Debug("taking a peer's title", "doc", doc, "err", err)
 	}
 }

@@ -9,9 +9,10 @@ package wire
 //	B → A  hello {doc, version of B}   or  fail {reason}   (B lacks the document)
 //	both   txns {envelopes}* done      (each direction)
 //
-// Messages are CBOR [1, kind, doc, version, envelopes, reason]. The
-// exchange is idempotent: an interrupted one runs again from the versions
-// both sides have reached.
+// Messages are CBOR [1, kind, doc, version, envelopes, reason, title]; a
+// hello's title is the sender's title of the document (a replica that has
+// none takes it). The exchange is idempotent: an interrupted one runs
+// again from the versions both sides have reached.
 const (
 	syncFormat = 1
 
@@ -24,6 +25,9 @@ const (
 	MsgAck      = 5
 	MsgPresence = 6
 	MsgStatus   = 7
+
+	// MaxTitle bounds a document title in bytes.
+	MaxTitle = 1024
 
 	// ChunkEnvelopes and ChunkBytes bound one txns message.
 	ChunkEnvelopes = 256
@@ -39,6 +43,7 @@ type SyncMsg struct {
 	Version map[string]uint64
 	Envs    [][]byte
 	Reason  string
+	Title   string
 }
 
 // MarshalSync encodes a message (setting its format version).
@@ -61,6 +66,9 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	}
 	if m.Doc != nil && len(m.Doc) != len(DocID{}) {
 		return m, Reject("malformed", "document ID of %d bytes", len(m.Doc))
+	}
+	if len(m.Title) > MaxTitle {
+		return m, Reject("malformed", "title of %d bytes", len(m.Title))
 	}
 	return m, nil
 }
