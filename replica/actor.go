@@ -165,16 +165,9 @@ func (a *actor) localEdits(ctx context.Context, edits []api.Edit) (api.EditResul
 	// record and one signed gossip message per span, not per edit.
 	fresh := a.doc.Missing(before)
 	if len(fresh) > 0 {
-		recs := make([]store.TxnRecord, 0, len(fresh))
-		wires := make([][]byte, 0, len(fresh))
-		for _, t := range fresh {
-			env, w, err := wire.Seal(wire.DocID(a.d.id), t)
-			if err != nil {
-				a.broken = err
-				return api.EditResult{}, fmt.Errorf("replica: encoding a transaction: %w", err)
-			}
-			recs = append(recs, record(&env))
-			wires = append(wires, w)
+		recs, wires, err := a.seal(fresh)
+		if err != nil {
+			return api.EditResult{}, err
 		}
 		if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
 			// The edits are in memory but not on disk: nothing is
@@ -235,16 +228,9 @@ func (a *actor) remote(envs []wire.Envelope, source string, arrived time.Time) e
 	if len(fresh) == 0 {
 		return nil
 	}
-	recs := make([]store.TxnRecord, 0, len(fresh))
-	wires := make([][]byte, 0, len(fresh))
-	for _, t := range fresh {
-		env, w, err := wire.Seal(wire.DocID(a.d.id), t)
-		if err != nil {
-			a.broken = err
-			return err
-		}
-		recs = append(recs, record(&env))
-		wires = append(wires, w)
+	recs, wires, err := a.seal(fresh)
+	if err != nil {
+		return err
 	}
 	ack, err := a.appendAll(m.ctx, store.Batched, recs)
 	if err != nil {
@@ -301,4 +287,22 @@ func (a *actor) appendAll(ctx context.Context, p store.Policy, recs []store.TxnR
 		recs = recs[n:]
 	}
 	return ack, nil
+}
+
+// seal encodes newly integrated transactions as records for the store and
+// envelopes for peers and tabs. A failure means the in-memory state cannot
+// be written out: the document is marked for reloading.
+func (a *actor) seal(txns []*crdt.Txn) ([]store.TxnRecord, [][]byte, error) {
+	recs := make([]store.TxnRecord, 0, len(txns))
+	wires := make([][]byte, 0, len(txns))
+	for _, t := range txns {
+		env, w, err := wire.Seal(wire.DocID(a.d.id), t)
+		if err != nil {
+			a.broken = err
+			return nil, nil, fmt.Errorf("replica: encoding a transaction: %w", err)
+		}
+		recs = append(recs, record(&env))
+		wires = append(wires, w)
+	}
+	return recs, wires, nil
 }

@@ -116,7 +116,7 @@ type Manager struct {
 	closed bool
 
 	syncSem  chan struct{}
-	inflight sync.Map // syncKey → struct{}
+	inflight sync.Map      // syncKey → struct{}
 	ackSeq   atomic.Uint64 // numbers durability acknowledgements
 	stats    Stats
 }

@@ -323,16 +323,9 @@ func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session
 	if len(fresh) == 0 {
 		return refused
 	}
-	recs := make([]store.TxnRecord, 0, len(fresh))
-	wires := make([][]byte, 0, len(fresh))
-	for _, t := range fresh {
-		env, w, err := wire.Seal(wire.DocID(a.d.id), t)
-		if err != nil {
-			a.broken = err
-			return err
-		}
-		recs = append(recs, record(&env))
-		wires = append(wires, w)
+	recs, wires, err := a.seal(fresh)
+	if err != nil {
+		return err
 	}
 	a.publish(wires)
 	a.d.fanTxns(wires, from)

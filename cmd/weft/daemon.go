@@ -15,11 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"weft/api"
 	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
-	"weft/store"
 	"weft/ui"
 )
 
@@ -83,37 +81,6 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 		}
 		defer stop()
 	}
-	dir, err := filepath.Abs(cfg.Data)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-
-	so := store.DefaultOptions()
-	so.Logger = log.With("part", "store")
-	met, err := obs.NewMetrics(obs.DefaultOptions())
-	if err != nil {
-		return err
-	}
-	so.Metrics = storeMetrics{met}
-	st, err := store.Open(dir, so)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the store", "err", err)
-		}
-	}()
-
-	po := p2p.DefaultOptions()
-	po.IdentityFile = filepath.Join(dir, "identity.key")
-	if len(cfg.Listen) > 0 {
-		po.Listen = cfg.Listen
-	}
-	po.Bootstrap = append(append([]string(nil), cfg.Bootstrap...), cfg.Relays...)
 	var relayIDs []string
 	for _, r := range cfg.Relays {
 		id, err := p2p.PeerIDOf(r)
@@ -122,46 +89,34 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 		}
 		relayIDs = append(relayIDs, id)
 	}
-	po.MDNS = *cfg.MDNS
-	po.DHT = *cfg.DHT
-	po.Logger = log.With("part", "p2p")
-	node, err := p2p.New(ctx, po)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := node.Close(); err != nil {
-			log.Error("closing the network node", "err", err)
-		}
-	}()
-
-	ro := replica.DefaultOptions()
-	ro.Store = st
-	ro.Transport = p2pTransport{node}
-	ro.Relays = relayIDs
-	ro.Logger = log.With("part", "replica")
-	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
-	ro.SyncInterval = time.Duration(cfg.SyncInterval)
-	ro.Observer = met
+	var dropGossip float64
 	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
 		// Fault injection for the multi-process tests only.
 		p, err := strconv.ParseFloat(v, 64)
 		if err != nil || p < 0 || p > 1 {
 			return withCode(2, fmt.Errorf("WEFT_TEST_DROP_GOSSIP=%q: want a fraction between 0 and 1", v))
 		}
-		ro.DropGossip = p
+		dropGossip = p
 		log.Warn("dropping received gossip for testing", "fraction", p)
 	}
-	mgr, err := replica.New(ro)
+	pt, err := startParts(ctx, cfg.Data, log, func(po *p2p.Options) {
+		if len(cfg.Listen) > 0 {
+			po.Listen = cfg.Listen
+		}
+		po.Bootstrap = append(append([]string(nil), cfg.Bootstrap...), cfg.Relays...)
+		po.MDNS = *cfg.MDNS
+		po.DHT = *cfg.DHT
+	}, func(ro *replica.Options) {
+		ro.Relays = relayIDs
+		ro.SyncInterval = time.Duration(cfg.SyncInterval)
+		ro.DropGossip = dropGossip
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := mgr.Close(); err != nil {
-			log.Error("closing documents", "err", err)
-		}
-	}()
-	health, err := startObs(ctx, met, st, mgr, node, ro.Relays, log)
+	defer pt.close()
+	dir, met, st, node, mgr := pt.dir, pt.met, pt.st, pt.node, pt.mgr
+	health, err := startObs(ctx, met, st, mgr, node, relayIDs, log)
 	if err != nil {
 		return err
 	}

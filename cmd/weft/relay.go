@@ -6,14 +6,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"weft/api"
-	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
 	"weft/store"
@@ -124,67 +121,23 @@ func parseHostDocs(s string) (replica.HostPolicy, error) {
 
 func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, out io.Writer, logw *os.File) error {
 	log := newLogger(daemonConfig{LogLevel: cfg.LogLevel, LogFormat: "text"}, logw)
-	dir, err := filepath.Abs(cfg.Data)
+	pt, err := startParts(ctx, cfg.Data, log, func(po *p2p.Options) {
+		po.Listen = cfg.Listen
+		po.MDNS = cfg.MDNS
+		po.DHT, po.DHTServer = true, true
+		po.RelayService = true
+		// A relay serves many peers: a larger share of the machine.
+		po.ConnLow, po.ConnHigh = 96, 192
+		po.ResourceMemory, po.ResourceFDs = 1<<30, 4096
+	}, func(ro *replica.Options) {
+		ro.Host = host
+		ro.AckDurable = true
+	})
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	met, err := obs.NewMetrics(obs.DefaultOptions())
-	if err != nil {
-		return err
-	}
-	so := store.DefaultOptions()
-	so.Logger = log.With("part", "store")
-	so.Metrics = storeMetrics{met}
-	st, err := store.Open(dir, so)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the store", "err", err)
-		}
-	}()
-
-	po := p2p.DefaultOptions()
-	po.IdentityFile = filepath.Join(dir, "identity.key")
-	po.Listen = cfg.Listen
-	po.MDNS = cfg.MDNS
-	po.DHT, po.DHTServer = true, true
-	po.RelayService = true
-	// A relay serves many peers: a larger share of the machine.
-	po.ConnLow, po.ConnHigh = 96, 192
-	po.ResourceMemory, po.ResourceFDs = 1<<30, 4096
-	po.Logger = log.With("part", "p2p")
-	node, err := p2p.New(ctx, po)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := node.Close(); err != nil {
-			log.Error("closing the network node", "err", err)
-		}
-	}()
-
-	ro := replica.DefaultOptions()
-	ro.Store = st
-	ro.Transport = p2pTransport{node}
-	ro.Host = host
-	ro.AckDurable = true
-	ro.Observer = met
-	ro.Logger = log.With("part", "replica")
-	ro.Info = api.NodeStatus{DataDir: dir, Version: version}
-	mgr, err := replica.New(ro)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := mgr.Close(); err != nil {
-			log.Error("closing documents", "err", err)
-		}
-	}()
+	defer pt.close()
+	dir, met, st, node, mgr := pt.dir, pt.met, pt.st, pt.node, pt.mgr
 
 	stopBackups, err := cfg.backups.start(ctx, st, log)
 	if err != nil {

@@ -31,7 +31,7 @@ type wireID struct {
 	Seq   uint64
 }
 
-// sync message = [1, kind, doc, version, envelopes, reason]
+// sync message = [1, kind, doc, version, envelopes, reason, title]
 type syncMsg struct {
 	_       struct{} `cbor:",toarray"`
 	V       uint64
@@ -40,6 +40,7 @@ type syncMsg struct {
 	Version map[string]uint64
 	Envs    [][]byte
 	Reason  string
+	Title   string
 }
 
 const (
