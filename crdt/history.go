@@ -55,11 +55,6 @@ func (o *opRun) target(k int) uint32 {
 	return o.x + uint32(k)
 }
 
-func (h *history) agent(name string) (uint32, bool) {
-	a, ok := h.agentByName[name]
-	return a, ok
-}
-
 func (h *history) addAgent(name string) uint32 {
 	if a, ok := h.agentByName[name]; ok {
 		return a
@@ -203,15 +198,6 @@ func (h *history) appendDelete(lv, n, x uint32, rev bool) {
 		f |= opRevBit
 	}
 	h.ops = append(h.ops, opRun{lv, f, x})
-}
-
-// insertText returns the content of insert LVs [lv, lv+n), which must lie
-// inside insert op run k.
-func (h *history) insertText(k int, lv, n uint32) string {
-	c := h.content[h.ops[k].x:]
-	b := skipRunes(c, int(lv-h.ops[k].lv))
-	e := b + skipRunes(c[b:], int(n))
-	return string(c[b:e])
 }
 
 // skipRunes returns the byte length of the first n code points of s.

@@ -210,15 +210,11 @@ type reader struct {
 var errTruncated = errors.New("truncated")
 
 func (r *reader) u() uint64 {
-	if len(r.b) > 0 && r.b[0] < 0x80 { // one byte: inlined
+	if len(r.b) > 0 && r.b[0] < 0x80 { // one byte: most values
 		v := uint64(r.b[0])
 		r.b = r.b[1:]
 		return v
 	}
-	return r.uSlow()
-}
-
-func (r *reader) uSlow() uint64 {
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail(errTruncated)
@@ -234,10 +230,6 @@ func (r *reader) z() int64 {
 		r.b = r.b[1:]
 		return u>>1 ^ -(u & 1)
 	}
-	return r.zSlow()
-}
-
-func (r *reader) zSlow() int64 {
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.fail(errTruncated)

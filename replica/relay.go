@@ -237,16 +237,11 @@ func (d *docState) durableVersion() map[string]uint64 {
 }
 
 // reackDurable publishes the current durable version again (after a
-// catch-up exchange, so a peer that just connected learns it).
+// catch-up exchange, so that other peers of the document hear it too; the
+// peer of the exchange already has it from the done message).
 func (d *docState) reackDurable() {
-	if !d.m.opts.AckDurable {
-		return
-	}
-	d.amu.Lock()
-	v := maps.Clone(d.durable)
-	d.amu.Unlock()
-	if len(v) > 0 {
-		go d.publishDurable(v)
+	if v := d.durableVersion(); len(v) > 0 {
+		d.markDurable(v)
 	}
 }
 

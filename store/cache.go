@@ -86,9 +86,3 @@ func (c *stateCache) removeLocked(el *list.Element) {
 	delete(c.items, e.doc)
 	c.used -= e.size
 }
-
-func (c *stateCache) bytes() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.used
-}
