@@ -1,8 +1,58 @@
-// Package replica runs weft's documents: one goroutine per open document
-// drives the crdt in a fixed order — persist, then broadcast, then notify —
-// for local edits and for transactions from peers; it runs catch-up and
-// anti-entropy with other replicas, and tracks presence and durability
+// Package replica runs weft's documents: one driver per joined document
+// carries out, in a fixed order per source, what one deterministic step
+// says about every input; it runs catch-up and anti-entropy with other
+// replicas, serves editor tabs, relays presence, and tracks durability
 // acknowledgements.
+//
+// # Step and driver
+//
+// step (step.go) is a pure function of the document's crdt state and one
+// input — the daemon's own edits (API), a tab's transactions, or a peer's
+// from gossip or catch-up — that returns what to persist and with which
+// durability, what to publish, what to send to the tabs, and what to
+// answer: no goroutines, no clock, no I/O. Its scripted tests are in
+// testdata/step. The driver (driver.go, docstate.go) is the document's one
+// goroutine: it owns the crdt state, the attached tabs and the durability
+// acknowledgements, takes work as messages, and carries out a step's
+// effects in the order the step lists them. Readers of gossip topics and
+// sockets only decode and hand over; nothing else locks the document.
+//
+// # The order of effects, and why
+//
+// Declared once, in step.go's order table:
+//
+//	API edits      persist (immediate) → publish → tabs → reply
+//	tab's txns     publish → tabs → persist (immediate) → reply (ack)
+//	gossip         persist (batched)  → tabs → reply
+//	catch-up       persist (batched)  → tabs → publish (relays only) → reply
+//
+//   - The daemon's own edits are durable before anyone hears of them: if a
+//     transaction reached a peer and was then lost locally, the restarted
+//     daemon would reuse its seqs for other content — a fork. So they pay
+//     one fsync before leaving.
+//   - A tab's transactions go to peers and the other tabs first and are
+//     acked only once durable. The seqs are the tab's, and the tab keeps
+//     every edit until it is acked and sends it again after any failure, so
+//     nothing a peer saw can be lost or reused; and the fsync stays out of a
+//     keystroke's way to the other users.
+//   - Peers' transactions are written batched: gossip and catch-up can
+//     always bring them again, so a crash before the batch commits loses
+//     nothing that was promised. GossipSub forwards them by itself. A
+//     relay publishes what catch-up brought it, so peers online need not
+//     wait for their next anti-entropy round, and acknowledges what it
+//     stored once the batch is durable.
+//
+// What arrived is stored and forwarded as the bytes it came in whenever
+// the step integrated exactly that transaction; envelopes are decoded once
+// per hop (a gossip validator's decoded value travels with the message).
+//
+// # Roles
+//
+// A relay (Options.AckDurable) keeps its durable version and publishes
+// acknowledgements; a daemon with relays (Options.Relays) records theirs
+// and pushes "saved on relay" to its tabs. Each role's state exists only
+// where it is configured. Tabs are told the peer count when the topic's
+// peers change, never by polling.
 //
 // It depends only on small interfaces it declares (Transport, Store), which
 // p2p and store satisfy; it never touches libp2p or badger types.

@@ -6,68 +6,87 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"weft/api"
-	"weft/crdt"
 	"weft/store"
 	"weft/wire"
 )
 
-// docState is one joined document: its gossip subscription, which lives as
-// long as the manager, and its actor, which holds the crdt state while the
-// document is in use and is unloaded when idle.
+// docState is one joined document: its gossip subscriptions, which live as
+// long as the manager, and its driver, whose goroutine runs while the
+// document has work, tabs or writes awaiting acknowledgement, and stops
+// when it is idle. The topic readers hand what they receive to the driver
+// as messages; they share no state with it.
 type docState struct {
 	m     *Manager
 	id    store.DocID
 	topic Topic
 
-	mu    sync.Mutex
-	a     *actor
-	chars int // text length when last unloaded (-1: unknown)
-
 	presenceTopic Topic
-	smu           sync.Mutex
-	sessions      map[*Session]bool // attached editor tabs
+	durableTopic  Topic
 
-	// Durability (relay.go): on a relay, what is on disk and whether an
-	// acknowledgement is being published; on a daemon, what relays acked.
-	durableTopic Topic
-	amu          sync.Mutex
-	durable      map[string]uint64
-	publishing   bool
-	republish    bool
-	acked        map[string]map[string]uint64
-	ackedAt      time.Time
+	// Hints the driver keeps for readers elsewhere (status, listings,
+	// whether presence needs fanning out): written only by the driver.
+	loaded atomic.Bool
+	chars  atomic.Int64 // text length when last known (-1: unknown)
+	tabs   atomic.Int32
+
+	mu  sync.Mutex // guards run, and hands drv from one run to the next
+	run *run
+	drv driver
+}
+
+// run is one run of the driver's goroutine.
+type run struct {
+	inbox chan request
+	done  chan struct{}
 }
 
 func newDocState(m *Manager, id store.DocID) *docState {
-	return &docState{m: m, id: id, chars: -1}
+	d := &docState{m: m, id: id}
+	d.drv.d = d
+	if m.opts.AckDurable {
+		d.drv.relay = &relayAcks{}
+	}
+	if len(m.opts.Relays) > 0 {
+		d.drv.acked = &daemonAcks{}
+	}
+	d.chars.Store(-1)
+	return d
 }
 
-// subscribe joins the document's topic and starts reading it.
+// subscribe joins the document's topics and starts reading them.
 func (d *docState) subscribe() error {
 	t := d.m.opts.Transport
 	if t == nil {
 		return nil
 	}
-	v := wire.Validator(wire.DocID(d.id))
-	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) error {
-		err := v(from, data)
+	doc := wire.DocID(d.id)
+	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) (any, error) {
+		// Decoded here once: the reader takes the validator's value.
+		e, err := wire.ParseEnvelope(data, doc)
 		if err != nil {
-			d.m.stats.reject(Reason(err))
+			d.m.stats.reject(wire.Reason(err))
+			return nil, err
 		}
-		return err
+		txn, err := e.Open()
+		if err != nil {
+			d.m.stats.reject(wire.Reason(err))
+			return nil, err
+		}
+		return received{env: e, raw: data, txn: txn}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
 	}
 	d.topic = topic
+	topic.WatchPeers(d.peersChanged)
 	d.m.wg.Add(1)
 	go d.readTopic()
-	pt, err := t.Join(wire.PresenceTopic(wire.DocID(d.id)), func(_ string, data []byte) error {
-		_, err := wire.ParsePresence(data, wire.DocID(d.id))
-		return err
+	pt, err := t.Join(wire.PresenceTopic(doc), func(_ string, data []byte) (any, error) {
+		return wire.ParsePresence(data, doc)
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
@@ -78,28 +97,65 @@ func (d *docState) subscribe() error {
 	return d.subscribeDurable()
 }
 
+// readTopic hands the peers' transactions to the driver.
 func (d *docState) readTopic() {
 	defer d.m.wg.Done()
 	for {
-		from, data, err := d.topic.Next(d.m.ctx)
+		msg, err := d.topic.Next(d.m.ctx)
 		if err != nil {
 			return
 		}
-		e, err := wire.ParseEnvelope(data, wire.DocID(d.id))
-		if err != nil {
-			d.m.stats.reject(Reason(err))
+		e, ok := msg.Value.(received)
+		if !ok { // a transport that does not pass validator values on
 			continue
 		}
 		d.m.stats.add(&d.m.stats.gossipReceived, 1)
 		if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
 			continue
 		}
-		start := time.Now()
-		err = d.do(d.m.ctx, func(a *actor) error { return a.remote([]wire.Envelope{e}, "gossip", start) })
+		arrived := d.m.opts.Now()
+		err = d.do(d.m.ctx, func(dr *driver) error {
+			_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}}, nil, arrived)
+			return err
+		})
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
-			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
+			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", msg.From, "err", err)
 		}
 	}
+}
+
+// readPresence relays peers' cursors to this daemon's tabs.
+func (d *docState) readPresence() {
+	defer d.m.wg.Done()
+	for {
+		msg, err := d.presenceTopic.Next(d.m.ctx)
+		if err != nil {
+			return
+		}
+		if d.tabs.Load() == 0 {
+			continue
+		}
+		_ = d.do(d.m.ctx, func(dr *driver) error {
+			dr.fanPresence(nil, msg.Data)
+			return nil
+		})
+	}
+}
+
+// peersChanged is called by the transport when the topic's peers change:
+// the tabs are told the new count.
+func (d *docState) peersChanged() {
+	if d.tabs.Load() == 0 {
+		return
+	}
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		_ = d.do(d.m.ctx, func(dr *driver) error {
+			dr.pushStatus()
+			return nil
+		})
+	}()
 }
 
 func (d *docState) topicPeers() []string {
@@ -138,42 +194,25 @@ func (d *docState) discover() {
 	}()
 }
 
-func (d *docState) isLoaded() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.a != nil
-}
-
-func (d *docState) loadedChars() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.a != nil {
-		return int(d.a.chars.Load())
-	}
-	return d.chars
-}
-
-// errUnloaded tells do that the actor went away before taking the request.
-var errUnloaded = errors.New("replica: document unloaded")
-
-// request is one piece of work for an actor.
+// request is one piece of work for the driver.
 type request struct {
-	f     func(a *actor) error
-	reply chan error // buffered: the actor never blocks on it
+	f     func(dr *driver) error
+	reply chan error // buffered: the driver never blocks on it
 }
 
-// do runs f on the document's actor (loading it if needed) and returns
-// f's error. f runs exactly once, or not at all when an error says so.
-func (d *docState) do(ctx context.Context, f func(a *actor) error) error {
+// do runs f on the document's driver (starting its goroutine if needed)
+// and returns f's error. f runs exactly once, or not at all when an error
+// says so.
+func (d *docState) do(ctx context.Context, f func(dr *driver) error) error {
 	for {
-		a, err := d.actor()
+		r, err := d.start()
 		if err != nil {
 			return err
 		}
 		req := request{f: f, reply: make(chan error, 1)}
 		select {
-		case a.inbox <- req:
-		case <-a.done:
+		case r.inbox <- req:
+		case <-r.done:
 			continue
 		case <-ctx.Done():
 			return ctx.Err()
@@ -181,52 +220,96 @@ func (d *docState) do(ctx context.Context, f func(a *actor) error) error {
 		select {
 		case err := <-req.reply:
 			return err
-		case <-a.done:
+		case <-r.done:
 			select {
 			case err := <-req.reply:
 				return err
 			default:
-				continue // the actor exited without taking it: retry
+				continue // the run ended without taking it: retry
 			}
 		}
 	}
 }
 
-// actor returns the running actor, starting one if needed.
-func (d *docState) actor() (*actor, error) {
+// start returns the driver's running goroutine, starting one if needed.
+func (d *docState) start() (*run, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.a != nil {
-		return d.a, nil
+	if d.run != nil {
+		return d.run, nil
 	}
 	select {
 	case <-d.m.ctx.Done():
 		return nil, api.ErrClosed
 	default:
 	}
-	a := &actor{d: d, inbox: make(chan request, 64), done: make(chan struct{})}
-	d.a = a
+	r := &run{inbox: make(chan request, 64), done: make(chan struct{})}
+	d.run = r
 	d.m.wg.Add(1)
-	go a.run()
-	return a, nil
+	go d.loop(r)
+	return r, nil
 }
 
-// close stops the actor (unloading the document) and leaves the topic.
-func (d *docState) close() error {
-	var err error
-	d.mu.Lock()
-	a := d.a
-	d.mu.Unlock()
-	if a != nil {
-		req := request{f: func(a *actor) error { a.stopping = true; return nil }, reply: make(chan error, 1)}
+// errStopping tells the loop to end its run for good (the manager closes).
+var errStopping = errors.New("replica: document closing")
+
+// loop is the driver's goroutine: requests in arrival order, completed
+// writes, and unloading when idle.
+func (d *docState) loop(r *run) {
+	m := d.m
+	defer m.wg.Done()
+	defer close(r.done)
+	dr := &d.drv
+	ctx := context.WithoutCancel(m.ctx)
+	idle := time.NewTimer(m.opts.IdleUnload)
+	defer idle.Stop()
+	for {
 		select {
-		case a.inbox <- req:
-			<-a.done
-			err = a.unloadErr
-		case <-a.done:
+		case req := <-r.inbox:
+			err := req.f(dr)
+			if errors.Is(err, errStopping) {
+				req.reply <- nil
+				d.end(r, true)
+				return
+			}
+			req.reply <- err
+			idle.Reset(m.opts.IdleUnload)
+		case <-dr.relay.next():
+			dr.relay.completed(dr)
+		case <-idle.C:
+			dr.unload(ctx)
+			if !dr.busy() && d.end(r, false) {
+				return
+			}
+			idle.Reset(m.opts.IdleUnload)
+		case <-m.ctx.Done():
+			dr.shutdown(ctx)
+			d.end(r, true)
+			return
 		}
 	}
-	d.eachSession(func(s *Session) { s.Close() })
+}
+
+// end finishes a run unless a request is waiting (final: regardless).
+func (d *docState) end(r *run, final bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !final && len(r.inbox) > 0 {
+		return false
+	}
+	d.run = nil
+	return true
+}
+
+// close ends the driver (unloading the document and detaching its tabs)
+// and leaves the topics.
+func (d *docState) close() error {
+	var err error
+	_ = d.do(context.Background(), func(dr *driver) error {
+		dr.shutdown(context.WithoutCancel(d.m.ctx))
+		err = dr.unloadErr
+		return errStopping
+	})
 	for _, t := range []Topic{d.topic, d.presenceTopic, d.durableTopic} {
 		if t == nil {
 			continue
@@ -236,45 +319,4 @@ func (d *docState) close() error {
 		}
 	}
 	return err
-}
-
-// load builds the document's crdt state from its latest snapshot and the
-// stored transactions after it.
-func (d *docState) load(ctx context.Context) (*crdt.Doc, int, error) {
-	st := d.m.opts.Store
-	agent := d.m.opts.Agent
-	var doc *crdt.Doc
-	var since store.Version
-	snap, err := st.Snapshot(ctx, d.id)
-	switch {
-	case err == nil:
-		if doc, err = crdt.LoadSnapshot(agent, snap.Payload); err != nil {
-			return nil, 0, fmt.Errorf("replica: document %s: loading its snapshot: %w", d.id, err)
-		}
-		since = snap.Covers
-	case errors.Is(err, store.ErrNotFound):
-		if doc, err = crdt.New(agent); err != nil {
-			return nil, 0, err
-		}
-	default:
-		return nil, 0, err
-	}
-	n := 0
-	err = st.Stream(ctx, d.id, since, func(chunk []store.TxnRecord) error {
-		for _, rec := range chunk {
-			t, err := crdt.DecodeTxn(rec.Payload)
-			if err != nil {
-				return fmt.Errorf("stored transaction %s/%d: %w", rec.Agent, rec.Seq, err)
-			}
-			if _, err := doc.Apply(t); err != nil {
-				return fmt.Errorf("stored transaction %s/%d: %w", rec.Agent, rec.Seq, err)
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("replica: document %s: %w", d.id, err)
-	}
-	return doc, n, nil
 }

@@ -5,9 +5,6 @@ import (
 	"weft/wire"
 )
 
-// The envelope and catch-up formats live in package wire (shared with the
-// editor tab). These adapt them to the store's types.
-
 // record returns an envelope as the store keeps it.
 func record(e *wire.Envelope) store.TxnRecord {
 	h := store.TxnHeader{Agent: e.Header.Agent, Seq: e.Header.Seq, Len: e.Header.Len, Parents: make([]store.ID, len(e.Header.Parents))}

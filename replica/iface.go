@@ -17,9 +17,11 @@ type Transport interface {
 	ID() string
 	// Addrs are this node's multiaddrs, including /p2p/<id>.
 	Addrs() []string
-	// Join subscribes to a gossip topic. validate runs on every incoming
-	// message before it is delivered or forwarded; an error rejects it.
-	Join(topic string, validate func(from string, data []byte) error) (Topic, error)
+	// Join subscribes to a gossip topic. validate runs on every message
+	// from another peer before it is delivered or forwarded: an error
+	// rejects it, and the value it returns is delivered with the message
+	// (Message.Value), so the bytes are decoded once per hop.
+	Join(topic string, validate func(from string, data []byte) (any, error)) (Topic, error)
 	// Handle serves a stream protocol.
 	Handle(proto string, h func(peer string, s Stream))
 	// Open opens a stream to peer.
@@ -39,10 +41,20 @@ type Transport interface {
 type Topic interface {
 	Publish(ctx context.Context, data []byte) error
 	// Next returns the next message from another peer.
-	Next(ctx context.Context) (from string, data []byte, err error)
+	Next(ctx context.Context) (Message, error)
 	// Peers lists the peers known to be in the topic.
 	Peers() []string
+	// WatchPeers calls f (which must not block) whenever a peer joins or
+	// leaves the topic, until the topic is closed.
+	WatchPeers(f func())
 	Close() error
+}
+
+// Message is a gossip message from another peer.
+type Message struct {
+	From  string // the author's peer ID
+	Data  []byte
+	Value any // what the topic's validator returned for Data
 }
 
 // Stream is a bidirectional stream of length-prefixed messages.

@@ -132,7 +132,7 @@ func New(opts Options) (*Manager, error) {
 	m.stats.init()
 	m.stats.obs = opts.Observer
 	for _, id := range opts.Host.Docs {
-		if err := opts.Store.CreateDoc(ctx, id, ""); err != nil && !errorsIsExists(err) {
+		if err := opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
 			stop()
 			return nil, fmt.Errorf("replica: hosting %s: %w", id, err)
 		}
@@ -148,8 +148,6 @@ func New(opts Options) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m.wg.Add(1)
-	go m.statusLoop()
 	if t := opts.Transport; t != nil {
 		t.Handle(SyncProtocol, m.serveSync)
 		t.Notify(func(peer string, connected bool) {
@@ -246,7 +244,7 @@ func (m *Manager) info(ctx context.Context, id store.DocID) (api.DocInfo, error)
 	d := m.docs[id]
 	m.mu.Unlock()
 	if d != nil {
-		info.Chars = d.loadedChars()
+		info.Chars = int(d.chars.Load())
 	}
 	return info, nil
 }
@@ -340,30 +338,37 @@ func (m *Manager) Text(ctx context.Context, sid string) (string, error) {
 		return "", err
 	}
 	var text string
-	err = d.do(ctx, func(a *actor) error {
-		text = a.doc.Text()
-		return nil
+	err = d.do(ctx, func(dr *driver) error {
+		doc, err := dr.loaded(ctx)
+		if err == nil {
+			text = doc.Text()
+		}
+		return err
 	})
 	return text, err
 }
 
-// api.Edit applies local edits, each as its own transaction, and returns once
-// they are durable locally; then they are published.
+// Edit applies local edits, each as its own transaction, and returns once
+// they are durable locally; then they are published (the step's order for
+// the API).
 func (m *Manager) Edit(ctx context.Context, sid string, edits []api.Edit) (api.EditResult, error) {
 	d, err := m.lookup(sid)
 	if err != nil {
 		return api.EditResult{}, err
 	}
 	var res api.EditResult
-	err = d.do(ctx, func(a *actor) error {
-		var err error
-		res, err = a.localEdits(ctx, edits)
+	arrived := m.opts.Now()
+	err = d.do(ctx, func(dr *driver) error {
+		r, err := dr.apply(ctx, input{src: fromAPI, edits: edits}, nil, arrived)
+		if dr.doc != nil && (err == nil || r.refused != nil) {
+			res = api.EditResult{Applied: r.applied, Version: dr.doc.Version(), Chars: dr.doc.Len()}
+		}
 		return err
 	})
 	return res, err
 }
 
-// api.DocStatus reports a document's state.
+// DocStatus reports a document's state.
 func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, error) {
 	d, err := m.lookup(sid)
 	if err != nil {
@@ -374,15 +379,19 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 		return api.DocStatus{}, err
 	}
 	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
-	st.RelayAcked, _ = d.relayAcked()
-	err = d.do(ctx, func(a *actor) error {
-		st.Chars = a.doc.Len()
-		st.Version = a.doc.Version()
-		for _, f := range a.doc.Frontier() {
+	err = d.do(ctx, func(dr *driver) error {
+		doc, err := dr.loaded(ctx)
+		if err != nil {
+			return err
+		}
+		st.RelayAcked = dr.acked.best()
+		st.Chars = doc.Len()
+		st.Version = doc.Version()
+		for _, f := range doc.Frontier() {
 			st.Frontier = append(st.Frontier, fmt.Sprintf("%s@%d", f.Agent, f.Seq))
 		}
-		st.Buffered = a.doc.Pending()
-		st.LastApplied = a.lastApplied
+		st.Buffered = doc.Pending()
+		st.LastApplied = dr.lastApplied
 		return nil
 	})
 	if st.Peers == nil {
@@ -427,7 +436,7 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 	m.mu.Lock()
 	st.Docs = len(m.docs)
 	for _, d := range m.docs {
-		if d.isLoaded() {
+		if d.loaded.Load() {
 			st.Open++
 		}
 	}
@@ -461,7 +470,7 @@ func (m *Manager) antiEntropy() {
 		m.mu.Lock()
 		docs := make([]*docState, 0, len(m.docs))
 		for _, d := range m.docs {
-			if d.isLoaded() {
+			if d.loaded.Load() {
 				docs = append(docs, d)
 			}
 		}

@@ -57,6 +57,8 @@ func (h *hub) connect(a, b *memNode) {
 	for _, f := range fb {
 		f(a.id, true)
 	}
+	a.peersChanged()
+	b.peersChanged()
 }
 
 func (h *hub) disconnect(a, b *memNode) {
@@ -66,6 +68,8 @@ func (h *hub) disconnect(a, b *memNode) {
 	b.mu.Lock()
 	delete(b.peers, a.id)
 	b.mu.Unlock()
+	a.peersChanged()
+	b.peersChanged()
 }
 
 func (n *memNode) ID() string      { return n.id }
@@ -133,25 +137,45 @@ func (n *memNode) Open(ctx context.Context, peer, proto string) (Stream, error) 
 	return mine, nil
 }
 
-func (n *memNode) Join(topic string, validate func(string, []byte) error) (Topic, error) {
-	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan memMsg, 10000)}
+func (n *memNode) Join(topic string, validate func(string, []byte) (any, error)) (Topic, error) {
+	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan Message, 10000)}
 	n.mu.Lock()
 	n.topics[topic] = append(n.topics[topic], t)
 	n.mu.Unlock()
 	return t, nil
 }
 
-type memMsg struct {
-	from string
-	data []byte
-}
-
 type memTopic struct {
 	n        *memNode
 	name     string
-	validate func(string, []byte) error
-	msgs     chan memMsg
+	validate func(string, []byte) (any, error)
+	msgs     chan Message
 	closed   atomic.Bool
+	mu       sync.Mutex
+	watchers []func()
+}
+
+func (t *memTopic) WatchPeers(f func()) {
+	t.mu.Lock()
+	t.watchers = append(t.watchers, f)
+	t.mu.Unlock()
+}
+
+// peersChanged calls the watchers of every topic n is in.
+func (n *memNode) peersChanged() {
+	n.mu.Lock()
+	var fs []func()
+	for _, ts := range n.topics {
+		for _, t := range ts {
+			t.mu.Lock()
+			fs = append(fs, t.watchers...)
+			t.mu.Unlock()
+		}
+	}
+	n.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 func (t *memTopic) Publish(_ context.Context, data []byte) error {
@@ -183,18 +207,23 @@ func (t *memTopic) Publish(_ context.Context, data []byte) error {
 
 // deliver runs the validator, then queues the message.
 func (t *memTopic) deliver(from string, data []byte) {
-	if t.closed.Load() || t.validate(from, data) != nil {
+	if t.closed.Load() {
 		return
 	}
-	t.msgs <- memMsg{from, append([]byte(nil), data...)}
+	data = append([]byte(nil), data...)
+	v, err := t.validate(from, data)
+	if err != nil {
+		return
+	}
+	t.msgs <- Message{From: from, Data: data, Value: v}
 }
 
-func (t *memTopic) Next(ctx context.Context) (string, []byte, error) {
+func (t *memTopic) Next(ctx context.Context) (Message, error) {
 	select {
 	case m := <-t.msgs:
-		return m.from, m.data, nil
+		return m, nil
 	case <-ctx.Done():
-		return "", nil, ctx.Err()
+		return Message{}, ctx.Err()
 	}
 }
 

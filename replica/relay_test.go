@@ -31,7 +31,7 @@ func TestRelayHostsAcksAndServes(t *testing.T) {
 	// Acknowledgements from a peer that is not a configured relay count
 	// for nothing.
 	d, _ := a.m.doc(id)
-	d.readDurableFrom("mallory", map[string]uint64{"a": 999})
+	d.relayAcked("mallory", map[string]uint64{"a": 999})
 	if st, _ := a.m.DocStatus(ctx, info.ID); st.RelayAcked["a"] == 999 {
 		t.Fatal("an acknowledgement from a stranger was recorded")
 	}

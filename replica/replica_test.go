@@ -318,7 +318,11 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := a.m.doc(id)
-	if err := d.do(ctx, func(ac *actor) error { return ac.remote([]wire.Envelope{e}, "gossip", time.Now()) }); err != nil {
+	err = d.do(ctx, func(dr *driver) error {
+		_, err := dr.apply(ctx, input{src: fromGossip, envs: []received{{env: e, raw: forgedWire}}}, nil, time.Now())
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	st, _ := a.m.DocStatus(ctx, info.ID)
@@ -356,7 +360,7 @@ func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	}
 	id, _ := store.ParseDocID(info.ID)
 	d, _ := a.m.doc(id)
-	waitFor(t, "the document to unload", func() bool { return !d.isLoaded() })
+	waitFor(t, "the document to unload", func() bool { return !d.loaded.Load() })
 	snap, err := a.store.Snapshot(ctx, id)
 	if err != nil {
 		t.Fatalf("no snapshot after unloading: %v", err)

@@ -3,32 +3,32 @@ package replica
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"sync"
-	"time"
 
-	"weft/api"
-	"weft/store"
 	"weft/wire"
 )
 
 // Session is one editor tab attached to a document (see ui/PROTOCOL.md).
 // The tab is a replica of its own: the session answers its hello with a
-// catch-up, applies its transactions as durable local edits and acks them,
-// and forwards it everything the document integrates afterwards, and other
-// users' cursors.
+// catch-up, applies its transactions as the tab's local edits and acks
+// them, and forwards it everything the document integrates afterwards, and
+// other users' cursors.
+//
+// The document's driver owns the session once it exists: it alone sends to
+// the tab, attaches and detaches it. Handle and Close are called from the
+// tab's socket reader, one at a time.
 type Session struct {
-	d   *docState
-	out chan []byte
+	d         *docState
+	out       chan []byte
+	closeOnce sync.Once
+	hello     bool // the socket reader's: the hello was answered
 
-	mu      sync.Mutex
-	hello   bool
-	closed  bool
-	dropped bool
-	peers   int
-	relay   map[string]uint64 // the relay's acknowledged version last sent
+	// The driver's: whether out is closed, and what the tab was last
+	// told of peers and the relay.
+	closed bool
+	peers  int
+	relay map[string]uint64
 }
 
 // sessionQueue bounds the messages waiting for a tab; a tab that falls
@@ -41,8 +41,7 @@ func (m *Manager) OpenSession(ctx context.Context, sid string) (*Session, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{d: d, out: make(chan []byte, sessionQueue), peers: -1}
-	return s, nil
+	return &Session{d: d, out: make(chan []byte, sessionQueue), peers: -1}, nil
 }
 
 // Out is the stream of messages for the tab. It is closed when the session
@@ -51,291 +50,216 @@ func (s *Session) Out() <-chan []byte { return s.out }
 
 // Close detaches the tab.
 func (s *Session) Close() {
-	s.d.removeSession(s)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		close(s.out)
+	err := s.d.do(context.Background(), func(dr *driver) error {
+		dr.detach(s)
+		return nil
+	})
+	if err != nil {
+		// The driver has ended for good and detached every attached
+		// tab; this one never was, and nothing else sends to it.
+		s.closeOut()
 	}
 }
 
+func (s *Session) closeOut() { s.closeOnce.Do(func() { close(s.out) }) }
+
+// Handle takes one message from the tab. An error means the message was
+// refused; the caller closes the socket for errors wrapping ErrRejected.
+func (s *Session) Handle(ctx context.Context, b []byte) error {
+	d := s.d
+	if _, err := wire.ParsePresence(b, wire.DocID(d.id)); err == nil {
+		return s.presence(ctx, b)
+	}
+	msg, err := wire.ParseSync(b)
+	if err == nil && msg.Doc != nil && string(msg.Doc) != string(d.id[:]) {
+		err = wire.Reject("wrong-document", "message for another document")
+	}
+	if err == nil {
+		switch {
+		case msg.Kind == wire.MsgHello && !s.hello:
+			return s.onHello(ctx, msg.Version)
+		case msg.Kind == wire.MsgTxns && s.hello:
+			return s.onTxns(ctx, msg.Envs)
+		default:
+			err = wire.Reject("malformed", "unexpected message of kind %d", msg.Kind)
+		}
+	}
+	d.m.stats.reject(wire.Reason(err))
+	s.failVia(ctx, err)
+	return err
+}
+
+// failVia tells the tab why its message was refused (through the driver,
+// which alone sends to the tab).
+func (s *Session) failVia(ctx context.Context, err error) {
+	_ = s.d.do(ctx, func(dr *driver) error {
+		dr.send(s, failMsg(err))
+		return nil
+	})
+}
+
+func failMsg(err error) []byte {
+	return marshal(wire.SyncMsg{Kind: wire.MsgFail, Reason: err.Error()})
+}
+
+func marshal(m wire.SyncMsg) []byte {
+	b, err := wire.MarshalSync(m)
+	if err != nil {
+		panic("replica: encoding a sync message: " + err.Error()) // only well-formed values are built here
+	}
+	return b
+}
+
+// onHello answers with the daemon's version, what the tab lacks, and done;
+// from then on the tab receives live updates. All of it happens on the
+// driver, so nothing falls between the catch-up and the first live update.
+func (s *Session) onHello(ctx context.Context, theirs map[string]uint64) error {
+	d := s.d
+	return d.do(ctx, func(dr *driver) error {
+		wires, err := dr.missing(ctx, theirs)
+		if err != nil {
+			return err
+		}
+		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgHello, Doc: d.id[:], Version: dr.doc.Version()}))
+		for _, envs := range pack(wires) {
+			dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}))
+		}
+		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgDone}))
+		s.hello = true
+		dr.attach(s)
+		dr.sendStatus(s)
+		return nil
+	})
+}
+
+// onTxns applies the tab's transactions (the step's order for a tab), then
+// acks them.
+func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
+	d := s.d
+	envs := make([]received, 0, len(raw))
+	for _, w := range raw {
+		e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
+		if err != nil {
+			d.m.stats.reject(wire.Reason(err))
+			s.failVia(ctx, err)
+			return err
+		}
+		envs = append(envs, received{env: e, raw: w})
+	}
+	arrived := d.m.opts.Now()
+	return d.do(ctx, func(dr *driver) error {
+		if _, err := dr.apply(ctx, input{src: fromTab, envs: envs}, s, arrived); err != nil {
+			dr.send(s, failMsg(err))
+			return err
+		}
+		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgAck, Version: dr.doc.Version()}))
+		return nil
+	})
+}
+
+// presence relays the tab's cursor to the document's peers and other tabs.
+func (s *Session) presence(ctx context.Context, b []byte) error {
+	d := s.d
+	if t := d.presenceTopic; t != nil {
+		if err := t.Publish(ctx, b); err != nil {
+			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)
+		}
+	}
+	return d.do(ctx, func(dr *driver) error {
+		dr.fanPresence(s, b)
+		return nil
+	})
+}
+
+// The driver's side of its tabs.
+
+func (dr *driver) attach(s *Session) {
+	if dr.sessions == nil {
+		dr.sessions = map[*Session]struct{}{}
+	}
+	dr.sessions[s] = struct{}{}
+	dr.d.tabs.Store(int32(len(dr.sessions)))
+}
+
+func (dr *driver) detach(s *Session) {
+	delete(dr.sessions, s)
+	dr.d.tabs.Store(int32(len(dr.sessions)))
+	s.closed = true
+	s.closeOut()
+}
+
 // send queues a message for the tab without blocking; a tab that cannot
-// keep up is dropped.
-func (s *Session) send(b []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// keep up is detached (it reconnects and resyncs).
+func (dr *driver) send(s *Session, b []byte) {
 	if s.closed {
 		return
 	}
 	select {
 	case s.out <- b:
 	default:
-		s.closed, s.dropped = true, true
-		close(s.out)
-	}
-}
-
-func (s *Session) sendMsg(m wire.SyncMsg) {
-	b, err := wire.MarshalSync(m)
-	if err != nil {
-		return
-	}
-	s.send(b)
-}
-
-func (s *Session) fail(reason string) {
-	s.sendMsg(wire.SyncMsg{Kind: wire.MsgFail, Reason: reason})
-}
-
-// Handle takes one message from the tab. An error means the message was
-// refused; the caller closes the socket for errors wrapping ErrRejected.
-func (s *Session) Handle(ctx context.Context, b []byte) error {
-	d := s.d
-	if p, err := wire.ParsePresence(b, wire.DocID(d.id)); err == nil {
-		return s.presence(ctx, p, b)
-	}
-	msg, err := wire.ParseSync(b)
-	if err != nil {
-		d.m.stats.reject(wire.Reason(err))
-		s.fail(err.Error())
-		return err
-	}
-	if msg.Doc != nil && string(msg.Doc) != string(d.id[:]) {
-		err := wire.Reject("wrong-document", "message for another document")
-		s.fail(err.Error())
-		return err
-	}
-	s.mu.Lock()
-	helloDone := s.hello
-	s.mu.Unlock()
-	switch {
-	case msg.Kind == wire.MsgHello && !helloDone:
-		return s.onHello(ctx, msg.Version)
-	case msg.Kind == wire.MsgTxns && helloDone:
-		return s.onTxns(ctx, msg.Envs)
-	default:
-		err := wire.Reject("malformed", "unexpected message of kind %d", msg.Kind)
-		s.fail(err.Error())
-		return err
-	}
-}
-
-// onHello answers with the daemon's version, what the tab lacks, and done;
-// from then on the tab receives live updates. Both happen on the actor, so
-// nothing falls between the catch-up and the first live update.
-func (s *Session) onHello(ctx context.Context, theirs map[string]uint64) error {
-	d := s.d
-	return d.do(ctx, func(a *actor) error {
-		wires, err := a.missing(theirs)
-		if err != nil {
-			return err
-		}
-		s.sendMsg(wire.SyncMsg{Kind: wire.MsgHello, Doc: d.id[:], Version: a.doc.Version()})
-		for len(wires) > 0 {
-			n, size := 0, 0
-			for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
-				size += len(wires[n])
-				n++
-			}
-			s.sendMsg(wire.SyncMsg{Kind: wire.MsgTxns, Envs: wires[:n]})
-			wires = wires[n:]
-		}
-		s.sendMsg(wire.SyncMsg{Kind: wire.MsgDone})
-		s.mu.Lock()
-		s.hello = true
-		s.mu.Unlock()
-		d.addSession(s)
-		s.sendStatus(len(d.topicPeers()))
-		return nil
-	})
-}
-
-// onTxns applies the tab's transactions as local edits: durable, then
-// published, then sent to the other tabs; then acked.
-func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
-	d := s.d
-	envs := make([]wire.Envelope, 0, len(raw))
-	for _, w := range raw {
-		e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
-		if err != nil {
-			d.m.stats.reject(wire.Reason(err))
-			s.fail(err.Error())
-			return err
-		}
-		envs = append(envs, e)
-	}
-	return d.do(ctx, func(a *actor) error {
-		if err := a.fromTab(ctx, envs, s); err != nil {
-			s.fail(err.Error())
-			return err
-		}
-		s.sendMsg(wire.SyncMsg{Kind: wire.MsgAck, Version: a.doc.Version()})
-		return nil
-	})
-}
-
-// presence relays the tab's cursor to the document's peers and other tabs.
-func (s *Session) presence(ctx context.Context, p wire.Presence, b []byte) error {
-	d := s.d
-	d.fanPresence(s, b)
-	if t := d.presenceTopic; t != nil {
-		if err := t.Publish(ctx, b); err != nil {
-			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)
-		}
-	}
-	return nil
-}
-
-// sendStatus tells the tab how many peers the document has, when it
-// changed.
-func (s *Session) sendStatus(peers int) {
-	acked, _ := s.d.relayAcked()
-	s.mu.Lock()
-	same := s.peers == peers && maps.Equal(s.relay, acked)
-	s.peers, s.relay = peers, acked
-	s.mu.Unlock()
-	if same {
-		return
-	}
-	info, _ := json.Marshal(struct {
-		Peers int `json:"peers"`
-	}{peers})
-	s.sendMsg(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info), Version: acked})
-}
-
-// addSession, removeSession and the fan-outs manage a document's tabs.
-func (d *docState) addSession(s *Session) {
-	d.smu.Lock()
-	if d.sessions == nil {
-		d.sessions = map[*Session]bool{}
-	}
-	d.sessions[s] = true
-	d.smu.Unlock()
-}
-
-func (d *docState) removeSession(s *Session) {
-	d.smu.Lock()
-	delete(d.sessions, s)
-	d.smu.Unlock()
-}
-
-func (d *docState) eachSession(f func(*Session)) {
-	d.smu.Lock()
-	ss := make([]*Session, 0, len(d.sessions))
-	for s := range d.sessions {
-		ss = append(ss, s)
-	}
-	d.smu.Unlock()
-	for _, s := range ss {
-		f(s)
+		dr.detach(s)
 	}
 }
 
 // fanTxns sends newly integrated envelopes to every tab but except.
-func (d *docState) fanTxns(wires [][]byte, except *Session) {
-	if len(wires) == 0 {
+func (dr *driver) fanTxns(wires [][]byte, except *Session) {
+	if len(wires) == 0 || len(dr.sessions) == 0 {
 		return
 	}
-	d.eachSession(func(s *Session) {
+	msgs := make([][]byte, 0, 1)
+	for _, envs := range pack(wires) {
+		msgs = append(msgs, marshal(wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}))
+	}
+	for s := range dr.sessions {
 		if s == except {
-			return
+			continue
 		}
-		for rest := wires; len(rest) > 0; {
-			n := min(len(rest), wire.ChunkEnvelopes)
-			s.sendMsg(wire.SyncMsg{Kind: wire.MsgTxns, Envs: rest[:n]})
-			rest = rest[n:]
+		for _, b := range msgs {
+			dr.send(s, b)
 		}
-	})
+	}
 }
 
-func (d *docState) fanPresence(except *Session, b []byte) {
-	d.eachSession(func(s *Session) {
+func (dr *driver) fanPresence(except *Session, b []byte) {
+	for s := range dr.sessions {
 		if s != except {
-			s.send(b)
-		}
-	})
-}
-
-// readPresence relays peers' cursors to this daemon's tabs.
-func (d *docState) readPresence() {
-	defer d.m.wg.Done()
-	for {
-		_, data, err := d.presenceTopic.Next(d.m.ctx)
-		if err != nil {
-			return
-		}
-		d.fanPresence(nil, data)
-	}
-}
-
-// statusLoop tells tabs when their document's peer count changes.
-func (m *Manager) statusLoop() {
-	defer m.wg.Done()
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-t.C:
-		}
-		m.mu.Lock()
-		docs := make([]*docState, 0, len(m.docs))
-		for _, d := range m.docs {
-			docs = append(docs, d)
-		}
-		m.mu.Unlock()
-		for _, d := range docs {
-			n := len(d.topicPeers())
-			d.eachSession(func(s *Session) { s.sendStatus(n) })
+			dr.send(s, b)
 		}
 	}
 }
 
-// fromTab integrates a tab's transactions as local edits. They are
-// published to peers and sent to the other tabs first, then made durable
-// (immediate policy), and only then acked. Publishing first is safe here,
-// unlike for the daemon's own edits: the seqs are the tab's, and the tab
-// keeps every edit until it is acked and sends it again after any failure,
-// so nothing a peer saw can be lost or reused; and it keeps the disk's
-// fsync out of a keystroke's way to the other users.
-func (a *actor) fromTab(ctx context.Context, envs []wire.Envelope, from *Session) error {
-	m := a.d.m
-	start := time.Now()
-	before := a.doc.Version()
-	var refused error
-	for i := range envs {
-		t, err := envs[i].Open()
-		if err != nil {
-			m.stats.reject(wire.Reason(err))
-			refused = err
-			break
+// pushStatus tells every tab the document's peer count and the relay's
+// acknowledged version, where they changed (called when either changes).
+func (dr *driver) pushStatus() {
+	for s := range dr.sessions {
+		dr.sendStatus(s)
+	}
+}
+
+func (dr *driver) sendStatus(s *Session) {
+	peers := len(dr.d.topicPeers())
+	acked := dr.acked.best()
+	if s.peers == peers && maps.Equal(s.relay, acked) {
+		return
+	}
+	s.peers, s.relay = peers, acked
+	info, _ := json.Marshal(struct {
+		Peers int `json:"peers"`
+	}{peers})
+	dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info), Version: acked}))
+}
+
+// pack splits envelopes into txns messages bounded in count and bytes.
+func pack(wires [][]byte) [][][]byte {
+	var out [][][]byte
+	for len(wires) > 0 {
+		n, size := 0, 0
+		for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
+			size += len(wires[n])
+			n++
 		}
-		if _, err := a.doc.Apply(t); err != nil {
-			m.stats.reject("history")
-			refused = fmt.Errorf("%w: %v", api.ErrBadInput, err)
-			break
-		}
+		out = append(out, wires[:n])
+		wires = wires[n:]
 	}
-	// What was integrated before a refusal is kept like the rest.
-	fresh := a.doc.Missing(before)
-	if len(fresh) == 0 {
-		return refused
-	}
-	recs, wires, err := a.seal(fresh)
-	if err != nil {
-		return err
-	}
-	a.publish(wires)
-	a.d.fanTxns(wires, from)
-	if _, err := a.appendAll(context.WithoutCancel(ctx), store.Immediate, recs); err != nil {
-		a.broken = err
-		return errors.New("replica: saving the tab's edits failed; reconnect to resync")
-	}
-	a.sinceSnapshot += len(recs)
-	a.lastApplied = m.opts.Now()
-	m.stats.add(&m.stats.localTxns, uint64(len(recs)))
-	m.opts.Observer.Integrated("tab", len(recs), time.Since(start))
-	return refused
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"weft/api"
 	"weft/store"
@@ -46,6 +45,14 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 		return m, wire.Reject("malformed", "sync message of kind %d between replicas", m.Kind)
 	}
 	return m, nil
+}
+
+// deadline bounds a stream's reads and writes by ctx's deadline, so that a
+// silent peer cannot hold it longer than the exchange may take.
+func deadline(ctx context.Context, s Stream) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
 }
 
 type syncKey struct {
@@ -96,7 +103,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(m.opts.SyncTimeout))
+	deadline(ctx, s)
 	mine, err := d.version(ctx)
 	if err != nil {
 		_ = s.Reset()
@@ -126,7 +133,9 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 // serveSync answers a catch-up exchange a peer opened.
 func (m *Manager) serveSync(peer string, s Stream) {
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(m.opts.SyncTimeout))
+	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
+	defer cancel()
+	deadline(ctx, s)
 	hello, err := readMsg(s)
 	if err != nil || hello.Kind != wire.MsgHello || len(hello.Doc) != len(store.DocID{}) {
 		if err != nil {
@@ -148,8 +157,6 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = s.CloseWrite()
 		return
 	}
-	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
-	defer cancel()
 	mine, err := d.version(ctx)
 	if err != nil {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
@@ -163,7 +170,14 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
 	}
-	d.reackDurable()
+	if m.opts.AckDurable {
+		// Other peers of the document hear the relay's version too (the
+		// peer of the exchange has it from the done message).
+		_ = d.do(ctx, func(dr *driver) error {
+			dr.publishDurable()
+			return nil
+		})
+	}
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.
@@ -179,7 +193,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 		case <-finished:
 		}
 	}()
-	start := time.Now()
+	start := m.opts.Now()
 	type result struct {
 		n   int
 		err error
@@ -192,7 +206,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	received, recvErr := m.receive(ctx, s, d)
 	sr := <-sent
 	err := errors.Join(recvErr, sr.err)
-	m.opts.Observer.SyncDone(time.Since(start), sr.n, received, err)
+	m.opts.Observer.SyncDone(m.opts.Now().Sub(start), sr.n, received, err)
 	if err != nil {
 		_ = s.Reset()
 		return err
@@ -203,33 +217,30 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 
 func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) (int, error) {
 	var wires [][]byte
-	err := d.do(ctx, func(a *actor) error {
+	var durable map[string]uint64
+	err := d.do(ctx, func(dr *driver) error {
 		var err error
-		wires, err = a.missing(theirs)
+		wires, err = dr.missing(ctx, theirs)
+		// A relay's done carries the version it has on disk: a peer
+		// learns it even when no gossip acknowledgement reaches it.
+		durable = dr.relay.version()
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
-	total := len(wires)
-	for len(wires) > 0 {
-		n, size := 0, 0
-		for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
-			size += len(wires[n])
-			n++
+	sent := 0
+	for _, envs := range pack(wires) {
+		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}); err != nil {
+			return sent, err
 		}
-		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: wires[:n]}); err != nil {
-			return total - len(wires), err
-		}
-		m.stats.add(&m.stats.syncSent, uint64(n))
-		wires = wires[n:]
+		sent += len(envs)
+		m.stats.add(&m.stats.syncSent, uint64(len(envs)))
 	}
-	// A relay's done carries the version it has on disk: a peer learns it
-	// even when no gossip acknowledgement reaches it.
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone, Version: d.durableVersion()}); err != nil {
-		return total, err
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone, Version: durable}); err != nil {
+		return sent, err
 	}
-	return total, s.CloseWrite()
+	return sent, s.CloseWrite()
 }
 
 func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, error) {
@@ -246,26 +257,30 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 		switch msg.Kind {
 		case wire.MsgDone:
 			if len(msg.Version) > 0 {
-				d.readDurableFrom(s.Peer(), msg.Version)
+				d.relayAcked(s.Peer(), msg.Version)
 			}
 			return n, nil
 		case wire.MsgTxns:
 		default:
 			return n, wire.Reject("malformed", "unexpected sync message of kind %d", msg.Kind)
 		}
-		envs := make([]wire.Envelope, 0, len(msg.Envs))
+		envs := make([]received, 0, len(msg.Envs))
 		for _, w := range msg.Envs {
 			e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
 			if err != nil {
-				m.stats.reject(Reason(err))
+				m.stats.reject(wire.Reason(err))
 				return n, err
 			}
-			envs = append(envs, e)
+			envs = append(envs, received{env: e, raw: w})
 		}
 		m.stats.add(&m.stats.syncReceived, uint64(len(envs)))
 		n += len(envs)
-		arrived := time.Now()
-		if err := d.do(ctx, func(a *actor) error { return a.remote(envs, "sync", arrived) }); err != nil {
+		arrived := m.opts.Now()
+		err = d.do(ctx, func(dr *driver) error {
+			_, err := dr.apply(ctx, input{src: fromSync, envs: envs}, nil, arrived)
+			return err
+		})
+		if err != nil {
 			return n, err
 		}
 	}
@@ -274,9 +289,12 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 // version returns the document's version vector.
 func (d *docState) version(ctx context.Context) (map[string]uint64, error) {
 	var v map[string]uint64
-	err := d.do(ctx, func(a *actor) error {
-		v = a.doc.Version()
-		return nil
+	err := d.do(ctx, func(dr *driver) error {
+		doc, err := dr.loaded(ctx)
+		if err == nil {
+			v = doc.Version()
+		}
+		return err
 	})
 	return v, err
 }

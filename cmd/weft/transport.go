@@ -17,12 +17,15 @@ var _ replica.Transport = p2pTransport{}
 func (t p2pTransport) ID() string      { return t.n.ID() }
 func (t p2pTransport) Addrs() []string { return t.n.Addrs() }
 
-func (t p2pTransport) Join(topic string, validate func(string, []byte) error) (replica.Topic, error) {
-	tp, err := t.n.Join(topic, validate)
+func (t p2pTransport) Join(topic string, validate func(string, []byte) (any, error)) (replica.Topic, error) {
+	tp, err := t.n.Join(topic, func(from string, data []byte) error {
+		_, err := validate(from, data)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return p2pTopic{tp}, nil
+	return p2pTopic{tp, validate}, nil
 }
 
 func (t p2pTransport) Handle(proto string, h func(string, replica.Stream)) {
@@ -59,13 +62,26 @@ func (t p2pTransport) FindPeers(ctx context.Context, topic string, max int) ([]s
 	return out, err
 }
 
-type p2pTopic struct{ t *p2p.Topic }
+type p2pTopic struct {
+	t        *p2p.Topic
+	validate func(string, []byte) (any, error)
+}
+
+func (t p2pTopic) WatchPeers(func()) {}
 
 func (t p2pTopic) Publish(ctx context.Context, data []byte) error { return t.t.Publish(ctx, data) }
 func (t p2pTopic) Peers() []string                                { return t.t.Peers() }
 func (t p2pTopic) Close() error                                   { return t.t.Close() }
 
-func (t p2pTopic) Next(ctx context.Context) (string, []byte, error) {
-	m, err := t.t.Next(ctx)
-	return m.From, m.Data, err
+func (t p2pTopic) Next(ctx context.Context) (replica.Message, error) {
+	for {
+		m, err := t.t.Next(ctx)
+		if err != nil {
+			return replica.Message{}, err
+		}
+		v, err := t.validate(m.From, m.Data)
+		if err == nil {
+			return replica.Message{From: m.From, Data: m.Data, Value: v}, nil
+		}
+	}
 }

@@ -1,0 +1,210 @@
+package replica
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"weft/store"
+	"weft/wire"
+)
+
+// Durability acknowledgements. A relay (Options.AckDurable) publishes, on
+// each hosted document's durability topic, the version it has made
+// durable: after the writes of a step are on disk, and after every
+// catch-up exchange. Daemons take them only from the relays they were
+// configured with (Options.Relays), keep the highest per relay, show them
+// in DocStatus and push them to the editor ("saved on relay"). Each role's
+// state exists only on replicas that have the role, and the document's
+// driver owns it.
+
+// relayAcks is a relay's side: what it has on disk and the writes it waits
+// for, oldest first (the store completes them in order).
+type relayAcks struct {
+	durable map[string]uint64
+	pending []pendingAck
+}
+
+type pendingAck struct {
+	ack *store.Ack
+	v   map[string]uint64
+}
+
+// onDisk records that version v is durable.
+func (r *relayAcks) onDisk(v map[string]uint64) {
+	if r.durable == nil {
+		r.durable = map[string]uint64{}
+	}
+	mergeVersion(r.durable, v)
+}
+
+// wait remembers a batched write to acknowledge once it is durable.
+func (r *relayAcks) wait(ack *store.Ack, v map[string]uint64) {
+	if ack != nil {
+		r.pending = append(r.pending, pendingAck{ack, v})
+	}
+}
+
+// next is the channel the driver waits on for the oldest pending write
+// (nil, never ready, when there is none or this is not a relay).
+func (r *relayAcks) next() <-chan struct{} {
+	if r == nil || len(r.pending) == 0 {
+		return nil
+	}
+	return r.pending[0].ack.Done()
+}
+
+// completed takes every write that has completed and publishes one
+// acknowledgement of the newest durable version.
+func (r *relayAcks) completed(dr *driver) {
+	durable := false
+	for len(r.pending) > 0 {
+		p := r.pending[0]
+		select {
+		case <-p.ack.Done():
+		default:
+			if durable {
+				dr.publishDurable()
+			}
+			return
+		}
+		r.pending = slices.Delete(r.pending, 0, 1)
+		if p.ack.Err() == nil {
+			r.onDisk(p.v)
+			durable = true
+		}
+	}
+	if durable {
+		dr.publishDurable()
+	}
+}
+
+// version is what a relay tells a peer at the end of a catch-up (nil on a
+// daemon).
+func (r *relayAcks) version() map[string]uint64 {
+	if r == nil {
+		return nil
+	}
+	return maps.Clone(r.durable)
+}
+
+// publishDurable publishes the relay's durable version on the document's
+// durability topic.
+func (dr *driver) publishDurable() {
+	d := dr.d
+	v := dr.relay.version()
+	if d.durableTopic == nil || len(v) == 0 {
+		return
+	}
+	// Seq makes every acknowledgement a new message: gossip drops a
+	// message whose bytes it has seen in the last two minutes, and a repeat
+	// after a peer restarts is exactly what that peer needs.
+	b, err := wire.MarshalDurable(wire.Durable{Doc: d.id[:], Version: v, Seq: d.m.ackSeq.Add(1)})
+	if err != nil {
+		return
+	}
+	if err := d.durableTopic.Publish(d.m.ctx, b); err != nil {
+		d.m.log.Debug("publishing a durability acknowledgement", "doc", d.id, "err", err)
+	}
+}
+
+// daemonAcks is a daemon's side: the highest version each configured
+// relay acknowledged.
+type daemonAcks struct {
+	byRelay map[string]map[string]uint64
+}
+
+// note records relay's acknowledgement of v; it reports whether the best
+// acknowledged version changed.
+func (a *daemonAcks) note(relay string, v map[string]uint64) bool {
+	before := a.best()
+	if a.byRelay == nil {
+		a.byRelay = map[string]map[string]uint64{}
+	}
+	cur := a.byRelay[relay]
+	if cur == nil {
+		cur = map[string]uint64{}
+		a.byRelay[relay] = cur
+	}
+	mergeVersion(cur, v)
+	return !maps.Equal(before, a.best())
+}
+
+// best is the version the best-covering relay acknowledged (nil when none
+// has, or on a replica without relays).
+func (a *daemonAcks) best() map[string]uint64 {
+	if a == nil {
+		return nil
+	}
+	var best map[string]uint64
+	bestN := uint64(0)
+	for _, v := range a.byRelay {
+		n := uint64(0)
+		for _, s := range v {
+			n += s
+		}
+		if best == nil || n > bestN {
+			best, bestN = v, n
+		}
+	}
+	return maps.Clone(best)
+}
+
+// mergeVersion raises dst to cover v.
+func mergeVersion(dst, v map[string]uint64) {
+	for a, n := range v {
+		if n > dst[a] {
+			dst[a] = n
+		}
+	}
+}
+
+// subscribeDurable joins the document's durability topic: relays publish
+// on it, daemons with relays read it.
+func (d *docState) subscribeDurable() error {
+	t := d.m.opts.Transport
+	if t == nil || (!d.m.opts.AckDurable && len(d.m.opts.Relays) == 0) {
+		return nil
+	}
+	id := wire.DocID(d.id)
+	topic, err := t.Join(wire.DurableTopic(id), func(_ string, data []byte) (any, error) {
+		return wire.ParseDurable(data, id)
+	})
+	if err != nil {
+		return fmt.Errorf("replica: joining the durability topic of %s: %w", d.id, err)
+	}
+	d.durableTopic = topic
+	if len(d.m.opts.Relays) > 0 {
+		d.m.wg.Add(1)
+		go d.readDurable()
+	}
+	return nil
+}
+
+func (d *docState) readDurable() {
+	defer d.m.wg.Done()
+	for {
+		msg, err := d.durableTopic.Next(d.m.ctx)
+		if err != nil {
+			return
+		}
+		if ack, ok := msg.Value.(wire.Durable); ok {
+			d.relayAcked(msg.From, ack.Version)
+		}
+	}
+}
+
+// relayAcked records an acknowledgement if it comes from a configured
+// relay (only they vouch for durability), and tells the tabs when that
+// changes what they show.
+func (d *docState) relayAcked(from string, v map[string]uint64) {
+	if !slices.Contains(d.m.opts.Relays, from) {
+		return
+	}
+	_ = d.do(d.m.ctx, func(dr *driver) error {
+		if dr.acked.note(from, v) {
+			dr.pushStatus()
+		}
+		return nil
+	})
+}
