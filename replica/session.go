@@ -28,7 +28,7 @@ type Session struct {
 	// told of peers and the relay.
 	closed bool
 	peers  int
-	relay map[string]uint64
+	relay  map[string]uint64
 }
 
 // sessionQueue bounds the messages waiting for a tab; a tab that falls
