@@ -21,26 +21,28 @@
 //
 // Declared once, in step.go's order table:
 //
-//		API edits      persist (immediate) → publish → tabs → reply
-//		tab's txns     publish → tabs → persist (immediate) → reply (ack)
-//		gossip         persist (batched)  → tabs → reply
-//		catch-up       persist (batched)  → tabs → publish (relays only) → reply
+//	API edits    persist (immediate) → publish → tabs → reply
+//	tab's txns   publish → tabs → persist (immediate) → reply (ack)
+//	gossip       persist (batched) → tabs → reply
+//	catch-up     persist (batched) → tabs → publish (relays only) → reply
 //
-//	  - The daemon's own edits are durable before anyone hears of them: if a
-//	    transaction reached a peer and was then lost locally, the restarted
-//	    daemon would reuse its seqs for other content — a fork. So they pay
-//	    one fsync before leaving.
-//	  - A tab's transactions go to peers and the other tabs first and are
-//	    acked only once durable. The seqs are the tab's, and the tab keeps
-//	    every edit until it is acked and sends it again after any failure, so
-//	    nothing a peer saw can be lost or reused; and the fsync stays out of a
-//	    keystroke's way to the other users.
-//	  - Peers' transactions are written batched: gossip and catch-up can
-//	    always bring them again, so a crash before the batch commits loses
-//	    nothing that was promised. GossipSub forwards them by itself. A
-//	    relay publishes what catch-up brought it, so peers online need not
-//	    wait for their next anti-entropy round, and acknowledges what it
-//	    stored once the batch is durable.
+// The daemon's own edits are durable before anyone hears of them: if a
+// transaction reached a peer and was then lost locally, the restarted
+// daemon would reuse its seqs for other content — a fork. So they pay one
+// fsync before leaving.
+//
+// A tab's transactions go to peers and the other tabs first and are acked
+// only once durable. The seqs are the tab's, and the tab keeps every edit
+// until it is acked and sends it again after any failure, so nothing a peer
+// saw can be lost or reused; and the fsync stays out of a keystroke's way
+// to the other users.
+//
+// Peers' transactions are written batched: gossip and catch-up can always
+// bring them again, so a crash before the batch commits loses nothing that
+// was promised. GossipSub forwards them by itself. A relay publishes what
+// catch-up brought it, so peers online need not wait for their next
+// anti-entropy round, and acknowledges what it stored once the batch is
+// durable.
 //
 // What arrived is stored and forwarded as the bytes it came in whenever
 // the step integrated exactly that transaction; envelopes are decoded once
