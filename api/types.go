@@ -80,8 +80,7 @@ type Counters struct {
 	GossipRejected map[string]uint64 `json:"gossip_rejected"`
 }
 
-// ReplicaCounters are the replica manager's counters. Its fields match
-// replica.StatsSnapshot one for one, so one converts to the other.
+// ReplicaCounters are the replica manager's counters (replica.Manager.Stats).
 type ReplicaCounters struct {
 	LocalTxns      uint64            `json:"local_txns"`      // local transactions persisted
 	RemoteTxns     uint64            `json:"remote_txns"`     // transactions from peers integrated and persisted

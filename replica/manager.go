@@ -445,7 +445,7 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 }
 
 // Stats returns counters of what the replica did.
-func (m *Manager) Stats() StatsSnapshot { return m.stats.snapshot() }
+func (m *Manager) Stats() api.ReplicaCounters { return m.stats.snapshot() }
 
 func (m *Manager) lookup(sid string) (*docState, error) {
 	id, err := parseID(sid)

@@ -38,7 +38,7 @@ func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 		return st, err
 	}
 	st.Counters = &api.Counters{
-		Replica:        api.ReplicaCounters(b.Manager.Stats()),
+		Replica:        b.Manager.Stats(),
 		GossipRejected: b.node.Rejected(),
 	}
 	return st, nil
