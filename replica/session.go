@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -92,10 +91,18 @@ func (s *Session) fail(reason string) {
 // refused; the caller closes the socket for errors wrapping ErrRejected.
 func (s *Session) Handle(ctx context.Context, b []byte) error {
 	d := s.d
-	if p, err := wire.ParsePresence(b, wire.DocID(d.id)); err == nil {
-		return s.presence(ctx, p, b)
+	kind, err := wire.Kind(b)
+	var msg wire.SyncMsg
+	switch {
+	case err != nil:
+	case kind == wire.MsgPresence:
+		var record []byte
+		if _, record, err = wire.ParsePresenceMsg(b, wire.DocID(d.id)); err == nil {
+			return s.presence(ctx, b, record)
+		}
+	default:
+		msg, err = wire.ParseSync(b) // refuses status, which only the daemon sends
 	}
-	msg, err := wire.ParseSync(b)
 	if err != nil {
 		d.m.stats.reject(wire.Reason(err))
 		s.fail(err.Error())
@@ -175,12 +182,13 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 	})
 }
 
-// presence relays the tab's cursor to the document's peers and other tabs.
-func (s *Session) presence(ctx context.Context, p wire.Presence, b []byte) error {
+// presence relays the tab's cursor to the document's other tabs (the
+// message as the tab sent it) and peers (the presence record inside it).
+func (s *Session) presence(ctx context.Context, msg, record []byte) error {
 	d := s.d
-	d.fanPresence(s, b)
+	d.fanPresence(s, msg)
 	if t := d.presenceTopic; t != nil {
-		if err := t.Publish(ctx, b); err != nil {
+		if err := t.Publish(ctx, record); err != nil {
 			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)
 		}
 	}
@@ -198,10 +206,11 @@ func (s *Session) sendStatus(peers int) {
 	if same {
 		return
 	}
-	info, _ := json.Marshal(struct {
-		Peers int `json:"peers"`
-	}{peers})
-	s.sendMsg(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info), Version: acked})
+	b, err := wire.MarshalStatus(wire.Status{Peers: uint64(max(peers, 0)), Relay: acked})
+	if err != nil {
+		return
+	}
+	s.send(b)
 }
 
 // addSession, removeSession and the fan-outs manage a document's tabs.
@@ -257,7 +266,8 @@ func (d *docState) fanPresence(except *Session, b []byte) {
 	})
 }
 
-// readPresence relays peers' cursors to this daemon's tabs.
+// readPresence relays peers' cursors to this daemon's tabs: the topic's
+// presence record (checked by the topic's validator) in a socket message.
 func (d *docState) readPresence() {
 	defer d.m.wg.Done()
 	for {
@@ -265,7 +275,11 @@ func (d *docState) readPresence() {
 		if err != nil {
 			return
 		}
-		d.fanPresence(nil, data)
+		msg, err := wire.MarshalPresenceMsg(data)
+		if err != nil {
+			continue
+		}
+		d.fanPresence(nil, msg)
 	}
 }
 
