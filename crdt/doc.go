@@ -24,7 +24,8 @@
 //   - frontier: the IDs no other known operation depends on; a transaction's
 //     parents are the frontier it was made on.
 //   - origin: an insert's originLeft and originRight, the items it was typed
-//     between (see DESIGN.md, "Ordering rule").
+//     between (see DESIGN.md, "Ordering rule", and docs/design-notes.md,
+//     "The ordering rule, precisely").
 //   - tombstone: a deleted item. It stays in the sequence so that concurrent
 //     inserts can be ordered; its content stays in the history.
 //   - patch: positional changes (in code points) a view applies to follow a
@@ -34,7 +35,10 @@
 //
 // # Ordering
 //
-// Concurrent inserts are ordered by FugueMax (YjsMod), exactly as DESIGN.md
-// specifies; sibling ties go to the smaller ID (agent name bytewise, then
-// seq). Two agents typing at the same position keep their runs contiguous.
+// Concurrent inserts are ordered by the Fugue rule of current Diamond Types
+// (FugueSpan) and the Eg-walker reference, exactly as DESIGN.md specifies
+// (not YjsMod, whose originRight differs: crdt/reference_test.go runs both,
+// TestRuleDesignVsStandard); sibling ties go to the smaller ID (agent name
+// bytewise, then seq). Two agents typing at the same position keep their
+// runs contiguous.
 package crdt

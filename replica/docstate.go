@@ -124,7 +124,8 @@ func (d *docState) readTopic() {
 	}
 }
 
-// readPresence relays peers' cursors to this daemon's tabs.
+// readPresence relays peers' cursors to this daemon's tabs: the topic's
+// presence record (checked by the topic's validator) in a socket message.
 func (d *docState) readPresence() {
 	defer d.m.wg.Done()
 	for {
@@ -135,8 +136,12 @@ func (d *docState) readPresence() {
 		if d.tabs.Load() == 0 {
 			continue
 		}
+		b, err := wire.MarshalPresenceMsg(msg.Data)
+		if err != nil {
+			continue
+		}
 		_ = d.do(d.m.ctx, func(dr *driver) error {
-			dr.fanPresence(nil, msg.Data)
+			dr.fanPresence(nil, b)
 			return nil
 		})
 	}

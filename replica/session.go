@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"sync"
 
@@ -67,10 +66,18 @@ func (s *Session) closeOut() { s.closeOnce.Do(func() { close(s.out) }) }
 // refused; the caller closes the socket for errors wrapping ErrRejected.
 func (s *Session) Handle(ctx context.Context, b []byte) error {
 	d := s.d
-	if _, err := wire.ParsePresence(b, wire.DocID(d.id)); err == nil {
-		return s.presence(ctx, b)
+	kind, err := wire.Kind(b)
+	var msg wire.SyncMsg
+	switch {
+	case err != nil:
+	case kind == wire.MsgPresence:
+		var record []byte
+		if _, record, err = wire.ParsePresenceMsg(b, wire.DocID(d.id)); err == nil {
+			return s.presence(ctx, b, record)
+		}
+	default:
+		msg, err = wire.ParseSync(b) // refuses status, which only the daemon sends
 	}
-	msg, err := wire.ParseSync(b)
 	if err == nil && msg.Doc != nil && string(msg.Doc) != string(d.id[:]) {
 		err = wire.Reject("wrong-document", "message for another document")
 	}
@@ -157,16 +164,17 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 	})
 }
 
-// presence relays the tab's cursor to the document's peers and other tabs.
-func (s *Session) presence(ctx context.Context, b []byte) error {
+// presence relays the tab's cursor to the document's other tabs (the
+// message as the tab sent it) and peers (the presence record inside it).
+func (s *Session) presence(ctx context.Context, msg, record []byte) error {
 	d := s.d
 	if t := d.presenceTopic; t != nil {
-		if err := t.Publish(ctx, b); err != nil {
+		if err := t.Publish(ctx, record); err != nil {
 			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)
 		}
 	}
 	return d.do(ctx, func(dr *driver) error {
-		dr.fanPresence(s, b)
+		dr.fanPresence(s, msg)
 		return nil
 	})
 }
@@ -243,10 +251,11 @@ func (dr *driver) sendStatus(s *Session) {
 		return
 	}
 	s.peers, s.relay = peers, acked
-	info, _ := json.Marshal(struct {
-		Peers int `json:"peers"`
-	}{peers})
-	dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgStatus, Reason: string(info), Version: acked}))
+	b, err := wire.MarshalStatus(wire.Status{Peers: uint64(peers), Relay: acked})
+	if err != nil {
+		panic("replica: encoding a status message: " + err.Error()) // only well-formed values are built here
+	}
+	dr.send(s, b)
 }
 
 // pack splits envelopes into txns messages bounded in count and bytes.

@@ -49,10 +49,23 @@ func openTab(t *testing.T, n *testNode, docID, agent string) *tab {
 func (tb *tab) read() {
 	defer close(tb.stop)
 	for b := range tb.s.Out() {
-		if p, err := wire.ParsePresence(b, tb.id); err == nil {
+		kind, err := wire.Kind(b)
+		switch {
+		case err == nil && kind == wire.MsgPresence:
+			p, _, err := wire.ParsePresenceMsg(b, tb.id)
+			if err != nil {
+				tb.t.Errorf("tab got a bad presence message: %v", err)
+				return
+			}
 			tb.mu.Lock()
 			tb.pres = append(tb.pres, p)
 			tb.mu.Unlock()
+			continue
+		case err == nil && kind == wire.MsgStatus:
+			if _, err := wire.ParseStatus(b); err != nil {
+				tb.t.Errorf("tab got a bad status message: %v", err)
+				return
+			}
 			continue
 		}
 		m, err := wire.ParseSync(b)
@@ -171,7 +184,8 @@ func TestTabSessions(t *testing.T) {
 	t3 := openTab(t, b, info.ID, "tab3")
 	anchor, _ := t1.doc.AnchorAt(4)
 	p := wire.Presence{Doc: t1.id[:], Agent: "tab1", Name: "Ada", Color: "#aa3300", AnchorAgent: anchor.Agent, AnchorSeq: anchor.Seq, Seq: 1}
-	pb, _ := wire.MarshalPresence(p)
+	record, _ := wire.MarshalPresence(p)
+	pb, _ := wire.MarshalPresenceMsg(record)
 	if err := t1.s.Handle(ctx, pb); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +216,8 @@ func TestTabSessionRefusesBadInput(t *testing.T) {
 		"wrong doc":     mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns, Doc: make([]byte, 16)}),
 		"bad envelope":  mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns, Envs: [][]byte{{1, 2, 3}}}),
 		"forged parent": forged(t, tb),
+		"bare presence": bare(t, tb),
+		"status":        mustStatus(t),
 	} {
 		if err := tb.s.Handle(ctx, msg); err == nil {
 			t.Errorf("%s accepted", name)
@@ -216,6 +232,23 @@ func TestTabSessionRefusesBadInput(t *testing.T) {
 	if err := s.Handle(ctx, mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns})); !errors.Is(err, wire.ErrRejected) {
 		t.Fatalf("txns before hello: %v", err)
 	}
+}
+
+// bare is a presence record without its socket message around it.
+func bare(t *testing.T, tb *tab) []byte {
+	b, err := wire.MarshalPresence(wire.Presence{Doc: tb.id[:], Agent: "tab", Color: "#000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustStatus(t *testing.T) []byte {
+	b, err := wire.MarshalStatus(wire.Status{Peers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func mustSync(t *testing.T, m wire.SyncMsg) []byte {

@@ -163,9 +163,12 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // Subprotocols of the editor's socket: the protocol, and the token (a
-// browser cannot set headers on a WebSocket).
+// browser cannot set headers on a WebSocket). The protocol's version
+// changes whenever its messages do (PROTOCOL.md, "Changes"), so that a page
+// left open across an upgrade of its daemon is refused at the upgrade
+// instead of misreading messages.
 const (
-	wsProtocol    = "weft.v1"
+	wsProtocol    = "weft.v2"
 	wsTokenPrefix = "bearer."
 	wsReadLimit   = 4<<20 + 64<<10
 )

@@ -1,6 +1,10 @@
 package wire
 
-import "weft/crdt"
+import (
+	"github.com/fxamacker/cbor/v2"
+
+	"weft/crdt"
+)
 
 // Presence is one user's cursor in one document: a display name and
 // colour, and the selection as two anchors (see crdt.Doc.AnchorAt), so
@@ -8,6 +12,15 @@ import "weft/crdt"
 // one agent, so late ones are ignored. It is never stored.
 //
 //	presence = [1, doc, agent, name, color, anchorAgent, anchorSeq, headAgent, headSeq, seq]
+//
+// Daemons publish this record on the document's presence topic. On the
+// tab's socket it travels inside a message of kind MsgPresence,
+//
+//	presence message = [1, 6, presence]
+//
+// with the record nested unchanged, so that a daemon passes the bytes a
+// tab sent to its other tabs and to the topic, and what the topic brings
+// to its tabs, without decoding and encoding the record again.
 type Presence struct {
 	_           struct{} `cbor:",toarray"`
 	V           uint64
@@ -63,6 +76,53 @@ func ParsePresence(b []byte, doc DocID) (Presence, error) {
 		return p, Reject("malformed", "presence name or colour out of range")
 	}
 	return p, nil
+}
+
+// presenceMsg is a presence record on the tab's socket.
+type presenceMsg struct {
+	_        struct{} `cbor:",toarray"`
+	V        uint64
+	Kind     uint64
+	Presence cbor.RawMessage
+}
+
+// maxPresenceMsgBytes bounds a presence message: the record and the
+// message's own head, version and kind.
+const maxPresenceMsgBytes = MaxPresenceBytes + 16
+
+// MarshalPresenceMsg wraps an encoded presence record (from
+// MarshalPresence, or as the presence topic carried it) into a socket
+// message of kind MsgPresence. It does not check the record.
+func MarshalPresenceMsg(record []byte) ([]byte, error) {
+	if len(record) == 0 || len(record) > MaxPresenceBytes {
+		return nil, Reject("oversized", "presence of %d bytes", len(record))
+	}
+	return encMode.Marshal(presenceMsg{V: syncFormat, Kind: MsgPresence, Presence: record})
+}
+
+// ParsePresenceMsg decodes and checks a socket message of kind
+// MsgPresence for doc (any document when doc is zero), and returns the
+// presence and the record's bytes as they were sent (what the presence
+// topic carries).
+func ParsePresenceMsg(b []byte, doc DocID) (Presence, []byte, error) {
+	if len(b) > maxPresenceMsgBytes {
+		return Presence{}, nil, Reject("oversized", "presence message of %d bytes", len(b))
+	}
+	var m presenceMsg
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return Presence{}, nil, Reject("malformed", "presence message: %v", err)
+	}
+	if m.V != syncFormat {
+		return Presence{}, nil, Reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
+	}
+	if m.Kind != MsgPresence {
+		return Presence{}, nil, Reject("malformed", "presence message of kind %d", m.Kind)
+	}
+	p, err := ParsePresence(m.Presence, doc)
+	if err != nil {
+		return Presence{}, nil, err
+	}
+	return p, m.Presence, nil
 }
 
 func validColor(c string) bool {

@@ -13,6 +13,11 @@ package wire
 // hello's title is the sender's title of the document (a replica that has
 // none takes it). The exchange is idempotent: an interrupted one runs
 // again from the versions both sides have reached.
+//
+// The editor tab's socket carries these and three kinds of its own: ack
+// (a SyncMsg), presence (presence.go) and status (Status). Every message
+// on it is a CBOR array that starts [1, kind, …], so Kind tells which
+// parse function reads it without decoding anything else.
 const (
 	syncFormat = 1
 
@@ -21,8 +26,11 @@ const (
 	MsgDone  = 3
 	MsgFail  = 4
 	// MsgAck (daemon → tab) says which version the daemon has made
-	// durable; MsgPresence carries a cursor. Only on the tab's socket.
-	MsgAck      = 5
+	// durable: a SyncMsg with that version. Only on the tab's socket.
+	MsgAck = 5
+	// MsgPresence (both ways) carries a cursor (ParsePresenceMsg) and
+	// MsgStatus (daemon → tab) the peer count and the relay's version
+	// (ParseStatus). Not SyncMsgs; only on the tab's socket.
 	MsgPresence = 6
 	MsgStatus   = 7
 
@@ -61,7 +69,7 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	if m.V != syncFormat {
 		return m, Reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
-	if m.Kind < MsgHello || m.Kind > MsgStatus {
+	if m.Kind < MsgHello || m.Kind > MsgAck {
 		return m, Reject("malformed", "sync message of kind %d", m.Kind)
 	}
 	if m.Doc != nil && len(m.Doc) != len(DocID{}) {
@@ -71,4 +79,104 @@ func ParseSync(b []byte) (SyncMsg, error) {
 		return m, Reject("malformed", "title of %d bytes", len(m.Title))
 	}
 	return m, nil
+}
+
+// Kind reads the format version and the kind that begin every message on
+// the tab's socket, [1, kind, …], and decodes nothing else: the parse
+// function of that kind (ParseSync, ParsePresenceMsg, ParseStatus) checks
+// the whole message. An unknown version is refused with the reason
+// "version", anything that does not start that way or names no known
+// kind with "malformed".
+func Kind(b []byte) (uint64, error) {
+	major, n, rest, ok := cborHead(b)
+	if !ok || major != cborArray || n < 2 {
+		return 0, Reject("malformed", "message does not start [version, kind]")
+	}
+	major, v, rest, ok := cborHead(rest)
+	if !ok || major != cborUint {
+		return 0, Reject("malformed", "message does not start [version, kind]")
+	}
+	if v != syncFormat {
+		return 0, Reject("version", "sync format version %d (this build reads %d)", v, syncFormat)
+	}
+	major, k, _, ok := cborHead(rest)
+	if !ok || major != cborUint {
+		return 0, Reject("malformed", "message does not start [version, kind]")
+	}
+	if k < MsgHello || k > MsgStatus {
+		return 0, Reject("malformed", "message of kind %d", k)
+	}
+	return k, nil
+}
+
+// CBOR major types Kind reads.
+const (
+	cborUint  = 0
+	cborArray = 4
+)
+
+// cborHead reads the head of one CBOR data item: its major type and
+// argument (the value of an unsigned integer, the length of an array).
+// Indefinite lengths and reserved values are not ok.
+func cborHead(b []byte) (major byte, arg uint64, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, nil, false
+	}
+	major, info := b[0]>>5, b[0]&0x1f
+	b = b[1:]
+	switch {
+	case info < 24:
+		return major, uint64(info), b, true
+	case info <= 27:
+		n := 1 << (info - 24)
+		if len(b) < n {
+			return 0, 0, nil, false
+		}
+		for _, c := range b[:n] {
+			arg = arg<<8 | uint64(c)
+		}
+		return major, arg, b[n:], true
+	}
+	return 0, 0, nil, false
+}
+
+// Status (daemon → tab) is what the tab's status line shows: how many
+// peers the document has, and the version a relay has acknowledged as
+// durable, nil (CBOR null) while no relay has.
+//
+//	status = [1, 7, peers, relay]
+type Status struct {
+	_     struct{} `cbor:",toarray"`
+	V     uint64
+	Kind  uint64
+	Peers uint64
+	Relay map[string]uint64
+}
+
+// MaxStatusBytes bounds an encoded status message: a count and a
+// version vector.
+const MaxStatusBytes = 1 << 20
+
+// MarshalStatus encodes a status message (setting its version and kind).
+func MarshalStatus(s Status) ([]byte, error) {
+	s.V, s.Kind = syncFormat, MsgStatus
+	return encMode.Marshal(s)
+}
+
+// ParseStatus decodes and checks a status message.
+func ParseStatus(b []byte) (Status, error) {
+	var s Status
+	if len(b) > MaxStatusBytes {
+		return s, Reject("oversized", "status of %d bytes", len(b))
+	}
+	if err := decMode.Unmarshal(b, &s); err != nil {
+		return s, Reject("malformed", "status: %v", err)
+	}
+	if s.V != syncFormat {
+		return s, Reject("version", "sync format version %d (this build reads %d)", s.V, syncFormat)
+	}
+	if s.Kind != MsgStatus {
+		return s, Reject("malformed", "status message of kind %d", s.Kind)
+	}
+	return s, nil
 }

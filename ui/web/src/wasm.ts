@@ -33,7 +33,6 @@ interface Raw {
   free(h: number): void;
   text(h: number): string | Error;
   len(h: number): number | Error;
-  edit(h: number, pos: number, del: number, text: string): Uint8Array | null | Error;
   editLocal(h: number, pos: number, del: number, text: string): undefined | Error;
   flush(h: number): Uint8Array[] | Error;
   resync(h: number): Uint8Array[] | Error;

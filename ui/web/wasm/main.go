@@ -38,11 +38,9 @@ func main() {
 		"free":      free,
 		"text":      withTab(func(t *Tab, _ []js.Value) (any, error) { return t.doc.Text(), nil }),
 		"len":       withTab(func(t *Tab, _ []js.Value) (any, error) { return t.doc.Len(), nil }),
-		"edit":      withTab(edit),
 		"editLocal": withTab(editLocal),
 		"flush":     withTab(func(t *Tab, _ []js.Value) (any, error) { return bytesList(t.Flush()) }),
 		"resync":    withTab(func(t *Tab, _ []js.Value) (any, error) { return bytesList(t.Resync()) }),
-		"apply":     withTab(apply),
 		"receive":   withTab(receive),
 		"hello":     withTab(hello),
 		"version":   withTab(version),
@@ -207,22 +205,6 @@ func editArgs(args []js.Value) (pos, del int, text string, err error) {
 	return
 }
 
-// edit(h, pos, del, text) → envelope (Uint8Array) or null for an empty edit
-func edit(t *Tab, args []js.Value) (any, error) {
-	if t.id == (wire.DocID{}) {
-		return nil, tabErr("no document ID yet (give it to newDoc or hello)")
-	}
-	pos, del, text, err := editArgs(args)
-	if err != nil {
-		return nil, err
-	}
-	b, err := t.EditEnvelope(pos, del, text)
-	if err != nil || b == nil {
-		return nil, err
-	}
-	return toU8(b), nil
-}
-
 // editLocal(h, pos, del, text): the edit, sent by the next flush
 func editLocal(t *Tab, args []js.Value) (any, error) {
 	pos, del, text, err := editArgs(args)
@@ -230,32 +212,6 @@ func editLocal(t *Tab, args []js.Value) (any, error) {
 		return nil, err
 	}
 	return nil, t.Edit(pos, del, text)
-}
-
-// apply(h, envelopes[]) → [{pos, del, ins}]; if some envelope was refused
-// the array also has an "error" property (the others were applied).
-func apply(t *Tab, args []js.Value) (any, error) {
-	if len(args) < 1 || !args[0].InstanceOf(jsArray) {
-		return nil, tabErr("envelopes: want an array of Uint8Array")
-	}
-	n := args[0].Length()
-	envs := make([][]byte, n)
-	for i := range n {
-		b, err := bytesArg(args[0].Index(i), "envelope")
-		if err != nil {
-			return nil, err
-		}
-		envs[i] = b
-	}
-	p, err := t.Apply(envs)
-	arr := jsArray.New(len(p))
-	for i, c := range p {
-		arr.SetIndex(i, map[string]any{"pos": c.Pos, "del": c.Delete, "ins": c.Insert})
-	}
-	if err != nil {
-		arr.Set("error", err.Error())
-	}
-	return arr, nil
 }
 
 // receive(h, message, wantPatch) → event (see ui/PROTOCOL.md)

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"weft/crdt"
@@ -63,26 +63,6 @@ func (t *Tab) Hello() ([]byte, error) {
 // Edit makes a local edit, in code points. Flush hands it out later.
 func (t *Tab) Edit(pos, del int, text string) error {
 	return t.doc.Edit(pos, del, text)
-}
-
-// EditEnvelope makes a local edit and returns its sealed transaction
-// (nil for an empty edit). If every earlier edit was handed out, this one
-// counts as handed out too; otherwise the next Flush sends it again with
-// the earlier ones (the daemon ignores duplicates).
-func (t *Tab) EditEnvelope(pos, del int, text string) ([]byte, error) {
-	before := t.own()
-	txn, err := t.doc.Replace(pos, del, text)
-	if err != nil || txn == nil {
-		return nil, err
-	}
-	_, b, err := wire.Seal(t.id, txn)
-	if err != nil {
-		return nil, err
-	}
-	if t.sent == before {
-		t.sent = t.own()
-	}
-	return b, nil
 }
 
 // Flush returns the txns messages holding the tab's own edits made since
@@ -159,11 +139,11 @@ func (t *Tab) txnsMessages(txns []*crdt.Txn) ([][]byte, error) {
 	return out, nil
 }
 
-// Apply integrates envelopes and returns the patch that follows them. An
-// envelope that is malformed or contradicts the history changes nothing;
-// the others are still applied, and the first error is returned beside
-// the patch of what was.
-func (t *Tab) Apply(envs [][]byte) (crdt.Patch, error) {
+// applyEnvelopes integrates envelopes and returns the patch that follows
+// them. An envelope that is malformed or contradicts the history changes
+// nothing; the others are still applied, and the first error is returned
+// beside the patch of what was.
+func (t *Tab) applyEnvelopes(envs [][]byte) (crdt.Patch, error) {
 	var patch crdt.Patch
 	var first error
 	for i, b := range envs {
@@ -198,7 +178,7 @@ type Event struct {
 	Err      error      // txns: the first envelope refused (the rest applied)
 	Reason   string     // fail
 	Saved    bool       // ack, status: every own edit is durable at the daemon
-	Peers    int        // status: peers online for the document (-1 unknown)
+	Peers    int        // status: peers online for the document
 	Relay    bool       // status: every own edit is durable at the relay
 	HasRelay bool       // status: the daemon knows the relay's version
 	Presence *wire.Presence
@@ -209,12 +189,34 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 	if len(b) > maxMessage {
 		return Event{}, tabErr("message of %d bytes (at most %d)", len(b), maxMessage)
 	}
-	// A presence message is a bare wire.Presence; anything else a SyncMsg.
-	if p, err := wire.ParsePresence(b, t.id); err == nil {
+	kind, err := wire.Kind(b)
+	if err != nil {
+		return Event{}, err
+	}
+	switch kind {
+	case wire.MsgPresence:
+		p, _, err := wire.ParsePresenceMsg(b, t.id)
+		if err != nil {
+			return Event{}, err
+		}
 		if p.Agent == t.agent {
 			return Event{Kind: "ignored"}, nil
 		}
 		return Event{Kind: "presence", Presence: &p}, nil
+	case wire.MsgStatus:
+		s, err := wire.ParseStatus(b)
+		if err != nil {
+			return Event{}, err
+		}
+		ev := Event{Kind: "status", Peers: int(min(s.Peers, math.MaxInt32)), Saved: t.Saved()}
+		if s.Relay != nil {
+			ev.HasRelay = true
+			if n := s.Relay[t.agent]; n > t.relay {
+				t.relay = n
+			}
+		}
+		ev.Relay = t.relay >= t.own()
+		return ev, nil
 	}
 	m, err := wire.ParseSync(b)
 	if err != nil {
@@ -231,7 +233,7 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 		}
 		return Event{Kind: "hello"}, nil
 	case wire.MsgTxns:
-		p, err := t.Apply(m.Envs)
+		p, err := t.applyEnvelopes(m.Envs)
 		return Event{Kind: "txns", Patch: p, Err: err}, nil
 	case wire.MsgDone:
 		return Event{Kind: "done"}, nil
@@ -242,23 +244,6 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 			t.acked = n
 		}
 		return Event{Kind: "ack", Saved: t.Saved()}, nil
-	case wire.MsgStatus:
-		ev := Event{Kind: "status", Peers: -1, Saved: t.Saved()}
-		if m.Reason != "" {
-			n, err := parsePeers(m.Reason)
-			if err != nil {
-				return Event{}, err
-			}
-			ev.Peers = n
-		}
-		if m.Version != nil {
-			ev.HasRelay = true
-			if n := m.Version[t.agent]; n > t.relay {
-				t.relay = n
-			}
-		}
-		ev.Relay = t.relay >= t.own()
-		return ev, nil
 	}
 	return Event{}, wire.Reject("malformed", "unexpected message of kind %d from the daemon", m.Kind)
 }
@@ -274,8 +259,9 @@ func (t *Tab) Unsaved() uint64 {
 	return 0
 }
 
-// Presence returns the tab's cursor message: the selection from anchor to
-// head (code points) anchored to items, with the user's name and colour.
+// Presence returns the tab's cursor message (kind MsgPresence): the
+// selection from anchor to head (code points) anchored to items, with the
+// user's name and colour.
 func (t *Tab) Presence(name, color string, anchor, head int) ([]byte, error) {
 	if len(name) > wire.MaxName || !utf8.ValidString(name) {
 		return nil, tabErr("name must be valid UTF-8 of at most %d bytes", wire.MaxName)
@@ -288,27 +274,17 @@ func (t *Tab) Presence(name, color string, anchor, head int) ([]byte, error) {
 	t.presSeq++
 	p := wire.Presence{Doc: t.id[:], Agent: t.agent, Name: name, Color: color,
 		AnchorAgent: a.Agent, AnchorSeq: a.Seq, HeadAgent: h.Agent, HeadSeq: h.Seq, Seq: t.presSeq}
-	b, err := wire.MarshalPresence(p)
+	record, err := wire.MarshalPresence(p)
+	if err != nil {
+		return nil, err
+	}
+	b, err := wire.MarshalPresenceMsg(record)
 	if err != nil {
 		return nil, err
 	}
 	// Check it as a receiver would (colour format, sizes).
-	if _, err := wire.ParsePresence(b, t.id); err != nil {
+	if _, _, err := wire.ParsePresenceMsg(b, t.id); err != nil {
 		return nil, err
 	}
 	return b, nil
-}
-
-// parsePeers reads the status message's {"peers": N}.
-func parsePeers(s string) (int, error) {
-	var st struct {
-		Peers *int `json:"peers"`
-	}
-	if len(s) > 1024 {
-		return 0, wire.Reject("malformed", "status of %d bytes", len(s))
-	}
-	if err := json.Unmarshal([]byte(s), &st); err != nil || st.Peers == nil || *st.Peers < 0 {
-		return 0, wire.Reject("malformed", "status %q: want {\"peers\": N}", s)
-	}
-	return *st.Peers, nil
 }

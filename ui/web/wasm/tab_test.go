@@ -333,14 +333,19 @@ func TestTabRefusesBadInput(t *testing.T) {
 	_, envOther, _ := wire.Seal(other, txn)
 	_, env, _ := wire.Seal(id, txn)
 	mk := func(m wire.SyncMsg) []byte { b, _ := wire.MarshalSync(m); return b }
+	record, _ := wire.MarshalPresence(wire.Presence{Doc: id[:], Agent: "x", Color: "#000000"})
+	otherRecord, _ := wire.MarshalPresence(wire.Presence{Doc: other[:], Agent: "x", Color: "#000000"})
+	otherPresence, _ := wire.MarshalPresenceMsg(otherRecord)
 
 	for name, b := range map[string][]byte{
-		"garbage":        {0xff, 0x00},
-		"empty":          {},
-		"wrong document": mk(wire.SyncMsg{Kind: wire.MsgHello, Doc: other[:]}),
-		"tab-only kind":  mk(wire.SyncMsg{Kind: wire.MsgPresence}),
-		"bad status":     mk(wire.SyncMsg{Kind: wire.MsgStatus, Reason: `{"peers": -1}`}),
-		"huge":           make([]byte, maxMessage+1),
+		"garbage":                  {0xff, 0x00},
+		"empty":                    {},
+		"wrong document":           mk(wire.SyncMsg{Kind: wire.MsgHello, Doc: other[:]}),
+		"presence for another doc": otherPresence,
+		"untagged presence record": record,
+		"presence as a sync msg":   mk(wire.SyncMsg{Kind: wire.MsgPresence}),
+		"status as a sync msg":     mk(wire.SyncMsg{Kind: wire.MsgStatus, Reason: `{"peers":3}`}),
+		"huge":                     make([]byte, maxMessage+1),
 	} {
 		if _, err := tab.Receive(b); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -398,19 +403,28 @@ func TestTabPresenceAndStatus(t *testing.T) {
 		t.Fatalf("own presence: %+v", ev)
 	}
 	msg2, _ := a.Presence("Ada", "#12ab9f", 2, 2)
-	p2, _ := wire.ParsePresence(msg2, id)
+	if k, err := wire.Kind(msg2); err != nil || k != wire.MsgPresence {
+		t.Fatalf("presence message of kind %d, %v", k, err)
+	}
+	p2, _, _ := wire.ParsePresenceMsg(msg2, id)
 	if p2.Seq != 2 {
 		t.Fatalf("seq %d", p2.Seq)
 	}
 
-	st, _ := wire.MarshalSync(wire.SyncMsg{Kind: wire.MsgStatus, Reason: `{"peers":3}`, Version: map[string]uint64{"a": 5}})
+	st, _ := wire.MarshalStatus(wire.Status{Peers: 3, Relay: map[string]uint64{"a": 5}})
 	ev, err = a.Receive(st)
-	if err != nil || ev.Peers != 3 || !ev.HasRelay || !ev.Relay {
+	if err != nil || ev.Kind != "status" || ev.Peers != 3 || !ev.HasRelay || !ev.Relay {
 		t.Fatalf("status: %+v %v", ev, err)
 	}
 	a.Edit(0, 0, "x")
 	ev, _ = a.Receive(st)
 	if ev.Relay {
 		t.Fatal("relay saved after a new edit")
+	}
+	// No relay yet: the status says so, and the peer count stands alone.
+	alone, _ := wire.MarshalStatus(wire.Status{Peers: 0})
+	ev, err = b.Receive(alone)
+	if err != nil || ev.Kind != "status" || ev.Peers != 0 || ev.HasRelay {
+		t.Fatalf("status without a relay: %+v %v", ev, err)
 	}
 }
