@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/fxamacker/cbor/v2"
+
 // Catch-up messages. Two replicas (two daemons, or a tab and its daemon)
 // exchange version vectors for one document, then each streams the other
 // what it lacks, in causal order and bounded chunks, and says when it is
@@ -88,56 +90,21 @@ func ParseSync(b []byte) (SyncMsg, error) {
 // "version", anything that does not start that way or names no known
 // kind with "malformed".
 func Kind(b []byte) (uint64, error) {
-	major, n, rest, ok := cborHead(b)
-	if !ok || major != cborArray || n < 2 {
+	var head []cbor.RawMessage // the elements, not decoded
+	if err := decMode.Unmarshal(b, &head); err != nil || len(head) < 2 {
 		return 0, Reject("malformed", "message does not start [version, kind]")
 	}
-	major, v, rest, ok := cborHead(rest)
-	if !ok || major != cborUint {
+	var v, k uint64
+	if decMode.Unmarshal(head[0], &v) != nil || decMode.Unmarshal(head[1], &k) != nil {
 		return 0, Reject("malformed", "message does not start [version, kind]")
 	}
 	if v != syncFormat {
 		return 0, Reject("version", "sync format version %d (this build reads %d)", v, syncFormat)
 	}
-	major, k, _, ok := cborHead(rest)
-	if !ok || major != cborUint {
-		return 0, Reject("malformed", "message does not start [version, kind]")
-	}
 	if k < MsgHello || k > MsgStatus {
 		return 0, Reject("malformed", "message of kind %d", k)
 	}
 	return k, nil
-}
-
-// CBOR major types Kind reads.
-const (
-	cborUint  = 0
-	cborArray = 4
-)
-
-// cborHead reads the head of one CBOR data item: its major type and
-// argument (the value of an unsigned integer, the length of an array).
-// Indefinite lengths and reserved values are not ok.
-func cborHead(b []byte) (major byte, arg uint64, rest []byte, ok bool) {
-	if len(b) == 0 {
-		return 0, 0, nil, false
-	}
-	major, info := b[0]>>5, b[0]&0x1f
-	b = b[1:]
-	switch {
-	case info < 24:
-		return major, uint64(info), b, true
-	case info <= 27:
-		n := 1 << (info - 24)
-		if len(b) < n {
-			return 0, 0, nil, false
-		}
-		for _, c := range b[:n] {
-			arg = arg<<8 | uint64(c)
-		}
-		return major, arg, b[n:], true
-	}
-	return 0, 0, nil, false
 }
 
 // Status (daemon → tab) is what the tab's status line shows: how many
