@@ -1,6 +1,9 @@
 // Package wire holds the formats weft replicas exchange: the transaction
 // envelope (a routing header and an opaque payload) and the messages of
 // the catch-up protocol, which the daemons use with each other and the
-// editor tab uses with its daemon. It depends only on crdt, so it builds
-// for GOOS=js GOARCH=wasm and runs in the tab.
+// editor tab uses with its daemon, and Pack, the one way envelopes are
+// grouped into txns messages (at most ChunkEnvelopes envelopes and
+// ChunkBytes bytes each). Document IDs, headers, titles and rejection
+// reasons are package vocab's. It depends only on crdt and vocab, so it
+// builds for GOOS=js GOARCH=wasm and runs in the tab.
 package wire

@@ -1,6 +1,9 @@
 package wire
 
-import "weft/crdt"
+import (
+	"weft/crdt"
+	"weft/vocab"
+)
 
 // Presence is one user's cursor in one document: a display name and
 // colour, and the selection as two anchors (see crdt.Doc.AnchorAt), so
@@ -40,27 +43,27 @@ func MarshalPresence(p Presence) ([]byte, error) {
 	return encMode.Marshal(p)
 }
 
-// ParsePresence decodes and checks a presence message for doc (any
+// ParsePresence decodes and checks a presence message for doc (any valid
 // document when doc is zero).
-func ParsePresence(b []byte, doc DocID) (Presence, error) {
+func ParsePresence(b []byte, doc vocab.DocID) (Presence, error) {
 	var p Presence
 	if len(b) > MaxPresenceBytes {
-		return p, Reject("oversized", "presence of %d bytes", len(b))
+		return p, vocab.Reject(vocab.ReasonOversized, "presence of %d bytes", len(b))
 	}
 	if err := decMode.Unmarshal(b, &p); err != nil {
-		return p, Reject("malformed", "presence: %v", err)
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence: %v", err)
 	}
 	if p.V != presenceFormat {
-		return p, Reject("version", "presence format version %d (this build reads %d)", p.V, presenceFormat)
+		return p, vocab.Reject(vocab.ReasonVersion, "presence format version %d (this build reads %d)", p.V, presenceFormat)
 	}
-	if len(p.Doc) != len(DocID{}) || (doc != DocID{} && string(p.Doc) != string(doc[:])) {
-		return p, Reject("wrong-document", "presence for another document")
+	if id, err := vocab.DocIDFromBytes(p.Doc); err != nil || (!doc.IsZero() && id != doc) {
+		return p, vocab.Reject(vocab.ReasonWrongDocument, "presence for another document")
 	}
-	if p.Agent == "" || len(p.Agent) > crdt.MaxAgentLen || len(p.AnchorAgent) > crdt.MaxAgentLen || len(p.HeadAgent) > crdt.MaxAgentLen {
-		return p, Reject("malformed", "presence agent out of range")
+	if vocab.CheckAgent(p.Agent) != nil || len(p.AnchorAgent) > vocab.MaxAgentLen || len(p.HeadAgent) > vocab.MaxAgentLen {
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence agent out of range")
 	}
 	if len(p.Name) > MaxName || !validColor(p.Color) {
-		return p, Reject("malformed", "presence name or colour out of range")
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence name or colour out of range")
 	}
 	return p, nil
 }
@@ -78,4 +81,4 @@ func validColor(c string) bool {
 }
 
 // PresenceTopic is the gossip topic of a document's cursors.
-func PresenceTopic(doc DocID) string { return "weft/presence/" + doc.String() }
+func PresenceTopic(doc vocab.DocID) string { return "weft/presence/" + doc.String() }

@@ -1,5 +1,7 @@
 package wire
 
+import "weft/vocab"
+
 // Catch-up messages. Two replicas (two daemons, or a tab and its daemon)
 // exchange version vectors for one document, then each streams the other
 // what it lacks, in causal order and bounded chunks, and says when it is
@@ -11,7 +13,8 @@ package wire
 //
 // Messages are CBOR [1, kind, doc, version, envelopes, reason, title]; a
 // hello's title is the sender's title of the document (a replica that has
-// none takes it). The exchange is idempotent: an interrupted one runs
+// none takes it). A title that fails vocab.CheckTitle is dropped by
+// ParseSync: the message still counts, the title is ignored. The exchange is idempotent: an interrupted one runs
 // again from the versions both sides have reached.
 const (
 	syncFormat = 1
@@ -26,10 +29,7 @@ const (
 	MsgPresence = 6
 	MsgStatus   = 7
 
-	// MaxTitle bounds a document title in bytes.
-	MaxTitle = 1024
-
-	// ChunkEnvelopes and ChunkBytes bound one txns message.
+	// ChunkEnvelopes and ChunkBytes bound one txns message (see Pack).
 	ChunkEnvelopes = 256
 	ChunkBytes     = 1 << 20
 )
@@ -40,7 +40,7 @@ type SyncMsg struct {
 	V       uint64
 	Kind    uint64
 	Doc     []byte
-	Version map[string]uint64
+	Version vocab.Version
 	Envs    [][]byte
 	Reason  string
 	Title   string
@@ -52,23 +52,46 @@ func MarshalSync(m SyncMsg) ([]byte, error) {
 	return encMode.Marshal(m)
 }
 
-// ParseSync decodes and checks a message.
+// ParseSync decodes and checks a message. A message may name no document
+// (Doc nil); one that names one names a valid one. A title that fails
+// vocab.CheckTitle is dropped (Title becomes empty).
 func ParseSync(b []byte) (SyncMsg, error) {
 	var m SyncMsg
 	if err := decMode.Unmarshal(b, &m); err != nil {
-		return m, Reject("malformed", "sync message: %v", err)
+		return m, vocab.Reject(vocab.ReasonMalformed, "sync message: %v", err)
 	}
 	if m.V != syncFormat {
-		return m, Reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
+		return m, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
 	if m.Kind < MsgHello || m.Kind > MsgStatus {
-		return m, Reject("malformed", "sync message of kind %d", m.Kind)
+		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
 	}
-	if m.Doc != nil && len(m.Doc) != len(DocID{}) {
-		return m, Reject("malformed", "document ID of %d bytes", len(m.Doc))
+	if m.Doc != nil {
+		if _, err := vocab.DocIDFromBytes(m.Doc); err != nil {
+			return m, vocab.Reject(vocab.ReasonMalformed, "sync message: %v", err)
+		}
 	}
-	if len(m.Title) > MaxTitle {
-		return m, Reject("malformed", "title of %d bytes", len(m.Title))
+	if vocab.CheckTitle(m.Title) != nil {
+		m.Title = ""
 	}
 	return m, nil
+}
+
+// Pack groups envelopes, in order, into the envelope lists of txns
+// messages: each group holds at most ChunkEnvelopes envelopes and at most
+// ChunkBytes bytes of them, except that an envelope longer than ChunkBytes
+// travels alone. Groups share envs' backing array (appending to one does
+// not reach the next). No envelopes, no groups.
+func Pack(envs [][]byte) [][][]byte {
+	var out [][][]byte
+	for start := 0; start < len(envs); {
+		end, size := start, 0
+		for end < len(envs) && end-start < ChunkEnvelopes && (end == start || size+len(envs[end]) <= ChunkBytes) {
+			size += len(envs[end])
+			end++
+		}
+		out = append(out, envs[start:end:end])
+		start = end
+	}
+	return out
 }
