@@ -10,11 +10,7 @@ import (
 
 // record returns an envelope as the store keeps it.
 func record(e *wire.Envelope) store.TxnRecord {
-	h := store.TxnHeader{Agent: e.Header.Agent, Seq: e.Header.Seq, Len: e.Header.Len, Parents: make([]store.ID, len(e.Header.Parents))}
-	for i, p := range e.Header.Parents {
-		h.Parents[i] = store.ID{Agent: p.Agent, Seq: p.Seq}
-	}
-	return store.TxnRecord{TxnHeader: h, Payload: e.Payload}
+	return store.TxnRecord{Header: e.Header, Payload: e.Payload}
 }
 
 // Reason returns the counter label of a rejection ("invalid" otherwise).

@@ -93,7 +93,7 @@ func txnRecord(t *crdt.Txn) (store.TxnRecord, error) {
 	if err != nil {
 		return store.TxnRecord{}, err
 	}
-	return store.TxnRecord{TxnHeader: txnHeader(t), Payload: b}, nil
+	return store.TxnRecord{Header: txnHeader(t), Payload: b}, nil
 }
 
 func sameIDs(a, b []store.ID) bool {
