@@ -282,7 +282,7 @@ func TestCausalOrder(t *testing.T) {
 		h("a", 2, 1, ID{Agent: "b", Seq: 0}),
 		h("a", 0, 2),
 		h("b", 0, 1, ID{Agent: "a", Seq: 1}),
-		h("c", 5, 1),             // gap
+		h("c", 5, 1),                         // gap
 		h("d", 0, 1, ID{Agent: "c", Seq: 5}), // depends on the gap
 		h("e", 0, 1, ID{Agent: "x", Seq: 0}), // missing parent
 	}
