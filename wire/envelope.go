@@ -97,8 +97,10 @@ func (e *Envelope) Marshal() ([]byte, error) {
 }
 
 // ParseEnvelope decodes an envelope and checks that it is for doc (any
-// valid document when doc is zero) and that its header is within bounds
-// (vocab.Header.Check), without decoding the payload.
+// valid document when doc is zero) and that its header's span is within
+// bounds (vocab.Span.Check), without decoding the payload. The parents are
+// checked by Open: the transaction's own rules refuse bad ones
+// (bad-payload), and the header must repeat them (header-mismatch).
 func ParseEnvelope(data []byte, doc vocab.DocID) (Envelope, error) {
 	if len(data) > MaxEnvelopeBytes {
 		return Envelope{}, vocab.Reject(vocab.ReasonOversized, "envelope of %d bytes (at most %d)", len(data), MaxEnvelopeBytes)
@@ -119,11 +121,11 @@ func ParseEnvelope(data []byte, doc vocab.DocID) (Envelope, error) {
 		return Envelope{}, vocab.Reject(vocab.ReasonWrongDocument, "envelope for document %s where %s was expected", e.Doc, doc)
 	}
 	e.Header = vocab.Header{Agent: w.Agent, Seq: w.Seq, Len: w.Len, Parents: make([]vocab.ID, len(w.Parents))}
+	if err := e.Header.Span().Check(); err != nil {
+		return Envelope{}, vocab.Reject(vocab.ReasonMalformed, "envelope header out of range: %v", err)
+	}
 	for i, p := range w.Parents {
 		e.Header.Parents[i] = vocab.ID{Agent: p.Agent, Seq: p.Seq}
-	}
-	if err := e.Header.Check(); err != nil {
-		return Envelope{}, vocab.Reject(vocab.ReasonMalformed, "envelope header out of range: %v", err)
 	}
 	e.Payload = w.Payload
 	return e, nil
