@@ -21,7 +21,10 @@
 //     next seq, with Contains, ContainsSpan, Includes, Equal, Merge, Clone)
 //     and Header (agent, seq, length and parents of a transaction: what
 //     routing and storage know of it; the same value on the wire and on
-//     disk).
+//     disk). Span, Version and Header each have a Check that applies the
+//     limits above; the store checks whole headers on write, the envelope
+//     parser checks the span and leaves the parents to the transaction's
+//     own rules.
 //   - titles: one rule (CheckTitle): valid UTF-8, at most MaxTitle (256)
 //     code points, no control characters. New titles are checked against
 //     it; titles already on disk are read as they are, and a peer's title
