@@ -1,5 +1,6 @@
 // Package api holds the types and errors of weft's local API that the
 // replica manager (which implements it) and the ui package (which serves
-// it over HTTP) share. It imports nothing else of weft, so the ui package
-// can use it without depending on storage or networking.
+// it over HTTP) share. Of weft it imports only the leaf package vocab (for
+// versions), so the ui package can use it without depending on storage or
+// networking.
 package api

@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"time"
+
+	"weft/vocab"
 )
 
 // Errors returned by the Manager, wrapped with details; test with errors.Is.
@@ -14,7 +16,7 @@ var (
 
 // DocInfo describes a document this replica has.
 type DocInfo struct {
-	ID         string    `json:"id"` // 32 lowercase hex digits
+	ID         string    `json:"id"` // vocab.DocID's text form: 32 lowercase hex digits
 	Title      string    `json:"title"`
 	Created    time.Time `json:"created"`
 	LastOpened time.Time `json:"last_opened"`
@@ -31,23 +33,23 @@ type Edit struct {
 
 // EditResult is returned once the edits are durable locally.
 type EditResult struct {
-	Applied int               `json:"applied"` // edits applied (all, on success)
-	Version map[string]uint64 `json:"version"` // the document's version afterwards
-	Chars   int               `json:"chars"`
+	Applied int           `json:"applied"` // edits applied (all, on success)
+	Version vocab.Version `json:"version"` // the document's version afterwards
+	Chars   int           `json:"chars"`
 }
 
 // DocStatus is the state of one document.
 type DocStatus struct {
-	ID          string            `json:"id"`
-	Title       string            `json:"title"`
-	Chars       int               `json:"chars"`
-	Version     map[string]uint64 `json:"version"`
-	Frontier    []string          `json:"frontier"` // "agent@seq"
-	Peers       []string          `json:"peers"`    // peer IDs connected for this document
-	Buffered    int               `json:"buffered"` // transactions waiting for their parents
-	RelayAcked  map[string]uint64 `json:"relay_acked,omitempty"`
-	Agent       string            `json:"agent"`
-	LastApplied time.Time         `json:"last_applied,omitzero"`
+	ID          string        `json:"id"`
+	Title       string        `json:"title"`
+	Chars       int           `json:"chars"`
+	Version     vocab.Version `json:"version"`
+	Frontier    []string      `json:"frontier"` // "agent@seq"
+	Peers       []string      `json:"peers"`    // peer IDs connected for this document
+	Buffered    int           `json:"buffered"` // transactions waiting for their parents
+	RelayAcked  vocab.Version `json:"relay_acked,omitempty"`
+	Agent       string        `json:"agent"`
+	LastApplied time.Time     `json:"last_applied,omitzero"`
 }
 
 // PeerInfo describes a connected peer.
@@ -77,7 +79,7 @@ type Counters struct {
 	Replica ReplicaCounters `json:"replica"`
 	// GossipRejected counts gossip messages from other peers that the
 	// network layer rejected (size, or the replica's validator), by reason.
-	GossipRejected map[string]uint64 `json:"gossip_rejected"`
+	GossipRejected map[string]uint64 `json:"gossip_rejected"` // by vocab.Reason* label
 }
 
 // ReplicaCounters are the replica manager's counters (replica.Manager.Stats).
@@ -90,5 +92,5 @@ type ReplicaCounters struct {
 	SyncSent       uint64            `json:"sync_sent"`       // envelopes sent by catch-up
 	SyncRuns       uint64            `json:"sync_runs"`       // catch-up exchanges completed
 	SyncFailures   uint64            `json:"sync_failures"`   // catch-up exchanges that failed
-	Rejected       map[string]uint64 `json:"rejected"`        // input rejected (gossip, catch-up), by reason
+	Rejected       map[string]uint64 `json:"rejected"`        // input rejected (gossip, catch-up), by vocab.Reason* label
 }

@@ -4,7 +4,10 @@
 //
 // The package is pure: no I/O, goroutines, clocks or logging. It builds for
 // GOOS=js GOARCH=wasm and is the replica that runs in the daemon, the relay
-// and the editor tab.
+// and the editor tab. Its only weft import is package vocab, the shared
+// vocabulary: ID, Version and the limits MaxAgentLen, MaxSeq and
+// MaxTxnParents are vocab's, named here as aliases, so that wire, store and
+// the rest speak of the same values.
 //
 // # Glossary
 //

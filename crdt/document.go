@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"weft/vocab"
 )
 
 // Doc is one replica of one document: its text, its items with tombstones,
@@ -79,13 +81,8 @@ func New(agent string) (*Doc, error) {
 }
 
 func checkAgent(agent string) error {
-	switch {
-	case agent == "":
-		return fmt.Errorf("%w: empty agent name", ErrInvalid)
-	case len(agent) > MaxAgentLen:
-		return fmt.Errorf("%w: agent name of %d bytes (at most %d)", ErrInvalid, len(agent), MaxAgentLen)
-	case !utf8.ValidString(agent):
-		return fmt.Errorf("%w: agent name is not valid UTF-8", ErrInvalid)
+	if err := vocab.CheckAgent(agent); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return nil
 }

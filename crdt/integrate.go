@@ -3,13 +3,15 @@ package crdt
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"weft/vocab"
 )
 
 // Limits on one transaction, checked before anything is applied.
 const (
-	MaxTxnOps     = 1 << 16 // ops in one transaction
-	MaxTxnParents = 1024    // parents of one transaction
-	MaxPending    = 1 << 14 // transactions waiting for their parents
+	MaxTxnOps     = 1 << 16          // ops in one transaction
+	MaxTxnParents = vocab.MaxParents // parents of one transaction
+	MaxPending    = 1 << 14          // transactions waiting for their parents
 )
 
 // Apply integrates a remote transaction and returns the patch a view must
@@ -197,7 +199,7 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 		}
 		sortU32(parents)
 	} else {
-		lv, _ := d.h.lvOfID(ID{t.Agent, t.Seq + skip - 1})
+		lv, _ := d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
 		parents = []uint32{lv}
 	}
 	steps, err := d.resolve(t, skip, parents)
@@ -291,7 +293,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		return !in(out, lv)
 	}
 	if skip == 0 && t.Seq > 0 {
-		prev, _ := d.h.lvOfID(ID{t.Agent, t.Seq - 1})
+		prev, _ := d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq - 1})
 		if !inPast(prev) {
 			return nil, fmt.Errorf("%w: %s/%d does not follow %s/%d: it is not in the past of its parents", ErrInvalid, t.Agent, t.Seq, t.Agent, t.Seq-1)
 		}
@@ -356,7 +358,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				// The rest of a run already partly known: it continues
 				// from its last known item, with the end as originRight.
 				text = text[skipRunes([]byte(text), int(k)):]
-				s.left, _ = d.h.lvOfID(ID{t.Agent, seq + k - 1})
+				s.left, _ = d.h.lvOfID(ID{Agent: t.Agent, Seq: seq + k - 1})
 			} else {
 				if !o.Left.IsZero() {
 					lv, _, err := ref(o.Left, "originLeft")
@@ -393,7 +395,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				if o.Rev {
 					ts = first - j
 				}
-				lv, _, err := ref(ID{o.Target.Agent, ts}, "delete target")
+				lv, _, err := ref(ID{Agent: o.Target.Agent, Seq: ts}, "delete target")
 				if err != nil {
 					return nil, err
 				}
@@ -404,7 +406,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 					if o.Rev {
 						nts = ts - m
 					}
-					nlv, _, err := ref(ID{o.Target.Agent, nts}, "delete target")
+					nlv, _, err := ref(ID{Agent: o.Target.Agent, Seq: nts}, "delete target")
 					if err != nil {
 						return nil, err
 					}

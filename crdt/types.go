@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sort"
 	"unicode/utf8"
+
+	"weft/vocab"
 )
 
 // Errors returned by the crdt package. They are wrapped with details; test
@@ -24,33 +26,21 @@ var (
 	ErrFormat = errors.New("crdt: bad encoding")
 )
 
-// Limits that bound what a replica accepts.
+// Limits that bound what a replica accepts (defined in package vocab,
+// which every replica, store and message shares).
 const (
 	// MaxAgentLen is the longest agent name, in bytes.
-	MaxAgentLen = 64
+	MaxAgentLen = vocab.MaxAgentLen
 	// MaxSeq bounds every seq (and seq+length) so that local versions fit
 	// in 32 bits.
-	MaxSeq = 1<<31 - 1
+	MaxSeq = vocab.MaxSeq
 )
 
 // ID names one operation, and the item an insert creates: (agent, seq).
 // The zero ID stands for the document start (as an originLeft) or the
-// document end (as an originRight).
-type ID struct {
-	Agent string
-	Seq   uint64
-}
-
-// IsZero reports whether id is the zero ID (document start or end).
-func (id ID) IsZero() bool { return id.Agent == "" }
-
-// Less orders IDs: agent name bytewise ascending, then seq.
-func (id ID) Less(o ID) bool {
-	if id.Agent != o.Agent {
-		return id.Agent < o.Agent
-	}
-	return id.Seq < o.Seq
-}
+// document end (as an originRight). IDs order by agent name bytewise, then
+// seq (Less).
+type ID = vocab.ID
 
 // OpKind says what an Op does.
 type OpKind uint8
@@ -122,10 +112,7 @@ type Patch []Change
 
 // Version is a version vector: agent → next seq (the number of that agent's
 // operations known).
-type Version map[string]uint64
-
-// Contains reports whether id is included in v.
-func (v Version) Contains(id ID) bool { return id.Seq < v[id.Agent] }
+type Version = vocab.Version
 
 // Frontier is a set of IDs, sorted by (agent, seq), none in another's past.
 type Frontier []ID

@@ -238,7 +238,7 @@ func flatten(t *Txn, limit uint64) []atom {
 				if !add(atom{r: r, left: left, right: right}) {
 					return out
 				}
-				left, right = ID{t.Agent, seq - 1}, ID{}
+				left, right = ID{Agent: t.Agent, Seq: seq - 1}, ID{}
 			}
 			continue
 		}
@@ -258,7 +258,7 @@ func flatten(t *Txn, limit uint64) []atom {
 }
 
 func parentsKey(agent string, seq uint64, ps []ID) string {
-	if seq > 0 && len(ps) == 1 && ps[0] == (ID{agent, seq - 1}) {
+	if seq > 0 && len(ps) == 1 && ps[0] == (ID{Agent: agent, Seq: seq - 1}) {
 		return ""
 	}
 	s := "|"

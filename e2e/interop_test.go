@@ -24,6 +24,7 @@ import (
 
 	"weft/api"
 	"weft/crdt"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -191,7 +192,7 @@ func checkInteropMessage(t *testing.T, m interopEvent, daemonID, doc string, wan
 		t.Fatalf("the JS router's message ID is %s; weft's is SHA-256 of the data, %x", m.MsgID, sum)
 	}
 	// Go's decoding of the same bytes.
-	e, err := wire.ParseEnvelope(m.Data, wire.DocID{})
+	e, err := wire.ParseEnvelope(m.Data, vocab.DocID{})
 	if err != nil {
 		t.Fatalf("Go cannot parse what the JS peer received: %v", err)
 	}
@@ -221,7 +222,7 @@ func checkInteropMessage(t *testing.T, m interopEvent, daemonID, doc string, wan
 // its transaction again in Go: the bytes must be the same.
 func checkSameEncoding(t *testing.T, data []byte, doc string) {
 	t.Helper()
-	id, err := wire.ParseDocID(doc)
+	id, err := vocab.ParseDocID(doc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"weft/internal/s3test"
 	"weft/store"
+	"weft/vocab"
 )
 
 // TestS3BackupCLI drives `weft backup` as a user would, as separate
@@ -139,7 +140,7 @@ func s3Fill(t *testing.T, dir, doc string, seq, n uint64) string {
 		if i > 0 {
 			ps = []store.ID{{Agent: "e2e", Seq: i - 1}}
 		}
-		rec := store.TxnRecord{TxnHeader: store.TxnHeader{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
+		rec := store.TxnRecord{Header: vocab.Header{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
 		ack, err := s.Append(ctx, id, store.Immediate, rec)
 		if err != nil {
 			t.Fatal(err)

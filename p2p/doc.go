@@ -56,8 +56,8 @@
 // Validation of a message from another peer, in order: signature (GossipSub),
 // size (data over MaxMessageBytes: rejected, reason "oversized", without
 // calling the validator), then the caller's validate(from, data). A rejected
-// message is neither delivered nor forwarded, and is counted by reason in
-// Node.Rejected. GossipSub's wire limit is MaxMessageBytes + 64 KiB: data up
+// message is neither delivered nor forwarded, and is counted by reason
+// (vocab.Reason) in Node.Rejected. GossipSub's wire limit is MaxMessageBytes + 64 KiB: data up
 // to that size reaches the size check and is counted; a larger RPC is refused
 // by GossipSub's reader itself (the stream is reset; not counted).
 //

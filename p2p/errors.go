@@ -1,6 +1,10 @@
 package p2p
 
-import "errors"
+import (
+	"errors"
+
+	"weft/vocab"
+)
 
 // Sentinel errors. Every error the package returns wraps one of these (or a
 // context error) with %w, adding what exactly was wrong.
@@ -18,14 +22,14 @@ var (
 	// ErrBadTopic: a topic name is empty or too long.
 	ErrBadTopic = errors.New("p2p: bad topic name")
 	// ErrTooLarge: a message or frame exceeds Options.MaxMessageBytes.
-	// Its Reason is "oversized".
-	ErrTooLarge error = &reasonError{"p2p: message too large", ReasonOversized}
+	// It is a rejection (vocab.ErrRejected) for vocab.ReasonOversized.
+	ErrTooLarge = vocab.Rejection(vocab.ReasonOversized, errors.New("p2p: message too large"))
 	// ErrInvalidMessage: the caller's validator refused a message we were
 	// about to publish.
 	ErrInvalidMessage = errors.New("p2p: invalid message")
 	// ErrBadFrame: a stream frame header is malformed or the frame is cut
-	// short. Its Reason is "truncated".
-	ErrBadFrame error = &reasonError{"p2p: malformed frame", "truncated"}
+	// short. It is a rejection for vocab.ReasonTruncated.
+	ErrBadFrame = vocab.Rejection(vocab.ReasonTruncated, errors.New("p2p: malformed frame"))
 	// ErrBadPeer: a peer ID or peer multiaddr does not parse.
 	ErrBadPeer = errors.New("p2p: bad peer")
 	// ErrBadProtocol: a protocol ID is empty or too long.
@@ -33,10 +37,3 @@ var (
 	// ErrDHTDisabled: Announce or FindPeers on a node started without DHT.
 	ErrDHTDisabled = errors.New("p2p: DHT disabled")
 )
-
-// reasonError is a sentinel that also names a counter reason, so that
-// callers counting rejected input by reason need not know this package.
-type reasonError struct{ msg, reason string }
-
-func (e *reasonError) Error() string  { return e.msg }
-func (e *reasonError) Reason() string { return e.reason }

@@ -12,6 +12,8 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"weft/vocab"
 )
 
 // gossipWireSlack is what GossipSub's wire limit allows beyond
@@ -20,13 +22,9 @@ import (
 // validator and is counted as "oversized" instead of resetting the stream.
 const gossipWireSlack = 64 << 10
 
-// Rejection reasons this package assigns itself.
-const (
-	ReasonOversized = "oversized" // data longer than MaxMessageBytes
-	ReasonInvalid   = "invalid"   // validate's error had no Reason()
-	reasonOther     = "other"     // beyond maxReasons distinct reasons
-	maxReasons      = 64
-)
+// maxReasons bounds the distinct rejection reasons counted; later new ones
+// count as vocab.ReasonOther.
+const maxReasons = 64
 
 // messageID is GossipSub's message ID in weft: the raw 32-byte SHA-256 digest
 // of the message data (as a Go string). Identical data is one message, no
@@ -97,8 +95,9 @@ type Topic struct {
 // (StrictSign), a size check (over MaxMessageBytes: rejected, reason
 // "oversized"), then validate(from, data) with the author's peer ID. A
 // non-nil error rejects the message — it is neither delivered nor forwarded —
-// and is counted by its reason: err.Reason() when the error (or one it wraps)
-// implements interface{ Reason() string }, else "invalid".
+// and is counted by its reason, vocab.Reason(err): err.Reason() when the
+// error (or one it wraps) implements interface{ Reason() string }, as every
+// vocab rejection does, else "invalid".
 //
 // validate runs inline on GossipSub's validation workers, so it must be fast
 // and must not block; it is also called by Publish on our own messages. It
@@ -145,21 +144,21 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 		return pubsub.ValidationAccept // Publish has validated it already
 	}
 	if len(m.Data) > t.n.opts.MaxMessageBytes {
-		t.n.reject(ReasonOversized)
-		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", ReasonOversized, "bytes", len(m.Data))
+		t.n.reject(vocab.ReasonOversized)
+		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", vocab.ReasonOversized, "bytes", len(m.Data))
 		return pubsub.ValidationReject
 	}
 	defer func() {
 		// A validator that panics on hostile input must not take the
 		// daemon down; the message is rejected and the bug logged loudly.
 		if r := recover(); r != nil {
-			t.n.reject(ReasonInvalid)
+			t.n.reject(vocab.ReasonInvalid)
 			t.n.log.Error("gossip validator panicked", "topic", t.name, "from", m.GetFrom(), "panic", r)
 			res = pubsub.ValidationReject
 		}
 	}()
 	if err := t.valid(m.GetFrom().String(), m.Data); err != nil {
-		reason := reasonOf(err)
+		reason := vocab.Reason(err)
 		t.n.reject(reason)
 		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", reason, "err", err)
 		return pubsub.ValidationReject
@@ -167,21 +166,11 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 	return pubsub.ValidationAccept
 }
 
-func reasonOf(err error) string {
-	var r interface{ Reason() string }
-	if errors.As(err, &r) {
-		if s := r.Reason(); s != "" {
-			return s
-		}
-	}
-	return ReasonInvalid
-}
-
 func (n *Node) reject(reason string) {
 	n.rejMu.Lock()
 	defer n.rejMu.Unlock()
 	if _, ok := n.rejected[reason]; !ok && len(n.rejected) >= maxReasons {
-		reason = reasonOther
+		reason = vocab.ReasonOther
 	}
 	n.rejected[reason]++
 }

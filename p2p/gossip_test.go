@@ -12,6 +12,8 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+
+	"weft/vocab"
 )
 
 // join joins topic on n with validate, closed at the end of the test.
@@ -281,7 +283,7 @@ func TestGossipValidation(t *testing.T) {
 	publish([]byte("plain junk"))
 	waitFor(t, 15*time.Second, `an "invalid" rejection`, func() bool { return b.Rejected()["invalid"] == 1 })
 	publish([]byte("ok:" + strings.Repeat("y", 100<<10))) // fine for A, too big for B
-	waitFor(t, 15*time.Second, `an "oversized" rejection`, func() bool { return b.Rejected()[ReasonOversized] == 1 })
+	waitFor(t, 15*time.Second, `an "oversized" rejection`, func() bool { return b.Rejected()[vocab.ReasonOversized] == 1 })
 	if n := bigSeen.Load(); n != 0 {
 		t.Fatalf("B's validator saw %d oversized messages; they must be rejected before it", n)
 	}
@@ -293,7 +295,7 @@ func TestGossipValidation(t *testing.T) {
 	if got := fromSeen.Load(); got != a.ID() {
 		t.Fatalf("validator got from=%v, want A's ID %s", got, a.ID())
 	}
-	want := map[string]uint64{"garbage": 1, "invalid": 1, ReasonOversized: 1}
+	want := map[string]uint64{"garbage": 1, "invalid": 1, vocab.ReasonOversized: 1}
 	if got := b.Rejected(); !mapsEqual(got, want) {
 		t.Fatalf("B.Rejected() = %v, want %v", got, want)
 	}
@@ -352,7 +354,7 @@ func TestGossipValidatorPanicIsRejection(t *testing.T) {
 	if err := ta.Publish(context.Background(), []byte("boom")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the panic counted as invalid", func() bool { return b.Rejected()[ReasonInvalid] == 1 })
+	waitFor(t, 15*time.Second, "the panic counted as invalid", func() bool { return b.Rejected()[vocab.ReasonInvalid] == 1 })
 	if err := ta.Publish(context.Background(), []byte("fine")); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"weft/api"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -63,17 +64,17 @@ func (d *docState) subscribe() error {
 	if t == nil {
 		return nil
 	}
-	doc := wire.DocID(d.id)
+	doc := d.id
 	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) (any, error) {
 		// Decoded here once: the reader takes the validator's value.
 		e, err := wire.ParseEnvelope(data, doc)
 		if err != nil {
-			d.m.stats.reject(wire.Reason(err))
+			d.m.stats.reject(vocab.Reason(err))
 			return nil, err
 		}
 		txn, err := e.Open()
 		if err != nil {
-			d.m.stats.reject(wire.Reason(err))
+			d.m.stats.reject(vocab.Reason(err))
 			return nil, err
 		}
 		return received{env: e, raw: data, txn: txn}, nil

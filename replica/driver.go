@@ -148,7 +148,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 	if err != nil {
 		return ready{}, err
 	}
-	r, err := step(doc, stepConfig{doc: wire.DocID(dr.d.id), relay: dr.relay != nil}, in)
+	r, err := step(doc, stepConfig{doc: dr.d.id, relay: dr.relay != nil}, in)
 	if err != nil {
 		dr.drop(err)
 		return ready{}, err
@@ -254,7 +254,7 @@ func (dr *driver) missing(ctx context.Context, v store.Version) ([][]byte, error
 	txns := doc.Missing(crdt.Version(v))
 	out := make([][]byte, 0, len(txns))
 	for _, t := range txns {
-		_, w, err := wire.Seal(wire.DocID(dr.d.id), t)
+		_, w, err := wire.Seal(dr.d.id, t)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -35,7 +36,7 @@ func (r *relayAcks) onDisk(v map[string]uint64) {
 	if r.durable == nil {
 		r.durable = map[string]uint64{}
 	}
-	mergeVersion(r.durable, v)
+	vocab.Version(r.durable).Merge(v)
 }
 
 // wait remembers a batched write to acknowledge once it is durable.
@@ -126,7 +127,7 @@ func (a *daemonAcks) note(relay string, v map[string]uint64) bool {
 		cur = map[string]uint64{}
 		a.byRelay[relay] = cur
 	}
-	mergeVersion(cur, v)
+	vocab.Version(cur).Merge(v)
 	return !maps.Equal(before, a.best())
 }
 
@@ -150,15 +151,6 @@ func (a *daemonAcks) best() map[string]uint64 {
 	return maps.Clone(best)
 }
 
-// mergeVersion raises dst to cover v.
-func mergeVersion(dst, v map[string]uint64) {
-	for a, n := range v {
-		if n > dst[a] {
-			dst[a] = n
-		}
-	}
-}
-
 // subscribeDurable joins the document's durability topic: relays publish
 // on it, daemons with relays read it.
 func (d *docState) subscribeDurable() error {
@@ -166,7 +158,7 @@ func (d *docState) subscribeDurable() error {
 	if t == nil || (!d.m.opts.AckDurable && len(d.m.opts.Relays) == 0) {
 		return nil
 	}
-	id := wire.DocID(d.id)
+	id := d.id
 	topic, err := t.Join(wire.DurableTopic(id), func(_ string, data []byte) (any, error) {
 		return wire.ParseDurable(data, id)
 	})

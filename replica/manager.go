@@ -14,6 +14,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
 )
 
 // Options configure a Manager. Start from DefaultOptions.
@@ -251,8 +252,8 @@ func (m *Manager) info(ctx context.Context, id store.DocID) (api.DocInfo, error)
 
 // CreateDoc creates a new document with a random ID and joins it.
 func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, error) {
-	if len(title) > 1024 {
-		return api.DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", api.ErrBadInput)
+	if err := vocab.CheckTitle(title); err != nil {
+		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
 	}
 	id := store.NewDocID()
 	if err := m.opts.Store.CreateDoc(ctx, id, title); err != nil {
@@ -297,8 +298,8 @@ func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo
 	if _, err := m.doc(id); err != nil {
 		return api.DocInfo{}, err
 	}
-	if len(title) > 1024 {
-		return api.DocInfo{}, fmt.Errorf("%w: title longer than 1024 bytes", api.ErrBadInput)
+	if err := vocab.CheckTitle(title); err != nil {
+		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
 	}
 	if err := m.opts.Store.SetTitle(ctx, id, title); err != nil {
 		return api.DocInfo{}, err

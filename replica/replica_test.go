@@ -15,6 +15,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -248,20 +249,20 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 
 	good, _ := crdt.New("mallory")
 	txn, _ := good.Insert(0, "x")
-	_, valid, err := wire.Seal(wire.DocID(id), txn)
+	_, valid, err := wire.Seal(id, txn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := store.NewDocID()
-	_, wrongDoc, _ := wire.Seal(wire.DocID(other), txn)
-	mismatch := wire.Envelope{Doc: wire.DocID(id), Header: wire.Header{Agent: "mallory", Seq: 5, Len: 1}, Payload: mustEncode(t, txn)}
+	_, wrongDoc, _ := wire.Seal(other, txn)
+	mismatch := wire.Envelope{Doc: id, Header: vocab.Header{Agent: "mallory", Seq: 5, Len: 1}, Payload: mustEncode(t, txn)}
 	mismatchWire, _ := mismatch.Marshal()
-	badPayload := wire.Envelope{Doc: wire.DocID(id), Header: wire.Header{Agent: "mallory", Seq: 0, Len: 1}, Payload: []byte{0xff, 0x00}}
+	badPayload := wire.Envelope{Doc: id, Header: vocab.Header{Agent: "mallory", Seq: 0, Len: 1}, Payload: []byte{0xff, 0x00}}
 	badPayloadWire, _ := badPayload.Marshal()
 	future := append([]byte(nil), valid...)
 	future[1] = 0x07 // format version 7 (the array header is the first byte)
 
-	v := wire.Validator(wire.DocID(id))
+	v := wire.Validator(id)
 	cases := map[string][]byte{
 		"malformed":       []byte("garbage"),
 		"truncated":       valid[:len(valid)/2],
@@ -277,7 +278,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		if !errors.Is(err, ErrRejected) {
+		if !errors.Is(err, vocab.ErrRejected) {
 			t.Errorf("%s: error %v is not a rejection", name, err)
 		}
 	}
@@ -309,11 +310,11 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	}
 	// A transaction with forged parents waits and is never stored.
 	forged := &crdt.Txn{Agent: "mallory", Seq: 0, Parents: []crdt.ID{{Agent: "ghost", Seq: 41}}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!"}}}
-	_, forgedWire, err := wire.Seal(wire.DocID(id), forged)
+	_, forgedWire, err := wire.Seal(id, forged)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := wire.ParseEnvelope(forgedWire, wire.DocID(id))
+	e, err := wire.ParseEnvelope(forgedWire, id)
 	if err != nil {
 		t.Fatal(err)
 	}

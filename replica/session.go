@@ -5,6 +5,7 @@ import (
 	"maps"
 	"sync"
 
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -72,14 +73,14 @@ func (s *Session) Handle(ctx context.Context, b []byte) error {
 	case err != nil:
 	case kind == wire.MsgPresence:
 		var record []byte
-		if _, record, err = wire.ParsePresenceMsg(b, wire.DocID(d.id)); err == nil {
+		if _, record, err = wire.ParsePresenceMsg(b, d.id); err == nil {
 			return s.presence(ctx, b, record)
 		}
 	default:
 		msg, err = wire.ParseSync(b) // refuses status, which only the daemon sends
 	}
 	if err == nil && msg.Doc != nil && string(msg.Doc) != string(d.id[:]) {
-		err = wire.Reject("wrong-document", "message for another document")
+		err = vocab.Reject(vocab.ReasonWrongDocument, "message for another document")
 	}
 	if err == nil {
 		switch {
@@ -88,10 +89,10 @@ func (s *Session) Handle(ctx context.Context, b []byte) error {
 		case msg.Kind == wire.MsgTxns && s.hello:
 			return s.onTxns(ctx, msg.Envs)
 		default:
-			err = wire.Reject("malformed", "unexpected message of kind %d", msg.Kind)
+			err = vocab.Reject(vocab.ReasonMalformed, "unexpected message of kind %d", msg.Kind)
 		}
 	}
-	d.m.stats.reject(wire.Reason(err))
+	d.m.stats.reject(vocab.Reason(err))
 	s.failVia(ctx, err)
 	return err
 }
@@ -128,7 +129,7 @@ func (s *Session) onHello(ctx context.Context, theirs map[string]uint64) error {
 			return err
 		}
 		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgHello, Doc: d.id[:], Version: dr.doc.Version()}))
-		for _, envs := range pack(wires) {
+		for _, envs := range wire.Pack(wires) {
 			dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}))
 		}
 		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgDone}))
@@ -145,9 +146,9 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 	d := s.d
 	envs := make([]received, 0, len(raw))
 	for _, w := range raw {
-		e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
+		e, err := wire.ParseEnvelope(w, d.id)
 		if err != nil {
-			d.m.stats.reject(wire.Reason(err))
+			d.m.stats.reject(vocab.Reason(err))
 			s.failVia(ctx, err)
 			return err
 		}
@@ -215,7 +216,7 @@ func (dr *driver) fanTxns(wires [][]byte, except *Session) {
 		return
 	}
 	msgs := make([][]byte, 0, 1)
-	for _, envs := range pack(wires) {
+	for _, envs := range wire.Pack(wires) {
 		msgs = append(msgs, marshal(wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}))
 	}
 	for s := range dr.sessions {
@@ -256,19 +257,4 @@ func (dr *driver) sendStatus(s *Session) {
 		panic("replica: encoding a status message: " + err.Error()) // only well-formed values are built here
 	}
 	dr.send(s, b)
-}
-
-// pack splits envelopes into txns messages bounded in count and bytes.
-func pack(wires [][]byte) [][][]byte {
-	var out [][][]byte
-	for len(wires) > 0 {
-		n, size := 0, 0
-		for n < len(wires) && n < wire.ChunkEnvelopes && (n == 0 || size+len(wires[n]) <= wire.ChunkBytes) {
-			size += len(wires[n])
-			n++
-		}
-		out = append(out, wires[:n])
-		wires = wires[n:]
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -18,7 +19,7 @@ type tab struct {
 	t    *testing.T
 	s    *Session
 	doc  *crdt.Doc
-	id   wire.DocID
+	id   vocab.DocID
 	mu   sync.Mutex
 	acks []map[string]uint64
 	pres []wire.Presence
@@ -34,7 +35,7 @@ func openTab(t *testing.T, n *testNode, docID, agent string) *tab {
 		t.Fatal(err)
 	}
 	d, _ := crdt.New(agent)
-	id, _ := wire.ParseDocID(docID)
+	id, _ := vocab.ParseDocID(docID)
 	tb := &tab{t: t, s: s, doc: d, id: id, stop: make(chan struct{})}
 	go tb.read()
 	t.Cleanup(func() { s.Close(); <-tb.stop })
@@ -229,7 +230,7 @@ func TestTabSessionRefusesBadInput(t *testing.T) {
 	// Before its hello a tab may send nothing else.
 	s, _ := a.m.OpenSession(ctx, info.ID)
 	defer s.Close()
-	if err := s.Handle(ctx, mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns})); !errors.Is(err, wire.ErrRejected) {
+	if err := s.Handle(ctx, mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns})); !errors.Is(err, vocab.ErrRejected) {
 		t.Fatalf("txns before hello: %v", err)
 	}
 }
@@ -279,7 +280,7 @@ func TestSlowTabIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	id, _ := wire.ParseDocID(info.ID)
+	id, _ := vocab.ParseDocID(info.ID)
 	if err := s.Handle(ctx, mustSync(t, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:]})); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"weft/api"
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -110,7 +111,7 @@ type ready struct {
 
 // stepConfig is what a step needs to know of the replica it runs in.
 type stepConfig struct {
-	doc   wire.DocID
+	doc   vocab.DocID
 	relay bool // a relay passes on what catch-up brought it
 }
 
@@ -140,7 +141,7 @@ func step(doc *crdt.Doc, cfg stepConfig, in input) (ready, error) {
 				// A tab's transactions are its own, in order: after a
 				// refusal the rest cannot fit, and the tab resends.
 				r.refused = err
-				if reason == reasonHistory {
+				if reason == vocab.ReasonHistory {
 					r.refused = fmt.Errorf("%w: %v", api.ErrBadInput, err)
 				}
 				break
@@ -174,12 +175,6 @@ func step(doc *crdt.Doc, cfg stepConfig, in input) (ready, error) {
 	return r, nil
 }
 
-// Reasons the step gives for transactions that do not fit the history.
-const (
-	reasonHistory    = "history"
-	reasonBufferFull = "buffer-full"
-)
-
 // integrate opens e (unless a validator already did) and applies it; on a
 // refusal it returns the counter reason.
 func integrate(doc *crdt.Doc, e *received) (string, error) {
@@ -187,14 +182,14 @@ func integrate(doc *crdt.Doc, e *received) (string, error) {
 	if t == nil {
 		var err error
 		if t, err = e.env.Open(); err != nil {
-			return wire.Reason(err), err
+			return vocab.Reason(err), err
 		}
 	}
 	if _, err := doc.Apply(t); err != nil {
 		if errors.Is(err, crdt.ErrBufferFull) {
-			return reasonBufferFull, err
+			return vocab.ReasonBufferFull, err
 		}
-		return reasonHistory, err
+		return vocab.ReasonHistory, err
 	}
 	return "", nil
 }

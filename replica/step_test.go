@@ -15,6 +15,7 @@ import (
 	"weft/crdt"
 	"weft/internal/script"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -59,7 +60,7 @@ func newStepWorld(t *testing.T) *stepWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stepWorld{doc: doc, cfg: stepConfig{doc: wire.DocID{1}}, authors: map[string]*crdt.Doc{}}
+	return &stepWorld{doc: doc, cfg: stepConfig{doc: vocab.DocID{1}}, authors: map[string]*crdt.Doc{}}
 }
 
 func (w *stepWorld) exec(line string) (string, error) {

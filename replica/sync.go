@@ -8,6 +8,7 @@ import (
 
 	"weft/api"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -42,7 +43,7 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 		return m, err
 	}
 	if m.Kind > wire.MsgFail {
-		return m, wire.Reject("malformed", "sync message of kind %d between replicas", m.Kind)
+		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d between replicas", m.Kind)
 	}
 	return m, nil
 }
@@ -124,7 +125,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
 	case reply.Kind != wire.MsgHello || string(reply.Doc) != string(doc[:]):
 		_ = s.Reset()
-		return wire.Reject("malformed", "expected a hello for %s", doc)
+		return vocab.Reject(vocab.ReasonMalformed, "expected a hello for %s", doc)
 	}
 	m.adoptTitle(ctx, doc, reply.Title)
 	return m.exchange(ctx, s, d, reply.Version)
@@ -141,7 +142,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		if err != nil {
 			m.countReject(err)
 		} else {
-			m.stats.reject("malformed")
+			m.stats.reject(vocab.ReasonMalformed)
 		}
 		_ = s.Reset()
 		return
@@ -230,7 +231,7 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 		return 0, err
 	}
 	sent := 0
-	for _, envs := range pack(wires) {
+	for _, envs := range wire.Pack(wires) {
 		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}); err != nil {
 			return sent, err
 		}
@@ -262,13 +263,13 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			return n, nil
 		case wire.MsgTxns:
 		default:
-			return n, wire.Reject("malformed", "unexpected sync message of kind %d", msg.Kind)
+			return n, vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
 		}
 		envs := make([]received, 0, len(msg.Envs))
 		for _, w := range msg.Envs {
-			e, err := wire.ParseEnvelope(w, wire.DocID(d.id))
+			e, err := wire.ParseEnvelope(w, d.id)
 			if err != nil {
-				m.stats.reject(wire.Reason(err))
+				m.stats.reject(vocab.Reason(err))
 				return n, err
 			}
 			envs = append(envs, received{env: e, raw: w})
@@ -302,9 +303,8 @@ func (d *docState) version(ctx context.Context) (map[string]uint64, error) {
 // countReject counts input refused for a named reason (a malformed or
 // oversized message or frame); a broken connection is not a rejection.
 func (m *Manager) countReject(err error) {
-	var r interface{ Reason() string }
-	if errors.As(err, &r) {
-		m.stats.reject(r.Reason())
+	if vocab.IsRejected(err) {
+		m.stats.reject(vocab.Reason(err))
 	}
 }
 
@@ -320,7 +320,7 @@ func (m *Manager) title(ctx context.Context, doc store.DocID) string {
 // adoptTitle gives doc a peer's title when it has none here (a document
 // joined by ID starts untitled). Later renames are not synchronised.
 func (m *Manager) adoptTitle(ctx context.Context, doc store.DocID, title string) {
-	if title == "" || len(title) > wire.MaxTitle || m.title(ctx, doc) != "" {
+	if title == "" || m.title(ctx, doc) != "" { // ParseSync dropped a title that breaks vocab.CheckTitle
 		return
 	}
 	if err := m.opts.Store.SetTitle(ctx, doc, title); err != nil {

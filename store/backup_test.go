@@ -35,7 +35,7 @@ func TestBackupRestore(t *testing.T) {
 			}
 			var ps []ID
 			if seq > 0 {
-				ps = []ID{{"w", seq - 1}}
+				ps = []ID{{Agent: "w", Seq: seq - 1}}
 			}
 			if _, err := s.Append(ctx, id, Batched, txn("w", seq, "w", ps...)); err != nil {
 				t.Error(err)

@@ -9,20 +9,22 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"weft/vocab"
 )
 
 // keystroke is a stand-in single-keystroke transaction: a 24-byte payload,
 // about what crdt.EncodeTxn makes for one typed character.
 func keystroke(seq uint64) TxnRecord {
-	h := TxnHeader{Agent: "bench-agent-0123", Seq: seq, Len: 1}
+	h := vocab.Header{Agent: "bench-agent-0123", Seq: seq, Len: 1}
 	if seq > 0 {
-		h.Parents = []ID{{"bench-agent-0123", seq - 1}}
+		h.Parents = []ID{{Agent: "bench-agent-0123", Seq: seq - 1}}
 	}
 	p := make([]byte, 24)
 	for i := range p {
 		p[i] = byte(seq) + byte(i)
 	}
-	return TxnRecord{TxnHeader: h, Payload: p}
+	return TxnRecord{Header: h, Payload: p}
 }
 
 func benchStore(b *testing.B) (*Store, DocID) {

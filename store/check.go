@@ -9,6 +9,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+
+	"weft/vocab"
 )
 
 // Codec lets Check look inside payloads. The store never decodes them
@@ -16,7 +18,7 @@ import (
 type Codec interface {
 	// CheckTxn decodes payload and returns an error unless it is exactly the
 	// transaction h describes (agent, first seq, length, parents).
-	CheckTxn(h TxnHeader, payload []byte) error
+	CheckTxn(h vocab.Header, payload []byte) error
 	// Rebuild starts rebuilding a document from a snapshot payload (nil: the
 	// empty document).
 	Rebuild(snapshot []byte) (Rebuilder, error)
@@ -246,7 +248,7 @@ func (c *checker) quarantine(ctx context.Context, doc DocID, key, what string) e
 }
 
 type txnInfo struct {
-	hdr TxnHeader
+	hdr vocab.Header
 	key string
 }
 
@@ -303,7 +305,7 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 			snapRB, err = c.opts.Codec.Rebuild(snap.Payload)
 			if err != nil {
 				err = fmt.Errorf("snapshot payload does not load: %v", err)
-			} else if v := snapRB.Version(); !sameVersion(v, snap.Covers) {
+			} else if v := snapRB.Version(); !v.Equal(snap.Covers) {
 				err = fmt.Errorf("snapshot payload has version %v, its record says %v", v, snap.Covers)
 			}
 		}
@@ -326,7 +328,7 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 		c.res.Txns++
 		t, err := decodeTxnAt(e.Key, e.Value)
 		if err == nil && c.opts.Codec != nil {
-			if cerr := c.opts.Codec.CheckTxn(t.TxnHeader, t.Payload); cerr != nil {
+			if cerr := c.opts.Codec.CheckTxn(t.Header, t.Payload); cerr != nil {
 				err = fmt.Errorf("payload disagrees with header of %s: %v", t.Span(), cerr)
 			}
 		}
@@ -334,8 +336,8 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 			bad = append(bad, badKey{doc, e.Key, err.Error()})
 			return nil
 		}
-		byID[ID{t.Agent, t.Seq}] = len(txns)
-		txns = append(txns, txnInfo{hdr: t.TxnHeader, key: e.Key})
+		byID[ID{Agent: t.Agent, Seq: t.Seq}] = len(txns)
+		txns = append(txns, txnInfo{hdr: t.Header, key: e.Key})
 		return ctx.Err()
 	}); err != nil {
 		return err
@@ -355,7 +357,7 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 		snapHash = snapRB.TextHash()
 	}
 	for attempt := 0; ; attempt++ {
-		hdrs := make([]TxnHeader, 0, len(txns))
+		hdrs := make([]vocab.Header, 0, len(txns))
 		idx := make([]int, 0, len(txns))
 		for i := range txns {
 			if _, ok := excluded[i]; !ok {
@@ -577,20 +579,6 @@ func covered(txns []txnInfo, byID map[ID]int, p ID) bool {
 	return false
 }
 
-func sameVersion(a, b Version) bool {
-	for k, v := range a {
-		if v != 0 && b[k] != v {
-			return false
-		}
-	}
-	for k, v := range b {
-		if v != 0 && a[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // rebuild applies the transactions in order (those not covered by the
 // snapshot) and returns the index of the first that fails, or -1.
 func (c *checker) rebuild(ctx context.Context, doc DocID, snap *Snapshot, txns []txnInfo, order []int) (int, error) {
@@ -608,7 +596,7 @@ func (c *checker) rebuild(ctx context.Context, doc DocID, snap *Snapshot, txns [
 	}
 	for _, i := range order {
 		h := &txns[i].hdr
-		if skip.Contains(h.Span()) {
+		if skip.ContainsSpan(h.Span()) {
 			continue
 		}
 		t, err := c.readTxn(ctx, txns[i].key)
@@ -634,10 +622,10 @@ func (c *checker) readTxn(ctx context.Context, key string) (TxnRecord, error) {
 // the log still holds it, and compares text hashes. It returns a non-empty
 // description of a mismatch.
 func (c *checker) compareSnapshot(ctx context.Context, doc DocID, snap *Snapshot, snapHash []byte, txns []txnInfo, excluded map[int]string) (string, error) {
-	var hdrs []TxnHeader
+	var hdrs []vocab.Header
 	var idx []int
 	for i := range txns {
-		if _, ex := excluded[i]; !ex && snap.Covers.Contains(txns[i].hdr.Span()) {
+		if _, ex := excluded[i]; !ex && snap.Covers.ContainsSpan(txns[i].hdr.Span()) {
 			hdrs = append(hdrs, txns[i].hdr)
 			idx = append(idx, i)
 		}
@@ -648,7 +636,7 @@ func (c *checker) compareSnapshot(ctx context.Context, doc DocID, snap *Snapshot
 		h := &hdrs[j]
 		have[h.Agent] = max(have[h.Agent], h.Seq+h.Len)
 	}
-	if !sameVersion(have, snap.Covers) {
+	if !have.Equal(snap.Covers) {
 		return "", nil // compacted: the log no longer holds all of it
 	}
 	rb, err := c.opts.Codec.Rebuild(nil)
@@ -706,7 +694,7 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 	var lc logCheck
 	placed := map[ID]int{}
 	for _, i := range order {
-		placed[ID{txns[i].hdr.Agent, txns[i].hdr.Seq}] = i
+		placed[ID{Agent: txns[i].hdr.Agent, Seq: txns[i].hdr.Seq}] = i
 	}
 	bad := func(key, what string) {
 		lc.problem = true
@@ -758,7 +746,7 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 			bad(e.Key, err.Error())
 			return nil
 		}
-		id := ID{lr.Agent, lr.Seq}
+		id := ID{Agent: lr.Agent, Seq: lr.Seq}
 		i, ok := placed[id]
 		switch {
 		case !ok:
@@ -795,7 +783,7 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 	}
 	for _, i := range order {
 		h := &txns[i].hdr
-		if !listed[ID{h.Agent, h.Seq}] && !base.Contains(h.Span()) {
+		if !listed[ID{Agent: h.Agent, Seq: h.Seq}] && !base.ContainsSpan(h.Span()) {
 			bad(txns[i].key, fmt.Sprintf("transaction %s is missing from the log", h.Span()))
 		}
 	}

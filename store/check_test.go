@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"weft/vocab"
 )
 
 // corrupt overwrites key's value directly in the datastore.
@@ -50,7 +52,7 @@ func TestCheck(t *testing.T) {
 		setup := func(t *testing.T) (*Store, DocID, []TxnRecord) {
 			s := open(t, testOpts())
 			id := mustCreate(t, s)
-			all := []TxnRecord{txn("a", 0, "ab"), txn("b", 0, "c", ID{"a", 1}), txn("a", 2, "d", ID{"b", 0}), txn("b", 1, "e", ID{"a", 2})}
+			all := []TxnRecord{txn("a", 0, "ab"), txn("b", 0, "c", ID{Agent: "a", Seq: 1}), txn("a", 2, "d", ID{Agent: "b", Seq: 0}), txn("b", 1, "e", ID{Agent: "a", Seq: 2})}
 			mustAppend(t, s, id, Immediate, all...)
 			if res, ps := check(t, s, false); res.Problems != 0 || !res.Healthy() || res.Txns != 4 || res.Docs != 1 {
 				t.Fatalf("healthy store: %+v %v", res, ps)
@@ -78,7 +80,7 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("repair: %+v %v", res, ps)
 			}
 			// a:2 is damaged; b:1 depends on it and is set aside too.
-			want := []Span{{"a", 2, 1}, {"b", 1, 1}}
+			want := []Span{{Agent: "a", Seq: 2, Len: 1}, {Agent: "b", Seq: 1, Len: 1}}
 			got, _ := s.Missing(ctx, id)
 			if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 				t.Fatalf("fetch list %v, want %v", got, want)
@@ -94,7 +96,7 @@ func TestCheck(t *testing.T) {
 			if v, _ := s.Version(ctx, id); v["a"] != 2 || v["b"] != 1 {
 				t.Fatalf("version after repair %v", v)
 			}
-			mustAppend(t, s, id, Immediate, txn("a", 2, "d", ID{"b", 0}), txn("b", 1, "e", ID{"a", 2}))
+			mustAppend(t, s, id, Immediate, txn("a", 2, "d", ID{Agent: "b", Seq: 0}), txn("b", 1, "e", ID{Agent: "a", Seq: 2}))
 			if left, err := s.ResolveMissing(ctx, id); err != nil || len(left) != 0 {
 				t.Fatalf("resolve: %v %v", left, err)
 			}
@@ -222,8 +224,8 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("PayloadDisagreesWithHeader", func(t *testing.T) {
 			s, id, _ := setup(t)
-			bad := txn("b", 1, "e", ID{"a", 2})
-			bad.Payload = fakePayload(TxnHeader{Agent: "b", Seq: 1, Parents: []ID{{"a", 1}}}, "e")
+			bad := txn("b", 1, "e", ID{Agent: "a", Seq: 2})
+			bad.Payload = fakePayload(vocab.Header{Agent: "b", Seq: 1, Parents: []ID{{Agent: "a", Seq: 1}}}, "e")
 			b, _ := encodeTxn(&bad)
 			corrupt(t, s, txnKey(id, "b", 1), b)
 			res, ps := check(t, s, true)
@@ -238,7 +240,7 @@ func TestCheck(t *testing.T) {
 				d.Apply(tr.Payload)
 			}
 			fd := d.(*fakeDoc)
-			fd.items[ID{"a", 0}] = 'Z' // wrong text, right version
+			fd.items[ID{Agent: "a", Seq: 0}] = 'Z' // wrong text, right version
 			b, _ := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(fd.v), Payload: fd.Snapshot()})
 			corrupt(t, s, snapshotKey(id), b)
 			res, ps := check(t, s, true)
@@ -264,7 +266,7 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("%+v %v", res, ps)
 			}
 			got := res.Fetch[id]
-			if got[0] != (Span{"a", 0, 3}) || got[1] != (Span{"b", 0, 2}) {
+			if got[0] != (Span{Agent: "a", Seq: 0, Len: 3}) || got[1] != (Span{Agent: "b", Seq: 0, Len: 2}) {
 				t.Fatalf("fetch %v", got)
 			}
 		})
@@ -272,17 +274,17 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCausalOrder(t *testing.T) {
-	h := func(a string, seq, n uint64, ps ...ID) TxnHeader {
-		return TxnHeader{Agent: a, Seq: seq, Len: n, Parents: ps}
+	h := func(a string, seq, n uint64, ps ...ID) vocab.Header {
+		return vocab.Header{Agent: a, Seq: seq, Len: n, Parents: ps}
 	}
-	hdrs := []TxnHeader{
-		h("b", 1, 1, ID{"a", 2}),
-		h("a", 2, 1, ID{"b", 0}),
+	hdrs := []vocab.Header{
+		h("b", 1, 1, ID{Agent: "a", Seq: 2}),
+		h("a", 2, 1, ID{Agent: "b", Seq: 0}),
 		h("a", 0, 2),
-		h("b", 0, 1, ID{"a", 1}),
-		h("c", 5, 1),             // gap
-		h("d", 0, 1, ID{"c", 5}), // depends on the gap
-		h("e", 0, 1, ID{"x", 0}), // missing parent
+		h("b", 0, 1, ID{Agent: "a", Seq: 1}),
+		h("c", 5, 1),                         // gap
+		h("d", 0, 1, ID{Agent: "c", Seq: 5}), // depends on the gap
+		h("e", 0, 1, ID{Agent: "x", Seq: 0}), // missing parent
 	}
 	order, stuck := causalOrder(hdrs, nil)
 	if len(order) != 4 || len(stuck) != 3 {

@@ -177,7 +177,7 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 			// An entry and the transaction it drops go in one group.
 			ops := []kvOp{{key: e.Key, del: true}}
 			var lr logRec
-			if decodeRecord(recLog, e.Value, &lr) == nil && covers.Contains(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
+			if decodeRecord(recLog, e.Value, &lr) == nil && covers.ContainsSpan(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 				ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})
 				dropped++
 			}
@@ -208,7 +208,7 @@ func coveredEntry(val []byte, covers Version) bool {
 	if err := decodeRecord(recLog, val, &lr); err != nil {
 		return false
 	}
-	return covers.Contains(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len})
+	return covers.ContainsSpan(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len})
 }
 
 // switchEpoch is step 3 of Compact: with doc's appends held off, it
@@ -285,7 +285,7 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 	if err := each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, cur)}, func(e dsq.Entry) error {
 		var lr logRec
 		if decodeRecord(recLog, e.Value, &lr) == nil {
-			listed[ID{lr.Agent, lr.Seq}] = true
+			listed[ID{Agent: lr.Agent, Seq: lr.Seq}] = true
 		}
 		return nil
 	}); err != nil {
@@ -299,8 +299,8 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 		ops := []kvOp{{key: e.Key, del: true}}
 		entries++
 		var lr logRec
-		if decodeRecord(recLog, e.Value, &lr) == nil && !listed[ID{lr.Agent, lr.Seq}] &&
-			covers.Contains(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
+		if decodeRecord(recLog, e.Value, &lr) == nil && !listed[ID{Agent: lr.Agent, Seq: lr.Seq}] &&
+			covers.ContainsSpan(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 			ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})
 			dropped++
 		}

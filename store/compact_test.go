@@ -15,6 +15,8 @@ import (
 	"github.com/ipfs/go-datastore/failstore"
 	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
+
+	"weft/vocab"
 )
 
 // twoAgents returns n transactions of "a" and n of "b", alternating, b's
@@ -22,7 +24,7 @@ import (
 // transactions interleaved with dropped ones.
 func twoAgents(n uint64) []TxnRecord {
 	as, bs := linear("a", 0, n), linear("b", 0, n)
-	bs[0] = txn("b", 0, "a", ID{"a", 0})
+	bs[0] = txn("b", 0, "a", ID{Agent: "a", Seq: 0})
 	out := make([]TxnRecord, 0, 2*n)
 	for i := range as {
 		out = append(out, as[i], bs[i])
@@ -34,9 +36,9 @@ func twoAgents(n uint64) []TxnRecord {
 // to an empty fake document.
 func fakeApply(t testing.TB, txns []TxnRecord) *fakeDoc {
 	t.Helper()
-	hdrs := make([]TxnHeader, len(txns))
+	hdrs := make([]vocab.Header, len(txns))
 	for i := range txns {
-		hdrs[i] = txns[i].TxnHeader
+		hdrs[i] = txns[i].Header
 	}
 	order, stuck := causalOrder(hdrs, nil)
 	if len(stuck) > 0 {
@@ -103,12 +105,12 @@ func checkCausal(t testing.TB, got, want []TxnRecord, base Version) {
 	seen := map[ID]bool{}
 	uncovered := 0
 	for _, tr := range got {
-		id := ID{tr.Agent, tr.Seq}
+		id := ID{Agent: tr.Agent, Seq: tr.Seq}
 		if seen[id] {
 			t.Fatalf("stream %s: %s twice", spanList(got), tr.Span())
 		}
 		seen[id] = true
-		if base.Contains(tr.Span()) {
+		if base.ContainsSpan(tr.Span()) {
 			continue
 		}
 		uncovered++
@@ -124,11 +126,11 @@ func checkCausal(t testing.TB, got, want []TxnRecord, base Version) {
 	}
 	n := 0
 	for _, tr := range want {
-		if base.Contains(tr.Span()) {
+		if base.ContainsSpan(tr.Span()) {
 			continue
 		}
 		n++
-		if !seen[ID{tr.Agent, tr.Seq}] {
+		if !seen[ID{Agent: tr.Agent, Seq: tr.Seq}] {
 			t.Fatalf("stream %s lacks %s", spanList(got), tr.Span())
 		}
 	}
@@ -196,7 +198,7 @@ func TestCompactEpochs(t *testing.T) {
 		// Same order as stored: the survivors kept their counters.
 		var want []TxnRecord
 		for _, tr := range all {
-			if !v.Contains(tr.Span()) {
+			if !v.ContainsSpan(tr.Span()) {
 				want = append(want, tr)
 			}
 		}
@@ -204,7 +206,7 @@ func TestCompactEpochs(t *testing.T) {
 			t.Fatalf("stream %s, want %s", spanList(got), spanList(want))
 		}
 		// Appends continue in the new epoch.
-		more := txn("a", 20, "z", ID{"a", 19}, ID{"b", 19})
+		more := txn("a", 20, "z", ID{Agent: "a", Seq: 19}, ID{Agent: "b", Seq: 19})
 		mustAppend(t, s, id, Batched, more)
 		all = append(all, more)
 		if text, _, err := loadText(ctx, s, id); err != nil || text != fullText(t, all) {
@@ -255,10 +257,10 @@ func TestCompactWhileAppending(t *testing.T) {
 				}
 				var ps []ID
 				if seq := v[agent]; seq > 0 {
-					ps = append(ps, ID{agent, seq - 1})
+					ps = append(ps, ID{Agent: agent, Seq: seq - 1})
 				}
 				if v[other] > 0 && i%3 == 0 {
-					ps = append(ps, ID{other, v[other] - 1})
+					ps = append(ps, ID{Agent: other, Seq: v[other] - 1})
 				}
 				tr := txn(agent, v[agent], string(rune('a'+i%26)), ps...)
 				ack, err := s.Append(ctx, id, p, tr)
@@ -296,7 +298,7 @@ func TestCompactWhileAppending(t *testing.T) {
 			for _, tr := range cover {
 				got[tr.Agent] = max(got[tr.Agent], tr.Seq+tr.Len)
 			}
-			if !sameVersion(got, v) {
+			if !got.Equal(v) {
 				continue // the loaded state holds writes not yet recorded here
 			}
 			snap, _ := fakeSnapshot(t, cover)
@@ -331,7 +333,7 @@ func TestCompactWhileAppending(t *testing.T) {
 func coveredBy(all []TxnRecord, v Version) []TxnRecord {
 	var out []TxnRecord
 	for _, tr := range all {
-		if v.Contains(tr.Span()) {
+		if v.ContainsSpan(tr.Span()) {
 			out = append(out, tr)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"weft/vocab"
 )
 
 var (
@@ -156,7 +158,7 @@ func TestCrash(t *testing.T) {
 				}
 				want := crashText(sp.Seq, sp.Len)
 				for i := range sp.Len {
-					if items[ID{agent, sp.Seq + i}] != want[i] {
+					if items[ID{Agent: agent, Seq: sp.Seq + i}] != want[i] {
 						fail("acknowledged %s opens wrongly at seq %d", sp, sp.Seq+i)
 					}
 				}
@@ -260,13 +262,13 @@ func TestCrashChild(t *testing.T) {
 			n := 1 + rng.Uint64N(3)
 			var ps []ID
 			if seq > 0 {
-				ps = append(ps, ID{agent, seq - 1})
+				ps = append(ps, ID{Agent: agent, Seq: seq - 1})
 			}
 			if v[other] > 0 && rng.IntN(4) == 0 {
-				ps = append(ps, ID{other, v[other] - 1})
+				ps = append(ps, ID{Agent: other, Seq: v[other] - 1})
 			}
-			h := TxnHeader{Agent: agent, Seq: seq, Len: n, Parents: ps}
-			ack, err := s.Append(ctx, id, p, TxnRecord{TxnHeader: h, Payload: fakePayload(h, crashText(seq, n))})
+			h := vocab.Header{Agent: agent, Seq: seq, Len: n, Parents: ps}
+			ack, err := s.Append(ctx, id, p, TxnRecord{Header: h, Payload: fakePayload(h, crashText(seq, n))})
 			if err != nil {
 				panic(err)
 			}

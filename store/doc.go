@@ -4,9 +4,13 @@
 // schema migrations, consistency check and repair, and backup/restore.
 //
 // The store keeps encoded bytes. It never imports the crdt package: what it
-// knows of a transaction is the TxnHeader the caller passes beside the
-// opaque payload, and Check looks inside payloads only through the Codec
-// interface declared here.
+// knows of a transaction is its vocab.Header (the same header its envelope
+// carries), passed beside the opaque payload in a TxnRecord, and Check looks
+// inside payloads only through the Codec interface declared here. Document
+// IDs, agents, spans, versions, and the bounds on seqs (vocab.MaxSeq),
+// parents (vocab.MaxParents) and new titles (vocab.CheckTitle) are package
+// vocab's; a stored title is read back as it is, even one written before
+// the title rule.
 //
 // # Data directory
 //
@@ -17,7 +21,7 @@
 // # Keys (schema version 3)
 //
 // Document IDs are 128 random bits written as 32 lowercase hex digits.
-// Agent names (any bytes, 1..64) are escaped into one key segment: bytes
+// Agent names (1..64 bytes of UTF-8) are escaped into one key segment: bytes
 // outside [A-Za-z0-9_-] become %XX (uppercase hex). Seqs, log counters and
 // epochs are 20-digit zero-padded decimals, so key order is numeric order.
 //

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"weft/vocab"
 )
 
 // fakeCodec is a stand-in for the crdt package in unit tests. A payload is
@@ -25,7 +27,7 @@ type fakeTxn struct {
 	Text    string
 }
 
-func fakePayload(h TxnHeader, text string) []byte {
+func fakePayload(h vocab.Header, text string) []byte {
 	ps := make([]idRec, len(h.Parents))
 	for i, p := range h.Parents {
 		ps[i] = idRec{Agent: p.Agent, Seq: p.Seq}
@@ -37,7 +39,7 @@ func fakePayload(h TxnHeader, text string) []byte {
 	return b
 }
 
-func (fakeCodec) CheckTxn(h TxnHeader, payload []byte) error {
+func (fakeCodec) CheckTxn(h vocab.Header, payload []byte) error {
 	var ft fakeTxn
 	if err := cbor.Unmarshal(payload, &ft); err != nil {
 		return err
@@ -109,7 +111,7 @@ func (fakeCodec) Rebuild(snapshot []byte) (Rebuilder, error) {
 	}
 	for _, r := range fs.Runs {
 		for i := 0; i < len(r.Text); i++ {
-			d.items[ID{r.Agent, r.Seq + uint64(i)}] = r.Text[i]
+			d.items[ID{Agent: r.Agent, Seq: r.Seq + uint64(i)}] = r.Text[i]
 		}
 	}
 	return d, nil
@@ -129,7 +131,7 @@ func (d *fakeDoc) Apply(payload []byte) error {
 		}
 	}
 	for i := 0; i < len(ft.Text); i++ {
-		d.items[ID{ft.Agent, ft.Seq + uint64(i)}] = ft.Text[i]
+		d.items[ID{Agent: ft.Agent, Seq: ft.Seq + uint64(i)}] = ft.Text[i]
 	}
 	d.v[ft.Agent] = max(d.v[ft.Agent], ft.Seq+uint64(len(ft.Text)))
 	return nil

@@ -61,7 +61,7 @@ func TestFailingDisk(t *testing.T) {
 				mustAppend(t, s, id, Immediate, txn("a", 0, "ok"))
 				f.set(op, errno)
 				// Immediate: the error surfaces from Append itself.
-				_, err := s.Append(ctx, id, Immediate, txn("a", 2, "x", ID{"a", 1}))
+				_, err := s.Append(ctx, id, Immediate, txn("a", 2, "x", ID{Agent: "a", Seq: 1}))
 				if !errors.Is(err, ErrFailed) || !errors.Is(err, errno) {
 					t.Fatalf("immediate append on failing disk: %v", err)
 				}
@@ -89,7 +89,7 @@ func TestFailingDisk(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer s2.Close()
-				mustAppend(t, s2, id, Immediate, txn("a", 2, "x", ID{"a", 1}))
+				mustAppend(t, s2, id, Immediate, txn("a", 2, "x", ID{Agent: "a", Seq: 1}))
 				if res, err := s2.Check(ctx, CheckOptions{Codec: fakeCodec{}}); err != nil || res.Problems != 0 {
 					t.Fatalf("check after recovery: %+v %v", res, err)
 				}

@@ -8,6 +8,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+
+	"weft/vocab"
 )
 
 // backend opens a store for the behavioural suite.
@@ -54,8 +56,8 @@ func testOpts() Options {
 // txn makes a transaction record whose payload the fake codec understands:
 // it inserts text (one seq per byte).
 func txn(agent string, seq uint64, text string, parents ...ID) TxnRecord {
-	h := TxnHeader{Agent: agent, Seq: seq, Len: uint64(len(text)), Parents: parents}
-	return TxnRecord{TxnHeader: h, Payload: fakePayload(h, text)}
+	h := vocab.Header{Agent: agent, Seq: seq, Len: uint64(len(text)), Parents: parents}
+	return TxnRecord{Header: h, Payload: fakePayload(h, text)}
 }
 
 func mustCreate(t testing.TB, s *Store) DocID {
@@ -84,7 +86,7 @@ func linear(agent string, from, n uint64) []TxnRecord {
 	for i := from; i < from+n; i++ {
 		var ps []ID
 		if i > 0 {
-			ps = []ID{{agent, i - 1}}
+			ps = []ID{{Agent: agent, Seq: i - 1}}
 		}
 		out = append(out, txn(agent, i, string(rune('a'+i%26)), ps...))
 	}

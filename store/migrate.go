@@ -9,6 +9,8 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+
+	"weft/vocab"
 )
 
 // A migration turns a store of schema version from into from+1. It must be
@@ -93,7 +95,7 @@ func storedDocs(ctx context.Context, r ds.Read) (docs []DocID, hasMeta map[DocID
 // version. It returns the headers, the order (indexes into hdrs) and the
 // heads that order reaches. Transactions that cannot be placed (damaged
 // history) are left out; Check reports them.
-func placedTxns(ctx context.Context, s *Store, doc DocID) (hdrs []TxnHeader, order []int, heads Version, err error) {
+func placedTxns(ctx context.Context, s *Store, doc DocID) (hdrs []vocab.Header, order []int, heads Version, err error) {
 	var base Version
 	if snap, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
 		base = snap.Covers
@@ -102,7 +104,7 @@ func placedTxns(ctx context.Context, s *Store, doc DocID) (hdrs []TxnHeader, ord
 	}
 	if err := each(ctx, s.kv.d, dsq.Query{Prefix: txnPrefix(doc)}, func(e dsq.Entry) error {
 		if t, err := decodeTxnAt(e.Key, e.Value); err == nil {
-			hdrs = append(hdrs, t.TxnHeader)
+			hdrs = append(hdrs, t.Header)
 		}
 		return nil
 	}); err != nil {

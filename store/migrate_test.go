@@ -18,11 +18,11 @@ var writeFixture = flag.Bool("write-v1-fixture", false, "rewrite testdata/v1 wit
 var v1Docs = map[string][]TxnRecord{
 	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": {
 		txn("z", 0, "hello"),
-		txn("a", 0, " ", ID{"z", 4}),
-		txn("z", 5, "world", ID{"a", 0}),
-		txn("a", 1, "!", ID{"z", 9}),
-		txn("m\x00/.", 0, "?", ID{"z", 9}), // concurrent with a:1
-		txn("a", 2, ".", ID{"a", 1}, ID{"m\x00/.", 0}),
+		txn("a", 0, " ", ID{Agent: "z", Seq: 4}),
+		txn("z", 5, "world", ID{Agent: "a", Seq: 0}),
+		txn("a", 1, "!", ID{Agent: "z", Seq: 9}),
+		txn("m\x00/.", 0, "?", ID{Agent: "z", Seq: 9}), // concurrent with a:1
+		txn("a", 2, ".", ID{Agent: "a", Seq: 1}, ID{Agent: "m\x00/.", Seq: 0}),
 	},
 	"0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50": {
 		txn("q", 0, "x"),
@@ -153,7 +153,7 @@ func TestMigrateV1Fixture(t *testing.T) {
 			have[tr.Agent] = tr.Seq + tr.Len
 		}
 		v, _ := s.Version(ctx, id)
-		if !sameVersion(v, have) {
+		if !v.Equal(have) {
 			t.Fatalf("heads %v, want %v", v, have)
 		}
 	}
@@ -163,7 +163,7 @@ func TestMigrateV1Fixture(t *testing.T) {
 	}
 	// New writes continue the log.
 	id, _ := ParseDocID("0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50")
-	mustAppend(t, s, id, Immediate, txn("q", 1, "y", ID{"q", 0}))
+	mustAppend(t, s, id, Immediate, txn("q", 1, "y", ID{Agent: "q", Seq: 0}))
 	if got := streamAll(t, s, id, nil); len(got) != 2 {
 		t.Fatalf("after migration: %s", spanList(got))
 	}

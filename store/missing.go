@@ -30,7 +30,7 @@ func decodeFetch(raw []byte) ([]Span, error) {
 	out := make([]Span, len(fr.Spans))
 	for i, sp := range fr.Spans {
 		out[i] = Span{Agent: sp.Agent, Seq: sp.Seq, Len: sp.Len}
-		if err := validAgent(sp.Agent); err != nil || sp.Len == 0 || sp.Seq > MaxSeq || sp.Len > MaxSeq-sp.Seq {
+		if out[i].Check() != nil {
 			return nil, fmt.Errorf("%w: bad span %v", ErrCorrupt, out[i])
 		}
 	}

@@ -1,6 +1,10 @@
 package store
 
-import "sort"
+import (
+	"sort"
+
+	"weft/vocab"
+)
 
 // causalOrder orders transaction headers so that each comes after its
 // agent's earlier seqs and after its parents; base is what is already
@@ -9,7 +13,7 @@ import "sort"
 // past is incomplete: a gap, a missing parent, or something that depends on
 // one). The order is deterministic. Memory and time are linear in
 // len(hdrs) (plus the number of agents).
-func causalOrder(hdrs []TxnHeader, base Version) (order, stuck []int) {
+func causalOrder(hdrs []vocab.Header, base Version) (order, stuck []int) {
 	byAgent := map[string][]int{}
 	for i := range hdrs {
 		byAgent[hdrs[i].Agent] = append(byAgent[hdrs[i].Agent], i)

@@ -174,7 +174,7 @@ func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, epoch uint64,
 			return fmt.Errorf("%s: %w", e.Key, err)
 		}
 		sp := Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}
-		if skip.Contains(sp) {
+		if skip.ContainsSpan(sp) {
 			return nil
 		}
 		key := txnKey(doc, lr.Agent, lr.Seq)

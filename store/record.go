@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"weft/vocab"
 )
 
 // Every stored value is an envelope (CBOR, Core Deterministic Encoding):
@@ -212,14 +214,14 @@ func decodeTxn(data []byte) (TxnRecord, error) {
 	if err := decodeRecord(recTxn, data, &tr); err != nil {
 		return TxnRecord{}, err
 	}
-	r := TxnRecord{TxnHeader: TxnHeader{Agent: tr.Agent, Seq: tr.Seq, Len: tr.Len}, Payload: tr.Payload}
+	r := TxnRecord{Header: vocab.Header{Agent: tr.Agent, Seq: tr.Seq, Len: tr.Len}, Payload: tr.Payload}
 	if len(tr.Parents) > 0 {
 		r.Parents = make([]ID, len(tr.Parents))
 		for i, p := range tr.Parents {
 			r.Parents[i] = ID{Agent: p.Agent, Seq: p.Seq}
 		}
 	}
-	if err := r.TxnHeader.validate(); err != nil {
+	if err := validHeader(&r.Header); err != nil {
 		return TxnRecord{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if len(r.Payload) == 0 {

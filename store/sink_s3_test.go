@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"weft/internal/s3test"
+	"weft/vocab"
 )
 
 func TestParseS3URL(t *testing.T) {
@@ -256,11 +257,11 @@ func bigStore(t *testing.T, c *fakeClock, size int) *Store {
 		}
 		var ps []ID
 		if i > 0 {
-			ps = []ID{{"big", uint64(i-1) * per}}
+			ps = []ID{{Agent: "big", Seq: uint64(i-1) * per}}
 		}
-		h := TxnHeader{Agent: "big", Seq: uint64(i) * per, Len: per, Parents: ps}
+		h := vocab.Header{Agent: "big", Seq: uint64(i) * per, Len: per, Parents: ps}
 		// The fake payload repeats the text; what matters is its size.
-		txns = append(txns, TxnRecord{TxnHeader: h, Payload: fakePayload(h, string(text))})
+		txns = append(txns, TxnRecord{Header: h, Payload: fakePayload(h, string(text))})
 	}
 	for len(txns) > 0 {
 		n := min(len(txns), 8)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"weft/vocab"
 )
 
 func TestSuite(t *testing.T) {
@@ -39,7 +41,7 @@ func TestSuite(t *testing.T) {
 			if err != nil || len(docs) != 1 || docs[0] != id {
 				t.Fatalf("docs %v %v", docs, err)
 			}
-			if err := s.SetTitle(ctx, id, strings.Repeat("x", MaxTitleLen+1)); !errors.Is(err, ErrInvalid) {
+			if err := s.SetTitle(ctx, id, strings.Repeat("x", vocab.MaxTitle+1)); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("long title: %v", err)
 			}
 		})
@@ -52,17 +54,17 @@ func TestSuite(t *testing.T) {
 				t    TxnRecord
 				want error
 			}{
-				{"gap", txn("a", 4, "x", ID{"a", 2}), ErrGap},
-				{"overlap", txn("a", 2, "xy", ID{"a", 1}), ErrOverlap},
-				{"missing parent", txn("b", 0, "x", ID{"a", 3}), ErrMissingParent},
-				{"unknown agent parent", txn("b", 0, "x", ID{"c", 0}), ErrMissingParent},
+				{"gap", txn("a", 4, "x", ID{Agent: "a", Seq: 2}), ErrGap},
+				{"overlap", txn("a", 2, "xy", ID{Agent: "a", Seq: 1}), ErrOverlap},
+				{"missing parent", txn("b", 0, "x", ID{Agent: "a", Seq: 3}), ErrMissingParent},
+				{"unknown agent parent", txn("b", 0, "x", ID{Agent: "c", Seq: 0}), ErrMissingParent},
 				{"empty agent", txn("", 0, "x"), ErrInvalid},
 				{"long agent", txn(strings.Repeat("a", 65), 0, "x"), ErrInvalid},
-				{"zero length", TxnRecord{TxnHeader: TxnHeader{Agent: "b"}, Payload: []byte{1}}, ErrInvalid},
-				{"self parent", txn("a", 3, "x", ID{"a", 3}), ErrInvalid},
-				{"duplicate parent", txn("b", 0, "x", ID{"a", 1}, ID{"a", 1}), ErrInvalid},
-				{"empty payload", TxnRecord{TxnHeader: TxnHeader{Agent: "b", Len: 1}}, ErrInvalid},
-				{"seq overflow", TxnRecord{TxnHeader: TxnHeader{Agent: "b", Seq: MaxSeq, Len: 2}, Payload: []byte{1}}, ErrInvalid},
+				{"zero length", TxnRecord{Header: vocab.Header{Agent: "b"}, Payload: []byte{1}}, ErrInvalid},
+				{"self parent", txn("a", 3, "x", ID{Agent: "a", Seq: 3}), ErrInvalid},
+				{"duplicate parent", txn("b", 0, "x", ID{Agent: "a", Seq: 1}, ID{Agent: "a", Seq: 1}), ErrInvalid},
+				{"empty payload", TxnRecord{Header: vocab.Header{Agent: "b", Len: 1}}, ErrInvalid},
+				{"seq overflow", TxnRecord{Header: vocab.Header{Agent: "b", Seq: vocab.MaxSeq, Len: 2}, Payload: []byte{1}}, ErrInvalid},
 			}
 			for _, c := range cases {
 				if _, err := s.Append(ctx, id, Immediate, c.t); !errors.Is(err, c.want) {
@@ -70,7 +72,7 @@ func TestSuite(t *testing.T) {
 				}
 			}
 			// A failing call writes nothing, even its valid part.
-			if _, err := s.Append(ctx, id, Immediate, txn("b", 0, "ok", ID{"a", 2}), txn("b", 5, "gap")); !errors.Is(err, ErrGap) {
+			if _, err := s.Append(ctx, id, Immediate, txn("b", 0, "ok", ID{Agent: "a", Seq: 2}), txn("b", 5, "gap")); !errors.Is(err, ErrGap) {
 				t.Fatalf("mixed call: %v", err)
 			}
 			v, _ := s.Version(ctx, id)
@@ -94,10 +96,10 @@ func TestSuite(t *testing.T) {
 			// Two agents interleaved, each txn depending on the other's last.
 			want := []TxnRecord{
 				txn("b", 0, "x"),
-				txn("a/\x00%", 0, "yy", ID{"b", 0}),
-				txn("b", 1, "z", ID{"a/\x00%", 1}),
-				txn("a/\x00%", 2, "w", ID{"b", 1}),
-				txn("..", 0, "q", ID{"a/\x00%", 2}, ID{"b", 1}),
+				txn("a/\x00%", 0, "yy", ID{Agent: "b", Seq: 0}),
+				txn("b", 1, "z", ID{Agent: "a/\x00%", Seq: 1}),
+				txn("a/\x00%", 2, "w", ID{Agent: "b", Seq: 1}),
+				txn("..", 0, "q", ID{Agent: "a/\x00%", Seq: 2}, ID{Agent: "b", Seq: 1}),
 			}
 			for _, tr := range want {
 				mustAppend(t, s, id, Batched, tr)
@@ -249,7 +251,7 @@ func TestSuite(t *testing.T) {
 				t.Fatalf("calls %d hits %d misses %d", calls, m.CacheHits.Load(), m.CacheMisses.Load())
 			}
 			// A batched write (not yet flushed) invalidates and is visible.
-			if _, err := s.Append(ctx, id, Batched, txn("a", 5, "x", ID{"a", 4})); err != nil {
+			if _, err := s.Append(ctx, id, Batched, txn("a", 5, "x", ID{Agent: "a", Seq: 4})); err != nil {
 				t.Fatal(err)
 			}
 			v, err := s.Load(ctx, id, load)
@@ -266,7 +268,7 @@ func TestSuite(t *testing.T) {
 		t.Run("CompactionAndLoad", func(t *testing.T) {
 			s := open(t, testOpts())
 			id := mustCreate(t, s)
-			all := append(linear("a", 0, 20), txn("b", 0, "XY", ID{"a", 19}))
+			all := append(linear("a", 0, 20), txn("b", 0, "XY", ID{Agent: "a", Seq: 19}))
 			mustAppend(t, s, id, Immediate, all...)
 			d, _ := fakeCodec{}.Rebuild(nil)
 			for _, tr := range all[:15] {
@@ -344,13 +346,13 @@ func TestSuite(t *testing.T) {
 		t.Run("FetchList", func(t *testing.T) {
 			s := open(t, testOpts())
 			id := mustCreate(t, s)
-			op, _ := fetchOp(id, []Span{{"a", 0, 10}, {"b", 3, 2}})
+			op, _ := fetchOp(id, []Span{{Agent: "a", Seq: 0, Len: 10}, {Agent: "b", Seq: 3, Len: 2}})
 			if err := s.submit(ctx, &group{ops: []kvOp{op}}, true); err != nil {
 				t.Fatal(err)
 			}
 			mustAppend(t, s, id, Immediate, linear("a", 0, 4)...)
 			left, err := s.ResolveMissing(ctx, id)
-			if err != nil || len(left) != 2 || left[0] != (Span{"a", 4, 6}) || left[1] != (Span{"b", 3, 2}) {
+			if err != nil || len(left) != 2 || left[0] != (Span{Agent: "a", Seq: 4, Len: 6}) || left[1] != (Span{Agent: "b", Seq: 3, Len: 2}) {
 				t.Fatalf("left %v %v", left, err)
 			}
 			got, _ := s.Missing(ctx, id)
@@ -388,7 +390,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if v["a"] != 60 {
 		t.Fatalf("version %v", v)
 	}
-	mustAppend(t, s, id, Immediate, txn("a", 60, "z", ID{"a", 59}))
+	mustAppend(t, s, id, Immediate, txn("a", 60, "z", ID{Agent: "a", Seq: 59}))
 	// The arrival log continues after the old entries (not over them).
 	if got := streamAll(t, s, id, nil); len(got) != 61 || got[60].Seq != 60 {
 		t.Fatalf("after reopen and append: %d txns", len(got))

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
+
+	"weft/vocab"
 )
 
 // Ack reports when a write is durable. It is done once the batch holding
@@ -350,8 +351,8 @@ type Meta struct {
 
 // CreateDoc creates an empty document (durably). ErrExists if it exists.
 func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
-	if doc.IsZero() {
-		return fmt.Errorf("%w: zero document ID", ErrInvalid)
+	if err := doc.Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := validTitle(title); err != nil {
 		return err
@@ -378,8 +379,8 @@ func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
 }
 
 func validTitle(t string) error {
-	if len(t) > MaxTitleLen || !utf8.ValidString(t) {
-		return fmt.Errorf("%w: title must be valid UTF-8 of at most %d bytes", ErrInvalid, MaxTitleLen)
+	if err := vocab.CheckTitle(t); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return nil
 }

@@ -9,32 +9,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"weft/api"
+	"weft/vocab"
 )
 
-// Bounds on what a request may carry (besides Options.MaxBody).
+// Bounds on what a request may carry (besides Options.MaxBody; titles
+// follow vocab.CheckTitle).
 const (
-	// MaxTitle is the longest document title, in code points.
-	MaxTitle = 256
 	// MaxEdits is the most edits one request to /edits may carry.
 	MaxEdits = 1 << 16
 )
-
-// ValidDocID reports whether id is a document ID: 32 lowercase hex digits.
-func ValidDocID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 
@@ -230,20 +216,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 
 func docID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
-	if !ValidDocID(id) {
-		return "", badRequest("%q is not a document ID (want 32 lowercase hex digits)", id)
+	if _, err := vocab.ParseDocID(id); err != nil {
+		return "", badRequest("%q is not a document ID (want 32 lowercase hex digits, not all zeros)", id)
 	}
 	return id, nil
 }
 
 func checkTitle(t string) error {
-	if n := utf8.RuneCountInString(t); n > MaxTitle {
-		return badRequest("title is %d code points long; at most %d", n, MaxTitle)
-	}
-	for _, c := range t {
-		if unicode.IsControl(c) {
-			return badRequest("title holds control character %U", c)
-		}
+	if err := vocab.CheckTitle(t); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"weft/api"
 	"weft/ui"
 	"weft/ui/uitest"
+	"weft/vocab"
 )
 
 var _ ui.Backend = (*uitest.Fake)(nil)
@@ -108,7 +109,7 @@ func TestCreateListRenameJoin(t *testing.T) {
 	s, _ := newServer(t)
 	w := do(t, s, "POST", "/api/docs", `{"title":"Notes ✏️"}`)
 	info := decode[api.DocInfo](t, w, http.StatusCreated)
-	if !ui.ValidDocID(info.ID) || info.Title != "Notes ✏️" {
+	if _, err := vocab.ParseDocID(info.ID); err != nil || info.Title != "Notes ✏️" {
 		t.Fatalf("created %+v", info)
 	}
 	if loc := w.Header().Get("Location"); loc != "/api/docs/"+info.ID {
@@ -262,8 +263,10 @@ func TestBadInputIs400(t *testing.T) {
 		{"past the end", "POST", edits, `{"edits":[{"pos":4,"ins":"x"}]}`, "past the end"},
 		{"bad doc ID", "GET", "/api/docs/ABC/text", "", `"ABC" is not a document ID`},
 		{"uppercase doc ID", "GET", "/api/docs/0123456789ABCDEF0123456789ABCDEF/text", "", "not a document ID"},
+		{"zero doc ID", "GET", "/api/docs/" + strings.Repeat("0", 32) + "/text", "", "not a document ID"},
+		{"title with invalid UTF-8", "PATCH", "/api/docs/" + docA, "{\"title\":\"a\xffb\"}", "not valid UTF-8"},
 		{"title with newline", "POST", "/api/docs", `{"title":"a\nb"}`, "control character"},
-		{"title too long", "POST", "/api/docs", `{"title":"` + strings.Repeat("é", ui.MaxTitle+1) + `"}`, "code points long"},
+		{"title too long", "POST", "/api/docs", `{"title":"` + strings.Repeat("é", vocab.MaxTitle+1) + `"}`, "code points long"},
 		{"rename without title", "PATCH", "/api/docs/" + docA, `{}`, `needs a "title"`},
 		{"join with fields", "POST", "/api/docs/" + docA + "/join", `{"secret":"x"}`, "unknown field"},
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -20,13 +19,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"weft/vocab"
 )
 
 // Session is one editor tab attached to a document (the replica manager
 // provides it; see PROTOCOL.md). Messages are binary frames.
 type Session interface {
 	// Handle takes one message from the tab; an error that wraps a
-	// rejection closes the socket.
+	// rejection (vocab.IsRejected) closes the socket.
 	Handle(ctx context.Context, msg []byte) error
 	// Out yields the messages for the tab; it is closed when the session
 	// ends, and the tab reconnects.
@@ -250,16 +251,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusUnsupportedData, "binary messages only")
 			return
 		}
-		if err := sess.Handle(ctx, msg); err != nil && isRejection(err) {
+		if err := sess.Handle(ctx, msg); err != nil && vocab.IsRejected(err) {
 			c.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
 			return
 		}
 	}
-}
-
-func isRejection(err error) bool {
-	var r interface{ Reason() string }
-	return errors.As(err, &r)
 }
 
 func truncate(s string, n int) string {

@@ -1,5 +1,7 @@
 package wire
 
+import "weft/vocab"
+
 // Durable is a relay's acknowledgement: the version of one document it has
 // made durable. Relays publish it on the document's durability topic after
 // each batch they persist; daemons trust it only from the relays they are
@@ -14,7 +16,7 @@ type Durable struct {
 	_       struct{} `cbor:",toarray"`
 	V       uint64
 	Doc     []byte
-	Version map[string]uint64
+	Version vocab.Version
 	Seq     uint64
 }
 
@@ -27,27 +29,25 @@ func MarshalDurable(d Durable) ([]byte, error) {
 }
 
 // ParseDurable decodes and checks an acknowledgement for doc.
-func ParseDurable(b []byte, doc DocID) (Durable, error) {
+func ParseDurable(b []byte, doc vocab.DocID) (Durable, error) {
 	var d Durable
 	if len(b) > MaxEnvelopeBytes {
-		return d, Reject("oversized", "acknowledgement of %d bytes", len(b))
+		return d, vocab.Reject(vocab.ReasonOversized, "acknowledgement of %d bytes", len(b))
 	}
 	if err := decMode.Unmarshal(b, &d); err != nil {
-		return d, Reject("malformed", "acknowledgement: %v", err)
+		return d, vocab.Reject(vocab.ReasonMalformed, "acknowledgement: %v", err)
 	}
 	if d.V != durableFormat {
-		return d, Reject("version", "acknowledgement format version %d (this build reads %d)", d.V, durableFormat)
+		return d, vocab.Reject(vocab.ReasonVersion, "acknowledgement format version %d (this build reads %d)", d.V, durableFormat)
 	}
-	if len(d.Doc) != len(DocID{}) || string(d.Doc) != string(doc[:]) {
-		return d, Reject("wrong-document", "acknowledgement for another document")
+	if id, err := vocab.DocIDFromBytes(d.Doc); err != nil || id != doc {
+		return d, vocab.Reject(vocab.ReasonWrongDocument, "acknowledgement for another document")
 	}
-	for a := range d.Version {
-		if a == "" || len(a) > 64 {
-			return d, Reject("malformed", "acknowledgement names an invalid agent")
-		}
+	if err := d.Version.Check(); err != nil {
+		return d, vocab.Reject(vocab.ReasonMalformed, "acknowledgement: %v", err)
 	}
 	return d, nil
 }
 
 // DurableTopic is the gossip topic of a document's relay acknowledgements.
-func DurableTopic(doc DocID) string { return "weft/durable/" + doc.String() }
+func DurableTopic(doc vocab.DocID) string { return "weft/durable/" + doc.String() }

@@ -1,13 +1,10 @@
 package wire
 
 import (
-	"encoding/hex"
-	"errors"
-	"fmt"
-
 	"github.com/fxamacker/cbor/v2"
 
 	"weft/crdt"
+	"weft/vocab"
 )
 
 // Envelope format, version 1 (CBOR, Core Deterministic Encoding):
@@ -26,39 +23,10 @@ const (
 	MaxEnvelopeBytes = 4 << 20
 )
 
-// DocID is a document's 128-bit ID.
-type DocID [16]byte
-
-// String is the ID as 32 lowercase hex digits.
-func (d DocID) String() string { return hex.EncodeToString(d[:]) }
-
-// ParseDocID reads 32 lowercase hex digits.
-func ParseDocID(s string) (DocID, error) {
-	var d DocID
-	if len(s) != 2*len(d) {
-		return d, fmt.Errorf("document ID %q: want 32 hex digits", s)
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return d, fmt.Errorf("document ID %q: want lowercase hex digits", s)
-		}
-	}
-	_, err := hex.Decode(d[:], []byte(s))
-	return d, err
-}
-
-// Header is what routing and storage know of a transaction.
-type Header struct {
-	Agent   string
-	Seq     uint64
-	Len     uint64
-	Parents []crdt.ID
-}
-
 // Envelope is a transaction with its routing header.
 type Envelope struct {
-	Doc     DocID
-	Header  Header
+	Doc     vocab.DocID
+	Header  vocab.Header
 	Payload []byte
 }
 
@@ -102,35 +70,8 @@ func init() {
 	}
 }
 
-// ErrRejected wraps every validation failure of input from peers.
-var ErrRejected = errors.New("rejected")
-
-// rejectError is a validation failure with a short reason for counters.
-type rejectError struct {
-	reason string
-	err    error
-}
-
-func (e *rejectError) Error() string  { return e.err.Error() }
-func (e *rejectError) Unwrap() error  { return e.err }
-func (e *rejectError) Reason() string { return e.reason }
-
-// Reject returns a rejection with a counter reason.
-func Reject(reason, format string, args ...any) error {
-	return &rejectError{reason: reason, err: fmt.Errorf("%w (%s): %s", ErrRejected, reason, fmt.Sprintf(format, args...))}
-}
-
-// Reason returns the counter label of a rejection ("invalid" otherwise).
-func Reason(err error) string {
-	var r interface{ Reason() string }
-	if errors.As(err, &r) {
-		return r.Reason()
-	}
-	return "invalid"
-}
-
 // Seal wraps a crdt transaction for doc and encodes it.
-func Seal(doc DocID, t *crdt.Txn) (Envelope, []byte, error) {
+func Seal(doc vocab.DocID, t *crdt.Txn) (Envelope, []byte, error) {
 	payload, err := crdt.EncodeTxn(t)
 	if err != nil {
 		return Envelope{}, nil, err
@@ -141,8 +82,8 @@ func Seal(doc DocID, t *crdt.Txn) (Envelope, []byte, error) {
 }
 
 // HeaderOf returns the header of a transaction.
-func HeaderOf(t *crdt.Txn) Header {
-	return Header{Agent: t.Agent, Seq: t.Seq, Len: uint64(t.Count()), Parents: append([]crdt.ID(nil), t.Parents...)}
+func HeaderOf(t *crdt.Txn) vocab.Header {
+	return vocab.Header{Agent: t.Agent, Seq: t.Seq, Len: uint64(t.Count()), Parents: append([]crdt.ID(nil), t.Parents...)}
 }
 
 // Marshal encodes the envelope.
@@ -155,33 +96,36 @@ func (e *Envelope) Marshal() ([]byte, error) {
 	return encMode.Marshal(w)
 }
 
-// ParseEnvelope decodes an envelope and checks that it is for doc (unless
-// doc is zero) and well formed, without decoding the payload.
-func ParseEnvelope(data []byte, doc DocID) (Envelope, error) {
+// ParseEnvelope decodes an envelope and checks that it is for doc (any
+// valid document when doc is zero) and that its header's span is within
+// bounds (vocab.Span.Check), without decoding the payload. The parents are
+// checked by Open: the transaction's own rules refuse bad ones
+// (bad-payload), and the header must repeat them (header-mismatch).
+func ParseEnvelope(data []byte, doc vocab.DocID) (Envelope, error) {
 	if len(data) > MaxEnvelopeBytes {
-		return Envelope{}, Reject("oversized", "envelope of %d bytes (at most %d)", len(data), MaxEnvelopeBytes)
+		return Envelope{}, vocab.Reject(vocab.ReasonOversized, "envelope of %d bytes (at most %d)", len(data), MaxEnvelopeBytes)
 	}
 	var w wireEnvelope
 	if err := decMode.Unmarshal(data, &w); err != nil {
-		return Envelope{}, Reject("malformed", "envelope: %v", err)
+		return Envelope{}, vocab.Reject(vocab.ReasonMalformed, "envelope: %v", err)
 	}
 	if w.V != envelopeFormat {
-		return Envelope{}, Reject("version", "envelope format version %d (this build reads %d)", w.V, envelopeFormat)
+		return Envelope{}, vocab.Reject(vocab.ReasonVersion, "envelope format version %d (this build reads %d)", w.V, envelopeFormat)
 	}
 	var e Envelope
-	if len(w.Doc) != len(e.Doc) {
-		return Envelope{}, Reject("malformed", "document ID of %d bytes", len(w.Doc))
+	var err error
+	if e.Doc, err = vocab.DocIDFromBytes(w.Doc); err != nil {
+		return Envelope{}, vocab.Reject(vocab.ReasonMalformed, "envelope: %v", err)
 	}
-	copy(e.Doc[:], w.Doc)
-	if doc != (DocID{}) && e.Doc != doc {
-		return Envelope{}, Reject("wrong-document", "envelope for document %s where %s was expected", e.Doc, doc)
+	if !doc.IsZero() && e.Doc != doc {
+		return Envelope{}, vocab.Reject(vocab.ReasonWrongDocument, "envelope for document %s where %s was expected", e.Doc, doc)
 	}
-	if w.Agent == "" || len(w.Agent) > crdt.MaxAgentLen || w.Len == 0 || w.Seq+w.Len > crdt.MaxSeq {
-		return Envelope{}, Reject("malformed", "envelope header out of range")
+	e.Header = vocab.Header{Agent: w.Agent, Seq: w.Seq, Len: w.Len, Parents: make([]vocab.ID, len(w.Parents))}
+	if err := e.Header.Span().Check(); err != nil {
+		return Envelope{}, vocab.Reject(vocab.ReasonMalformed, "envelope header out of range: %v", err)
 	}
-	e.Header = Header{Agent: w.Agent, Seq: w.Seq, Len: w.Len, Parents: make([]crdt.ID, len(w.Parents))}
 	for i, p := range w.Parents {
-		e.Header.Parents[i] = crdt.ID{Agent: p.Agent, Seq: p.Seq}
+		e.Header.Parents[i] = vocab.ID{Agent: p.Agent, Seq: p.Seq}
 	}
 	e.Payload = w.Payload
 	return e, nil
@@ -192,14 +136,14 @@ func ParseEnvelope(data []byte, doc DocID) (Envelope, error) {
 func (e *Envelope) Open() (*crdt.Txn, error) {
 	t, err := crdt.DecodeTxn(e.Payload)
 	if err != nil {
-		return nil, Reject("bad-payload", "%v", err)
+		return nil, vocab.Reject(vocab.ReasonBadPayload, "%v", err)
 	}
 	if t.Agent != e.Header.Agent || t.Seq != e.Header.Seq || uint64(t.Count()) != e.Header.Len || len(t.Parents) != len(e.Header.Parents) {
-		return nil, Reject("header-mismatch", "envelope header %s/%d+%d disagrees with its transaction %s/%d+%d", e.Header.Agent, e.Header.Seq, e.Header.Len, t.Agent, t.Seq, t.Count())
+		return nil, vocab.Reject(vocab.ReasonHeaderMismatch, "envelope header %s/%d+%d disagrees with its transaction %s/%d+%d", e.Header.Agent, e.Header.Seq, e.Header.Len, t.Agent, t.Seq, t.Count())
 	}
 	for i := range t.Parents {
 		if t.Parents[i] != e.Header.Parents[i] {
-			return nil, Reject("header-mismatch", "envelope parents disagree with its transaction")
+			return nil, vocab.Reject(vocab.ReasonHeaderMismatch, "envelope parents disagree with its transaction")
 		}
 	}
 	return t, nil
@@ -208,7 +152,7 @@ func (e *Envelope) Open() (*crdt.Txn, error) {
 // Validator returns the gossip validator of doc's topic: the envelope must
 // be well formed, for this document, and its payload must decode and agree
 // with its header. Whether it fits the history is for the replica to say.
-func Validator(doc DocID) func(from string, data []byte) error {
+func Validator(doc vocab.DocID) func(from string, data []byte) error {
 	return func(_ string, data []byte) error {
 		e, err := ParseEnvelope(data, doc)
 		if err != nil {
@@ -220,4 +164,4 @@ func Validator(doc DocID) func(from string, data []byte) error {
 }
 
 // TopicName is the gossip topic of a document.
-func TopicName(doc DocID) string { return "weft/doc/" + doc.String() }
+func TopicName(doc vocab.DocID) string { return "weft/doc/" + doc.String() }

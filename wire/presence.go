@@ -4,6 +4,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"weft/crdt"
+	"weft/vocab"
 )
 
 // Presence is one user's cursor in one document: a display name and
@@ -53,27 +54,27 @@ func MarshalPresence(p Presence) ([]byte, error) {
 	return encMode.Marshal(p)
 }
 
-// ParsePresence decodes and checks a presence message for doc (any
+// ParsePresence decodes and checks a presence message for doc (any valid
 // document when doc is zero).
-func ParsePresence(b []byte, doc DocID) (Presence, error) {
+func ParsePresence(b []byte, doc vocab.DocID) (Presence, error) {
 	var p Presence
 	if len(b) > MaxPresenceBytes {
-		return p, Reject("oversized", "presence of %d bytes", len(b))
+		return p, vocab.Reject(vocab.ReasonOversized, "presence of %d bytes", len(b))
 	}
 	if err := decMode.Unmarshal(b, &p); err != nil {
-		return p, Reject("malformed", "presence: %v", err)
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence: %v", err)
 	}
 	if p.V != presenceFormat {
-		return p, Reject("version", "presence format version %d (this build reads %d)", p.V, presenceFormat)
+		return p, vocab.Reject(vocab.ReasonVersion, "presence format version %d (this build reads %d)", p.V, presenceFormat)
 	}
-	if len(p.Doc) != len(DocID{}) || (doc != DocID{} && string(p.Doc) != string(doc[:])) {
-		return p, Reject("wrong-document", "presence for another document")
+	if id, err := vocab.DocIDFromBytes(p.Doc); err != nil || (!doc.IsZero() && id != doc) {
+		return p, vocab.Reject(vocab.ReasonWrongDocument, "presence for another document")
 	}
-	if p.Agent == "" || len(p.Agent) > crdt.MaxAgentLen || len(p.AnchorAgent) > crdt.MaxAgentLen || len(p.HeadAgent) > crdt.MaxAgentLen {
-		return p, Reject("malformed", "presence agent out of range")
+	if vocab.CheckAgent(p.Agent) != nil || len(p.AnchorAgent) > vocab.MaxAgentLen || len(p.HeadAgent) > vocab.MaxAgentLen {
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence agent out of range")
 	}
 	if len(p.Name) > MaxName || !validColor(p.Color) {
-		return p, Reject("malformed", "presence name or colour out of range")
+		return p, vocab.Reject(vocab.ReasonMalformed, "presence name or colour out of range")
 	}
 	return p, nil
 }
@@ -95,7 +96,7 @@ const maxPresenceMsgBytes = MaxPresenceBytes + 16
 // message of kind MsgPresence. It does not check the record.
 func MarshalPresenceMsg(record []byte) ([]byte, error) {
 	if len(record) == 0 || len(record) > MaxPresenceBytes {
-		return nil, Reject("oversized", "presence of %d bytes", len(record))
+		return nil, vocab.Reject(vocab.ReasonOversized, "presence of %d bytes", len(record))
 	}
 	return encMode.Marshal(presenceMsg{V: syncFormat, Kind: MsgPresence, Presence: record})
 }
@@ -104,19 +105,19 @@ func MarshalPresenceMsg(record []byte) ([]byte, error) {
 // MsgPresence for doc (any document when doc is zero), and returns the
 // presence and the record's bytes as they were sent (what the presence
 // topic carries).
-func ParsePresenceMsg(b []byte, doc DocID) (Presence, []byte, error) {
+func ParsePresenceMsg(b []byte, doc vocab.DocID) (Presence, []byte, error) {
 	if len(b) > maxPresenceMsgBytes {
-		return Presence{}, nil, Reject("oversized", "presence message of %d bytes", len(b))
+		return Presence{}, nil, vocab.Reject(vocab.ReasonOversized, "presence message of %d bytes", len(b))
 	}
 	var m presenceMsg
 	if err := decMode.Unmarshal(b, &m); err != nil {
-		return Presence{}, nil, Reject("malformed", "presence message: %v", err)
+		return Presence{}, nil, vocab.Reject(vocab.ReasonMalformed, "presence message: %v", err)
 	}
 	if m.V != syncFormat {
-		return Presence{}, nil, Reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
+		return Presence{}, nil, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
 	if m.Kind != MsgPresence {
-		return Presence{}, nil, Reject("malformed", "presence message of kind %d", m.Kind)
+		return Presence{}, nil, vocab.Reject(vocab.ReasonMalformed, "presence message of kind %d", m.Kind)
 	}
 	p, err := ParsePresence(m.Presence, doc)
 	if err != nil {
@@ -138,4 +139,4 @@ func validColor(c string) bool {
 }
 
 // PresenceTopic is the gossip topic of a document's cursors.
-func PresenceTopic(doc DocID) string { return "weft/presence/" + doc.String() }
+func PresenceTopic(doc vocab.DocID) string { return "weft/presence/" + doc.String() }

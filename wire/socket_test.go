@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"weft/vocab"
 )
 
 // Every message on the tab's socket says its kind, and Kind reads it
 // without the rest; each kind's own parse function reads it whole.
 func TestSocketMessagesSayTheirKind(t *testing.T) {
-	doc := DocID{7}
+	doc := vocab.DocID{7}
 	record, err := MarshalPresence(Presence{Doc: doc[:], Agent: "tab1", Name: "Ada", Color: "#12ab9f", Seq: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestSocketMessagesSayTheirKind(t *testing.T) {
 	if err != nil || p.Name != "Ada" || p.Seq != 4 || !bytes.Equal(rec, record) {
 		t.Fatalf("presence: %+v %x %v", p, rec, err)
 	}
-	if _, _, err := ParsePresenceMsg(pres, DocID{8}); Reason(err) != "wrong-document" {
+	if _, _, err := ParsePresenceMsg(pres, vocab.DocID{8}); vocab.Reason(err) != "wrong-document" {
 		t.Fatalf("presence for another document: %v", err)
 	}
 	// Status: a count and the relay's version as fields; no relay is nil.
@@ -73,7 +75,7 @@ func TestSocketMessagesSayTheirKind(t *testing.T) {
 }
 
 func TestSocketMessagesRefused(t *testing.T) {
-	doc := DocID{7}
+	doc := vocab.DocID{7}
 	record, _ := MarshalPresence(Presence{Doc: doc[:], Agent: "tab1", Color: "#000000"})
 	v2 := func(b []byte) []byte { // the same message with format version 2
 		c := bytes.Clone(b)
@@ -104,14 +106,14 @@ func TestSocketMessagesRefused(t *testing.T) {
 		"status, version 2":    {v2(status), "version"},
 		"hello, version 2":     {v2(hello), "version"},
 	} {
-		if _, err := Kind(c.b); Reason(err) != c.reason || !errors.Is(err, ErrRejected) {
+		if _, err := Kind(c.b); vocab.Reason(err) != c.reason || !errors.Is(err, vocab.ErrRejected) {
 			t.Errorf("%s: Kind says %v, want a %q rejection", name, err, c.reason)
 		}
 	}
-	if _, _, err := ParsePresenceMsg(v2(pres), doc); Reason(err) != "version" {
+	if _, _, err := ParsePresenceMsg(v2(pres), doc); vocab.Reason(err) != "version" {
 		t.Errorf("presence of version 2: %v", err)
 	}
-	if _, err := ParseStatus(v2(status)); Reason(err) != "version" {
+	if _, err := ParseStatus(v2(status)); vocab.Reason(err) != "version" {
 		t.Errorf("status of version 2: %v", err)
 	}
 	if _, err := MarshalPresenceMsg(make([]byte, MaxPresenceBytes+1)); err == nil {
@@ -123,14 +125,14 @@ func TestSocketMessagesRefused(t *testing.T) {
 	// A presence message whose record is not a valid presence.
 	bad, _ := MarshalPresence(Presence{Doc: doc[:], Agent: "x", Color: "red"})
 	badMsg, _ := MarshalPresenceMsg(bad)
-	if _, _, err := ParsePresenceMsg(badMsg, doc); !errors.Is(err, ErrRejected) {
+	if _, _, err := ParsePresenceMsg(badMsg, doc); !errors.Is(err, vocab.ErrRejected) {
 		t.Errorf("a bad record inside a presence message: %v", err)
 	}
 }
 
 // Kind never panics and never disagrees with the kind's own parser.
 func FuzzKind(f *testing.F) {
-	doc := DocID{7}
+	doc := vocab.DocID{7}
 	record, _ := MarshalPresence(Presence{Doc: doc[:], Agent: "tab", Color: "#000000"})
 	pres, _ := MarshalPresenceMsg(record)
 	status, _ := MarshalStatus(Status{Peers: 2, Relay: map[string]uint64{"r": 1}})
@@ -140,13 +142,13 @@ func FuzzKind(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, kerr := Kind(data)
-		if kerr != nil && !errors.Is(kerr, ErrRejected) {
+		if kerr != nil && !errors.Is(kerr, vocab.ErrRejected) {
 			t.Fatalf("error %v is not a rejection", kerr)
 		}
 		if m, err := ParseSync(data); err == nil && (kerr != nil || k != m.Kind) {
 			t.Fatalf("a sync message of kind %d read as %d, %v", m.Kind, k, kerr)
 		}
-		if _, _, err := ParsePresenceMsg(data, DocID{}); err == nil && (kerr != nil || k != MsgPresence) {
+		if _, _, err := ParsePresenceMsg(data, vocab.DocID{}); err == nil && (kerr != nil || k != MsgPresence) {
 			t.Fatalf("a presence message read as %d, %v", k, kerr)
 		}
 		if s, err := ParseStatus(data); err == nil {

@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/fxamacker/cbor/v2"
+import (
+	"github.com/fxamacker/cbor/v2"
+
+	"weft/vocab"
+)
 
 // Catch-up messages. Two replicas (two daemons, or a tab and its daemon)
 // exchange version vectors for one document, then each streams the other
@@ -13,7 +17,8 @@ import "github.com/fxamacker/cbor/v2"
 //
 // Messages are CBOR [1, kind, doc, version, envelopes, reason, title]; a
 // hello's title is the sender's title of the document (a replica that has
-// none takes it). The exchange is idempotent: an interrupted one runs
+// none takes it). A title that fails vocab.CheckTitle is dropped by
+// ParseSync: the message still counts, the title is ignored. The exchange is idempotent: an interrupted one runs
 // again from the versions both sides have reached.
 //
 // The editor tab's socket carries these and three kinds of its own: ack
@@ -36,10 +41,7 @@ const (
 	MsgPresence = 6
 	MsgStatus   = 7
 
-	// MaxTitle bounds a document title in bytes.
-	MaxTitle = 1024
-
-	// ChunkEnvelopes and ChunkBytes bound one txns message.
+	// ChunkEnvelopes and ChunkBytes bound one txns message (see Pack).
 	ChunkEnvelopes = 256
 	ChunkBytes     = 1 << 20
 )
@@ -50,7 +52,7 @@ type SyncMsg struct {
 	V       uint64
 	Kind    uint64
 	Doc     []byte
-	Version map[string]uint64
+	Version vocab.Version
 	Envs    [][]byte
 	Reason  string
 	Title   string
@@ -62,23 +64,27 @@ func MarshalSync(m SyncMsg) ([]byte, error) {
 	return encMode.Marshal(m)
 }
 
-// ParseSync decodes and checks a message.
+// ParseSync decodes and checks a message. A message may name no document
+// (Doc nil); one that names one names a valid one. A title that fails
+// vocab.CheckTitle is dropped (Title becomes empty).
 func ParseSync(b []byte) (SyncMsg, error) {
 	var m SyncMsg
 	if err := decMode.Unmarshal(b, &m); err != nil {
-		return m, Reject("malformed", "sync message: %v", err)
+		return m, vocab.Reject(vocab.ReasonMalformed, "sync message: %v", err)
 	}
 	if m.V != syncFormat {
-		return m, Reject("version", "sync format version %d (this build reads %d)", m.V, syncFormat)
+		return m, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
 	if m.Kind < MsgHello || m.Kind > MsgAck {
-		return m, Reject("malformed", "sync message of kind %d", m.Kind)
+		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
 	}
-	if m.Doc != nil && len(m.Doc) != len(DocID{}) {
-		return m, Reject("malformed", "document ID of %d bytes", len(m.Doc))
+	if m.Doc != nil {
+		if _, err := vocab.DocIDFromBytes(m.Doc); err != nil {
+			return m, vocab.Reject(vocab.ReasonMalformed, "sync message: %v", err)
+		}
 	}
-	if len(m.Title) > MaxTitle {
-		return m, Reject("malformed", "title of %d bytes", len(m.Title))
+	if vocab.CheckTitle(m.Title) != nil {
+		m.Title = ""
 	}
 	return m, nil
 }
@@ -92,17 +98,17 @@ func ParseSync(b []byte) (SyncMsg, error) {
 func Kind(b []byte) (uint64, error) {
 	var head []cbor.RawMessage // the elements, not decoded
 	if err := decMode.Unmarshal(b, &head); err != nil || len(head) < 2 {
-		return 0, Reject("malformed", "message does not start [version, kind]")
+		return 0, vocab.Reject(vocab.ReasonMalformed, "message does not start [version, kind]")
 	}
 	var v, k uint64
 	if decMode.Unmarshal(head[0], &v) != nil || decMode.Unmarshal(head[1], &k) != nil {
-		return 0, Reject("malformed", "message does not start [version, kind]")
+		return 0, vocab.Reject(vocab.ReasonMalformed, "message does not start [version, kind]")
 	}
 	if v != syncFormat {
-		return 0, Reject("version", "sync format version %d (this build reads %d)", v, syncFormat)
+		return 0, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", v, syncFormat)
 	}
 	if k < MsgHello || k > MsgStatus {
-		return 0, Reject("malformed", "message of kind %d", k)
+		return 0, vocab.Reject(vocab.ReasonMalformed, "message of kind %d", k)
 	}
 	return k, nil
 }
@@ -134,16 +140,35 @@ func MarshalStatus(s Status) ([]byte, error) {
 func ParseStatus(b []byte) (Status, error) {
 	var s Status
 	if len(b) > MaxStatusBytes {
-		return s, Reject("oversized", "status of %d bytes", len(b))
+		return s, vocab.Reject(vocab.ReasonOversized, "status of %d bytes", len(b))
 	}
 	if err := decMode.Unmarshal(b, &s); err != nil {
-		return s, Reject("malformed", "status: %v", err)
+		return s, vocab.Reject(vocab.ReasonMalformed, "status: %v", err)
 	}
 	if s.V != syncFormat {
-		return s, Reject("version", "sync format version %d (this build reads %d)", s.V, syncFormat)
+		return s, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", s.V, syncFormat)
 	}
 	if s.Kind != MsgStatus {
-		return s, Reject("malformed", "status message of kind %d", s.Kind)
+		return s, vocab.Reject(vocab.ReasonMalformed, "status message of kind %d", s.Kind)
 	}
 	return s, nil
+}
+
+// Pack groups envelopes, in order, into the envelope lists of txns
+// messages: each group holds at most ChunkEnvelopes envelopes and at most
+// ChunkBytes bytes of them, except that an envelope longer than ChunkBytes
+// travels alone. Groups share envs' backing array (appending to one does
+// not reach the next). No envelopes, no groups.
+func Pack(envs [][]byte) [][][]byte {
+	var out [][][]byte
+	for start := 0; start < len(envs); {
+		end, size := start, 0
+		for end < len(envs) && end-start < ChunkEnvelopes && (end == start || size+len(envs[end]) <= ChunkBytes) {
+			size += len(envs[end])
+			end++
+		}
+		out = append(out, envs[start:end:end])
+		start = end
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"weft/api"
 	"weft/internal/trace"
 	"weft/ui"
+	"weft/vocab"
 )
 
 func init() { extraCommands = append(extraCommands, newDocCmd) }
@@ -73,8 +74,8 @@ func usageErr(c *cobra.Command, format string, args ...any) error {
 }
 
 func argDocID(c *cobra.Command, s string) (string, error) {
-	if !ui.ValidDocID(s) {
-		return "", usageErr(c, "%q is not a document ID (32 lowercase hex digits)", s)
+	if _, err := vocab.ParseDocID(s); err != nil {
+		return "", usageErr(c, "%q is not a document ID (32 lowercase hex digits, not all zero)", s)
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
 )
 
 // crdtCodec lets the store's consistency check look inside payloads: a
@@ -20,7 +21,7 @@ var _ store.Codec = crdtCodec{}
 // writes.
 const checkAgent = "weft-check"
 
-func (crdtCodec) CheckTxn(h store.TxnHeader, payload []byte) error {
+func (crdtCodec) CheckTxn(h vocab.Header, payload []byte) error {
 	t, err := crdt.DecodeTxn(payload)
 	if err != nil {
 		return err
@@ -79,8 +80,8 @@ func (r *crdtRebuilder) TextHash() []byte {
 }
 
 // txnHeader is the store header of a crdt transaction.
-func txnHeader(t *crdt.Txn) store.TxnHeader {
-	h := store.TxnHeader{Agent: t.Agent, Seq: t.Seq, Len: uint64(t.Count())}
+func txnHeader(t *crdt.Txn) vocab.Header {
+	h := vocab.Header{Agent: t.Agent, Seq: t.Seq, Len: uint64(t.Count())}
 	for _, p := range t.Parents {
 		h.Parents = append(h.Parents, store.ID{Agent: p.Agent, Seq: p.Seq})
 	}
@@ -93,7 +94,7 @@ func txnRecord(t *crdt.Txn) (store.TxnRecord, error) {
 	if err != nil {
 		return store.TxnRecord{}, err
 	}
-	return store.TxnRecord{TxnHeader: txnHeader(t), Payload: b}, nil
+	return store.TxnRecord{Header: txnHeader(t), Payload: b}, nil
 }
 
 func sameIDs(a, b []store.ID) bool {

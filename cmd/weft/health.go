@@ -127,7 +127,7 @@ func (c *spotCheck) checkDoc(ctx context.Context, doc store.DocID) (spotDetails,
 				d.Partial = true
 				return errEnough
 			}
-			if err := c.codec.CheckTxn(t.TxnHeader, t.Payload); err != nil {
+			if err := c.codec.CheckTxn(t.Header, t.Payload); err != nil {
 				return fmt.Errorf("transaction %s does not match its header: %w", t.Span(), err)
 			}
 			if err := rb.Apply(t.Payload); err != nil {

@@ -7,9 +7,9 @@ import (
 	"os/exec"
 	"runtime"
 
-	"github.com/spf13/cobra"
+	"weft/vocab"
 
-	"weft/wire"
+	"github.com/spf13/cobra"
 )
 
 func init() {
@@ -34,7 +34,7 @@ address bar. With --print, print the URL instead.`,
 			}
 			frag := url.Values{"token": {cl.token}}
 			if len(args) == 1 {
-				if _, err := wire.ParseDocID(args[0]); err != nil {
+				if _, err := vocab.ParseDocID(args[0]); err != nil {
 					return withCode(2, fmt.Errorf("open: %v", err))
 				}
 				frag.Set("doc", args[0])

@@ -13,6 +13,8 @@ type rule struct {
 	deny []string
 	// forbidden among the package's own direct imports only (purity).
 	denyDirect []string
+	// stdOnly: besides the package itself, only the standard library.
+	stdOnly bool
 }
 
 var (
@@ -30,6 +32,13 @@ func cat(lists ...[]string) []string {
 
 // The table of DESIGN.md.
 var rules = []rule{
+	{
+		// The leaf vocabulary: every other package may import it.
+		pkg:        "weft/vocab",
+		deny:       []string{"weft/..."},
+		denyDirect: []string{"os", "time", "log", "log/slog", "net", "os/exec", "crypto/rand", "math/rand", "math/rand/v2"},
+		stdOnly:    true,
+	},
 	{
 		pkg:        "weft/crdt",
 		deny:       cat([]string{"weft/store/...", "weft/p2p/...", "weft/replica/...", "weft/ui/...", "weft/cmd/...", "weft/internal/...", "net/...", "net"}, libp2p, badger),
@@ -83,6 +92,9 @@ func TestImportTable(t *testing.T) {
 		}
 		checked++
 		for _, d := range deps {
+			if r.stdOnly && !strings.HasPrefix(d, r.pkg) && strings.Contains(strings.SplitN(d, "/", 2)[0], ".") {
+				t.Errorf("%s must import only the standard library (it depends on %s)", r.pkg, d)
+			}
 			for _, bad := range r.deny {
 				if matches(d, bad) && !strings.HasPrefix(d, r.pkg) {
 					t.Errorf("%s must not import %s (it depends on %s)", r.pkg, bad, d)

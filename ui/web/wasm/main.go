@@ -18,7 +18,7 @@ import (
 	"syscall/js"
 
 	"weft/crdt"
-	"weft/wire"
+	"weft/vocab"
 )
 
 var (
@@ -165,13 +165,13 @@ func newDoc(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var id wire.DocID
+	var id vocab.DocID
 	if len(args) > 1 && args[1].Type() != js.TypeUndefined {
 		s, err := strArg(args, 1, "document ID")
 		if err != nil {
 			return nil, err
 		}
-		if id, err = wire.ParseDocID(s); err != nil {
+		if id, err = vocab.ParseDocID(s); err != nil {
 			return nil, err
 		}
 	}
@@ -290,16 +290,16 @@ func hello(t *Tab, args []js.Value) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		id, err := wire.ParseDocID(s)
+		id, err := vocab.ParseDocID(s)
 		if err != nil {
 			return nil, err
 		}
-		if t.id != (wire.DocID{}) && t.id != id {
+		if !t.id.IsZero() && t.id != id {
 			return nil, tabErr("this replica is of document %s, not %s", t.id, id)
 		}
 		t.id = id
 	}
-	if t.id == (wire.DocID{}) {
+	if t.id.IsZero() {
 		return nil, tabErr("no document ID yet")
 	}
 	b, err := t.Hello()
@@ -352,7 +352,7 @@ func posOf(t *Tab, args []js.Value) (any, error) {
 
 // presence(h, name, color, anchor, head) → the presence message
 func presence(t *Tab, args []js.Value) (any, error) {
-	if t.id == (wire.DocID{}) {
+	if t.id.IsZero() {
 		return nil, tabErr("no document ID yet")
 	}
 	name, err := strArg(args, 0, "name")

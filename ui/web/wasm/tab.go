@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"weft/crdt"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -17,7 +18,7 @@ import (
 // like any Go code; main.go binds it to the page.
 type Tab struct {
 	doc   *crdt.Doc
-	id    wire.DocID
+	id    vocab.DocID
 	agent string
 
 	sent    uint64       // own seqs below this were handed out by Flush or Resync
@@ -42,7 +43,7 @@ func tabErr(format string, args ...any) error {
 const maxMessage = wire.MaxEnvelopeBytes + 64<<10
 
 // NewTab starts an empty replica of document doc for agent.
-func NewTab(agent string, doc wire.DocID) (*Tab, error) {
+func NewTab(agent string, doc vocab.DocID) (*Tab, error) {
 	d, err := crdt.New(agent)
 	if err != nil {
 		return nil, err
@@ -100,23 +101,9 @@ func (t *Tab) Resync() ([][]byte, error) {
 }
 
 // txnsMessages seals txns and packs them into txns messages of bounded
-// size.
+// size (wire.Pack).
 func (t *Tab) txnsMessages(txns []*crdt.Txn) ([][]byte, error) {
-	var out [][]byte
-	var envs [][]byte
-	size := 0
-	emit := func() error {
-		if len(envs) == 0 {
-			return nil
-		}
-		b, err := wire.MarshalSync(wire.SyncMsg{Kind: wire.MsgTxns, Doc: t.id[:], Envs: envs})
-		if err != nil {
-			return err
-		}
-		out = append(out, b)
-		envs, size = nil, 0
-		return nil
-	}
+	envs := make([][]byte, 0, len(txns))
 	for _, txn := range txns {
 		_, b, err := wire.Seal(t.id, txn)
 		if err != nil {
@@ -125,16 +112,15 @@ func (t *Tab) txnsMessages(txns []*crdt.Txn) ([][]byte, error) {
 		if len(b) > wire.MaxEnvelopeBytes {
 			return nil, tabErr("a transaction of %d bytes is larger than the %d a message may carry", len(b), wire.MaxEnvelopeBytes)
 		}
-		if len(envs) == wire.ChunkEnvelopes || (len(envs) > 0 && size+len(b) > wire.ChunkBytes) {
-			if err := emit(); err != nil {
-				return nil, err
-			}
-		}
 		envs = append(envs, b)
-		size += len(b)
 	}
-	if err := emit(); err != nil {
-		return nil, err
+	var out [][]byte
+	for _, group := range wire.Pack(envs) {
+		b, err := wire.MarshalSync(wire.SyncMsg{Kind: wire.MsgTxns, Doc: t.id[:], Envs: group})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
 	}
 	return out, nil
 }
@@ -223,7 +209,7 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 		return Event{}, err
 	}
 	if m.Doc != nil && string(m.Doc) != string(t.id[:]) {
-		return Event{}, wire.Reject("wrong-document", "message for another document")
+		return Event{}, vocab.Reject(vocab.ReasonWrongDocument, "message for another document")
 	}
 	switch m.Kind {
 	case wire.MsgHello:
@@ -245,7 +231,7 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 		}
 		return Event{Kind: "ack", Saved: t.Saved()}, nil
 	}
-	return Event{}, wire.Reject("malformed", "unexpected message of kind %d from the daemon", m.Kind)
+	return Event{}, vocab.Reject(vocab.ReasonMalformed, "unexpected message of kind %d from the daemon", m.Kind)
 }
 
 // Saved reports whether the daemon has acked every edit this tab made.

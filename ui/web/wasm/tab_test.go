@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"weft/crdt"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -16,10 +17,10 @@ import (
 type daemon struct {
 	t   *testing.T
 	doc *crdt.Doc
-	id  wire.DocID
+	id  vocab.DocID
 }
 
-func newDaemon(t *testing.T, id wire.DocID) *daemon {
+func newDaemon(t *testing.T, id vocab.DocID) *daemon {
 	d, err := crdt.New("daemon")
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func receiveAll(t *testing.T, tab *Tab, v *view, msgs [][]byte) []Event {
 }
 
 func TestTabSyncsThroughTheDaemon(t *testing.T) {
-	id := wire.DocID{1, 2, 3}
+	id := vocab.DocID{1, 2, 3}
 	d := newDaemon(t, id)
 	if _, err := d.doc.Insert(0, "héllo 🌍"); err != nil {
 		t.Fatal(err)
@@ -196,7 +197,7 @@ func kindsOf(evs []Event) string {
 // lost or doubled whichever of the in-flight messages arrived.
 func TestTabResyncAfterDrop(t *testing.T) {
 	for _, arrived := range []bool{false, true} {
-		id := wire.DocID{9}
+		id := vocab.DocID{9}
 		d := newDaemon(t, id)
 		tab, _ := NewTab("tab", id)
 		var v view
@@ -241,7 +242,7 @@ func TestTabRandomSync(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 1))
-	id := wire.DocID{7}
+	id := vocab.DocID{7}
 	d := newDaemon(t, id)
 	tab, _ := NewTab("tab", id)
 	var v view
@@ -325,9 +326,9 @@ func TestTabRandomSync(t *testing.T) {
 }
 
 func TestTabRefusesBadInput(t *testing.T) {
-	id := wire.DocID{5}
+	id := vocab.DocID{5}
 	tab, _ := NewTab("tab", id)
-	other := wire.DocID{6}
+	other := vocab.DocID{6}
 	good, _ := crdt.New("x")
 	txn, _ := good.Insert(0, "hi")
 	_, envOther, _ := wire.Seal(other, txn)
@@ -354,7 +355,7 @@ func TestTabRefusesBadInput(t *testing.T) {
 	// A txns message with one foreign envelope applies the good one and
 	// reports the other.
 	ev, err := tab.Receive(mk(wire.SyncMsg{Kind: wire.MsgTxns, Envs: [][]byte{envOther, env}}))
-	if err != nil || ev.Err == nil || wire.Reason(ev.Err) != "wrong-document" || tab.doc.Text() != "hi" || len(ev.Patch) != 1 {
+	if err != nil || ev.Err == nil || vocab.Reason(ev.Err) != vocab.ReasonWrongDocument || tab.doc.Text() != "hi" || len(ev.Patch) != 1 {
 		t.Fatalf("mixed batch: %+v %v, text %q", ev, err, tab.doc.Text())
 	}
 	// A contradicting transaction (same IDs, other content) changes nothing.
@@ -380,7 +381,7 @@ func TestTabRefusesBadInput(t *testing.T) {
 }
 
 func TestTabPresenceAndStatus(t *testing.T) {
-	id := wire.DocID{4}
+	id := vocab.DocID{4}
 	a, _ := NewTab("a", id)
 	b, _ := NewTab("b", id)
 	txn, _ := a.doc.Replace(0, 0, "hello")

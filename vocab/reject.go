@@ -1,0 +1,75 @@
+package vocab
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrRejected is matched (errors.Is) by every rejection: input from a peer,
+// a tab or the disk that was refused.
+var ErrRejected = errors.New("rejected")
+
+// Reasons a rejection is counted under. Each is the one label of its
+// reason, in logs and in metrics.
+const (
+	ReasonMalformed      = "malformed"       // does not decode, or a field is out of range
+	ReasonOversized      = "oversized"       // longer than the bound of its kind
+	ReasonVersion        = "version"         // a format version this build does not read
+	ReasonWrongDocument  = "wrong-document"  // for another document than the one expected
+	ReasonBadPayload     = "bad-payload"     // an envelope's transaction does not decode
+	ReasonHeaderMismatch = "header-mismatch" // an envelope's header disagrees with its transaction
+	ReasonHistory        = "history"         // a transaction contradicts or misfits the known history
+	ReasonBufferFull     = "buffer-full"     // too many transactions wait for their parents
+	ReasonTruncated      = "truncated"       // a stream frame is cut short or its header is malformed
+	// ReasonInvalid counts an error that names no reason.
+	ReasonInvalid = "invalid"
+	// ReasonOther counts reasons beyond a counter's bound of distinct
+	// labels.
+	ReasonOther = "other"
+)
+
+// rejection is a refusal with the reason it is counted under.
+type rejection struct {
+	reason string
+	err    error
+}
+
+func (e *rejection) Error() string        { return e.err.Error() }
+func (e *rejection) Unwrap() error        { return e.err }
+func (e *rejection) Is(target error) bool { return target == ErrRejected }
+func (e *rejection) Reason() string       { return e.reason }
+
+// Reject returns a rejection for reason (one of the Reason* constants):
+// "rejected (reason): " and the formatted detail.
+func Reject(reason, format string, args ...any) error {
+	return &rejection{reason: reason, err: fmt.Errorf("%w (%s): %s", ErrRejected, reason, fmt.Sprintf(format, args...))}
+}
+
+// Rejection makes err a rejection for reason, keeping err's message (for
+// sentinel errors such as p2p's, which also stay matchable by errors.Is).
+func Rejection(reason string, err error) error {
+	return &rejection{reason: reason, err: err}
+}
+
+// Reason returns the label err is counted under: the Reason() of the first
+// error in its chain that has one (every rejection has), else
+// ReasonInvalid. Packages that must not import each other name reasons
+// this way: any error with a non-empty Reason() string method counts.
+func Reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		if s := r.Reason(); s != "" {
+			return s
+		}
+	}
+	return ReasonInvalid
+}
+
+// IsRejected reports whether err names a rejection reason: whether it, or
+// an error it wraps, has a Reason() string method (every rejection made
+// here has). A broken connection or a cancelled context is not a
+// rejection.
+func IsRejected(err error) bool {
+	var r interface{ Reason() string }
+	return errors.As(err, &r)
+}
