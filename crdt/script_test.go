@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"weft/crdt"
+	"weft/internal/script"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected outputs in testdata/script/*.txt, computed by the reference implementation")
@@ -820,54 +820,6 @@ func forge(t *crdt.Txn, field, value string) error {
 	return fmt.Errorf("forge: unknown field %q", field)
 }
 
-// scriptEntry is one command of a script file with its expected output.
-type scriptEntry struct {
-	line     int    // 1-based line of the command
-	cmd      string // the command line
-	want     string // expected output ("" when there is no block)
-	verbatim string // comment and blank lines that precede the command, kept by -rewrite
-}
-
-func parseScript(data string) (entries []scriptEntry, trailer string, err error) {
-	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
-	var verbatim strings.Builder
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(strings.TrimSpace(l), "#") {
-			verbatim.WriteString(l + "\n")
-			continue
-		}
-		if l == "----" {
-			return nil, "", fmt.Errorf("line %d: ---- without a command", i+1)
-		}
-		e := scriptEntry{line: i + 1, cmd: l, verbatim: verbatim.String()}
-		verbatim.Reset()
-		if i+1 < len(lines) && lines[i+1] == "----" {
-			i += 2
-			var out []string
-			for ; i < len(lines) && lines[i] != ""; i++ {
-				out = append(out, lines[i])
-			}
-			e.want = strings.Join(out, "\n")
-		}
-		entries = append(entries, e)
-	}
-	return entries, verbatim.String(), nil
-}
-
-func formatScript(entries []scriptEntry, outputs []string, trailer string) string {
-	var b strings.Builder
-	for i, e := range entries {
-		b.WriteString(e.verbatim)
-		b.WriteString(e.cmd + "\n")
-		if outputs[i] != "" {
-			b.WriteString("----\n" + outputs[i] + "\n\n")
-		}
-	}
-	b.WriteString(trailer)
-	return strings.TrimRight(b.String(), "\n") + "\n"
-}
-
 func TestScript(t *testing.T) {
 	files, err := filepath.Glob("testdata/script/*.txt")
 	if err != nil || len(files) == 0 {
@@ -887,30 +839,7 @@ func TestScript(t *testing.T) {
 }
 
 func runScript(t *testing.T, file string, im impl) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, trailer, err := parseScript(string(data))
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
 	w := newWorld(im)
 	w.mirrors = false // scripts are judged by their expected outputs
-	outputs := make([]string, len(entries))
-	for i, e := range entries {
-		out, err := w.exec(e.cmd)
-		if err != nil {
-			t.Fatalf("%s:%d: %s\n%v", file, e.line, e.cmd, err)
-		}
-		outputs[i] = out
-		if !*rewrite && out != e.want {
-			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", file, e.line, e.cmd, out, e.want)
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(file, []byte(formatScript(entries, outputs, trailer)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	script.Run(t, file, *rewrite, w.exec)
 }
