@@ -177,19 +177,24 @@ type cliResult struct {
 // cli runs `weft WORDS... --data DIR ARGS...` (WORDS: the command path,
 // e.g. "doc", "insert") with a deadline.
 func (d *daemon) cli(ctx context.Context, words []string, args ...string) (cliResult, error) {
-	full := append(append(append([]string{}, words...), "--data", d.dir), args...)
-	cmd := exec.CommandContext(ctx, weftBin, full...)
-	cmd.Env = cleanEnv()
+	return weftCmd(ctx, nil, append(append(append([]string{}, words...), "--data", d.dir), args...)...)
+}
+
+// weftCmd runs `weft ARGS...` in env (nil: the test's clean environment);
+// a non-zero exit is a result, not an error.
+func weftCmd(ctx context.Context, env []string, args ...string) (cliResult, error) {
+	if env == nil {
+		env = cleanEnv()
+	}
+	cmd := exec.CommandContext(ctx, weftBin, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := cliResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-		err = nil
+	if errors.As(err, &ee) {
+		r.Code, err = ee.ExitCode(), nil
 	}
 	return r, err
 }

@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -20,8 +16,8 @@ type cluster struct {
 	ds []*daemon
 }
 
-// newCluster prepares n daemons named A, B, C, … (not started) and kills
-// them when the test ends, printing their logs if it failed.
+// newCluster prepares n daemons named A, B, C, … (not started; newProc
+// says how they are cleaned up).
 func newCluster(t testing.TB, n int, syncInterval string) *cluster {
 	t.Helper()
 	root := t.TempDir()
@@ -30,31 +26,6 @@ func newCluster(t testing.TB, n int, syncInterval string) *cluster {
 		name := string(rune('A' + i))
 		c.ds = append(c.ds, newDaemon(t, name, filepath.Join(root, name), syncInterval))
 	}
-	t.Cleanup(func() {
-		for _, d := range c.ds {
-			if *profileFlag != "" && d.isRunning() {
-				_, _ = d.tryStop(syscall.SIGTERM) // the profile is written at a clean exit
-			}
-			d.kill()
-		}
-		for _, d := range c.ds {
-			// A race report or a panic fails the test even when the
-			// daemon carried on, or was killed before it could exit
-			// with the race detector's status.
-			if b, err := os.ReadFile(d.logPath); err == nil {
-				for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
-					if bytes.Contains(b, []byte(bad)) {
-						t.Errorf("daemon %s's log reports %q", d.name, strings.TrimSpace(bad))
-					}
-				}
-			}
-		}
-		if t.Failed() {
-			for _, d := range c.ds {
-				t.Log(d.logTail(256 << 10))
-			}
-		}
-	})
 	return c
 }
 

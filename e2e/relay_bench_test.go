@@ -192,7 +192,7 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	n.start(a)
 	id, sum := replayPaper(b, a)
 	want := a.mustText(b, id)
-	wantV := waitAckedLong(b, a, id)
+	wantV := waitAckedWithin(b, a, id, 300*time.Second)
 	b.Logf("A typed %d edits (%.0f edits/s) and the relay acknowledged them", sum.Edits, sum.EditsPerSec)
 	a.stop(b, syscall.SIGTERM)
 
@@ -219,19 +219,6 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	b.ReportMetric(ms(took[0]), "min-ms")
 	b.ReportMetric(ms(took[len(took)-1]), "max-ms")
 	b.ReportMetric(0, "ns/op")
-}
-
-// waitAckedLong is waitAcked with a deadline for a large document.
-func waitAckedLong(b testing.TB, d *daemon, doc string) map[string]uint64 {
-	b.Helper()
-	var v map[string]uint64
-	waitFor(b, 300*time.Second*slow, "the relay to acknowledge "+doc, func() (bool, string) {
-		st := d.mustDocStatus(b, doc)
-		v = st.Version
-		ok, why := coversVersion(st.RelayAcked, st.Version)
-		return ok, why
-	})
-	return v
 }
 
 // Resident memory per hosted document: the relay's VmRSS with one daemon
