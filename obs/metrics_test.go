@@ -123,7 +123,7 @@ func TestReplicaEvents(t *testing.T) {
 	// Families with every label value pre-declared appear before any event.
 	f0 := gather(t, newTestMetrics(t, nil))
 	expect(t, f0, "weft_replica_transactions_integrated_total", "source=gossip", 0)
-	expect(t, f0, "weft_store_cache_lookups_total", "result=hit", 0)
+	expect(t, f0, "weft_replica_sync_envelopes_total", "direction=received", 0)
 }
 
 func TestRejectedReasonsAreBounded(t *testing.T) {
@@ -163,9 +163,6 @@ func TestStoreEvents(t *testing.T) {
 	m.Flush(5, 1000, 3*time.Millisecond, nil)
 	m.Flush(100, 300000, 20*time.Millisecond, nil)
 	m.Flush(7, 9, time.Second, errors.New("EIO"))
-	m.Cache(true)
-	m.Cache(true)
-	m.Cache(false)
 
 	f := gather(t, m)
 	expect(t, f, "weft_store_doc_reads_total", "", 3)
@@ -180,8 +177,6 @@ func TestStoreEvents(t *testing.T) {
 		t.Errorf("batch bytes sum %v, want 301000", s.GetHistogram().GetSampleSum())
 	}
 	expect(t, f, "weft_store_flush_errors_total", "", 1)
-	expect(t, f, "weft_store_cache_lookups_total", "result=hit", 2)
-	expect(t, f, "weft_store_cache_lookups_total", "result=miss", 1)
 	expect(t, f, "weft_store_hot_doc_accesses", "doc=01000000000000000000000000000000", 7)
 	expect(t, f, "weft_store_hot_doc_accesses", "doc=02000000000000000000000000000000", 1)
 }

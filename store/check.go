@@ -105,7 +105,6 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 			s.mu.Lock()
 			s.docs = map[DocID]*docState{}
 			s.mu.Unlock()
-			s.cache.clear()
 		}()
 	}
 	var docs []DocID

@@ -233,11 +233,7 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("SnapshotDisagreesWithLog", func(t *testing.T) {
 			s, id, all := setup(t)
-			d, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all[:2] {
-				d.Apply(tr.Payload)
-			}
-			fd := d.(*fakeDoc)
+			fd := fakeApply(t, all[:2])
 			fd.items[ID{"a", 0}] = 'Z' // wrong text, right version
 			b, _ := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(fd.v), Payload: fd.Snapshot()})
 			corrupt(t, s, snapshotKey(id), b)
@@ -251,11 +247,8 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("LostSnapshotAfterCompaction", func(t *testing.T) {
 			s, id, all := setup(t)
-			d, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all[:2] {
-				d.Apply(tr.Payload)
-			}
-			if _, err := s.Compact(ctx, id, d.(*fakeDoc).Snapshot(), d.Version()); err != nil {
+			snap, v := fakeSnapshot(t, all[:2])
+			if _, err := s.Compact(ctx, id, snap, v); err != nil {
 				t.Fatal(err)
 			}
 			corrupt(t, s, snapshotKey(id), []byte("garbage"))

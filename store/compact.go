@@ -97,7 +97,6 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 	}
 	defer done()
 	defer readersBack()
-	defer s.cache.drop(doc)
 
 	// 1. The snapshot.
 	b, err := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(covers), Payload: payload})
@@ -255,7 +254,7 @@ func (s *Store) switchEpoch(ctx context.Context, st *docState, doc DocID, epoch,
 // that build sees (and may change) st in step with the groups queued around
 // it. It does not wait; urgent makes the writer commit without delay.
 func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, error)) (*Ack, error) {
-	g := &group{st: st, ack: newAck()}
+	g := &group{ack: newAck()}
 	s.mu.Lock()
 	defer s.signal()
 	defer s.mu.Unlock()
@@ -267,8 +266,6 @@ func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, erro
 		return nil, err
 	}
 	g.ops = ops
-	st.gen++
-	g.gen = st.gen
 	s.enqueueLocked(g, urgent)
 	return g.ack, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -28,61 +27,6 @@ func twoAgents(n uint64) []TxnRecord {
 		out = append(out, as[i], bs[i])
 	}
 	return out
-}
-
-// fakeApply applies txns (in a causal order, whatever order they come in)
-// to an empty fake document.
-func fakeApply(t testing.TB, txns []TxnRecord) *fakeDoc {
-	t.Helper()
-	hdrs := make([]TxnHeader, len(txns))
-	for i := range txns {
-		hdrs[i] = txns[i].TxnHeader
-	}
-	order, stuck := causalOrder(hdrs, nil)
-	if len(stuck) > 0 {
-		t.Fatalf("transactions %v cannot be placed", stuck)
-	}
-	rb, _ := fakeCodec{}.Rebuild(nil)
-	for _, i := range order {
-		if err := rb.Apply(txns[i].Payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rb.(*fakeDoc)
-}
-
-// fakeSnapshot returns the snapshot and version of txns applied.
-func fakeSnapshot(t testing.TB, txns []TxnRecord) ([]byte, Version) {
-	t.Helper()
-	d := fakeApply(t, txns)
-	return d.Snapshot(), d.Version()
-}
-
-// loadText opens doc with the fake codec and returns its text.
-func loadText(ctx context.Context, s *Store, doc DocID) (string, Version, error) {
-	v, err := s.Load(ctx, doc, func(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-		var p []byte
-		if sn != nil {
-			p = sn.Payload
-		}
-		rb, err := fakeCodec{}.Rebuild(p)
-		if err != nil {
-			return nil, 0, err
-		}
-		for tr, err := range txns {
-			if err != nil {
-				return nil, 0, err
-			}
-			if err := rb.Apply(tr.Payload); err != nil {
-				return nil, 0, err
-			}
-		}
-		return rb, 1, nil
-	})
-	if err != nil {
-		return "", nil, err
-	}
-	return v.(*fakeDoc).Text(), v.(*fakeDoc).Version(), nil
 }
 
 func fullText(t testing.TB, txns []TxnRecord) string {

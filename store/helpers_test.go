@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -109,4 +110,72 @@ func spanList(ts []TxnRecord) string {
 		s += fmt.Sprintf("%s:%d+%d ", t.Agent, t.Seq, t.Len)
 	}
 	return s
+}
+
+// fakeApply applies txns (in a causal order, whatever order they come in)
+// to an empty fake document.
+func fakeApply(t testing.TB, txns []TxnRecord) *fakeDoc {
+	t.Helper()
+	hdrs := make([]TxnHeader, len(txns))
+	for i := range txns {
+		hdrs[i] = txns[i].TxnHeader
+	}
+	order, stuck := causalOrder(hdrs, nil)
+	if len(stuck) > 0 {
+		t.Fatalf("transactions %v cannot be placed", stuck)
+	}
+	rb, _ := fakeCodec{}.Rebuild(nil)
+	for _, i := range order {
+		if err := rb.Apply(txns[i].Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rb.(*fakeDoc)
+}
+
+// fakeSnapshot returns the snapshot and version of txns applied.
+func fakeSnapshot(t testing.TB, txns []TxnRecord) ([]byte, Version) {
+	t.Helper()
+	d := fakeApply(t, txns)
+	return d.Snapshot(), d.Version()
+}
+
+// loadDoc opens doc with the fake codec the way a replica opens a
+// document: its latest snapshot (if any), then Stream of the transactions
+// the snapshot does not cover.
+func loadDoc(ctx context.Context, s *Store, doc DocID) (*fakeDoc, error) {
+	var payload []byte
+	var since Version
+	snap, err := s.Snapshot(ctx, doc)
+	switch {
+	case err == nil:
+		payload, since = snap.Payload, snap.Covers
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	rb, err := fakeCodec{}.Rebuild(payload)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Stream(ctx, doc, since, func(chunk []TxnRecord) error {
+		for _, tr := range chunk {
+			if err := rb.Apply(tr.Payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rb.(*fakeDoc), nil
+}
+
+// loadText opens doc as loadDoc does and returns its text and version.
+func loadText(ctx context.Context, s *Store, doc DocID) (string, Version, error) {
+	d, err := loadDoc(ctx, s, doc)
+	if err != nil {
+		return "", nil, err
+	}
+	return d.Text(), d.Version(), nil
 }

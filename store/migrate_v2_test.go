@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"iter"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,12 +133,7 @@ func checkV2Contents(t *testing.T, s *Store) {
 				t.Fatalf("doc %s: payload of %s differs", d.id, got[j].Span())
 			}
 		}
-		full, _ := fakeCodec{}.Rebuild(nil)
-		for _, tr := range append(append([]TxnRecord(nil), d.before...), d.after...) {
-			if err := full.Apply(tr.Payload); err != nil {
-				t.Fatal(err)
-			}
-		}
+		full := fakeApply(t, append(append([]TxnRecord(nil), d.before...), d.after...))
 		v, err := s.Version(ctx, id)
 		if err != nil || !sameVersion(v, full.Version()) {
 			t.Fatalf("doc %s: version %v %v, want %v", d.id, v, err, full.Version())
@@ -152,27 +146,9 @@ func checkV2Contents(t *testing.T, s *Store) {
 			t.Fatalf("doc %s: snapshot: %v", d.id, err)
 		}
 		// Opening gives the whole text: snapshot + the log after it.
-		text, err := s.Load(ctx, id, func(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-			var p []byte
-			if sn != nil {
-				p = sn.Payload
-			}
-			rb, err := fakeCodec{}.Rebuild(p)
-			if err != nil {
-				return nil, 0, err
-			}
-			for tr, err := range txns {
-				if err != nil {
-					return nil, 0, err
-				}
-				if err := rb.Apply(tr.Payload); err != nil {
-					return nil, 0, err
-				}
-			}
-			return rb.(*fakeDoc).Text(), 1, nil
-		})
-		if err != nil || text != full.(*fakeDoc).Text() {
-			t.Fatalf("doc %s: opened text %q %v, want %q", d.id, text, err, full.(*fakeDoc).Text())
+		text, _, err := loadText(ctx, s, id)
+		if err != nil || text != full.Text() {
+			t.Fatalf("doc %s: opened text %q %v, want %q", d.id, text, err, full.Text())
 		}
 	}
 	var ps []Problem
@@ -215,13 +191,8 @@ func TestMigrateV2Fixture(t *testing.T) {
 	if got := streamAll(t, s, id, nil); spanList(got) != spanList(want) {
 		t.Fatalf("after an append: %s, want %s", spanList(got), spanList(want))
 	}
-	rb, _ := fakeCodec{}.Rebuild(nil)
-	for _, tr := range append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1]) {
-		if err := rb.Apply(tr.Payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n, err := s.Compact(ctx, id, rb.(*fakeDoc).Snapshot(), rb.Version()); err != nil || n != len(want) {
+	snap, v := fakeSnapshot(t, append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1]))
+	if n, err := s.Compact(ctx, id, snap, v); err != nil || n != len(want) {
 		t.Fatalf("compact after migration dropped %d: %v", n, err)
 	}
 	if got := streamAll(t, s, id, nil); len(got) != 0 {

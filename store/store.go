@@ -35,7 +35,6 @@ type Store struct {
 	dir     string // data directory ("" for OpenDatastore)
 	lock    *dirLock
 	install [16]byte
-	cache   *stateCache
 
 	// excl is held shared by every mutation while it validates and queues,
 	// and exclusively by Check's repair.
@@ -63,9 +62,7 @@ type docState struct {
 	nextLog   uint64  // next arrival-log counter
 	dirty     bool    // epochs other than epoch may hold entries
 	frozen    bool    // compaction is switching epochs: appends wait
-	gen       uint64  // bumped by every queued write
-	committed uint64  // gen of the last committed write
-	readers   int     // open streams and loads
+	readers   int     // open streams
 	compact   bool    // a compaction holds readers off
 	compactor bool    // a compaction is running
 	changed   chan struct{}
@@ -142,7 +139,6 @@ func newStore(d ds.Batching, opts Options, dir string) (*Store, error) {
 		kv:         newKV(d),
 		closeDS:    d.Close,
 		dir:        dir,
-		cache:      newStateCache(opts.CacheBytes),
 		docs:       map[DocID]*docState{},
 		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
