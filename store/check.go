@@ -550,20 +550,28 @@ func (c *checker) action(a string) string {
 
 func (c *checker) fetchAction() string { return c.action("recorded to fetch from peers") }
 
+// repairMeta recreates doc's metadata, empty.
 func (c *checker) repairMeta(ctx context.Context, doc DocID, what string) {
+	c.repairPut(ctx, doc, metaKey(doc), what, recMeta, metaRec{Created: c.s.opts.Now().UnixNano()}, "recreating it", "recreated empty metadata")
+}
+
+// repairPut reports what is wrong at key and, when repairing, writes rec
+// (a record of kind) there: the report names the action done, or that
+// attempt failed.
+func (c *checker) repairPut(ctx context.Context, doc DocID, key, what string, kind uint64, rec any, attempt, done string) {
 	if !c.opts.Repair {
-		c.report(doc, metaKey(doc), what, "")
+		c.report(doc, key, what, "")
 		return
 	}
-	b, err := encodeRecord(recMeta, metaRec{Created: c.s.opts.Now().UnixNano()})
+	b, err := encodeRecord(kind, rec)
 	if err == nil {
-		err = c.s.kv.commit(ctx, [][]kvOp{{{key: metaKey(doc), val: b}}}, 4<<20)
+		err = c.s.kv.commit(ctx, [][]kvOp{{{key: key, val: b}}}, 4<<20)
 	}
 	if err != nil {
-		c.report(doc, metaKey(doc), what+"; recreating it failed: "+err.Error(), "")
+		c.report(doc, key, what+"; "+attempt+" failed: "+err.Error(), "")
 		return
 	}
-	c.report(doc, metaKey(doc), what, "recreated empty metadata")
+	c.report(doc, key, what, done)
 }
 
 // covered reports whether parent p lies inside some stored transaction.
@@ -752,7 +760,7 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 		}
 		maxN = max(maxN, dk.n)
 		entries++
-		var lr logRec
+		var lr spanRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			bad(e.Key, err.Error())
 			return nil
@@ -803,17 +811,5 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 
 // repairIndex writes doc's index entry.
 func (c *checker) repairIndex(ctx context.Context, doc DocID, what string) {
-	if !c.opts.Repair {
-		c.report(doc, docIndexKey(doc), what, "")
-		return
-	}
-	b, err := encodeRecord(recDocIndex, docIndexRec{})
-	if err == nil {
-		err = c.s.kv.commit(ctx, [][]kvOp{{{key: docIndexKey(doc), val: b}}}, 4<<20)
-	}
-	if err != nil {
-		c.report(doc, docIndexKey(doc), what+"; writing it failed: "+err.Error(), "")
-		return
-	}
-	c.report(doc, docIndexKey(doc), what, "index entry written")
+	c.repairPut(ctx, doc, docIndexKey(doc), what, recDocIndex, docIndexRec{}, "writing it", "index entry written")
 }

@@ -192,9 +192,9 @@ func TestCheck(t *testing.T) {
 			// before switching: a copy in epoch 2.
 			b, _ := encodeTxn(&all[0])
 			corrupt(t, s, txnKey(id, "a", 0), b)
-			lb, _ := encodeRecord(recLog, logRec{Agent: "a", Seq: 0, Len: 2})
+			lb, _ := encodeRecord(recLog, spanRec{Agent: "a", Seq: 0, Len: 2})
 			corrupt(t, s, logKey(id, 0, 0), lb)
-			lb, _ = encodeRecord(recLog, logRec{Agent: "a", Seq: 2, Len: 1})
+			lb, _ = encodeRecord(recLog, spanRec{Agent: "a", Seq: 2, Len: 1})
 			corrupt(t, s, logKey(id, 0, 2), lb)
 			corrupt(t, s, logKey(id, 2, 2), lb)
 			le, _ := encodeRecord(recLogEnd, logEndRec{Epoch: 1, Next: 4, Dirty: true})

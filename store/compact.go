@@ -175,7 +175,7 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 		return each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, epoch)}, func(e dsq.Entry) error {
 			// An entry and the transaction it drops go in one group.
 			ops := []kvOp{{key: e.Key, del: true}}
-			var lr logRec
+			var lr spanRec
 			if decodeRecord(recLog, e.Value, &lr) == nil && covers.Contains(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 				ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})
 				dropped++
@@ -203,7 +203,7 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 // coveredEntry reports whether the log entry value names a transaction
 // that covers contains (false when it does not decode).
 func coveredEntry(val []byte, covers Version) bool {
-	var lr logRec
+	var lr spanRec
 	if err := decodeRecord(recLog, val, &lr); err != nil {
 		return false
 	}
@@ -280,7 +280,7 @@ func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, erro
 func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers Version, batch *opBatch) (entries, dropped int, err error) {
 	listed := map[ID]bool{}
 	if err := each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, cur)}, func(e dsq.Entry) error {
-		var lr logRec
+		var lr spanRec
 		if decodeRecord(recLog, e.Value, &lr) == nil {
 			listed[ID{lr.Agent, lr.Seq}] = true
 		}
@@ -295,7 +295,7 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 		}
 		ops := []kvOp{{key: e.Key, del: true}}
 		entries++
-		var lr logRec
+		var lr spanRec
 		if decodeRecord(recLog, e.Value, &lr) == nil && !listed[ID{lr.Agent, lr.Seq}] &&
 			covers.Contains(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 			ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})

@@ -205,11 +205,7 @@ func TestCompactWhileAppending(t *testing.T) {
 					ps = append(ps, ID{other, v[other] - 1})
 				}
 				tr := txn(agent, v[agent], string(rune('a'+i%26)), ps...)
-				ack, err := s.Append(ctx, id, p, tr)
-				if err == nil {
-					err = ack.Wait(ctx)
-				}
-				if err != nil {
+				if err := appendDurable(ctx, s, id, p, tr); err != nil {
 					t.Error(err)
 					return
 				}

@@ -59,6 +59,16 @@ func txn(agent string, seq uint64, text string, parents ...ID) TxnRecord {
 	return TxnRecord{TxnHeader: h, Payload: fakePayload(h, text)}
 }
 
+// mustOpen opens the store in dir with testOpts; the caller closes it.
+func mustOpen(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func mustCreate(t testing.TB, s *Store) DocID {
 	t.Helper()
 	id := NewDocID()
@@ -70,13 +80,19 @@ func mustCreate(t testing.TB, s *Store) DocID {
 
 func mustAppend(t testing.TB, s *Store, doc DocID, p Policy, txns ...TxnRecord) {
 	t.Helper()
-	ack, err := s.Append(context.Background(), doc, p, txns...)
-	if err != nil {
+	if err := appendDurable(context.Background(), s, doc, p, txns...); err != nil {
 		t.Fatal(err)
 	}
-	if err := ack.Wait(context.Background()); err != nil {
-		t.Fatal(err)
+}
+
+// appendDurable appends txns and waits until they are durable (for
+// goroutines, which must not call t.Fatal).
+func appendDurable(ctx context.Context, s *Store, doc DocID, p Policy, txns ...TxnRecord) error {
+	ack, err := s.Append(ctx, doc, p, txns...)
+	if err == nil {
+		err = ack.Wait(ctx)
 	}
+	return err
 }
 
 // linear appends n single-seq transactions of agent, each on the previous.

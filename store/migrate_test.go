@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -101,19 +102,20 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
-func TestMigrateV1Fixture(t *testing.T) {
+// openFixture opens a copy of the fixture written by schema version from
+// (testdata/v<from>) and checks what every migration must leave: one
+// automatic pre-migration backup that verifies, and the current schema and
+// layout. The store is closed when the test ends.
+func openFixture(t *testing.T, from uint64) *Store {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	copyDir(t, filepath.Join("testdata", "v1"), dir)
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	// The automatic pre-migration backup exists and verifies.
+	copyDir(t, filepath.Join("testdata", fmt.Sprintf("v%d", from)), dir)
+	s := mustOpen(t, dir)
+	t.Cleanup(func() { s.Close() })
 	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
 	list, err := ListBackups(ctx, sink)
-	if err != nil || len(list) != 1 || list[0].Schema != 1 || list[0].Label != "pre-migration-v1" {
+	if err != nil || len(list) != 1 || list[0].Schema != from || list[0].Label != fmt.Sprintf("pre-migration-v%d", from) {
 		t.Fatalf("pre-migration backup: %+v %v", list, err)
 	}
 	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
@@ -124,6 +126,12 @@ func TestMigrateV1Fixture(t *testing.T) {
 		t.Fatalf("schema %d after migration", v)
 	}
 	checkLayout(t, s)
+	return s
+}
+
+func TestMigrateV1Fixture(t *testing.T) {
+	ctx := context.Background()
+	s := openFixture(t, 1)
 	docs, err := s.Docs(ctx)
 	if err != nil || len(docs) != len(v1Docs) {
 		t.Fatalf("documents %v %v", docs, err)
@@ -171,25 +179,13 @@ func TestMigrateV1Fixture(t *testing.T) {
 
 func TestSchemaTooNew(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	if err := s.writeSchema(context.Background(), SchemaVersion+5); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = Open(dir, testOpts())
-	if !errors.Is(err, ErrSchemaTooNew) || !contains(err.Error(), fmt.Sprintf("version %d,", SchemaVersion+5)) || !contains(err.Error(), fmt.Sprintf("up to %d", SchemaVersion)) {
+	_, err := Open(dir, testOpts())
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("version %d,", SchemaVersion+5)) || !strings.Contains(err.Error(), fmt.Sprintf("up to %d", SchemaVersion)) {
 		t.Fatalf("newer schema: %v", err)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

@@ -162,25 +162,7 @@ func checkV2Contents(t *testing.T, s *Store) {
 // migrated to schema 3 and holds everything it held, in the new layout.
 func TestMigrateV2Fixture(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	copyDir(t, filepath.Join("testdata", "v2"), dir)
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
-	list, err := ListBackups(ctx, sink)
-	if err != nil || len(list) != 1 || list[0].Schema != 2 || list[0].Label != "pre-migration-v2" {
-		t.Fatalf("pre-migration backup: %+v %v", list, err)
-	}
-	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
-		t.Fatal(err)
-	}
-	if v := schemaOf(t, s); v != SchemaVersion {
-		t.Fatalf("schema %d after migration", v)
-	}
-	checkLayout(t, s)
+	s := openFixture(t, 2)
 	checkV2Contents(t, s)
 	// The migrated logs keep working: appends continue them, compaction
 	// moves them to the next epoch.
@@ -239,10 +221,7 @@ func TestMigrateV2Interrupted(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	defer s.Close()
 	checkLayout(t, s)
 	checkV2Contents(t, s)

@@ -168,7 +168,7 @@ func (s *Store) epoch(st *docState) uint64 {
 // stored transaction not contained in skip.
 func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, epoch uint64, skip Version, fn func(TxnRecord) error) error {
 	return each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, epoch)}, func(e dsq.Entry) error {
-		var lr logRec
+		var lr spanRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			return fmt.Errorf("%s: %w", e.Key, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -115,15 +116,24 @@ func startScheduler(t *testing.T, sc *Scheduler) {
 	go func() { done <- sc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Run returned %v, want context.Canceled", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return within 20s of its context ending")
+		if why := notCanceled(done); why != "" {
+			t.Errorf("Run %s", why)
 		}
 	})
+}
+
+// notCanceled says what is wrong unless done yields context.Canceled
+// within 20s ("" when it does).
+func notCanceled(done <-chan error) string {
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			return fmt.Sprintf("returned %v, want context.Canceled", err)
+		}
+		return ""
+	case <-time.After(20 * time.Second):
+		return "did not return within 20s of its context ending"
+	}
 }
 
 func backupNames(t *testing.T, sink Sink) []string {
@@ -464,13 +474,8 @@ func TestSchedulerCancelledBackupIsNotAFailure(t *testing.T) {
 	}
 	cancel()
 	close(sink.release)
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled backup: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("cancelled backup did not return")
+	if why := notCanceled(done); why != "" {
+		t.Fatalf("cancelled backup %s", why)
 	}
 	if st := sc.Status(); st.Failures != 0 || st.LastError != nil || st.Running {
 		t.Fatalf("status after a cancelled backup: %+v", st)

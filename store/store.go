@@ -329,13 +329,23 @@ func (s *Store) enterRead(ctx context.Context, doc DocID) (*docState, func(), er
 				s.mu.Unlock()
 			}, nil
 		}
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return nil, nil, err
 		}
+	}
+}
+
+// awaitChangeLocked releases s.mu and waits until st changes (its changed
+// channel is closed) or ctx ends. It is called with s.mu held and returns
+// with it released.
+func (s *Store) awaitChangeLocked(ctx context.Context, st *docState) error {
+	ch := st.changed
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -352,12 +362,8 @@ func logEndOpLocked(doc DocID, st *docState) (kvOp, error) {
 // ctx ends first.
 func (s *Store) waitThawedLocked(ctx context.Context, st *docState) error {
 	for st.frozen {
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return err
 		}
 		s.mu.Lock()
 	}
@@ -387,12 +393,8 @@ func (s *Store) enterCompact(ctx context.Context, st *docState) (readersBack, do
 			}
 			return release(false), release(true), nil
 		}
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return nil, nil, err
 		}
 	}
 }

@@ -196,11 +196,7 @@ func TestSuite(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for _, tr := range linear(agent, 0, 50) {
-						ack, err := s.Append(ctx, id, p, tr)
-						if err == nil {
-							err = ack.Wait(ctx)
-						}
-						if err != nil {
+						if err := appendDurable(ctx, s, id, p, tr); err != nil {
 							t.Error(err)
 							return
 						}
@@ -313,10 +309,7 @@ func TestSuite(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	id := mustCreate(t, s)
 	mustAppend(t, s, id, Immediate, linear("a", 0, 30)...)
 	if _, err := s.Append(ctx, id, Batched, linear("a", 30, 30)...); err != nil {
@@ -325,10 +318,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, dir)
 	defer s.Close()
 	if got := streamAll(t, s, id, nil); len(got) != 60 {
 		t.Fatalf("%d txns after reopen", len(got))
@@ -346,11 +336,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestLockNamesHolder(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(dir, testOpts())
+	s := mustOpen(t, dir)
+	_, err := Open(dir, testOpts())
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "process ") {
 		t.Fatalf("second open: %v", err)
 	}

@@ -132,7 +132,7 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 			continue
 		}
 		t := &txns[i]
-		lb, err := encodeRecord(recLog, logRec{Agent: t.Agent, Seq: t.Seq, Len: t.Len})
+		lb, err := encodeRecord(recLog, spanRec{Agent: t.Agent, Seq: t.Seq, Len: t.Len})
 		if err == nil {
 			var hb []byte
 			hb, err = encodeRecord(recHead, headRec{Next: t.Seq + t.Len})
