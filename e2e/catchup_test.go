@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -107,9 +106,7 @@ func TestLateJoinerCatchesUpPaper(t *testing.T) {
 	if got := b.mustText(t, id); got != want {
 		t.Fatalf("B reads %d bytes, A %d: the texts differ", len(got), len(want))
 	}
-	if code := b.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("B exited with %d", code)
-	}
+	b.stopClean(t)
 	c.start(b)
 	if got := b.mustText(t, id); got != want {
 		t.Fatalf("after a restart B reads %d bytes, want %d", len(got), len(want))

@@ -16,13 +16,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"weft/api"
 	"weft/crdt"
+	"weft/internal/child"
 	"weft/wire"
 )
 
@@ -400,26 +400,16 @@ type interopPeer struct {
 	replies  chan interopEvent // everything but "message"
 	messages chan interopEvent
 	done     chan struct{} // closed when the process has exited
-	stderr   *interopBuffer
+	stderr   string        // the file the JS peer's stderr goes to
 }
 
-// interopBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type interopBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *interopBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *interopBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// stderrText is what the JS peer has written to its stderr so far.
+func (p *interopPeer) stderrText() string {
+	b, err := os.ReadFile(p.stderr)
+	if err != nil {
+		return fmt.Sprintf("(no stderr of the JS peer: %v)", err)
+	}
+	return string(b)
 }
 
 func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
@@ -429,11 +419,15 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 		replies:  make(chan interopEvent, 16),
 		messages: make(chan interopEvent, 64),
 		done:     make(chan struct{}),
-		stderr:   &interopBuffer{},
+		stderr:   filepath.Join(t.TempDir(), "js-peer.stderr"),
 	}
 	p.cmd.Dir = dir
-	p.cmd.Stderr = p.stderr
-	var err error
+	errf, err := os.Create(p.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close() // the child holds its own copy
+	p.cmd.Stderr = errf
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +435,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err := child.Start(p.cmd); err != nil {
 		t.Fatal(err)
 	}
 	lines := make(chan struct{})
@@ -464,6 +458,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 	go func() {
 		<-lines // Wait must not run before stdout is read to the end
 		_ = p.cmd.Wait()
+		child.Forget(p.cmd)
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -475,7 +470,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("--- JS peer's stderr ---\n%s--- end of JS peer's stderr ---", p.stderr.String())
+			t.Logf("--- JS peer's stderr ---\n%s--- end of JS peer's stderr ---", p.stderrText())
 		}
 	})
 	return p
@@ -502,7 +497,7 @@ func (p *interopPeer) reply(t *testing.T, event string) interopEvent {
 		}
 		return e
 	case <-p.done:
-		t.Fatalf("the JS peer exited (%v) before %s\n%s", p.cmd.ProcessState, event, p.stderr.String())
+		t.Fatalf("the JS peer exited (%v) before %s\n%s", p.cmd.ProcessState, event, p.stderrText())
 	case <-time.After(interopTimeout):
 		t.Fatalf("no %s from the JS peer in %s", event, interopTimeout)
 	}
@@ -527,7 +522,7 @@ func (p *interopPeer) message(t *testing.T, match func(interopEvent) bool) inter
 				t.Logf("the JS peer also received %s/%d", e.Envelope.Agent, e.Envelope.Seq)
 			}
 		case <-p.done:
-			t.Fatalf("the JS peer exited (%v) while waiting for a message\n%s", p.cmd.ProcessState, p.stderr.String())
+			t.Fatalf("the JS peer exited (%v) while waiting for a message\n%s", p.cmd.ProcessState, p.stderrText())
 		case <-deadline:
 			t.Fatalf("the JS peer received no matching message in %s", interopTimeout)
 		}
@@ -544,6 +539,6 @@ func (p *interopPeer) quit(t *testing.T) {
 		t.Fatalf("the JS peer did not exit in %s after quit", interopTimeout)
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("the JS peer exited with %d\n%s", code, p.stderr.String())
+		t.Fatalf("the JS peer exited with %d\n%s", code, p.stderrText())
 	}
 }

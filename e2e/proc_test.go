@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"weft/internal/child"
 )
 
 // proc supervises one weft child process, a daemon or a relay, and its
@@ -109,7 +111,7 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 		}
 		cmd.Stdout = pw
 	}
-	if err := startChild(cmd); err != nil {
+	if err := child.Start(cmd); err != nil {
 		if pr != nil {
 			pr.Close()
 			pw.Close()
@@ -135,7 +137,7 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
-		forgetChild(cmd)
+		child.Forget(cmd)
 		<-copied
 		logf.Close()
 		p.mu.Lock()
@@ -190,12 +192,12 @@ func tcpPort(ma string) (int, error) {
 	return strconv.Atoi(parts[4])
 }
 
-// cleanEnv is the test's environment without WEFT_* settings that would
-// change a process's configuration.
+// cleanEnv is the test's environment without settings that would change
+// a weft process's configuration (WEFT_*) or reach an S3 server (AWS_*).
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "WEFT_") {
+		if strings.HasPrefix(kv, "WEFT_") || strings.HasPrefix(kv, "AWS_") {
 			continue
 		}
 		out = append(out, kv)
@@ -213,6 +215,15 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal) int {
 		t.Fatalf("stopping %s %s: %v\n%s", p.kind, p.name, err, p.logTail(256<<10))
 	}
 	return code
+}
+
+// stopClean stops the process with SIGTERM and fails the test unless it
+// exits 0.
+func (p *proc) stopClean(t testing.TB) {
+	t.Helper()
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("%s %s exited with %d on SIGTERM; want 0", p.kind, p.name, code)
+	}
 }
 
 func (p *proc) tryStop(sig syscall.Signal) (int, error) {

@@ -317,6 +317,22 @@ func randomEdits(t testing.TB, rng *rand.Rand, d *daemon, doc string, n int) int
 
 // Reading a stopped store directly.
 
+// withStore opens the stopped store at dir, calls fn with it and its
+// documents, and closes it.
+func withStore(t testing.TB, dir string, fn func(s *store.Store, docs []store.DocID)) {
+	t.Helper()
+	s, err := store.Open(dir, store.DefaultOptions())
+	if err != nil {
+		t.Fatalf("opening the store in %s: %v", dir, err)
+	}
+	defer s.Close()
+	docs, err := s.Docs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(s, docs)
+}
+
 // storeState describes everything the store at dir holds, to compare two
 // stores exactly: install ID, and per document its title, version (heads),
 // snapshot (covered version and payload digest) and each transaction
@@ -324,70 +340,53 @@ func randomEdits(t testing.TB, rng *rand.Rand, d *daemon, doc string, n int) int
 func storeState(t testing.TB, dir string) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatalf("opening the store in %s: %v", dir, err)
-	}
-	defer s.Close()
 	var b strings.Builder
-	fmt.Fprintf(&b, "install %x\n", s.InstallID())
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		m, err := s.Meta(ctx, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := s.Version(ctx, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "doc %s %q version %v\n", d, m.Title, v)
-		snap, err := s.Snapshot(ctx, d)
-		switch {
-		case err == nil:
-			fmt.Fprintf(&b, "  snapshot covers %v sha256 %x\n", snap.Covers, sha256.Sum256(snap.Payload))
-		case !isNotFound(err):
-			t.Fatal(err)
-		}
-		if err := s.Stream(ctx, d, nil, func(c []store.TxnRecord) error {
-			for _, r := range c {
-				fmt.Fprintf(&b, "  %s/%d+%d %v sha256 %x\n", r.Agent, r.Seq, r.Len, r.Parents, sha256.Sum256(r.Payload))
+	withStore(t, dir, func(s *store.Store, docs []store.DocID) {
+		fmt.Fprintf(&b, "install %x\n", s.InstallID())
+		for _, d := range docs {
+			m, err := s.Meta(ctx, d)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+			v, err := s.Version(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "doc %s %q version %v\n", d, m.Title, v)
+			snap, err := s.Snapshot(ctx, d)
+			switch {
+			case err == nil:
+				fmt.Fprintf(&b, "  snapshot covers %v sha256 %x\n", snap.Covers, sha256.Sum256(snap.Payload))
+			case !errors.Is(err, store.ErrNotFound):
+				t.Fatal(err)
+			}
+			if err := s.Stream(ctx, d, nil, func(c []store.TxnRecord) error {
+				for _, r := range c {
+					fmt.Fprintf(&b, "  %s/%d+%d %v sha256 %x\n", r.Agent, r.Seq, r.Len, r.Parents, sha256.Sum256(r.Payload))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
+	})
 	return b.String()
 }
-
-func isNotFound(err error) bool { return err != nil && errors.Is(err, store.ErrNotFound) }
 
 // storeVersions returns the version (heads) of every document in the
 // stopped store at dir.
 func storeVersions(t testing.TB, dir string) map[string]map[string]uint64 {
 	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatalf("opening the store in %s: %v", dir, err)
-	}
-	defer s.Close()
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]uint64{}
-	for _, d := range docs {
-		v, err := s.Version(ctx, d)
-		if err != nil {
-			t.Fatal(err)
+	withStore(t, dir, func(s *store.Store, docs []store.DocID) {
+		for _, d := range docs {
+			v, err := s.Version(context.Background(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[d.String()] = v
 		}
-		out[d.String()] = v
-	}
+	})
 	return out
 }
 

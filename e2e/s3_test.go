@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ import (
 func TestS3BackupCLI(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "weft-e2e")
-	env := append(s3CleanEnv(), srv.Env()...)
+	env := append(cleanEnv(), srv.Env()...)
 	weft := func(env []string, args ...string) (int, string, string) {
 		t.Helper()
 		ctx, cancel := ctxT()
@@ -80,7 +79,7 @@ func TestS3BackupCLI(t *testing.T) {
 			}
 		}
 	}
-	code, _, errs = weft(s3CleanEnv(), "backup", "list", "--from", url)
+	code, _, errs = weft(cleanEnv(), "backup", "list", "--from", url)
 	oneLine(code, 2, errs, "AWS_ACCESS_KEY_ID")
 	code, _, errs = weft(env, "backup", "list", "--from", "s3://x")
 	oneLine(code, 2, errs, "bad bucket name")
@@ -96,52 +95,37 @@ func TestS3BackupCLI(t *testing.T) {
 	oneLine(code, 1, errs, "unreachable", dead)
 }
 
-// s3CleanEnv is this process's environment without any S3 setting.
-func s3CleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") || k == "WEFT_S3_ENDPOINT" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // s3Fill appends n transactions of agent "e2e" from seq (opaque payloads:
 // backups copy bytes) to doc in the store at dir, creating the document
 // when doc is "". It returns the document's ID.
 func s3Fill(t *testing.T, dir, doc string, seq, n uint64) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	var id store.DocID
-	if doc == "" {
-		id = store.NewDocID()
-		if err := s.CreateDoc(ctx, id, "e2e"); err != nil {
+	withStore(t, dir, func(s *store.Store, _ []store.DocID) {
+		var err error
+		if doc == "" {
+			id = store.NewDocID()
+			if err := s.CreateDoc(ctx, id, "e2e"); err != nil {
+				t.Fatal(err)
+			}
+		} else if id, err = store.ParseDocID(doc); err != nil {
 			t.Fatal(err)
 		}
-	} else if id, err = store.ParseDocID(doc); err != nil {
-		t.Fatal(err)
-	}
-	for i := seq; i < seq+n; i++ {
-		var ps []store.ID
-		if i > 0 {
-			ps = []store.ID{{Agent: "e2e", Seq: i - 1}}
+		for i := seq; i < seq+n; i++ {
+			var ps []store.ID
+			if i > 0 {
+				ps = []store.ID{{Agent: "e2e", Seq: i - 1}}
+			}
+			rec := store.TxnRecord{TxnHeader: store.TxnHeader{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
+			ack, err := s.Append(ctx, id, store.Immediate, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ack.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-		rec := store.TxnRecord{TxnHeader: store.TxnHeader{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
-		ack, err := s.Append(ctx, id, store.Immediate, rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ack.Wait(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	return id.String()
 }
