@@ -14,17 +14,22 @@ import (
 
 var writeFixture = flag.Bool("write-v1-fixture", false, "rewrite testdata/v1 with the schema-1 writer below")
 
+// helloWorld is a history whose key order differs from its causal order
+// (agent "z" writes first, and the agent "m\x00/." needs escaping); both
+// fixtures hold it.
+var helloWorld = []TxnRecord{
+	txn("z", 0, "hello"),
+	txn("a", 0, " ", ID{"z", 4}),
+	txn("z", 5, "world", ID{"a", 0}),
+	txn("a", 1, "!", ID{"z", 9}),
+	txn("m\x00/.", 0, "?", ID{"z", 9}), // concurrent with a:1
+	txn("a", 2, ".", ID{"a", 1}, ID{"m\x00/.", 0}),
+}
+
 // v1Docs is what the fixture holds: two documents whose transactions'
 // key order differs from their causal order (agent "z" writes first).
 var v1Docs = map[string][]TxnRecord{
-	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": {
-		txn("z", 0, "hello"),
-		txn("a", 0, " ", ID{"z", 4}),
-		txn("z", 5, "world", ID{"a", 0}),
-		txn("a", 1, "!", ID{"z", 9}),
-		txn("m\x00/.", 0, "?", ID{"z", 9}), // concurrent with a:1
-		txn("a", 2, ".", ID{"a", 1}, ID{"m\x00/.", 0}),
-	},
+	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": helloWorld,
 	"0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50": {
 		txn("q", 0, "x"),
 	},

@@ -33,14 +33,7 @@ type v2Doc struct {
 var v2Fixture = []v2Doc{
 	{
 		id: "6a1f0c3e9b2d4f5a8c7e6d5b4a392817", title: "compacted",
-		before: []TxnRecord{
-			txn("z", 0, "hello"),
-			txn("a", 0, " ", ID{"z", 4}),
-			txn("z", 5, "world", ID{"a", 0}),
-			txn("a", 1, "!", ID{"z", 9}),
-			txn("m\x00/.", 0, "?", ID{"z", 9}), // concurrent with a:1
-			txn("a", 2, ".", ID{"a", 1}, ID{"m\x00/.", 0}),
-		},
+		before: helloWorld,
 		snapOf: []int{0, 1, 2},
 		after: []TxnRecord{
 			txn("z", 10, "~~", ID{"a", 2}),

@@ -109,6 +109,16 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// mustScheduler is NewScheduler, failing the test on an error.
+func mustScheduler(t *testing.T, s *Store, sink Sink, o SchedulerOptions) *Scheduler {
+	t.Helper()
+	sc, err := NewScheduler(s, sink, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 func startScheduler(t *testing.T, sc *Scheduler) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -161,10 +171,7 @@ func TestSchedulerTakesBackupsEvery(t *testing.T) {
 	o.Retention = Retention{KeepLast: 2}
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	o.Progress = func(p Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	if err := sc.Healthy(); err != nil {
 		t.Fatalf("healthy before the first backup: %v", err)
 	}
@@ -227,10 +234,7 @@ func TestSchedulerFirstBackupFollowsTheNewestInTheSink(t *testing.T) {
 	c.Advance(10 * time.Minute)
 	o := DefaultSchedulerOptions()
 	o.Every, o.Clock = time.Hour, c
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	if d := c.nextWait(t); d != 50*time.Minute {
 		t.Fatalf("a backup 10 minutes old: first wait %s, want 50m", d)
@@ -267,10 +271,7 @@ func TestSchedulerRetriesAndReportsFailures(t *testing.T) {
 	o := DefaultSchedulerOptions()
 	o.Every, o.RetryAfter, o.Clock = time.Hour, 5*time.Minute, c
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	for i := 1; i <= 2; i++ {
 		if d := c.nextWait(t); d != 5*time.Minute {
@@ -365,10 +366,7 @@ func TestSchedulerOneBackupAtATime(t *testing.T) {
 	sink := &gateSink{DirSink: DirSink{Dir: t.TempDir()}, release: make(chan struct{}), entered: make(chan struct{}, 4)}
 	o := DefaultSchedulerOptions()
 	o.Every, o.Clock = time.Hour, c
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	select { // the scheduled backup is now held inside the sink
 	case <-sink.entered:
@@ -460,10 +458,7 @@ func TestSchedulerCancelledBackupIsNotAFailure(t *testing.T) {
 	var logs logBuffer
 	o := DefaultSchedulerOptions()
 	o.Clock, o.Logger = c, slog.New(slog.NewTextHandler(&logs, nil))
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := sc.BackupNow(ctx); done <- err }()
@@ -500,10 +495,7 @@ func TestSchedulerNamesItsSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	for want, sink := range map[string]Sink{"/backups/here": &DirSink{Dir: "/backups/here"}, "s3://bucket/relay/": s3} {
-		sc, err := NewScheduler(s, sink, DefaultSchedulerOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
+		sc := mustScheduler(t, s, sink, DefaultSchedulerOptions())
 		if got := sc.Status().Sink; got != want {
 			t.Errorf("sink named %q, want %q", got, want)
 		}
