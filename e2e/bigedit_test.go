@@ -50,8 +50,7 @@ func TestBigEditRequest(t *testing.T) {
 	if got := a.mustText(t, id); got != want {
 		t.Fatalf("the document holds %d code points, want %d", len(got), len(want))
 	}
-	a.stopClean(t)
-	c.start(a)
+	c.restart(a)
 	if got := a.mustText(t, id); got != want {
 		t.Fatalf("after a restart the document holds %d code points, want %d", len(got), len(want))
 	}

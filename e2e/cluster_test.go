@@ -48,6 +48,25 @@ func (c *cluster) start(d *daemon, env ...string) {
 	d.start(c.t, c.peersOf(d), env...)
 }
 
+// restart stops d cleanly (SIGTERM, which must exit 0) and starts it again
+// as start does.
+func (c *cluster) restart(d *daemon, env ...string) {
+	c.t.Helper()
+	d.stopClean(c.t)
+	c.start(d, env...)
+}
+
+// running returns the daemons that are running now.
+func (c *cluster) running() []*daemon {
+	var out []*daemon
+	for _, d := range c.ds {
+		if d.isRunning() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // add prepares one more daemon (not started).
 func (c *cluster) add(name, syncInterval string) *daemon {
 	d := newDaemon(c.t, name, filepath.Join(filepath.Dir(c.ds[0].dir), name), syncInterval)
@@ -70,10 +89,7 @@ func (c *cluster) waitTopicMesh(id string) {
 	waitFor(c.t, 30*time.Second*slow, "every daemon to see the others on the document's topic", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, d := range c.ds {
-			if !d.isRunning() {
-				continue
-			}
+		for _, d := range c.running() {
 			st, err := d.docStatus(ctx, id)
 			if err != nil {
 				return false, fmt.Sprintf("%s: %v", d.name, err)
@@ -96,10 +112,7 @@ func (c *cluster) converged(id string) (bool, string, map[string]uint64, string)
 	var first *daemon
 	var v0 map[string]uint64
 	var t0 string
-	for _, d := range c.ds {
-		if !d.isRunning() {
-			continue
-		}
+	for _, d := range c.running() {
 		st, err := d.docStatus(ctx, id)
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", d.name, err), nil, ""
@@ -117,10 +130,7 @@ func (c *cluster) converged(id string) (bool, string, map[string]uint64, string)
 	}
 	// Versions agree: the texts must too (read twice around to be sure
 	// nothing moved in between).
-	for _, d := range c.ds {
-		if !d.isRunning() {
-			continue
-		}
+	for _, d := range c.running() {
 		s, err := d.text(ctx, id)
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", d.name, err), nil, ""
