@@ -253,46 +253,17 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	s := c.s
 	r := s.kv.d
 	needIndex := false
-	// Metadata.
-	raw, err := get(ctx, r, metaKey(doc))
-	var mr metaRec
-	switch {
-	case isNotFound(err):
-		c.repairMeta(ctx, doc, "document has data but no metadata")
-	case err != nil:
+	// Metadata and index entry.
+	if err := c.checkRecord(ctx, doc, metaKey(doc), recMeta, &metaRec{}, "document has data but no metadata", "metadata was quarantined", c.repairMeta); err != nil {
 		return err
-	default:
-		if derr := decodeRecord(recMeta, raw, &mr); derr != nil {
-			if err := c.quarantine(ctx, doc, metaKey(doc), derr.Error()); err != nil {
-				return err
-			}
-			if c.opts.Repair {
-				c.repairMeta(ctx, doc, "metadata was quarantined")
-			}
-		}
 	}
-	// Index entry.
-	raw, err = get(ctx, r, docIndexKey(doc))
-	switch {
-	case isNotFound(err):
-		c.repairIndex(ctx, doc, "document is missing from the document index")
-	case err != nil:
+	if err := c.checkRecord(ctx, doc, docIndexKey(doc), recDocIndex, &docIndexRec{}, "document is missing from the document index", "index entry was quarantined", c.repairIndex); err != nil {
 		return err
-	default:
-		var ir docIndexRec
-		if derr := decodeRecord(recDocIndex, raw, &ir); derr != nil {
-			if err := c.quarantine(ctx, doc, docIndexKey(doc), derr.Error()); err != nil {
-				return err
-			}
-			if c.opts.Repair {
-				c.repairIndex(ctx, doc, "index entry was quarantined")
-			}
-		}
 	}
 	// Snapshot.
 	var snap *Snapshot
 	var snapRB Rebuilder
-	raw, err = get(ctx, r, snapshotKey(doc))
+	raw, err := get(ctx, r, snapshotKey(doc))
 	if err != nil && !isNotFound(err) {
 		return err
 	}
@@ -549,6 +520,30 @@ func (c *checker) action(a string) string {
 }
 
 func (c *checker) fetchAction() string { return c.action("recorded to fetch from peers") }
+
+// checkRecord checks doc's one record at key, of kind (decoded into rec).
+// A missing one is repaired (or reported) by repair, saying missing; one
+// that does not decode is quarantined and then, when repairing, rewritten
+// by repair, saying quarantined.
+func (c *checker) checkRecord(ctx context.Context, doc DocID, key string, kind uint64, rec any, missing, quarantined string, repair func(context.Context, DocID, string)) error {
+	raw, err := get(ctx, c.s.kv.d, key)
+	switch {
+	case isNotFound(err):
+		repair(ctx, doc, missing)
+	case err != nil:
+		return err
+	default:
+		if derr := decodeRecord(kind, raw, rec); derr != nil {
+			if err := c.quarantine(ctx, doc, key, derr.Error()); err != nil {
+				return err
+			}
+			if c.opts.Repair {
+				repair(ctx, doc, quarantined)
+			}
+		}
+	}
+	return nil
+}
 
 // repairMeta recreates doc's metadata, empty.
 func (c *checker) repairMeta(ctx context.Context, doc DocID, what string) {

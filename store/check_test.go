@@ -182,10 +182,7 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("InterruptedCompactionLeftovers", func(t *testing.T) {
 			s, id, all := setup(t)
-			snap, v := fakeSnapshot(t, all[:2])
-			if _, err := s.Compact(ctx, id, snap, v); err != nil {
-				t.Fatal(err)
-			}
+			compactTo(t, s, id, all[:2])
 			// As if the compaction had died while deleting epoch 0: a
 			// covered transaction and its old entry are still there, and a
 			// surviving one's old entry; and as if a later one had died
@@ -247,10 +244,7 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("LostSnapshotAfterCompaction", func(t *testing.T) {
 			s, id, all := setup(t)
-			snap, v := fakeSnapshot(t, all[:2])
-			if _, err := s.Compact(ctx, id, snap, v); err != nil {
-				t.Fatal(err)
-			}
+			compactTo(t, s, id, all[:2])
 			corrupt(t, s, snapshotKey(id), []byte("garbage"))
 			res, ps := check(t, s, true)
 			if res.Healthy() || len(res.Fetch[id]) == 0 {

@@ -156,6 +156,18 @@ func fakeSnapshot(t testing.TB, txns []TxnRecord) ([]byte, Version) {
 	return d.Snapshot(), d.Version()
 }
 
+// compactTo compacts doc with the fake snapshot of txns, failing the test
+// on an error, and returns how many transactions the compaction dropped.
+func compactTo(t testing.TB, s *Store, doc DocID, txns []TxnRecord) int {
+	t.Helper()
+	snap, v := fakeSnapshot(t, txns)
+	n, err := s.Compact(context.Background(), doc, snap, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // loadDoc opens doc with the fake codec the way a replica opens a
 // document: its latest snapshot (if any), then Stream of the transactions
 // the snapshot does not cover.

@@ -166,9 +166,8 @@ func TestMigrateV2Fixture(t *testing.T) {
 	if got := streamAll(t, s, id, nil); spanList(got) != spanList(want) {
 		t.Fatalf("after an append: %s, want %s", spanList(got), spanList(want))
 	}
-	snap, v := fakeSnapshot(t, append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1]))
-	if n, err := s.Compact(ctx, id, snap, v); err != nil || n != len(want) {
-		t.Fatalf("compact after migration dropped %d: %v", n, err)
+	if n := compactTo(t, s, id, append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1])); n != len(want) {
+		t.Fatalf("compact after migration dropped %d", n)
 	}
 	if got := streamAll(t, s, id, nil); len(got) != 0 {
 		t.Fatalf("after compaction: %s", spanList(got))
