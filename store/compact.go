@@ -59,7 +59,7 @@ func (b *opBatch) flush() error {
 //
 // A crash leaves the old epoch whole (before 3) or the new one (after), and
 // the dirty mark; entries left in other epochs are removed by the next
-// compaction (or Check with Repair). Streams and loads wait from step 1 to
+// compaction (or Check with Repair). Streams wait from step 1 to
 // step 3, and a compaction waits for those already reading.
 func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers Version) (int, error) {
 	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
