@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"strings"
-	"syscall"
 	"testing"
 
 	"weft/api"
@@ -51,10 +50,7 @@ func TestBigEditRequest(t *testing.T) {
 	if got := a.mustText(t, id); got != want {
 		t.Fatalf("the document holds %d code points, want %d", len(got), len(want))
 	}
-	if code := a.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("daemon exited with %d", code)
-	}
-	c.start(a)
+	c.restart(a)
 	if got := a.mustText(t, id); got != want {
 		t.Fatalf("after a restart the document holds %d code points, want %d", len(got), len(want))
 	}

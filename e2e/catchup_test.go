@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"weft/api"
 )
 
 // paperTrace is the automerge-paper editing trace (259,778 edits).
@@ -45,17 +46,11 @@ func waitPeer(t testing.TB, d *daemon, peer string) {
 	waitFor(t, 30*time.Second*slow, d.name+" to connect to "+peer, func() (bool, string) {
 		ctx, cancel := ctxT()
 		defer cancel()
-		var ps []struct {
-			ID string `json:"id"`
-		}
+		var ps []api.PeerInfo
 		if err := d.call(ctx, "GET", "/api/peers", nil, &ps); err != nil {
 			return false, err.Error()
 		}
-		return slices.ContainsFunc(ps, func(p struct {
-			ID string `json:"id"`
-		}) bool {
-			return p.ID == peer
-		}), fmt.Sprint(ps)
+		return slices.ContainsFunc(ps, func(p api.PeerInfo) bool { return p.ID == peer }), fmt.Sprint(ps)
 	})
 }
 
@@ -107,10 +102,7 @@ func TestLateJoinerCatchesUpPaper(t *testing.T) {
 	if got := b.mustText(t, id); got != want {
 		t.Fatalf("B reads %d bytes, A %d: the texts differ", len(got), len(want))
 	}
-	if code := b.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("B exited with %d", code)
-	}
-	c.start(b)
+	c.restart(b)
 	if got := b.mustText(t, id); got != want {
 		t.Fatalf("after a restart B reads %d bytes, want %d", len(got), len(want))
 	}

@@ -123,48 +123,42 @@ func ctxT() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 60*time.Second*slow)
 }
 
-func (d *daemon) mustStatus(t testing.TB) api.NodeStatus {
+// must calls f with ctxT's deadline and fails the test, naming d and
+// what, on an error.
+func must[T any](t testing.TB, d *daemon, what string, f func(context.Context) (T, error)) T {
 	t.Helper()
 	ctx, cancel := ctxT()
 	defer cancel()
-	st, err := d.status(ctx)
+	v, err := f(ctx)
 	if err != nil {
-		t.Fatalf("daemon %s: status: %v", d.name, err)
+		t.Fatalf("daemon %s: %s: %v", d.name, what, err)
 	}
-	return st
+	return v
+}
+
+func (d *daemon) mustStatus(t testing.TB) api.NodeStatus {
+	t.Helper()
+	return must(t, d, "status", d.status)
 }
 
 func (d *daemon) mustDocStatus(t testing.TB, id string) api.DocStatus {
 	t.Helper()
-	ctx, cancel := ctxT()
-	defer cancel()
-	st, err := d.docStatus(ctx, id)
-	if err != nil {
-		t.Fatalf("daemon %s: status of %s: %v", d.name, id, err)
-	}
-	return st
+	return must(t, d, "status of "+id, func(ctx context.Context) (api.DocStatus, error) { return d.docStatus(ctx, id) })
 }
 
 func (d *daemon) mustText(t testing.TB, id string) string {
 	t.Helper()
-	ctx, cancel := ctxT()
-	defer cancel()
-	s, err := d.text(ctx, id)
-	if err != nil {
-		t.Fatalf("daemon %s: text of %s: %v", d.name, id, err)
-	}
-	return s
+	return must(t, d, "text of "+id, func(ctx context.Context) (string, error) { return d.text(ctx, id) })
 }
 
 func (d *daemon) mustEdit(t testing.TB, id string, edits ...api.Edit) api.EditResult {
 	t.Helper()
-	ctx, cancel := ctxT()
-	defer cancel()
-	res, err := d.edit(ctx, id, edits...)
-	if err != nil {
-		t.Fatalf("daemon %s: edit %s: %v", d.name, id, err)
-	}
-	return res
+	return must(t, d, "edit "+id, func(ctx context.Context) (api.EditResult, error) { return d.edit(ctx, id, edits...) })
+}
+
+func (d *daemon) mustListDocs(t testing.TB) []api.DocInfo {
+	t.Helper()
+	return must(t, d, "list", d.listDocs)
 }
 
 // CLI.
@@ -177,19 +171,24 @@ type cliResult struct {
 // cli runs `weft WORDS... --data DIR ARGS...` (WORDS: the command path,
 // e.g. "doc", "insert") with a deadline.
 func (d *daemon) cli(ctx context.Context, words []string, args ...string) (cliResult, error) {
-	full := append(append(append([]string{}, words...), "--data", d.dir), args...)
-	cmd := exec.CommandContext(ctx, weftBin, full...)
-	cmd.Env = cleanEnv()
+	return weftCmd(ctx, nil, append(append(append([]string{}, words...), "--data", d.dir), args...)...)
+}
+
+// weftCmd runs `weft ARGS...` in env (nil: the test's clean environment);
+// a non-zero exit is a result, not an error.
+func weftCmd(ctx context.Context, env []string, args ...string) (cliResult, error) {
+	if env == nil {
+		env = cleanEnv()
+	}
+	cmd := exec.CommandContext(ctx, weftBin, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := cliResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-		err = nil
+	if errors.As(err, &ee) {
+		r.Code, err = ee.ExitCode(), nil
 	}
 	return r, err
 }

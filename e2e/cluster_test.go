@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -20,8 +16,8 @@ type cluster struct {
 	ds []*daemon
 }
 
-// newCluster prepares n daemons named A, B, C, … (not started) and kills
-// them when the test ends, printing their logs if it failed.
+// newCluster prepares n daemons named A, B, C, … (not started; newProc
+// says how they are cleaned up).
 func newCluster(t testing.TB, n int, syncInterval string) *cluster {
 	t.Helper()
 	root := t.TempDir()
@@ -30,31 +26,6 @@ func newCluster(t testing.TB, n int, syncInterval string) *cluster {
 		name := string(rune('A' + i))
 		c.ds = append(c.ds, newDaemon(t, name, filepath.Join(root, name), syncInterval))
 	}
-	t.Cleanup(func() {
-		for _, d := range c.ds {
-			if *profileFlag != "" && d.isRunning() {
-				_, _ = d.tryStop(syscall.SIGTERM) // the profile is written at a clean exit
-			}
-			d.kill()
-		}
-		for _, d := range c.ds {
-			// A race report or a panic fails the test even when the
-			// daemon carried on, or was killed before it could exit
-			// with the race detector's status.
-			if b, err := os.ReadFile(d.logPath); err == nil {
-				for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
-					if bytes.Contains(b, []byte(bad)) {
-						t.Errorf("daemon %s's log reports %q", d.name, strings.TrimSpace(bad))
-					}
-				}
-			}
-		}
-		if t.Failed() {
-			for _, d := range c.ds {
-				t.Log(d.logTail(256 << 10))
-			}
-		}
-	})
 	return c
 }
 
@@ -75,6 +46,25 @@ func (c *cluster) peersOf(d *daemon) []string {
 func (c *cluster) start(d *daemon, env ...string) {
 	c.t.Helper()
 	d.start(c.t, c.peersOf(d), env...)
+}
+
+// restart stops d cleanly (SIGTERM, which must exit 0) and starts it again
+// as start does.
+func (c *cluster) restart(d *daemon, env ...string) {
+	c.t.Helper()
+	d.stopClean(c.t)
+	c.start(d, env...)
+}
+
+// running returns the daemons that are running now.
+func (c *cluster) running() []*daemon {
+	var out []*daemon
+	for _, d := range c.ds {
+		if d.isRunning() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // add prepares one more daemon (not started).
@@ -99,10 +89,7 @@ func (c *cluster) waitTopicMesh(id string) {
 	waitFor(c.t, 30*time.Second*slow, "every daemon to see the others on the document's topic", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, d := range c.ds {
-			if !d.isRunning() {
-				continue
-			}
+		for _, d := range c.running() {
 			st, err := d.docStatus(ctx, id)
 			if err != nil {
 				return false, fmt.Sprintf("%s: %v", d.name, err)
@@ -125,10 +112,7 @@ func (c *cluster) converged(id string) (bool, string, map[string]uint64, string)
 	var first *daemon
 	var v0 map[string]uint64
 	var t0 string
-	for _, d := range c.ds {
-		if !d.isRunning() {
-			continue
-		}
+	for _, d := range c.running() {
 		st, err := d.docStatus(ctx, id)
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", d.name, err), nil, ""
@@ -146,10 +130,7 @@ func (c *cluster) converged(id string) (bool, string, map[string]uint64, string)
 	}
 	// Versions agree: the texts must too (read twice around to be sure
 	// nothing moved in between).
-	for _, d := range c.ds {
-		if !d.isRunning() {
-			continue
-		}
+	for _, d := range c.running() {
 		s, err := d.text(ctx, id)
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", d.name, err), nil, ""

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,36 +70,28 @@ func TestConverge(t *testing.T) {
 			return n >= target, fmt.Sprintf("%d edits done", n)
 		})
 	}
-	stop := func(d *daemon) {
-		t.Helper()
-		if code := d.stop(t, syscall.SIGTERM); code != 0 {
-			t.Fatalf("daemon %s exited with %d on SIGTERM while edits were running", d.name, code)
-		}
-	}
 	const lossy = "WEFT_TEST_DROP_GOSSIP=0.5"
 	phase := func(what string) { t.Logf("%6d edits: %s", progress.Load(), what) }
 
 	at(0.15)
 	phase("stop C")
-	stop(cc)
+	cc.stopClean(t)
 	at(0.30)
 	phase("start C")
 	c.start(cc)
 	at(0.45)
 	phase("restart A and B with lossy gossip")
-	stop(a)
-	c.start(a, lossy)
-	stop(b)
-	c.start(b, lossy)
+	c.restart(a, lossy)
+	c.restart(b, lossy)
 	at(0.60)
 	phase("stop C")
-	stop(cc)
+	cc.stopClean(t)
 	at(0.70)
 	phase("start C with lossy gossip")
 	c.start(cc, lossy)
 	at(0.80)
 	phase("stop B")
-	stop(b)
+	b.stopClean(t)
 	at(0.90)
 	phase("start B with lossy gossip")
 	c.start(b, lossy)
@@ -129,7 +120,7 @@ func TestConverge(t *testing.T) {
 	// All three restart (gossip no longer lossy) and read exactly that,
 	// at once: the converged state was durable everywhere.
 	for _, d := range c.ds {
-		stop(d)
+		d.stopClean(t)
 	}
 	for _, d := range c.ds {
 		c.start(d)

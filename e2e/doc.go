@@ -3,10 +3,13 @@
 // directory, driven through the CLI and the local HTTP API.
 //
 // TestMain builds the weft binary (and the hostile-peer helper in
-// internal/hostile) once, with the Go build cache; every daemon is a child
-// process that is killed when its test ends and when the test binary exits
-// (even on a crash: the children get SIGKILL from the kernel). On failure a
-// test prints each daemon's stdout and stderr and its random seed.
+// internal/hostile) once, with the Go build cache. One supervisor, proc
+// (proc_test.go), runs every daemon and relay: start and wait until ready,
+// API client (client_test.go), stop, kill and restart on the same data
+// directory, port and peer ID. Every child process (internal/child) is
+// killed when its test ends and when the test binary exits (even on a
+// crash: the children get SIGKILL from the kernel). On failure a test
+// prints each process's log and its random seed.
 //
 // What the tests cover (issue 4):
 //

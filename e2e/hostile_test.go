@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"weft/api"
+	"weft/internal/child"
 )
 
 // hostile is the helper process of internal/hostile, attached to one
@@ -49,14 +49,14 @@ func startHostile(t *testing.T, d *daemon, doc string, seed int64) *hostile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := startChild(cmd); err != nil {
+	if err := child.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		forgetChild(cmd)
+		child.Forget(cmd)
 		if t.Failed() {
 			t.Logf("--- hostile helper's stderr ---\n%s", stderr.String())
 		}
@@ -224,9 +224,7 @@ func afterHostile(t *testing.T, c *cluster, d *daemon, doc string) {
 	wantText := d.mustText(t, doc)
 	wantVersion := d.mustDocStatus(t, doc).Version
 	for _, o := range c.ds {
-		if code := o.stop(t, syscall.SIGTERM); code != 0 {
-			t.Fatalf("daemon %s exited with %d after the hostile input; want 0", o.name, code)
-		}
+		o.stopClean(t)
 	}
 	ctx, cancel := ctxT()
 	defer cancel()

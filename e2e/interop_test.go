@@ -9,21 +9,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"weft/api"
 	"weft/crdt"
+	"weft/internal/child"
 	"weft/vocab"
 	"weft/wire"
 )
@@ -62,22 +61,20 @@ func TestInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	interopNpmCI(t, dir)
-	bin := interopWeftBinary(t)
-	t.Logf("set-up (tools, npm, build) took %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("set-up (tools, npm) took %s", time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	d := startInteropDaemon(t, bin)
+	d := newDaemon(t, "D", filepath.Join(t.TempDir(), "D"), "")
+	d.flags = []string{"--log-level", "debug"}
+	d.start(t, nil)
 	js := startInteropPeer(t, nodeBin, dir)
 	ready := js.reply(t, "ready")
 	t.Logf("JS peer %s, versions %v", ready.Peer, ready.Versions)
 
 	// A document typed into through the API before the JS peer is there.
-	var info api.DocInfo
-	d.call(t, "POST", "/api/docs", map[string]string{"title": "interop"}, &info)
-	doc := info.ID
-	var res api.EditResult
-	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 0, Ins: "hello"}}}, &res)
-	agent := d.docStatus(t, doc).Agent
+	doc := createDocs(t, d, 1, "interop")[0]
+	res := d.mustEdit(t, doc, api.Edit{Pos: 0, Ins: "hello"})
+	agent := d.mustDocStatus(t, doc).Agent
 	if agent == "" || res.Version[agent] != 5 {
 		t.Fatalf("after typing hello the daemon's agent is %q and its version %v", agent, res.Version)
 	}
@@ -86,39 +83,39 @@ func TestInterop(t *testing.T) {
 	// its subscription before it publishes, or the JS peer would not get
 	// the next transaction.
 	topic := "weft/doc/" + doc
-	js.send(t, map[string]string{"cmd": "join", "addr": d.addr, "topic": topic, "doc": doc})
+	js.send(t, map[string]string{"cmd": "join", "addr": d.multiaddr(), "topic": topic, "doc": doc})
 	joined := js.reply(t, "joined")
-	if joined.Remote != d.peerID {
-		t.Fatalf("the JS peer joined %s; the daemon is %s", joined.Remote, d.peerID)
+	if joined.Remote != d.id() {
+		t.Fatalf("the JS peer joined %s; the daemon is %s", joined.Remote, d.id())
 	}
 	if !slices.ContainsFunc(joined.Protocols, func(p string) bool { return strings.HasPrefix(p, "/meshsub/") }) {
 		t.Fatalf("no GossipSub stream between the JS peer and the daemon; protocols %v", joined.Protocols)
 	}
 	t.Logf("connected; streams %v", joined.Protocols)
-	interopWait(t, "the daemon to see the JS peer on the topic", func() (bool, string) {
-		st := d.docStatus(t, doc)
+	waitFor(t, interopTimeout*slow, "the daemon to see the JS peer on the topic", func() (bool, string) {
+		st := d.mustDocStatus(t, doc)
 		return slices.Contains(st.Peers, ready.Peer), fmt.Sprintf("topic peers %v", st.Peers)
 	})
 
 	// The daemon's transaction, as the JS peer decoded it.
-	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 5, Ins: " world"}}}, &res)
+	d.mustEdit(t, doc, api.Edit{Pos: 5, Ins: " world"})
 	m := js.message(t, func(e interopEvent) bool {
 		return e.Envelope != nil && e.Envelope.Agent == agent && e.Envelope.Seq == 5
 	})
 	self := &interopID{Agent: agent, Seq: 4}
-	checkInteropMessage(t, m, d.peerID, doc, interopTxn{
+	checkInteropMessage(t, m, d.id(), doc, interopTxn{
 		Agent: agent, Seq: 5, Parents: []interopID{*self},
 		Ops: []interopOp{{Kind: "insert", Text: " world", Left: self}},
 	})
 
 	// The JS peer's transaction: an insert at the end, on the daemon's
 	// version, which the daemon integrates.
-	before := d.status(t)
+	before := counters(t, d)
 	jsText := " from js 🚀"
 	js.send(t, map[string]string{"cmd": "append", "text": jsText})
 	pub := js.reply(t, "published")
-	if !slices.Contains(pub.Recipients, d.peerID) {
-		t.Fatalf("the JS peer published to %v, not to the daemon %s", pub.Recipients, d.peerID)
+	if !slices.Contains(pub.Recipients, d.id()) {
+		t.Fatalf("the JS peer published to %v, not to the daemon %s", pub.Recipients, d.id())
 	}
 	top := &interopID{Agent: agent, Seq: 10}
 	want := interopTxn{Agent: "js-peer", Seq: 0, Parents: []interopID{*top}, Ops: []interopOp{{Kind: "insert", Text: jsText, Left: top}}}
@@ -127,51 +124,51 @@ func TestInterop(t *testing.T) {
 	}
 	checkSameEncoding(t, pub.Data, doc)
 	n := uint64(utf8.RuneCountInString(jsText))
-	interopWait(t, "the daemon to integrate the JS peer's transaction", func() (bool, string) {
-		st, text := d.docStatus(t, doc), d.text(t, doc)
+	waitFor(t, interopTimeout*slow, "the daemon to integrate the JS peer's transaction", func() (bool, string) {
+		st, text := d.mustDocStatus(t, doc), d.mustText(t, doc)
 		return text == "hello world"+jsText && st.Version["js-peer"] == n && st.Buffered == 0,
 			fmt.Sprintf("text %q, version %v, %d buffered", text, st.Version, st.Buffered)
 	})
-	if after := d.status(t); after.Replica.RemoteTxns != before.Replica.RemoteTxns+1 {
+	if after := counters(t, d); after.Replica.RemoteTxns != before.Replica.RemoteTxns+1 {
 		t.Errorf("remote transactions went from %d to %d; want one more", before.Replica.RemoteTxns, after.Replica.RemoteTxns)
 	}
 
 	// A signed message whose data is a cut-off envelope: rejected, counted,
 	// nothing changes.
-	before = d.status(t)
-	version := d.docStatus(t, doc).Version
+	before = counters(t, d)
+	version := d.mustDocStatus(t, doc).Version
 	js.send(t, map[string]string{"cmd": "malformed"})
 	pub = js.reply(t, "published")
-	if !slices.Contains(pub.Recipients, d.peerID) {
-		t.Fatalf("the JS peer published the malformed message to %v, not to the daemon %s", pub.Recipients, d.peerID)
+	if !slices.Contains(pub.Recipients, d.id()) {
+		t.Fatalf("the JS peer published the malformed message to %v, not to the daemon %s", pub.Recipients, d.id())
 	}
-	interopWait(t, "the daemon to count the malformed message", func() (bool, string) {
-		c := d.status(t)
+	waitFor(t, interopTimeout*slow, "the daemon to count the malformed message", func() (bool, string) {
+		c := counters(t, d)
 		return c.GossipRejected["malformed"] == before.GossipRejected["malformed"]+1 &&
 				c.Replica.Rejected["malformed"] == before.Replica.Rejected["malformed"]+1,
 			fmt.Sprintf("gossip rejected %v, replica rejected %v (before: %v, %v)", c.GossipRejected, c.Replica.Rejected, before.GossipRejected, before.Replica.Rejected)
 	})
-	if !d.running() {
+	if !d.isRunning() {
 		t.Fatal("the daemon exited after the malformed message")
 	}
-	if st, text := d.docStatus(t, doc), d.text(t, doc); text != "hello world"+jsText || !interopSameVersion(st.Version, version) || st.Buffered != 0 {
+	if st, text := d.mustDocStatus(t, doc), d.mustText(t, doc); text != "hello world"+jsText || !maps.Equal(st.Version, version) || st.Buffered != 0 {
 		t.Fatalf("after the malformed message the daemon has %q at %v with %d buffered; want it unchanged", text, st.Version, st.Buffered)
 	}
 
 	// Still connected both ways: the daemon's next edit, made on the JS
 	// peer's transaction, reaches the JS peer.
-	d.call(t, "POST", "/api/docs/"+doc+"/edits", map[string]any{"edits": []api.Edit{{Pos: 11 + int(n), Ins: "!"}}}, &res)
+	d.mustEdit(t, doc, api.Edit{Pos: 11 + int(n), Ins: "!"})
 	m = js.message(t, func(e interopEvent) bool {
 		return e.Envelope != nil && e.Envelope.Agent == agent && e.Envelope.Seq == 11
 	})
 	jsTop := &interopID{Agent: "js-peer", Seq: n - 1}
-	checkInteropMessage(t, m, d.peerID, doc, interopTxn{
+	checkInteropMessage(t, m, d.id(), doc, interopTxn{
 		Agent: agent, Seq: 11, Parents: []interopID{*jsTop},
 		Ops: []interopOp{{Kind: "insert", Text: "!", Left: jsTop}},
 	})
 
 	js.quit(t)
-	if !d.running() {
+	if !d.isRunning() {
 		t.Fatal("the daemon exited")
 	}
 	t.Logf("the exchange took %s", time.Since(start).Round(time.Millisecond))
@@ -323,38 +320,8 @@ func interopJSON(v any) string {
 	return string(b)
 }
 
-func interopSameVersion(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // interopTimeout bounds every wait of the test.
 const interopTimeout = 20 * time.Second
-
-// interopWait polls cond until it holds, failing the test at the deadline.
-func interopWait(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(interopTimeout)
-	pause := 5 * time.Millisecond
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", interopTimeout, what, why)
-		}
-		time.Sleep(pause) // the polling interval of a condition with a deadline
-		pause = min(2*pause, 100*time.Millisecond)
-	}
-}
 
 // Tools.
 
@@ -415,188 +382,15 @@ func interopNpmCI(t *testing.T, dir string) {
 	t.Logf("npm ci in e2e/interop took %s", time.Since(start).Round(time.Millisecond))
 }
 
-// interopWeftBinary builds weft (or takes WEFT_E2E_WEFT, a prebuilt one).
-func interopWeftBinary(t *testing.T) string {
+// counters returns d's counters, failing the test when its status has
+// none.
+func counters(t *testing.T, d *daemon) *api.Counters {
 	t.Helper()
-	if p := os.Getenv("WEFT_E2E_WEFT"); p != "" {
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "weft")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/weft")
-	cmd.Dir = ".." // the module root; tests run in their package's folder
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/weft: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// The daemon.
-
-type interopDaemon struct {
-	base, token string
-	peerID      string
-	addr        string // TCP multiaddr with /p2p/<id>
-	hc          *http.Client
-	done        chan struct{} // closed when the process has exited
-}
-
-// startInteropDaemon starts `weft daemon` on a fresh data directory and
-// waits for its API; the daemon is killed when the test ends, and its log
-// printed if the test failed.
-func startInteropDaemon(t *testing.T, bin string) *interopDaemon {
-	t.Helper()
-	root := t.TempDir()
-	data := filepath.Join(root, "data")
-	logPath := filepath.Join(root, "daemon.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "daemon", "--data", data, "--api", "127.0.0.1:0",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht", "--log-level", "debug")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WEFT_") { // no configuration from the environment
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &interopDaemon{hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-d.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 64<<10 {
-				b = b[len(b)-64<<10:]
-			}
-			t.Logf("--- daemon log (end) ---\n%s--- end of daemon log ---", b)
-		}
-	})
-
-	interopWait(t, "the daemon's API", func() (bool, string) {
-		select {
-		case <-d.done:
-			t.Fatal("the daemon exited during start-up")
-		default:
-		}
-		var info struct {
-			API   string `json:"api"`
-			Token string `json:"token"`
-			PID   int    `json:"pid"`
-		}
-		b, err := os.ReadFile(filepath.Join(data, "api.json"))
-		if err != nil {
-			return false, err.Error()
-		}
-		if err := json.Unmarshal(b, &info); err != nil || info.PID != cmd.Process.Pid {
-			return false, fmt.Sprintf("api.json: %s (%v)", b, err)
-		}
-		d.base, d.token = strings.TrimSuffix(info.API, "/"), info.Token
-		var st api.NodeStatus
-		if err := d.try("GET", "/api/status", nil, &st); err != nil {
-			return false, err.Error()
-		}
-		d.peerID = st.PeerID
-		for _, a := range st.Addrs {
-			if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.HasSuffix(a, "/p2p/"+st.PeerID) {
-				d.addr = a
-			}
-		}
-		return d.addr != "", fmt.Sprintf("no loopback TCP address in %v", st.Addrs)
-	})
-	return d
-}
-
-func (d *interopDaemon) running() bool {
-	select {
-	case <-d.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// try makes an API request; out, when not nil, receives the JSON reply.
-func (d *interopDaemon) try(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, d.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
-	}
-	if out == nil {
-		return nil
-	}
-	if s, ok := out.(*string); ok {
-		*s = string(b)
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
-func (d *interopDaemon) call(t *testing.T, method, path string, body, out any) {
-	t.Helper()
-	if err := d.try(method, path, body, out); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (d *interopDaemon) status(t *testing.T) *api.Counters {
-	t.Helper()
-	var st api.NodeStatus
-	d.call(t, "GET", "/api/status", nil, &st)
+	st := d.mustStatus(t)
 	if st.Counters == nil {
-		t.Fatal("the daemon's status has no counters")
+		t.Fatalf("daemon %s's status has no counters", d.name)
 	}
 	return st.Counters
-}
-
-func (d *interopDaemon) docStatus(t *testing.T, doc string) api.DocStatus {
-	t.Helper()
-	var st api.DocStatus
-	d.call(t, "GET", "/api/docs/"+doc+"/status", nil, &st)
-	return st
-}
-
-func (d *interopDaemon) text(t *testing.T, doc string) string {
-	t.Helper()
-	var s string
-	d.call(t, "GET", "/api/docs/"+doc+"/text", nil, &s)
-	return s
 }
 
 // The JS peer.
@@ -607,26 +401,16 @@ type interopPeer struct {
 	replies  chan interopEvent // everything but "message"
 	messages chan interopEvent
 	done     chan struct{} // closed when the process has exited
-	stderr   *interopBuffer
+	stderr   string        // the file the JS peer's stderr goes to
 }
 
-// interopBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type interopBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *interopBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *interopBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// stderrText is what the JS peer has written to its stderr so far.
+func (p *interopPeer) stderrText() string {
+	b, err := os.ReadFile(p.stderr)
+	if err != nil {
+		return fmt.Sprintf("(no stderr of the JS peer: %v)", err)
+	}
+	return string(b)
 }
 
 func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
@@ -636,11 +420,15 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 		replies:  make(chan interopEvent, 16),
 		messages: make(chan interopEvent, 64),
 		done:     make(chan struct{}),
-		stderr:   &interopBuffer{},
+		stderr:   filepath.Join(t.TempDir(), "js-peer.stderr"),
 	}
 	p.cmd.Dir = dir
-	p.cmd.Stderr = p.stderr
-	var err error
+	errf, err := os.Create(p.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close() // the child holds its own copy
+	p.cmd.Stderr = errf
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -648,7 +436,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err := child.Start(p.cmd); err != nil {
 		t.Fatal(err)
 	}
 	lines := make(chan struct{})
@@ -671,6 +459,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 	go func() {
 		<-lines // Wait must not run before stdout is read to the end
 		_ = p.cmd.Wait()
+		child.Forget(p.cmd)
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -682,7 +471,7 @@ func startInteropPeer(t *testing.T, nodeBin, dir string) *interopPeer {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("--- JS peer's stderr ---\n%s--- end of JS peer's stderr ---", p.stderr.String())
+			t.Logf("--- JS peer's stderr ---\n%s--- end of JS peer's stderr ---", p.stderrText())
 		}
 	})
 	return p
@@ -709,7 +498,7 @@ func (p *interopPeer) reply(t *testing.T, event string) interopEvent {
 		}
 		return e
 	case <-p.done:
-		t.Fatalf("the JS peer exited (%v) before %s\n%s", p.cmd.ProcessState, event, p.stderr.String())
+		t.Fatalf("the JS peer exited (%v) before %s\n%s", p.cmd.ProcessState, event, p.stderrText())
 	case <-time.After(interopTimeout):
 		t.Fatalf("no %s from the JS peer in %s", event, interopTimeout)
 	}
@@ -734,7 +523,7 @@ func (p *interopPeer) message(t *testing.T, match func(interopEvent) bool) inter
 				t.Logf("the JS peer also received %s/%d", e.Envelope.Agent, e.Envelope.Seq)
 			}
 		case <-p.done:
-			t.Fatalf("the JS peer exited (%v) while waiting for a message\n%s", p.cmd.ProcessState, p.stderr.String())
+			t.Fatalf("the JS peer exited (%v) while waiting for a message\n%s", p.cmd.ProcessState, p.stderrText())
 		case <-deadline:
 			t.Fatalf("the JS peer received no matching message in %s", interopTimeout)
 		}
@@ -751,6 +540,6 @@ func (p *interopPeer) quit(t *testing.T) {
 		t.Fatalf("the JS peer did not exit in %s after quit", interopTimeout)
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("the JS peer exited with %d\n%s", code, p.stderr.String())
+		t.Fatalf("the JS peer exited with %d\n%s", code, p.stderrText())
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"weft/internal/child"
 )
 
 var (
@@ -34,7 +35,7 @@ var slow time.Duration = 1
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := run(m)
-	killAll()
+	child.KillAll()
 	os.Exit(code)
 }
 
@@ -51,7 +52,7 @@ func run(m *testing.M) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		killAll()
+		child.KillAll()
 		os.RemoveAll(tmp)
 		fmt.Fprintf(os.Stderr, "e2e: %v: daemons killed\n", s)
 		os.Exit(2)
@@ -111,58 +112,4 @@ func build(dir string, race bool) error {
 		}
 	}
 	return nil
-}
-
-// Child processes. Every one is started from one goroutine locked to its
-// OS thread, so that the kernel's parent-death signal (SIGKILL, set where
-// the platform has it) fires only when the test binary itself dies.
-var (
-	spawnOnce sync.Once
-	spawnCh   = make(chan spawnReq)
-
-	childMu  sync.Mutex
-	children = map[*exec.Cmd]bool{}
-)
-
-type spawnReq struct {
-	cmd *exec.Cmd
-	err chan error
-}
-
-func startChild(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range spawnCh {
-				r.err <- r.cmd.Start()
-			}
-		}()
-	})
-	setParentDeathSignal(cmd)
-	r := spawnReq{cmd: cmd, err: make(chan error, 1)}
-	spawnCh <- r
-	if err := <-r.err; err != nil {
-		return err
-	}
-	childMu.Lock()
-	children[cmd] = true
-	childMu.Unlock()
-	return nil
-}
-
-func forgetChild(cmd *exec.Cmd) {
-	childMu.Lock()
-	delete(children, cmd)
-	childMu.Unlock()
-}
-
-// killAll kills every child still running.
-func killAll() {
-	childMu.Lock()
-	defer childMu.Unlock()
-	for c := range children {
-		if c.Process != nil {
-			_ = c.Process.Kill()
-		}
-	}
 }

@@ -192,46 +192,15 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	n.start(a)
 	id, sum := replayPaper(b, a)
 	want := a.mustText(b, id)
-	wantV := waitAckedLong(b, a, id)
+	wantV := waitAckedWithin(b, a, id, 300*time.Second)
 	b.Logf("A typed %d edits (%.0f edits/s) and the relay acknowledged them", sum.Edits, sum.EditsPerSec)
 	a.stop(b, syscall.SIGTERM)
 
-	b.ResetTimer()
-	var took []time.Duration
-	for i := range b.N {
-		for j := range joiners {
-			b.StopTimer()
-			d := n.add(fmt.Sprintf("J%d-%d", i, j), "")
-			n.start(d)
-			b.StartTimer()
-			took = append(took, catchUp(b, d, id, wantV))
-			b.StopTimer()
-			if got := d.mustText(b, id); got != want {
-				b.Fatalf("joiner %s reads %d bytes, want %d", d.name, len(got), len(want))
-			}
-			d.stop(b, syscall.SIGTERM)
-			b.StartTimer()
-		}
-	}
-	b.StopTimer()
-	slices.Sort(took)
-	b.ReportMetric(ms(percentile(took, 0.5)), "median-ms")
-	b.ReportMetric(ms(took[0]), "min-ms")
-	b.ReportMetric(ms(took[len(took)-1]), "max-ms")
-	b.ReportMetric(0, "ns/op")
-}
-
-// waitAckedLong is waitAcked with a deadline for a large document.
-func waitAckedLong(b testing.TB, d *daemon, doc string) map[string]uint64 {
-	b.Helper()
-	var v map[string]uint64
-	waitFor(b, 300*time.Second*slow, "the relay to acknowledge "+doc, func() (bool, string) {
-		st := d.mustDocStatus(b, doc)
-		v = st.Version
-		ok, why := coversVersion(st.RelayAcked, st.Version)
-		return ok, why
+	benchJoiners(b, joiners, id, want, wantV, func(name string) *daemon {
+		d := n.add(name, "")
+		n.start(d)
+		return d
 	})
-	return v
 }
 
 // Resident memory per hosted document: the relay's VmRSS with one daemon

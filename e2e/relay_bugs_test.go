@@ -34,19 +34,6 @@ import (
 // milliseconds here; the anti-entropy interval (30 s) is well beyond it.
 const ackBound = 15 * time.Second
 
-// waitAckedWithin waits at most bound for d's version of doc to be
-// acknowledged, reading the status once first so the document is loaded.
-func waitAckedWithin(t *testing.T, d *daemon, doc string, bound time.Duration) {
-	t.Helper()
-	start := time.Now()
-	waitFor(t, bound*slow, fmt.Sprintf("%s to hear the relay acknowledge %s", d.name, doc), func() (bool, string) {
-		st := d.mustDocStatus(t, doc)
-		ok, why := coversVersion(st.RelayAcked, st.Version)
-		return ok, fmt.Sprintf("relay_acked %v, version %v (%s)", st.RelayAcked, st.Version, why)
-	})
-	t.Logf("%s acknowledged after %s", doc, time.Since(start).Round(time.Millisecond))
-}
-
 // Bug: a restarted daemon is not told for about three minutes that the
 // relay holds its unchanged document. The relay re-acknowledges after
 // the catch-up exchange, but the message has the same bytes as its

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -13,13 +12,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,253 +24,9 @@ import (
 	"weft/store"
 )
 
-// The relay's side of the harness: a `weft relay` child process, daemons
-// that know only the relay, and what the relay tests read and compare.
-
-// relayProc is one `weft relay` child process and its data directory,
-// which outlives restarts (the TCP port is kept too, so the daemons'
-// --relay address stays valid).
-type relayProc struct {
-	name    string
-	dir     string
-	logPath string
-
-	mu      sync.Mutex
-	port    int
-	cmd     *exec.Cmd
-	done    chan struct{}
-	state   *os.ProcessState
-	running bool
-	peerID  string
-	addr    string // /ip4/127.0.0.1/tcp/PORT/p2p/ID
-	ops     string // host:port of /metrics, /healthz, /readyz
-	starts  int
-}
-
-// newRelay prepares a relay (not started) in dir. When the test ends it
-// is killed; a race report or panic in its log fails the test, and the
-// log is printed if the test failed.
-func newRelay(t testing.TB, name, dir string) *relayProc {
-	r := &relayProc{name: name, dir: dir, logPath: filepath.Join(filepath.Dir(dir), name+".log")}
-	t.Cleanup(func() {
-		r.kill()
-		if b, err := os.ReadFile(r.logPath); err == nil {
-			for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
-				if bytes.Contains(b, []byte(bad)) {
-					t.Errorf("relay %s's log reports %q", r.name, strings.TrimSpace(bad))
-				}
-			}
-		}
-		if t.Failed() {
-			t.Log(r.logTail(256 << 10))
-		}
-	})
-	return r
-}
-
-// relayBanner is what a relay prints on stdout once it serves.
-type relayBanner struct {
-	peerID, addr, ops string
-}
-
-// start starts the relay with extra flags and environment and waits until
-// it has printed its addresses (it prints them once everything listens).
-func (r *relayProc) start(t testing.TB, extra []string, env ...string) {
-	t.Helper()
-	if err := r.tryStart(extra, env...); err != nil {
-		t.Fatalf("starting relay %s: %v\n%s", r.name, err, r.logTail(64<<10))
-	}
-}
-
-func (r *relayProc) tryStart(extra []string, env ...string) error {
-	r.mu.Lock()
-	if r.running {
-		r.mu.Unlock()
-		return fmt.Errorf("relay %s is already running", r.name)
-	}
-	r.starts++
-	n, port, oldID := r.starts, r.port, r.peerID
-	r.mu.Unlock()
-
-	args := append([]string{"relay", "--data", r.dir,
-		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port),
-		"--metrics", "127.0.0.1:0", "--no-mdns"}, extra...)
-	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(logf, "=== %s start #%d at %s: weft %s %s\n", r.name, n, time.Now().Format("15:04:05.000"), strings.Join(args, " "), strings.Join(env, " "))
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		logf.Close()
-		return err
-	}
-	cmd := exec.Command(weftBin, args...)
-	cmd.Env = append(cleanEnv(), env...)
-	cmd.Stdout, cmd.Stderr = pw, logf
-	if err := startChild(cmd); err != nil {
-		pr.Close()
-		pw.Close()
-		logf.Close()
-		return err
-	}
-	pw.Close() // the child holds its own copy
-
-	// Read the banner; copy every stdout line into the log.
-	banner := make(chan relayBanner, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		defer pr.Close()
-		var b relayBanner
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			f := strings.Fields(line)
-			switch {
-			case len(f) == 3 && f[0] == "peer" && f[1] == "ID":
-				b.peerID = f[2]
-			case len(f) >= 2 && f[0] == "metrics":
-				b.ops = strings.TrimSuffix(strings.TrimPrefix(f[1], "http://"), "/metrics")
-			case len(f) == 2 && f[0] == "listening" && strings.HasPrefix(f[1], "/ip4/127.0.0.1/tcp/"):
-				b.addr = f[1]
-			case strings.HasPrefix(line, "Point daemons at it"):
-				banner <- b
-			}
-		}
-	}()
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		forgetChild(cmd)
-		<-copied
-		logf.Close()
-		r.mu.Lock()
-		r.state, r.running = cmd.ProcessState, false
-		r.mu.Unlock()
-		close(done)
-	}()
-	r.mu.Lock()
-	r.cmd, r.done, r.state, r.running = cmd, done, nil, true
-	r.mu.Unlock()
-
-	var b relayBanner
-	select {
-	case b = <-banner:
-	case <-done:
-		return fmt.Errorf("relay %s exited during start-up (%v)", r.name, r.exitState())
-	case <-time.After(30 * time.Second * slow):
-		return fmt.Errorf("relay %s printed no addresses within 30s", r.name)
-	}
-	if b.peerID == "" || b.addr == "" || b.ops == "" {
-		return fmt.Errorf("relay %s: incomplete banner %+v", r.name, b)
-	}
-	p, err := tcpPort(b.addr)
-	if err != nil {
-		return err
-	}
-	if port != 0 && p != port {
-		return fmt.Errorf("relay %s listens on port %d, not its old %d", r.name, p, port)
-	}
-	if oldID != "" && b.peerID != oldID {
-		return fmt.Errorf("relay %s came back as %s, not %s (its identity.key was not kept)", r.name, b.peerID, oldID)
-	}
-	r.mu.Lock()
-	r.port, r.peerID, r.addr, r.ops = p, b.peerID, b.addr, b.ops
-	r.mu.Unlock()
-	return nil
-}
-
-// tcpPort reads PORT from /ip4/…/tcp/PORT/….
-func tcpPort(ma string) (int, error) {
-	parts := strings.Split(ma, "/")
-	if len(parts) < 5 || parts[3] != "tcp" {
-		return 0, fmt.Errorf("address %q: no TCP port", ma)
-	}
-	return strconv.Atoi(parts[4])
-}
-
-// stop sends sig and waits for the relay to exit; it returns the exit
-// code (SIGKILL: -1). A relay that does not exit in time fails the test.
-func (r *relayProc) stop(t testing.TB, sig syscall.Signal) int {
-	t.Helper()
-	r.mu.Lock()
-	cmd, done, running := r.cmd, r.done, r.running
-	r.mu.Unlock()
-	if !running {
-		t.Fatalf("relay %s is not running", r.name)
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-		return r.exitState().ExitCode()
-	case <-time.After(30 * time.Second * slow):
-	}
-	_ = cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	t.Fatalf("relay %s did not exit within %s of %v (goroutine dump in its log)\n%s", r.name, 30*time.Second*slow, sig, r.logTail(256<<10))
-	return -1
-}
-
-func (r *relayProc) kill() {
-	r.mu.Lock()
-	cmd, done, running := r.cmd, r.done, r.running
-	r.mu.Unlock()
-	if running {
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (r *relayProc) exitState() *os.ProcessState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state
-}
-
-func (r *relayProc) multiaddr() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.addr
-}
-
-func (r *relayProc) id() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.peerID
-}
-
-func (r *relayProc) pid() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.running {
-		return 0
-	}
-	return r.cmd.Process.Pid
-}
-
-func (r *relayProc) opsURL(path string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return "http://" + r.ops + path
-}
-
-func (r *relayProc) logTail(max int) string {
-	b, err := os.ReadFile(r.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no log for relay %s: %v)", r.name, err)
-	}
-	if len(b) > max {
-		b = append([]byte("…\n"), b[len(b)-max:]...)
-	}
-	return fmt.Sprintf("--- log of relay %s (%s) ---\n%s--- end of %s's log ---", r.name, r.logPath, b, r.name)
-}
+// The relay's side of the harness (the relay process itself is
+// supervised by proc, like the daemons): daemons that know only the relay,
+// and what the relay tests read and compare.
 
 // relayNet is a relay and daemons that are given only the relay: no
 // bootstrap peers, no mDNS, no DHT (the harness's daemons run with
@@ -331,18 +83,22 @@ func mergeMax(into, from map[string]uint64) {
 // and returns that version.
 func waitAcked(t testing.TB, d *daemon, doc string) map[string]uint64 {
 	t.Helper()
+	return waitAckedWithin(t, d, doc, 30*time.Second)
+}
+
+// waitAckedWithin is waitAcked with a deadline of bound (stretched under
+// the race detector); it logs how long the acknowledgement took.
+func waitAckedWithin(t testing.TB, d *daemon, doc string, bound time.Duration) map[string]uint64 {
+	t.Helper()
+	start := time.Now()
 	var v map[string]uint64
-	waitFor(t, 30*time.Second*slow, d.name+"'s version of "+doc+" to be acknowledged by the relay", func() (bool, string) {
-		ctx, cancel := ctxT()
-		defer cancel()
-		st, err := d.docStatus(ctx, doc)
-		if err != nil {
-			return false, err.Error()
-		}
+	waitFor(t, bound*slow, fmt.Sprintf("%s to hear the relay acknowledge %s", d.name, doc), func() (bool, string) {
+		st := d.mustDocStatus(t, doc)
 		v = st.Version
 		ok, why := coversVersion(st.RelayAcked, st.Version)
 		return ok, fmt.Sprintf("relay_acked %v, version %v (%s)", st.RelayAcked, st.Version, why)
 	})
+	t.Logf("%s acknowledged after %s", doc, time.Since(start).Round(time.Millisecond))
 	return v
 }
 
@@ -429,18 +185,8 @@ func runWeft(t testing.TB, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := ctxT()
 	defer cancel()
-	cmd := exec.CommandContext(ctx, weftBin, args...)
-	cmd.Env = cleanEnv()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := cliResult{Stdout: out.String(), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
+	r, err := weftCmd(ctx, nil, args...)
+	if err != nil {
 		t.Fatalf("weft %s: %v", strings.Join(args, " "), err)
 	}
 	return r
@@ -571,6 +317,22 @@ func randomEdits(t testing.TB, rng *rand.Rand, d *daemon, doc string, n int) int
 
 // Reading a stopped store directly.
 
+// withStore opens the stopped store at dir, calls fn with it and its
+// documents, and closes it.
+func withStore(t testing.TB, dir string, fn func(s *store.Store, docs []store.DocID)) {
+	t.Helper()
+	s, err := store.Open(dir, store.DefaultOptions())
+	if err != nil {
+		t.Fatalf("opening the store in %s: %v", dir, err)
+	}
+	defer s.Close()
+	docs, err := s.Docs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(s, docs)
+}
+
 // storeState describes everything the store at dir holds, to compare two
 // stores exactly: install ID, and per document its title, version (heads),
 // snapshot (covered version and payload digest) and each transaction
@@ -578,70 +340,53 @@ func randomEdits(t testing.TB, rng *rand.Rand, d *daemon, doc string, n int) int
 func storeState(t testing.TB, dir string) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatalf("opening the store in %s: %v", dir, err)
-	}
-	defer s.Close()
 	var b strings.Builder
-	fmt.Fprintf(&b, "install %x\n", s.InstallID())
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		m, err := s.Meta(ctx, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := s.Version(ctx, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "doc %s %q version %v\n", d, m.Title, v)
-		snap, err := s.Snapshot(ctx, d)
-		switch {
-		case err == nil:
-			fmt.Fprintf(&b, "  snapshot covers %v sha256 %x\n", snap.Covers, sha256.Sum256(snap.Payload))
-		case !isNotFound(err):
-			t.Fatal(err)
-		}
-		if err := s.Stream(ctx, d, nil, func(c []store.TxnRecord) error {
-			for _, r := range c {
-				fmt.Fprintf(&b, "  %s/%d+%d %v sha256 %x\n", r.Agent, r.Seq, r.Len, r.Parents, sha256.Sum256(r.Payload))
+	withStore(t, dir, func(s *store.Store, docs []store.DocID) {
+		fmt.Fprintf(&b, "install %x\n", s.InstallID())
+		for _, d := range docs {
+			m, err := s.Meta(ctx, d)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+			v, err := s.Version(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "doc %s %q version %v\n", d, m.Title, v)
+			snap, err := s.Snapshot(ctx, d)
+			switch {
+			case err == nil:
+				fmt.Fprintf(&b, "  snapshot covers %v sha256 %x\n", snap.Covers, sha256.Sum256(snap.Payload))
+			case !errors.Is(err, store.ErrNotFound):
+				t.Fatal(err)
+			}
+			if err := s.Stream(ctx, d, nil, func(c []store.TxnRecord) error {
+				for _, r := range c {
+					fmt.Fprintf(&b, "  %s/%d+%d %v sha256 %x\n", r.Agent, r.Seq, r.Len, r.Parents, sha256.Sum256(r.Payload))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
+	})
 	return b.String()
 }
-
-func isNotFound(err error) bool { return err != nil && errors.Is(err, store.ErrNotFound) }
 
 // storeVersions returns the version (heads) of every document in the
 // stopped store at dir.
 func storeVersions(t testing.TB, dir string) map[string]map[string]uint64 {
 	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatalf("opening the store in %s: %v", dir, err)
-	}
-	defer s.Close()
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]uint64{}
-	for _, d := range docs {
-		v, err := s.Version(ctx, d)
-		if err != nil {
-			t.Fatal(err)
+	withStore(t, dir, func(s *store.Store, docs []store.DocID) {
+		for _, d := range docs {
+			v, err := s.Version(context.Background(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[d.String()] = v
 		}
-		out[d.String()] = v
-	}
+	})
 	return out
 }
 

@@ -38,9 +38,7 @@ func TestRelayCarriesEditsBetweenDaemonsNeverOnlineTogether(t *testing.T) {
 	randomEdits(t, rng, a, id, 40)
 	vA := waitAcked(t, a, id) // "saved on relay"
 	textA := a.mustText(t, id)
-	if code := a.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("A exited with %d", code)
-	}
+	a.stopClean(t)
 
 	n.start(b)
 	b.mustCLI(t, []string{"doc", "join"}, id)
@@ -57,9 +55,7 @@ func TestRelayCarriesEditsBetweenDaemonsNeverOnlineTogether(t *testing.T) {
 	if ok, _ := coversVersion(vB, vA); !ok || maps.Equal(vB, vA) {
 		t.Fatalf("B's version %v does not extend A's %v", vB, vA)
 	}
-	if code := b.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("B exited with %d", code)
-	}
+	b.stopClean(t)
 
 	n.start(a)
 	if got := waitVersion(t, a, id, vB); got != textB {
@@ -232,9 +228,7 @@ func TestRelayBackupRestoreAtEarlierState(t *testing.T) {
 
 	backup := func() {
 		t.Helper()
-		if code := r.stop(t, syscall.SIGTERM); code != 0 {
-			t.Fatalf("the relay exited with %d", code)
-		}
+		r.stopClean(t)
 		if out := mustWeft(t, "backup", "create", "--data", r.dir, "--to", backups); !strings.HasPrefix(out, "wrote weft-backup-") {
 			t.Fatalf("weft backup create printed %q", out)
 		}

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,29 +20,26 @@ import (
 func TestS3BackupCLI(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "weft-e2e")
-	bin := weftBin // built by TestMain
-	env := append(s3CleanEnv(), srv.Env()...)
+	env := append(cleanEnv(), srv.Env()...)
 	weft := func(env []string, args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		ctx, cancel := ctxT()
+		defer cancel()
+		r, err := weftCmd(ctx, env, args...)
+		if err != nil {
 			t.Fatalf("weft %v: %v", args, err)
 		}
-		return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+		return r.Code, r.Stdout, r.Stderr
 	}
 	const url = "s3://weft-e2e/relay"
 	data := t.TempDir()
 	doc := s3Fill(t, data, "", 0, 40)
-	state1 := s3State(t, data)
+	state1 := storeState(t, data)
 	if code, out, errs := weft(env, "backup", "create", "--data", data, "--to", url); code != 0 || !strings.HasPrefix(out, "wrote ") {
 		t.Fatalf("create: %d %q %q", code, out, errs)
 	}
 	s3Fill(t, data, doc, 40, 25)
-	state2 := s3State(t, data)
+	state2 := storeState(t, data)
 	if code, out, errs := weft(env, "backup", "create", "--data", data, "--to", url); code != 0 {
 		t.Fatalf("second create: %d %q %q", code, out, errs)
 	}
@@ -60,14 +54,14 @@ func TestS3BackupCLI(t *testing.T) {
 	if code, out, errs := weft(env, "backup", "restore", "--from", url, "--at", first, "--data", at1); code != 0 {
 		t.Fatalf("restore --at %s: %d %q %q", first, code, out, errs)
 	}
-	if got := s3State(t, at1); got != state1 {
+	if got := storeState(t, at1); got != state1 {
 		t.Fatalf("restore --at the first backup:\n%s\nwant\n%s", got, state1)
 	}
 	latest := filepath.Join(t.TempDir(), "latest")
 	if code, out, errs := weft(env, "backup", "restore", "--from", url, "--at", "latest", "--data", latest); code != 0 {
 		t.Fatalf("restore latest: %d %q %q", code, out, errs)
 	}
-	if got := s3State(t, latest); got != state2 {
+	if got := storeState(t, latest); got != state2 {
 		t.Fatal("restore latest: not the state at the second backup")
 	}
 	if code, out, errs := weft(env, "backup", "create", "--data", data, "--to", url, "--keep-last", "1"); code != 0 || !strings.Contains(out, "deleted 2 older") {
@@ -86,7 +80,7 @@ func TestS3BackupCLI(t *testing.T) {
 			}
 		}
 	}
-	code, _, errs = weft(s3CleanEnv(), "backup", "list", "--from", url)
+	code, _, errs = weft(cleanEnv(), "backup", "list", "--from", url)
 	oneLine(code, 2, errs, "AWS_ACCESS_KEY_ID")
 	code, _, errs = weft(env, "backup", "list", "--from", "s3://x")
 	oneLine(code, 2, errs, "bad bucket name")
@@ -102,86 +96,37 @@ func TestS3BackupCLI(t *testing.T) {
 	oneLine(code, 1, errs, "unreachable", dead)
 }
 
-// s3CleanEnv is this process's environment without any S3 setting.
-func s3CleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") || k == "WEFT_S3_ENDPOINT" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // s3Fill appends n transactions of agent "e2e" from seq (opaque payloads:
 // backups copy bytes) to doc in the store at dir, creating the document
 // when doc is "". It returns the document's ID.
 func s3Fill(t *testing.T, dir, doc string, seq, n uint64) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	var id store.DocID
-	if doc == "" {
-		id = store.NewDocID()
-		if err := s.CreateDoc(ctx, id, "e2e"); err != nil {
-			t.Fatal(err)
-		}
-	} else if id, err = store.ParseDocID(doc); err != nil {
-		t.Fatal(err)
-	}
-	for i := seq; i < seq+n; i++ {
-		var ps []store.ID
-		if i > 0 {
-			ps = []store.ID{{Agent: "e2e", Seq: i - 1}}
-		}
-		rec := store.TxnRecord{Header: vocab.Header{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
-		ack, err := s.Append(ctx, id, store.Immediate, rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ack.Wait(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return id.String()
-}
-
-// s3State lists what the store at dir holds: its install ID, and each
-// document's title and transactions with their payloads.
-func s3State(t *testing.T, dir string) string {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(dir, store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, "install %x\n", s.InstallID())
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		m, err := s.Meta(ctx, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "doc %s %q\n", d, m.Title)
-		if err := s.Stream(ctx, d, nil, func(c []store.TxnRecord) error {
-			for _, r := range c {
-				fmt.Fprintf(&b, "  %s/%d+%d %v %q\n", r.Agent, r.Seq, r.Len, r.Parents, r.Payload)
+	withStore(t, dir, func(s *store.Store, _ []store.DocID) {
+		var err error
+		if doc == "" {
+			id = store.NewDocID()
+			if err := s.CreateDoc(ctx, id, "e2e"); err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		}); err != nil {
+		} else if id, err = store.ParseDocID(doc); err != nil {
 			t.Fatal(err)
 		}
-	}
-	return b.String()
+		for i := seq; i < seq+n; i++ {
+			var ps []store.ID
+			if i > 0 {
+				ps = []store.ID{{Agent: "e2e", Seq: i - 1}}
+			}
+			rec := store.TxnRecord{Header: vocab.Header{Agent: "e2e", Seq: i, Len: 1, Parents: ps}, Payload: []byte(fmt.Sprintf("payload %d", i))}
+			ack, err := s.Append(ctx, id, store.Immediate, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ack.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return id.String()
 }

@@ -72,12 +72,7 @@ type snapshot struct {
 
 func takeSnapshot(t *testing.T, d *daemon) snapshot {
 	t.Helper()
-	ctx, cancel := ctxT()
-	defer cancel()
-	docs, err := d.listDocs(ctx)
-	if err != nil {
-		t.Fatalf("daemon %s: list: %v", d.name, err)
-	}
+	docs := d.mustListDocs(t)
 	s := snapshot{texts: map[string]string{}}
 	for _, doc := range docs {
 		doc.Chars, doc.LastOpened = 0, time.Time{} // loaded state and access time change

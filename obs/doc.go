@@ -28,7 +28,6 @@
 //	weft_store_batch_bytes                histogram: value bytes per committed batch
 //	weft_store_flush_duration_seconds     histogram: commit and sync of one batch
 //	weft_store_flush_errors_total         counter
-//	weft_store_cache_lookups_total{result}  counter; result: hit, miss (hit rate = hit / both)
 //	weft_store_doc_reads_total            counter
 //	weft_store_transactions_written_total counter: transactions handed to the store
 //	weft_store_hot_doc_accesses{doc}      gauge: reads plus transactions written of the

@@ -80,8 +80,6 @@ type Metrics struct {
 	batchBytes  prometheus.Observer
 	flushDur    prometheus.Observer
 	flushErrors prometheus.Counter
-	cacheHit    prometheus.Counter
-	cacheMiss   prometheus.Counter
 	reads       prometheus.Counter
 	written     prometheus.Counter
 	hot         *hotDocs
@@ -146,10 +144,6 @@ func NewMetrics(opts Options) (*Metrics, error) {
 	m.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "weft_store_flush_errors_total", Help: "Batches whose commit or sync failed.",
 	})
-	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "weft_store_cache_lookups_total", Help: "Lookups in the store's cache of decoded documents, by result.",
-	}, []string{"result"})
-	m.cacheHit, m.cacheMiss = cache.WithLabelValues("hit"), cache.WithLabelValues("miss")
 	m.reads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "weft_store_doc_reads_total", Help: "Document reads (loads, streams, snapshots) from the store.",
 	})
@@ -159,7 +153,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 	m.hot = newHotDocs(opts.HotDocs, opts.HotTracked)
 
 	cs := []prometheus.Collector{integrated, latency, published, m.rejected, syncDur, syncEnv,
-		bt, bb, fd, m.flushErrors, cache, m.reads, m.written, m.hot, newSourceCollector(m, opts.MaxReasons)}
+		bt, bb, fd, m.flushErrors, m.reads, m.written, m.hot, newSourceCollector(m, opts.MaxReasons)}
 	if !opts.NoRuntime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -252,15 +246,6 @@ func (m *Metrics) Flush(txns, bytes int, latency time.Duration, err error) {
 	m.batchTxns.Observe(float64(max(txns, 0)))
 	m.batchBytes.Observe(float64(max(bytes, 0)))
 	m.flushDur.Observe(seconds(latency))
-}
-
-// Cache: one lookup in the store's cache.
-func (m *Metrics) Cache(hit bool) {
-	if hit {
-		m.cacheHit.Inc()
-	} else {
-		m.cacheMiss.Inc()
-	}
 }
 
 // Hot returns the most accessed documents (at most Options.HotDocs),

@@ -42,6 +42,11 @@ func gather(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
 	return out
 }
 
+// sampleSum is the sum of the histogram series(fams, name, labels).
+func sampleSum(fams map[string]*dto.MetricFamily, name, labels string) float64 {
+	return series(fams, name, labels).GetHistogram().GetSampleSum()
+}
+
 // series returns the metric of family name whose labels are exactly
 // labels ("k=v,k=v"; "" for none), or nil.
 func series(fams map[string]*dto.MetricFamily, name, labels string) *dto.Metric {
@@ -109,11 +114,11 @@ func TestReplicaEvents(t *testing.T) {
 	expect(t, f, "weft_replica_transactions_integrated_total", "source=other", 4)
 	expect(t, f, "weft_replica_integration_latency_seconds", "source=local", 2)
 	expect(t, f, "weft_replica_integration_latency_seconds", "source=gossip", 2)
-	if s := series(f, "weft_replica_integration_latency_seconds", "source=sync"); s.GetHistogram().GetSampleSum() != 0 {
-		t.Errorf("negative latency summed as %v", s.GetHistogram().GetSampleSum())
+	if got := sampleSum(f, "weft_replica_integration_latency_seconds", "source=sync"); got != 0 {
+		t.Errorf("negative latency summed as %v", got)
 	}
-	if s := series(f, "weft_replica_integration_latency_seconds", "source=gossip"); math.Abs(s.GetHistogram().GetSampleSum()-120e-6) > 1e-9 {
-		t.Errorf("gossip latency sum %v, want 120µs", s.GetHistogram().GetSampleSum())
+	if got := sampleSum(f, "weft_replica_integration_latency_seconds", "source=gossip"); math.Abs(got-120e-6) > 1e-9 {
+		t.Errorf("gossip latency sum %v, want 120µs", got)
 	}
 	expect(t, f, "weft_replica_transactions_published_total", "", 2)
 	expect(t, f, "weft_replica_sync_duration_seconds", "result=ok", 2)
@@ -123,7 +128,7 @@ func TestReplicaEvents(t *testing.T) {
 	// Families with every label value pre-declared appear before any event.
 	f0 := gather(t, newTestMetrics(t, nil))
 	expect(t, f0, "weft_replica_transactions_integrated_total", "source=gossip", 0)
-	expect(t, f0, "weft_store_cache_lookups_total", "result=hit", 0)
+	expect(t, f0, "weft_replica_sync_envelopes_total", "direction=received", 0)
 }
 
 func TestRejectedReasonsAreBounded(t *testing.T) {
@@ -163,9 +168,6 @@ func TestStoreEvents(t *testing.T) {
 	m.Flush(5, 1000, 3*time.Millisecond, nil)
 	m.Flush(100, 300000, 20*time.Millisecond, nil)
 	m.Flush(7, 9, time.Second, errors.New("EIO"))
-	m.Cache(true)
-	m.Cache(true)
-	m.Cache(false)
 
 	f := gather(t, m)
 	expect(t, f, "weft_store_doc_reads_total", "", 3)
@@ -173,15 +175,13 @@ func TestStoreEvents(t *testing.T) {
 	expect(t, f, "weft_store_batch_transactions", "", 2)
 	expect(t, f, "weft_store_batch_bytes", "", 2)
 	expect(t, f, "weft_store_flush_duration_seconds", "", 2)
-	if s := series(f, "weft_store_batch_transactions", ""); s.GetHistogram().GetSampleSum() != 105 {
-		t.Errorf("batch transactions sum %v, want 105", s.GetHistogram().GetSampleSum())
+	if got := sampleSum(f, "weft_store_batch_transactions", ""); got != 105 {
+		t.Errorf("batch transactions sum %v, want 105", got)
 	}
-	if s := series(f, "weft_store_batch_bytes", ""); s.GetHistogram().GetSampleSum() != 301000 {
-		t.Errorf("batch bytes sum %v, want 301000", s.GetHistogram().GetSampleSum())
+	if got := sampleSum(f, "weft_store_batch_bytes", ""); got != 301000 {
+		t.Errorf("batch bytes sum %v, want 301000", got)
 	}
 	expect(t, f, "weft_store_flush_errors_total", "", 1)
-	expect(t, f, "weft_store_cache_lookups_total", "result=hit", 2)
-	expect(t, f, "weft_store_cache_lookups_total", "result=miss", 1)
 	expect(t, f, "weft_store_hot_doc_accesses", "doc=01000000000000000000000000000000", 7)
 	expect(t, f, "weft_store_hot_doc_accesses", "doc=02000000000000000000000000000000", 1)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ func join(t *testing.T, n *Node, topic string, validate func(string, []byte) err
 	return tp
 }
 
-func waitTopicPeers(t *testing.T, tp *Topic, ids ...string) {
+func waitTopicPeers(t testing.TB, tp *Topic, ids ...string) {
 	t.Helper()
 	waitFor(t, 15*time.Second, fmt.Sprintf("topic %s to see peers %v", tp.name, ids), func() bool {
 		ps := tp.Peers()
@@ -211,16 +212,7 @@ func BenchmarkGossipBurst5000(b *testing.B) {
 	waitFor(b, 15*time.Second, "B connected to A", func() bool { return connectedTo(na, nb.ID()) })
 	var durs []time.Duration
 	for i := 0; b.Loop(); i++ {
-		topic := fmt.Sprintf("weft/doc/bench-%d", i)
-		ta, err := na.Join(topic, acceptAll)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tb, err := nb.Join(topic, acceptAll)
-		if err != nil {
-			b.Fatal(err)
-		}
-		waitFor(b, 15*time.Second, "A to see B in the topic", func() bool { return slices.Contains(ta.Peers(), nb.ID()) })
+		ta, tb := joinBoth(b, na, nb, fmt.Sprintf("weft/doc/bench-%d", i))
 		d, missing := burst(b, i, 5000, 200, ta, tb)
 		durs = append(durs, d)
 		if len(missing) > 0 {
@@ -296,7 +288,7 @@ func TestGossipValidation(t *testing.T) {
 		t.Fatalf("validator got from=%v, want A's ID %s", got, a.ID())
 	}
 	want := map[string]uint64{"garbage": 1, "invalid": 1, vocab.ReasonOversized: 1}
-	if got := b.Rejected(); !mapsEqual(got, want) {
+	if got := b.Rejected(); !maps.Equal(got, want) {
 		t.Fatalf("B.Rejected() = %v, want %v", got, want)
 	}
 	if got := a.Rejected(); len(got) != 0 {
@@ -324,18 +316,6 @@ func TestGossipValidation(t *testing.T) {
 	if got := a.Rejected(); len(got) != 0 {
 		t.Fatalf("A rejected %v", got)
 	}
-}
-
-func mapsEqual(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A validator that panics on some input rejects it instead of crashing.
@@ -393,13 +373,8 @@ func TestTopicLifecycle(t *testing.T) {
 	if err := ta.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, ErrTopicClosed) {
-			t.Fatalf("Next after Close: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Next still blocked 10 s after Close")
+	if err := recvErr(t, errc, 10*time.Second, "Next after Close"); !errors.Is(err, ErrTopicClosed) {
+		t.Fatalf("Next after Close: %v", err)
 	}
 	if err := ta.Publish(context.Background(), []byte("late")); !errors.Is(err, ErrTopicClosed) {
 		t.Fatalf("Publish after Close: %v", err)
@@ -432,15 +407,7 @@ func BenchmarkGossipLatency(b *testing.B) {
 	na := startNode(b, nil)
 	nb := startNode(b, bootstrapTo(na))
 	waitFor(b, 15*time.Second, "B connected to A", func() bool { return connectedTo(na, nb.ID()) })
-	ta, err := na.Join("weft/doc/latency", acceptAll)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tb, err := nb.Join("weft/doc/latency", acceptAll)
-	if err != nil {
-		b.Fatal(err)
-	}
-	waitFor(b, 15*time.Second, "A to see B in the topic", func() bool { return slices.Contains(ta.Peers(), nb.ID()) })
+	ta, tb := joinBoth(b, na, nb, "weft/doc/latency")
 	ctx := context.Background()
 	var lat []time.Duration
 	for i := 0; b.Loop(); i++ {

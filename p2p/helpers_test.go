@@ -79,6 +79,35 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// recvErr returns the error a goroutine sends on ch, failing the test when
+// none comes within timeout.
+func recvErr(t testing.TB, ch <-chan error, timeout time.Duration, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("%s: nothing returned within %v", what, timeout)
+		return nil
+	}
+}
+
+// joinBoth joins topic on a and b, accepting every message, and waits
+// until a sees b in it. The caller closes the topics.
+func joinBoth(t testing.TB, a, b *Node, topic string) (*Topic, *Topic) {
+	t.Helper()
+	ta, err := a.Join(topic, acceptAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Join(topic, acceptAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ta, b.ID())
+	return ta, tb
+}
+
 func connectedTo(n *Node, id string) bool {
 	return slices.ContainsFunc(n.Peers(), func(p PeerInfo) bool { return p.ID == id })
 }

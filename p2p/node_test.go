@@ -268,15 +268,7 @@ func exercise(t *testing.T, mdnsTag string) []ma.Multiaddr {
 	}
 	listen := append(a.host.Network().ListenAddresses(), b.host.Network().ListenAddresses()...)
 	waitFor(t, 15*time.Second, "B connected to A", func() bool { return connectedTo(a, b.ID()) })
-	ta, err := a.Join("weft/doc/leak", acceptAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := b.Join("weft/doc/leak", acceptAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTopicPeers(t, ta, b.ID())
+	ta, tb := joinBoth(t, a, b, "weft/doc/leak")
 	if err := ta.Publish(context.Background(), []byte("hi")); err != nil {
 		t.Fatal(err)
 	}

@@ -118,13 +118,8 @@ func TestStreamOversizedFrame(t *testing.T) {
 	if err := s.WriteMsg(make([]byte, 2048)); err != nil {
 		t.Fatalf("B may send 2 KiB (its limit is %d): %v", b.opts.MaxMessageBytes, err)
 	}
-	select {
-	case err := <-res:
-		if !errors.Is(err, ErrTooLarge) {
-			t.Fatalf("reader's error: %v, want ErrTooLarge", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("handler never returned")
+	if err := recvErr(t, res, 15*time.Second, "the handler"); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("reader's error: %v, want ErrTooLarge", err)
 	}
 	// The stream was reset: B's read fails with an error that is not a
 	// clean io.EOF.
@@ -169,13 +164,8 @@ func TestStreamMalformedFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = raw.CloseWrite()
-			select {
-			case err := <-res:
-				if !errors.Is(err, ErrBadFrame) {
-					t.Fatalf("reader's error: %v, want ErrBadFrame", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("handler never returned")
+			if err := recvErr(t, res, 15*time.Second, "the handler"); !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("reader's error: %v, want ErrBadFrame", err)
 			}
 		})
 	}

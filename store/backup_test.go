@@ -13,10 +13,7 @@ import (
 func TestBackupRestore(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
-	s, err := Open(src, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, src)
 	id := mustCreate(t, s)
 	mustAppend(t, s, id, Immediate, linear("a", 0, 200)...)
 	// Writes continue while the backup runs; the backup is one consistent
@@ -76,10 +73,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := Restore(ctx, sink, info.Name, dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(dst, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dst)
 	if r.InstallID() != s.InstallID() {
 		t.Fatal("install ID not restored")
 	}
@@ -107,10 +101,7 @@ func TestBackupRestore(t *testing.T) {
 
 func TestRestoreVerifiesFirst(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, t.TempDir())
 	id := mustCreate(t, s)
 	mustAppend(t, s, id, Immediate, linear("a", 0, 50)...)
 	sink := &DirSink{Dir: t.TempDir()}

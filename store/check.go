@@ -107,7 +107,6 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 			s.mu.Lock()
 			s.docs = map[DocID]*docState{}
 			s.mu.Unlock()
-			s.cache.clear()
 		}()
 	}
 	var docs []DocID
@@ -256,46 +255,17 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	s := c.s
 	r := s.kv.d
 	needIndex := false
-	// Metadata.
-	raw, err := get(ctx, r, metaKey(doc))
-	var mr metaRec
-	switch {
-	case isNotFound(err):
-		c.repairMeta(ctx, doc, "document has data but no metadata")
-	case err != nil:
+	// Metadata and index entry.
+	if err := c.checkRecord(ctx, doc, metaKey(doc), recMeta, &metaRec{}, "document has data but no metadata", "metadata was quarantined", c.repairMeta); err != nil {
 		return err
-	default:
-		if derr := decodeRecord(recMeta, raw, &mr); derr != nil {
-			if err := c.quarantine(ctx, doc, metaKey(doc), derr.Error()); err != nil {
-				return err
-			}
-			if c.opts.Repair {
-				c.repairMeta(ctx, doc, "metadata was quarantined")
-			}
-		}
 	}
-	// Index entry.
-	raw, err = get(ctx, r, docIndexKey(doc))
-	switch {
-	case isNotFound(err):
-		c.repairIndex(ctx, doc, "document is missing from the document index")
-	case err != nil:
+	if err := c.checkRecord(ctx, doc, docIndexKey(doc), recDocIndex, &docIndexRec{}, "document is missing from the document index", "index entry was quarantined", c.repairIndex); err != nil {
 		return err
-	default:
-		var ir docIndexRec
-		if derr := decodeRecord(recDocIndex, raw, &ir); derr != nil {
-			if err := c.quarantine(ctx, doc, docIndexKey(doc), derr.Error()); err != nil {
-				return err
-			}
-			if c.opts.Repair {
-				c.repairIndex(ctx, doc, "index entry was quarantined")
-			}
-		}
 	}
 	// Snapshot.
 	var snap *Snapshot
 	var snapRB Rebuilder
-	raw, err = get(ctx, r, snapshotKey(doc))
+	raw, err := get(ctx, r, snapshotKey(doc))
 	if err != nil && !isNotFound(err) {
 		return err
 	}
@@ -553,20 +523,52 @@ func (c *checker) action(a string) string {
 
 func (c *checker) fetchAction() string { return c.action("recorded to fetch from peers") }
 
+// checkRecord checks doc's one record at key, of kind (decoded into rec).
+// A missing one is repaired (or reported) by repair, saying missing; one
+// that does not decode is quarantined and then, when repairing, rewritten
+// by repair, saying quarantined.
+func (c *checker) checkRecord(ctx context.Context, doc DocID, key string, kind uint64, rec any, missing, quarantined string, repair func(context.Context, DocID, string)) error {
+	raw, err := get(ctx, c.s.kv.d, key)
+	switch {
+	case isNotFound(err):
+		repair(ctx, doc, missing)
+	case err != nil:
+		return err
+	default:
+		if derr := decodeRecord(kind, raw, rec); derr != nil {
+			if err := c.quarantine(ctx, doc, key, derr.Error()); err != nil {
+				return err
+			}
+			if c.opts.Repair {
+				repair(ctx, doc, quarantined)
+			}
+		}
+	}
+	return nil
+}
+
+// repairMeta recreates doc's metadata, empty.
 func (c *checker) repairMeta(ctx context.Context, doc DocID, what string) {
+	c.repairPut(ctx, doc, metaKey(doc), what, recMeta, metaRec{Created: c.s.opts.Now().UnixNano()}, "recreating it", "recreated empty metadata")
+}
+
+// repairPut reports what is wrong at key and, when repairing, writes rec
+// (a record of kind) there: the report names the action done, or that
+// attempt failed.
+func (c *checker) repairPut(ctx context.Context, doc DocID, key, what string, kind uint64, rec any, attempt, done string) {
 	if !c.opts.Repair {
-		c.report(doc, metaKey(doc), what, "")
+		c.report(doc, key, what, "")
 		return
 	}
-	b, err := encodeRecord(recMeta, metaRec{Created: c.s.opts.Now().UnixNano()})
+	b, err := encodeRecord(kind, rec)
 	if err == nil {
-		err = c.s.kv.commit(ctx, [][]kvOp{{{key: metaKey(doc), val: b}}}, 4<<20)
+		err = c.s.kv.commit(ctx, [][]kvOp{{{key: key, val: b}}}, 4<<20)
 	}
 	if err != nil {
-		c.report(doc, metaKey(doc), what+"; recreating it failed: "+err.Error(), "")
+		c.report(doc, key, what+"; "+attempt+" failed: "+err.Error(), "")
 		return
 	}
-	c.report(doc, metaKey(doc), what, "recreated empty metadata")
+	c.report(doc, key, what, done)
 }
 
 // covered reports whether parent p lies inside some stored transaction.
@@ -741,7 +743,7 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 		}
 		maxN = max(maxN, dk.n)
 		entries++
-		var lr logRec
+		var lr spanRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			bad(e.Key, err.Error())
 			return nil
@@ -792,17 +794,5 @@ func (c *checker) checkLog(ctx context.Context, doc DocID, base Version, txns []
 
 // repairIndex writes doc's index entry.
 func (c *checker) repairIndex(ctx context.Context, doc DocID, what string) {
-	if !c.opts.Repair {
-		c.report(doc, docIndexKey(doc), what, "")
-		return
-	}
-	b, err := encodeRecord(recDocIndex, docIndexRec{})
-	if err == nil {
-		err = c.s.kv.commit(ctx, [][]kvOp{{{key: docIndexKey(doc), val: b}}}, 4<<20)
-	}
-	if err != nil {
-		c.report(doc, docIndexKey(doc), what+"; writing it failed: "+err.Error(), "")
-		return
-	}
-	c.report(doc, docIndexKey(doc), what, "index entry written")
+	c.repairPut(ctx, doc, docIndexKey(doc), what, recDocIndex, docIndexRec{}, "writing it", "index entry written")
 }

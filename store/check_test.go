@@ -184,19 +184,16 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("InterruptedCompactionLeftovers", func(t *testing.T) {
 			s, id, all := setup(t)
-			snap, v := fakeSnapshot(t, all[:2])
-			if _, err := s.Compact(ctx, id, snap, v); err != nil {
-				t.Fatal(err)
-			}
+			compactTo(t, s, id, all[:2])
 			// As if the compaction had died while deleting epoch 0: a
 			// covered transaction and its old entry are still there, and a
 			// surviving one's old entry; and as if a later one had died
 			// before switching: a copy in epoch 2.
 			b, _ := encodeTxn(&all[0])
 			corrupt(t, s, txnKey(id, "a", 0), b)
-			lb, _ := encodeRecord(recLog, logRec{Agent: "a", Seq: 0, Len: 2})
+			lb, _ := encodeRecord(recLog, spanRec{Agent: "a", Seq: 0, Len: 2})
 			corrupt(t, s, logKey(id, 0, 0), lb)
-			lb, _ = encodeRecord(recLog, logRec{Agent: "a", Seq: 2, Len: 1})
+			lb, _ = encodeRecord(recLog, spanRec{Agent: "a", Seq: 2, Len: 1})
 			corrupt(t, s, logKey(id, 0, 2), lb)
 			corrupt(t, s, logKey(id, 2, 2), lb)
 			le, _ := encodeRecord(recLogEnd, logEndRec{Epoch: 1, Next: 4, Dirty: true})
@@ -235,11 +232,7 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("SnapshotDisagreesWithLog", func(t *testing.T) {
 			s, id, all := setup(t)
-			d, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all[:2] {
-				d.Apply(tr.Payload)
-			}
-			fd := d.(*fakeDoc)
+			fd := fakeApply(t, all[:2])
 			fd.items[ID{Agent: "a", Seq: 0}] = 'Z' // wrong text, right version
 			b, _ := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(fd.v), Payload: fd.Snapshot()})
 			corrupt(t, s, snapshotKey(id), b)
@@ -253,13 +246,7 @@ func TestCheck(t *testing.T) {
 		})
 		t.Run("LostSnapshotAfterCompaction", func(t *testing.T) {
 			s, id, all := setup(t)
-			d, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all[:2] {
-				d.Apply(tr.Payload)
-			}
-			if _, err := s.Compact(ctx, id, d.(*fakeDoc).Snapshot(), d.Version()); err != nil {
-				t.Fatal(err)
-			}
+			compactTo(t, s, id, all[:2])
 			corrupt(t, s, snapshotKey(id), []byte("garbage"))
 			res, ps := check(t, s, true)
 			if res.Healthy() || len(res.Fetch[id]) == 0 {

@@ -59,7 +59,7 @@ func (b *opBatch) flush() error {
 //
 // A crash leaves the old epoch whole (before 3) or the new one (after), and
 // the dirty mark; entries left in other epochs are removed by the next
-// compaction (or Check with Repair). Streams and loads wait from step 1 to
+// compaction (or Check with Repair). Streams wait from step 1 to
 // step 3, and a compaction waits for those already reading.
 func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers Version) (int, error) {
 	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
@@ -97,7 +97,6 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 	}
 	defer done()
 	defer readersBack()
-	defer s.cache.drop(doc)
 
 	// 1. The snapshot.
 	b, err := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(covers), Payload: payload})
@@ -176,7 +175,7 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 		return each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, epoch)}, func(e dsq.Entry) error {
 			// An entry and the transaction it drops go in one group.
 			ops := []kvOp{{key: e.Key, del: true}}
-			var lr logRec
+			var lr spanRec
 			if decodeRecord(recLog, e.Value, &lr) == nil && covers.ContainsSpan(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 				ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})
 				dropped++
@@ -204,7 +203,7 @@ func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers V
 // coveredEntry reports whether the log entry value names a transaction
 // that covers contains (false when it does not decode).
 func coveredEntry(val []byte, covers Version) bool {
-	var lr logRec
+	var lr spanRec
 	if err := decodeRecord(recLog, val, &lr); err != nil {
 		return false
 	}
@@ -255,7 +254,7 @@ func (s *Store) switchEpoch(ctx context.Context, st *docState, doc DocID, epoch,
 // that build sees (and may change) st in step with the groups queued around
 // it. It does not wait; urgent makes the writer commit without delay.
 func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, error)) (*Ack, error) {
-	g := &group{st: st, ack: newAck()}
+	g := &group{ack: newAck()}
 	s.mu.Lock()
 	defer s.signal()
 	defer s.mu.Unlock()
@@ -267,8 +266,6 @@ func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, erro
 		return nil, err
 	}
 	g.ops = ops
-	st.gen++
-	g.gen = st.gen
 	s.enqueueLocked(g, urgent)
 	return g.ack, nil
 }
@@ -283,7 +280,7 @@ func (s *Store) queueState(st *docState, urgent bool, build func() ([]kvOp, erro
 func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers Version, batch *opBatch) (entries, dropped int, err error) {
 	listed := map[ID]bool{}
 	if err := each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, cur)}, func(e dsq.Entry) error {
-		var lr logRec
+		var lr spanRec
 		if decodeRecord(recLog, e.Value, &lr) == nil {
 			listed[ID{Agent: lr.Agent, Seq: lr.Seq}] = true
 		}
@@ -298,7 +295,7 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 		}
 		ops := []kvOp{{key: e.Key, del: true}}
 		entries++
-		var lr logRec
+		var lr spanRec
 		if decodeRecord(recLog, e.Value, &lr) == nil && !listed[ID{Agent: lr.Agent, Seq: lr.Seq}] &&
 			covers.ContainsSpan(Span{Agent: lr.Agent, Seq: lr.Seq, Len: lr.Len}) {
 			ops = append(ops, kvOp{key: txnKey(doc, lr.Agent, lr.Seq), del: true})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,8 +14,6 @@ import (
 	"github.com/ipfs/go-datastore/failstore"
 	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
-
-	"weft/vocab"
 )
 
 // twoAgents returns n transactions of "a" and n of "b", alternating, b's
@@ -30,61 +27,6 @@ func twoAgents(n uint64) []TxnRecord {
 		out = append(out, as[i], bs[i])
 	}
 	return out
-}
-
-// fakeApply applies txns (in a causal order, whatever order they come in)
-// to an empty fake document.
-func fakeApply(t testing.TB, txns []TxnRecord) *fakeDoc {
-	t.Helper()
-	hdrs := make([]vocab.Header, len(txns))
-	for i := range txns {
-		hdrs[i] = txns[i].Header
-	}
-	order, stuck := causalOrder(hdrs, nil)
-	if len(stuck) > 0 {
-		t.Fatalf("transactions %v cannot be placed", stuck)
-	}
-	rb, _ := fakeCodec{}.Rebuild(nil)
-	for _, i := range order {
-		if err := rb.Apply(txns[i].Payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rb.(*fakeDoc)
-}
-
-// fakeSnapshot returns the snapshot and version of txns applied.
-func fakeSnapshot(t testing.TB, txns []TxnRecord) ([]byte, Version) {
-	t.Helper()
-	d := fakeApply(t, txns)
-	return d.Snapshot(), d.Version()
-}
-
-// loadText opens doc with the fake codec and returns its text.
-func loadText(ctx context.Context, s *Store, doc DocID) (string, Version, error) {
-	v, err := s.Load(ctx, doc, func(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-		var p []byte
-		if sn != nil {
-			p = sn.Payload
-		}
-		rb, err := fakeCodec{}.Rebuild(p)
-		if err != nil {
-			return nil, 0, err
-		}
-		for tr, err := range txns {
-			if err != nil {
-				return nil, 0, err
-			}
-			if err := rb.Apply(tr.Payload); err != nil {
-				return nil, 0, err
-			}
-		}
-		return rb, 1, nil
-	})
-	if err != nil {
-		return "", nil, err
-	}
-	return v.(*fakeDoc).Text(), v.(*fakeDoc).Version(), nil
 }
 
 func fullText(t testing.TB, txns []TxnRecord) string {
@@ -213,9 +155,8 @@ func TestCompactEpochs(t *testing.T) {
 			t.Fatalf("opened %q %v, want %q", text, err, fullText(t, all))
 		}
 		// A second compaction, covering everything, moves to epoch 2.
-		snap, v = fakeSnapshot(t, all)
-		if n, err := s.Compact(ctx, id, snap, v); err != nil || n != 31 {
-			t.Fatalf("second compact dropped %d: %v", n, err)
+		if n := compactTo(t, s, id, all); n != 31 {
+			t.Fatalf("second compact dropped %d", n)
 		}
 		if le := logState(t, s, id); le.Epoch != 2 || le.Dirty || le.Next != 41 {
 			t.Fatalf("log state after second compaction %+v", le)
@@ -263,11 +204,7 @@ func TestCompactWhileAppending(t *testing.T) {
 					ps = append(ps, ID{Agent: other, Seq: v[other] - 1})
 				}
 				tr := txn(agent, v[agent], string(rune('a'+i%26)), ps...)
-				ack, err := s.Append(ctx, id, p, tr)
-				if err == nil {
-					err = ack.Wait(ctx)
-				}
-				if err != nil {
+				if err := appendDurable(ctx, s, id, p, tr); err != nil {
 					t.Error(err)
 					return
 				}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"iter"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -146,11 +145,11 @@ func TestCrash(t *testing.T) {
 				midCompaction++
 			}
 		}
-		doc, err := s.Load(ctx, id, fakeLoad)
+		doc, err := loadDoc(ctx, s, id)
 		if err != nil {
 			fail("open: %v", err)
 		}
-		items := doc.(*fakeDoc).items
+		items := doc.items
 		for agent, spans := range acked {
 			for _, sp := range spans {
 				if v[agent] < sp.End() {
@@ -173,8 +172,7 @@ func TestCrash(t *testing.T) {
 		// Compact what was verified, so that the store stays small and the
 		// next child's compactions (which the kill may interrupt) are quick;
 		// after a kill that landed in one, this one finishes its job.
-		fd := doc.(*fakeDoc)
-		if _, err := s.Compact(ctx, id, fd.Snapshot(), fd.Version()); err != nil {
+		if _, err := s.Compact(ctx, id, doc.Snapshot(), doc.Version()); err != nil {
 			fail("compact: %v", err)
 		}
 		total += n
@@ -193,27 +191,6 @@ func crashOpts() Options {
 	o.MemTableBytes = 4 << 20
 	o.BlockCacheBytes = 1 << 20
 	return o
-}
-
-// fakeLoad opens a document with the fake codec.
-func fakeLoad(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-	var p []byte
-	if sn != nil {
-		p = sn.Payload
-	}
-	rb, err := fakeCodec{}.Rebuild(p)
-	if err != nil {
-		return nil, 0, err
-	}
-	for tr, err := range txns {
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := rb.Apply(tr.Payload); err != nil {
-			return nil, 0, err
-		}
-	}
-	return rb, int64(len(rb.(*fakeDoc).items)) * 32, nil
 }
 
 // TestCrashChild is the child process of TestCrash; it does nothing in a
@@ -286,7 +263,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	// Compact at once (with the document as it was at the start, loaded
 	// before "ready") while the writers write, then every little while.
-	start, err := s.Load(ctx, id, fakeLoad)
+	start, err := loadDoc(ctx, s, id)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child load:", err)
 		os.Exit(3)
@@ -294,12 +271,11 @@ func TestCrashChild(t *testing.T) {
 	compactor := func(rng *rand.Rand) {
 		d := start
 		for {
-			fd := d.(*fakeDoc)
-			if _, err := s.Compact(ctx, id, fd.Snapshot(), fd.Version()); err != nil {
+			if _, err := s.Compact(ctx, id, d.Snapshot(), d.Version()); err != nil {
 				panic(err)
 			}
 			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond) // pacing, not waiting for anything
-			if d, err = s.Load(ctx, id, fakeLoad); err != nil {
+			if d, err = loadDoc(ctx, s, id); err != nil {
 				panic(err)
 			}
 		}

@@ -1,7 +1,7 @@
 // Package store is weft's durable local state: documents' transactions,
 // snapshots and metadata on badger (v4, through go-datastore), with write
-// batching, a cache of decoded state, causal-order streaming, compaction,
-// schema migrations, consistency check and repair, and backup/restore.
+// batching, causal-order streaming, compaction, schema migrations,
+// consistency check and repair, and backup/restore.
 //
 // The store keeps encoded bytes. It never imports the crdt package: what it
 // knows of a transaction is its vocab.Header (the same header its envelope
@@ -11,6 +11,12 @@
 // parents (vocab.MaxParents) and new titles (vocab.CheckTitle) are package
 // vocab's; a stored title is read back as it is, even one written before
 // the title rule.
+// It keeps no decoded document state either: a document is opened by
+// reading its Snapshot and then Stream of what the snapshot does not
+// cover, and the daemon's cache of hot documents is its loaded replicas
+// (package replica), each unloaded after it has been idle for
+// replica.Options.IdleUnload. Below the store, badger's block cache
+// (Options.BlockCacheBytes) holds recently read blocks.
 //
 // # Data directory
 //
@@ -38,7 +44,7 @@
 //
 // A replica stores a transaction only after integrating it, so the order of
 // arrival is a causal order; Append enforces it (no gaps in an agent's
-// seqs, parents stored first). Streams and loads walk the arrival log's
+// seqs, parents stored first). Streams walk the arrival log's
 // current epoch, named by logend; CreateDoc writes the metadata and the
 // index entry together.
 //
@@ -54,8 +60,8 @@
 // write, holding appends to the document only for that moment; and then
 // deletes the old epoch with the covered transactions, each entry in the
 // same group as its transaction. The deleted keys of old epochs sort before
-// the current epoch's prefix, which readers seek to directly. Streams and
-// loads wait from the snapshot's write until the switch is committed (and
+// the current epoch's prefix, which readers seek to directly. Streams
+// wait from the snapshot's write until the switch is committed (and
 // a compaction waits for those already reading); the deletes run while
 // they read.
 //

@@ -37,4 +37,16 @@ var (
 	ErrBackup = errors.New("store: bad backup")
 	// ErrNotEmpty: restore target holds data and force was not given.
 	ErrNotEmpty = errors.New("store: data directory is not empty")
+
+	// Errors of the S3 sink, beside ErrNotFound (a missing bucket or
+	// backup).
+
+	// ErrS3Config: an s3:// URL, endpoint, credentials or option is missing
+	// or malformed. Nothing was sent.
+	ErrS3Config = errors.New("store: s3 configuration")
+	// ErrS3Unreachable: the endpoint could not be reached (DNS, connection
+	// refused, timeout).
+	ErrS3Unreachable = errors.New("store: s3 endpoint unreachable")
+	// ErrS3Denied: the server refused the credentials or the request.
+	ErrS3Denied = errors.New("store: s3 access denied")
 )

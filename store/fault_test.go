@@ -66,11 +66,7 @@ func TestFailingDisk(t *testing.T) {
 					t.Fatalf("immediate append on failing disk: %v", err)
 				}
 				// Afterwards every write is refused; nothing is acknowledged.
-				ack, err := s.Append(ctx, id, Batched, txn("b", 0, "y"))
-				if err == nil {
-					err = ack.Wait(ctx)
-				}
-				if !errors.Is(err, ErrFailed) {
+				if err := appendDurable(ctx, s, id, Batched, txn("b", 0, "y")); !errors.Is(err, ErrFailed) {
 					t.Fatalf("batched append after failure: %v", err)
 				}
 				if err := s.Flush(ctx); !errors.Is(err, ErrFailed) {

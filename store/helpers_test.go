@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -60,6 +61,16 @@ func txn(agent string, seq uint64, text string, parents ...ID) TxnRecord {
 	return TxnRecord{Header: h, Payload: fakePayload(h, text)}
 }
 
+// mustOpen opens the store in dir with testOpts; the caller closes it.
+func mustOpen(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func mustCreate(t testing.TB, s *Store) DocID {
 	t.Helper()
 	id := NewDocID()
@@ -71,13 +82,19 @@ func mustCreate(t testing.TB, s *Store) DocID {
 
 func mustAppend(t testing.TB, s *Store, doc DocID, p Policy, txns ...TxnRecord) {
 	t.Helper()
-	ack, err := s.Append(context.Background(), doc, p, txns...)
-	if err != nil {
+	if err := appendDurable(context.Background(), s, doc, p, txns...); err != nil {
 		t.Fatal(err)
 	}
-	if err := ack.Wait(context.Background()); err != nil {
-		t.Fatal(err)
+}
+
+// appendDurable appends txns and waits until they are durable (for
+// goroutines, which must not call t.Fatal).
+func appendDurable(ctx context.Context, s *Store, doc DocID, p Policy, txns ...TxnRecord) error {
+	ack, err := s.Append(ctx, doc, p, txns...)
+	if err == nil {
+		err = ack.Wait(ctx)
 	}
+	return err
 }
 
 // linear appends n single-seq transactions of agent, each on the previous.
@@ -111,4 +128,84 @@ func spanList(ts []TxnRecord) string {
 		s += fmt.Sprintf("%s:%d+%d ", t.Agent, t.Seq, t.Len)
 	}
 	return s
+}
+
+// fakeApply applies txns (in a causal order, whatever order they come in)
+// to an empty fake document.
+func fakeApply(t testing.TB, txns []TxnRecord) *fakeDoc {
+	t.Helper()
+	hdrs := make([]vocab.Header, len(txns))
+	for i := range txns {
+		hdrs[i] = txns[i].Header
+	}
+	order, stuck := causalOrder(hdrs, nil)
+	if len(stuck) > 0 {
+		t.Fatalf("transactions %v cannot be placed", stuck)
+	}
+	rb, _ := fakeCodec{}.Rebuild(nil)
+	for _, i := range order {
+		if err := rb.Apply(txns[i].Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rb.(*fakeDoc)
+}
+
+// fakeSnapshot returns the snapshot and version of txns applied.
+func fakeSnapshot(t testing.TB, txns []TxnRecord) ([]byte, Version) {
+	t.Helper()
+	d := fakeApply(t, txns)
+	return d.Snapshot(), d.Version()
+}
+
+// compactTo compacts doc with the fake snapshot of txns, failing the test
+// on an error, and returns how many transactions the compaction dropped.
+func compactTo(t testing.TB, s *Store, doc DocID, txns []TxnRecord) int {
+	t.Helper()
+	snap, v := fakeSnapshot(t, txns)
+	n, err := s.Compact(context.Background(), doc, snap, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// loadDoc opens doc with the fake codec the way a replica opens a
+// document: its latest snapshot (if any), then Stream of the transactions
+// the snapshot does not cover.
+func loadDoc(ctx context.Context, s *Store, doc DocID) (*fakeDoc, error) {
+	var payload []byte
+	var since Version
+	snap, err := s.Snapshot(ctx, doc)
+	switch {
+	case err == nil:
+		payload, since = snap.Payload, snap.Covers
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	rb, err := fakeCodec{}.Rebuild(payload)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Stream(ctx, doc, since, func(chunk []TxnRecord) error {
+		for _, tr := range chunk {
+			if err := rb.Apply(tr.Payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rb.(*fakeDoc), nil
+}
+
+// loadText opens doc as loadDoc does and returns its text and version.
+func loadText(ctx context.Context, s *Store, doc DocID) (string, Version, error) {
+	d, err := loadDoc(ctx, s, doc)
+	if err != nil {
+		return "", nil, err
+	}
+	return d.Text(), d.Version(), nil
 }

@@ -26,12 +26,6 @@ type Span = vocab.Span
 // operations are included).
 type Version = vocab.Version
 
-// TxnHeader is what the store knows of a transaction.
-//
-// Deprecated: use vocab.Header, which TxnRecord carries; kept for callers
-// not yet moved (cmd/weft's Codec).
-type TxnHeader = vocab.Header
-
 // NewDocID returns a fresh random document ID.
 func NewDocID() DocID {
 	for {

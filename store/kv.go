@@ -86,15 +86,8 @@ func (k *kv) write(ctx context.Context, ops []kvOp) error {
 			return err
 		}
 		defer t.Discard(ctx)
-		for _, op := range ops {
-			if op.del {
-				err = t.Delete(ctx, dkey(op.key))
-			} else {
-				err = t.Put(ctx, dkey(op.key), op.val)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", opName(op), op.key, err)
-			}
+		if err := apply(ctx, t, ops); err != nil {
+			return err
 		}
 		return t.Commit(ctx)
 	}
@@ -102,17 +95,26 @@ func (k *kv) write(ctx context.Context, ops []kvOp) error {
 	if err != nil {
 		return err
 	}
+	if err := apply(ctx, b, ops); err != nil {
+		return err
+	}
+	return b.Commit(ctx)
+}
+
+// apply puts and deletes ops in a transaction or batch.
+func apply(ctx context.Context, w ds.Write, ops []kvOp) error {
 	for _, op := range ops {
+		var err error
 		if op.del {
-			err = b.Delete(ctx, dkey(op.key))
+			err = w.Delete(ctx, dkey(op.key))
 		} else {
-			err = b.Put(ctx, dkey(op.key), op.val)
+			err = w.Put(ctx, dkey(op.key), op.val)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", opName(op), op.key, err)
 		}
 	}
-	return b.Commit(ctx)
+	return nil
 }
 
 func opName(op kvOp) string {

@@ -12,14 +12,12 @@ import (
 // implementation. Methods are called from the store's goroutines and must
 // be quick and safe for concurrent use.
 type Metrics interface {
-	// DocRead: a document was read (Load, Stream, Snapshot).
+	// DocRead: a document was read (Stream, Snapshot, Txn).
 	DocRead(doc DocID)
 	// DocWrite: txns transactions of a document were handed to the store.
 	DocWrite(doc DocID, txns int)
 	// Flush: one batch was committed and synced (err nil) or failed.
 	Flush(txns, bytes int, latency time.Duration, err error)
-	// Cache: one lookup in the decoded-state cache.
-	Cache(hit bool)
 }
 
 type nopMetrics struct{}
@@ -27,7 +25,6 @@ type nopMetrics struct{}
 func (nopMetrics) DocRead(DocID)                        {}
 func (nopMetrics) DocWrite(DocID, int)                  {}
 func (nopMetrics) Flush(int, int, time.Duration, error) {}
-func (nopMetrics) Cache(bool)                           {}
 
 // Counters is a Metrics that counts in memory. The zero value is ready.
 type Counters struct {
@@ -41,8 +38,6 @@ type Counters struct {
 	FlushedBytes atomic.Uint64 // value bytes in committed batches
 	FlushNanos   atomic.Uint64 // total flush latency
 	MaxFlush     atomic.Uint64 // slowest flush, nanoseconds
-	CacheHits    atomic.Uint64
-	CacheMisses  atomic.Uint64
 }
 
 func (c *Counters) DocRead(doc DocID) {
@@ -78,14 +73,6 @@ func (c *Counters) Flush(txns, bytes int, latency time.Duration, err error) {
 		if ns <= m || c.MaxFlush.CompareAndSwap(m, ns) {
 			break
 		}
-	}
-}
-
-func (c *Counters) Cache(hit bool) {
-	if hit {
-		c.CacheHits.Add(1)
-	} else {
-		c.CacheMisses.Add(1)
 	}
 }
 
@@ -136,13 +123,4 @@ func (c *Counters) MeanBatch() float64 {
 		return 0
 	}
 	return float64(c.FlushedTxns.Load()) / float64(f)
-}
-
-// HitRate returns cache hits / lookups (0 when there were none).
-func (c *Counters) HitRate() float64 {
-	h, m := c.CacheHits.Load(), c.CacheMisses.Load()
-	if h+m == 0 {
-		return 0
-	}
-	return float64(h) / float64(h+m)
 }

@@ -179,7 +179,7 @@ func migrateV1toV2(ctx context.Context, s *Store) error {
 		var ops []kvOp
 		for n, i := range order {
 			h := &hdrs[i]
-			b, err := encodeRecord(recLog, logRec{Agent: h.Agent, Seq: h.Seq, Len: h.Len})
+			b, err := encodeRecord(recLog, spanRec{Agent: h.Agent, Seq: h.Seq, Len: h.Len})
 			if err != nil {
 				return err
 			}
@@ -312,7 +312,7 @@ func rebuildIndex(ctx context.Context, s *Store, doc DocID) error {
 	var groups [][]kvOp
 	for n, i := range order {
 		h := &hdrs[i]
-		b, err := encodeRecord(recLog, logRec{Agent: h.Agent, Seq: h.Seq, Len: h.Len})
+		b, err := encodeRecord(recLog, spanRec{Agent: h.Agent, Seq: h.Seq, Len: h.Len})
 		if err != nil {
 			return err
 		}

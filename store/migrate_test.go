@@ -8,22 +8,28 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 var writeFixture = flag.Bool("write-v1-fixture", false, "rewrite testdata/v1 with the schema-1 writer below")
 
+// helloWorld is a history whose key order differs from its causal order
+// (agent "z" writes first, and the agent "m\x00/." needs escaping); both
+// fixtures hold it.
+var helloWorld = []TxnRecord{
+	txn("z", 0, "hello"),
+	txn("a", 0, " ", ID{Agent: "z", Seq: 4}),
+	txn("z", 5, "world", ID{Agent: "a", Seq: 0}),
+	txn("a", 1, "!", ID{Agent: "z", Seq: 9}),
+	txn("m\x00/.", 0, "?", ID{Agent: "z", Seq: 9}), // concurrent with a:1
+	txn("a", 2, ".", ID{Agent: "a", Seq: 1}, ID{Agent: "m\x00/.", Seq: 0}),
+}
+
 // v1Docs is what the fixture holds: two documents whose transactions'
 // key order differs from their causal order (agent "z" writes first).
 var v1Docs = map[string][]TxnRecord{
-	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": {
-		txn("z", 0, "hello"),
-		txn("a", 0, " ", ID{Agent: "z", Seq: 4}),
-		txn("z", 5, "world", ID{Agent: "a", Seq: 0}),
-		txn("a", 1, "!", ID{Agent: "z", Seq: 9}),
-		txn("m\x00/.", 0, "?", ID{Agent: "z", Seq: 9}), // concurrent with a:1
-		txn("a", 2, ".", ID{Agent: "a", Seq: 1}, ID{Agent: "m\x00/.", Seq: 0}),
-	},
+	"6a1f0c3e9b2d4f5a8c7e6d5b4a392817": helloWorld,
 	"0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f50": {
 		txn("q", 0, "x"),
 	},
@@ -101,19 +107,20 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
-func TestMigrateV1Fixture(t *testing.T) {
+// openFixture opens a copy of the fixture written by schema version from
+// (testdata/v<from>) and checks what every migration must leave: one
+// automatic pre-migration backup that verifies, and the current schema and
+// layout. The store is closed when the test ends.
+func openFixture(t *testing.T, from uint64) *Store {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	copyDir(t, filepath.Join("testdata", "v1"), dir)
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	// The automatic pre-migration backup exists and verifies.
+	copyDir(t, filepath.Join("testdata", fmt.Sprintf("v%d", from)), dir)
+	s := mustOpen(t, dir)
+	t.Cleanup(func() { s.Close() })
 	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
 	list, err := ListBackups(ctx, sink)
-	if err != nil || len(list) != 1 || list[0].Schema != 1 || list[0].Label != "pre-migration-v1" {
+	if err != nil || len(list) != 1 || list[0].Schema != from || list[0].Label != fmt.Sprintf("pre-migration-v%d", from) {
 		t.Fatalf("pre-migration backup: %+v %v", list, err)
 	}
 	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
@@ -124,6 +131,12 @@ func TestMigrateV1Fixture(t *testing.T) {
 		t.Fatalf("schema %d after migration", v)
 	}
 	checkLayout(t, s)
+	return s
+}
+
+func TestMigrateV1Fixture(t *testing.T) {
+	ctx := context.Background()
+	s := openFixture(t, 1)
 	docs, err := s.Docs(ctx)
 	if err != nil || len(docs) != len(v1Docs) {
 		t.Fatalf("documents %v %v", docs, err)
@@ -171,25 +184,13 @@ func TestMigrateV1Fixture(t *testing.T) {
 
 func TestSchemaTooNew(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	if err := s.writeSchema(context.Background(), SchemaVersion+5); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = Open(dir, testOpts())
-	if !errors.Is(err, ErrSchemaTooNew) || !contains(err.Error(), fmt.Sprintf("version %d,", SchemaVersion+5)) || !contains(err.Error(), fmt.Sprintf("up to %d", SchemaVersion)) {
+	_, err := Open(dir, testOpts())
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("version %d,", SchemaVersion+5)) || !strings.Contains(err.Error(), fmt.Sprintf("up to %d", SchemaVersion)) {
 		t.Fatalf("newer schema: %v", err)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"iter"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,14 +33,7 @@ type v2Doc struct {
 var v2Fixture = []v2Doc{
 	{
 		id: "6a1f0c3e9b2d4f5a8c7e6d5b4a392817", title: "compacted",
-		before: []TxnRecord{
-			txn("z", 0, "hello"),
-			txn("a", 0, " ", ID{Agent: "z", Seq: 4}),
-			txn("z", 5, "world", ID{Agent: "a", Seq: 0}),
-			txn("a", 1, "!", ID{Agent: "z", Seq: 9}),
-			txn("m\x00/.", 0, "?", ID{Agent: "z", Seq: 9}), // concurrent with a:1
-			txn("a", 2, ".", ID{Agent: "a", Seq: 1}, ID{Agent: "m\x00/.", Seq: 0}),
-		},
+		before: helloWorld,
 		snapOf: []int{0, 1, 2},
 		after: []TxnRecord{
 			txn("z", 10, "~~", ID{Agent: "a", Seq: 2}),
@@ -134,12 +126,7 @@ func checkV2Contents(t *testing.T, s *Store) {
 				t.Fatalf("doc %s: payload of %s differs", d.id, got[j].Span())
 			}
 		}
-		full, _ := fakeCodec{}.Rebuild(nil)
-		for _, tr := range append(append([]TxnRecord(nil), d.before...), d.after...) {
-			if err := full.Apply(tr.Payload); err != nil {
-				t.Fatal(err)
-			}
-		}
+		full := fakeApply(t, append(append([]TxnRecord(nil), d.before...), d.after...))
 		v, err := s.Version(ctx, id)
 		if err != nil || !v.Equal(full.Version()) {
 			t.Fatalf("doc %s: version %v %v, want %v", d.id, v, err, full.Version())
@@ -152,27 +139,9 @@ func checkV2Contents(t *testing.T, s *Store) {
 			t.Fatalf("doc %s: snapshot: %v", d.id, err)
 		}
 		// Opening gives the whole text: snapshot + the log after it.
-		text, err := s.Load(ctx, id, func(sn *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-			var p []byte
-			if sn != nil {
-				p = sn.Payload
-			}
-			rb, err := fakeCodec{}.Rebuild(p)
-			if err != nil {
-				return nil, 0, err
-			}
-			for tr, err := range txns {
-				if err != nil {
-					return nil, 0, err
-				}
-				if err := rb.Apply(tr.Payload); err != nil {
-					return nil, 0, err
-				}
-			}
-			return rb.(*fakeDoc).Text(), 1, nil
-		})
-		if err != nil || text != full.(*fakeDoc).Text() {
-			t.Fatalf("doc %s: opened text %q %v, want %q", d.id, text, err, full.(*fakeDoc).Text())
+		text, _, err := loadText(ctx, s, id)
+		if err != nil || text != full.Text() {
+			t.Fatalf("doc %s: opened text %q %v, want %q", d.id, text, err, full.Text())
 		}
 	}
 	var ps []Problem
@@ -186,25 +155,7 @@ func checkV2Contents(t *testing.T, s *Store) {
 // migrated to schema 3 and holds everything it held, in the new layout.
 func TestMigrateV2Fixture(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	copyDir(t, filepath.Join("testdata", "v2"), dir)
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sink := &DirSink{Dir: filepath.Join(dir, BackupsDirName)}
-	list, err := ListBackups(ctx, sink)
-	if err != nil || len(list) != 1 || list[0].Schema != 2 || list[0].Label != "pre-migration-v2" {
-		t.Fatalf("pre-migration backup: %+v %v", list, err)
-	}
-	if _, err := VerifyBackup(ctx, sink, list[0].Name, nil); err != nil {
-		t.Fatal(err)
-	}
-	if v := schemaOf(t, s); v != SchemaVersion {
-		t.Fatalf("schema %d after migration", v)
-	}
-	checkLayout(t, s)
+	s := openFixture(t, 2)
 	checkV2Contents(t, s)
 	// The migrated logs keep working: appends continue them, compaction
 	// moves them to the next epoch.
@@ -215,14 +166,8 @@ func TestMigrateV2Fixture(t *testing.T) {
 	if got := streamAll(t, s, id, nil); spanList(got) != spanList(want) {
 		t.Fatalf("after an append: %s, want %s", spanList(got), spanList(want))
 	}
-	rb, _ := fakeCodec{}.Rebuild(nil)
-	for _, tr := range append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1]) {
-		if err := rb.Apply(tr.Payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n, err := s.Compact(ctx, id, rb.(*fakeDoc).Snapshot(), rb.Version()); err != nil || n != len(want) {
-		t.Fatalf("compact after migration dropped %d: %v", n, err)
+	if n := compactTo(t, s, id, append(append(append([]TxnRecord(nil), d.before...), d.after...), want[len(want)-1])); n != len(want) {
+		t.Fatalf("compact after migration dropped %d", n)
 	}
 	if got := streamAll(t, s, id, nil); len(got) != 0 {
 		t.Fatalf("after compaction: %s", spanList(got))
@@ -268,10 +213,7 @@ func TestMigrateV2Interrupted(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	defer s.Close()
 	checkLayout(t, s)
 	checkV2Contents(t, s)

@@ -46,9 +46,6 @@ type Options struct {
 	MaxPayload int
 	// MaxSnapshot bounds one snapshot's payload. Default 512 MiB.
 	MaxSnapshot int
-	// CacheBytes bounds the cache of decoded document state (Load).
-	// 0 disables the cache. Default 64 MiB.
-	CacheBytes int64
 	// StreamChunkTxns and StreamChunkBytes bound one chunk handed out by
 	// Stream (whichever is reached first). Defaults 512 and 256 KiB.
 	StreamChunkTxns  int
@@ -80,7 +77,6 @@ func DefaultOptions() Options {
 		MaxBatchBytes:       1 << 20,
 		MaxPayload:          4 << 20,
 		MaxSnapshot:         512 << 20,
-		CacheBytes:          64 << 20,
 		StreamChunkTxns:     512,
 		StreamChunkBytes:    256 << 10,
 		BlockCacheBytes:     64 << 20,
@@ -104,8 +100,6 @@ func (o *Options) validate() error {
 		return bad("MaxPayload %d not in 1..64 MiB", o.MaxPayload)
 	case o.MaxSnapshot < 1 || o.MaxSnapshot > 2<<30:
 		return bad("MaxSnapshot %d not in 1..2 GiB", o.MaxSnapshot)
-	case o.CacheBytes < 0:
-		return bad("CacheBytes %d < 0", o.CacheBytes)
 	case o.StreamChunkTxns < 1 || o.StreamChunkBytes < 1:
 		return bad("StreamChunkTxns and StreamChunkBytes must be ≥ 1")
 	case o.BlockCacheBytes < 0:

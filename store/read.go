@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -169,7 +168,7 @@ func (s *Store) epoch(st *docState) uint64 {
 // stored transaction not contained in skip.
 func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, epoch uint64, skip Version, fn func(TxnRecord) error) error {
 	return each(ctx, r, dsq.Query{Prefix: epochPrefix(doc, epoch)}, func(e dsq.Entry) error {
-		var lr logRec
+		var lr spanRec
 		if err := decodeRecord(recLog, e.Value, &lr); err != nil {
 			return fmt.Errorf("%s: %w", e.Key, err)
 		}
@@ -191,80 +190,4 @@ func (s *Store) eachTxn(ctx context.Context, r ds.Read, doc DocID, epoch uint64,
 		}
 		return fn(t)
 	})
-}
-
-// LoadFunc builds a document's decoded state from its snapshot (nil when it
-// has none) and the transactions after it, in causal order. It returns the
-// state and its approximate size in bytes (for the cache).
-type LoadFunc func(snap *Snapshot, txns iter.Seq2[TxnRecord, error]) (state any, size int64, err error)
-
-// Load returns doc's decoded state: from the cache when it holds state that
-// reflects every write, otherwise built by load from the latest snapshot and
-// the transactions it does not cover, then cached. The state is shared:
-// callers must treat it as read-only (or clone it).
-func (s *Store) Load(ctx context.Context, doc DocID, load LoadFunc) (any, error) {
-	st, err := s.state(ctx, doc)
-	if err != nil {
-		return nil, err
-	}
-	s.opts.Metrics.DocRead(doc)
-	s.mu.Lock()
-	gen, committed := st.gen, st.committed
-	s.mu.Unlock()
-	if s.opts.CacheBytes > 0 {
-		v, ok := s.cache.get(doc, gen)
-		s.opts.Metrics.Cache(ok)
-		if ok {
-			return v, nil
-		}
-	}
-	if committed < gen { // writes still queued: make them visible first
-		if err := s.Flush(ctx); err != nil {
-			return nil, err
-		}
-	}
-	rst, leave, err := s.enterRead(ctx, doc)
-	if err != nil {
-		return nil, err
-	}
-	defer leave()
-	epoch := s.epoch(rst)
-	var state any
-	var size int64
-	err = s.kv.view(ctx, func(r ds.Read) error {
-		snap, err := readSnapshot(ctx, r, doc)
-		if err != nil && !isNotFound(err) {
-			return err
-		}
-		var skip Version
-		if snap != nil {
-			skip = snap.Covers
-		}
-		var iterErr error
-		seq := func(yield func(TxnRecord, error) bool) {
-			stop := errors.New("stopped")
-			err := s.eachTxn(ctx, r, doc, epoch, skip, func(t TxnRecord) error {
-				if !yield(t, nil) {
-					return stop
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, stop) {
-				iterErr = err
-				yield(TxnRecord{}, err)
-			}
-		}
-		state, size, err = load(snap, seq)
-		if err == nil {
-			err = iterErr
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if s.opts.CacheBytes > 0 {
-		s.cache.put(doc, gen, state, size)
-	}
-	return state, nil
 }

@@ -145,13 +145,6 @@ type txnRec struct {
 	Payload []byte
 }
 
-type logRec struct {
-	_     struct{} `cbor:",toarray"`
-	Agent string
-	Seq   uint64
-	Len   uint64
-}
-
 // logEndRec is the state of a document's arrival log: the epoch readers
 // read, the next counter (badger cannot iterate a prefix backwards through
 // go-datastore, so the last counter is kept rather than looked up), and
@@ -180,6 +173,8 @@ type snapRec struct {
 	Payload []byte
 }
 
+// spanRec is a span of one agent's seqs: an arrival-log entry (the
+// transaction it names) or a span to fetch.
 type spanRec struct {
 	_     struct{} `cbor:",toarray"`
 	Agent string

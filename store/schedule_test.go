@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -108,6 +109,16 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// mustScheduler is NewScheduler, failing the test on an error.
+func mustScheduler(t *testing.T, s *Store, sink Sink, o SchedulerOptions) *Scheduler {
+	t.Helper()
+	sc, err := NewScheduler(s, sink, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 func startScheduler(t *testing.T, sc *Scheduler) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -115,15 +126,24 @@ func startScheduler(t *testing.T, sc *Scheduler) {
 	go func() { done <- sc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Run returned %v, want context.Canceled", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return within 20s of its context ending")
+		if why := notCanceled(done); why != "" {
+			t.Errorf("Run %s", why)
 		}
 	})
+}
+
+// notCanceled says what is wrong unless done yields context.Canceled
+// within 20s ("" when it does).
+func notCanceled(done <-chan error) string {
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			return fmt.Sprintf("returned %v, want context.Canceled", err)
+		}
+		return ""
+	case <-time.After(20 * time.Second):
+		return "did not return within 20s of its context ending"
+	}
 }
 
 func backupNames(t *testing.T, sink Sink) []string {
@@ -151,10 +171,7 @@ func TestSchedulerTakesBackupsEvery(t *testing.T) {
 	o.Retention = Retention{KeepLast: 2}
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	o.Progress = func(p Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	if err := sc.Healthy(); err != nil {
 		t.Fatalf("healthy before the first backup: %v", err)
 	}
@@ -217,10 +234,7 @@ func TestSchedulerFirstBackupFollowsTheNewestInTheSink(t *testing.T) {
 	c.Advance(10 * time.Minute)
 	o := DefaultSchedulerOptions()
 	o.Every, o.Clock = time.Hour, c
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	if d := c.nextWait(t); d != 50*time.Minute {
 		t.Fatalf("a backup 10 minutes old: first wait %s, want 50m", d)
@@ -257,10 +271,7 @@ func TestSchedulerRetriesAndReportsFailures(t *testing.T) {
 	o := DefaultSchedulerOptions()
 	o.Every, o.RetryAfter, o.Clock = time.Hour, 5*time.Minute, c
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	for i := 1; i <= 2; i++ {
 		if d := c.nextWait(t); d != 5*time.Minute {
@@ -355,10 +366,7 @@ func TestSchedulerOneBackupAtATime(t *testing.T) {
 	sink := &gateSink{DirSink: DirSink{Dir: t.TempDir()}, release: make(chan struct{}), entered: make(chan struct{}, 4)}
 	o := DefaultSchedulerOptions()
 	o.Every, o.Clock = time.Hour, c
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	startScheduler(t, sc)
 	select { // the scheduled backup is now held inside the sink
 	case <-sink.entered:
@@ -450,10 +458,7 @@ func TestSchedulerCancelledBackupIsNotAFailure(t *testing.T) {
 	var logs logBuffer
 	o := DefaultSchedulerOptions()
 	o.Clock, o.Logger = c, slog.New(slog.NewTextHandler(&logs, nil))
-	sc, err := NewScheduler(s, sink, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := mustScheduler(t, s, sink, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := sc.BackupNow(ctx); done <- err }()
@@ -464,13 +469,8 @@ func TestSchedulerCancelledBackupIsNotAFailure(t *testing.T) {
 	}
 	cancel()
 	close(sink.release)
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled backup: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("cancelled backup did not return")
+	if why := notCanceled(done); why != "" {
+		t.Fatalf("cancelled backup %s", why)
 	}
 	if st := sc.Status(); st.Failures != 0 || st.LastError != nil || st.Running {
 		t.Fatalf("status after a cancelled backup: %+v", st)
@@ -495,10 +495,7 @@ func TestSchedulerNamesItsSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	for want, sink := range map[string]Sink{"/backups/here": &DirSink{Dir: "/backups/here"}, "s3://bucket/relay/": s3} {
-		sc, err := NewScheduler(s, sink, DefaultSchedulerOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
+		sc := mustScheduler(t, s, sink, DefaultSchedulerOptions())
 		if got := sc.Status().Sink; got != want {
 			t.Errorf("sink named %q, want %q", got, want)
 		}

@@ -17,18 +17,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// Errors of the S3 sink, beside ErrNotFound (a missing bucket or backup).
-var (
-	// ErrS3Config: an s3:// URL, endpoint, credentials or option is missing
-	// or malformed. Nothing was sent.
-	ErrS3Config = errors.New("store: s3 configuration")
-	// ErrS3Unreachable: the endpoint could not be reached (DNS, connection
-	// refused, timeout).
-	ErrS3Unreachable = errors.New("store: s3 endpoint unreachable")
-	// ErrS3Denied: the server refused the credentials or the request.
-	ErrS3Denied = errors.New("store: s3 access denied")
-)
-
 // Limits of S3 part sizes (the S3 API's own).
 const (
 	s3MinPartSize = 5 << 20

@@ -21,9 +21,7 @@ func BenchmarkBackupRestoreSinks(b *testing.B) {
 	fillDoc(b, s, id, 100_000, 500)
 	srv := s3test.Start(b)
 	srv.MakeBucket(b, "weft-bench")
-	o := DefaultS3Options()
-	o.Endpoint, o.AccessKey, o.SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
-	s3, err := NewS3Sink("s3://weft-bench/relay", o)
+	s3, err := NewS3Sink("s3://weft-bench/relay", s3Options(srv))
 	if err != nil {
 		b.Fatal(err)
 	}

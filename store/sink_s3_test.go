@@ -93,13 +93,20 @@ func TestNewS3SinkRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// s3Options are the default options with srv's endpoint and credentials.
+func s3Options(srv *s3test.Server) S3Options {
+	o := DefaultS3Options()
+	o.Endpoint, o.AccessKey, o.SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
+	return o
+}
+
 // s3Sink starts versitygw with a bucket and returns a sink on it.
 func s3Sink(t *testing.T, prefix string) (*S3Sink, *s3test.Server) {
 	t.Helper()
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "weft-test")
-	o := DefaultS3Options()
-	o.Endpoint, o.AccessKey, o.SecretKey, o.PartSize = srv.Endpoint, srv.AccessKey, srv.SecretKey, s3MinPartSize
+	o := s3Options(srv)
+	o.PartSize = s3MinPartSize
 	sink, err := NewS3Sink("s3://weft-test/"+prefix, o)
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +145,7 @@ func storeState(t *testing.T, s *Store) string {
 
 func openState(t *testing.T, dir string) string {
 	t.Helper()
-	r, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	defer r.Close()
 	res, err := r.Check(context.Background(), CheckOptions{Codec: fakeCodec{}})
 	if err != nil || res.Problems != 0 {
@@ -154,10 +158,7 @@ func openState(t *testing.T, dir string) string {
 // check quickly.
 func openStateUnchecked(t *testing.T, dir string) string {
 	t.Helper()
-	r, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	defer r.Close()
 	return storeState(t, r)
 }
@@ -431,8 +432,7 @@ func TestS3Errors(t *testing.T) {
 	ctx := context.Background()
 	srv := s3test.Start(t)
 	srv.MakeBucket(t, "weft-test")
-	base := DefaultS3Options()
-	base.Endpoint, base.AccessKey, base.SecretKey = srv.Endpoint, srv.AccessKey, srv.SecretKey
+	base := s3Options(srv)
 
 	sink, err := NewS3Sink("s3://no-such-bucket/x", base)
 	if err != nil {

@@ -35,7 +35,6 @@ type Store struct {
 	dir     string // data directory ("" for OpenDatastore)
 	lock    *dirLock
 	install [16]byte
-	cache   *stateCache
 
 	// excl is held shared by every mutation while it validates and queues,
 	// and exclusively by Check's repair.
@@ -63,9 +62,7 @@ type docState struct {
 	nextLog   uint64  // next arrival-log counter
 	dirty     bool    // epochs other than epoch may hold entries
 	frozen    bool    // compaction is switching epochs: appends wait
-	gen       uint64  // bumped by every queued write
-	committed uint64  // gen of the last committed write
-	readers   int     // open streams and loads
+	readers   int     // open streams
 	compact   bool    // a compaction holds readers off
 	compactor bool    // a compaction is running
 	changed   chan struct{}
@@ -142,7 +139,6 @@ func newStore(d ds.Batching, opts Options, dir string) (*Store, error) {
 		kv:         newKV(d),
 		closeDS:    d.Close,
 		dir:        dir,
-		cache:      newStateCache(opts.CacheBytes),
 		docs:       map[DocID]*docState{},
 		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
@@ -333,13 +329,23 @@ func (s *Store) enterRead(ctx context.Context, doc DocID) (*docState, func(), er
 				s.mu.Unlock()
 			}, nil
 		}
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return nil, nil, err
 		}
+	}
+}
+
+// awaitChangeLocked releases s.mu and waits until st changes (its changed
+// channel is closed) or ctx ends. It is called with s.mu held and returns
+// with it released.
+func (s *Store) awaitChangeLocked(ctx context.Context, st *docState) error {
+	ch := st.changed
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -356,12 +362,8 @@ func logEndOpLocked(doc DocID, st *docState) (kvOp, error) {
 // ctx ends first.
 func (s *Store) waitThawedLocked(ctx context.Context, st *docState) error {
 	for st.frozen {
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return err
 		}
 		s.mu.Lock()
 	}
@@ -391,12 +393,8 @@ func (s *Store) enterCompact(ctx context.Context, st *docState) (readersBack, do
 			}
 			return release(false), release(true), nil
 		}
-		ch := st.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		if err := s.awaitChangeLocked(ctx, st); err != nil {
+			return nil, nil, err
 		}
 	}
 }

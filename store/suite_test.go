@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"iter"
 	"strings"
 	"sync"
 	"testing"
@@ -199,11 +198,7 @@ func TestSuite(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for _, tr := range linear(agent, 0, 50) {
-						ack, err := s.Append(ctx, id, p, tr)
-						if err == nil {
-							err = ack.Wait(ctx)
-						}
-						if err != nil {
+						if err := appendDurable(ctx, s, id, p, tr); err != nil {
 							t.Error(err)
 							return
 						}
@@ -220,46 +215,19 @@ func TestSuite(t *testing.T) {
 				t.Fatalf("check after concurrent writes: %+v %v", res, err)
 			}
 		})
-		t.Run("LoadCache", func(t *testing.T) {
+		t.Run("Metrics", func(t *testing.T) {
 			m := &Counters{}
 			o := testOpts()
 			o.Metrics = m
 			s := open(t, o)
 			id := mustCreate(t, s)
 			mustAppend(t, s, id, Immediate, linear("a", 0, 5)...)
-			calls := 0
-			load := func(snap *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-				calls++
-				var b strings.Builder
-				for tr, err := range txns {
-					if err != nil {
-						return nil, 0, err
-					}
-					var d fakeDoc
-					_ = d
-					b.WriteString(tr.Agent)
-				}
-				return b.String(), int64(b.Len()), nil
+			mustAppend(t, s, id, Batched, txn("a", 5, "x", ID{Agent: "a", Seq: 4}))
+			if text, _, err := loadText(ctx, s, id); err != nil || text != "abcdex" {
+				t.Fatalf("load %q %v", text, err)
 			}
-			for i := 0; i < 3; i++ {
-				v, err := s.Load(ctx, id, load)
-				if err != nil || v.(string) != "aaaaa" {
-					t.Fatalf("load %v %v", v, err)
-				}
-			}
-			if calls != 1 || m.CacheHits.Load() != 2 || m.CacheMisses.Load() != 1 {
-				t.Fatalf("calls %d hits %d misses %d", calls, m.CacheHits.Load(), m.CacheMisses.Load())
-			}
-			// A batched write (not yet flushed) invalidates and is visible.
-			if _, err := s.Append(ctx, id, Batched, txn("a", 5, "x", ID{Agent: "a", Seq: 4})); err != nil {
-				t.Fatal(err)
-			}
-			v, err := s.Load(ctx, id, load)
-			if err != nil || v.(string) != "aaaaaa" || calls != 2 {
-				t.Fatalf("after write: %v %v calls %d", v, err, calls)
-			}
-			if hot := m.Hot(1); len(hot) != 1 || hot[0].Doc != id || hot[0].Writes != 6 {
-				t.Fatalf("hot %+v", hot)
+			if hot := m.Hot(1); len(hot) != 1 || hot[0].Doc != id || hot[0].Writes != 6 || hot[0].Reads != 2 {
+				t.Fatalf("hot %+v, want 6 writes and 2 reads (snapshot, stream)", hot)
 			}
 			if m.Flushes.Load() == 0 || m.MeanBatch() <= 0 {
 				t.Fatal("no flush metrics")
@@ -270,13 +238,7 @@ func TestSuite(t *testing.T) {
 			id := mustCreate(t, s)
 			all := append(linear("a", 0, 20), txn("b", 0, "XY", ID{Agent: "a", Seq: 19}))
 			mustAppend(t, s, id, Immediate, all...)
-			d, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all[:15] {
-				if err := d.Apply(tr.Payload); err != nil {
-					t.Fatal(err)
-				}
-			}
-			fd := d.(*fakeDoc)
+			fd := fakeApply(t, all[:15])
 			if _, err := s.Compact(ctx, id, fd.Snapshot(), Version{"a": 30}); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("covering unstored seqs: %v", err)
 			}
@@ -316,27 +278,10 @@ func TestSuite(t *testing.T) {
 			if _, err := s.Compact(ctx, id, fd.Snapshot(), Version{"a": 10}); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("snapshot covering less than the stored one: %v", err)
 			}
-			text, err := s.Load(ctx, id, func(snap *Snapshot, txns iter.Seq2[TxnRecord, error]) (any, int64, error) {
-				rb, err := fakeCodec{}.Rebuild(snap.Payload)
-				if err != nil {
-					return nil, 0, err
-				}
-				for tr, err := range txns {
-					if err != nil {
-						return nil, 0, err
-					}
-					if err := rb.Apply(tr.Payload); err != nil {
-						return nil, 0, err
-					}
-				}
-				return rb.(*fakeDoc).Text(), 1, nil
-			})
-			full, _ := fakeCodec{}.Rebuild(nil)
-			for _, tr := range all {
-				full.Apply(tr.Payload)
-			}
-			if err != nil || text != full.(*fakeDoc).Text() {
-				t.Fatalf("load after compaction: %q %v, want %q", text, err, full.(*fakeDoc).Text())
+			text, _, err := loadText(ctx, s, id)
+			full := fakeApply(t, all)
+			if err != nil || text != full.Text() {
+				t.Fatalf("load after compaction: %q %v, want %q", text, err, full.Text())
 			}
 			res, err := s.Check(ctx, CheckOptions{Codec: fakeCodec{}})
 			if err != nil || res.Problems != 0 {
@@ -366,10 +311,7 @@ func TestSuite(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, dir)
 	id := mustCreate(t, s)
 	mustAppend(t, s, id, Immediate, linear("a", 0, 30)...)
 	if _, err := s.Append(ctx, id, Batched, linear("a", 30, 30)...); err != nil {
@@ -378,10 +320,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, dir)
 	defer s.Close()
 	if got := streamAll(t, s, id, nil); len(got) != 60 {
 		t.Fatalf("%d txns after reopen", len(got))
@@ -399,11 +338,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestLockNamesHolder(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, testOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(dir, testOpts())
+	s := mustOpen(t, dir)
+	_, err := Open(dir, testOpts())
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "process ") {
 		t.Fatalf("second open: %v", err)
 	}
@@ -420,7 +356,6 @@ func TestOptionsValidate(t *testing.T) {
 		func(o *Options) { o.MaxDelay = -1 },
 		func(o *Options) { o.MaxBatchTxns = 0 },
 		func(o *Options) { o.MaxBatchBytes = 8 << 20 },
-		func(o *Options) { o.CacheBytes = -1 },
 		func(o *Options) { o.StreamChunkTxns = 0 },
 		func(o *Options) { o.MemTableBytes = 8 << 20 }, // a 1 MiB batch would not fit
 	} {

@@ -53,8 +53,6 @@ type group struct {
 	txns  int
 	bytes int
 	doc   DocID
-	gen   uint64 // doc's generation after this group (0: no doc write)
-	st    *docState
 	ack   *Ack // may be nil
 }
 
@@ -128,14 +126,14 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 		over[t.Agent] = t.Seq + t.Len
 		accept[i] = true
 	}
-	g := &group{doc: doc, st: st, ack: ack}
+	g := &group{doc: doc, ack: ack}
 	startLog := st.nextLog // restored if the call fails: no counter is skipped
 	for i := range txns {
 		if !accept[i] {
 			continue
 		}
 		t := &txns[i]
-		lb, err := encodeRecord(recLog, logRec{Agent: t.Agent, Seq: t.Seq, Len: t.Len})
+		lb, err := encodeRecord(recLog, spanRec{Agent: t.Agent, Seq: t.Seq, Len: t.Len})
 		if err == nil {
 			var hb []byte
 			hb, err = encodeRecord(recHead, headRec{Next: t.Seq + t.Len})
@@ -161,10 +159,6 @@ func (s *Store) Append(ctx context.Context, doc DocID, p Policy, txns ...TxnReco
 	}
 	for a, n := range over {
 		st.heads[a] = n
-	}
-	if g.txns > 0 {
-		st.gen++
-		g.gen = st.gen
 	}
 	s.enqueueLocked(g, p == Immediate)
 	s.mu.Unlock()
@@ -213,10 +207,6 @@ func (s *Store) submit(ctx context.Context, g *group, urgent bool) error {
 	if err := s.writableLocked(); err != nil {
 		s.mu.Unlock()
 		return err
-	}
-	if g.st != nil {
-		g.st.gen++
-		g.gen = g.st.gen
 	}
 	s.enqueueLocked(g, urgent)
 	s.mu.Unlock()
@@ -301,13 +291,6 @@ func (s *Store) commitBatch(batch []*group) {
 	if len(groups) > 0 {
 		err = s.kv.commit(ctx, groups, s.opts.MaxBatchBytes)
 		if err == nil {
-			s.mu.Lock()
-			for _, g := range batch {
-				if g.st != nil && g.gen > g.st.committed {
-					g.st.committed = g.gen
-				}
-			}
-			s.mu.Unlock()
 			err = s.kv.sync(ctx)
 			if err != nil {
 				err = fmt.Errorf("sync: %w", err)

@@ -199,7 +199,6 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 		`weft_p2p_peers_connected`:                                       0,
 		`weft_replica_gossip_received_total`:                             0,
 		`weft_replica_transactions_integrated_total{source="gossip"}`:    0,
-		`weft_store_cache_lookups_total{result="hit"}`:                   0,
 		`weft_replica_sync_envelopes_total{direction="received"}`:        0,
 		`go_goroutines`:                 1,
 		`weft_store_flush_errors_total`: 0,

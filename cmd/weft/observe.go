@@ -25,7 +25,6 @@ type storeMetrics struct{ m *obs.Metrics }
 
 func (s storeMetrics) DocRead(doc store.DocID)            { s.m.DocRead(doc) }
 func (s storeMetrics) DocWrite(doc store.DocID, txns int) { s.m.DocWrite(doc, txns) }
-func (s storeMetrics) Cache(hit bool)                     { s.m.Cache(hit) }
 func (s storeMetrics) Flush(txns, bytes int, latency time.Duration, err error) {
 	s.m.Flush(txns, bytes, latency, err)
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"weft/internal/child"
+
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -97,10 +99,10 @@ func start(t testing.TB, bin string) (*Server, error) {
 	s.cmd = exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey,
 		"--port", addr, "--quiet", "posix", s.Dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := startCmd(s.cmd); err != nil {
+	if err := child.Start(s.cmd); err != nil {
 		return nil, err
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
+	go func() { s.cmd.Wait(); child.Forget(s.cmd); close(s.exited) }()
 	stop := func() {
 		s.cmd.Process.Kill()
 		<-s.exited

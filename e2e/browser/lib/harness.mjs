@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -65,6 +66,25 @@ export async function waitFor(what, cond, { timeout = 20_000, every = 25 } = {})
     }
     await new Promise((r) => setTimeout(r, every));
   }
+}
+
+// ---- tests ----
+
+// tracked returns a test(name, fn) whose fn calling onFail when it throws
+// (the suite then keeps its data and prints the daemons' logs). With
+// browser, a test is skipped while browser() returns nothing: Chromium is
+// not available.
+export function tracked(onFail, browser) {
+  return (name, fn) =>
+    test(name, async (t) => {
+      if (browser && !browser()) return t.skip("Chromium not available");
+      try {
+        await fn(t);
+      } catch (e) {
+        onFail();
+        throw e;
+      }
+    });
 }
 
 // ---- the weft binary ----

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 
-import { Rng, cleanup, cluster, launch, repoRoot, seed, shareDoc, tempDir, waitFor } from "../lib/harness.mjs";
+import { Rng, cleanup, cluster, launch, repoRoot, seed, shareDoc, tempDir, tracked, waitFor } from "../lib/harness.mjs";
 import {
   docLength,
   openEditor,
@@ -135,16 +135,7 @@ describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEE
     else console.error(`kept ${root}`);
   });
 
-  const step = (name, fn) =>
-    test(name, async (t) => {
-      if (!ctx) return t.skip("Chromium not available");
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
+  const step = tracked(() => (failed = true), () => ctx);
 
   step("concurrent random edits, pastes, deletes and emoji converge", async () => {
     await setCursor(pages[0], 0);

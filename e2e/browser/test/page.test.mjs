@@ -5,9 +5,9 @@
 // the page says how to get one.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 
-import { cleanup, cluster, launch, tempDir, waitFor } from "../lib/harness.mjs";
+import { cleanup, cluster, launch, tempDir, tracked, waitFor } from "../lib/harness.mjs";
 import { remoteCarets, setCursor, typeText, waitLive } from "../lib/page.mjs";
 
 let root;
@@ -29,16 +29,7 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
     for (const d of ds) await d.stop();
     await cleanup(root);
   });
-  const step = (name, fn) =>
-    test(name, async (t) => {
-      if (!ctx) return t.skip("Chromium not available");
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
+  const step = tracked(() => (failed = true), () => ctx);
 
   let page;
   const hashDoc = () => new URL(page.url()).hash.match(/doc=([0-9a-f]{32})/)?.[1];

@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 
-import { Daemon, Relay, cleanup, launch, tempDir, waitFor, weftBinary } from "../lib/harness.mjs";
+import { Daemon, Relay, cleanup, launch, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
 import { openEditor, setCursor, typeText, waitSaved } from "../lib/page.mjs";
 
 let root;
@@ -33,31 +33,27 @@ describe("saved on relay", { concurrency: false }, () => {
     await cleanup(root);
   });
 
-  test("the status line follows the relay's acknowledgements", async (t) => {
-    if (!ctx) return t.skip("Chromium not available");
-    try {
-      const doc = (await d.call("POST", "/api/docs", { title: "relayed" })).id;
-      const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
-      const relayText = () => page.textContent("#st-relay");
-      await setCursor(page, 0);
-      await typeText(page, "kept on the relay");
-      await waitSaved(page);
-      await waitFor("the page to say saved on relay", async () => (await relayText()) === "saved on relay", { timeout: 30_000 });
-      // A new edit is not on the relay until the relay says so.
-      await page.evaluate(() => {
-        const el = document.getElementById("st-relay");
-        globalThis.relaySeen = [el.textContent];
-        new MutationObserver(() => globalThis.relaySeen.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
-      });
-      await typeText(page, "!");
-      await waitFor("saved on relay again", async () => (await relayText()) === "saved on relay" && (await page.evaluate(() => globalThis.relaySeen.length)) > 1, {
-        timeout: 30_000,
-      });
-      const seen = await page.evaluate(() => globalThis.relaySeen);
-      assert.ok(seen.includes("not yet on relay"), `the status never said the new edit was not yet on the relay: ${seen}`);
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
+  const step = tracked(() => (failed = true), () => ctx);
+
+  step("the status line follows the relay's acknowledgements", async () => {
+    const doc = (await d.call("POST", "/api/docs", { title: "relayed" })).id;
+    const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
+    const relayText = () => page.textContent("#st-relay");
+    await setCursor(page, 0);
+    await typeText(page, "kept on the relay");
+    await waitSaved(page);
+    await waitFor("the page to say saved on relay", async () => (await relayText()) === "saved on relay", { timeout: 30_000 });
+    // A new edit is not on the relay until the relay says so.
+    await page.evaluate(() => {
+      const el = document.getElementById("st-relay");
+      globalThis.relaySeen = [el.textContent];
+      new MutationObserver(() => globalThis.relaySeen.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+    });
+    await typeText(page, "!");
+    await waitFor("saved on relay again", async () => (await relayText()) === "saved on relay" && (await page.evaluate(() => globalThis.relaySeen.length)) > 1, {
+      timeout: 30_000,
+    });
+    const seen = await page.evaluate(() => globalThis.relaySeen);
+    assert.ok(seen.includes("not yet on relay"), `the status never said the new edit was not yet on the relay: ${seen}`);
   });
 });

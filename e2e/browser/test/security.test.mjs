@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe } from "node:test";
 
-import { Daemon, cleanup, launch, tempDir, waitFor, weftBinary } from "../lib/harness.mjs";
+import { Daemon, cleanup, launch, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
 
 let root;
 let d;
@@ -70,15 +70,7 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
     await d?.stop();
     await cleanup(root);
   });
-  const check = (name, fn) =>
-    test(name, async (t) => {
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
+  const check = tracked(() => (failed = true));
 
   check("JSON API over HTTP", async () => {
     const port = d.port;

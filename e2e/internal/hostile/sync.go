@@ -53,10 +53,13 @@ func decodeMsg(b []byte) (syncMsg, error) {
 
 // drain reads the daemon's messages until the stream ends and describes
 // them, e.g. "hello txns(3) done EOF" or "fail(unknown document) EOF".
-func (r *rawStream) drain() string {
+func (r *rawStream) drain() string { return drainWith(r.readFrame) }
+
+// drainWith is drain over any reader of messages.
+func drainWith(read func() ([]byte, error)) string {
 	var parts []string
 	for {
-		b, err := r.readFrame()
+		b, err := read()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				parts = append(parts, "EOF")
@@ -245,21 +248,9 @@ func (h *helper) handleSync(_ string, s p2p.Stream) {
 		werr = errors.Join(s.WriteMsg(hello(1, h.doc)), s.WriteMsg(txns(1, env)), s.WriteMsg(done()))
 	}
 	_ = s.CloseWrite()
-	var rest []string
-	for {
-		m, err := s.ReadMsg()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				rest = append(rest, "EOF")
-			} else {
-				rest = append(rest, "error("+err.Error()+")")
-			}
-			break
-		}
-		rest = append(rest, describe(m))
-	}
+	rest := drainWith(s.ReadMsg)
 	if werr != nil {
 		detail += " write error(" + werr.Error() + ")"
 	}
-	req.result <- detail + " then " + strings.Join(rest, " ")
+	req.result <- detail + " then " + rest
 }
