@@ -20,9 +20,6 @@ var (
 	// ErrTooLarge: a message or frame exceeds Options.MaxMessageBytes.
 	// Its Reason is "oversized".
 	ErrTooLarge error = &reasonError{"p2p: message too large", ReasonOversized}
-	// ErrInvalidMessage: the caller's validator refused a message we were
-	// about to publish.
-	ErrInvalidMessage = errors.New("p2p: invalid message")
 	// ErrBadFrame: a stream frame header is malformed or the frame is cut
 	// short. Its Reason is "truncated".
 	ErrBadFrame error = &reasonError{"p2p: malformed frame", "truncated"}

@@ -52,12 +52,12 @@ func (d *docState) subscribe() error {
 		return nil
 	}
 	v := wire.Validator(wire.DocID(d.id))
-	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) error {
+	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) (any, error) {
 		err := v(from, data)
 		if err != nil {
 			d.m.stats.reject(Reason(err))
 		}
-		return err
+		return nil, err
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
@@ -65,9 +65,9 @@ func (d *docState) subscribe() error {
 	d.topic = topic
 	d.m.wg.Add(1)
 	go d.readTopic()
-	pt, err := t.Join(wire.PresenceTopic(wire.DocID(d.id)), func(_ string, data []byte) error {
+	pt, err := t.Join(wire.PresenceTopic(wire.DocID(d.id)), func(_ string, data []byte) (any, error) {
 		_, err := wire.ParsePresence(data, wire.DocID(d.id))
-		return err
+		return nil, err
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
@@ -81,10 +81,11 @@ func (d *docState) subscribe() error {
 func (d *docState) readTopic() {
 	defer d.m.wg.Done()
 	for {
-		from, data, err := d.topic.Next(d.m.ctx)
+		msg, err := d.topic.Next(d.m.ctx)
 		if err != nil {
 			return
 		}
+		from, data := msg.From, msg.Data
 		e, err := wire.ParseEnvelope(data, wire.DocID(d.id))
 		if err != nil {
 			d.m.stats.reject(Reason(err))

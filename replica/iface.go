@@ -18,8 +18,10 @@ type Transport interface {
 	// Addrs are this node's multiaddrs, including /p2p/<id>.
 	Addrs() []string
 	// Join subscribes to a gossip topic. validate runs on every incoming
-	// message before it is delivered or forwarded; an error rejects it.
-	Join(topic string, validate func(from string, data []byte) error) (Topic, error)
+	// message from another peer before it is delivered or forwarded; an
+	// error rejects it, and the value it returns comes out of Next with
+	// the message.
+	Join(topic string, validate func(from string, data []byte) (any, error)) (Topic, error)
 	// Handle serves a stream protocol.
 	Handle(proto string, h func(peer string, s Stream))
 	// Open opens a stream to peer.
@@ -35,11 +37,18 @@ type Transport interface {
 	FindPeers(ctx context.Context, topic string, max int) ([]string, error)
 }
 
+// Message is a gossip message from another peer.
+type Message struct {
+	From  string // the author's peer ID
+	Data  []byte
+	Value any // what the topic's validator returned for Data
+}
+
 // Topic is a joined gossip topic.
 type Topic interface {
 	Publish(ctx context.Context, data []byte) error
 	// Next returns the next message from another peer.
-	Next(ctx context.Context) (from string, data []byte, err error)
+	Next(ctx context.Context) (Message, error)
 	// Peers lists the peers known to be in the topic.
 	Peers() []string
 	Close() error

@@ -133,24 +133,19 @@ func (n *memNode) Open(ctx context.Context, peer, proto string) (Stream, error) 
 	return mine, nil
 }
 
-func (n *memNode) Join(topic string, validate func(string, []byte) error) (Topic, error) {
-	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan memMsg, 10000)}
+func (n *memNode) Join(topic string, validate func(string, []byte) (any, error)) (Topic, error) {
+	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan Message, 10000)}
 	n.mu.Lock()
 	n.topics[topic] = append(n.topics[topic], t)
 	n.mu.Unlock()
 	return t, nil
 }
 
-type memMsg struct {
-	from string
-	data []byte
-}
-
 type memTopic struct {
 	n        *memNode
 	name     string
-	validate func(string, []byte) error
-	msgs     chan memMsg
+	validate func(string, []byte) (any, error)
+	msgs     chan Message
 	closed   atomic.Bool
 }
 
@@ -183,18 +178,22 @@ func (t *memTopic) Publish(_ context.Context, data []byte) error {
 
 // deliver runs the validator, then queues the message.
 func (t *memTopic) deliver(from string, data []byte) {
-	if t.closed.Load() || t.validate(from, data) != nil {
+	if t.closed.Load() {
 		return
 	}
-	t.msgs <- memMsg{from, append([]byte(nil), data...)}
+	v, err := t.validate(from, data)
+	if err != nil {
+		return
+	}
+	t.msgs <- Message{From: from, Data: append([]byte(nil), data...), Value: v}
 }
 
-func (t *memTopic) Next(ctx context.Context) (string, []byte, error) {
+func (t *memTopic) Next(ctx context.Context) (Message, error) {
 	select {
 	case m := <-t.msgs:
-		return m.from, m.data, nil
+		return m, nil
 	case <-ctx.Done():
-		return "", nil, ctx.Err()
+		return Message{}, ctx.Err()
 	}
 }
 

@@ -54,9 +54,9 @@ func (d *docState) subscribeDurable() error {
 		return nil
 	}
 	id := wire.DocID(d.id)
-	topic, err := t.Join(wire.DurableTopic(id), func(_ string, data []byte) error {
+	topic, err := t.Join(wire.DurableTopic(id), func(_ string, data []byte) (any, error) {
 		_, err := wire.ParseDurable(data, id)
-		return err
+		return nil, err
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the durability topic of %s: %w", d.id, err)
@@ -72,10 +72,11 @@ func (d *docState) subscribeDurable() error {
 func (d *docState) readDurable() {
 	defer d.m.wg.Done()
 	for {
-		from, data, err := d.durableTopic.Next(d.m.ctx)
+		msg, err := d.durableTopic.Next(d.m.ctx)
 		if err != nil {
 			return
 		}
+		from, data := msg.From, msg.Data
 		ack, err := wire.ParseDurable(data, wire.DocID(d.id))
 		if err != nil {
 			continue

@@ -261,10 +261,11 @@ func (d *docState) fanPresence(except *Session, b []byte) {
 func (d *docState) readPresence() {
 	defer d.m.wg.Done()
 	for {
-		_, data, err := d.presenceTopic.Next(d.m.ctx)
+		msg, err := d.presenceTopic.Next(d.m.ctx)
 		if err != nil {
 			return
 		}
+		data := msg.Data
 		d.fanPresence(nil, data)
 	}
 }

@@ -17,7 +17,7 @@ var _ replica.Transport = p2pTransport{}
 func (t p2pTransport) ID() string      { return t.n.ID() }
 func (t p2pTransport) Addrs() []string { return t.n.Addrs() }
 
-func (t p2pTransport) Join(topic string, validate func(string, []byte) error) (replica.Topic, error) {
+func (t p2pTransport) Join(topic string, validate func(string, []byte) (any, error)) (replica.Topic, error) {
 	tp, err := t.n.Join(topic, validate)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func (t p2pTopic) Publish(ctx context.Context, data []byte) error { return t.t.P
 func (t p2pTopic) Peers() []string                                { return t.t.Peers() }
 func (t p2pTopic) Close() error                                   { return t.t.Close() }
 
-func (t p2pTopic) Next(ctx context.Context) (string, []byte, error) {
+func (t p2pTopic) Next(ctx context.Context) (replica.Message, error) {
 	m, err := t.t.Next(ctx)
-	return m.From, m.Data, err
+	return replica.Message(m), err
 }
