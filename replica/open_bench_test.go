@@ -1,14 +1,15 @@
-package main
+package replica
 
 import (
 	"context"
-	"iter"
+	"errors"
 	"sync"
 	"testing"
 
 	"weft/crdt"
 	"weft/internal/trace"
 	"weft/store"
+	"weft/wire"
 )
 
 var paper struct {
@@ -22,7 +23,7 @@ var paper struct {
 // transaction per patch (about 260,000 single-keystroke transactions).
 func paperTxns(b *testing.B) ([]*crdt.Txn, *crdt.Doc) {
 	paper.once.Do(func() {
-		tr, err := trace.Load("../../testdata/traces/sequential/automerge-paper.json.gz")
+		tr, err := trace.Load("../testdata/traces/sequential/automerge-paper.json.gz")
 		if err != nil {
 			paper.err = err
 			return
@@ -49,42 +50,63 @@ func paperTxns(b *testing.B) ([]*crdt.Txn, *crdt.Doc) {
 	return paper.txns, paper.doc
 }
 
-var errNotEnd = errorString("replayed text differs from the trace's end")
+var errNotEnd = errors.New("replayed text differs from the trace's end")
 
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+// readDoc reads what a replica opens a document from: the snapshot (nil
+// when there is none) and the transactions after it.
+func readDoc(ctx context.Context, s *store.Store, id store.DocID, txn func(store.TxnRecord) error) (*store.Snapshot, error) {
+	snap, err := s.Snapshot(ctx, id)
+	var since store.Version
+	switch {
+	case err == nil:
+		since = snap.Covers
+	case errors.Is(err, store.ErrNotFound):
+		snap = nil
+	default:
+		return nil, err
+	}
+	return snap, s.Stream(ctx, id, since, func(chunk []store.TxnRecord) error {
+		for _, r := range chunk {
+			if err := txn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // loadDoc is how a replica opens a document: the snapshot (if any) plus the
 // transactions after it.
-func loadDoc(snap *store.Snapshot, txns iter.Seq2[store.TxnRecord, error]) (any, int64, error) {
+func loadDoc(ctx context.Context, s *store.Store, id store.DocID) (*crdt.Doc, error) {
+	var txns []*crdt.Txn
+	snap, err := readDoc(ctx, s, id, func(r store.TxnRecord) error {
+		t, err := crdt.DecodeTxn(r.Payload)
+		txns = append(txns, t)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	var d *crdt.Doc
-	var err error
 	if snap != nil {
 		d, err = crdt.LoadSnapshot("reader", snap.Payload)
 	} else {
 		d, err = crdt.New("reader")
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	for r, err := range txns {
-		if err != nil {
-			return nil, 0, err
-		}
-		t, err := crdt.DecodeTxn(r.Payload)
-		if err != nil {
-			return nil, 0, err
-		}
+	for _, t := range txns {
 		if _, err := d.Apply(t); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 	}
-	return d, int64(d.Len()), nil
+	return d, nil
 }
 
 // BenchmarkOpenPaper opens the automerge-paper document from a badger store
-// (cache disabled), without and with a snapshot.
+// (cache disabled), without and with a snapshot, reading it as the replica
+// does (Snapshot, then Stream of the transactions after it).
 func BenchmarkOpenPaper(b *testing.B) {
 	txns, final := paperTxns(b)
 	ctx := context.Background()
@@ -101,11 +123,11 @@ func BenchmarkOpenPaper(b *testing.B) {
 	}
 	var last *store.Ack
 	for _, t := range txns {
-		rec, err := txnRecord(t)
+		env, _, err := wire.Seal(wire.DocID(id), t)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if last, err = s.Append(ctx, id, store.Batched, rec); err != nil {
+		if last, err = s.Append(ctx, id, store.Batched, record(&env)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -114,17 +136,21 @@ func BenchmarkOpenPaper(b *testing.B) {
 	}
 	open := func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			v, err := s.Load(ctx, id, loadDoc)
+			d, err := loadDoc(ctx, s, id)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if v.(*crdt.Doc).Text() != final.Text() {
+			if d.Text() != final.Text() {
 				b.Fatal("opened text differs")
 			}
 		}
 	}
 	b.Run("no-snapshot", open)
-	if _, err := s.Compact(ctx, id, final.EncodeSnapshot(), storeVersion(final.Version())); err != nil {
+	covers := store.Version{}
+	for a, n := range final.Version() {
+		covers[a] = n
+	}
+	if _, err := s.Compact(ctx, id, final.EncodeSnapshot(), covers); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("snapshot", open)
@@ -132,15 +158,9 @@ func BenchmarkOpenPaper(b *testing.B) {
 	// crdt's decode alone.
 	b.Run("snapshot-store-read", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := s.Load(ctx, id, func(snap *store.Snapshot, txns iter.Seq2[store.TxnRecord, error]) (any, int64, error) {
-				for _, err := range txns {
-					if err != nil {
-						return nil, 0, err
-					}
-				}
-				return len(snap.Payload), 1, nil
-			}); err != nil {
-				b.Fatal(err)
+			snap, err := readDoc(ctx, s, id, func(store.TxnRecord) error { return nil })
+			if err != nil || snap == nil {
+				b.Fatal(snap, err)
 			}
 		}
 	})
