@@ -12,8 +12,6 @@ import (
 	"weft/store"
 )
 
-func init() { extraCommands = append(extraCommands, newCheckCmd) }
-
 func newCheckCmd() *cobra.Command {
 	var data string
 	var repair bool

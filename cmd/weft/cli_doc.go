@@ -21,8 +21,6 @@ import (
 	"weft/ui"
 )
 
-func init() { extraCommands = append(extraCommands, newDocCmd) }
-
 func newDocCmd() *cobra.Command {
 	var data string
 	c := &cobra.Command{

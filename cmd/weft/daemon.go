@@ -21,10 +21,6 @@ import (
 	"weft/ui"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newDaemonCmd)
-}
-
 func newDaemonCmd() *cobra.Command {
 	var flags daemonConfig
 	var configPath string

@@ -12,10 +12,6 @@ import (
 	"weft/wire"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newOpenCmd)
-}
-
 func newOpenCmd() *cobra.Command {
 	var data string
 	var print bool

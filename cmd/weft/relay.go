@@ -16,10 +16,6 @@ import (
 	"weft/store"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newRelayCmd)
-}
-
 // relayConfig is the relay's configuration (flags; the environment
 // variables WEFT_RELAY_* give defaults).
 type relayConfig struct {
