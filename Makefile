@@ -73,7 +73,7 @@ bench: bench-go bench-peers
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./crdt/ | tee bench-go.txt
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=3 ./store/ ./cmd/weft/ | tee -a bench-go.txt
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=3 ./store/ ./replica/ | tee -a bench-go.txt
 
 # The store's SIGKILL crash test for many rounds (make test runs 50).
 CRASH_ROUNDS ?= 2000

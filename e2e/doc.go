@@ -40,6 +40,8 @@
 //
 // Knobs: -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
 // runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
-// instead of building one; under `go test -race` (or WEFT_E2E_RACE=1) the
+// instead of building one (built with -tags weft_testhooks, which makes it
+// read the WEFT_TEST_* fault-injection and profiling variables the tests
+// set; the shipped binary reads none); under `go test -race` (or WEFT_E2E_RACE=1) the
 // daemons are built with the race detector too, and deadlines stretch.
 package e2e

@@ -97,6 +97,11 @@ func build(dir string, race bool) error {
 			}
 		}
 		args := []string{"build", "-o", *tg.dst}
+		if tg.pkg == "./cmd/weft" {
+			// The test hooks (WEFT_TEST_*: fault injection, profiling)
+			// are only in this build, never in the shipped binary.
+			args = append(args, "-tags", "weft_testhooks")
+		}
 		if race {
 			args = append(args, "-race")
 		}

@@ -65,19 +65,19 @@ func TestRelayBugReackAfterDaemonRestart(t *testing.T) {
 // re-acknowledgement after a catch-up exchange is skipped. A daemon that
 // restarts (or joins) after the relay did never sees "saved on relay" for
 // documents nobody edits, and its /readyz fails after the lag for each
-// of them (shown here with WEFT_TEST_RELAY_LAG=2s).
+// of them (shown here with WEFT_REPLICATION_LAG=2s).
 func TestRelayBugNoAckAfterRelayRestart(t *testing.T) {
 	n := newRelayNet(t, 1, "")
 	a, r := n.c.ds[0], n.relay
 	r.start(t, nil)
-	n.start(a, "WEFT_TEST_RELAY_LAG=2s")
+	n.start(a, "WEFT_REPLICATION_LAG=2s")
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "unchanged"))
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "saved on the relay"})
 	waitAcked(t, a, id)
 	a.stop(t, syscall.SIGTERM)
 	r.stop(t, syscall.SIGTERM)
 	r.start(t, nil)
-	n.start(a, "WEFT_TEST_RELAY_LAG=2s")
+	n.start(a, "WEFT_REPLICATION_LAG=2s")
 	waitAckedWithin(t, a, id, ackBound)
 	waitHealth(t, "A to be ready", a.readyz, true)
 }

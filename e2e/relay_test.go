@@ -517,7 +517,7 @@ func TestRelaySIGKILLLosesNoAcknowledgedTransaction(t *testing.T) {
 
 // /readyz turns unhealthy when storage is made unwritable (the fault
 // file of WEFT_TEST_FAIL_STORAGE) and when the relay is unreachable
-// (WEFT_TEST_RELAY_LAG=2s instead of two minutes), and recovers when the
+// (WEFT_REPLICATION_LAG=2s instead of two minutes), and recovers when the
 // fault is removed and when the relay returns. The relay's own /readyz
 // (on its --metrics address, no token) does the same for its storage.
 func TestRelayReadyzFaultsAndRecovery(t *testing.T) {
@@ -526,7 +526,7 @@ func TestRelayReadyzFaultsAndRecovery(t *testing.T) {
 	root := filepath.Dir(r.dir)
 	faultA, faultR := filepath.Join(root, "fault-A"), filepath.Join(root, "fault-R")
 	r.start(t, nil, "WEFT_TEST_FAIL_STORAGE="+faultR)
-	n.start(a, "WEFT_TEST_FAIL_STORAGE="+faultA, "WEFT_TEST_RELAY_LAG=2s")
+	n.start(a, "WEFT_TEST_FAIL_STORAGE="+faultA, "WEFT_REPLICATION_LAG=2s")
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "health"))
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "healthy"})
 	waitAcked(t, a, id)
@@ -538,7 +538,7 @@ func TestRelayReadyzFaultsAndRecovery(t *testing.T) {
 	// Storage fault on the daemon.
 	touch(t, faultA)
 	rep := waitHealth(t, "A's storage check to fail", a.readyz, false, "storage")
-	if e := rep.Checks["storage"].Error; !strings.Contains(e, "WEFT_TEST_FAIL_STORAGE") {
+	if e := rep.Checks["storage"].Error; !strings.Contains(e, "storage fault injected for testing ("+faultA+" exists)") {
 		t.Fatalf("A's storage check says %q", e)
 	}
 	statusExit(t, a, 1)

@@ -63,7 +63,9 @@
 // JSON (see Report). A check that is still running from an earlier request
 // is joined, not started again, so a hung check cannot pile up goroutines;
 // a check may keep its result for a while (CheckOptions.Every) when it is
-// expensive.
+// expensive. The checks live with what they check — storage (store.Probe),
+// consistency (store.SpotCheck with replica.StoreCodec), replication to
+// relays (replica.ReplicationCheck) — and cmd/weft adds them by name.
 //
 // Handler serves /healthz, /readyz and /metrics for a listener of their
 // own (the relay's --metrics address); the daemon mounts the same handlers

@@ -70,8 +70,6 @@ type Metrics struct {
 	integrated map[string]prometheus.Counter
 	latency    map[string]prometheus.Observer
 	published  prometheus.Counter
-	rejected   *prometheus.CounterVec
-	reasons    *labelSet
 	syncDur    map[bool]prometheus.Observer // by success
 	syncSent   prometheus.Counter
 	syncRecv   prometheus.Counter
@@ -93,7 +91,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, reasons: newLabelSet(opts.MaxReasons)}
+	m := &Metrics{reg: reg}
 
 	integrated := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "weft_replica_transactions_integrated_total",
@@ -115,10 +113,6 @@ func NewMetrics(opts Options) (*Metrics, error) {
 		Help: "Transactions published on gossip topics.",
 	})
 	m.published = published
-	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "weft_replica_rejected_total",
-		Help: "Input from peers and editor tabs that the replica refused, by reason.",
-	}, []string{"reason"})
 	syncDur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "weft_replica_sync_duration_seconds",
 		Help:    "Duration of catch-up exchanges with peers, by result.",
@@ -152,7 +146,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 	})
 	m.hot = newHotDocs(opts.HotDocs, opts.HotTracked)
 
-	cs := []prometheus.Collector{integrated, latency, published, m.rejected, syncDur, syncEnv,
+	cs := []prometheus.Collector{integrated, latency, published, syncDur, syncEnv,
 		bt, bb, fd, m.flushErrors, m.reads, m.written, m.hot, newSourceCollector(m, opts.MaxReasons)}
 	if !opts.NoRuntime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -202,11 +196,6 @@ func (m *Metrics) Integrated(source string, txns int, latency time.Duration) {
 
 // Published: a transaction was published on a gossip topic.
 func (m *Metrics) Published() { m.published.Inc() }
-
-// Rejected: input from a peer or tab was refused, by reason.
-func (m *Metrics) Rejected(reason string) {
-	m.rejected.WithLabelValues(m.reasons.label(reason)).Inc()
-}
 
 // SyncDone: a catch-up exchange ended after dur (err nil: complete),
 // having sent and received that many envelopes.

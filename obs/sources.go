@@ -19,15 +19,30 @@ type Sources struct {
 	// (weft_replica_gossip_received_total).
 	GossipReceived func() uint64
 	// GossipRejected counts gossip messages the network layer rejected
-	// since start, by reason (weft_p2p_gossip_rejected_total).
+	// since start, by reason (weft_p2p_gossip_rejected_total): every
+	// gossip message refused, whether by size or by the replica's topic
+	// validator.
 	GossipRejected func() map[string]uint64
+	// ReplicaRejected counts what the replica refused itself since start
+	// (catch-up, tabs, transactions that do not fit the history), by reason
+	// (weft_replica_rejected_total). A refusal is counted in one of the
+	// two, never both.
+	ReplicaRejected func() map[string]uint64
 }
 
 // sourceCollector emits the metrics of Sources.
 type sourceCollector struct {
-	m                                             *Metrics
-	peers, reservations, received, gossipRejected *prometheus.Desc
-	reasons                                       *labelSet
+	m                             *Metrics
+	peers, reservations, received *prometheus.Desc
+	gossipRejected                reasonCounts
+	replicaRejected               reasonCounts
+}
+
+// reasonCounts emits a count by reason, with at most a bounded number of
+// reason labels (the rest are "other").
+type reasonCounts struct {
+	desc    *prometheus.Desc
+	reasons *labelSet
 }
 
 func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
@@ -36,8 +51,8 @@ func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
 		peers:          prometheus.NewDesc("weft_p2p_peers_connected", "Peers connected now.", nil, nil),
 		reservations:   prometheus.NewDesc("weft_p2p_relay_reservations", "Circuit-relay reservations held now.", nil, nil),
 		received:       prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
-		gossipRejected: prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that the network layer rejected, by reason.", []string{"reason"}, nil),
-		reasons:        newLabelSet(maxReasons),
+		gossipRejected: reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
+		replicaRejected: reasonCounts{prometheus.NewDesc("weft_replica_rejected_total", "Input from catch-up and editor tabs that the replica refused, and transactions that did not fit the history, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 	}
 }
 
@@ -45,7 +60,8 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.reservations
 	ch <- c.received
-	ch <- c.gossipRejected
+	ch <- c.gossipRejected.desc
+	ch <- c.replicaRejected.desc
 }
 
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -63,21 +79,27 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(s.GossipReceived()))
 	}
 	if s.GossipRejected != nil {
-		// Admit reasons in a fixed order so that which ones fold into
-		// "other" does not depend on map iteration; the admitted set only
-		// grows, so every emitted series stays monotonic.
-		counts := s.GossipRejected()
-		reasons := make([]string, 0, len(counts))
-		for r := range counts {
-			reasons = append(reasons, r)
-		}
-		sort.Strings(reasons)
-		sums := map[string]uint64{}
-		for _, r := range reasons {
-			sums[c.reasons.label(r)] += counts[r]
-		}
-		for l, n := range sums {
-			ch <- prometheus.MustNewConstMetric(c.gossipRejected, prometheus.CounterValue, float64(n), l)
-		}
+		c.gossipRejected.collect(ch, s.GossipRejected())
+	}
+	if s.ReplicaRejected != nil {
+		c.replicaRejected.collect(ch, s.ReplicaRejected())
+	}
+}
+
+func (r reasonCounts) collect(ch chan<- prometheus.Metric, counts map[string]uint64) {
+	// Admit reasons in a fixed order so that which ones fold into "other"
+	// does not depend on map iteration; the admitted set only grows, so
+	// every emitted series stays monotonic.
+	reasons := make([]string, 0, len(counts))
+	for reason := range counts {
+		reasons = append(reasons, reason)
+	}
+	sort.Strings(reasons)
+	sums := map[string]uint64{}
+	for _, reason := range reasons {
+		sums[r.reasons.label(reason)] += counts[reason]
+	}
+	for l, n := range sums {
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(n), l)
 	}
 }

@@ -57,7 +57,11 @@
 // size (data over MaxMessageBytes: rejected, reason "oversized", without
 // calling the validator), then the caller's validate(from, data). A rejected
 // message is neither delivered nor forwarded, and is counted by reason
-// (vocab.Reason) in Node.Rejected. GossipSub's wire limit is MaxMessageBytes + 64 KiB: data up
+// (vocab.Reason) in Node.Rejected. What validate returns for an accepted message travels with
+// it (GossipSub's ValidatorData) to Topic.Next, so each hop decodes a
+// message once. Messages this node authored are never validated (Publish
+// sends what the caller made; GossipSub's own check of a local publication
+// skips the caller's validator) and never delivered by Next. GossipSub's wire limit is MaxMessageBytes + 64 KiB: data up
 // to that size reaches the size check and is counted; a larger RPC is refused
 // by GossipSub's reader itself (the stream is reset; not counted).
 //

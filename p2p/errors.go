@@ -24,9 +24,6 @@ var (
 	// ErrTooLarge: a message or frame exceeds Options.MaxMessageBytes.
 	// It is a rejection (vocab.ErrRejected) for vocab.ReasonOversized.
 	ErrTooLarge = vocab.Rejection(vocab.ReasonOversized, errors.New("p2p: message too large"))
-	// ErrInvalidMessage: the caller's validator refused a message we were
-	// about to publish.
-	ErrInvalidMessage = errors.New("p2p: invalid message")
 	// ErrBadFrame: a stream frame header is malformed or the frame is cut
 	// short. It is a rejection for vocab.ReasonTruncated.
 	ErrBadFrame = vocab.Rejection(vocab.ReasonTruncated, errors.New("p2p: malformed frame"))

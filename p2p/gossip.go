@@ -74,6 +74,9 @@ func (f topicFilter) FilterIncomingSubscriptions(_ peer.ID, subs []*pb.RPC_SubOp
 type Message struct {
 	From string // the author's peer ID (verified by the message signature)
 	Data []byte
+	// Value is what the topic's validator returned for Data, so that the
+	// receiver need not decode Data a second time.
+	Value any
 }
 
 // Topic is a joined GossipSub topic. Next must be called from one goroutine
@@ -83,7 +86,7 @@ type Topic struct {
 	name  string
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
-	valid func(from string, data []byte) error
+	valid func(from string, data []byte) (any, error)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,12 +100,19 @@ type Topic struct {
 // non-nil error rejects the message — it is neither delivered nor forwarded —
 // and is counted by its reason, vocab.Reason(err): err.Reason() when the
 // error (or one it wraps) implements interface{ Reason() string }, as every
-// vocab rejection does, else "invalid".
+// vocab rejection does, else "invalid". The value validate
+// returns with a nil error travels with the message (GossipSub's
+// ValidatorData) and comes out of Next as Message.Value: the bytes are
+// decoded once per hop.
+//
+// Messages this node authored are never passed to validate: not when
+// Publish sends them (GossipSub validates a local publication with this
+// host as the source), nor if a peer sends one back. The caller made
+// them; Next does not deliver them either.
 //
 // validate runs inline on GossipSub's validation workers, so it must be fast
-// and must not block; it is also called by Publish on our own messages. It
-// must be safe for concurrent calls.
-func (n *Node) Join(topic string, validate func(from string, data []byte) error) (*Topic, error) {
+// and must not block. It must be safe for concurrent calls.
+func (n *Node) Join(topic string, validate func(from string, data []byte) (any, error)) (*Topic, error) {
 	if topic == "" || len(topic) > maxTopicLen {
 		return nil, fmt.Errorf("%w: %d bytes (need 1..%d)", ErrBadTopic, len(topic), maxTopicLen)
 	}
@@ -140,8 +150,11 @@ func (n *Node) Join(topic string, validate func(from string, data []byte) error)
 
 // validator is the GossipSub topic validator.
 func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (res pubsub.ValidationResult) {
-	if from == t.n.host.ID() {
-		return pubsub.ValidationAccept // Publish has validated it already
+	if m.GetFrom() == t.n.host.ID() {
+		// Our own message (its signature, checked before validators run,
+		// proves the author): a local publication, or one a peer sent
+		// back. The caller made it; it is not validated again.
+		return pubsub.ValidationAccept
 	}
 	if len(m.Data) > t.n.opts.MaxMessageBytes {
 		t.n.reject(vocab.ReasonOversized)
@@ -157,12 +170,14 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 			res = pubsub.ValidationReject
 		}
 	}()
-	if err := t.valid(m.GetFrom().String(), m.Data); err != nil {
+	v, err := t.valid(m.GetFrom().String(), m.Data)
+	if err != nil {
 		reason := vocab.Reason(err)
 		t.n.reject(reason)
 		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", reason, "err", err)
 		return pubsub.ValidationReject
 	}
+	m.ValidatorData = v
 	return pubsub.ValidationAccept
 }
 
@@ -188,10 +203,10 @@ func (n *Node) Rejected() map[string]uint64 {
 	return out
 }
 
-// Publish validates data with the topic's validator and sends it to the
-// topic's peers. It returns ErrTooLarge or ErrInvalidMessage (wrapping the
-// validator's error) without sending anything when data is refused. GossipSub
-// is lossy: a nil error means sent, not received.
+// Publish sends data to the topic's peers. It does not run the topic's
+// validator: the caller made data, and only peers validate it. It returns
+// ErrTooLarge without sending anything when data is over MaxMessageBytes.
+// GossipSub is lossy: a nil error means sent, not received.
 func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	select {
 	case <-t.done:
@@ -200,9 +215,6 @@ func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	}
 	if len(data) > t.n.opts.MaxMessageBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), t.n.opts.MaxMessageBytes)
-	}
-	if err := t.valid(t.n.ID(), data); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	if err := t.topic.Publish(ctx, data); err != nil {
 		if errors.Is(err, pubsub.ErrTopicClosed) {
@@ -213,9 +225,10 @@ func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// Next returns the next message from another peer, waiting until one
-// arrives, ctx ends, or the topic is closed (ErrTopicClosed). Our own
-// messages are skipped. The returned Data is the caller's to keep.
+// Next returns the next message from another peer, with the value its
+// validator returned, waiting until one arrives, ctx ends, or the topic is
+// closed (ErrTopicClosed). Messages this node authored are skipped. The
+// returned Data is the caller's to keep.
 func (t *Topic) Next(ctx context.Context) (Message, error) {
 	for {
 		m, err := t.sub.Next(ctx)
@@ -228,10 +241,10 @@ func (t *Topic) Next(ctx context.Context) (Message, error) {
 		if m == nil {
 			return Message{}, fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
 		}
-		if m.ReceivedFrom == t.n.host.ID() {
+		if m.ReceivedFrom == t.n.host.ID() || m.GetFrom() == t.n.host.ID() {
 			continue
 		}
-		return Message{From: m.GetFrom().String(), Data: m.Data}, nil
+		return Message{From: m.GetFrom().String(), Data: m.Data, Value: m.ValidatorData}, nil
 	}
 }
 

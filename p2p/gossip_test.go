@@ -18,7 +18,7 @@ import (
 )
 
 // join joins topic on n with validate, closed at the end of the test.
-func join(t *testing.T, n *Node, topic string, validate func(string, []byte) error) *Topic {
+func join(t *testing.T, n *Node, topic string, validate func(string, []byte) (any, error)) *Topic {
 	t.Helper()
 	tp, err := n.Join(topic, validate)
 	if err != nil {
@@ -245,18 +245,18 @@ func TestGossipValidation(t *testing.T) {
 
 	var bigSeen atomic.Int64 // calls of B's validator with oversized data
 	var fromSeen atomic.Value
-	validateB := func(from string, data []byte) error {
+	validateB := func(from string, data []byte) (any, error) {
 		fromSeen.Store(from)
 		if len(data) > 64<<10 {
 			bigSeen.Add(1)
 		}
 		switch {
 		case strings.HasPrefix(string(data), "ok:"):
-			return nil
+			return nil, nil
 		case strings.HasPrefix(string(data), "plain"):
-			return errors.New("no reason given")
+			return nil, errors.New("no reason given")
 		default:
-			return fmt.Errorf("wrapped: %w", reasonErr("garbage"))
+			return nil, fmt.Errorf("wrapped: %w", reasonErr("garbage"))
 		}
 	}
 	ta := join(t, a, topic, acceptAll) // A lets everything out
@@ -295,26 +295,81 @@ func TestGossipValidation(t *testing.T) {
 		t.Fatalf("A rejected %v; it accepts everything", got)
 	}
 
-	// Publish refuses what its own validator or size limit refuses, and
-	// sends nothing.
-	if err := tb.Publish(ctx, []byte("nope")); !errors.Is(err, ErrInvalidMessage) {
-		t.Fatalf("Publish of invalid data: %v, want ErrInvalidMessage", err)
-	}
-	var re reasonErr
-	if err := tb.Publish(ctx, []byte("nope")); !errors.As(err, &re) {
-		t.Fatalf("Publish error %v does not wrap the validator's error", err)
-	}
+	// Publish does not run the publisher's own validator (B's would refuse
+	// "nope"); it refuses only what is over the size limit, and then sends
+	// nothing.
 	if err := tb.Publish(ctx, []byte("ok:"+strings.Repeat("z", 64<<10))); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Publish of oversized data: %v, want ErrTooLarge", err)
 	}
-	if err := tb.Publish(ctx, []byte("ok:after")); err != nil {
-		t.Fatal(err)
+	if err := tb.Publish(ctx, []byte("nope")); err != nil {
+		t.Fatalf("Publish of data B's validator would refuse: %v", err)
 	}
-	if m := next(t, ta, 15*time.Second); string(m.Data) != "ok:after" {
-		t.Fatalf("A got %.40q first; B's refused messages must not have been sent", m.Data)
+	if m := next(t, ta, 15*time.Second); string(m.Data) != "nope" {
+		t.Fatalf("A got %.40q first; the oversized message must not have been sent", m.Data)
 	}
 	if got := a.Rejected(); len(got) != 0 {
 		t.Fatalf("A rejected %v", got)
+	}
+	if got := b.Rejected(); !maps.Equal(got, want) {
+		t.Fatalf("B counted its own message: B.Rejected() = %v, want %v", got, want)
+	}
+}
+
+// What a validator returns comes out of Next with the message (decoded
+// once per hop), and a node never runs its own validator on the messages
+// it publishes: GossipSub validates a local publication synchronously
+// inside Publish, so the count is exact when Publish returns.
+func TestGossipValidatorValue(t *testing.T) {
+	a := startNode(t, nil)
+	b := startNode(t, bootstrapTo(a))
+	waitFor(t, 15*time.Second, "B connected to A", func() bool { return connectedTo(a, b.ID()) })
+	const topic = "weft/doc/value"
+	type parsed struct {
+		from, upper string
+	}
+	validator := func(calls *atomic.Int64) func(string, []byte) (any, error) {
+		return func(from string, data []byte) (any, error) {
+			calls.Add(1)
+			return parsed{from, strings.ToUpper(string(data))}, nil
+		}
+	}
+	var callsA, callsB atomic.Int64
+	ta := join(t, a, topic, validator(&callsA))
+	tb := join(t, b, topic, validator(&callsB))
+	waitTopicPeers(t, ta, b.ID())
+	waitTopicPeers(t, tb, a.ID())
+
+	ctx := context.Background()
+	if err := ta.Publish(ctx, []byte("from a")); err != nil {
+		t.Fatal(err)
+	}
+	if n := callsA.Load(); n != 0 {
+		t.Fatalf("A's validator ran %d times on A's own message", n)
+	}
+	m := next(t, tb, 15*time.Second)
+	if string(m.Data) != "from a" || m.From != a.ID() {
+		t.Fatalf("B got %q from %s", m.Data, m.From)
+	}
+	if v, ok := m.Value.(parsed); !ok || v != (parsed{a.ID(), "FROM A"}) {
+		t.Fatalf("B's Message.Value = %#v, want what B's validator returned", m.Value)
+	}
+	if n := callsB.Load(); n != 1 {
+		t.Fatalf("B's validator ran %d times for one message", n)
+	}
+
+	if err := tb.Publish(ctx, []byte("from b")); err != nil {
+		t.Fatal(err)
+	}
+	if n := callsB.Load(); n != 1 {
+		t.Fatalf("B's validator ran on B's own message (%d calls)", n)
+	}
+	// A's first delivered message is B's: its own was not delivered to it.
+	m = next(t, ta, 15*time.Second)
+	if string(m.Data) != "from b" || m.Value != (parsed{b.ID(), "FROM B"}) {
+		t.Fatalf("A got %q with value %#v", m.Data, m.Value)
+	}
+	if n := callsA.Load(); n != 1 {
+		t.Fatalf("A's validator ran %d times, want once (for B's message)", n)
 	}
 }
 
@@ -324,11 +379,11 @@ func TestGossipValidatorPanicIsRejection(t *testing.T) {
 	b := startNode(t, bootstrapTo(a))
 	waitFor(t, 15*time.Second, "B connected to A", func() bool { return connectedTo(a, b.ID()) })
 	ta := join(t, a, "weft/doc/panic", acceptAll)
-	tb := join(t, b, "weft/doc/panic", func(_ string, data []byte) error {
+	tb := join(t, b, "weft/doc/panic", func(_ string, data []byte) (any, error) {
 		if string(data) == "boom" {
 			panic("validator bug")
 		}
-		return nil
+		return nil, nil
 	})
 	waitTopicPeers(t, ta, b.ID())
 	if err := ta.Publish(context.Background(), []byte("boom")); err != nil {

@@ -112,4 +112,4 @@ func connectedTo(n *Node, id string) bool {
 	return slices.ContainsFunc(n.Peers(), func(p PeerInfo) bool { return p.ID == id })
 }
 
-func acceptAll(string, []byte) error { return nil }
+func acceptAll(string, []byte) (any, error) { return nil, nil }

@@ -11,7 +11,6 @@ import (
 
 	"weft/api"
 	"weft/store"
-	"weft/vocab"
 	"weft/wire"
 )
 
@@ -66,15 +65,14 @@ func (d *docState) subscribe() error {
 	}
 	doc := d.id
 	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) (any, error) {
-		// Decoded here once: the reader takes the validator's value.
+		// Decoded here once: the reader takes the validator's value. A
+		// refusal is counted by the transport (by its reason).
 		e, err := wire.ParseEnvelope(data, doc)
 		if err != nil {
-			d.m.stats.reject(vocab.Reason(err))
 			return nil, err
 		}
 		txn, err := e.Open()
 		if err != nil {
-			d.m.stats.reject(vocab.Reason(err))
 			return nil, err
 		}
 		return received{env: e, raw: data, txn: txn}, nil

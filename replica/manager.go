@@ -131,7 +131,6 @@ func New(opts Options) (*Manager, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, syncSem: make(chan struct{}, 8)}
 	m.stats.init()
-	m.stats.obs = opts.Observer
 	for _, id := range opts.Host.Docs {
 		if err := opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
 			stop()

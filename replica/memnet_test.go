@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"weft/api"
+	"weft/vocab"
 )
 
 // An in-memory network for unit tests: gossip topics with validators and
@@ -153,6 +155,13 @@ type memTopic struct {
 	closed   atomic.Bool
 	mu       sync.Mutex
 	watchers []func()
+	rejected map[string]int // by reason, as a transport counts them
+}
+
+func (t *memTopic) rejectedByReason() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.rejected)
 }
 
 func (t *memTopic) WatchPeers(f func()) {
@@ -213,6 +222,12 @@ func (t *memTopic) deliver(from string, data []byte) {
 	data = append([]byte(nil), data...)
 	v, err := t.validate(from, data)
 	if err != nil {
+		t.mu.Lock()
+		if t.rejected == nil {
+			t.rejected = map[string]int{}
+		}
+		t.rejected[vocab.Reason(err)]++
+		t.mu.Unlock()
 		return
 	}
 	t.msgs <- Message{From: from, Data: data, Value: v}

@@ -12,8 +12,6 @@ type Observer interface {
 	Integrated(source string, txns int, latency time.Duration)
 	// Published: a transaction was published on a gossip topic.
 	Published()
-	// Rejected: input from a peer or tab was refused, by reason.
-	Rejected(reason string)
 	// SyncDone: a catch-up exchange with a peer ended (err nil: complete)
 	// after dur, sending and receiving that many envelopes.
 	SyncDone(dur time.Duration, sent, received int, err error)
@@ -23,5 +21,4 @@ type nopObserver struct{}
 
 func (nopObserver) Integrated(string, int, time.Duration)   {}
 func (nopObserver) Published()                              {}
-func (nopObserver) Rejected(string)                         {}
 func (nopObserver) SyncDone(time.Duration, int, int, error) {}

@@ -20,21 +20,18 @@ type Stats struct {
 
 	mu       sync.Mutex
 	rejected map[string]uint64
-	obs      Observer
 }
 
 func (s *Stats) init() { s.rejected = map[string]uint64{} }
 
 func (s *Stats) add(c *atomic.Uint64, n uint64) { c.Add(n) }
 
+// reject counts a refusal the replica made itself (catch-up, tabs, the
+// history); gossip the topic validator refuses is the network's to count.
 func (s *Stats) reject(reason string) {
 	s.mu.Lock()
 	s.rejected[reason]++
-	obs := s.obs
 	s.mu.Unlock()
-	if obs != nil {
-		obs.Rejected(reason)
-	}
 }
 
 func (s *Stats) snapshot() api.ReplicaCounters {

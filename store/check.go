@@ -14,7 +14,7 @@ import (
 )
 
 // Codec lets Check look inside payloads. The store never decodes them
-// itself; weft's implementation adapts the crdt package (cmd/weft).
+// itself; weft's implementation adapts the crdt package (replica.StoreCodec).
 type Codec interface {
 	// CheckTxn decodes payload and returns an error unless it is exactly the
 	// transaction h describes (agent, first seq, length, parents).

@@ -81,6 +81,15 @@
 // whose checksum or encoding is wrong is reported with its key (ErrCorrupt);
 // Check --repair moves it to /quarantine and rebuilds what it can.
 //
+// # Health
+//
+// Probe checks that a write can still be made durable. SpotCheck is the
+// cheap part of Check for a running node's health checks: each run rebuilds
+// one random document from its snapshot and at most SpotMaxTxns (20,000)
+// transactions after it, through the Codec, and compares the result with
+// the heads; it never writes, and retries (up to 3 times) when a compaction
+// replaces the snapshot under it.
+//
 // # Durability
 //
 // Badger runs with SyncWrites off; the store syncs explicitly. Immediate:

@@ -17,8 +17,6 @@ import (
 	"weft/store"
 )
 
-func init() { extraCommands = append(extraCommands, newBackupCmd) }
-
 func newBackupCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup",

@@ -9,10 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weft/replica"
 	"weft/store"
 )
-
-func init() { extraCommands = append(extraCommands, newCheckCmd) }
 
 func newCheckCmd() *cobra.Command {
 	var data string
@@ -44,7 +43,7 @@ fully repaired, 2 usage error or the store cannot be opened.`,
 			}
 			out := c.OutOrStdout()
 			res, err := s.Check(contextOf(c), store.CheckOptions{
-				Codec:  crdtCodec{},
+				Codec:  replica.StoreCodec{},
 				Repair: repair,
 				Report: func(p store.Problem) { fmt.Fprintln(out, "problem:", p) },
 			})

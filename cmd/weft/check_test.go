@@ -9,6 +9,8 @@ import (
 
 	"weft/crdt"
 	"weft/store"
+	"weft/vocab"
+	"weft/wire"
 )
 
 func runWeft(t *testing.T, args ...string) (int, string, string) {
@@ -94,6 +96,20 @@ func makeStore(t *testing.T) (string, store.DocID) {
 		t.Fatalf("compact: %d %v", n, err)
 	}
 	return dir, id
+}
+
+// txnRecord is a crdt transaction as the replica stores it: its envelope's
+// header and payload.
+func txnRecord(t *crdt.Txn) (store.TxnRecord, error) {
+	env, _, err := wire.Seal(vocab.DocID{}, t)
+	if err != nil {
+		return store.TxnRecord{}, err
+	}
+	h := vocab.Header{Agent: env.Header.Agent, Seq: env.Header.Seq, Len: env.Header.Len}
+	for _, p := range env.Header.Parents {
+		h.Parents = append(h.Parents, store.ID{Agent: p.Agent, Seq: p.Seq})
+	}
+	return store.TxnRecord{Header: h, Payload: env.Payload}, nil
 }
 
 func storeVersion(v crdt.Version) store.Version {

@@ -22,8 +22,6 @@ import (
 	"weft/vocab"
 )
 
-func init() { extraCommands = append(extraCommands, newDocCmd) }
-
 func newDocCmd() *cobra.Command {
 	var data string
 	c := &cobra.Command{

@@ -10,8 +10,6 @@ import (
 	"weft/api"
 )
 
-func init() { extraCommands = append(extraCommands, newPeersCmd, newStatusCmd) }
-
 func newPeersCmd() *cobra.Command {
 	var data string
 	var asJSON bool

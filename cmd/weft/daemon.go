@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,14 +20,9 @@ import (
 	"weft/ui"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newDaemonCmd)
-}
-
 func newDaemonCmd() *cobra.Command {
-	var flags daemonConfig
-	var configPath string
-	var noMDNS, noDHT bool
+	var flags *daemonConfig
+	var configPath *string
 	c := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the weft daemon: your documents, the editor and the API, and sync with peers",
@@ -40,11 +34,12 @@ fresh token for the other commands), and exchanges edits with other people's
 daemons over libp2p.
 
 Configuration, later sources winning: <data>/config.toml (or --config) <
-environment (WEFT_DATA, WEFT_API, WEFT_LISTEN, WEFT_BOOTSTRAP, WEFT_MDNS,
-WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
+environment (WEFT_DATA, WEFT_API, WEFT_LISTEN, WEFT_BOOTSTRAP, WEFT_RELAYS,
+WEFT_MDNS, WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT, WEFT_SYNC_INTERVAL,
+WEFT_REPLICATION_LAG) < flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cfg, err := loadDaemonConfig(c, &flags, configPath, noMDNS, noDHT)
+			cfg, err := loadDaemonConfig(c, flags, *configPath)
 			if err != nil {
 				return withCode(2, err)
 			}
@@ -53,34 +48,35 @@ WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT) < flags.`,
 			return runDaemon(ctx, cfg, c.OutOrStdout(), os.Stderr)
 		},
 	}
+	flags, configPath = daemonFlags(c)
+	return c
+}
+
+// daemonFlags defines the daemon's flags on c, bound to the fields of
+// flags and to configPath (--config).
+func daemonFlags(c *cobra.Command) (flags *daemonConfig, configPath *string) {
+	flags, configPath = new(daemonConfig), new(string)
 	f := c.Flags()
 	f.StringVar(&flags.Data, "data", "", "data directory (default $XDG_DATA_HOME/weft)")
 	f.StringVar(&flags.API, "api", "", "address of the local API and editor (default "+defaultAPIAddr+", or a free port if taken)")
 	f.StringArrayVar(&flags.Listen, "listen", nil, "libp2p listen multiaddr (repeatable; default TCP and QUIC on all interfaces)")
 	f.StringArrayVar(&flags.Bootstrap, "bootstrap", nil, "peer multiaddr with /p2p/<id> to keep connected (repeatable)")
 	f.StringArrayVar(&flags.Relays, "relay", nil, "relay multiaddr with /p2p/<id>: kept connected, used behind NATs, trusted to acknowledge durability (repeatable)")
-	f.BoolVar(&noMDNS, "no-mdns", false, "do not discover peers on the LAN with mDNS")
-	f.BoolVar(&noDHT, "no-dht", false, "do not use the DHT to find a document's peers")
-	f.StringVar(&configPath, "config", "", "config file (default <data>/config.toml)")
+	noFlag(c, &flags.MDNS, "no-mdns", "do not discover peers on the LAN with mDNS")
+	noFlag(c, &flags.DHT, "no-dht", "do not use the DHT to find a document's peers")
+	f.StringVar(configPath, "config", "", "config file (default <data>/config.toml)")
 	f.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	f.StringVar(&flags.LogFormat, "log-format", "", "text or json (default text)")
 	f.Var(&flags.SyncInterval, "sync-interval", "how often open documents run anti-entropy with their peers (default 30s)")
-	return c
+	f.Var(&flags.ReplicationLag, "replication-lag", "how long a relay may be unreachable, or leave edits unacknowledged, before the daemon reports itself unhealthy (default 2m)")
+	return flags, configPath
 }
 
 // runDaemon runs until ctx ends, then shuts down cleanly: the API stops,
 // documents are unloaded (snapshots written), topics left, the store
 // flushed and closed.
 func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.File) error {
-	log := newLogger(cfg, logw)
-	if p := os.Getenv("WEFT_TEST_CPUPROFILE"); p != "" {
-		// Profiling hook for the multi-process benchmarks only.
-		stop, err := startCPUProfile(p)
-		if err != nil {
-			return withCode(2, err)
-		}
-		defer stop()
-	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, logw)
 	var relayIDs []string
 	for _, r := range cfg.Relays {
 		id, err := p2p.PeerIDOf(r)
@@ -89,17 +85,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 		}
 		relayIDs = append(relayIDs, id)
 	}
-	var dropGossip float64
-	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
-		// Fault injection for the multi-process tests only.
-		p, err := strconv.ParseFloat(v, 64)
-		if err != nil || p < 0 || p > 1 {
-			return withCode(2, fmt.Errorf("WEFT_TEST_DROP_GOSSIP=%q: want a fraction between 0 and 1", v))
-		}
-		dropGossip = p
-		log.Warn("dropping received gossip for testing", "fraction", p)
-	}
-	pt, err := startParts(ctx, cfg.Data, log, func(po *p2p.Options) {
+	pt, err := startParts(ctx, cfg.Data, log, cfg.hooks, func(po *p2p.Options) {
 		if len(cfg.Listen) > 0 {
 			po.Listen = cfg.Listen
 		}
@@ -109,14 +95,13 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	}, func(ro *replica.Options) {
 		ro.Relays = relayIDs
 		ro.SyncInterval = time.Duration(cfg.SyncInterval)
-		ro.DropGossip = dropGossip
 	})
 	if err != nil {
 		return err
 	}
 	defer pt.close()
-	dir, met, st, node, mgr := pt.dir, pt.met, pt.st, pt.node, pt.mgr
-	health, err := startObs(ctx, met, st, mgr, node, relayIDs, log)
+	dir, met, node, mgr := pt.dir, pt.met, pt.node, pt.mgr
+	health, err := pt.startObs(ctx, relayIDs, time.Duration(cfg.ReplicationLag))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,16 @@
 // Command weft is weft's one binary. Its subcommands parse flags and
 // configuration and wire the packages together; the logic lives in the
-// packages (crdt, store, p2p, replica, ui).
+// packages (crdt, store, p2p, replica, ui, obs).
+//
+// main.go builds the whole command tree. The daemon and the relay read
+// their configuration through one layered loader (config.go: defaults <
+// TOML file < environment < flags, unknown keys refused) and start the same
+// parts (parts.go) with the health checks of their packages (observe.go).
+// The adapters left (transport.go, backend.go, storeMetrics) exist because
+// Go has no covariant results: *p2p.Topic is not a replica.Topic, nor
+// *replica.Session a ui.Session, though each has the methods.
+//
+// The shipped binary reads no test hook. Built with -tags weft_testhooks
+// (as the multi-process tests in e2e build it), it reads WEFT_TEST_* fault
+// injection and profiling variables (testhooks_on.go, hooks.go).
 package main

@@ -42,19 +42,21 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(2, fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath()))
 	})
+	// The whole command tree, in one place (cobra lists them sorted).
 	root.AddCommand(
-		newVersionCmd(),
+		newDaemonCmd(),
+		newRelayCmd(),
+		newOpenCmd(),
+		newDocCmd(),
+		newPeersCmd(),
+		newStatusCmd(),
+		newBackupCmd(),
+		newCheckCmd(),
 		newTraceCmd(),
+		newVersionCmd(),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add())
-	}
 	return root
 }
-
-// extraCommands lets subcommand files register themselves without editing
-// this file (see check.go, backup.go).
-var extraCommands []func() *cobra.Command
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

@@ -42,7 +42,7 @@ func runTestDaemon(t *testing.T, dir string, mods ...func(*daemonConfig)) *apiCl
 	cfg := daemonConfig{
 		Data: dir, API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		MDNS: boolPtr(false), DHT: boolPtr(false), LogLevel: "info", LogFormat: "text",
-		SyncInterval: duration(30 * time.Second), apiExplicit: true,
+		SyncInterval: duration(30 * time.Second), ReplicationLag: duration(defaultReplicationLag), apiExplicit: true,
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -140,14 +140,13 @@ func metricValue(body []byte, series string) (float64, bool) {
 
 // A real daemon: /readyz turns unhealthy while its storage fails and
 // recovers after; /metrics shows what some edits did; `weft status` agrees.
-// The storage fault is injected with WEFT_TEST_FAIL_STORAGE (a file that
-// makes the storage check fail while it exists): CI runs as root, where no
+// The storage fault is injected with a test hook (a file that makes the
+// storage check fail while it exists): CI runs as root, where no
 // permission change stops badger writing its open files.
 func TestDaemonHealthAndMetrics(t *testing.T) {
 	fault := filepath.Join(t.TempDir(), "fail-storage")
-	t.Setenv(failStorageEnv, fault)
 	dir := t.TempDir()
-	cl := runTestDaemon(t, dir)
+	cl := runTestDaemon(t, dir, func(c *daemonConfig) { c.hooks.failStorage = fault })
 	ctx := context.Background()
 
 	if code, body := cl.get(t, obs.PathLive, true); code != 200 || !strings.Contains(string(body), `"ok"`) {
@@ -218,7 +217,7 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep = waitReadyz(t, cl, http.StatusServiceUnavailable)
-	if rep.Status != "unhealthy" || rep.Checks["storage"].OK || !strings.Contains(rep.Checks["storage"].Error, failStorageEnv) {
+	if rep.Status != "unhealthy" || rep.Checks["storage"].OK || !strings.Contains(rep.Checks["storage"].Error, "storage fault injected for testing ("+fault+" exists)") {
 		t.Fatalf("storage failing: %+v", rep)
 	}
 	if !rep.Checks["consistency"].OK || !rep.Checks["replication"].OK {
@@ -249,9 +248,8 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 // A daemon configured with a relay it cannot reach: /readyz turns
 // unhealthy once the relay has been away, and the edits made meanwhile
 // unacknowledged, for longer than the limit (shortened with
-// WEFT_TEST_RELAY_LAG).
+// ReplicationLag).
 func TestDaemonReadyzRelayUnreachable(t *testing.T) {
-	t.Setenv(relayLagEnv, "300ms")
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +266,10 @@ func TestDaemonReadyzRelayUnreachable(t *testing.T) {
 	ln.Close() // nothing listens there: the relay is unreachable
 	relay := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closed, relayID)
 	dir := t.TempDir()
-	cl := runTestDaemon(t, dir, func(c *daemonConfig) { c.Relays = []string{relay} })
+	cl := runTestDaemon(t, dir, func(c *daemonConfig) {
+		c.Relays = []string{relay}
+		c.ReplicationLag = duration(300 * time.Millisecond)
+	})
 	ctx := context.Background()
 	var doc api.DocInfo
 	if err := cl.call(ctx, "POST", "/api/docs", map[string]string{"title": "r"}, &doc); err != nil {

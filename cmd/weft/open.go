@@ -12,10 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newOpenCmd)
-}
-
 func newOpenCmd() *cobra.Command {
 	var data string
 	var print bool

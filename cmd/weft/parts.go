@@ -18,18 +18,22 @@ import (
 // store, the libp2p node and the replica manager, with the metrics they
 // feed. They are started in that order and closed in the reverse one.
 type parts struct {
-	dir  string
-	log  *slog.Logger
-	met  *obs.Metrics
-	st   *store.Store
-	node *p2p.Node
-	mgr  *replica.Manager
+	dir   string
+	log   *slog.Logger
+	hooks testHooks
+	met   *obs.Metrics
+	st    *store.Store
+	node  *p2p.Node
+	mgr   *replica.Manager
+
+	stopHooks func()
 }
 
 // startParts creates the data directory if needed and starts the parts.
 // node and replica adjust the options that differ between a daemon and a
-// relay; the store, identity, transport, observer and logging are set here.
-func startParts(ctx context.Context, data string, log *slog.Logger, node func(*p2p.Options), rep func(*replica.Options)) (*parts, error) {
+// relay; the store, identity, transport, observer and logging are set here,
+// and the test hooks (empty in the shipped binary) are applied.
+func startParts(ctx context.Context, data string, log *slog.Logger, hooks testHooks, node func(*p2p.Options), rep func(*replica.Options)) (*parts, error) {
 	dir, err := filepath.Abs(data)
 	if err != nil {
 		return nil, err
@@ -37,14 +41,20 @@ func startParts(ctx context.Context, data string, log *slog.Logger, node func(*p
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
-	p := &parts{dir: dir, log: log}
+	p := &parts{dir: dir, log: log, hooks: hooks}
+	ro := replica.DefaultOptions()
+	if p.stopHooks, err = hooks.start(log, &ro); err != nil {
+		return nil, withCode(2, err)
+	}
 	if p.met, err = obs.NewMetrics(obs.DefaultOptions()); err != nil {
+		p.close()
 		return nil, err
 	}
 	so := store.DefaultOptions()
 	so.Logger = log.With("part", "store")
 	so.Metrics = storeMetrics{p.met}
 	if p.st, err = store.Open(dir, so); err != nil {
+		p.close()
 		return nil, err
 	}
 	po := p2p.DefaultOptions()
@@ -55,7 +65,6 @@ func startParts(ctx context.Context, data string, log *slog.Logger, node func(*p
 		p.close()
 		return nil, err
 	}
-	ro := replica.DefaultOptions()
 	ro.Store = p.st
 	ro.Transport = p2pTransport{p.node}
 	ro.Observer = p.met
@@ -85,5 +94,8 @@ func (p *parts) close() {
 		if err := p.st.Close(); err != nil {
 			p.log.Error("closing the store", "err", err)
 		}
+	}
+	if p.stopHooks != nil {
+		p.stopHooks()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,28 +17,91 @@ import (
 	"weft/store"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newRelayCmd)
-}
-
-// relayConfig is the relay's configuration (flags; the environment
-// variables WEFT_RELAY_* give defaults).
+// relayConfig is the relay's configuration: defaults < <data>/config.toml
+// (or --config) < WEFT_RELAY_* environment variables < flags, read by the
+// daemon's loader (config.go).
 type relayConfig struct {
-	Data     string
-	Listen   []string
-	HostDocs string // "all" or comma-separated document IDs
-	LogLevel string
-	MDNS     bool
+	Data        string   `toml:"data" env:"WEFT_RELAY_DATA" flag:"data"`
+	Listen      []string `toml:"listen" env:"WEFT_RELAY_LISTEN" flag:"listen"`
+	HostDocs    string   `toml:"host_docs" env:"WEFT_RELAY_HOST_DOCS" flag:"host-docs"` // "all" or comma-separated document IDs
+	BackupTo    string   `toml:"backup_to" env:"WEFT_RELAY_BACKUP_TO" flag:"backup-to"`
+	BackupEvery duration `toml:"backup_every" env:"WEFT_RELAY_BACKUP_EVERY" flag:"backup-every"`
+	KeepLast    int      `toml:"keep_last" env:"WEFT_RELAY_KEEP_LAST" flag:"keep-last"`
+	KeepDaily   int      `toml:"keep_daily" env:"WEFT_RELAY_KEEP_DAILY" flag:"keep-daily"`
+	Metrics     string   `toml:"metrics" env:"WEFT_RELAY_METRICS" flag:"metrics"` // empty: none
+	MDNS        *bool    `toml:"mdns" env:"WEFT_RELAY_MDNS" flag:"no-mdns"`
+	LogLevel    string   `toml:"log_level" env:"WEFT_RELAY_LOG_LEVEL" flag:"log-level"`
+	LogFormat   string   `toml:"log_format" env:"WEFT_RELAY_LOG_FORMAT" flag:"log-format"`
 
-	backups backupSchedule
-	metrics string
+	configFile string
+	hooks      testHooks
 }
 
 const defaultRelayPort = "4001"
 
+// defaultRelayConfig is the relay's configuration before any source.
+func defaultRelayConfig() relayConfig {
+	return relayConfig{
+		Listen:    []string{"/ip4/0.0.0.0/tcp/" + defaultRelayPort, "/ip4/0.0.0.0/udp/" + defaultRelayPort + "/quic-v1"},
+		HostDocs:  "all",
+		KeepLast:  store.DefaultRetention().KeepLast,
+		KeepDaily: store.DefaultRetention().KeepDaily,
+		Metrics:   "127.0.0.1:7421",
+		MDNS:      boolPtr(true),
+		LogLevel:  "info",
+		LogFormat: "text",
+	}
+}
+
+// defaultRelayDataDir is the relay's data directory by default.
+func defaultRelayDataDir() (string, error) {
+	d, err := defaultDataDir()
+	if err != nil {
+		return "", err
+	}
+	return d + "-relay", nil
+}
+
+var relayLayers = layers{dataEnv: "WEFT_RELAY_DATA", configEnv: "WEFT_RELAY_CONFIG", defaultData: defaultRelayDataDir}
+
+// loadRelayConfig resolves the configuration of `weft relay`, checks it,
+// and returns the documents it hosts and its backup settings.
+func loadRelayConfig(c *cobra.Command, flags *relayConfig, configPath string) (relayConfig, replica.HostPolicy, backupSchedule, error) {
+	cfg := defaultRelayConfig()
+	var host replica.HostPolicy
+	var backups backupSchedule
+	src, err := relayLayers.load(c, &cfg, flags, configPath)
+	if err != nil {
+		return cfg, host, backups, err
+	}
+	cfg.configFile = src.file
+	if cfg.Data == "" {
+		if cfg.Data, err = defaultRelayDataDir(); err != nil {
+			return cfg, host, backups, err
+		}
+	}
+	if cfg.MDNS == nil {
+		cfg.MDNS = boolPtr(true)
+	}
+	if host, err = parseHostDocs(cfg.HostDocs); err != nil {
+		return cfg, host, backups, err
+	}
+	if err := checkLog(cfg.LogLevel, cfg.LogFormat); err != nil {
+		return cfg, host, backups, err
+	}
+	backups = backupSchedule{to: cfg.BackupTo, every: time.Duration(cfg.BackupEvery), keepLast: cfg.KeepLast, keepDays: cfg.KeepDaily}
+	if err := backups.validate(); err != nil {
+		return cfg, host, backups, err
+	}
+	if cfg.hooks, err = loadTestHooks(); err != nil {
+		return cfg, host, backups, err
+	}
+	return cfg, host, backups, nil
+}
+
 func newRelayCmd() *cobra.Command {
-	var cfg relayConfig
-	var noMDNS bool
+	var flags *relayConfig
+	var configPath *string
 	c := &cobra.Command{
 		Use:   "relay",
 		Short: "Run an always-on relay: a durable copy of documents, a NAT relay and the backup sink",
@@ -53,50 +117,49 @@ circuit relay and AutoNAT to peers behind NATs, answers DHT queries, and
 takes scheduled backups of what it hosts.
 
 Point daemons at it with: weft daemon --relay /ip4/HOST/tcp/4001/p2p/PEERID
-(the address is printed when the relay starts).`,
+(the address is printed when the relay starts).
+
+Configuration, later sources winning: <data>/config.toml (or --config) <
+environment (WEFT_RELAY_DATA, WEFT_RELAY_CONFIG, WEFT_RELAY_LISTEN,
+WEFT_RELAY_HOST_DOCS, WEFT_RELAY_BACKUP_TO, WEFT_RELAY_BACKUP_EVERY,
+WEFT_RELAY_KEEP_LAST, WEFT_RELAY_KEEP_DAILY, WEFT_RELAY_METRICS,
+WEFT_RELAY_MDNS, WEFT_RELAY_LOG_LEVEL, WEFT_RELAY_LOG_FORMAT) < flags.
+The file's keys are the flags' names with "_" for "-" (mdns = false for
+--no-mdns).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if !c.Flags().Changed("data") {
-				cfg.Data = os.Getenv("WEFT_RELAY_DATA")
-			}
-			if cfg.Data == "" {
-				d, err := defaultDataDir()
-				if err != nil {
-					return withCode(2, err)
-				}
-				cfg.Data = d + "-relay"
-			}
-			if !c.Flags().Changed("host-docs") && os.Getenv("WEFT_RELAY_HOST_DOCS") != "" {
-				cfg.HostDocs = os.Getenv("WEFT_RELAY_HOST_DOCS")
-			}
-			cfg.MDNS = !noMDNS
-			host, err := parseHostDocs(cfg.HostDocs)
+			cfg, host, backups, err := loadRelayConfig(c, flags, *configPath)
 			if err != nil {
-				return withCode(2, err)
-			}
-			if _, err := parseLevel(cfg.LogLevel); err != nil {
-				return withCode(2, err)
-			}
-			if err := cfg.backups.validate(); err != nil {
 				return withCode(2, err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runRelay(ctx, &cfg, host, c.OutOrStdout(), os.Stderr)
+			return runRelay(ctx, &cfg, host, &backups, c.OutOrStdout(), os.Stderr)
 		},
 	}
-	f := c.Flags()
-	f.StringVar(&cfg.Data, "data", "", "data directory (default $XDG_DATA_HOME/weft-relay)")
-	f.StringArrayVar(&cfg.Listen, "listen", []string{"/ip4/0.0.0.0/tcp/" + defaultRelayPort, "/ip4/0.0.0.0/udp/" + defaultRelayPort + "/quic-v1"}, "libp2p listen multiaddr (repeatable)")
-	f.StringVar(&cfg.HostDocs, "host-docs", "all", "documents to keep: all, or comma-separated document IDs")
-	f.StringVar(&cfg.backups.to, "backup-to", "", "where to take backups: a directory or s3://BUCKET/PREFIX (default: none)")
-	f.DurationVar(&cfg.backups.every, "backup-every", 0, "take a backup this often (default 1h when --backup-to is set)")
-	f.IntVar(&cfg.backups.keepLast, "keep-last", store.DefaultRetention().KeepLast, "keep this many newest backups")
-	f.IntVar(&cfg.backups.keepDays, "keep-daily", store.DefaultRetention().KeepDaily, "also keep the newest backup of each of this many last days")
-	f.StringVar(&cfg.metrics, "metrics", "127.0.0.1:7421", "address of /metrics, /healthz and /readyz (empty: none)")
-	f.BoolVar(&noMDNS, "no-mdns", false, "do not announce the relay on the LAN with mDNS")
-	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	flags, configPath = relayFlags(c)
 	return c
+}
+
+// relayFlags defines the relay's flags on c, bound to the fields of flags
+// (holding the defaults, for --help) and to configPath (--config).
+func relayFlags(c *cobra.Command) (flags *relayConfig, configPath *string) {
+	d := defaultRelayConfig()
+	flags, configPath = &d, new(string)
+	f := c.Flags()
+	f.StringVar(&flags.Data, "data", "", "data directory (default $XDG_DATA_HOME/weft-relay)")
+	f.StringVar(configPath, "config", "", "config file (default <data>/config.toml)")
+	f.StringArrayVar(&flags.Listen, "listen", flags.Listen, "libp2p listen multiaddr (repeatable)")
+	f.StringVar(&flags.HostDocs, "host-docs", flags.HostDocs, "documents to keep: all, or comma-separated document IDs")
+	f.StringVar(&flags.BackupTo, "backup-to", "", "where to take backups: a directory or s3://BUCKET/PREFIX (default: none)")
+	f.Var(&flags.BackupEvery, "backup-every", "take a backup this often (default 1h when --backup-to is set)")
+	f.IntVar(&flags.KeepLast, "keep-last", flags.KeepLast, "keep this many newest backups")
+	f.IntVar(&flags.KeepDaily, "keep-daily", flags.KeepDaily, "also keep the newest backup of each of this many last days")
+	f.StringVar(&flags.Metrics, "metrics", flags.Metrics, "address of /metrics, /healthz and /readyz (empty: none)")
+	noFlag(c, &flags.MDNS, "no-mdns", "do not announce the relay on the LAN with mDNS")
+	f.StringVar(&flags.LogLevel, "log-level", flags.LogLevel, "debug, info, warn or error")
+	f.StringVar(&flags.LogFormat, "log-format", flags.LogFormat, "text or json")
+	return flags, configPath
 }
 
 // parseHostDocs reads --host-docs.
@@ -119,11 +182,11 @@ func parseHostDocs(s string) (replica.HostPolicy, error) {
 	return p, nil
 }
 
-func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, out io.Writer, logw *os.File) error {
-	log := newLogger(daemonConfig{LogLevel: cfg.LogLevel, LogFormat: "text"}, logw)
-	pt, err := startParts(ctx, cfg.Data, log, func(po *p2p.Options) {
+func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, backups *backupSchedule, out io.Writer, logw *os.File) error {
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, logw)
+	pt, err := startParts(ctx, cfg.Data, log, cfg.hooks, func(po *p2p.Options) {
 		po.Listen = cfg.Listen
-		po.MDNS = cfg.MDNS
+		po.MDNS = *cfg.MDNS
 		po.DHT, po.DHTServer = true, true
 		po.RelayService = true
 		// A relay serves many peers: a larger share of the machine.
@@ -137,15 +200,15 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ou
 		return err
 	}
 	defer pt.close()
-	dir, met, st, node, mgr := pt.dir, pt.met, pt.st, pt.node, pt.mgr
+	dir, st, node := pt.dir, pt.st, pt.node
 
-	stopBackups, err := cfg.backups.start(ctx, st, log)
+	stopBackups, err := backups.start(ctx, st, log)
 	if err != nil {
 		return err
 	}
 	defer stopBackups()
 
-	opsAddr, stopMetrics, err := serveRelayOps(ctx, cfg.metrics, met, st, mgr, node, &cfg.backups, log)
+	opsAddr, stopMetrics, err := serveRelayOps(ctx, cfg.Metrics, pt, backups, log)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"weft/obs"
-	"weft/p2p"
-	"weft/replica"
 	"weft/store"
 )
 
@@ -74,8 +72,9 @@ func (b *backupSchedule) start(ctx context.Context, st *store.Store, log *slog.L
 // serveRelayOps serves the relay's /metrics, /healthz and /readyz on addr
 // (loopback by default; no token: they are for the operator's monitoring).
 // Besides the daemon's checks, the relay's readiness includes its backups.
-func serveRelayOps(ctx context.Context, addr string, met *obs.Metrics, st *store.Store, mgr *replica.Manager, node *p2p.Node, backups *backupSchedule, log *slog.Logger) (string, func(), error) {
-	health, err := startObs(ctx, met, st, mgr, node, nil, log)
+func serveRelayOps(ctx context.Context, addr string, pt *parts, backups *backupSchedule, log *slog.Logger) (string, func(), error) {
+	met := pt.met
+	health, err := pt.startObs(ctx, nil, 0) // a relay has no relays of its own
 	if err != nil {
 		return "", nil, err
 	}

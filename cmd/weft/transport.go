@@ -18,10 +18,7 @@ func (t p2pTransport) ID() string      { return t.n.ID() }
 func (t p2pTransport) Addrs() []string { return t.n.Addrs() }
 
 func (t p2pTransport) Join(topic string, validate func(string, []byte) (any, error)) (replica.Topic, error) {
-	tp, err := t.n.Join(topic, func(from string, data []byte) error {
-		_, err := validate(from, data)
-		return err
-	})
+	tp, err := t.n.Join(topic, validate)
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +71,6 @@ func (t p2pTopic) Peers() []string                                { return t.t.P
 func (t p2pTopic) Close() error                                   { return t.t.Close() }
 
 func (t p2pTopic) Next(ctx context.Context) (replica.Message, error) {
-	for {
-		m, err := t.t.Next(ctx)
-		if err != nil {
-			return replica.Message{}, err
-		}
-		v, err := t.validate(m.From, m.Data)
-		if err == nil {
-			return replica.Message{From: m.From, Data: m.Data, Value: v}, nil
-		}
-	}
+	m, err := t.t.Next(ctx)
+	return replica.Message(m), err
 }

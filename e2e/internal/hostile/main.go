@@ -100,7 +100,7 @@ func run(peerAddr, docID string, seed uint64) error {
 	if err := node.Connect(ctx, peerAddr); err != nil {
 		return err
 	}
-	if h.topic, err = node.Join("weft/doc/"+docID, func(string, []byte) error { return nil }); err != nil {
+	if h.topic, err = node.Join("weft/doc/"+docID, func(string, []byte) (any, error) { return nil, nil }); err != nil {
 		return err
 	}
 	for !slices.Contains(h.topic.Peers(), ai.ID.String()) {

@@ -1,4 +1,4 @@
-package main
+package replica
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"weft/crdt"
 	"weft/internal/trace"
 	"weft/store"
+	"weft/wire"
 )
 
 var paper struct {
@@ -22,7 +23,7 @@ var paper struct {
 // transaction per patch (about 260,000 single-keystroke transactions).
 func paperTxns(b *testing.B) ([]*crdt.Txn, *crdt.Doc) {
 	paper.once.Do(func() {
-		tr, err := trace.Load("../../testdata/traces/sequential/automerge-paper.json.gz")
+		tr, err := trace.Load("../testdata/traces/sequential/automerge-paper.json.gz")
 		if err != nil {
 			paper.err = err
 			return
@@ -49,43 +50,24 @@ func paperTxns(b *testing.B) ([]*crdt.Txn, *crdt.Doc) {
 	return paper.txns, paper.doc
 }
 
-var errNotEnd = errorString("replayed text differs from the trace's end")
+var errNotEnd = errors.New("replayed text differs from the trace's end")
 
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-// loadDoc opens doc as a replica does: the snapshot (if any) plus the
-// transactions after it. withCRDT false only reads what the store hands
-// out (the store's share of an open).
-func loadDoc(ctx context.Context, s *store.Store, doc store.DocID, withCRDT bool) (*crdt.Doc, error) {
+// readDoc reads what a replica opens a document from: the snapshot (nil
+// when there is none) and the transactions after it.
+func readDoc(ctx context.Context, s *store.Store, id store.DocID, txn func(store.TxnRecord) error) (*store.Snapshot, error) {
+	snap, err := s.Snapshot(ctx, id)
 	var since store.Version
-	d, err := crdt.New("reader")
-	if err != nil {
-		return nil, err
-	}
-	snap, err := s.Snapshot(ctx, doc)
 	switch {
-	case err == nil && withCRDT:
-		if d, err = crdt.LoadSnapshot("reader", snap.Payload); err != nil {
-			return nil, err
-		}
-		since = snap.Covers
 	case err == nil:
 		since = snap.Covers
-	case !errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
+		snap = nil
+	default:
 		return nil, err
 	}
-	return d, s.Stream(ctx, doc, since, func(chunk []store.TxnRecord) error {
+	return snap, s.Stream(ctx, id, since, func(chunk []store.TxnRecord) error {
 		for _, r := range chunk {
-			if !withCRDT {
-				continue
-			}
-			t, err := crdt.DecodeTxn(r.Payload)
-			if err != nil {
-				return err
-			}
-			if _, err := d.Apply(t); err != nil {
+			if err := txn(r); err != nil {
 				return err
 			}
 		}
@@ -93,8 +75,9 @@ func loadDoc(ctx context.Context, s *store.Store, doc store.DocID, withCRDT bool
 	})
 }
 
-// BenchmarkOpenPaper opens the automerge-paper document from a badger store,
-// without and with a snapshot.
+// BenchmarkOpenPaper opens the automerge-paper document from a badger store
+// without and with a snapshot, the way the replica loads it (load: Snapshot,
+// then Stream of the transactions after it).
 func BenchmarkOpenPaper(b *testing.B) {
 	txns, final := paperTxns(b)
 	ctx := context.Background()
@@ -109,11 +92,11 @@ func BenchmarkOpenPaper(b *testing.B) {
 	}
 	var last *store.Ack
 	for _, t := range txns {
-		rec, err := txnRecord(t)
+		env, _, err := wire.Seal(id, t)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if last, err = s.Append(ctx, id, store.Batched, rec); err != nil {
+		if last, err = s.Append(ctx, id, store.Batched, record(&env)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -122,7 +105,7 @@ func BenchmarkOpenPaper(b *testing.B) {
 	}
 	open := func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			d, err := loadDoc(ctx, s, id, true)
+			d, _, err := load(ctx, s, "reader", id)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -132,7 +115,11 @@ func BenchmarkOpenPaper(b *testing.B) {
 		}
 	}
 	b.Run("no-snapshot", open)
-	if _, err := s.Compact(ctx, id, final.EncodeSnapshot(), storeVersion(final.Version())); err != nil {
+	covers := store.Version{}
+	for a, n := range final.Version() {
+		covers[a] = n
+	}
+	if _, err := s.Compact(ctx, id, final.EncodeSnapshot(), covers); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("snapshot", open)
@@ -140,8 +127,9 @@ func BenchmarkOpenPaper(b *testing.B) {
 	// crdt's decode alone.
 	b.Run("snapshot-store-read", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := loadDoc(ctx, s, id, false); err != nil {
-				b.Fatal(err)
+			snap, err := readDoc(ctx, s, id, func(store.TxnRecord) error { return nil })
+			if err != nil || snap == nil {
+				b.Fatal(snap, err)
 			}
 		}
 	})

@@ -1,0 +1,33 @@
+//go:build weft_testhooks
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// testHooksBuilt says whether this binary reads its test hooks.
+const testHooksBuilt = true
+
+// loadTestHooks reads the test hooks from the environment: this build is
+// for the multi-process tests (-tags weft_testhooks).
+//
+//	WEFT_TEST_FAIL_STORAGE=FILE  the storage check fails while FILE exists
+//	WEFT_TEST_DROP_GOSSIP=P      drop this fraction (0..1) of received gossip
+//	WEFT_TEST_CPUPROFILE=FILE    write a CPU profile of the run to FILE
+func loadTestHooks() (testHooks, error) {
+	h := testHooks{
+		failStorage: os.Getenv("WEFT_TEST_FAIL_STORAGE"),
+		cpuProfile:  os.Getenv("WEFT_TEST_CPUPROFILE"),
+	}
+	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
+		p, err := strconv.ParseFloat(v, 64)
+		if err != nil || p < 0 || p > 1 {
+			return h, fmt.Errorf("WEFT_TEST_DROP_GOSSIP=%q: want a fraction between 0 and 1", v)
+		}
+		h.dropGossip = p
+	}
+	return h, nil
+}
