@@ -88,6 +88,9 @@ type Topic struct {
 	sub   *pubsub.Subscription
 	valid func(from string, data []byte) (any, error)
 
+	mu       sync.Mutex
+	watchers []*pubsub.TopicEventHandler // WatchPeers's, cancelled by Close
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{} // closed by Close
@@ -258,6 +261,44 @@ func (t *Topic) Peers() []string {
 	return out
 }
 
+// WatchPeers calls f (which must not block) whenever a peer joins or leaves
+// the topic (as GossipSub learns of its subscriptions), until the topic is
+// closed. Bursts may be reported as one call.
+func (t *Topic) WatchPeers(f func()) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.done:
+		return fmt.Errorf("%w: %q", ErrTopicClosed, t.name)
+	default:
+	}
+	h, err := t.topic.EventHandler()
+	if err != nil {
+		return fmt.Errorf("p2p: watching the peers of %q: %w", t.name, err)
+	}
+	t.watchers = append(t.watchers, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.n.wg.Add(2)
+	go func() {
+		defer t.n.wg.Done()
+		select {
+		case <-t.done:
+		case <-t.n.ctx.Done():
+		}
+		cancel()
+	}()
+	go func() {
+		defer t.n.wg.Done()
+		for {
+			if _, err := h.NextPeerEvent(ctx); err != nil {
+				return
+			}
+			f()
+		}
+	}()
+	return nil
+}
+
 // closeDrainTimeout bounds how long Close waits for GossipSub to confirm the
 // subscription is cancelled.
 const closeDrainTimeout = 5 * time.Second
@@ -267,7 +308,12 @@ const closeDrainTimeout = 5 * time.Second
 // Calling it again returns the first result.
 func (t *Topic) Close() error {
 	t.closeOnce.Do(func() {
+		t.mu.Lock()
 		close(t.done)
+		for _, h := range t.watchers {
+			h.Cancel() // the topic closes only once no handler is left
+		}
+		t.mu.Unlock()
 		t.sub.Cancel()
 		// GossipSub processes the cancellation asynchronously; the topic
 		// can only be closed once it has, which shows as the subscription

@@ -507,3 +507,30 @@ func TestSubscriptionFilter(t *testing.T) {
 		t.Fatalf("%d subscriptions in one RPC accepted", len(many))
 	}
 }
+
+// WatchPeers reports a peer joining and leaving the topic (so a daemon can
+// push its tabs' peer counts instead of polling), and stops with Close.
+func TestWatchPeers(t *testing.T) {
+	a := startNode(t, nil)
+	b := startNode(t, bootstrapTo(a))
+	waitFor(t, 15*time.Second, "B connected to A", func() bool { return connectedTo(a, b.ID()) })
+	const topic = "weft/doc/watch"
+	ta := join(t, a, topic, acceptAll)
+	var calls atomic.Int64
+	if err := ta.WatchPeers(func() { calls.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	tb := join(t, b, topic, acceptAll)
+	waitFor(t, 15*time.Second, "A's watcher to hear B join", func() bool { return calls.Load() >= 1 && len(ta.Peers()) == 1 })
+	joined := calls.Load()
+	if err := tb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "A's watcher to hear B leave", func() bool { return calls.Load() > joined && len(ta.Peers()) == 0 })
+	if err := ta.Close(); err != nil {
+		t.Fatalf("closing a watched topic: %v", err)
+	}
+	if err := ta.WatchPeers(func() {}); !errors.Is(err, ErrTopicClosed) {
+		t.Fatalf("WatchPeers on a closed topic: %v", err)
+	}
+}

@@ -81,7 +81,10 @@ func (d *docState) subscribe() error {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
 	}
 	d.topic = topic
-	topic.WatchPeers(d.peersChanged)
+	if err := topic.WatchPeers(d.peersChanged); err != nil {
+		// The tabs then learn the peer count only with other news.
+		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
+	}
 	d.m.wg.Add(1)
 	go d.readTopic()
 	pt, err := t.Join(wire.PresenceTopic(doc), func(_ string, data []byte) (any, error) {

@@ -46,7 +46,7 @@ type Topic interface {
 	Peers() []string
 	// WatchPeers calls f (which must not block) whenever a peer joins or
 	// leaves the topic, until the topic is closed.
-	WatchPeers(f func())
+	WatchPeers(f func()) error
 	Close() error
 }
 

@@ -164,10 +164,11 @@ func (t *memTopic) rejectedByReason() map[string]int {
 	return maps.Clone(t.rejected)
 }
 
-func (t *memTopic) WatchPeers(f func()) {
+func (t *memTopic) WatchPeers(f func()) error {
 	t.mu.Lock()
 	t.watchers = append(t.watchers, f)
 	t.mu.Unlock()
+	return nil
 }
 
 // peersChanged calls the watchers of every topic n is in.

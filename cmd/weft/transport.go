@@ -22,7 +22,7 @@ func (t p2pTransport) Join(topic string, validate func(string, []byte) (any, err
 	if err != nil {
 		return nil, err
 	}
-	return p2pTopic{tp, validate}, nil
+	return p2pTopic{tp}, nil
 }
 
 func (t p2pTransport) Handle(proto string, h func(string, replica.Stream)) {
@@ -59,12 +59,9 @@ func (t p2pTransport) FindPeers(ctx context.Context, topic string, max int) ([]s
 	return out, err
 }
 
-type p2pTopic struct {
-	t        *p2p.Topic
-	validate func(string, []byte) (any, error)
-}
+type p2pTopic struct{ t *p2p.Topic }
 
-func (t p2pTopic) WatchPeers(func()) {}
+func (t p2pTopic) WatchPeers(f func()) error { return t.t.WatchPeers(f) }
 
 func (t p2pTopic) Publish(ctx context.Context, data []byte) error { return t.t.Publish(ctx, data) }
 func (t p2pTopic) Peers() []string                                { return t.t.Peers() }
