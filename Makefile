@@ -5,8 +5,8 @@ GO        ?= go
 BIN       := bin/weft
 FUZZTIME  ?= 10s
 # Packages whose code starts goroutines run under the race detector.
-RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./cmd/...
-PURE_PKGS := ./crdt/... ./wire/... ./api/... ./internal/...
+RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./obs/... ./cmd/...
+PURE_PKGS := ./vocab/... ./crdt/... ./wire/... ./api/... ./internal/...
 # The S3 API server the backup tests run against (store, cmd/weft); they
 # skip without it, and fail without it under CI.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
@@ -44,7 +44,7 @@ unit:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./crdt/... ./wire/... ./ui/web/wasm
+	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./ui/web/wasm
 
 # Multi-process tests with the real binary (see e2e/doc.go).
 e2e:
