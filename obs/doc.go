@@ -17,10 +17,16 @@
 //	weft_replica_transactions_integrated_total{source}  counter; source: local, tab, gossip, sync, other
 //	weft_replica_integration_latency_seconds{source}    histogram: arrival to integrated and handed to the store
 //	weft_replica_transactions_published_total           counter
-//	weft_replica_rejected_total{reason}                 counter; at most Options.MaxReasons reasons, the rest "other"
+//	weft_replica_rejected_total{reason}                 counter (Sources.ReplicaRejected); at most Options.MaxReasons reasons, the rest "other"
 //	weft_replica_sync_duration_seconds{result}          histogram of catch-up exchanges; result: ok, error
 //	weft_replica_sync_envelopes_total{direction}        counter; direction: sent, received
 //	weft_replica_gossip_received_total                  counter (Sources.GossipReceived)
+//	weft_replica_doc_cache_total{event}                 counter; event: hit, load, unload, other
+//	weft_replica_doc_load_duration_seconds              histogram: loading a document from the store
+//	weft_replica_docs_resident                          gauge: documents loaded now (Sources.ResidentDocs)
+//
+// The daemon's cache of documents is the replica's loaded crdt states,
+// unloaded after replica.Options.IdleUnload; these four say how it does.
 //
 // Store (from store.Metrics):
 //

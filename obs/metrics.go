@@ -73,6 +73,8 @@ type Metrics struct {
 	syncDur    map[bool]prometheus.Observer // by success
 	syncSent   prometheus.Counter
 	syncRecv   prometheus.Counter
+	docCache   map[string]prometheus.Counter
+	loadDur    prometheus.Observer
 
 	batchTxns   prometheus.Observer
 	batchBytes  prometheus.Observer
@@ -124,6 +126,18 @@ func NewMetrics(opts Options) (*Metrics, error) {
 		Help: "Transactions exchanged by catch-up, by direction.",
 	}, []string{"direction"})
 	m.syncSent, m.syncRecv = syncEnv.WithLabelValues("sent"), syncEnv.WithLabelValues("received")
+	docCache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weft_replica_doc_cache_total",
+		Help: "The document cache (loaded crdt states, unloaded when idle): requests that found their document loaded (hit), loads from the store, unloads.",
+	}, []string{"event"})
+	m.docCache = map[string]prometheus.Counter{}
+	for _, e := range []string{"hit", "load", "unload", otherLabel} {
+		m.docCache[e] = docCache.WithLabelValues(e)
+	}
+	loadDur := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "weft_replica_doc_load_duration_seconds", Help: "Time to load a document from the store (snapshot and the transactions after it).", Buckets: latencyBuckets,
+	})
+	m.loadDur = loadDur
 
 	bt := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "weft_store_batch_transactions", Help: "Transactions per batch committed by the store.", Buckets: batchTxns,
@@ -146,7 +160,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 	})
 	m.hot = newHotDocs(opts.HotDocs, opts.HotTracked)
 
-	cs := []prometheus.Collector{integrated, latency, published, syncDur, syncEnv,
+	cs := []prometheus.Collector{integrated, latency, published, syncDur, syncEnv, docCache, loadDur,
 		bt, bb, fd, m.flushErrors, m.reads, m.written, m.hot, newSourceCollector(m, opts.MaxReasons)}
 	if !opts.NoRuntime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -192,6 +206,19 @@ func (m *Metrics) Integrated(source string, txns int, latency time.Duration) {
 		c.Add(float64(txns))
 	}
 	m.latency[source].Observe(seconds(latency))
+}
+
+// DocCache counts the replica's document cache: hits, loads (with their
+// duration) and unloads.
+func (m *Metrics) DocCache(event string, dur time.Duration) {
+	c, ok := m.docCache[event]
+	if !ok {
+		c = m.docCache[otherLabel]
+	}
+	c.Inc()
+	if event == "load" {
+		m.loadDur.Observe(max(dur, 0).Seconds())
+	}
 }
 
 // Published: a transaction was published on a gossip topic.

@@ -131,6 +131,24 @@ func TestReplicaEvents(t *testing.T) {
 	expect(t, f0, "weft_replica_sync_envelopes_total", "direction=received", 0)
 }
 
+func TestDocCache(t *testing.T) {
+	m := newTestMetrics(t, nil)
+	for _, e := range []string{"hit", "hit", "load", "unload", "hit", "nonsense"} {
+		m.DocCache(e, 3*time.Millisecond)
+	}
+	resident := 2
+	m.SetSources(Sources{ResidentDocs: func() int { return resident }})
+	f := gather(t, m)
+	expect(t, f, "weft_replica_doc_cache_total", "event=hit", 3)
+	expect(t, f, "weft_replica_doc_cache_total", "event=load", 1)
+	expect(t, f, "weft_replica_doc_cache_total", "event=unload", 1)
+	expect(t, f, "weft_replica_doc_cache_total", "event=other", 1)
+	expect(t, f, "weft_replica_docs_resident", "", 2)
+	if h := f["weft_replica_doc_load_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != 0.003 {
+		t.Errorf("load durations: %d samples, sum %v; want one of 3 ms", h.GetSampleCount(), h.GetSampleSum())
+	}
+}
+
 func TestRejectedReasonsAreBounded(t *testing.T) {
 	m := newTestMetrics(t, func(o *Options) { o.MaxReasons = 3 })
 	// Reasons are admitted in sorted order: the first three get series,

@@ -15,6 +15,9 @@ type Sources struct {
 	// RelayReservations is the number of circuit-relay reservations held
 	// (weft_p2p_relay_reservations).
 	RelayReservations func() int
+	// ResidentDocs is the number of documents whose crdt state is loaded
+	// now (weft_replica_docs_resident).
+	ResidentDocs func() int
 	// GossipReceived counts gossip messages received since start
 	// (weft_replica_gossip_received_total).
 	GossipReceived func() uint64
@@ -34,6 +37,7 @@ type Sources struct {
 type sourceCollector struct {
 	m                             *Metrics
 	peers, reservations, received *prometheus.Desc
+	resident                      *prometheus.Desc
 	gossipRejected                reasonCounts
 	replicaRejected               reasonCounts
 }
@@ -47,11 +51,12 @@ type reasonCounts struct {
 
 func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
 	return &sourceCollector{
-		m:              m,
-		peers:          prometheus.NewDesc("weft_p2p_peers_connected", "Peers connected now.", nil, nil),
-		reservations:   prometheus.NewDesc("weft_p2p_relay_reservations", "Circuit-relay reservations held now.", nil, nil),
-		received:       prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
-		gossipRejected: reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
+		m:               m,
+		peers:           prometheus.NewDesc("weft_p2p_peers_connected", "Peers connected now.", nil, nil),
+		reservations:    prometheus.NewDesc("weft_p2p_relay_reservations", "Circuit-relay reservations held now.", nil, nil),
+		received:        prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
+		resident:        prometheus.NewDesc("weft_replica_docs_resident", "Documents whose crdt state is loaded now (the document cache).", nil, nil),
+		gossipRejected:  reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 		replicaRejected: reasonCounts{prometheus.NewDesc("weft_replica_rejected_total", "Input from catch-up and editor tabs that the replica refused, and transactions that did not fit the history, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 	}
 }
@@ -60,6 +65,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.reservations
 	ch <- c.received
+	ch <- c.resident
 	ch <- c.gossipRejected.desc
 	ch <- c.replicaRejected.desc
 }
@@ -77,6 +83,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.GossipReceived != nil {
 		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(s.GossipReceived()))
+	}
+	if s.ResidentDocs != nil {
+		ch <- prometheus.MustNewConstMetric(c.resident, prometheus.GaugeValue, float64(s.ResidentDocs()))
 	}
 	if s.GossipRejected != nil {
 		c.gossipRejected.collect(ch, s.GossipRejected())

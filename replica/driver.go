@@ -37,16 +37,19 @@ type driver struct {
 // loaded returns the crdt state, loading it from the store if needed: the
 // latest snapshot and the stored transactions after it.
 func (dr *driver) loaded(ctx context.Context) (*crdt.Doc, error) {
+	d, m := dr.d, dr.d.m
 	if dr.doc != nil {
+		m.opts.Observer.DocCache("hit", 0)
 		return dr.doc, nil
 	}
-	d, m := dr.d, dr.d.m
 	ctx = context.WithoutCancel(ctx)
+	start := m.opts.Now()
 	doc, n, err := load(ctx, m.opts.Store, m.opts.Agent, d.id)
 	if err != nil {
 		m.log.Error("loading a document", "doc", d.id, "err", err)
 		return nil, err
 	}
+	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
 	dr.doc = doc
 	dr.sinceSnapshot = n
 	d.loaded.Store(true)
@@ -110,12 +113,16 @@ func (dr *driver) unload(ctx context.Context) {
 	dr.d.chars.Store(int64(dr.doc.Len()))
 	dr.doc = nil
 	dr.d.loaded.Store(false)
+	dr.d.m.opts.Observer.DocCache("unload", 0)
 }
 
 // drop forgets the crdt state without writing it: memory is ahead of disk
 // after a failed write, and the next request reloads what is stored.
 func (dr *driver) drop(err error) {
 	dr.d.m.log.Warn("reloading a document after a failed write", "doc", dr.d.id, "err", err)
+	if dr.doc != nil {
+		dr.d.m.opts.Observer.DocCache("unload", 0)
+	}
 	dr.doc = nil
 	dr.d.loaded.Store(false)
 	dr.d.chars.Store(-1)

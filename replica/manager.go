@@ -435,13 +435,23 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 	}
 	m.mu.Lock()
 	st.Docs = len(m.docs)
+	m.mu.Unlock()
+	st.Open = m.Resident()
+	return st, nil
+}
+
+// Resident is the number of documents whose crdt state is loaded now: the
+// daemon's cache of documents.
+func (m *Manager) Resident() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
 	for _, d := range m.docs {
 		if d.loaded.Load() {
-			st.Open++
+			n++
 		}
 	}
-	m.mu.Unlock()
-	return st, nil
+	return n
 }
 
 // Stats returns counters of what the replica did.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,7 +359,8 @@ func mustEncode(t *testing.T, txn *crdt.Txn) []byte {
 
 func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	ctx := context.Background()
-	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 20 * time.Millisecond })
+	cache := &cacheEvents{}
+	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 20 * time.Millisecond; o.Observer = cache })
 	info, _ := a.m.CreateDoc(ctx, "")
 	for i := 0; i < 50; i++ {
 		edit(t, a, info.ID, api.Edit{Pos: i, Ins: fmt.Sprint(i % 10)})
@@ -366,6 +368,11 @@ func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	id, _ := store.ParseDocID(info.ID)
 	d, _ := a.m.doc(id)
 	waitFor(t, "the document to unload", func() bool { return !d.loaded.Load() })
+	// The cache of documents: one load, then a hit for every later edit
+	// (the first edit's request loaded it), then one unload.
+	if got := cache.counts(); got["load"] != 1 || got["hit"] < 49 || got["unload"] != 1 || a.m.Resident() != 0 {
+		t.Fatalf("document cache events %v, %d resident; want 1 load, ≥ 49 hits, 1 unload, 0 resident", got, a.m.Resident())
+	}
 	snap, err := a.store.Snapshot(ctx, id)
 	if err != nil {
 		t.Fatalf("no snapshot after unloading: %v", err)
@@ -377,4 +384,29 @@ func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	if got := text(t, a, info.ID); got != want {
 		t.Fatalf("after reload: %q", got)
 	}
+	if got := cache.counts(); got["load"] != 2 {
+		t.Fatalf("reading the text after an unload: cache events %v, want a second load", got)
+	}
+}
+
+// cacheEvents records the document cache's events (an Observer).
+type cacheEvents struct {
+	nopObserver
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *cacheEvents) DocCache(event string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[event]++
+}
+
+func (c *cacheEvents) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }

@@ -43,6 +43,7 @@ func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration
 		GossipReceived:  func() uint64 { return mgr.Stats().GossipReceived },
 		GossipRejected:  node.Rejected,
 		ReplicaRejected: func() map[string]uint64 { return mgr.Stats().Rejected },
+		ResidentDocs:    mgr.Resident,
 	})
 	ho := obs.DefaultHealthOptions()
 	ho.Logger = p.log.With("part", "health")
