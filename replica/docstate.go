@@ -85,8 +85,7 @@ func (d *docState) subscribe() error {
 		// The tabs then learn the peer count only with other news.
 		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
 	}
-	d.m.wg.Add(1)
-	go d.readTopic()
+	d.read(topic, d.fromGossip)
 	pt, err := t.Join(wire.PresenceTopic(doc), func(_ string, data []byte) (any, error) {
 		return wire.ParsePresence(data, doc)
 	})
@@ -94,59 +93,59 @@ func (d *docState) subscribe() error {
 		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
 	}
 	d.presenceTopic = pt
-	d.m.wg.Add(1)
-	go d.readPresence()
+	d.read(pt, d.fromPresence)
 	return d.subscribeDurable()
 }
 
-// readTopic hands the peers' transactions to the driver.
-func (d *docState) readTopic() {
-	defer d.m.wg.Done()
-	for {
-		msg, err := d.topic.Next(d.m.ctx)
-		if err != nil {
-			return
+// read hands every message of t to f, in order, until the manager closes.
+func (d *docState) read(t Topic, f func(Message)) {
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		for {
+			msg, err := t.Next(d.m.ctx)
+			if err != nil {
+				return
+			}
+			f(msg)
 		}
-		e, ok := msg.Value.(received)
-		if !ok { // a transport that does not pass validator values on
-			continue
-		}
-		d.m.stats.add(&d.m.stats.gossipReceived, 1)
-		if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
-			continue
-		}
-		arrived := d.m.opts.Now()
-		err = d.do(d.m.ctx, func(dr *driver) error {
-			_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}}, nil, arrived)
-			return err
-		})
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
-			d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", msg.From, "err", err)
-		}
+	}()
+}
+
+// fromGossip hands a peer's transaction to the driver.
+func (d *docState) fromGossip(msg Message) {
+	e, ok := msg.Value.(received)
+	if !ok { // a transport that does not pass validator values on
+		return
+	}
+	d.m.stats.add(&d.m.stats.gossipReceived, 1)
+	if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
+		return
+	}
+	arrived := d.m.opts.Now()
+	err := d.do(d.m.ctx, func(dr *driver) error {
+		_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}}, nil, arrived)
+		return err
+	})
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
+		d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", msg.From, "err", err)
 	}
 }
 
-// readPresence relays peers' cursors to this daemon's tabs: the topic's
+// fromPresence relays a peer's cursor to this daemon's tabs: the topic's
 // presence record (checked by the topic's validator) in a socket message.
-func (d *docState) readPresence() {
-	defer d.m.wg.Done()
-	for {
-		msg, err := d.presenceTopic.Next(d.m.ctx)
-		if err != nil {
-			return
-		}
-		if d.tabs.Load() == 0 {
-			continue
-		}
-		b, err := wire.MarshalPresenceMsg(msg.Data)
-		if err != nil {
-			continue
-		}
-		_ = d.do(d.m.ctx, func(dr *driver) error {
-			dr.fanPresence(nil, b)
-			return nil
-		})
+func (d *docState) fromPresence(msg Message) {
+	if d.tabs.Load() == 0 {
+		return
 	}
+	b, err := wire.MarshalPresenceMsg(msg.Data)
+	if err != nil {
+		return
+	}
+	_ = d.do(d.m.ctx, func(dr *driver) error {
+		dr.fanPresence(nil, b)
+		return nil
+	})
 }
 
 // peersChanged is called by the transport when the topic's peers change:

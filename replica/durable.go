@@ -167,23 +167,13 @@ func (d *docState) subscribeDurable() error {
 	}
 	d.durableTopic = topic
 	if len(d.m.opts.Relays) > 0 {
-		d.m.wg.Add(1)
-		go d.readDurable()
+		d.read(topic, func(msg Message) {
+			if ack, ok := msg.Value.(wire.Durable); ok {
+				d.relayAcked(msg.From, ack.Version)
+			}
+		})
 	}
 	return nil
-}
-
-func (d *docState) readDurable() {
-	defer d.m.wg.Done()
-	for {
-		msg, err := d.durableTopic.Next(d.m.ctx)
-		if err != nil {
-			return
-		}
-		if ack, ok := msg.Value.(wire.Durable); ok {
-			d.relayAcked(msg.From, ack.Version)
-		}
-	}
 }
 
 // relayAcked records an acknowledgement if it comes from a configured

@@ -335,15 +335,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	if st.Buffered != 1 || st.Version["mallory"] != 0 || text(t, a, info.ID) != "safe" {
 		t.Fatalf("forged txn: status %+v", st)
 	}
-	var stored int
-	_ = a.store.Stream(ctx, id, nil, func(c []store.TxnRecord) error {
-		for _, r := range c {
-			if r.Agent == "mallory" {
-				stored++
-			}
-		}
-		return nil
-	})
+	stored := storedBy(t, a, id, "mallory")
 	if stored != 0 {
 		t.Fatalf("%d transactions of mallory stored", stored)
 	}
@@ -409,4 +401,22 @@ func (c *cacheEvents) counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.n)
+}
+
+// storedBy counts the stored transactions of agent in doc.
+func storedBy(t *testing.T, n *testNode, doc store.DocID, agent string) int {
+	t.Helper()
+	stored := 0
+	err := n.store.Stream(context.Background(), doc, nil, func(c []store.TxnRecord) error {
+		for _, r := range c {
+			if r.Agent == agent {
+				stored++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
 }

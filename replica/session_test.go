@@ -153,15 +153,7 @@ func TestTabSessions(t *testing.T) {
 		return len(t1.acks) > 0 && t1.acks[len(t1.acks)-1]["tab1"] == 9
 	})
 	id, _ := store.ParseDocID(info.ID)
-	var stored int
-	_ = a.store.Stream(ctx, id, nil, func(c []store.TxnRecord) error {
-		for _, r := range c {
-			if r.Agent == "tab1" {
-				stored++
-			}
-		}
-		return nil
-	})
+	stored := storedBy(t, a, id, "tab1")
 	if stored == 0 {
 		t.Fatal("the acked edit is not in the store")
 	}

@@ -72,14 +72,12 @@ func (w *stepWorld) exec(line string) (string, error) {
 	case "api":
 		var edits []api.Edit
 		rest := args[1:]
-		for len(rest) >= 3 {
-			pos, err1 := strconv.Atoi(rest[0])
-			del, err2 := strconv.Atoi(rest[1])
-			if err1 != nil || err2 != nil {
-				return "", fmt.Errorf("api: want POS DEL \"TEXT\" triples")
+		for ; len(rest) >= 3; rest = rest[3:] {
+			e, err := editArgs(rest[:3])
+			if err != nil {
+				return "", err
 			}
-			edits = append(edits, api.Edit{Pos: pos, Del: del, Ins: rest[2]})
-			rest = rest[3:]
+			edits = append(edits, e)
 		}
 		if len(rest) != 0 || len(edits) == 0 {
 			return "", fmt.Errorf("api: want POS DEL \"TEXT\" triples")
@@ -93,12 +91,11 @@ func (w *stepWorld) exec(line string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		pos, err1 := strconv.Atoi(args[2])
-		del, err2 := strconv.Atoi(args[3])
-		if err1 != nil || err2 != nil {
-			return "", fmt.Errorf("make: bad numbers")
+		e, err := editArgs(args[2:])
+		if err != nil {
+			return "", err
 		}
-		txn, err := a.Replace(pos, del, args[4])
+		txn, err := a.Replace(e.Pos, e.Del, e.Ins)
 		if err != nil {
 			return "", err
 		}
@@ -185,6 +182,16 @@ func (w *stepWorld) exec(line string) (string, error) {
 		return strconv.Quote(w.doc.Text()), nil
 	}
 	return "", fmt.Errorf("unknown command %q", args[0])
+}
+
+// editArgs reads POS DEL "TEXT".
+func editArgs(args []string) (api.Edit, error) {
+	pos, err1 := strconv.Atoi(args[0])
+	del, err2 := strconv.Atoi(args[1])
+	if err1 != nil || err2 != nil {
+		return api.Edit{}, fmt.Errorf("want POS DEL \"TEXT\", got %q", args)
+	}
+	return api.Edit{Pos: pos, Del: del, Ins: args[2]}, nil
 }
 
 func (w *stepWorld) author(name string) (*crdt.Doc, error) {
