@@ -224,19 +224,10 @@ func (r *reader) u() uint64 {
 	return v
 }
 
+// z reads a signed varint: zigzag over u, as binary.Varint decodes it.
 func (r *reader) z() int64 {
-	if len(r.b) > 0 && r.b[0] < 0x80 {
-		u := int64(r.b[0])
-		r.b = r.b[1:]
-		return u>>1 ^ -(u & 1)
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(errTruncated)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.u()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *reader) byte() byte {
