@@ -248,37 +248,39 @@ func postEdits(ctx context.Context, cl *apiClient, id string, edits []api.Edit) 
 }
 
 func docInsertCmd(data *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "insert ID POS TEXT",
-		Short: "Insert TEXT at code-point position POS (use -- before a TEXT starting with -)",
-		Args:  nArgs("ID POS TEXT"),
-		RunE: func(c *cobra.Command, args []string) error {
-			a := &docArgs{c: c}
-			id, pos, text := a.docID(args[0]), a.count("POS", args[1], 0), a.text("TEXT", args[2])
+	return docEditCmd(data, "insert ID POS TEXT", "Insert TEXT at code-point position POS (use -- before a TEXT starting with -)",
+		func(a *docArgs, args []string) api.Edit {
+			pos, text := a.count("POS", args[1], 0), a.text("TEXT", args[2])
 			a.check(text != "", "TEXT is empty")
-			cl := a.dial(*data)
-			if a.err != nil {
-				return a.err
-			}
-			_, err := postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Ins: text}})
-			return err
-		},
-	}
+			return api.Edit{Pos: pos, Ins: text}
+		})
 }
 
 func docDeleteCmd(data *string) *cobra.Command {
+	return docEditCmd(data, "delete ID POS LEN", "Delete LEN code points at code-point position POS",
+		func(a *docArgs, args []string) api.Edit {
+			return api.Edit{Pos: a.count("POS", args[1], 0), Del: a.count("LEN", args[2], 1)}
+		})
+}
+
+// docEditCmd makes a command that makes one edit to the document named by
+// its first argument (use is "NAME ID ARG…"); edit reads the other
+// arguments into the edit.
+func docEditCmd(data *string, use, short string, edit func(a *docArgs, args []string) api.Edit) *cobra.Command {
+	_, names, _ := strings.Cut(use, " ")
 	return &cobra.Command{
-		Use:   "delete ID POS LEN",
-		Short: "Delete LEN code points at code-point position POS",
-		Args:  nArgs("ID POS LEN"),
+		Use:   use,
+		Short: short,
+		Args:  nArgs(names),
 		RunE: func(c *cobra.Command, args []string) error {
 			a := &docArgs{c: c}
-			id, pos, n := a.docID(args[0]), a.count("POS", args[1], 0), a.count("LEN", args[2], 1)
+			id := a.docID(args[0])
+			e := edit(a, args)
 			cl := a.dial(*data)
 			if a.err != nil {
 				return a.err
 			}
-			_, err := postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Del: n}})
+			_, err := postEdits(c.Context(), cl, id, []api.Edit{e})
 			return err
 		},
 	}
