@@ -31,12 +31,18 @@ func loadTraces(b *testing.B, kind string) map[string]*trace.Trace {
 
 // BenchmarkReplay types every patch of each sequential trace as its own
 // local transaction.
-func BenchmarkReplay(b *testing.B) {
+func BenchmarkReplay(b *testing.B) { benchReplay(b, trace.ReplaySequential) }
+
+// BenchmarkReplayEdit is BenchmarkReplay through Edit: each patch is its
+// own local transaction, with its wire form built only when sent.
+func BenchmarkReplayEdit(b *testing.B) { benchReplay(b, trace.ReplaySequentialEdits) }
+
+func benchReplay(b *testing.B, replay func(*trace.Trace, string) (*crdt.Doc, error)) {
 	for name, t := range loadTraces(b, "sequential") {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				d, err := trace.ReplaySequential(t, "bench")
+				d, err := replay(t, "bench")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -49,23 +55,41 @@ func BenchmarkReplay(b *testing.B) {
 	}
 }
 
-// BenchmarkReplayEdit is BenchmarkReplay through Edit: each patch is its
-// own local transaction, with its wire form built only when sent.
-func BenchmarkReplayEdit(b *testing.B) {
-	for name, t := range loadTraces(b, "sequential") {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				d, err := trace.ReplaySequentialEdits(t, "bench")
-				if err != nil {
-					b.Fatal(err)
-				}
-				if d.Len() == 0 {
-					b.Fatal("empty result")
-				}
-			}
-		})
+// concurrentTxns are the transactions of a concurrent trace, as its
+// agents made them.
+func concurrentTxns(b *testing.B, t *trace.Trace) []*crdt.Txn {
+	c, err := trace.ReplayConcurrent(t)
+	if err != nil {
+		b.Fatal(err)
 	}
+	return c.All()
+}
+
+func encodeTxns(b *testing.B, txns []*crdt.Txn) [][]byte {
+	var wire [][]byte
+	for _, tx := range txns {
+		w, err := crdt.EncodeTxn(tx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wire = append(wire, w)
+	}
+	return wire
+}
+
+// applyWire decodes and applies wire into a fresh replica of agent.
+func applyWire(b *testing.B, agent string, wire [][]byte) *crdt.Doc {
+	d, _ := crdt.New(agent)
+	for _, w := range wire {
+		tx, err := crdt.DecodeTxn(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Apply(tx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return d
 }
 
 // BenchmarkMerge merges every transaction of each concurrent trace into a
@@ -73,11 +97,7 @@ func BenchmarkReplayEdit(b *testing.B) {
 func BenchmarkMerge(b *testing.B) {
 	for name, t := range loadTraces(b, "concurrent") {
 		b.Run(name, func(b *testing.B) {
-			c, err := trace.ReplayConcurrent(t)
-			if err != nil {
-				b.Fatal(err)
-			}
-			all := c.All()
+			all := concurrentTxns(b, t)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -97,31 +117,11 @@ func BenchmarkMerge(b *testing.B) {
 func BenchmarkMergeEncoded(b *testing.B) {
 	for name, t := range loadTraces(b, "concurrent") {
 		b.Run(name, func(b *testing.B) {
-			c, err := trace.ReplayConcurrent(t)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var wire [][]byte
-			for _, tx := range c.All() {
-				w, err := crdt.EncodeTxn(tx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				wire = append(wire, w)
-			}
+			wire := encodeTxns(b, concurrentTxns(b, t))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, _ := crdt.New("merge")
-				for _, w := range wire {
-					tx, err := crdt.DecodeTxn(w)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := d.Apply(tx); err != nil {
-						b.Fatal(err)
-					}
-				}
+				applyWire(b, "merge", wire)
 			}
 		})
 	}
@@ -133,37 +133,16 @@ func BenchmarkMergeEncoded(b *testing.B) {
 func BenchmarkCatchUp(b *testing.B) {
 	for name, t := range loadTraces(b, "concurrent") {
 		b.Run(name, func(b *testing.B) {
-			c, err := trace.ReplayConcurrent(t)
+			src, err := trace.Merge(concurrentTxns(b, t))
 			if err != nil {
 				b.Fatal(err)
 			}
-			src, err := trace.Merge(c.All())
-			if err != nil {
-				b.Fatal(err)
-			}
-			var wire [][]byte
-			for _, tx := range src.Missing(crdt.Version{}) {
-				w, err := crdt.EncodeTxn(tx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				wire = append(wire, w)
-			}
+			wire := encodeTxns(b, src.Missing(crdt.Version{}))
 			b.ReportAllocs()
 			b.ReportMetric(float64(len(wire)), "txns")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				d, _ := crdt.New("fresh")
-				for _, w := range wire {
-					tx, err := crdt.DecodeTxn(w)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := d.Apply(tx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if d.Text() != t.End {
+				if d := applyWire(b, "fresh", wire); d.Text() != t.End {
 					b.Fatal("wrong text")
 				}
 			}

@@ -38,18 +38,31 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	decMode, err = cbor.DecOptions{
-		MaxNestedLevels:  6,
-		MaxArrayElements: 2*MaxTxnParents + MaxTxnOps + 16,
+	opts := strictDecOptions(6, 2*MaxTxnParents+MaxTxnOps+16)
+	opts.DupMapKey = cbor.DupMapKeyEnforcedAPF
+	decMode = mustDecMode(opts)
+}
+
+// strictDecOptions are the options every decoder of untrusted bytes in
+// crdt starts from: bounded nesting and arrays, at most 16 map pairs, no
+// indefinite lengths, no tags, valid UTF-8 only.
+func strictDecOptions(maxNested, maxArray int) cbor.DecOptions {
+	return cbor.DecOptions{
+		MaxNestedLevels:  maxNested,
+		MaxArrayElements: maxArray,
 		MaxMapPairs:      16,
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
 		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
+	}
+}
+
+func mustDecMode(o cbor.DecOptions) cbor.DecMode {
+	m, err := o.DecMode()
 	if err != nil {
 		panic(err)
 	}
+	return m
 }
 
 type wireRef struct {

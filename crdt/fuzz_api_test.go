@@ -229,15 +229,7 @@ func zstdRLEBomb(n int) []byte {
 // like that.
 func TestLoadSnapshotDecompressionBomb(t *testing.T) {
 	const raw = 128 << 20
-	type wireSnapshot struct { // the snapshot header (see snapshot.go)
-		_      struct{} `cbor:",toarray"`
-		V      uint64
-		Agents []string
-		End    uint64
-		RawLen uint64
-		Body   []byte
-	}
-	data, err := cbor.Marshal(wireSnapshot{V: 1, Agents: []string{"a"}, End: 1, RawLen: raw, Body: zstdRLEBomb(raw)})
+	data, err := cbor.Marshal(crdt.WireSnapshot{V: 1, Agents: []string{"a"}, End: 1, RawLen: raw, Body: zstdRLEBomb(raw)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -408,6 +408,26 @@ func (w *world) made(q *peer, spec string) (*crdt.Txn, error) {
 	return t, nil
 }
 
+// madeBy is made on the replica named name.
+func (w *world) madeBy(name, spec string) (*crdt.Txn, error) {
+	q, err := w.peer(name)
+	if err != nil {
+		return nil, err
+	}
+	return w.made(q, spec)
+}
+
+// delivery reads the arguments "A B K …" of deliver and forge: replica A,
+// and B's transaction K (see made).
+func (w *world) delivery(args []string) (*peer, *crdt.Txn, error) {
+	p, err := w.peer(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := w.madeBy(args[1], args[2])
+	return p, t, err
+}
+
 // apply delivers t to p and checks the outcome. It returns the script
 // output (an error category) or a broken invariant.
 func (w *world) apply(p *peer, t *crdt.Txn) (string, error) {
@@ -587,9 +607,9 @@ func (w *world) exec(line string) (string, error) {
 		}
 		return nil
 	}
-	peers := func() ([]*peer, error) {
+	peers := func(names ...string) ([]*peer, error) {
 		var ps []*peer
-		for _, a := range args {
+		for _, a := range names {
 			p, err := w.peer(a)
 			if err != nil {
 				return nil, err
@@ -645,21 +665,18 @@ func (w *world) exec(line string) (string, error) {
 			}
 		}
 		return w.local(p, pos, n, text)
-	case "deliver":
-		if err := nargs(3); err != nil {
+	case "deliver", "forge":
+		if err := nargs(map[string]int{"deliver": 3, "forge": 5}[cmd]); err != nil {
 			return "", err
 		}
-		p, err := w.peer(args[0])
+		p, t, err := w.delivery(args)
 		if err != nil {
 			return "", err
 		}
-		q, err := w.peer(args[1])
-		if err != nil {
-			return "", err
-		}
-		t, err := w.made(q, args[2])
-		if err != nil {
-			return "", err
+		if cmd == "forge" {
+			if err := forge(t, args[3], args[4]); err != nil {
+				return "", err
+			}
 		}
 		return w.apply(p, t)
 	case "sync":
@@ -690,15 +707,11 @@ func (w *world) exec(line string) (string, error) {
 		if err := nargs(1); err != nil || !ok {
 			return "", fmt.Errorf("sync: want A<-B")
 		}
-		p, err := w.peer(a)
+		ps, err := peers(a, b)
 		if err != nil {
 			return "", err
 		}
-		q, err := w.peer(b)
-		if err != nil {
-			return "", err
-		}
-		return "", w.sync(p, q)
+		return "", w.sync(ps[0], ps[1])
 	case "apply":
 		if len(args) < 2 {
 			return "", fmt.Errorf("apply: want A TXN")
@@ -716,28 +729,8 @@ func (w *world) exec(line string) (string, error) {
 			p.group.oracle.Apply(cloneTxn(t)) // so that `check` expects it too
 		}
 		return out, err
-	case "forge":
-		if err := nargs(5); err != nil {
-			return "", err
-		}
-		p, err := w.peer(args[0])
-		if err != nil {
-			return "", err
-		}
-		q, err := w.peer(args[1])
-		if err != nil {
-			return "", err
-		}
-		t, err := w.made(q, args[2])
-		if err != nil {
-			return "", err
-		}
-		if err := forge(t, args[3], args[4]); err != nil {
-			return "", err
-		}
-		return w.apply(p, t)
 	case "text", "pending", "version":
-		ps, err := peers()
+		ps, err := peers(args...)
 		if err != nil {
 			return "", err
 		}
@@ -757,11 +750,7 @@ func (w *world) exec(line string) (string, error) {
 		if err := nargs(2); err != nil {
 			return "", err
 		}
-		q, err := w.peer(args[0])
-		if err != nil {
-			return "", err
-		}
-		t, err := w.made(q, args[1])
+		t, err := w.madeBy(args[0], args[1])
 		if err != nil {
 			return "", err
 		}
@@ -784,23 +773,18 @@ func forge(t *crdt.Txn, field, value string) error {
 	}
 	var err error
 	switch field {
-	case "text":
+	case "text", "left", "right":
 		op, err := firstOp(crdt.OpInsert)
 		if err != nil {
 			return err
 		}
-		op.Text, err = parseString(value)
-		return err
-	case "left", "right":
-		op, err := firstOp(crdt.OpInsert)
-		if err != nil {
-			return err
-		}
-		id, err := parseID(value)
-		if field == "left" {
-			op.Left = id
-		} else {
-			op.Right = id
+		switch field {
+		case "text":
+			op.Text, err = parseString(value)
+		case "left":
+			op.Left, err = parseID(value)
+		case "right":
+			op.Right, err = parseID(value)
 		}
 		return err
 	case "target":

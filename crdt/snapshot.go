@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -224,19 +224,10 @@ func (r *reader) u() uint64 {
 	return v
 }
 
+// z reads a signed varint: zigzag over u, as binary.Varint decodes it.
 func (r *reader) z() int64 {
-	if len(r.b) > 0 && r.b[0] < 0x80 {
-		u := int64(r.b[0])
-		r.b = r.b[1:]
-		return u>>1 ^ -(u & 1)
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(errTruncated)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.u()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *reader) byte() byte {
@@ -272,45 +263,57 @@ type bitset []uint64
 
 func (s bitset) has(i uint32) bool { return s[i>>6]&(1<<(i&63)) != 0 }
 
+// words yields, for every 64-bit word that [lo, hi) touches, its index and
+// the mask of the range's bits in it.
+func words(lo, hi uint32) iter.Seq2[uint32, uint64] {
+	return func(yield func(uint32, uint64) bool) {
+		for lo < hi {
+			w, b := lo>>6, lo&63
+			n := hi - lo
+			if n > 64-b {
+				n = 64 - b
+			}
+			m := ^uint64(0)
+			if n < 64 {
+				m = (1<<n - 1) << b
+			}
+			if !yield(w, m) {
+				return
+			}
+			lo += n
+		}
+	}
+}
+
 // setRange sets [lo, hi) and reports whether any bit was already set.
 func (s bitset) setRange(lo, hi uint32) (overlap bool) {
-	for lo < hi {
-		w, b := lo>>6, lo&63
-		n := hi - lo
-		if n > 64-b {
-			n = 64 - b
-		}
-		m := ^uint64(0)
-		if n < 64 {
-			m = (1<<n - 1) << b
-		}
+	for w, m := range words(lo, hi) {
 		if s[w]&m != 0 {
 			overlap = true
 		}
 		s[w] |= m
-		lo += n
 	}
 	return overlap
 }
 
 // allSet reports whether every bit of [lo, hi) is set.
 func (s bitset) allSet(lo, hi uint32) bool {
-	for lo < hi {
-		w, b := lo>>6, lo&63
-		n := hi - lo
-		if n > 64-b {
-			n = 64 - b
-		}
-		m := ^uint64(0)
-		if n < 64 {
-			m = (1<<n - 1) << b
-		}
+	for w, m := range words(lo, hi) {
 		if s[w]&m != m {
 			return false
 		}
-		lo += n
 	}
 	return true
+}
+
+// anySet reports whether any bit of [lo, hi) is set.
+func (s bitset) anySet(lo, hi uint32) bool {
+	for w, m := range words(lo, hi) {
+		if s[w]&m != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadSnapshot decodes a snapshot into a document whose local edits are
@@ -359,20 +362,7 @@ func LoadSnapshot(agent string, data []byte) (*Doc, error) {
 	return d, nil
 }
 
-var snapDecMode = func() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:  4,
-		MaxArrayElements: 1 << 20,
-		MaxMapPairs:      16,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var snapDecMode = mustDecMode(strictDecOptions(4, 1<<20))
 
 // load fills d from a decompressed body, validating every cross-reference.
 func (d *Doc) load(w *wireSnapshot, body []byte) error {
@@ -668,26 +658,6 @@ func (d *Doc) loadItems(r *reader, end uint32, inserts, deleted bitset) error {
 		}
 	}
 	return nil
-}
-
-// anySet reports whether any bit of [lo, hi) is set.
-func (s bitset) anySet(lo, hi uint32) bool {
-	for lo < hi {
-		w, b := lo>>6, lo&63
-		n := hi - lo
-		if n > 64-b {
-			n = 64 - b
-		}
-		m := ^uint64(0)
-		if n < 64 {
-			m = (1<<n - 1) << b
-		}
-		if s[w]&m != 0 {
-			return true
-		}
-		lo += n
-	}
-	return false
 }
 
 // opFinder finds the op run of an LV in constant time: a table gives the

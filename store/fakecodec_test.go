@@ -139,7 +139,8 @@ func (d *fakeDoc) Apply(payload []byte) error {
 
 func (d *fakeDoc) Version() Version { return d.v.Clone() }
 
-func (d *fakeDoc) Text() string {
+// sortedIDs are the items' IDs by agent, then seq: the text's order.
+func (d *fakeDoc) sortedIDs() []ID {
 	ids := make([]ID, 0, len(d.items))
 	for id := range d.items {
 		ids = append(ids, id)
@@ -150,6 +151,11 @@ func (d *fakeDoc) Text() string {
 		}
 		return ids[i].Seq < ids[j].Seq
 	})
+	return ids
+}
+
+func (d *fakeDoc) Text() string {
+	ids := d.sortedIDs()
 	var b strings.Builder
 	for _, id := range ids {
 		b.WriteByte(d.items[id])
@@ -163,16 +169,7 @@ func (d *fakeDoc) TextHash() []byte {
 }
 
 func (d *fakeDoc) Snapshot() []byte {
-	ids := make([]ID, 0, len(d.items))
-	for id := range d.items {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].Agent != ids[j].Agent {
-			return ids[i].Agent < ids[j].Agent
-		}
-		return ids[i].Seq < ids[j].Seq
-	})
+	ids := d.sortedIDs()
 	fs := fakeSnap{V: encodeVersion(d.v)}
 	var text []byte
 	flush := func() {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -186,11 +185,8 @@ func TestS3BackupListRestoreAt(t *testing.T) {
 	}
 
 	// Objects elsewhere in the bucket are not this sink's backups.
-	cl := srv.Client(t)
 	for _, key := range []string{"relay/other.txt", "relay/one/sub/" + first.Name, "elsewhere/" + first.Name} {
-		if _, err := cl.PutObject(ctx, "weft-test", key, strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		srv.Put(t, "weft-test", key, []byte("x"))
 	}
 	list, err := ListBackups(ctx, sink)
 	if err != nil {
@@ -346,17 +342,8 @@ func TestS3RestoreRefusesDamagedBackups(t *testing.T) {
 	}
 	before := openState(t, target)
 
-	cl := srv.Client(t)
 	key := "p/" + info.Name
-	obj, err := cl.GetObject(ctx, "weft-test", key, minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig, err := io.ReadAll(obj)
-	obj.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	orig := srv.Get(t, "weft-test", key)
 	for _, tc := range []struct {
 		name string
 		mut  func([]byte) []byte
@@ -369,10 +356,7 @@ func TestS3RestoreRefusesDamagedBackups(t *testing.T) {
 		{"trailing data", func(b []byte) []byte { return append(b, 0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := tc.mut(bytes.Clone(orig))
-			if _, err := cl.PutObject(ctx, "weft-test", key, bytes.NewReader(bad), int64(len(bad)), minio.PutObjectOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			srv.Put(t, "weft-test", key, tc.mut(bytes.Clone(orig)))
 			if _, err := VerifyBackup(ctx, sink, info.Name, nil); !errors.Is(err, ErrBackup) {
 				t.Fatalf("verify: %v", err)
 			}
@@ -399,10 +383,7 @@ func TestS3Retention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := srv.Client(t)
-	if _, err := cl.PutObject(ctx, "weft-test", "r/README", strings.NewReader("hi"), 2, minio.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Put(t, "weft-test", "r/README", []byte("hi"))
 	r := Retention{KeepLast: 1, KeepDaily: 2}
 	var last BackupInfo
 	for d := 0; d < 4; d++ {
@@ -417,7 +398,7 @@ func TestS3Retention(t *testing.T) {
 	if got := backupNames(t, sink); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("kept %v\nwant %v", got, want)
 	}
-	if _, err := cl.StatObject(ctx, "weft-test", "r/README", minio.StatObjectOptions{}); err != nil {
+	if _, err := srv.Client(t).StatObject(ctx, "weft-test", "r/README", minio.StatObjectOptions{}); err != nil {
 		t.Fatalf("retention touched a stranger: %v", err)
 	}
 	if err := sink.Delete(ctx, "weft-backup-19990101T000000.000000000Z.wbk"); err != nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,24 +61,10 @@ func TestBackupCommandsS3(t *testing.T) {
 		t.Fatalf("second create: %d %q %q", code, out, errs)
 	}
 
-	code, out, _ = runWeft(t, "backup", "list", "--from", url)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIMESTAMP") {
-		t.Fatalf("list: %d %q", code, out)
-	}
-	first := strings.Fields(lines[1])[0]
-
-	dst := filepath.Join(t.TempDir(), "restored")
-	code, out, errs = runWeft(t, "backup", "restore", "--from", url, "--at", first, "--data", dst)
-	if code != 0 || !strings.HasPrefix(out, "restored ") {
-		t.Fatalf("restore --at %s: %d %q %q", first, code, out, errs)
-	}
+	stamps := listBackups(t, url, 2)
+	dst := restoreChecked(t, url, stamps[0])
 	if n := docCount(t, dst); n != 1 {
 		t.Fatalf("restored the first backup: %d documents, want 1", n)
-	}
-	code, out, _ = runWeft(t, "check", "--data", dst)
-	if code != 0 || !strings.Contains(out, "checked 1 documents, 3 transactions: healthy") {
-		t.Fatalf("check restored: %d %q", code, out)
 	}
 	latest := filepath.Join(t.TempDir(), "latest")
 	if code, out, errs = runWeft(t, "backup", "restore", "--from", url, "--at", "latest", "--data", latest); code != 0 {
@@ -100,25 +84,12 @@ func TestBackupCommandsS3(t *testing.T) {
 	}
 
 	// A damaged object is refused and the target is not created.
-	cl := srv.Client(t)
-	ctx := context.Background()
 	var key string
-	for o := range cl.ListObjects(ctx, "weft-cli", minio.ListObjectsOptions{Prefix: "relay/"}) {
+	for o := range srv.Client(t).ListObjects(context.Background(), "weft-cli", minio.ListObjectsOptions{Prefix: "relay/"}) {
 		key = o.Key
 	}
-	obj, err := cl.GetObject(ctx, "weft-cli", key, minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(obj)
-	obj.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = b[:len(b)-7] // truncated
-	if _, err := cl.PutObject(ctx, "weft-cli", key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	b := srv.Get(t, "weft-cli", key)
+	srv.Put(t, "weft-cli", key, b[:len(b)-7]) // truncated
 	empty := filepath.Join(t.TempDir(), "x")
 	code, _, errs = runWeft(t, "backup", "restore", "--from", url, "--at", "latest", "--data", empty)
 	if code != 1 || !strings.Contains(errs, "bad backup") || strings.Count(errs, "\n") != 1 {

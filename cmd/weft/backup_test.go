@@ -33,6 +33,39 @@ func corruptValue(t *testing.T, dir, key string) {
 	}
 }
 
+// listBackups runs `weft backup list` on from and returns the timestamps
+// of the want backups it lists, oldest first.
+func listBackups(t *testing.T, from string, want int) []string {
+	t.Helper()
+	code, out, _ := runWeft(t, "backup", "list", "--from", from)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != want+1 || !strings.HasPrefix(lines[0], "TIMESTAMP") {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	var stamps []string
+	for _, l := range lines[1:] {
+		stamps = append(stamps, strings.Fields(l)[0])
+	}
+	return stamps
+}
+
+// restoreChecked restores the backup at stamp from from into a new data
+// directory, which `weft check` must find healthy (makeStore's one
+// document), and returns it.
+func restoreChecked(t *testing.T, from, stamp string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "restored")
+	code, out, errs := runWeft(t, "backup", "restore", "--from", from, "--at", stamp, "--data", dst)
+	if code != 0 || !strings.HasPrefix(out, "restored ") {
+		t.Fatalf("restore --at %s: %d %q %q", stamp, code, out, errs)
+	}
+	code, out, _ = runWeft(t, "check", "--data", dst)
+	if code != 0 || !strings.Contains(out, "checked 1 documents, 3 transactions: healthy") {
+		t.Fatalf("check restored: %d %q", code, out)
+	}
+	return dst
+}
+
 func TestBackupCommands(t *testing.T) {
 	dir, id := makeStore(t)
 	bdir := t.TempDir()
@@ -40,22 +73,8 @@ func TestBackupCommands(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "wrote weft-backup-") {
 		t.Fatalf("create: %d %q %q", code, out, errs)
 	}
-	code, out, _ = runWeft(t, "backup", "list", "--from", bdir)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "TIMESTAMP") {
-		t.Fatalf("list: %d %q", code, out)
-	}
-	stamp := strings.Fields(lines[1])[0]
-
-	dst := filepath.Join(t.TempDir(), "restored")
-	code, out, errs = runWeft(t, "backup", "restore", "--from", bdir, "--at", stamp, "--data", dst)
-	if code != 0 || !strings.HasPrefix(out, "restored ") {
-		t.Fatalf("restore: %d %q %q", code, out, errs)
-	}
-	code, out, _ = runWeft(t, "check", "--data", dst)
-	if code != 0 || !strings.Contains(out, "checked 1 documents, 3 transactions: healthy") {
-		t.Fatalf("check restored: %d %q", code, out)
-	}
+	stamps := listBackups(t, bdir, 1)
+	dst := restoreChecked(t, bdir, stamps[0])
 	s, err := store.Open(dst, store.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)

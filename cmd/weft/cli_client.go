@@ -75,21 +75,21 @@ type apiReplyError struct {
 
 func (e *apiReplyError) Error() string { return e.msg }
 
-// do sends a request and returns the reply's body (at most limit bytes)
-// if its status is 2xx. Every error is ready to print (one line) and
-// carries exit status 1.
-func (c *apiClient) do(ctx context.Context, method, path string, body any, limit int64) ([]byte, error) {
+// send sends a request with the token and reads the reply's body (at most
+// limit bytes; what names it in errors) whatever its status. Every error is
+// ready to print (one line) and carries exit status 1.
+func (c *apiClient) send(ctx context.Context, method, path string, body any, limit int64, what string) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, withCode(1, err)
+			return nil, nil, withCode(1, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return nil, withCode(1, err)
+		return nil, nil, withCode(1, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -98,17 +98,28 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, limit
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, noDaemon(c.dir)
+			return nil, nil, noDaemon(c.dir)
 		}
-		return nil, withCode(1, fmt.Errorf("cannot reach the daemon at %s: %s", c.base, oneLine(err.Error())))
+		return nil, nil, withCode(1, fmt.Errorf("cannot reach the daemon at %s: %s", c.base, oneLine(err.Error())))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, withCode(1, fmt.Errorf("reading the daemon's reply: %s", oneLine(err.Error())))
+		return nil, nil, withCode(1, fmt.Errorf("reading the daemon's %s: %s", what, oneLine(err.Error())))
 	}
 	if int64(len(b)) > limit {
-		return nil, withCode(1, fmt.Errorf("the daemon's reply is larger than %d bytes", limit))
+		return nil, nil, withCode(1, fmt.Errorf("the daemon's %s is larger than %d bytes", what, limit))
+	}
+	return resp, b, nil
+}
+
+// do sends a request and returns the reply's body (at most limit bytes)
+// if its status is 2xx. Every error is ready to print (one line) and
+// carries exit status 1.
+func (c *apiClient) do(ctx context.Context, method, path string, body any, limit int64) ([]byte, error) {
+	resp, b, err := c.send(ctx, method, path, body, limit, "reply")
+	if err != nil {
+		return nil, err
 	}
 	if resp.StatusCode/100 == 2 {
 		return b, nil

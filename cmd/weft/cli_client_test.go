@@ -27,13 +27,18 @@ type fakeDaemon struct {
 	url  string
 }
 
-func startFakeDaemon(t *testing.T) *fakeDaemon {
+// startFakeDaemon starts a fakeDaemon; opts change the ui server's options
+// (e.g. to serve more routes).
+func startFakeDaemon(t *testing.T, opts ...func(*ui.Options)) *fakeDaemon {
 	t.Helper()
 	fake := uitest.New()
 	o := ui.DefaultOptions()
 	o.Addr = "127.0.0.1:0"
 	o.Token = cliToken
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, f := range opts {
+		f(&o)
+	}
 	s, err := ui.New(fake, o)
 	if err != nil {
 		t.Fatal(err)

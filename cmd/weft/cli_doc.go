@@ -71,31 +71,52 @@ func usageErr(c *cobra.Command, format string, args ...any) error {
 	return withCode(2, fmt.Errorf("%s: %s (see '%s --help')", name, fmt.Sprintf(format, args...), c.CommandPath()))
 }
 
-func argDocID(c *cobra.Command, s string) (string, error) {
-	if _, err := vocab.ParseDocID(s); err != nil {
-		return "", usageErr(c, "%q is not a document ID (32 lowercase hex digits, not all zero)", s)
-	}
-	return s, nil
+// docArgs checks a `weft doc` command's arguments in order and keeps the
+// first bad one's error (exit 2); once they have all passed, dial finds the
+// daemon. So a command reports bad arguments before a missing daemon, and
+// reads as the list of what it takes.
+type docArgs struct {
+	c   *cobra.Command
+	err error
 }
 
-// argCount parses a non-negative (min 0) or positive (min 1) whole number.
-func argCount(c *cobra.Command, what, s string, min int) (int, error) {
+// check fails with the usage error format unless ok.
+func (a *docArgs) check(ok bool, format string, args ...any) {
+	if !ok && a.err == nil {
+		a.err = usageErr(a.c, format, args...)
+	}
+}
+
+func (a *docArgs) docID(s string) string {
+	_, err := vocab.ParseDocID(s)
+	a.check(err == nil, "%q is not a document ID (32 lowercase hex digits, not all zero)", s)
+	return s
+}
+
+// count parses a non-negative (min 0) or positive (min 1) whole number.
+func (a *docArgs) count(what, s string, min int) int {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < min {
-		kind := "a whole number ≥ 0"
-		if min > 0 {
-			kind = "a whole number ≥ 1"
-		}
-		return 0, usageErr(c, "%s must be %s, not %q", what, kind, s)
+	kind := "a whole number ≥ 0"
+	if min > 0 {
+		kind = "a whole number ≥ 1"
 	}
-	return n, nil
+	a.check(err == nil && n >= min, "%s must be %s, not %q", what, kind, s)
+	return n
 }
 
-func argText(c *cobra.Command, what, s string) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", usageErr(c, "%s is not valid UTF-8", what)
+func (a *docArgs) text(what, s string) string {
+	a.check(utf8.ValidString(s), "%s is not valid UTF-8", what)
+	return s
+}
+
+// dial finds the daemon of the --data directory if every argument passed.
+func (a *docArgs) dial(data string) *apiClient {
+	if a.err != nil {
+		return nil
 	}
-	return s, nil
+	cl, err := dialDaemon(data)
+	a.err = err
+	return cl
 }
 
 func docNewCmd(data *string) *cobra.Command {
@@ -105,12 +126,11 @@ func docNewCmd(data *string) *cobra.Command {
 		Short: "Create a document and print its ID",
 		Args:  nArgs(""),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if _, err := argText(c, "--title", title); err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			a.text("--title", title)
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			var info api.DocInfo
 			if err := cl.call(c.Context(), "POST", "/api/docs", map[string]string{"title": title}, &info); err != nil {
@@ -130,13 +150,11 @@ func docJoinCmd(data *string) *cobra.Command {
 		Short: "Join a document shared by another peer and print its ID",
 		Args:  nArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			var info api.DocInfo
 			if err := cl.call(c.Context(), "POST", "/api/docs/"+id+"/join", nil, &info); err != nil {
@@ -206,13 +224,11 @@ func docCatCmd(data *string) *cobra.Command {
 		Short: "Print a document's text exactly (no newline is added)",
 		Args:  nArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			text, err := cl.text(c.Context(), id)
 			if err != nil {
@@ -232,59 +248,39 @@ func postEdits(ctx context.Context, cl *apiClient, id string, edits []api.Edit) 
 }
 
 func docInsertCmd(data *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "insert ID POS TEXT",
-		Short: "Insert TEXT at code-point position POS (use -- before a TEXT starting with -)",
-		Args:  nArgs("ID POS TEXT"),
-		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			pos, err := argCount(c, "POS", args[1], 0)
-			if err != nil {
-				return err
-			}
-			text, err := argText(c, "TEXT", args[2])
-			if err != nil {
-				return err
-			}
-			if text == "" {
-				return usageErr(c, "TEXT is empty")
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
-			}
-			_, err = postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Ins: text}})
-			return err
-		},
-	}
+	return docEditCmd(data, "insert ID POS TEXT", "Insert TEXT at code-point position POS (use -- before a TEXT starting with -)",
+		func(a *docArgs, args []string) api.Edit {
+			pos, text := a.count("POS", args[1], 0), a.text("TEXT", args[2])
+			a.check(text != "", "TEXT is empty")
+			return api.Edit{Pos: pos, Ins: text}
+		})
 }
 
 func docDeleteCmd(data *string) *cobra.Command {
+	return docEditCmd(data, "delete ID POS LEN", "Delete LEN code points at code-point position POS",
+		func(a *docArgs, args []string) api.Edit {
+			return api.Edit{Pos: a.count("POS", args[1], 0), Del: a.count("LEN", args[2], 1)}
+		})
+}
+
+// docEditCmd makes a command that makes one edit to the document named by
+// its first argument (use is "NAME ID ARG…"); edit reads the other
+// arguments into the edit.
+func docEditCmd(data *string, use, short string, edit func(a *docArgs, args []string) api.Edit) *cobra.Command {
+	_, names, _ := strings.Cut(use, " ")
 	return &cobra.Command{
-		Use:   "delete ID POS LEN",
-		Short: "Delete LEN code points at code-point position POS",
-		Args:  nArgs("ID POS LEN"),
+		Use:   use,
+		Short: short,
+		Args:  nArgs(names),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			e := edit(a, args)
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
-			pos, err := argCount(c, "POS", args[1], 0)
-			if err != nil {
-				return err
-			}
-			n, err := argCount(c, "LEN", args[2], 1)
-			if err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
-			}
-			_, err = postEdits(c.Context(), cl, id, []api.Edit{{Pos: pos, Del: n}})
+			_, err := postEdits(c.Context(), cl, id, []api.Edit{e})
 			return err
 		},
 	}
@@ -296,17 +292,11 @@ func docRenameCmd(data *string) *cobra.Command {
 		Short: "Change a document's title",
 		Args:  nArgs("ID TITLE"),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			title, err := argText(c, "TITLE", args[1])
-			if err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			id, title := a.docID(args[0]), a.text("TITLE", args[1])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			return cl.call(c.Context(), "PATCH", "/api/docs/"+id, map[string]string{"title": title}, nil)
 		},
@@ -319,13 +309,11 @@ func docStatusCmd(data *string) *cobra.Command {
 		Short: "Print a document's state as JSON: version, peers, buffered transactions, …",
 		Args:  nArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			var st json.RawMessage // print what the daemon says, fields and all
 			if err := cl.call(c.Context(), "GET", "/api/docs/"+id+"/status", nil, &st); err != nil {
@@ -375,12 +363,11 @@ and a final JSON line: {"doc","file","edits","skipped","batches","seconds",
 or the text does not end as the trace's endContent.`,
 		Args: nArgs("ID TRACE"),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := argDocID(c, args[0])
-			if err != nil {
-				return err
-			}
-			if batch < 1 || batch > ui.MaxEdits {
-				return usageErr(c, "--batch must be between 1 and %d, not %d", ui.MaxEdits, batch)
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			a.check(batch >= 1 && batch <= ui.MaxEdits, "--batch must be between 1 and %d, not %d", ui.MaxEdits, batch)
+			if a.err != nil {
+				return a.err
 			}
 			file := args[1]
 			t, err := trace.Load(file)
@@ -393,9 +380,9 @@ or the text does not end as the trace's endContent.`,
 			if !c.Flags().Changed("progress") {
 				progress = isTerminal(c.ErrOrStderr())
 			}
-			cl, err := dialDaemon(*data)
-			if err != nil {
-				return err
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
 			}
 			return replayInto(c, cl, id, file, t, batch, progress)
 		},

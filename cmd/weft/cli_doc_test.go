@@ -89,16 +89,30 @@ func TestDocListShowsUntitledAndEmpty(t *testing.T) {
 	}
 }
 
+// cliFailure is a command that must fail with exit status code and one
+// line on stderr containing want.
+type cliFailure struct {
+	name string
+	args []string
+	code int
+	want string
+}
+
+func (d *fakeDaemon) failsAll(t *testing.T, cases []cliFailure) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := d.cli(t, c.args...)
+			fails(t, c.code, c.want, code, out, errs)
+		})
+	}
+}
+
 func TestDocErrors(t *testing.T) {
 	d := startFakeDaemon(t)
 	d.fake.Put(testDocID, "t", "abc")
 	unknown := "ffffffffffffffffffffffffffffffff"
-	cases := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	cases := []cliFailure{
 		{"unknown doc cat", []string{"doc", "cat", unknown}, 1, "weft: unknown document " + unknown + "\n"},
 		{"unknown doc insert", []string{"doc", "insert", unknown, "0", "x"}, 1, "weft: unknown document " + unknown + "\n"},
 		{"unknown doc delete", []string{"doc", "delete", unknown, "0", "1"}, 1, "weft: unknown document " + unknown + "\n"},
@@ -121,12 +135,7 @@ func TestDocErrors(t *testing.T) {
 		{"unknown flag", []string{"doc", "list", "--bogus"}, 2, "unknown flag: --bogus"},
 		{"unknown subcommand", []string{"doc", "bogus"}, 2, `unknown command "bogus" for 'weft doc'`},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, out, errs := d.cli(t, c.args...)
-			fails(t, c.code, c.want, code, out, errs)
-		})
-	}
+	d.failsAll(t, cases)
 	if got := d.ok(t, "doc", "cat", testDocID); got != "abc" {
 		t.Fatalf("failed commands changed the text to %q", got)
 	}
@@ -225,12 +234,7 @@ func TestDocReplayErrors(t *testing.T) {
 	notTrace := filepath.Join(t.TempDir(), "x.json")
 	os.WriteFile(notTrace, []byte(`{"txns":[]}`), 0o600)
 
-	cases := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	cases := []cliFailure{
 		{"missing file", []string{"doc", "replay", testDocID, "/nonexistent/trace.json.gz"}, 2, "no such file"},
 		{"not a trace", []string{"doc", "replay", testDocID, notTrace}, 2, "no endContent"},
 		{"concurrent trace", []string{"doc", "replay", testDocID, concurrent}, 2, "sequential traces only"},
@@ -239,12 +243,7 @@ func TestDocReplayErrors(t *testing.T) {
 		{"unknown document", []string{"doc", "replay", "ffffffffffffffffffffffffffffffff", good}, 1, "unknown document ffffffffffffffffffffffffffffffff"},
 		{"edit refused", []string{"doc", "replay", testDocID, bad, "--batch", "2"}, 1, "doc replay: edit 3 of 4: bad input: position 9"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, out, errs := d.cli(t, c.args...)
-			fails(t, c.code, c.want, code, out, errs)
-		})
-	}
+	d.failsAll(t, cases)
 	if got := d.ok(t, "doc", "cat", testDocID); got != "ab" {
 		t.Fatalf("edits before the refused one should stay: %q", got)
 	}

@@ -10,18 +10,32 @@ import (
 	"weft/api"
 )
 
-func newPeersCmd() *cobra.Command {
+// daemonCmd makes a command without arguments that asks the running
+// daemon of --data something and prints the answer as a table, or as JSON
+// with --json; run gets the client.
+func daemonCmd(use, short string, run func(c *cobra.Command, cl *apiClient, asJSON bool) error) *cobra.Command {
 	var data string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "peers [--json]",
-		Short: "List the peers the running daemon is connected to",
+		Use:   use,
+		Short: short,
 		Args:  nArgs(""),
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := dialDaemon(data)
 			if err != nil {
 				return err
 			}
+			return run(c, cl, asJSON)
+		},
+	}
+	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return c
+}
+
+func newPeersCmd() *cobra.Command {
+	return daemonCmd("peers [--json]", "List the peers the running daemon is connected to",
+		func(c *cobra.Command, cl *apiClient, asJSON bool) error {
 			var peers []api.PeerInfo
 			if err := cl.call(c.Context(), "GET", "/api/peers", nil, &peers); err != nil {
 				return err
@@ -35,25 +49,12 @@ func newPeersCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\n", p.ID, strings.Join(p.Addrs, " "))
 			}
 			return tw.Flush()
-		},
-	}
-	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-	return c
+		})
 }
 
 func newStatusCmd() *cobra.Command {
-	var data string
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "status [--json]",
-		Short: "Show the running daemon's peer ID, addresses, documents, peers and health (exit status 1 when unhealthy)",
-		Args:  nArgs(""),
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := dialDaemon(data)
-			if err != nil {
-				return err
-			}
+	return daemonCmd("status [--json]", "Show the running daemon's peer ID, addresses, documents, peers and health (exit status 1 when unhealthy)",
+		func(c *cobra.Command, cl *apiClient, asJSON bool) error {
 			var st api.NodeStatus
 			if err := cl.call(c.Context(), "GET", "/api/status", nil, &st); err != nil {
 				return err
@@ -89,9 +90,5 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			return unhealthy(health)
-		},
-	}
-	c.Flags().StringVar(&data, "data", "", "data directory of the daemon to talk to (default: $XDG_DATA_HOME/weft)")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-	return c
+		})
 }

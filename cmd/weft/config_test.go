@@ -35,9 +35,7 @@ func parseRelay(t *testing.T, args ...string) (relayConfig, backupSchedule, erro
 }
 
 func TestDaemonConfigPrecedence(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dir)
-	clearEnv(t)
+	dir := cleanEnv(t)
 	data := filepath.Join(dir, "weft")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -95,19 +93,21 @@ func TestDaemonConfigPrecedence(t *testing.T) {
 	}
 }
 
-// clearEnv unsets every WEFT_* variable for the test.
-func clearEnv(t *testing.T) {
+// cleanEnv unsets every WEFT_* variable for the test and points
+// XDG_DATA_HOME at a new empty directory, which it returns.
+func cleanEnv(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", dir)
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WEFT_") {
 			t.Setenv(k, "")
 		}
 	}
+	return dir
 }
 
 func TestDaemonConfigDefaults(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dir)
-	clearEnv(t)
+	dir := cleanEnv(t)
 	cfg, err := parseDaemon(t)
 	if err != nil {
 		t.Fatal(err)
@@ -122,9 +122,7 @@ func TestDaemonConfigDefaults(t *testing.T) {
 // The relay reads its configuration through the daemon's loader: file <
 // environment (WEFT_RELAY_*) < flags, unknown keys refused.
 func TestRelayConfigPrecedence(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dir)
-	clearEnv(t)
+	dir := cleanEnv(t)
 	// Defaults: what the flags have always said.
 	cfg, b, err := parseRelay(t)
 	if err != nil {
@@ -180,9 +178,7 @@ func TestRelayConfigPrecedence(t *testing.T) {
 }
 
 func TestRelayConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dir)
-	clearEnv(t)
+	dir := cleanEnv(t)
 	bad := filepath.Join(dir, "bad.toml")
 	_ = os.WriteFile(bad, []byte("host-docs = \"all\"\n"), 0o600)
 	if _, _, err := parseRelay(t, "--config", bad); err == nil || !strings.Contains(err.Error(), `unknown setting "host-docs"`) {
@@ -212,9 +208,7 @@ func TestRelayConfigErrors(t *testing.T) {
 }
 
 func TestDaemonConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dir)
-	clearEnv(t)
+	dir := cleanEnv(t)
 	bad := filepath.Join(dir, "bad.toml")
 	_ = os.WriteFile(bad, []byte("apii = \"x\"\n"), 0o600)
 	if _, err := parseDaemon(t, "--config", bad); err == nil || !strings.Contains(err.Error(), `unknown setting "apii"`) {

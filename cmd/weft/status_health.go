@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"weft/api"
@@ -28,25 +26,9 @@ type statusJSON struct {
 // health runs the daemon's checks (GET /readyz). It returns nil, nil when
 // the daemon serves no health checks (an older daemon).
 func (c *apiClient) health(ctx context.Context) (*obs.Report, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+obs.PathReady, nil)
+	resp, b, err := c.send(ctx, "GET", obs.PathReady, nil, maxHealthBytes, "health report")
 	if err != nil {
-		return nil, withCode(1, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, noDaemon(c.dir)
-		}
-		return nil, withCode(1, fmt.Errorf("cannot reach the daemon at %s: %s", c.base, oneLine(err.Error())))
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBytes+1))
-	if err != nil {
-		return nil, withCode(1, fmt.Errorf("reading the daemon's health: %s", oneLine(err.Error())))
-	}
-	if len(b) > maxHealthBytes {
-		return nil, withCode(1, fmt.Errorf("the daemon's health report is larger than %d bytes", maxHealthBytes))
+		return nil, err
 	}
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusServiceUnavailable:

@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,31 +11,15 @@ import (
 	"weft/api"
 	"weft/obs"
 	"weft/ui"
-	"weft/ui/uitest"
 )
 
 // startHealthDaemon is a fake daemon (the ui server over a fake backend)
 // that serves health checks as `weft daemon` does.
 func startHealthDaemon(t *testing.T, h *obs.Health) *fakeDaemon {
 	t.Helper()
-	fake := uitest.New()
-	o := ui.DefaultOptions()
-	o.Addr = "127.0.0.1:0"
-	o.Token = cliToken
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	o.Extra = obs.Routes(nil, h)
-	s, err := ui.New(fake, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	if err := writeAPIInfo(dir, apiInfo{API: srv.URL, Token: cliToken, PID: os.Getpid()}); err != nil {
-		t.Fatal(err)
-	}
-	fake.SetNode(api.NodeStatus{PeerID: "12D3KooWSelf", Version: "v1"})
-	return &fakeDaemon{fake: fake, dir: dir, url: srv.URL}
+	d := startFakeDaemon(t, func(o *ui.Options) { o.Extra = obs.Routes(nil, h) })
+	d.fake.SetNode(api.NodeStatus{PeerID: "12D3KooWSelf", Version: "v1"})
+	return d
 }
 
 func TestStatusShowsHealth(t *testing.T) {

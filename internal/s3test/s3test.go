@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"go/build"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -153,6 +154,33 @@ func (s *Server) MakeBucket(t testing.TB, bucket string) {
 	defer cancel()
 	if err := s.Client(t).MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 		t.Fatalf("make bucket %s: %v", bucket, err)
+	}
+}
+
+// Get returns the object at key in bucket.
+func (s *Server) Get(t testing.TB, bucket, key string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	obj, err := s.Client(t).GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	return b
+}
+
+// Put stores b as the object at key in bucket.
+func (s *Server) Put(t testing.TB, bucket, key string, b []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Client(t).PutObject(ctx, bucket, key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("put %s/%s: %v", bucket, key, err)
 	}
 }
 
