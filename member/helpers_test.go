@@ -68,3 +68,7 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func signWith(dev *Device, hash [32]byte) []byte {
+	return ed25519.Sign(dev.Sign, signed(domainHeader, hash[:]))
+}
