@@ -73,4 +73,3 @@ func TestEquivocationProof(t *testing.T) {
 	_, err = ParseProof(swapped, d.ID)
 	wantReason(t, err, vocab.ReasonMalformed)
 }
-
