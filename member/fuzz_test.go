@@ -192,9 +192,16 @@ func FuzzOpenSealed(f *testing.F) {
 
 func FuzzParseHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		loose, hash, looseErr := parseHeader(data, vocab.DocID{}) // ParseRun's path
 		h, err := ParseHeader(data, vocab.DocID{})
 		if err != nil {
+			if looseErr == nil {
+				_, _ = ParseRun([][]byte{data}, loose.Doc, loose.Prev)
+			}
 			return
+		}
+		if looseErr != nil || hash != h.Hash() {
+			t.Fatalf("a canonical header parses differently for runs (%v)", looseErr)
 		}
 		if !bytes.Equal(h.Marshal(), data) {
 			t.Fatal("header does not encode back to its bytes")

@@ -162,11 +162,42 @@ func (h *Header) verifySig(hash *[32]byte) error {
 // and its prev present exactly after seq 0. The signature is not checked
 // (Verify, VerifyRun).
 func ParseHeader(data []byte, doc vocab.DocID) (*Header, error) {
+	h, err := decodeHeader(data, doc, unmarshal)
+	return h, err
+}
+
+// parseHeader is ParseHeader for runs: it also returns the header's Hash,
+// taken from data itself (the first nine fields as an array are data with
+// its array head made 9 and its last field, the signature, cut off), and
+// skips the re-encoding that checks data is canonical. It need not: the
+// hash of a non-canonical encoding differs from the canonical one's, which
+// is what the next header names as prev and what the signature covers, so
+// such bytes fail the run.
+func parseHeader(data []byte, doc vocab.DocID) (*Header, [32]byte, error) {
+	h, err := decodeHeader(data, doc, decMode.Unmarshal)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	sigLen := 1 // an empty byte string
+	if len(h.Sig) != 0 {
+		sigLen = 2 + ed25519.SignatureSize
+	}
+	const head9 = 0x80 | 9 // a CBOR array of nine items
+	hh := sha256.New()
+	hh.Write([]byte(domainHeaderHash))
+	hh.Write([]byte{head9})
+	hh.Write(data[1 : len(data)-sigLen])
+	var hash [32]byte
+	hh.Sum(hash[:0])
+	return h, hash, nil
+}
+
+func decodeHeader(data []byte, doc vocab.DocID, decode func([]byte, any) error) (*Header, error) {
 	if len(data) > MaxHeaderBytes {
 		return nil, vocab.Reject(vocab.ReasonOversized, "header of %d bytes (at most %d)", len(data), MaxHeaderBytes)
 	}
 	var w headerWire
-	if err := unmarshal(data, &w); err != nil {
+	if err := decode(data, &w); err != nil {
 		return nil, vocab.Reject(vocab.ReasonMalformed, "header: %v", err)
 	}
 	if w.V != Format {

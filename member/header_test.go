@@ -163,3 +163,48 @@ func TestVerifyRun(t *testing.T) {
 	wantReason(t, VerifyRun(mixed, [32]byte{}), vocab.ReasonHashChain)
 	must(t, VerifyRun(nil, [32]byte{}))
 }
+
+func TestParseRun(t *testing.T) {
+	d := newDoc(t, 1)
+	dev := newDevice(t, 1)
+	hs := chainOf(t, dev, AgentOf(dev.Public()), d.ID, 30, false)
+	must(t, hs[7].Sign(dev.Sign)) // an older header may carry its signature
+	raws := make([][]byte, len(hs))
+	for i, h := range hs {
+		raws[i] = h.Marshal()
+		// The hash taken from the bytes is the hash.
+		if _, hh, err := parseHeader(raws[i], d.ID); err != nil || hh != h.Hash() {
+			t.Fatalf("header %d: hash from its bytes differs (%v)", i, err)
+		}
+	}
+	run, err := ParseRun(raws, d.ID, [32]byte{})
+	must(t, err)
+	if len(run) != len(hs) || run[29].Hash() != hs[29].Hash() {
+		t.Fatal("ParseRun returned other headers")
+	}
+	_, err = ParseRun(raws[1:], d.ID, [32]byte{})
+	wantReason(t, err, vocab.ReasonHashChain)
+	_, err = ParseRun(raws[:29], d.ID, [32]byte{})
+	wantReason(t, err, vocab.ReasonSignature)
+	_, err = ParseRun(raws, newDoc(t, 2).ID, [32]byte{})
+	wantReason(t, err, vocab.ReasonWrongDocument)
+	swapped := append([][]byte(nil), raws...)
+	swapped[3], swapped[4] = swapped[4], swapped[3]
+	_, err = ParseRun(swapped, d.ID, [32]byte{})
+	wantReason(t, err, vocab.ReasonHashChain)
+	// A non-canonical encoding of a header (its array head in a longer
+	// form) decodes to the same fields, but its hash is not the one the
+	// next header names: refused.
+	long := append([]byte{0x9a, 0, 0, 0, 10}, raws[10][1:]...)
+	_, err = ParseHeader(long, d.ID)
+	wantReason(t, err, vocab.ReasonMalformed)
+	noncanon := append([][]byte(nil), raws...)
+	noncanon[10] = long
+	_, err = ParseRun(noncanon, d.ID, [32]byte{})
+	if err == nil {
+		t.Fatal("a run with a non-canonical header verifies")
+	}
+	if run, err := ParseRun(nil, d.ID, [32]byte{}); err != nil || len(run) != 0 {
+		t.Fatal("an empty run")
+	}
+}
