@@ -44,7 +44,7 @@ unit:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./ui/web/wasm
+	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./member/... ./ui/web/wasm
 
 # Multi-process tests with the real binary (see e2e/doc.go).
 e2e:

@@ -40,10 +40,13 @@
 //     header, signature). An agent name is its device's ID (base64url of
 //     its public key, 43 characters) or that and '.' and a tab suffix
 //     (AgentOf, TabAgent, DeviceOf, OwnsAgent), so a header names the key
-//     that must have signed it. VerifyRun verifies a run of one agent's
-//     headers by hashing back from the newest one's signature.
+//     that must have signed it. VerifyRun (decoded headers) and ParseRun
+//     (bytes, the catch-up path) verify a run of one agent's consecutive
+//     headers by hashing back from the newest one's signature: one Ed25519
+//     verification per run instead of one per transaction.
 //   - Equivocation: a Proof is two signed headers of one agent that cannot
 //     both be in one history; it verifies with nothing else.
+//     CheckConsistent refuses a header that conflicts with an accepted one.
 //   - Removal: a Revocation (signed by an admin or the document key) names
 //     the revoked key, how many of its agents' seqs count, and a Rekey:
 //     the new epoch's secret sealed to each remaining reader with HPKE
@@ -65,4 +68,5 @@
 // except for crypto/hpke's ephemeral keys, which Go draws from the system
 // source. It imports vocab, the standard library, golang.org/x/crypto
 // (XChaCha20-Poly1305) and fxamacker/cbor, and no crypto is written here.
+// It builds for GOOS=js GOARCH=wasm, so the editor tab can seal and open.
 package member

@@ -55,22 +55,36 @@ func (p *Proof) Verify() error {
 
 func (p *Proof) verify(ha, hb [32]byte) error {
 	a, b := p.A, p.B
-	if a.Doc != b.Doc || a.Agent != b.Agent {
-		return vocab.Reject(vocab.ReasonMalformed, "proof: headers of different documents or agents")
-	}
-	if ha == hb {
-		return vocab.Reject(vocab.ReasonMalformed, "proof: the same header twice")
-	}
-	sa, sb := a.Span(), b.Span()
-	overlap := sa.Seq < sb.End() && sb.Seq < sa.End()
-	badPrev := (sa.End() == sb.Seq && b.Prev != ha) || (sb.End() == sa.Seq && a.Prev != hb)
-	if !overlap && !badPrev {
-		return vocab.Reject(vocab.ReasonMalformed, "proof: %s and %s do not conflict", sa, sb)
+	if !conflict(a, b, ha, hb) {
+		return vocab.Reject(vocab.ReasonMalformed, "proof: %s and %s do not conflict", a.Span(), b.Span())
 	}
 	if err := a.verifySig(&ha); err != nil {
 		return err
 	}
 	return b.verifySig(&hb)
+}
+
+// conflict reports whether two headers (with hashes ha, hb) of one
+// document and agent cannot both be in one history.
+func conflict(a, b *Header, ha, hb [32]byte) bool {
+	if a.Doc != b.Doc || a.Agent != b.Agent || ha == hb {
+		return false
+	}
+	sa, sb := a.Span(), b.Span()
+	overlap := sa.Seq < sb.End() && sb.Seq < sa.End()
+	badPrev := (sa.End() == sb.Seq && b.Prev != ha) || (sb.End() == sa.Seq && a.Prev != hb)
+	return overlap || badPrev
+}
+
+// CheckConsistent returns an equivocation rejection when h cannot be in
+// one history with known (a header already accepted): the caller refuses
+// h and, if both are signed, keeps NewProof(known, h). Headers of other
+// agents or documents, and h equal to known, are consistent.
+func CheckConsistent(known, h *Header) error {
+	if conflict(known, h, known.Hash(), h.Hash()) {
+		return vocab.Reject(vocab.ReasonEquivocation, "header %s conflicts with the accepted %s of the same agent", h.Span(), known.Span())
+	}
+	return nil
 }
 
 // Agent is the equivocating agent.

@@ -50,6 +50,13 @@ func TestEquivocationProof(t *testing.T) {
 	if p2.ForkSeq() != hs[2].Seq {
 		t.Fatalf("fork seq %d", p2.ForkSeq())
 	}
+	// CheckConsistent says the same, as a rejection.
+	wantReason(t, CheckConsistent(hs[2], &fork), vocab.ReasonEquivocation)
+	wantReason(t, CheckConsistent(hs[2], &next), vocab.ReasonEquivocation)
+	wantReason(t, CheckConsistent(&next, hs[2]), vocab.ReasonEquivocation)
+	must(t, CheckConsistent(hs[2], hs[2]))
+	must(t, CheckConsistent(hs[2], hs[3]))
+	must(t, CheckConsistent(hs[0], hs[3]))
 	// Not proofs: consecutive headers, the same header twice, unsigned or
 	// forged, different agents.
 	_, err = NewProof(hs[2], hs[3])
