@@ -102,6 +102,8 @@ func TestIssueRefusesWhatVerifyWould(t *testing.T) {
 	wantReason(t, err, vocab.ReasonCapability)
 	_, err = Issue(x.Sign, d.ID, w[0], Grant{Role: RoleRead, Subject: x.Public(), Box: x.BoxPublic()})
 	wantReason(t, err, vocab.ReasonCapability)
+	_, err = Issue(admin.Sign, d.ID, nil, Grant{Role: RoleRead, Subject: x.Public(), Box: x.BoxPublic()})
+	wantReason(t, err, vocab.ReasonCapability)
 }
 
 func TestChainBounds(t *testing.T) {

@@ -113,11 +113,16 @@ func Issue(issuer ed25519.PrivateKey, doc vocab.DocID, parent *Link, g Grant) (*
 	if err := l.checkFields(); err != nil {
 		return nil, err
 	}
-	if parent != nil {
+	pub := issuer.Public().(ed25519.PublicKey)
+	if parent == nil {
+		if err := CheckDocKey(doc, pub); err != nil {
+			return nil, vocab.Reject(vocab.ReasonCapability, "a first link must be issued by the document key: %v", err)
+		}
+	} else {
 		if err := checkStep(parent, l); err != nil {
 			return nil, err
 		}
-		if !issuer.Public().(ed25519.PublicKey).Equal(parent.Subject) {
+		if !pub.Equal(parent.Subject) {
 			return nil, vocab.Reject(vocab.ReasonCapability, "the issuer is not the parent link's subject")
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"slices"
 
+	"golang.org/x/crypto/chacha20poly1305"
+
 	"weft/vocab"
 )
 
@@ -151,8 +153,8 @@ func (r *Rekey) check() error {
 	if len(r.Boxes) > MaxBoxes {
 		return vocab.Reject(vocab.ReasonOversized, "rekey of %d boxes (at most %d)", len(r.Boxes), MaxBoxes)
 	}
-	if _, err := ParseSealed(r.Prev); err != nil || len(r.Prev) > Overhead+SecretSize {
-		return vocab.Reject(vocab.ReasonMalformed, "rekey: the previous secret is not a sealed secret")
+	if s, err := ParseSealed(r.Prev); err != nil || s.Purpose != PurposeEpoch || s.Epoch != r.Epoch || len(s.Ciphertext) != SecretSize+chacha20poly1305.Overhead {
+		return vocab.Reject(vocab.ReasonMalformed, "rekey: the previous secret is not a secret sealed in epoch %d", r.Epoch)
 	}
 	for i, b := range r.Boxes {
 		if len(b.Recipient) != PublicKeySize || len(b.Sealed) != boxSize {

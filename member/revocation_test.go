@@ -66,6 +66,15 @@ func TestRevokeAndRekey(t *testing.T) {
 	wantReason(t, VerifyRevocation(r, newDoc(t, 2).Public, 0), vocab.ReasonWrongDocument)
 	_, err = Revoke(admin.Sign, ac, d.ID, leaves.Public(), vocab.Version{AgentOf(stays.Public()): 1}, rk)
 	wantReason(t, err, vocab.ReasonAgentOwner)
+	wrongPrev := *rk
+	wrongPrev.Prev = got.Rekey.Boxes[0].Sealed // not a sealed secret
+	_, err = Revoke(admin.Sign, ac, d.ID, leaves.Public(), nil, &wrongPrev)
+	wantReason(t, err, vocab.ReasonMalformed)
+	otherEpoch, err := NewRekey(detRand(44), d.ID, 2, next, 0, &d.Secret, nil)
+	must(t, err)
+	wrongPrev.Prev = otherEpoch.Prev // sealed in epoch 2, in a rekey to 1
+	_, err = Revoke(admin.Sign, ac, d.ID, leaves.Public(), nil, &wrongPrev)
+	wantReason(t, err, vocab.ReasonMalformed)
 	tampered := r.Marshal()
 	tampered[len(tampered)-3] ^= 1
 	g, err := ParseRevocation(tampered) // a flipped byte of the signature
