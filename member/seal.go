@@ -97,7 +97,9 @@ func sealedPrefix(p Purpose, epoch uint64) []byte {
 }
 
 // Seal seals plaintext for purpose p, with a nonce read from random and
-// ad (the associated data: authenticated, not included).
+// ad (the associated data: authenticated, not included). random must be
+// crypto/rand.Reader outside tests: a repeated nonce under one key
+// reveals the XOR of two plaintexts and allows forgeries.
 func (k *EpochKeys) Seal(random io.Reader, p Purpose, plaintext, ad []byte) ([]byte, error) {
 	if !p.valid() {
 		return nil, fmt.Errorf("member: seal: %v", p)
