@@ -47,6 +47,8 @@
 //   - Equivocation: a Proof is two signed headers of one agent that cannot
 //     both be in one history; it verifies with nothing else.
 //     CheckConsistent refuses a header that conflicts with an accepted one.
+//   - Payloads: SealPayload and OpenPayload tie a sealed payload to its
+//     header (its epoch, its hash, its associated data).
 //   - Removal: a Revocation (signed by an admin or the document key) names
 //     the revoked key, how many of its agents' seqs count, and a Rekey:
 //     the new epoch's secret sealed to each remaining reader with HPKE
