@@ -6,7 +6,7 @@ BIN       := bin/weft
 FUZZTIME  ?= 10s
 # Packages whose code starts goroutines run under the race detector.
 RACE_PKGS := ./store/... ./replica/... ./ui/... ./p2p/... ./obs/... ./cmd/...
-PURE_PKGS := ./vocab/... ./crdt/... ./wire/... ./api/... ./internal/...
+PURE_PKGS := ./vocab/... ./crdt/... ./wire/... ./member/... ./api/... ./internal/...
 # The S3 API server the backup tests run against (store, cmd/weft); they
 # skip without it, and fail without it under CI.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
@@ -44,7 +44,7 @@ unit:
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./ui/web/wasm
+	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./member/... ./ui/web/wasm
 
 # Multi-process tests with the real binary (see e2e/doc.go).
 e2e:
@@ -67,7 +67,7 @@ test-browser:
 
 # Short runs of every fuzz target, against the committed corpus first.
 fuzz:
-	./scripts/fuzz-all.sh $(FUZZTIME) ./crdt ./wire
+	./scripts/fuzz-all.sh $(FUZZTIME) ./crdt ./wire ./member
 
 bench: bench-go bench-peers
 

@@ -21,6 +21,16 @@ const (
 	ReasonHistory        = "history"         // a transaction contradicts or misfits the known history
 	ReasonBufferFull     = "buffer-full"     // too many transactions wait for their parents
 	ReasonTruncated      = "truncated"       // a stream frame is cut short or its header is malformed
+	// Reasons of members-only documents (package member).
+	ReasonCapability   = "capability"   // a capability chain grants nothing here: broken link, role too high, not an admin's
+	ReasonSignature    = "signature"    // a signature does not verify
+	ReasonExpired      = "expired"      // a capability or invite is past its expiry
+	ReasonEpoch        = "epoch"        // sealed under a key epoch this replica does not hold
+	ReasonDecrypt      = "decrypt"      // sealed bytes do not open (wrong key, tampered, or wrong header)
+	ReasonAgentOwner   = "agent-owner"  // an agent that does not belong to the signing device
+	ReasonHashChain    = "hash-chain"   // a header does not link to its agent's previous header
+	ReasonEquivocation = "equivocation" // two different signed headers under one agent's seqs
+	ReasonRevoked      = "revoked"      // from a removed device, or a record that does not verify as an admin's
 	// ReasonInvalid counts an error that names no reason.
 	ReasonInvalid = "invalid"
 	// ReasonOther counts reasons beyond a counter's bound of distinct

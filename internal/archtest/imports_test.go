@@ -49,6 +49,12 @@ var rules = []rule{
 		deny:       cat([]string{"weft/store/...", "weft/p2p/...", "weft/replica/...", "weft/ui/...", "weft/cmd/...", "net/...", "net"}, libp2p, badger),
 		denyDirect: []string{"os", "time", "log", "log/slog", "net"},
 	},
+	{
+		// The pure core of members-only documents.
+		pkg:        "weft/member",
+		deny:       cat([]string{"weft/store/...", "weft/p2p/...", "weft/replica/...", "weft/ui/...", "weft/cmd/...", "weft/crdt/...", "weft/wire/...", "net/...", "net"}, libp2p, badger),
+		denyDirect: []string{"os", "time", "log", "log/slog", "net", "os/exec", "crypto/rand", "math/rand", "math/rand/v2"},
+	},
 	{pkg: "weft/store", deny: []string{"weft/crdt/...", "weft/p2p/...", "weft/replica/...", "weft/ui/..."}},
 	{pkg: "weft/p2p", deny: []string{"weft/crdt/...", "weft/store/...", "weft/replica/...", "weft/ui/..."}},
 	{pkg: "weft/replica", denyDirect: cat(libp2p, badger)},
