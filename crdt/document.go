@@ -42,6 +42,8 @@ type Doc struct {
 	}
 	// slab hands out local transactions a few dozen per allocation.
 	slab []localTxn
+	// runes finds content offsets for comparing repeated inserts (overlap.go).
+	runes runeIndex
 	// walk is the reusable heap of the causal-past walk (causal.go).
 	walk lvHeap
 }

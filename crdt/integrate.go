@@ -17,9 +17,18 @@ const (
 // Apply integrates a remote transaction and returns the patch a view must
 // apply to follow it (and any waiting transactions it unblocked). A
 // transaction whose parents are not all known is kept until they arrive;
-// seqs already known are checked against the history and skipped. A
-// transaction that contradicts the history, or is malformed, is rejected
-// with an error and changes nothing.
+// seqs already known are checked against the history and skipped, at a
+// cost bounded by the transaction's size (overlap.go). A transaction that
+// contradicts the history, or is malformed, is rejected with an error and
+// changes nothing.
+//
+// The outcomes a caller can tell apart: a transaction whose seqs are all
+// known already (a pure duplicate) returns a nil patch and a nil error, as
+// does one buffered until its parents arrive (Pending counts those);
+// ErrInvalid is a malformed transaction, ErrContradiction one that
+// contradicts known history, ErrUnchecked one whose known part could not be
+// checked within its budget, ErrBufferFull a full buffer. IsDuplicate tells
+// a pure duplicate before applying it.
 func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
@@ -37,6 +46,16 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 	}
 	d.drain(t.Agent, &p)
 	return p, nil
+}
+
+// IsDuplicate reports whether every seq of t is known already: Apply would
+// change nothing (it returns nil when t agrees with the history, and
+// ErrContradiction when it does not). Its cost is t's size.
+func (d *Doc) IsDuplicate(t *Txn) bool {
+	if t == nil {
+		return false
+	}
+	return uint64(d.h.known(t.Agent)) >= t.Seq+uint64(t.Count())
 }
 
 // drain applies the waiting transactions that agent's progress unblocks,
@@ -181,8 +200,12 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	}
 	skip := uint64(known) - t.Seq // seqs already known
 	if count := uint64(t.Count()); skip >= count {
-		// A duplicate: it must agree with what we know.
-		return true, d.compareKnown(t, count)
+		// A duplicate: it must agree with what we know. One too costly to
+		// compare is taken for what it claims to be: it changes nothing.
+		if err := d.compareKnown(t, count); err != nil && err != errOverBudget {
+			return true, err
+		}
+		return true, nil
 	}
 	if skip > 0 {
 		if err := d.compareKnown(t, skip); err != nil {

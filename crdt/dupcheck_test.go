@@ -1,0 +1,165 @@
+package crdt_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"weft/crdt"
+)
+
+// Weft issue 11: a transaction that repeats known seqs is checked against
+// the history. The check must cost what the transaction's encoding
+// allows, not what the history holds: a 21-byte delete of 2^20 known seqs
+// used to expand both sides seq by seq (1.5 GiB, 2.8 s).
+
+// typedReplica returns a replica that knows agent a's n seqs, inserted as
+// one run and then (when del) deleted as one run by a second transaction.
+// It also returns a's transactions.
+func typedReplica(t testing.TB, n int, del bool) (*crdt.Doc, []*crdt.Txn) {
+	t.Helper()
+	a, err := crdt.New("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txns []*crdt.Txn
+	ins, err := a.Insert(0, strings.Repeat("x", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	txns = append(txns, ins)
+	if del {
+		d, err := a.Delete(0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txns = append(txns, d)
+	}
+	r, err := crdt.New("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range txns {
+		if _, err := r.Apply(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r, txns
+}
+
+// applyAllocs applies x to r and returns the bytes allocated and the error.
+func applyAllocs(r *crdt.Doc, x *crdt.Txn) (uint64, error) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := r.Apply(x)
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc, err
+}
+
+// checkBytes bounds what one check of a transaction of a few ops may
+// allocate, whatever the history: the old expansion allocated about 1.4 KiB
+// per known seq.
+const checkBytes = 16 << 10
+
+func TestDuplicateCheckBoundedAttack(t *testing.T) {
+	for _, n := range []int{1 << 16, 1 << 18} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r, _ := typedReplica(t, n, false)
+			text, v := r.Text(), r.Version()
+			// {agent a, seq 0, delete a/0 len n}: a's seqs 0..n-1 are
+			// inserts, so this contradicts them.
+			x := &crdt.Txn{Agent: "a", Seq: 0, Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: crdt.ID{Agent: "a", Seq: 0}, Len: n}}}
+			if enc, err := crdt.EncodeTxn(x); err != nil || len(enc) > 32 {
+				t.Fatalf("attack encodes in %d bytes (%v)", len(enc), err)
+			}
+			for _, m := range []int{n, n - 1, n / 2} {
+				x.Ops[0].Len = m
+				b, err := applyAllocs(r, x)
+				if !errors.Is(err, crdt.ErrContradiction) {
+					t.Fatalf("len %d: err = %v, want a contradiction", m, err)
+				}
+				if b > checkBytes {
+					t.Errorf("len %d against %d known seqs: refusing allocated %d bytes (bound %d)", m, n, b, checkBytes)
+				}
+			}
+			if r.Text() != text || !r.Version().Equal(v) {
+				t.Fatal("a refused transaction changed the replica")
+			}
+		})
+	}
+}
+
+func TestDuplicateCheckBoundedMatching(t *testing.T) {
+	for _, n := range []int{1 << 16, 1 << 18} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r, txns := typedReplica(t, n, true)
+			text, v := r.Text(), r.Version()
+			del := txns[1]
+			// The delete itself, and prefixes of it: true duplicates, each
+			// a new gossip message. They must stay cheap and succeed.
+			for _, m := range []int{n, n - 1, n / 2, 1} {
+				x := *del
+				x.Ops = []crdt.Op{del.Ops[0]}
+				x.Ops[0].Len = m
+				b, err := applyAllocs(r, &x)
+				if err != nil {
+					t.Fatalf("duplicate of len %d: %v", m, err)
+				}
+				if b > checkBytes {
+					t.Errorf("duplicate of len %d against %d known seqs: checking allocated %d bytes (bound %d)", m, n, b, checkBytes)
+				}
+			}
+			// The insert repeated: its text is its size, so the check may
+			// grow with it, but not beyond a constant times it.
+			b, err := applyAllocs(r, txns[0])
+			if err != nil {
+				t.Fatalf("duplicate insert: %v", err)
+			}
+			enc, err := crdt.EncodeTxn(txns[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b > checkBytes+4*uint64(len(enc)) {
+				t.Errorf("duplicate insert of %d bytes: checking allocated %d bytes", len(enc), b)
+			}
+			if r.Text() != text || !r.Version().Equal(v) {
+				t.Fatal("a duplicate changed the replica")
+			}
+		})
+	}
+}
+
+// BenchmarkDuplicateCheck applies issue 11's attack ({a, 0, delete a/0 len
+// n} against n known inserts of a) and a true duplicate (a prefix of a
+// known delete of n seqs) to a replica: one op each, whatever n.
+func BenchmarkDuplicateCheck(b *testing.B) {
+	for _, n := range []int{1 << 16, 1 << 20} {
+		b.Run(fmt.Sprintf("contradiction/%d", n), func(b *testing.B) {
+			r, _ := typedReplica(b, n, false)
+			x := &crdt.Txn{Agent: "a", Seq: 0, Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: crdt.ID{Agent: "a", Seq: 0}, Len: n - 1}}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.Apply(x); !errors.Is(err, crdt.ErrContradiction) {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("duplicate/%d", n), func(b *testing.B) {
+			r, txns := typedReplica(b, n, true)
+			x := *txns[1]
+			x.Ops = []crdt.Op{txns[1].Ops[0]}
+			x.Ops[0].Len = n - 1
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.Apply(&x); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
