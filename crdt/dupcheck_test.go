@@ -163,3 +163,126 @@ func BenchmarkDuplicateCheck(b *testing.B) {
 		})
 	}
 }
+
+// fragmentedReplicas returns replica a and a copy r where b's n
+// keystrokes interleave with c's (each its own transaction), so that b's
+// seqs are n separate LV runs, and a's transaction deleting all of b's
+// text (one op: delete b/0 len n), applied to a only.
+func fragmentedReplicas(t *testing.T, n int) (a, r *crdt.Doc, del *crdt.Txn) {
+	t.Helper()
+	docs := map[string]*crdt.Doc{}
+	for _, name := range []string{"a", "b", "c", "r"} {
+		d, err := crdt.New(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[name] = d
+	}
+	a, r = docs["a"], docs["r"]
+	deliver := func(x *crdt.Txn) {
+		for _, d := range []*crdt.Doc{a, r} {
+			if _, err := d.Apply(x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		xb, err := docs["b"].Insert(docs["b"].Len(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliver(xb)
+		xc, err := docs["c"].Insert(0, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliver(xc)
+	}
+	pos := 0 // of b's text
+	if strings.HasPrefix(a.Text(), "c") {
+		pos = n
+	}
+	del, err := a.Delete(pos, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(del.Ops) != 1 || del.Ops[0].Target != (crdt.ID{Agent: "b"}) || del.Ops[0].Len != n {
+		t.Fatalf("delete is %+v, want one op deleting b/0..", del.Ops)
+	}
+	return a, r, del
+}
+
+// A delete of a few bytes may match a known run stored in many fragments.
+// Its check is cut off at its budget: a pure duplicate changes nothing
+// (nil), one that also carries new seqs is refused with ErrUnchecked, and
+// catch-up then delivers the new seqs.
+func TestDuplicateCheckFragmented(t *testing.T) {
+	const n = 300
+	a, r, del := fragmentedReplicas(t, n)
+	if !a.IsDuplicate(del) {
+		t.Fatal("a's own delete is not a duplicate at a")
+	}
+	if p, err := a.Apply(del); err != nil || p != nil {
+		t.Fatalf("duplicate: patch %v, err %v", p, err)
+	}
+
+	// r knows the delete's first n-1 seqs (a prefix, a valid transaction).
+	pre := *del
+	pre.Ops = []crdt.Op{del.Ops[0]}
+	pre.Ops[0].Len = n - 1
+	if _, err := r.Apply(&pre); err != nil {
+		t.Fatal(err)
+	}
+	if r.IsDuplicate(del) {
+		t.Fatal("IsDuplicate with a seq unknown")
+	}
+	text, v := r.Text(), r.Version()
+	if _, err := r.Apply(del); !errors.Is(err, crdt.ErrUnchecked) {
+		t.Fatalf("partial overlap with %d fragments: err = %v, want ErrUnchecked", n, err)
+	}
+	if r.Text() != text || !r.Version().Equal(v) {
+		t.Fatal("a refused transaction changed the replica")
+	}
+	for _, x := range a.Missing(r.Version()) {
+		if _, err := r.Apply(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Text() != a.Text() || !r.Version().Equal(a.Version()) {
+		t.Fatalf("after catch-up: %q, want %q", r.Text(), a.Text())
+	}
+}
+
+// A transaction that extends a known one is compared on its known part and
+// its new part integrated; changing the known part makes it a
+// contradiction.
+func TestDuplicateCheckPartialOverlap(t *testing.T) {
+	a, _ := crdt.New("a")
+	r, _ := crdt.New("r")
+	x1, _ := a.Insert(0, "héllo")
+	x2, _ := a.Insert(5, " wörld")
+	x3, _ := a.Delete(1, 3)
+	for _, x := range []*crdt.Txn{x1, x2} {
+		if _, err := r.Apply(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// x2 and x3 as one transaction: x2 known, x3 new.
+	both := *x2
+	both.Ops = append(append([]crdt.Op(nil), x2.Ops...), x3.Ops...)
+	bad := both
+	bad.Ops = append([]crdt.Op(nil), both.Ops...)
+	bad.Ops[0].Text = " world"
+	if _, err := r.Apply(&bad); !errors.Is(err, crdt.ErrContradiction) {
+		t.Fatalf("altered known part: err = %v, want a contradiction", err)
+	}
+	if r.IsDuplicate(&both) {
+		t.Fatal("IsDuplicate with new seqs")
+	}
+	if _, err := r.Apply(&both); err != nil {
+		t.Fatal(err)
+	}
+	if r.Text() != a.Text() || r.Text() != "ho wörld" {
+		t.Fatalf("text %q, want %q", r.Text(), a.Text())
+	}
+}
