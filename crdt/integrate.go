@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"sort"
 	"unicode/utf8"
 
 	"weft/vocab"
@@ -422,9 +423,16 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				if err != nil {
 					return nil, err
 				}
-				// Extend while the next target's LV follows.
 				m := uint64(1)
-				for j+m < c-k {
+				if o.Target.Agent != t.Agent || ts < uint64(known) {
+					// A known target (ref computed out): extend run-wise,
+					// as far as the LVs follow, are inserts and are in
+					// the past; the next round reports what stops it.
+					m = d.targetRun(lv, ts, o.Target.Agent, c-k-j, o.Rev, out)
+				}
+				// The transaction's own new inserts: extend while the next
+				// target's LV follows (they are paid for by its text).
+				for j+m < c-k && o.Target.Agent == t.Agent && ts >= uint64(known) {
 					nts := ts + m
 					if o.Rev {
 						nts = ts - m
@@ -455,6 +463,56 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		seq += c
 	}
 	return steps, nil
+}
+
+// targetRun returns how many delete targets from lv (known; seq ts of
+// agent x, an insert in the transaction's past), at most want of them,
+// counting down when rev, are consecutive seqs at consecutive LVs, inserts
+// and outside out (the part of the history the transaction has not seen).
+// Its cost is the number of runs the stretch crosses, never its length.
+func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, out []lvSpan) uint64 {
+	h := &d.h
+	a := h.agentByName[x]
+	rs := h.agents[a].runs
+	k := sort.Search(len(rs), func(i int) bool { return rs[i].seq > uint32(ts) }) - 1
+	m := uint64(rs[k].seq + rs[k].n - uint32(ts)) // consecutive LVs up
+	if rev {
+		m = uint64(uint32(ts)-rs[k].seq) + 1 // and down
+	}
+	if want < m {
+		m = want
+	}
+	// Inserts only: stop before the first delete.
+	j := h.opAt(lv)
+	if !rev {
+		for ; j < len(h.ops) && uint64(h.ops[j].lv) < uint64(lv)+m; j++ {
+			if h.ops[j].isDel() {
+				m = uint64(h.ops[j].lv - lv)
+				break
+			}
+		}
+	} else {
+		lo := uint64(lv) + 1 - m
+		for ; j >= 0 && uint64(h.ops[j].lv)+uint64(h.ops[j].len()) > lo; j-- {
+			if h.ops[j].isDel() {
+				m = uint64(lv - (h.ops[j].lv + uint32(h.ops[j].len()) - 1))
+				break
+			}
+		}
+	}
+	// In the past only: stop before the first LV of out.
+	if !rev {
+		i := sort.Search(len(out), func(i int) bool { return out[i].hi > lv })
+		if i < len(out) && uint64(out[i].lo) < uint64(lv)+m {
+			m = uint64(out[i].lo - lv)
+		}
+	} else {
+		i := sort.Search(len(out), func(i int) bool { return out[i].lo > lv }) - 1
+		if i >= 0 && uint64(out[i].hi) > uint64(lv)+1-m {
+			m = uint64(lv - (out[i].hi - 1))
+		}
+	}
+	return m
 }
 
 // itemLeft returns the originLeft of item lv.

@@ -3,6 +3,7 @@ package crdt
 import (
 	"fmt"
 	"sort"
+	"unicode/utf8"
 )
 
 // Checking a transaction against the seqs of it that are already known.
@@ -224,7 +225,7 @@ func (d *Doc) sameTargets(so *opRun, off uint32, o *Op, k, m uint64) (uint64, bo
 // looked at, and whether they agree.
 func (d *Doc) sameInserts(t *Txn, seq uint64, lv uint32, j int, off uint32, o *Op, k uint64, b int, m uint64) (int, int, bool) {
 	h := &d.h
-	w := skipRunes([]byte(o.Text[b:]), int(m)) // o.Text is valid UTF-8 of at least k+m runes
+	w := skipRunesString(o.Text[b:], int(m)) // o.Text is valid UTF-8 of at least k+m runes
 	sb := d.runes.offset(h, j, off)
 	if sb+w > len(h.content) || string(h.content[sb:sb+w]) != o.Text[b:b+w] {
 		return 0, 0, false
@@ -302,4 +303,18 @@ func (x *runeIndex) offset(h *history, j int, off uint32) int {
 	}
 	m := int(x.marks[r/runeMark])
 	return m + skipRunes(h.content[m:], int(r%runeMark))
+}
+
+// skipRunesString is skipRunes for a string, without copying it.
+func skipRunesString(s string, n int) int {
+	b := 0
+	for i := 0; i < n; i++ {
+		if s[b] < utf8.RuneSelf {
+			b++
+			continue
+		}
+		_, sz := utf8.DecodeRuneInString(s[b:])
+		b += sz
+	}
+	return b
 }
