@@ -285,43 +285,61 @@ func variants(rng *rand.Rand, d *Doc) []*Txn {
 	return out
 }
 
+// compareBoth compares the known part of every variant of a random
+// history both ways, failing on any disagreement; it returns how many
+// matched and how many contradicted.
+func compareBoth(t *testing.T, seed int64) (agree, differ int) {
+	rng := rand.New(rand.NewSource(seed))
+	d := randomHistory(rng)
+	for _, x := range variants(rng, d) {
+		if validateTxn(x) != nil {
+			continue
+		}
+		known := uint64(d.h.known(x.Agent))
+		if x.Seq >= known {
+			continue
+		}
+		n := min(uint64(x.Count()), known-x.Seq)
+		want := d.compareKnownOld(x, n)
+		steps, got := d.checkKnown(x, n)
+		if errors.Is(got, ErrUnchecked) {
+			t.Fatalf("seed %d: %+v over budget (%d steps) in a small history", seed, x, steps)
+		}
+		if (got == nil) != (want == nil) {
+			t.Fatalf("seed %d: %+v (first %d seqs): run-wise %v, seq-by-seq %v", seed, x, n, got, want)
+		}
+		if got != nil && !errors.Is(got, ErrContradiction) {
+			t.Fatalf("seed %d: %v is not a contradiction", seed, got)
+		}
+		if got == nil {
+			agree++
+		} else {
+			differ++
+		}
+	}
+	return agree, differ
+}
+
 // TestCompareKnownMatchesExpansion checks the run-wise comparison against
 // the seq-by-seq one on the known part of many transactions, matching or
 // not.
 func TestCompareKnownMatchesExpansion(t *testing.T) {
 	agree, differ := 0, 0
 	for seed := int64(0); seed < 60; seed++ {
-		rng := rand.New(rand.NewSource(seed))
-		d := randomHistory(rng)
-		for _, x := range variants(rng, d) {
-			if validateTxn(x) != nil {
-				continue
-			}
-			known := uint64(d.h.known(x.Agent))
-			if x.Seq >= known {
-				continue
-			}
-			n := min(uint64(x.Count()), known-x.Seq)
-			want := d.compareKnownOld(x, n)
-			steps, got := d.checkKnown(x, n)
-			if errors.Is(got, ErrUnchecked) {
-				t.Fatalf("seed %d: %+v over budget (%d steps) in a small history", seed, x, steps)
-			}
-			if (got == nil) != (want == nil) {
-				t.Fatalf("seed %d: %+v (first %d seqs): run-wise %v, seq-by-seq %v", seed, x, n, got, want)
-			}
-			if got != nil && !errors.Is(got, ErrContradiction) {
-				t.Fatalf("seed %d: %v is not a contradiction", seed, got)
-			}
-			if got == nil {
-				agree++
-			} else {
-				differ++
-			}
-		}
+		a, d := compareBoth(t, seed)
+		agree, differ = agree+a, differ+d
 	}
 	if agree < 100 || differ < 100 {
 		t.Fatalf("too few cases: %d matching, %d contradicting", agree, differ)
 	}
 	t.Logf("%d matching, %d contradicting", agree, differ)
+}
+
+// FuzzCompareKnown is TestCompareKnownMatchesExpansion on more histories.
+func FuzzCompareKnown(f *testing.F) {
+	f.Add(int64(0))
+	f.Add(int64(61))
+	f.Fuzz(func(t *testing.T, seed int64) {
+		compareBoth(t, seed)
+	})
 }
