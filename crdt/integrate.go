@@ -27,9 +27,9 @@ const (
 // known already (a pure duplicate) returns a nil patch and a nil error, as
 // does one buffered until its parents arrive (Pending counts those);
 // ErrInvalid is a malformed transaction, ErrContradiction one that
-// contradicts known history, ErrUnchecked one whose known part could not be
-// checked within its budget, ErrBufferFull a full buffer. IsDuplicate tells
-// a pure duplicate before applying it.
+// contradicts known history, ErrUnchecked one that adds new seqs to a
+// known part it could not check within its budget, ErrBufferFull a full
+// buffer. IsDuplicate tells a pure duplicate before applying it.
 func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 // change nothing (it returns nil when t agrees with the history, and
 // ErrContradiction when it does not). Its cost is t's size.
 func (d *Doc) IsDuplicate(t *Txn) bool {
-	if t == nil {
+	if t == nil || t.Seq > MaxSeq {
 		return false
 	}
 	return uint64(d.h.known(t.Agent)) >= t.Seq+uint64(t.Count())
