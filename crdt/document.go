@@ -195,6 +195,9 @@ func (d *Doc) checkSeqs(n int) error {
 	if uint64(d.h.agents[d.self].next)+uint64(n) > MaxSeq {
 		return fmt.Errorf("%w: agent %q would pass the largest seq", ErrInvalid, d.agent)
 	}
+	if uint64(d.h.end)+uint64(n) > MaxSeq {
+		return fmt.Errorf("%w: the document would pass %d operations", ErrInvalid, MaxSeq)
+	}
 	return nil
 }
 

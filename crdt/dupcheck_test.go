@@ -306,3 +306,39 @@ func BenchmarkNewDeleteRun(b *testing.B) {
 		})
 	}
 }
+
+// Local versions number every operation of the document in 32 bits. Small
+// transactions deleting a long run each add that many operations: past
+// MaxSeq operations in all, a replica refuses them (before, its local
+// versions would wrap at 2^32 and corrupt the document).
+func TestHistoryLimit(t *testing.T) {
+	const n = 1 << 20
+	r, _ := typedReplica(t, n, false)
+	applied := 0
+	for i := 0; ; i++ {
+		if i > 2*crdt.MaxSeq/n+2 {
+			t.Fatalf("%d deletes of %d items applied: never refused", i, n)
+		}
+		x := &crdt.Txn{Agent: fmt.Sprint("z", i), Parents: r.Frontier(), Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: crdt.ID{Agent: "a"}, Len: n}}}
+		text, v := r.Text(), r.Version()
+		_, err := r.Apply(x)
+		if err == nil {
+			applied++
+			continue
+		}
+		if !errors.Is(err, crdt.ErrInvalid) {
+			t.Fatal(err)
+		}
+		if r.Text() != text || !r.Version().Equal(v) {
+			t.Fatal("a refused transaction changed the replica")
+		}
+		break
+	}
+	// n inserts, then n per delete, at most MaxSeq.
+	if want := (crdt.MaxSeq - n) / n; applied != want {
+		t.Fatalf("%d deletes applied, want %d", applied, want)
+	}
+	if _, err := r.Insert(0, strings.Repeat("y", n)); !errors.Is(err, crdt.ErrInvalid) {
+		t.Fatalf("local insert past the limit: %v", err)
+	}
+}

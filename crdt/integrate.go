@@ -200,7 +200,14 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 		}
 	}
 	skip := uint64(known) - t.Seq // seqs already known
-	if count := uint64(t.Count()); skip >= count {
+	count := uint64(t.Count())
+	if skip < count && uint64(d.h.end)+count-skip > MaxSeq {
+		// Local versions number every operation of every agent in 32
+		// bits (with flag bits to spare); MaxSeq bounds each agent's seqs
+		// and also the whole history, as snapshots do.
+		return false, fmt.Errorf("%w: %s/%d would take the document past %d operations", ErrInvalid, t.Agent, t.Seq, MaxSeq)
+	}
+	if skip >= count {
 		// A duplicate: it must agree with what we know. One too costly to
 		// compare is taken for what it claims to be: it changes nothing.
 		if err := d.compareKnown(t, count); err != nil && err != errOverBudget {
