@@ -226,6 +226,9 @@ func (d *Doc) sameTargets(so *opRun, off uint32, o *Op, k, m uint64) (uint64, bo
 func (d *Doc) sameInserts(t *Txn, seq uint64, lv uint32, j int, off uint32, o *Op, k uint64, b int, m uint64) (int, int, bool) {
 	h := &d.h
 	w := skipRunesString(o.Text[b:], int(m)) // o.Text is valid UTF-8 of at least k+m runes
+	if d.runes == nil {
+		d.runes = &runeIndex{}
+	}
 	sb := d.runes.offset(h, j, off)
 	if sb+w > len(h.content) || string(h.content[sb:sb+w]) != o.Text[b:b+w] {
 		return 0, 0, false
