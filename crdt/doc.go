@@ -36,6 +36,19 @@
 //   - snapshot: the text plus the run-length-encoded metadata and full
 //     history, so that loading does not replay history.
 //
+// # Cost of a remote transaction
+//
+// Apply's work is bounded by the transaction's encoded size and the runs
+// of history it really changes, never by the number of seqs a few bytes
+// can name: a delete of 2^20 items is one run, not 2^20 steps. Seqs a
+// transaction repeats are compared with the history run by run, within a
+// budget of pieces its ops and text pay for (overlap.go says why runs and
+// not hashes, and what happens over budget). Apply returns nil for a pure
+// duplicate, ErrInvalid for a malformed transaction, ErrContradiction for
+// one that contradicts known history and ErrUnchecked for a partial
+// overlap too fragmented to check; IsDuplicate tells a pure duplicate
+// before applying it, so that gossip can ignore it.
+//
 // # Ordering
 //
 // Concurrent inserts are ordered by the Fugue rule of current Diamond Types

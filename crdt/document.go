@@ -42,6 +42,8 @@ type Doc struct {
 	}
 	// slab hands out local transactions a few dozen per allocation.
 	slab []localTxn
+	// runes finds content offsets for comparing repeated inserts (overlap.go).
+	runes *runeIndex
 	// walk is the reusable heap of the causal-past walk (causal.go).
 	walk lvHeap
 }
@@ -190,8 +192,10 @@ func (d *Doc) record(n uint32) uint32 {
 }
 
 func (d *Doc) checkSeqs(n int) error {
-	if uint64(d.h.agents[d.self].next)+uint64(n) > MaxSeq {
-		return fmt.Errorf("%w: agent %q would pass the largest seq", ErrInvalid, d.agent)
+	// The agent's seqs are some of the document's operations: bounding
+	// these bounds those.
+	if uint64(d.h.end)+uint64(n) > MaxSeq {
+		return fmt.Errorf("%w: agent %q would pass the largest seq, or the document %d operations", ErrInvalid, d.agent, MaxSeq)
 	}
 	return nil
 }

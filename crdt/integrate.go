@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"sort"
 	"unicode/utf8"
 
 	"weft/vocab"
@@ -17,9 +18,18 @@ const (
 // Apply integrates a remote transaction and returns the patch a view must
 // apply to follow it (and any waiting transactions it unblocked). A
 // transaction whose parents are not all known is kept until they arrive;
-// seqs already known are checked against the history and skipped. A
-// transaction that contradicts the history, or is malformed, is rejected
-// with an error and changes nothing.
+// seqs already known are checked against the history and skipped, at a
+// cost bounded by the transaction's size (overlap.go). A transaction that
+// contradicts the history, or is malformed, is rejected with an error and
+// changes nothing.
+//
+// The outcomes a caller can tell apart: a transaction whose seqs are all
+// known already (a pure duplicate) returns a nil patch and a nil error, as
+// does one buffered until its parents arrive (Pending counts those);
+// ErrInvalid is a malformed transaction, ErrContradiction one that
+// contradicts known history, ErrUnchecked one that adds new seqs to a
+// known part it could not check within its budget, ErrBufferFull a full
+// buffer. IsDuplicate tells a pure duplicate before applying it.
 func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
@@ -37,6 +47,16 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 	}
 	d.drain(t.Agent, &p)
 	return p, nil
+}
+
+// IsDuplicate reports whether every seq of t is known already: Apply would
+// change nothing (it returns nil when t agrees with the history, and
+// ErrContradiction when it does not). Its cost is t's size.
+func (d *Doc) IsDuplicate(t *Txn) bool {
+	if t == nil || t.Seq > MaxSeq {
+		return false
+	}
+	return uint64(d.h.known(t.Agent)) >= t.Seq+uint64(t.Count())
 }
 
 // drain applies the waiting transactions that agent's progress unblocks,
@@ -180,9 +200,20 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 		}
 	}
 	skip := uint64(known) - t.Seq // seqs already known
-	if count := uint64(t.Count()); skip >= count {
-		// A duplicate: it must agree with what we know.
-		return true, d.compareKnown(t, count)
+	count := uint64(t.Count())
+	if skip < count && uint64(d.h.end)+count-skip > MaxSeq {
+		// Local versions number every operation of every agent in 32
+		// bits (with flag bits to spare); MaxSeq bounds each agent's seqs
+		// and also the whole history, as snapshots do.
+		return false, fmt.Errorf("%w: %s/%d would take the document past %d operations", ErrInvalid, t.Agent, t.Seq, MaxSeq)
+	}
+	if skip >= count {
+		// A duplicate: it must agree with what we know. One too costly to
+		// compare is taken for what it claims to be: it changes nothing.
+		if err := d.compareKnown(t, count); err != nil && err != errOverBudget {
+			return true, err
+		}
+		return true, nil
 	}
 	if skip > 0 {
 		if err := d.compareKnown(t, skip); err != nil {
@@ -399,9 +430,16 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				if err != nil {
 					return nil, err
 				}
-				// Extend while the next target's LV follows.
 				m := uint64(1)
-				for j+m < c-k {
+				if o.Target.Agent != t.Agent || ts < uint64(known) {
+					// A known target (ref computed out): extend run-wise,
+					// as far as the LVs follow, are inserts and are in
+					// the past; the next round reports what stops it.
+					m = d.targetRun(lv, ts, o.Target.Agent, c-k-j, o.Rev, out)
+				}
+				// The transaction's own new inserts: extend while the next
+				// target's LV follows (they are paid for by its text).
+				for j+m < c-k && o.Target.Agent == t.Agent && ts >= uint64(known) {
 					nts := ts + m
 					if o.Rev {
 						nts = ts - m
@@ -432,6 +470,56 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		seq += c
 	}
 	return steps, nil
+}
+
+// targetRun returns how many delete targets from lv (known; seq ts of
+// agent x, an insert in the transaction's past), at most want of them,
+// counting down when rev, are consecutive seqs at consecutive LVs, inserts
+// and outside out (the part of the history the transaction has not seen).
+// Its cost is the number of runs the stretch crosses, never its length.
+func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, out []lvSpan) uint64 {
+	h := &d.h
+	a := h.agentByName[x]
+	rs := h.agents[a].runs
+	k := sort.Search(len(rs), func(i int) bool { return rs[i].seq > uint32(ts) }) - 1
+	m := uint64(rs[k].seq + rs[k].n - uint32(ts)) // consecutive LVs up
+	if rev {
+		m = uint64(uint32(ts)-rs[k].seq) + 1 // and down
+	}
+	if want < m {
+		m = want
+	}
+	// Inserts only: stop before the first delete.
+	j := h.opAt(lv)
+	if !rev {
+		for ; j < len(h.ops) && uint64(h.ops[j].lv) < uint64(lv)+m; j++ {
+			if h.ops[j].isDel() {
+				m = uint64(h.ops[j].lv - lv)
+				break
+			}
+		}
+	} else {
+		lo := uint64(lv) + 1 - m
+		for ; j >= 0 && uint64(h.ops[j].lv)+uint64(h.ops[j].len()) > lo; j-- {
+			if h.ops[j].isDel() {
+				m = uint64(lv - (h.ops[j].lv + uint32(h.ops[j].len()) - 1))
+				break
+			}
+		}
+	}
+	// In the past only: stop before the first LV of out.
+	if !rev {
+		i := sort.Search(len(out), func(i int) bool { return out[i].hi > lv })
+		if i < len(out) && uint64(out[i].lo) < uint64(lv)+m {
+			m = uint64(out[i].lo - lv)
+		}
+	} else {
+		i := sort.Search(len(out), func(i int) bool { return out[i].lo > lv }) - 1
+		if i >= 0 && uint64(out[i].hi) > uint64(lv)+1-m {
+			m = uint64(lv - (out[i].hi - 1))
+		}
+	}
+	return m
 }
 
 // itemLeft returns the originLeft of item lv.

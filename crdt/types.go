@@ -17,6 +17,12 @@ var (
 	// ErrContradiction: a transaction reuses a known (agent, seq) with
 	// different content, origins or parents. Nothing was applied.
 	ErrContradiction = errors.New("crdt: contradicts known history")
+	// ErrUnchecked: a transaction repeats known operations and adds new
+	// ones, and its known part is stored here in too many fragments to
+	// compare within the work its size pays for (see overlap.go). Nothing
+	// was applied. It is no evidence of a fault: the new operations come
+	// again by catch-up, which starts at the first unknown seq.
+	ErrUnchecked = errors.New("crdt: overlap with known history not checked")
 	// ErrPosition: a local edit's position or length is out of range.
 	ErrPosition = errors.New("crdt: position out of range")
 	// ErrBufferFull: too many transactions are waiting for their parents.

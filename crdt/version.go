@@ -1,9 +1,6 @@
 package crdt
 
-import (
-	"fmt"
-	"sort"
-)
+import "sort"
 
 // Bounds on the transactions Missing produces, so that catch-up moves in
 // bounded chunks.
@@ -204,100 +201,4 @@ func appendDeleteOp(ops []Op, op Op) []Op {
 		}
 	}
 	return append(ops, op)
-}
-
-// atom is one seq of a transaction, flattened for comparison.
-type atom struct {
-	del         bool
-	r           rune
-	left, right ID
-	target      ID
-	parents     string // "" when the parent is the predecessor
-}
-
-func flatten(t *Txn, limit uint64) []atom {
-	var out []atom
-	seq := t.Seq
-	par := parentsKey(t.Agent, t.Seq, t.Parents)
-	add := func(a atom) bool {
-		if uint64(len(out)) >= limit {
-			return false
-		}
-		if len(out) == 0 {
-			a.parents = par
-		}
-		out = append(out, a)
-		seq++
-		return true
-	}
-	for i := range t.Ops {
-		o := &t.Ops[i]
-		if o.Kind == OpInsert {
-			left, right := o.Left, o.Right
-			for _, r := range o.Text {
-				if !add(atom{r: r, left: left, right: right}) {
-					return out
-				}
-				left, right = ID{Agent: t.Agent, Seq: seq - 1}, ID{}
-			}
-			continue
-		}
-		for k := 0; k < o.Len; k++ {
-			tg := o.Target
-			if o.Rev {
-				tg.Seq -= uint64(k)
-			} else {
-				tg.Seq += uint64(k)
-			}
-			if !add(atom{del: true, target: tg}) {
-				return out
-			}
-		}
-	}
-	return out
-}
-
-func parentsKey(agent string, seq uint64, ps []ID) string {
-	if seq > 0 && len(ps) == 1 && ps[0] == (ID{Agent: agent, Seq: seq - 1}) {
-		return ""
-	}
-	s := "|"
-	for _, p := range ps {
-		s += fmt.Sprintf("%q/%d|", p.Agent, p.Seq)
-	}
-	return s
-}
-
-// compareKnown checks the first skip seqs of t against the history: same
-// parents, same content, same origins, same targets.
-func (d *Doc) compareKnown(t *Txn, skip uint64) error {
-	a := d.h.agentByName[t.Agent]
-	var have []*Txn
-	for _, r := range d.h.agents[a].runs {
-		lo, hi := uint64(r.seq), uint64(r.seq+r.n)
-		if hi <= t.Seq || lo >= t.Seq+skip {
-			continue
-		}
-		if lo < t.Seq {
-			lo = t.Seq
-		}
-		if hi > t.Seq+skip {
-			hi = t.Seq + skip
-		}
-		have = d.appendTxns(have, r.lv+uint32(lo)-r.seq, r.lv+uint32(hi)-r.seq)
-	}
-	var want []atom
-	for _, h := range have {
-		want = append(want, flatten(h, ^uint64(0))...)
-	}
-	got := flatten(t, skip)
-	if len(got) != len(want) {
-		return fmt.Errorf("%w: %s/%d: %d known seqs, %d given", ErrContradiction, t.Agent, t.Seq, len(want), len(got))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return fmt.Errorf("%w: %s/%d differs from the known operation", ErrContradiction, t.Agent, t.Seq+uint64(i))
-		}
-	}
-	return nil
 }
