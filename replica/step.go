@@ -186,8 +186,11 @@ func integrate(doc *crdt.Doc, e *received) (string, error) {
 		}
 	}
 	if _, err := doc.Apply(t); err != nil {
-		if errors.Is(err, crdt.ErrBufferFull) {
+		switch {
+		case errors.Is(err, crdt.ErrBufferFull):
 			return vocab.ReasonBufferFull, err
+		case errors.Is(err, crdt.ErrUnchecked):
+			return vocab.ReasonUnchecked, err
 		}
 		return vocab.ReasonHistory, err
 	}

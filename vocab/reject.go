@@ -21,6 +21,7 @@ const (
 	ReasonHistory        = "history"         // a transaction contradicts or misfits the known history
 	ReasonBufferFull     = "buffer-full"     // too many transactions wait for their parents
 	ReasonTruncated      = "truncated"       // a stream frame is cut short or its header is malformed
+	ReasonUnchecked      = "unchecked"       // repeats known operations too fragmented to compare within its budget, and adds new ones (catch-up brings the new part)
 	// Reasons of members-only documents (package member).
 	ReasonCapability   = "capability"   // a capability chain grants nothing here: broken link, role too high, not an admin's
 	ReasonSignature    = "signature"    // a signature does not verify
