@@ -11,17 +11,19 @@
 # real finding writes its input under testdata/fuzz and fails at once.
 set -euo pipefail
 budget=$1; shift
+# crashers counts the inputs saved under a target's corpus directory.
+crashers() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 for pkg in "$@"; do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     for try in 1 2; do
       echo "fuzz $pkg $target ($budget)"
-      before=$(find "$pkg/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+      before=$(crashers "$pkg/testdata/fuzz/$target")
       if out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$budget" -parallel=1 "$pkg" 2>&1); then
         echo "$out"
         break
       fi
       echo "$out"
-      after=$(find "$pkg/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+      after=$(crashers "$pkg/testdata/fuzz/$target")
       if [ "$try" = 1 ] && [ "$before" = "$after" ] && grep -q "context deadline exceeded" <<<"$out"; then
         echo "fuzz $pkg $target: the fuzzer stalled at the end of its budget (no crasher written); once more"
         continue
