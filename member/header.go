@@ -58,18 +58,12 @@ type headerBody struct {
 	Prev        []byte
 }
 
+// headerWire is the whole header: its body, then the signature (an
+// embedded struct's fields stand in its place in the array).
 type headerWire struct {
-	_           struct{} `cbor:",toarray"`
-	V           uint64
-	Doc         []byte
-	Agent       string
-	Seq         uint64
-	Len         uint64
-	Parents     []wireID
-	Epoch       uint64
-	PayloadHash []byte
-	Prev        []byte
-	Sig         []byte
+	_ struct{} `cbor:",toarray"`
+	headerBody
+	Sig []byte
 }
 
 // sealedADBody is a header without its payload hash and signature: the
@@ -94,9 +88,11 @@ func (h *Header) parents() []wireID {
 	return ps
 }
 
-func (h *Header) body() []byte {
-	return marshal(headerBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]})
+func (h *Header) bodyWire() headerBody {
+	return headerBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]}
 }
+
+func (h *Header) body() []byte { return marshal(h.bodyWire()) }
 
 // Hash is the header's hash (signature excluded): what the agent's next
 // header names as prev, and what tells two headers apart.
@@ -122,7 +118,7 @@ func (h *Header) CheckPayload(sealed []byte) error {
 
 // Marshal encodes the header (with its signature, if it has one).
 func (h *Header) Marshal() []byte {
-	return marshal(headerWire{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:], Sig: h.Sig})
+	return marshal(headerWire{headerBody: h.bodyWire(), Sig: h.Sig})
 }
 
 // Sign signs the header with its agent's device key. A key that does not

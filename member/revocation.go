@@ -65,18 +65,12 @@ type revocationBody struct {
 	Chain     []linkWire
 }
 
+// revocationWire is the whole revocation: its body, then the signature
+// (an embedded struct's fields stand in its place in the array).
 type revocationWire struct {
-	_         struct{} `cbor:",toarray"`
-	V         uint64
-	Doc       []byte
-	Subject   []byte
-	Counts    []wireID
-	Epoch     uint64
-	PrevEpoch uint64
-	Prev      []byte
-	Boxes     []boxWire
-	Chain     []linkWire
-	Sig       []byte
+	_ struct{} `cbor:",toarray"`
+	revocationBody
+	Sig []byte
 }
 
 func (r *Revocation) counts() []wireID {
@@ -88,13 +82,15 @@ func (r *Revocation) counts() []wireID {
 	return w
 }
 
-func (r *Revocation) body() []byte {
-	return marshal(revocationBody{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire()})
+func (r *Revocation) bodyWire() revocationBody {
+	return revocationBody{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire()}
 }
+
+func (r *Revocation) body() []byte { return marshal(r.bodyWire()) }
 
 // Marshal encodes the revocation.
 func (r *Revocation) Marshal() []byte {
-	return marshal(revocationWire{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire(), Sig: r.Sig})
+	return marshal(revocationWire{revocationBody: r.bodyWire(), Sig: r.Sig})
 }
 
 // Hash is the revocation's hash (concurrent rekeys to one epoch are
