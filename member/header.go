@@ -88,6 +88,8 @@ func (h *Header) parents() []wireID {
 	return ps
 }
 
+func (b headerBody) version() uint64 { return b.V }
+
 func (h *Header) bodyWire() headerBody {
 	return headerBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]}
 }
@@ -189,15 +191,9 @@ func parseHeader(data []byte, doc vocab.DocID) (*Header, [32]byte, error) {
 }
 
 func decodeHeader(data []byte, doc vocab.DocID, decode func([]byte, any) error) (*Header, error) {
-	if len(data) > MaxHeaderBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "header of %d bytes (at most %d)", len(data), MaxHeaderBytes)
-	}
-	var w headerWire
-	if err := decode(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "header: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "header format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[headerWire]("header", data, MaxHeaderBytes, decode)
+	if err != nil {
+		return nil, err
 	}
 	d, err := vocab.DocIDFromBytes(w.Doc)
 	if err != nil {

@@ -82,6 +82,8 @@ func (r *Revocation) counts() []wireID {
 	return w
 }
 
+func (b revocationBody) version() uint64 { return b.V }
+
 func (r *Revocation) bodyWire() revocationBody {
 	return revocationBody{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire()}
 }
@@ -164,15 +166,9 @@ func VerifyRevocation(r *Revocation, docKey ed25519.PublicKey, now int64) error 
 // ParseRevocation decodes a revocation and checks its bounds (not its
 // signature: VerifyRevocation, which needs the document key).
 func ParseRevocation(data []byte) (*Revocation, error) {
-	if len(data) > MaxRevocationBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "revocation of %d bytes (at most %d)", len(data), MaxRevocationBytes)
-	}
-	var w revocationWire
-	if err := unmarshal(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "revocation: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "revocation format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[revocationWire]("revocation", data, MaxRevocationBytes, unmarshal)
+	if err != nil {
+		return nil, err
 	}
 	d, err := vocab.DocIDFromBytes(w.Doc)
 	if err != nil {
