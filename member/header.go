@@ -45,15 +45,24 @@ type wireID struct {
 	Seq   uint64
 }
 
+// headerFront is what both encodings of a header begin with: the
+// format, the transaction's place and its key epoch (an embedded struct's
+// fields stand in its place in the array).
+type headerFront struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	Doc     []byte
+	Agent   string
+	Seq     uint64
+	Len     uint64
+	Parents []wireID
+	Epoch   uint64
+}
+
+// headerBody is the header's first nine fields: what Hash covers.
 type headerBody struct {
-	_           struct{} `cbor:",toarray"`
-	V           uint64
-	Doc         []byte
-	Agent       string
-	Seq         uint64
-	Len         uint64
-	Parents     []wireID
-	Epoch       uint64
+	_ struct{} `cbor:",toarray"`
+	headerFront
 	PayloadHash []byte
 	Prev        []byte
 }
@@ -69,29 +78,23 @@ type headerWire struct {
 // sealedADBody is a header without its payload hash and signature: the
 // associated data its payload is sealed with.
 type sealedADBody struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	Doc     []byte
-	Agent   string
-	Seq     uint64
-	Len     uint64
-	Parents []wireID
-	Epoch   uint64
-	Prev    []byte
+	_ struct{} `cbor:",toarray"`
+	headerFront
+	Prev []byte
 }
 
-func (h *Header) parents() []wireID {
+func (h *Header) front() headerFront {
 	ps := make([]wireID, len(h.Parents))
 	for i, p := range h.Parents {
 		ps[i] = wireID{Agent: p.Agent, Seq: p.Seq}
 	}
-	return ps
+	return headerFront{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: ps, Epoch: h.Epoch}
 }
 
-func (b headerBody) version() uint64 { return b.V }
+func (f headerFront) version() uint64 { return f.V }
 
 func (h *Header) bodyWire() headerBody {
-	return headerBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]}
+	return headerBody{headerFront: h.front(), PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]}
 }
 
 func (h *Header) body() []byte { return marshal(h.bodyWire()) }
@@ -104,7 +107,7 @@ func (h *Header) Hash() [32]byte { return hashOf(domainHeaderHash, h.body()) }
 // header's encoding without payload hash and signature (the payload hash
 // cannot be known before sealing).
 func (h *Header) SealedAD() []byte {
-	return marshal(sealedADBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, Prev: h.Prev[:]})
+	return marshal(sealedADBody{headerFront: h.front(), Prev: h.Prev[:]})
 }
 
 // SetPayload records the sealed payload's hash.
