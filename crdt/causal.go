@@ -1,6 +1,9 @@
 package crdt
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // outside returns the LVs this replica knows that are not in the causal
 // past of the frontier p (every LV of p known): the part of the history a
@@ -9,7 +12,7 @@ import "sort"
 // path left is shared, so its cost is the size of the concurrent region,
 // not of the history. The spans come back sorted.
 func (d *Doc) outside(p []uint32) []lvSpan {
-	if sameLVs(p, d.front) {
+	if slices.Equal(p, d.front) {
 		return nil
 	}
 	h := &d.h
@@ -45,18 +48,6 @@ func (d *Doc) outside(p []uint32) []lvSpan {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lo < out[j].lo })
 	return out
-}
-
-func sameLVs(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // parentRunAt returns the index of the parent run holding lv.

@@ -415,18 +415,12 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 			steps = append(steps, s)
 		case OpDelete:
 			s := step{del: true, n: uint32(c - k), rev: o.Rev}
-			first := o.Target.Seq + k
-			if o.Rev {
-				first = o.Target.Seq - k
-			}
 			// Resolve target by target run: consecutive seqs of one agent
 			// map to a few LV ranges.
 			for j := uint64(0); j < c-k; {
-				ts := first + j
-				if o.Rev {
-					ts = first - j
-				}
-				lv, _, err := ref(ID{Agent: o.Target.Agent, Seq: ts}, "delete target")
+				tg := o.targetAt(k + j)
+				ts := tg.Seq
+				lv, _, err := ref(tg, "delete target")
 				if err != nil {
 					return nil, err
 				}
@@ -440,11 +434,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				// The transaction's own new inserts: extend while the next
 				// target's LV follows (they are paid for by its text).
 				for j+m < c-k && o.Target.Agent == t.Agent && ts >= uint64(known) {
-					nts := ts + m
-					if o.Rev {
-						nts = ts - m
-					}
-					nlv, _, err := ref(ID{Agent: o.Target.Agent, Seq: nts}, "delete target")
+					nlv, _, err := ref(o.targetAt(k+j+m), "delete target")
 					if err != nil {
 						return nil, err
 					}

@@ -185,12 +185,7 @@ func (d *Doc) sameParents(t *Txn, seq uint64, lv uint32) bool {
 func (d *Doc) sameTargets(so *opRun, off uint32, o *Op, k, m uint64) (uint64, bool) {
 	h := &d.h
 	tl := so.target(int(off))
-	want := o.Target
-	if o.Rev {
-		want.Seq -= k
-	} else {
-		want.Seq += k
-	}
+	want := o.targetAt(k)
 	ka := h.lvAgentAt(tl)
 	ar := h.lvAgents[ka]
 	if h.agents[ar.agent].name != want.Agent || uint64(ar.seq+tl-ar.lv) != want.Seq {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,13 +48,7 @@ func flatten(t *Txn, limit uint64) []atom {
 			continue
 		}
 		for k := 0; k < o.Len; k++ {
-			tg := o.Target
-			if o.Rev {
-				tg.Seq -= uint64(k)
-			} else {
-				tg.Seq += uint64(k)
-			}
-			if !add(atom{del: true, target: tg}) {
+			if !add(atom{del: true, target: o.targetAt(uint64(k))}) {
 				return out
 			}
 		}
@@ -93,13 +88,8 @@ func (d *Doc) compareKnownOld(t *Txn, skip uint64) error {
 		want = append(want, flatten(h, ^uint64(0))...)
 	}
 	got := flatten(t, skip)
-	if len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		return ErrContradiction
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return ErrContradiction
-		}
 	}
 	return nil
 }
@@ -198,11 +188,7 @@ func variants(rng *rand.Rand, d *Doc) []*Txn {
 			} else {
 				a.Len, b.Len = 1, o.Len-1
 				a.Rev = false
-				if o.Rev {
-					b.Target.Seq--
-				} else {
-					b.Target.Seq++
-				}
+				b.Target = o.targetAt(1)
 				b.Rev = o.Rev && b.Len > 1
 			}
 			s.Ops = append(s.Ops[:j:j], append([]Op{a, b}, s.Ops[j+1:]...)...)
@@ -218,11 +204,7 @@ func variants(rng *rand.Rand, d *Doc) []*Txn {
 				l.Ops[0].Left, l.Ops[0].Right = ID{Agent: t.Agent, Seq: t.Seq}, ID{}
 			} else {
 				l.Ops[0].Len--
-				if o.Rev {
-					l.Ops[0].Target.Seq--
-				} else {
-					l.Ops[0].Target.Seq++
-				}
+				l.Ops[0].Target = o.targetAt(1)
 				l.Ops[0].Rev = o.Rev && l.Ops[0].Len > 1
 			}
 			out = append(out, l)

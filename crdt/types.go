@@ -87,6 +87,17 @@ func (o *Op) Count() int {
 	return o.Len
 }
 
+// targetAt is the ID of the k-th item a delete op deletes (k < Len).
+func (o *Op) targetAt(k uint64) ID {
+	t := o.Target
+	if o.Rev {
+		t.Seq -= k
+	} else {
+		t.Seq += k
+	}
+	return t
+}
+
 // Txn is a transaction: a run of operations one agent made on one version.
 // Its ops consume the seqs Seq, Seq+1, … in order.
 type Txn struct {

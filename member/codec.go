@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"weft/vocab"
 )
 
 // Format is the version every record of this package starts with. A
@@ -108,4 +110,26 @@ func hashOf(domain string, b []byte) [32]byte {
 // record's unsigned encoding.
 func signed(domain string, unsigned []byte) []byte {
 	return append([]byte(domain), unsigned...)
+}
+
+// record is a decoded record's wire struct: it tells the format version
+// it was encoded in.
+type record interface{ version() uint64 }
+
+// decodeRecord is the start every Parse* of a record shares: data at most
+// limit bytes, decoded with decode (unmarshal, or decMode.Unmarshal where
+// the caller checks canonical form another way) into W, of this build's
+// Format. what names the record in the rejections.
+func decodeRecord[W record](what string, data []byte, limit int, decode func([]byte, any) error) (*W, error) {
+	if len(data) > limit {
+		return nil, vocab.Reject(vocab.ReasonOversized, "%s of %d bytes (at most %d)", what, len(data), limit)
+	}
+	w := new(W)
+	if err := decode(data, w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "%s: %v", what, err)
+	}
+	if v := (*w).version(); v != Format {
+		return nil, vocab.Reject(vocab.ReasonVersion, "%s format %d (this build reads %d)", what, v, Format)
+	}
+	return w, nil
 }

@@ -61,27 +61,21 @@ type linkBody struct {
 	Label    string
 }
 
+// linkWire is the whole link: its body, then the signature (an embedded
+// struct's fields stand in its place in the array).
 type linkWire struct {
-	_        struct{} `cbor:",toarray"`
-	V        uint64
-	Doc      []byte
-	Role     uint8
-	Invite   bool
-	Subject  []byte
-	Box      []byte
-	Parent   []byte
-	NotAfter uint64
-	Label    string
-	Sig      []byte
+	_ struct{} `cbor:",toarray"`
+	linkBody
+	Sig []byte
 }
 
-func (l *Link) body() []byte {
-	return marshal(linkBody{V: Format, Doc: l.Doc[:], Role: uint8(l.Role), Invite: l.Invite, Subject: l.Subject, Box: l.Box, Parent: l.Parent, NotAfter: uint64(l.NotAfter), Label: l.Label})
+func (l *Link) bodyWire() linkBody {
+	return linkBody{V: Format, Doc: l.Doc[:], Role: uint8(l.Role), Invite: l.Invite, Subject: l.Subject, Box: l.Box, Parent: l.Parent, NotAfter: uint64(l.NotAfter), Label: l.Label}
 }
 
-func (l *Link) wire() linkWire {
-	return linkWire{V: Format, Doc: l.Doc[:], Role: uint8(l.Role), Invite: l.Invite, Subject: l.Subject, Box: l.Box, Parent: l.Parent, NotAfter: uint64(l.NotAfter), Label: l.Label, Sig: l.Sig}
-}
+func (l *Link) body() []byte { return marshal(l.bodyWire()) }
+
+func (l *Link) wire() linkWire { return linkWire{linkBody: l.bodyWire(), Sig: l.Sig} }
 
 // Marshal encodes the link.
 func (l *Link) Marshal() []byte { return marshal(l.wire()) }

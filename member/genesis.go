@@ -31,12 +31,14 @@ type genesisBody struct {
 	DocKey []byte
 }
 
+// genesisWire is the whole record: its body, then the signature.
 type genesisWire struct {
-	_      struct{} `cbor:",toarray"`
-	V      uint64
-	DocKey []byte
-	Sig    []byte
+	_ struct{} `cbor:",toarray"`
+	genesisBody
+	Sig []byte
 }
+
+func (b genesisBody) version() uint64 { return b.V }
 
 // NewGenesis makes the document's signed genesis record.
 func (d *Document) Genesis() *Genesis {
@@ -46,21 +48,15 @@ func (d *Document) Genesis() *Genesis {
 
 // Marshal encodes the record.
 func (g *Genesis) Marshal() []byte {
-	return marshal(genesisWire{V: Format, DocKey: g.DocKey, Sig: g.Sig})
+	return marshal(genesisWire{genesisBody: genesisBody{V: Format, DocKey: g.DocKey}, Sig: g.Sig})
 }
 
 // ParseGenesis decodes a genesis record and verifies it: its format, its
 // signature, and that its key is doc's (any document when doc is zero).
 func ParseGenesis(data []byte, doc vocab.DocID) (*Genesis, error) {
-	if len(data) > MaxGenesisBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "genesis of %d bytes (at most %d)", len(data), MaxGenesisBytes)
-	}
-	var w genesisWire
-	if err := unmarshal(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "genesis: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "genesis format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[genesisWire]("genesis", data, MaxGenesisBytes, unmarshal)
+	if err != nil {
+		return nil, err
 	}
 	if len(w.DocKey) != ed25519.PublicKeySize || len(w.Sig) != ed25519.SignatureSize {
 		return nil, vocab.Reject(vocab.ReasonMalformed, "genesis: key of %d bytes, signature of %d", len(w.DocKey), len(w.Sig))

@@ -45,36 +45,10 @@ type wireID struct {
 	Seq   uint64
 }
 
-type headerBody struct {
-	_           struct{} `cbor:",toarray"`
-	V           uint64
-	Doc         []byte
-	Agent       string
-	Seq         uint64
-	Len         uint64
-	Parents     []wireID
-	Epoch       uint64
-	PayloadHash []byte
-	Prev        []byte
-}
-
-type headerWire struct {
-	_           struct{} `cbor:",toarray"`
-	V           uint64
-	Doc         []byte
-	Agent       string
-	Seq         uint64
-	Len         uint64
-	Parents     []wireID
-	Epoch       uint64
-	PayloadHash []byte
-	Prev        []byte
-	Sig         []byte
-}
-
-// sealedADBody is a header without its payload hash and signature: the
-// associated data its payload is sealed with.
-type sealedADBody struct {
+// headerFront is what both encodings of a header begin with: the
+// format, the transaction's place and its key epoch (an embedded struct's
+// fields stand in its place in the array).
+type headerFront struct {
 	_       struct{} `cbor:",toarray"`
 	V       uint64
 	Doc     []byte
@@ -83,20 +57,47 @@ type sealedADBody struct {
 	Len     uint64
 	Parents []wireID
 	Epoch   uint64
-	Prev    []byte
 }
 
-func (h *Header) parents() []wireID {
+// headerBody is the header's first nine fields: what Hash covers.
+type headerBody struct {
+	_ struct{} `cbor:",toarray"`
+	headerFront
+	PayloadHash []byte
+	Prev        []byte
+}
+
+// headerWire is the whole header: its body, then the signature (an
+// embedded struct's fields stand in its place in the array).
+type headerWire struct {
+	_ struct{} `cbor:",toarray"`
+	headerBody
+	Sig []byte
+}
+
+// sealedADBody is a header without its payload hash and signature: the
+// associated data its payload is sealed with.
+type sealedADBody struct {
+	_ struct{} `cbor:",toarray"`
+	headerFront
+	Prev []byte
+}
+
+func (h *Header) front() headerFront {
 	ps := make([]wireID, len(h.Parents))
 	for i, p := range h.Parents {
 		ps[i] = wireID{Agent: p.Agent, Seq: p.Seq}
 	}
-	return ps
+	return headerFront{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: ps, Epoch: h.Epoch}
 }
 
-func (h *Header) body() []byte {
-	return marshal(headerBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]})
+func (f headerFront) version() uint64 { return f.V }
+
+func (h *Header) bodyWire() headerBody {
+	return headerBody{headerFront: h.front(), PayloadHash: h.PayloadHash[:], Prev: h.Prev[:]}
 }
+
+func (h *Header) body() []byte { return marshal(h.bodyWire()) }
 
 // Hash is the header's hash (signature excluded): what the agent's next
 // header names as prev, and what tells two headers apart.
@@ -106,7 +107,7 @@ func (h *Header) Hash() [32]byte { return hashOf(domainHeaderHash, h.body()) }
 // header's encoding without payload hash and signature (the payload hash
 // cannot be known before sealing).
 func (h *Header) SealedAD() []byte {
-	return marshal(sealedADBody{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, Prev: h.Prev[:]})
+	return marshal(sealedADBody{headerFront: h.front(), Prev: h.Prev[:]})
 }
 
 // SetPayload records the sealed payload's hash.
@@ -122,7 +123,7 @@ func (h *Header) CheckPayload(sealed []byte) error {
 
 // Marshal encodes the header (with its signature, if it has one).
 func (h *Header) Marshal() []byte {
-	return marshal(headerWire{V: Format, Doc: h.Doc[:], Agent: h.Agent, Seq: h.Seq, Len: h.Len, Parents: h.parents(), Epoch: h.Epoch, PayloadHash: h.PayloadHash[:], Prev: h.Prev[:], Sig: h.Sig})
+	return marshal(headerWire{headerBody: h.bodyWire(), Sig: h.Sig})
 }
 
 // Sign signs the header with its agent's device key. A key that does not
@@ -193,15 +194,9 @@ func parseHeader(data []byte, doc vocab.DocID) (*Header, [32]byte, error) {
 }
 
 func decodeHeader(data []byte, doc vocab.DocID, decode func([]byte, any) error) (*Header, error) {
-	if len(data) > MaxHeaderBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "header of %d bytes (at most %d)", len(data), MaxHeaderBytes)
-	}
-	var w headerWire
-	if err := decode(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "header: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "header format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[headerWire]("header", data, MaxHeaderBytes, decode)
+	if err != nil {
+		return nil, err
 	}
 	d, err := vocab.DocIDFromBytes(w.Doc)
 	if err != nil {

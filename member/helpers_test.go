@@ -72,3 +72,13 @@ func must(t testing.TB, err error) {
 func signWith(dev *Device, hash [32]byte) []byte {
 	return ed25519.Sign(dev.Sign, signed(domainHeader, hash[:]))
 }
+
+// resigned returns a copy of h, changed by change and signed again by dev.
+func resigned(t testing.TB, dev *Device, h *Header, change func(*Header)) *Header {
+	t.Helper()
+	c := *h
+	c.Sig = nil
+	change(&c)
+	must(t, c.Sign(dev.Sign))
+	return &c
+}

@@ -30,6 +30,8 @@ type proofWire struct {
 	B []byte
 }
 
+func (w proofWire) version() uint64 { return w.V }
+
 // NewProof checks that a and b prove equivocation and returns the proof.
 func NewProof(a, b *Header) (*Proof, error) {
 	ha, hb := a.Hash(), b.Hash()
@@ -103,15 +105,9 @@ func (p *Proof) Marshal() []byte {
 // ParseProof decodes a proof for doc (any document when zero) and
 // verifies it.
 func ParseProof(data []byte, doc vocab.DocID) (*Proof, error) {
-	if len(data) > MaxProofBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "proof of %d bytes (at most %d)", len(data), MaxProofBytes)
-	}
-	var w proofWire
-	if err := unmarshal(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "proof: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "proof format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[proofWire]("proof", data, MaxProofBytes, unmarshal)
+	if err != nil {
+		return nil, err
 	}
 	a, err := ParseHeader(w.A, doc)
 	if err != nil {

@@ -13,13 +13,10 @@ func TestEquivocationProof(t *testing.T) {
 	agent := AgentOf(dev.Public())
 	hs := chainOf(t, dev, agent, d.ID, 4, true)
 	// The same seqs, another payload.
-	fork := *hs[2]
-	fork.Sig = nil
-	fork.PayloadHash[0] ^= 1
-	must(t, fork.Sign(dev.Sign))
-	p, err := NewProof(hs[2], &fork)
+	fork := resigned(t, dev, hs[2], func(h *Header) { h.PayloadHash[0] ^= 1 })
+	p, err := NewProof(hs[2], fork)
 	must(t, err)
-	q, err := NewProof(&fork, hs[2])
+	q, err := NewProof(fork, hs[2])
 	must(t, err)
 	if !bytes.Equal(p.Marshal(), q.Marshal()) {
 		t.Fatal("a pair of headers has two proofs")
@@ -33,27 +30,21 @@ func TestEquivocationProof(t *testing.T) {
 		t.Fatal("proof round trip changed it")
 	}
 	// Overlapping, not equal spans.
-	wide := *hs[2]
-	wide.Sig = nil
-	wide.Len = 3
-	must(t, wide.Sign(dev.Sign))
-	if _, err := NewProof(hs[2], &wide); err != nil {
+	wide := resigned(t, dev, hs[2], func(h *Header) { h.Len = 3 })
+	if _, err := NewProof(hs[2], wide); err != nil {
 		t.Fatal(err)
 	}
 	// A header that starts where another ends without naming it.
-	next := *hs[3]
-	next.Sig = nil
-	next.Prev[0] ^= 1
-	must(t, next.Sign(dev.Sign))
-	p2, err := NewProof(hs[2], &next)
+	next := resigned(t, dev, hs[3], func(h *Header) { h.Prev[0] ^= 1 })
+	p2, err := NewProof(hs[2], next)
 	must(t, err)
 	if p2.ForkSeq() != hs[2].Seq {
 		t.Fatalf("fork seq %d", p2.ForkSeq())
 	}
 	// CheckConsistent says the same, as a rejection.
-	wantReason(t, CheckConsistent(hs[2], &fork), vocab.ReasonEquivocation)
-	wantReason(t, CheckConsistent(hs[2], &next), vocab.ReasonEquivocation)
-	wantReason(t, CheckConsistent(&next, hs[2]), vocab.ReasonEquivocation)
+	wantReason(t, CheckConsistent(hs[2], fork), vocab.ReasonEquivocation)
+	wantReason(t, CheckConsistent(hs[2], next), vocab.ReasonEquivocation)
+	wantReason(t, CheckConsistent(next, hs[2]), vocab.ReasonEquivocation)
 	must(t, CheckConsistent(hs[2], hs[2]))
 	must(t, CheckConsistent(hs[2], hs[3]))
 	must(t, CheckConsistent(hs[0], hs[3]))
@@ -63,11 +54,11 @@ func TestEquivocationProof(t *testing.T) {
 	wantReason(t, err, vocab.ReasonMalformed)
 	_, err = NewProof(hs[2], hs[2])
 	wantReason(t, err, vocab.ReasonMalformed)
-	unsigned := fork
+	unsigned := *fork
 	unsigned.Sig = nil
 	_, err = NewProof(hs[2], &unsigned)
 	wantReason(t, err, vocab.ReasonSignature)
-	forged := fork
+	forged := *fork
 	h := forged.Hash()
 	forged.Sig = signWith(other, h)
 	_, err = NewProof(hs[2], &forged)

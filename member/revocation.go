@@ -65,18 +65,12 @@ type revocationBody struct {
 	Chain     []linkWire
 }
 
+// revocationWire is the whole revocation: its body, then the signature
+// (an embedded struct's fields stand in its place in the array).
 type revocationWire struct {
-	_         struct{} `cbor:",toarray"`
-	V         uint64
-	Doc       []byte
-	Subject   []byte
-	Counts    []wireID
-	Epoch     uint64
-	PrevEpoch uint64
-	Prev      []byte
-	Boxes     []boxWire
-	Chain     []linkWire
-	Sig       []byte
+	_ struct{} `cbor:",toarray"`
+	revocationBody
+	Sig []byte
 }
 
 func (r *Revocation) counts() []wireID {
@@ -88,13 +82,17 @@ func (r *Revocation) counts() []wireID {
 	return w
 }
 
-func (r *Revocation) body() []byte {
-	return marshal(revocationBody{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire()})
+func (b revocationBody) version() uint64 { return b.V }
+
+func (r *Revocation) bodyWire() revocationBody {
+	return revocationBody{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire()}
 }
+
+func (r *Revocation) body() []byte { return marshal(r.bodyWire()) }
 
 // Marshal encodes the revocation.
 func (r *Revocation) Marshal() []byte {
-	return marshal(revocationWire{V: Format, Doc: r.Doc[:], Subject: r.Subject, Counts: r.counts(), Epoch: r.Rekey.Epoch, PrevEpoch: r.Rekey.PrevEpoch, Prev: r.Rekey.Prev, Boxes: r.Rekey.boxes(), Chain: r.Chain.wire(), Sig: r.Sig})
+	return marshal(revocationWire{revocationBody: r.bodyWire(), Sig: r.Sig})
 }
 
 // Hash is the revocation's hash (concurrent rekeys to one epoch are
@@ -168,15 +166,9 @@ func VerifyRevocation(r *Revocation, docKey ed25519.PublicKey, now int64) error 
 // ParseRevocation decodes a revocation and checks its bounds (not its
 // signature: VerifyRevocation, which needs the document key).
 func ParseRevocation(data []byte) (*Revocation, error) {
-	if len(data) > MaxRevocationBytes {
-		return nil, vocab.Reject(vocab.ReasonOversized, "revocation of %d bytes (at most %d)", len(data), MaxRevocationBytes)
-	}
-	var w revocationWire
-	if err := unmarshal(data, &w); err != nil {
-		return nil, vocab.Reject(vocab.ReasonMalformed, "revocation: %v", err)
-	}
-	if w.V != Format {
-		return nil, vocab.Reject(vocab.ReasonVersion, "revocation format %d (this build reads %d)", w.V, Format)
+	w, err := decodeRecord[revocationWire]("revocation", data, MaxRevocationBytes, unmarshal)
+	if err != nil {
+		return nil, err
 	}
 	d, err := vocab.DocIDFromBytes(w.Doc)
 	if err != nil {

@@ -48,19 +48,9 @@ func (r Role) Covers(o Role) bool { return r.Valid() && o.Valid() && r >= o }
 // an admin delegates, and never above its own role (so any role).
 func (r Role) MayGrant(o Role) bool { return r.CanDelegate() && r.Covers(o) }
 
-func (r Role) String() string {
-	switch r {
-	case RolePull:
-		return "pull"
-	case RoleRead:
-		return "read"
-	case RoleWrite:
-		return "write"
-	case RoleAdmin:
-		return "admin"
-	}
-	return fmt.Sprintf("role(%d)", uint8(r))
-}
+var roleNames = []string{RolePull: "pull", RoleRead: "read", RoleWrite: "write", RoleAdmin: "admin"}
+
+func (r Role) String() string { return nameOf(r, roleNames, "role") }
 
 // ParseRole reads a role's name.
 func ParseRole(s string) (Role, error) {
@@ -70,4 +60,13 @@ func ParseRole(s string) (Role, error) {
 		}
 	}
 	return RoleNone, fmt.Errorf("member: unknown role %q (want pull, read, write or admin)", s)
+}
+
+// nameOf names a value of one of this package's small wire enums (Role,
+// Purpose): names[v], or kind(v) for a value without a name.
+func nameOf[E ~uint8](v E, names []string, kind string) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", kind, uint8(v))
 }

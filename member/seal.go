@@ -29,19 +29,9 @@ const (
 
 func (p Purpose) valid() bool { return 1 <= p && p <= numPurposes }
 
-func (p Purpose) String() string {
-	switch p {
-	case PurposePayload:
-		return "payload"
-	case PurposeTitle:
-		return "title"
-	case PurposePresence:
-		return "presence"
-	case PurposeEpoch:
-		return "epoch"
-	}
-	return fmt.Sprintf("purpose(%d)", uint8(p))
-}
+var purposeNames = []string{PurposePayload: "payload", PurposeTitle: "title", PurposePresence: "presence", PurposeEpoch: "epoch"}
+
+func (p Purpose) String() string { return nameOf(p, purposeNames, "purpose") }
 
 // Sealed form (bytes, not CBOR: it is on every transaction):
 //

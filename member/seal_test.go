@@ -2,6 +2,7 @@ package member
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"weft/vocab"
@@ -95,4 +96,17 @@ func TestKeyring(t *testing.T) {
 	wantReason(t, err, vocab.ReasonEpoch)
 	_, err = k5.Open(PurposeTitle, old, nil)
 	wantReason(t, err, vocab.ReasonEpoch)
+}
+
+// The names are part of the key derivation (Purpose) and of the command
+// line (Role): they must not change.
+func TestEnumNames(t *testing.T) {
+	for v, want := range map[fmt.Stringer]string{
+		RolePull: "pull", RoleRead: "read", RoleWrite: "write", RoleAdmin: "admin", RoleNone: "role(0)", Role(5): "role(5)",
+		PurposePayload: "payload", PurposeTitle: "title", PurposePresence: "presence", PurposeEpoch: "epoch", Purpose(0): "purpose(0)", Purpose(9): "purpose(9)",
+	} {
+		if got := v.String(); got != want {
+			t.Errorf("%#v names itself %q, want %q", v, got, want)
+		}
+	}
 }
