@@ -70,8 +70,10 @@
 // Handle and Open give request/response streams with length-prefixed frames:
 // a uvarint length, then that many bytes, at most MaxMessageBytes (default
 // 4 MiB). A longer frame is ErrTooLarge and resets the stream; a frame cut
-// short or an over-long varint is ErrBadFrame. Deadlines come from
-// Stream.SetDeadline. The replica builds /weft/sync/1.0.0 on these.
+// short or an over-long varint is ErrBadFrame. A frame's buffer starts at
+// 64 KiB and doubles as its bytes arrive, so an announced length costs
+// nothing until it is sent. Deadlines come from Stream.SetDeadline. The
+// replica builds /weft/sync/1.0.0 on these.
 //
 // # Limits (desktop daemon defaults)
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -71,15 +72,28 @@ func (f *frameStream) ReadMsg() ([]byte, error) {
 		_ = f.s.Reset()
 		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrTooLarge, size, f.max)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(f.r, buf); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrBadFrame, size)
+	// The buffer grows as the bytes arrive, doubling, so a peer that
+	// announces a large frame and sends little costs little; copying stays
+	// linear in what was sent.
+	buf := make([]byte, 0, min(size, frameChunk))
+	for uint64(len(buf)) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(size-uint64(len(buf)), uint64(len(buf)))))
 		}
-		return nil, fmt.Errorf("p2p: read frame: %w", err)
+		n, err := io.ReadFull(f.r, buf[len(buf):min(cap(buf), int(size))])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrBadFrame, size)
+			}
+			return nil, fmt.Errorf("p2p: read frame: %w", err)
+		}
 	}
 	return buf, nil
 }
+
+// frameChunk is how much a frame's buffer holds before its bytes arrive.
+const frameChunk = 64 << 10
 
 // isOverflow reports binary.ReadUvarint's overflow error (not exported).
 func isOverflow(err error) bool {

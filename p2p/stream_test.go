@@ -1,11 +1,14 @@
 package p2p
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -217,5 +220,36 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := b.Open(ctx, a.ID(), "/weft/nobody-serves-this/1.0.0"); err == nil {
 		t.Fatal("Open of a protocol A does not serve succeeded")
+	}
+}
+
+// A frame's buffer grows as its bytes arrive: a peer that announces a
+// frame at the limit and sends ten bytes makes the reader allocate about
+// one chunk, not the announced size; frames of every size still read
+// whole.
+func TestStreamFrameBufferGrowsAsBytesArrive(t *testing.T) {
+	const limit = 4 << 20
+	header := binary.AppendUvarint(nil, limit)
+	f := &frameStream{r: bufio.NewReader(io.MultiReader(bytes.NewReader(header), bytes.NewReader(make([]byte, 10)))), max: limit}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := f.ReadMsg()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("a frame cut short: %v, want ErrBadFrame", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading 10 bytes of an announced %d-byte frame allocated %d bytes", limit, n)
+	}
+	for _, size := range []int{0, 1, frameChunk - 1, frameChunk, frameChunk + 1, 3*frameChunk + 7, limit} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		f := &frameStream{r: bufio.NewReader(bytes.NewReader(append(binary.AppendUvarint(nil, uint64(size)), data...))), max: limit}
+		got, err := f.ReadMsg()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("frame of %d bytes: %d bytes back, %v", size, len(got), err)
+		}
 	}
 }
