@@ -59,17 +59,9 @@ func (r *relayAcks) next() <-chan struct{} {
 // acknowledgement of the newest durable version.
 func (r *relayAcks) completed(dr *driver) {
 	durable := false
-	for len(r.pending) > 0 {
+	for len(r.pending) > 0 && done(r.pending[0].ack) {
 		p := r.pending[0]
-		select {
-		case <-p.ack.Done():
-		default:
-			if durable {
-				dr.publishDurable()
-			}
-			return
-		}
-		r.pending = slices.Delete(r.pending, 0, 1)
+		r.pending = r.pending[1:]
 		if p.ack.Err() == nil {
 			r.onDisk(p.v)
 			durable = true
@@ -77,6 +69,15 @@ func (r *relayAcks) completed(dr *driver) {
 	}
 	if durable {
 		dr.publishDurable()
+	}
+}
+
+func done(ack *store.Ack) bool {
+	select {
+	case <-ack.Done():
+		return true
+	default:
+		return false
 	}
 }
 

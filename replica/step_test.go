@@ -84,10 +84,7 @@ func (w *stepWorld) exec(line string) (string, error) {
 		}
 		return w.step(input{src: fromAPI, edits: edits})
 	case "make":
-		if len(args) != 5 {
-			return "", fmt.Errorf("make AGENT POS DEL \"TEXT\"")
-		}
-		a, err := w.author(args[1])
+		a, err := w.authorArg(args, 5, "make AGENT POS DEL \"TEXT\"")
 		if err != nil {
 			return "", err
 		}
@@ -106,10 +103,7 @@ func (w *stepWorld) exec(line string) (string, error) {
 		w.sent = append(w.sent, b)
 		return fmt.Sprintf("#%d %s", len(w.sent), span(txn.Agent, txn.Seq, uint64(txn.Count()))), nil
 	case "pull":
-		if len(args) != 2 {
-			return "", fmt.Errorf("pull AGENT")
-		}
-		a, err := w.author(args[1])
+		a, err := w.authorArg(args, 2, "pull AGENT")
 		if err != nil {
 			return "", err
 		}
@@ -120,10 +114,7 @@ func (w *stepWorld) exec(line string) (string, error) {
 		}
 		return "", nil
 	case "resend":
-		if len(args) != 2 {
-			return "", fmt.Errorf("resend AGENT")
-		}
-		a, err := w.author(args[1])
+		a, err := w.authorArg(args, 2, "resend AGENT")
 		if err != nil {
 			return "", err
 		}
@@ -192,6 +183,14 @@ func editArgs(args []string) (api.Edit, error) {
 		return api.Edit{}, fmt.Errorf("want POS DEL \"TEXT\", got %q", args)
 	}
 	return api.Edit{Pos: pos, Del: del, Ins: args[2]}, nil
+}
+
+// authorArg checks a command's word count and returns the author it names.
+func (w *stepWorld) authorArg(args []string, n int, usage string) (*crdt.Doc, error) {
+	if len(args) != n {
+		return nil, fmt.Errorf("usage: %s", usage)
+	}
+	return w.author(args[1])
 }
 
 func (w *stepWorld) author(name string) (*crdt.Doc, error) {
