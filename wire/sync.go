@@ -1,8 +1,6 @@
 package wire
 
 import (
-	"github.com/fxamacker/cbor/v2"
-
 	"weft/vocab"
 )
 
@@ -90,20 +88,19 @@ func ParseSync(b []byte) (SyncMsg, error) {
 }
 
 // Kind reads the format version and the kind that begin every message on
-// the tab's socket, [1, kind, …], and decodes nothing else: the parse
-// function of that kind (ParseSync, ParsePresenceMsg, ParseStatus) checks
-// the whole message. An unknown version is refused with the reason
-// "version", anything that does not start that way or names no known
-// kind with "malformed".
+// the tab's socket, [1, kind, …]. Of the rest it only checks that it is
+// well-formed CBOR (the other elements are skipped, not decoded, nor
+// copied); the parse function of that kind (ParseSync, ParsePresenceMsg,
+// ParseStatus) checks the whole message. An unknown version is refused
+// with the reason "version", anything that does not start that way or
+// names no known kind with "malformed".
 func Kind(b []byte) (uint64, error) {
-	var head []cbor.RawMessage // the elements, not decoded
-	if err := decMode.Unmarshal(b, &head); err != nil || len(head) < 2 {
-		return 0, vocab.Reject(vocab.ReasonMalformed, "message does not start [version, kind]")
+	// A Go array takes the first elements and skips the rest undecoded.
+	var head [2]uint64
+	if err := decMode.Unmarshal(b, &head); err != nil {
+		return 0, vocab.Reject(vocab.ReasonMalformed, "message does not start [version, kind]: %v", err)
 	}
-	var v, k uint64
-	if decMode.Unmarshal(head[0], &v) != nil || decMode.Unmarshal(head[1], &k) != nil {
-		return 0, vocab.Reject(vocab.ReasonMalformed, "message does not start [version, kind]")
-	}
+	v, k := head[0], head[1]
 	if v != syncFormat {
 		return 0, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", v, syncFormat)
 	}
