@@ -12,6 +12,21 @@ var (
 	ErrUnknownDoc = errors.New("unknown document")
 	ErrBadInput   = errors.New("bad input") // malformed ID, position out of range, bad UTF-8, …
 	ErrClosed     = errors.New("closed")
+	// ErrForbidden: this device's role in the document does not allow the
+	// request (a reader editing, a writer inviting, …).
+	ErrForbidden = errors.New("not allowed by this device's role")
+	// ErrNeedInvite: a members-only document is joined with an invite, not
+	// its ID.
+	ErrNeedInvite = errors.New("members-only documents are joined with an invite (weft doc join INVITE); ask a member for one")
+)
+
+// Roles, as the API and the command line spell them (package member's
+// roles, lowest first).
+const (
+	RolePull  = "pull"  // fetch, store and serve ciphertext: a relay
+	RoleRead  = "read"  // read, not write
+	RoleWrite = "write" // read and write
+	RoleAdmin = "admin" // write, invite and remove
 )
 
 // DocInfo describes a document this replica has.
@@ -21,6 +36,44 @@ type DocInfo struct {
 	Created    time.Time `json:"created"`
 	LastOpened time.Time `json:"last_opened"`
 	Chars      int       `json:"chars"` // code points, when the document is open (else -1)
+	// Role is this device's role in the document (Role*). Empty for a
+	// legacy document (made before members-only documents): it stays
+	// local until upgraded (weft doc upgrade).
+	Role string `json:"role"`
+}
+
+// InviteRequest asks for an invite to a document.
+type InviteRequest struct {
+	Role    string `json:"role"`              // Role*: pull, read, write or admin
+	Label   string `json:"label,omitempty"`   // who it is for (≤ 64 bytes; visible to members and relays)
+	Expires int64  `json:"expires,omitempty"` // seconds from now; 0: never
+}
+
+// InviteInfo is an invite made for a document.
+type InviteInfo struct {
+	Invite  string    `json:"invite"` // "weft:invite/…": one string, also a link the editor opens
+	Doc     string    `json:"doc"`
+	Role    string    `json:"role"`
+	Label   string    `json:"label,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// MemberInfo is one member (a device, or an invite not yet redeemed) of a
+// document, as this replica knows the document's capabilities.
+type MemberInfo struct {
+	Device    string    `json:"device"`     // the device's ID (base64url of its public key)
+	Label     string    `json:"label"`      // as its capability names it
+	Role      string    `json:"role"`       // Role*
+	InvitedBy string    `json:"invited_by"` // the device ID that granted it ("" for the document's key)
+	Invite    bool      `json:"invite"`     // an invite key not redeemed yet
+	Expires   time.Time `json:"expires,omitzero"`
+	Self      bool      `json:"self"`    // this device
+	Removed   bool      `json:"removed"` // revoked
+}
+
+// HostRequest grants a relay the pull role for a document.
+type HostRequest struct {
+	Relay string `json:"relay"` // the relay's multiaddr, ending /p2p/<peer ID>
 }
 
 // Edit is one local edit: delete Del code points at Pos, then insert Ins.
@@ -50,6 +103,13 @@ type DocStatus struct {
 	RelayAcked  vocab.Version `json:"relay_acked,omitempty"`
 	Agent       string        `json:"agent"`
 	LastApplied time.Time     `json:"last_applied,omitzero"`
+	Role        string        `json:"role"`    // this device's role (Role*; "" for a legacy document)
+	Members     int           `json:"members"` // devices holding a capability (removed ones excluded)
+	Epoch       uint64        `json:"epoch"`   // the read secret's epoch
+	// Forks lists agents caught writing two different transactions under
+	// one (agent, seq): "agent@seq", the seq from which nothing of theirs
+	// counts. Non-empty means the document is degraded.
+	Forks []string `json:"forks,omitempty"`
 }
 
 // PeerInfo describes a connected peer.
@@ -60,7 +120,10 @@ type PeerInfo struct {
 
 // NodeStatus describes this replica's node.
 type NodeStatus struct {
-	PeerID  string   `json:"peer_id"`
+	PeerID string `json:"peer_id"`
+	// Device is this node's device ID (base64url of its Ed25519 key): a
+	// tab's agent is Device + "." + a suffix of 1–20 base64url characters.
+	Device  string   `json:"device"`
 	Addrs   []string `json:"addrs"`
 	API     string   `json:"api"`
 	DataDir string   `json:"data_dir"`

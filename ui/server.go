@@ -35,6 +35,15 @@ type Backend interface {
 	DocStatus(ctx context.Context, id string) (api.DocStatus, error)
 	Peers(ctx context.Context) ([]api.PeerInfo, error)
 	Status(ctx context.Context) (api.NodeStatus, error)
+	// Members-only documents.
+	Invite(ctx context.Context, id string, req api.InviteRequest) (api.InviteInfo, error)
+	JoinInvite(ctx context.Context, invite string) (api.DocInfo, error)
+	Members(ctx context.Context, id string) ([]api.MemberInfo, error)
+	RemoveMember(ctx context.Context, id, device string) error
+	Host(ctx context.Context, id string, req api.HostRequest) error
+	// Upgrade makes a members-only copy of a legacy document (its text,
+	// not its history), with this device as admin.
+	Upgrade(ctx context.Context, id string) (api.DocInfo, error)
 }
 
 // Server is the loopback HTTP server. It is an http.Handler (tests may

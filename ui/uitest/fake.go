@@ -260,3 +260,19 @@ func (f *Fake) Status(context.Context) (api.NodeStatus, error) {
 	st.Docs, st.Open, st.Peers = len(f.docs), len(f.docs), len(f.peers)
 	return st, nil
 }
+
+// errMembers: the fake does not model members-only documents yet.
+var errMembers = fmt.Errorf("%w: the fake has no members", api.ErrBadInput)
+
+func (f *Fake) Invite(context.Context, string, api.InviteRequest) (api.InviteInfo, error) {
+	return api.InviteInfo{}, errMembers
+}
+func (f *Fake) JoinInvite(context.Context, string) (api.DocInfo, error) {
+	return api.DocInfo{}, errMembers
+}
+func (f *Fake) Members(context.Context, string) ([]api.MemberInfo, error) { return nil, errMembers }
+func (f *Fake) RemoveMember(context.Context, string, string) error        { return errMembers }
+func (f *Fake) Host(context.Context, string, api.HostRequest) error       { return errMembers }
+func (f *Fake) Upgrade(context.Context, string) (api.DocInfo, error) {
+	return api.DocInfo{}, errMembers
+}
