@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
@@ -95,4 +99,39 @@ func createIdentity(path string) (crypto.PrivKey, error) {
 		d.Close()
 	}
 	return k, nil
+}
+
+// DeviceKey is the node's Ed25519 identity key: weft's device key, which
+// signs transactions and capabilities (package member).
+func (n *Node) DeviceKey() (ed25519.PrivateKey, error) {
+	priv := n.host.Peerstore().PrivKey(n.host.ID())
+	if priv == nil || priv.Type() != pb.KeyType_Ed25519 {
+		return nil, errors.New("p2p: the node's identity is not an Ed25519 key")
+	}
+	raw, err := priv.Raw()
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("p2p: reading the identity key: %v", err)
+	}
+	return ed25519.PrivateKey(raw), nil
+}
+
+// PeerKey returns the Ed25519 public key a peer ID names (Ed25519 peer IDs
+// embed their key); other key types are refused.
+func PeerKey(id string) (ed25519.PublicKey, error) {
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: peer ID %q: %w", id, err)
+	}
+	pub, err := pid.ExtractPublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("p2p: peer ID %q names no key: %w", id, err)
+	}
+	if pub.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("p2p: peer %q has a %v key, not Ed25519", id, pub.Type())
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("p2p: peer %q: reading its key: %v", id, err)
+	}
+	return ed25519.PublicKey(raw), nil
 }

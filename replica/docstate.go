@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/member"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -23,6 +25,9 @@ type docState struct {
 	m     *Manager
 	id    store.DocID
 	topic Topic
+	// mem is a members-only document's membership; nil for a legacy
+	// document, which stays on this device (no topics, no catch-up).
+	mem *membership
 
 	presenceTopic Topic
 	durableTopic  Topic
@@ -44,8 +49,8 @@ type run struct {
 	done  chan struct{}
 }
 
-func newDocState(m *Manager, id store.DocID) *docState {
-	d := &docState{m: m, id: id}
+func newDocState(m *Manager, id store.DocID, ms *membership) *docState {
+	d := &docState{m: m, id: id, mem: ms}
 	d.drv.d = d
 	if m.opts.AckDurable {
 		d.drv.relay = &relayAcks{}
@@ -57,25 +62,18 @@ func newDocState(m *Manager, id store.DocID) *docState {
 	return d
 }
 
-// subscribe joins the document's topics and starts reading them.
+// subscribe joins the document's topics and starts reading them. A
+// legacy document joins none: it is not shared until upgraded.
 func (d *docState) subscribe() error {
 	t := d.m.opts.Transport
-	if t == nil {
+	if t == nil || d.mem == nil {
 		return nil
 	}
-	doc := d.id
-	topic, err := t.Join(TopicName(d.id), func(from string, data []byte) (any, error) {
+	ms, doc := d.mem, d.id
+	topic, err := d.joinTopic("doc", func(from string, pt []byte) (any, error) {
 		// Decoded here once: the reader takes the validator's value. A
 		// refusal is counted by the transport (by its reason).
-		e, err := wire.ParseEnvelope(data, doc)
-		if err != nil {
-			return nil, err
-		}
-		txn, err := e.Open()
-		if err != nil {
-			return nil, err
-		}
-		return received{env: e, raw: data, txn: txn}, nil
+		return d.validate(from, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
@@ -86,15 +84,139 @@ func (d *docState) subscribe() error {
 		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
 	}
 	d.read(topic, d.fromGossip)
-	pt, err := t.Join(wire.PresenceTopic(doc), func(_ string, data []byte) (any, error) {
-		return wire.ParsePresence(data, doc)
+	pt, err := d.joinTopic("presence", func(_ string, data []byte) (any, error) {
+		if !ms.canRead() {
+			return nil, nil // passed on, not read: this device holds no read secret
+		}
+		b, err := ms.openPresence(d.presenceTopicName(), data)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := wire.ParsePresence(b, doc); err != nil {
+			return nil, err
+		}
+		return presenceRecord(b), nil
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
 	}
 	d.presenceTopic = pt
 	d.read(pt, d.fromPresence)
+	d.announce()
 	return d.subscribeDurable()
+}
+
+// topicName names one of a members-only document's topics ("doc",
+// "presence", "durable"): a hash of the ID, not the ID.
+func (d *docState) topicName(kind string) string { return "weft/" + kind + "/" + member.TopicHex(d.id) }
+
+func (d *docState) presenceTopicName() string { return d.topicName("presence") }
+
+// joinTopic joins one of the document's topics, every message sealed with
+// the route key: validate sees the opened bytes, Publish seals.
+func (d *docState) joinTopic(kind string, validate func(from string, pt []byte) (any, error)) (Topic, error) {
+	name, key := d.topicName(kind), d.mem.route
+	t, err := d.m.opts.Transport.Join(name, func(from string, data []byte) (any, error) {
+		pt, err := key.Open(name, data)
+		if err != nil {
+			return nil, err
+		}
+		return validate(from, pt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sealedTopic{Topic: t, name: name, key: key}, nil
+}
+
+// sealedTopic seals what is published with the document's route key.
+type sealedTopic struct {
+	Topic
+	name string
+	key  *member.RouteKey
+}
+
+func (t sealedTopic) Publish(ctx context.Context, data []byte) error {
+	b, err := t.key.Seal(t.name, data)
+	if err != nil {
+		return err
+	}
+	return t.Topic.Publish(ctx, b)
+}
+
+// presenceRecord is a peer's presence record, opened and checked.
+type presenceRecord []byte
+
+// announced is the value of a member announcement (nothing to deliver).
+type announced struct{}
+
+// validate checks a gossip message of the document's topic: a member's
+// announcement (its chain, added to the book), or a transaction signed by
+// a member who may write, opened when this device can read.
+func (d *docState) validate(from string, pt []byte) (any, error) {
+	ms := d.mem
+	kind, err := member.Kind(pt)
+	if err != nil {
+		return nil, err
+	}
+	if kind == member.KindAnnounce {
+		c, err := member.ParseAnnounce(pt)
+		if err != nil {
+			return nil, err
+		}
+		if _, changed, err := ms.add(c, d.m.opts.Now().Unix()); err != nil {
+			return nil, err
+		} else if changed {
+			d.saveMembers()
+		}
+		return announced{}, nil
+	}
+	e, err := member.ParseEnvelope(pt, d.id)
+	if err != nil {
+		return nil, err
+	}
+	if err := ms.author(e.Header.Agent); err != nil {
+		if vocab.Reason(err) == vocab.ReasonCapability {
+			// Perhaps a member this replica has not heard of yet: a
+			// catch-up with the author brings its roster.
+			d.m.goSync(from, d.id)
+		}
+		return nil, err
+	}
+	if err := e.Header.Verify(); err != nil {
+		return nil, err
+	}
+	rv := received{sig: e}
+	if ms.canRead() {
+		if rv.txn, err = openTxn(ms, e); err != nil {
+			return nil, err
+		}
+	}
+	return rv, nil
+}
+
+// announce publishes this device's chain on the document's topic, so
+// members that never met it can check its transactions.
+func (d *docState) announce() {
+	if d.topic == nil {
+		return
+	}
+	b := member.Announce(d.mem.localChain())
+	if err := d.topic.Publish(d.m.ctx, b); err != nil {
+		d.m.log.Debug("announcing membership", "doc", d.id, "err", err)
+	}
+}
+
+// saveMembers writes the membership after the book changed, off the
+// caller's goroutine (a topic validator's).
+func (d *docState) saveMembers() {
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		if err := d.mem.save(d.m.ctx, d.m.opts.Store); err != nil && d.m.ctx.Err() == nil {
+			d.m.log.Warn("saving a document's membership", "doc", d.id, "err", err)
+		}
+	}()
 }
 
 // read hands every message of t to f, in order, until the manager closes.
@@ -135,10 +257,11 @@ func (d *docState) fromGossip(msg Message) {
 // fromPresence relays a peer's cursor to this daemon's tabs: the topic's
 // presence record (checked by the topic's validator) in a socket message.
 func (d *docState) fromPresence(msg Message) {
-	if d.tabs.Load() == 0 {
+	rec, ok := msg.Value.(presenceRecord)
+	if d.tabs.Load() == 0 || !ok {
 		return
 	}
-	b, err := wire.MarshalPresenceMsg(msg.Data)
+	b, err := wire.MarshalPresenceMsg(rec)
 	if err != nil {
 		return
 	}
@@ -175,7 +298,7 @@ func (d *docState) topicPeers() []string {
 // may have it: connected peers and those the DHT knows of.
 func (d *docState) discover() {
 	t := d.m.opts.Transport
-	if t == nil {
+	if t == nil || d.mem == nil {
 		return
 	}
 	for _, p := range t.Peers() {
@@ -186,7 +309,7 @@ func (d *docState) discover() {
 		defer d.m.wg.Done()
 		ctx, cancel := context.WithTimeout(d.m.ctx, time.Minute)
 		defer cancel()
-		topic := TopicName(d.id)
+		topic := d.topicName("doc")
 		if err := t.Announce(ctx, topic); err != nil {
 			d.m.log.Debug("announcing a document", "doc", d.id, "err", err)
 		}

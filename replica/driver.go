@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"weft/api"
 	"weft/crdt"
+	"weft/member"
 	"weft/store"
 	"weft/wire"
 )
@@ -20,8 +22,11 @@ import (
 type driver struct {
 	d *docState
 
-	doc           *crdt.Doc // nil while unloaded
-	sinceSnapshot int       // stored transactions not covered by the snapshot
+	doc *crdt.Doc // nil while unloaded (and always on a member that cannot read)
+	// hl is a members-only document's header log (nil while unloaded,
+	// and for a legacy document).
+	hl            *hlog
+	sinceSnapshot int // stored transactions not covered by the snapshot
 	lastApplied   time.Time
 	unloadErr     error // the last unload's snapshot failure, reported by close
 
@@ -37,6 +42,15 @@ type driver struct {
 // loaded returns the crdt state, loading it from the store if needed: the
 // latest snapshot and the stored transactions after it.
 func (dr *driver) loaded(ctx context.Context) (*crdt.Doc, error) {
+	if ms := dr.d.mem; ms != nil {
+		if err := dr.ensure(ctx); err != nil {
+			return nil, err
+		}
+		if dr.doc == nil {
+			return nil, fmt.Errorf("%w: this device holds no read secret for document %s", api.ErrForbidden, dr.d.id)
+		}
+		return dr.doc, nil
+	}
 	d, m := dr.d, dr.d.m
 	if dr.doc != nil {
 		m.opts.Observer.DocCache("hit", 0)
@@ -101,9 +115,90 @@ func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crd
 	return doc, n, nil
 }
 
+// ensure loads a members-only document: its header log and, when this
+// device can read, its crdt state, from every stored envelope (they are
+// never compacted away: they are what catch-up serves, signed by their
+// authors). What is stored was verified before it was written, so the
+// signatures are not checked again.
+func (dr *driver) ensure(ctx context.Context) error {
+	if dr.hl != nil {
+		dr.d.m.opts.Observer.DocCache("hit", 0)
+		return nil
+	}
+	d, m, ms := dr.d, dr.d.m, dr.d.mem
+	ctx = context.WithoutCancel(ctx)
+	start := m.opts.Now()
+	hl := newHlog()
+	var doc *crdt.Doc
+	if ms.canRead() {
+		var err error
+		if doc, err = crdt.New(m.opts.Agent); err != nil {
+			return err
+		}
+	}
+	n := 0
+	err := m.opts.Store.Stream(ctx, d.id, nil, func(chunk []store.TxnRecord) error {
+		for _, rec := range chunk {
+			e, err := member.ParseEnvelope(rec.Payload, d.id)
+			if err == nil {
+				if v, cerr := hl.check(e); cerr != nil || v != vReady {
+					err = fmt.Errorf("out of order in the store (%v)", cerr)
+				}
+			}
+			if err == nil && doc != nil {
+				var t *crdt.Txn
+				if t, err = openTxn(ms, e); err == nil {
+					_, err = doc.Apply(t)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("stored transaction %s/%d: %w", rec.Agent, rec.Seq, err)
+			}
+			hl.commit(e)
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("replica: document %s: %w", d.id, err)
+		m.log.Error("loading a document", "doc", d.id, "err", err)
+		return err
+	}
+	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
+	dr.hl, dr.doc = hl, doc
+	dr.sinceSnapshot = 0
+	d.loaded.Store(true)
+	if doc != nil {
+		d.chars.Store(int64(doc.Len()))
+	}
+	if dr.relay != nil {
+		dr.relay.onDisk(crdt.Version(hl.version))
+	}
+	_ = m.opts.Store.Touch(ctx, d.id)
+	return nil
+}
+
+// version is the document's version: its header log's for a members-only
+// document, else the crdt's (loaded).
+func (dr *driver) version() crdt.Version {
+	if dr.hl != nil {
+		return crdt.Version(dr.hl.version.Clone())
+	}
+	return dr.doc.Version()
+}
+
 // unload drops the crdt state, writing a snapshot first when the document
 // changed since the last one, so the state on disk is compact.
 func (dr *driver) unload(ctx context.Context) {
+	if dr.hl != nil {
+		if dr.doc != nil {
+			dr.d.chars.Store(int64(dr.doc.Len()))
+		}
+		dr.hl, dr.doc = nil, nil
+		dr.d.loaded.Store(false)
+		dr.d.m.opts.Observer.DocCache("unload", 0)
+		return
+	}
 	if dr.doc == nil {
 		return
 	}
@@ -120,10 +215,10 @@ func (dr *driver) unload(ctx context.Context) {
 // after a failed write, and the next request reloads what is stored.
 func (dr *driver) drop(err error) {
 	dr.d.m.log.Warn("reloading a document after a failed write", "doc", dr.d.id, "err", err)
-	if dr.doc != nil {
+	if dr.doc != nil || dr.hl != nil {
 		dr.d.m.opts.Observer.DocCache("unload", 0)
 	}
-	dr.doc = nil
+	dr.doc, dr.hl = nil, nil
 	dr.d.loaded.Store(false)
 	dr.d.chars.Store(-1)
 }
@@ -151,11 +246,25 @@ func (dr *driver) compact(ctx context.Context) error {
 // refusal of input, or a write that failed (the document then reloads).
 func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived time.Time) (ready, error) {
 	m := dr.d.m
-	doc, err := dr.loaded(ctx)
-	if err != nil {
-		return ready{}, err
+	cfg := stepConfig{doc: dr.d.id, relay: dr.relay != nil, maxBytes: m.opts.HostMaxBytesPerDoc}
+	var doc *crdt.Doc
+	var r ready
+	var err error
+	if ms := dr.d.mem; ms != nil {
+		if err = dr.ensure(ctx); err != nil {
+			return ready{}, err
+		}
+		doc = dr.doc
+		r, err = stepSigned(doc, dr.hl, ms, cfg, in)
+		if err != nil && errors.Is(err, api.ErrForbidden) {
+			return r, err
+		}
+	} else {
+		if doc, err = dr.loaded(ctx); err != nil {
+			return ready{}, err
+		}
+		r, err = step(doc, cfg, in)
 	}
-	r, err := step(doc, stepConfig{doc: dr.d.id, relay: dr.relay != nil}, in)
 	if err != nil {
 		dr.drop(err)
 		return ready{}, err
@@ -166,7 +275,9 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 	if len(r.records) == 0 {
 		return r, r.refused
 	}
-	dr.d.chars.Store(int64(doc.Len()))
+	if doc != nil {
+		dr.d.chars.Store(int64(doc.Len()))
+	}
 	for _, e := range r.effects {
 		switch e {
 		case effPersist:
@@ -178,10 +289,12 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			dr.sinceSnapshot += len(r.records)
 			dr.lastApplied = m.opts.Now()
 			if dr.relay != nil && r.policy == store.Batched {
-				dr.relay.wait(ack, doc.Version())
+				dr.relay.wait(ack, dr.version())
 			}
 		case effPublish:
-			if r.publish {
+			if r.publish && r.sealed != nil {
+				dr.publishSealed(r.sealed)
+			} else if r.publish {
 				dr.publish(r.wires)
 			}
 		case effTabs:
@@ -236,6 +349,10 @@ func (dr *driver) appendAll(ctx context.Context, p store.Policy, recs []store.Tx
 	return ack, nil
 }
 
+// publishSealed publishes a members-only document's signed envelopes (the
+// topic seals each with the route key).
+func (dr *driver) publishSealed(envs [][]byte) { dr.publish(envs) }
+
 func (dr *driver) publish(wires [][]byte) {
 	t := dr.d.topic
 	if t == nil {
@@ -252,7 +369,22 @@ func (dr *driver) publish(wires [][]byte) {
 	}
 }
 
-// missing returns envelopes of everything a replica at version v lacks.
+// signedMissing returns the signed envelopes of everything a replica at
+// version v lacks (a members-only document), as stored: the store holds
+// what was accepted, in a causal order, as its authors signed it.
+func (dr *driver) signedMissing(ctx context.Context, v store.Version) ([][]byte, error) {
+	var out [][]byte
+	err := dr.d.m.opts.Store.Stream(ctx, dr.d.id, v, func(chunk []store.TxnRecord) error {
+		for _, rec := range chunk {
+			out = append(out, rec.Payload)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// missing returns envelopes of everything a replica at version v lacks,
+// in clear (format 1): what a tab is sent.
 func (dr *driver) missing(ctx context.Context, v store.Version) ([][]byte, error) {
 	doc, err := dr.loaded(ctx)
 	if err != nil {

@@ -156,11 +156,11 @@ func (a *daemonAcks) best() map[string]uint64 {
 // on it, daemons with relays read it.
 func (d *docState) subscribeDurable() error {
 	t := d.m.opts.Transport
-	if t == nil || (!d.m.opts.AckDurable && len(d.m.opts.Relays) == 0) {
+	if t == nil || d.mem == nil || (!d.m.opts.AckDurable && len(d.m.opts.Relays) == 0) {
 		return nil
 	}
 	id := d.id
-	topic, err := t.Join(wire.DurableTopic(id), func(_ string, data []byte) (any, error) {
+	topic, err := d.joinTopic("durable", func(_ string, data []byte) (any, error) {
 		return wire.ParseDurable(data, id)
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
 	"time"
 
 	"weft/api"
@@ -24,6 +25,11 @@ type Transport interface {
 	Join(topic string, validate func(from string, data []byte) (any, error)) (Topic, error)
 	// Handle serves a stream protocol.
 	Handle(proto string, h func(peer string, s Stream))
+	// PeerKey returns the Ed25519 key that peer's ID names (the key its
+	// connection was authenticated with).
+	PeerKey(peer string) (ed25519.PublicKey, error)
+	// Connect dials a peer at a multiaddr ending /p2p/<peer ID>.
+	Connect(ctx context.Context, addr string) error
 	// Open opens a stream to peer.
 	Open(ctx context.Context, peer, proto string) (Stream, error)
 	// Peers lists connected peers.
@@ -71,6 +77,10 @@ type Stream interface {
 // Store is what a replica needs of durable storage; *store.Store provides it.
 type Store interface {
 	CreateDoc(ctx context.Context, doc store.DocID, title string) error
+	CreateDocWith(ctx context.Context, doc store.DocID, title string, m *store.Members) error
+	SetMembers(ctx context.Context, doc store.DocID, m store.Members) error
+	GetMembers(ctx context.Context, doc store.DocID) (store.Members, error)
+	Txn(ctx context.Context, doc store.DocID, agent string, seq uint64) (store.TxnRecord, error)
 	SetTitle(ctx context.Context, doc store.DocID, title string) error
 	Meta(ctx context.Context, doc store.DocID) (store.Meta, error)
 	Docs(ctx context.Context) ([]store.DocID, error)

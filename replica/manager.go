@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weft/member"
 
 	"weft/api"
-	"weft/crdt"
 	"weft/store"
 	"weft/vocab"
 )
@@ -23,8 +25,16 @@ type Options struct {
 	Store Store
 	// Transport connects to other replicas. Nil: offline.
 	Transport Transport
-	// Agent names this replica's local edits. Default: the transport's
-	// peer ID, or "local" when offline.
+	// Device is this device's Ed25519 key (a daemon's libp2p identity):
+	// it signs what this replica writes to members-only documents and is
+	// the subject of its capabilities. Default: a fresh key (tests).
+	Device ed25519.PrivateKey
+	// DeviceLabel names this device in the capabilities it makes for
+	// itself (creating or joining a document). Default: none.
+	DeviceLabel string
+	// Agent names this replica's local edits: the device's agent
+	// (member.AgentOf), which validate sets; an Agent given is ignored
+	// (every agent must belong to the signing device).
 	Agent string
 	// Logger receives log lines. Default: discard.
 	Logger *slog.Logger
@@ -43,6 +53,12 @@ type Options struct {
 	// Host says which documents this replica keeps for others (a relay).
 	// Default: only those joined here.
 	Host HostPolicy
+	// HostMaxDocs bounds the documents a replica keeps for others
+	// (granted the pull role), HostMaxDocsPerMember those granted by one
+	// member, HostMaxBytesPerDoc the envelopes kept of one. 0: no bound.
+	HostMaxDocs          int
+	HostMaxDocsPerMember int
+	HostMaxBytesPerDoc   int64
 	// AckDurable makes this replica publish durability acknowledgements
 	// for the documents it stores (a relay). Default false.
 	AckDurable bool
@@ -80,15 +96,17 @@ func (o *Options) validate() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.Agent == "" {
-		o.Agent = "local"
-		if o.Transport != nil {
-			o.Agent = o.Transport.ID()
+	if o.Device == nil {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
 		}
+		o.Device = key
 	}
-	if len(o.Agent) > crdt.MaxAgentLen {
-		o.Agent = o.Agent[len(o.Agent)-crdt.MaxAgentLen:]
+	if len(o.Device) != ed25519.PrivateKeySize {
+		return fmt.Errorf("replica: Options.Device is %d bytes (want an Ed25519 private key)", len(o.Device))
 	}
+	o.Agent = member.AgentOf(o.Device.Public().(ed25519.PublicKey))
 	if o.DropGossip < 0 || o.DropGossip > 1 {
 		return errors.New("replica: DropGossip must be between 0 and 1")
 	}
@@ -112,8 +130,12 @@ type Manager struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
+	dev *member.Device // this device: signs what it writes
+
 	mu     sync.Mutex
 	docs   map[store.DocID]*docState
+	topics map[[16]byte]store.DocID  // members-only documents by topic ID
+	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
 
 	syncSem  chan struct{}
@@ -129,14 +151,13 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, syncSem: make(chan struct{}, 8)}
-	m.stats.init()
-	for _, id := range opts.Host.Docs {
-		if err := opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
-			stop()
-			return nil, fmt.Errorf("replica: hosting %s: %w", id, err)
-		}
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8)}
+	var err error
+	if m.dev, err = member.DeviceFrom(opts.Device); err != nil {
+		stop()
+		return nil, fmt.Errorf("replica: the device key: %w", err)
 	}
+	m.stats.init()
 	ids, err := opts.Store.Docs(ctx)
 	if err != nil {
 		stop()
@@ -211,12 +232,26 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 		m.mu.Unlock()
 		return d, nil
 	}
-	d := newDocState(m, id)
+	m.mu.Unlock()
+	ms, err := loadMembership(m.ctx, m.opts.Store, m.dev, id)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if d, ok := m.docs[id]; ok {
+		m.mu.Unlock()
+		return d, nil
+	}
+	d := newDocState(m, id, ms)
 	m.docs[id] = d
+	if ms != nil {
+		m.topics[member.TopicID(id)] = id
+	}
 	m.mu.Unlock()
 	if err := d.subscribe(); err != nil {
 		m.mu.Lock()
 		delete(m.docs, id)
+		delete(m.topics, member.TopicID(id))
 		m.mu.Unlock()
 		return nil, err
 	}
@@ -245,47 +280,70 @@ func (m *Manager) info(ctx context.Context, id store.DocID) (api.DocInfo, error)
 	m.mu.Unlock()
 	if d != nil {
 		info.Chars = int(d.chars.Load())
+		if d.mem != nil {
+			info.Role = roleName(d.mem.role())
+		}
 	}
 	return info, nil
 }
 
-// CreateDoc creates a new document with a random ID and joins it.
+// CreateDoc creates a members-only document: a new document key (its
+// ID is derived from it) and read secret, this device its admin, and
+// joins it.
 func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, error) {
 	if err := vocab.CheckTitle(title); err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
 	}
-	id := store.NewDocID()
-	if err := m.opts.Store.CreateDoc(ctx, id, title); err != nil {
-		return api.DocInfo{}, err
-	}
-	d, err := m.join(id)
+	doc, err := member.NewDocument(rand.Reader)
 	if err != nil {
 		return api.DocInfo{}, err
 	}
-	d.discover() // relays and peers that keep everything take it from here
-	return m.info(ctx, id)
+	link, err := member.Issue(doc.Key, doc.ID, nil, member.Grant{Role: member.RoleAdmin, Subject: m.dev.Public(), Box: m.dev.BoxPublic(), Label: m.opts.DeviceLabel})
+	if err != nil {
+		return api.DocInfo{}, err
+	}
+	book, err := member.NewBook(doc.Public)
+	if err != nil {
+		return api.DocInfo{}, err
+	}
+	local := &member.Local{DocKey: doc.Key, Chain: member.Chain{link}, Secrets: []member.EpochSecret{{Epoch: 0, Secret: doc.Secret}}}
+	if err := m.createMembersDoc(ctx, doc.ID, title, book, local); err != nil {
+		return api.DocInfo{}, err
+	}
+	return m.info(ctx, doc.ID)
 }
 
-// JoinDoc joins a document by ID: creates it empty here if it is new to
-// this replica, subscribes, and fetches it from peers.
+// createMembersDoc stores a members-only document with its membership
+// and joins it.
+func (m *Manager) createMembersDoc(ctx context.Context, id store.DocID, title string, book *member.Book, local *member.Local) error {
+	ms, err := newMembership(id, m.dev, book, local)
+	if err != nil {
+		return err
+	}
+	rec := ms.record()
+	if err := m.opts.Store.CreateDocWith(ctx, id, title, &rec); err != nil {
+		return err
+	}
+	d, err := m.join(id)
+	if err != nil {
+		return err
+	}
+	d.discover() // relays and peers take it from here
+	return nil
+}
+
+// JoinDoc used to join a document by its ID. Members-only documents are
+// joined with an invite (JoinInvite); a document already here is simply
+// returned.
 func (m *Manager) JoinDoc(ctx context.Context, sid string) (api.DocInfo, error) {
 	id, err := parseID(sid)
 	if err != nil {
 		return api.DocInfo{}, err
 	}
-	if _, err := m.opts.Store.Meta(ctx, id); errors.Is(err, store.ErrNotFound) {
-		if err := m.opts.Store.CreateDoc(ctx, id, ""); err != nil && !errors.Is(err, store.ErrExists) {
-			return api.DocInfo{}, err
-		}
-	} else if err != nil {
-		return api.DocInfo{}, err
+	if _, err := m.doc(id); err == nil {
+		return m.info(ctx, id)
 	}
-	d, err := m.join(id)
-	if err != nil {
-		return api.DocInfo{}, err
-	}
-	d.discover()
-	return m.info(ctx, id)
+	return api.DocInfo{}, api.ErrNeedInvite
 }
 
 // RenameDoc sets a document's title.
@@ -378,20 +436,40 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 	if err != nil {
 		return api.DocStatus{}, err
 	}
-	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers()}
+	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers(), Role: info.Role}
+	if ms := d.mem; ms != nil {
+		ms.mu.Lock()
+		st.Members = ms.book.Len()
+		if ms.keys != nil {
+			st.Epoch = ms.keys.Current().Epoch
+		}
+		ms.mu.Unlock()
+	}
 	err = d.do(ctx, func(dr *driver) error {
+		if d.mem != nil {
+			if err := dr.ensure(ctx); err != nil {
+				return err
+			}
+			st.Buffered = len(dr.hl.waiting)
+		}
+		st.RelayAcked = dr.acked.best()
+		st.LastApplied = dr.lastApplied
+		if d.mem != nil && dr.doc == nil {
+			st.Version = dr.version()
+			return nil
+		}
 		doc, err := dr.loaded(ctx)
 		if err != nil {
 			return err
 		}
-		st.RelayAcked = dr.acked.best()
 		st.Chars = doc.Len()
 		st.Version = doc.Version()
 		for _, f := range doc.Frontier() {
 			st.Frontier = append(st.Frontier, fmt.Sprintf("%s@%d", f.Agent, f.Seq))
 		}
-		st.Buffered = doc.Pending()
-		st.LastApplied = dr.lastApplied
+		if d.mem == nil {
+			st.Buffered = doc.Pending()
+		}
 		return nil
 	})
 	if st.Peers == nil {
@@ -428,6 +506,7 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 	m.mu.Lock()
 	st := m.opts.Info
 	m.mu.Unlock()
+	st.Device = member.DeviceID(m.dev.Public())
 	if t := m.opts.Transport; t != nil {
 		st.PeerID = t.ID()
 		st.Addrs = t.Addrs()

@@ -2,9 +2,12 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +36,12 @@ type memNode struct {
 	topics   map[string][]*memTopic
 	notify   []func(string, bool)
 	peers    map[string]bool
+	key      ed25519.PrivateKey // the node's device key (derived from its ID)
 }
 
 func (h *hub) node(id string) *memNode {
-	n := &memNode{h: h, id: id, handlers: map[string]func(string, Stream){}, topics: map[string][]*memTopic{}, peers: map[string]bool{}}
+	seed := sha256.Sum256([]byte("memnet device " + id))
+	n := &memNode{h: h, id: id, handlers: map[string]func(string, Stream){}, topics: map[string][]*memTopic{}, peers: map[string]bool{}, key: ed25519.NewKeyFromSeed(seed[:])}
 	h.mu.Lock()
 	h.nodes[id] = n
 	h.mu.Unlock()
@@ -74,7 +79,40 @@ func (h *hub) disconnect(a, b *memNode) {
 	b.peersChanged()
 }
 
-func (n *memNode) ID() string      { return n.id }
+func (n *memNode) ID() string { return n.id }
+
+// PeerKey returns a node's device key (the hub knows every node's).
+func (n *memNode) PeerKey(peer string) (ed25519.PublicKey, error) {
+	n.h.mu.Lock()
+	o := n.h.nodes[peer]
+	n.h.mu.Unlock()
+	if o == nil {
+		return nil, errors.New("memnet: unknown peer")
+	}
+	return o.key.Public().(ed25519.PublicKey), nil
+}
+
+// Connect links to the node an address names ("/memory/<id>" with or
+// without "/p2p/<id>").
+func (n *memNode) Connect(_ context.Context, addr string) error {
+	id := addr[strings.LastIndex(addr, "/")+1:]
+	n.h.mu.Lock()
+	o := n.h.nodes[id]
+	n.h.mu.Unlock()
+	if o == nil {
+		return errors.New("memnet: no such node")
+	}
+	if !n.connected(id) {
+		n.h.connect(n, o)
+	}
+	return nil
+}
+
+func (n *memNode) connected(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers[id]
+}
 func (n *memNode) Addrs() []string { return []string{"/memory/" + n.id} }
 
 func (n *memNode) Peers() []api.PeerInfo {

@@ -2,6 +2,9 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"weft/api"
 	"weft/crdt"
+	"weft/member"
 	"weft/store"
 	"weft/vocab"
 	"weft/wire"
@@ -48,10 +53,11 @@ func startTestNode(t *testing.T, h *hub, id string, mem ds.Batching, mod func(*O
 	}
 	opts := DefaultOptions()
 	opts.Store = st
+	seed := sha256.Sum256([]byte("memnet device " + id))
+	opts.Device = ed25519.NewKeyFromSeed(seed[:]) // the same as the memnet node's
 	if n != nil {
 		opts.Transport = n
 	}
-	opts.Agent = id
 	opts.SyncInterval = time.Hour // tests trigger catch-up explicitly
 	if mod != nil {
 		mod(&opts)
@@ -63,6 +69,22 @@ func startTestNode(t *testing.T, h *hub, id string, mem ds.Batching, mod func(*O
 	tn := &testNode{m: m, net: n, store: st, mem: mem}
 	t.Cleanup(func() { tn.stop(t) })
 	return tn
+}
+
+// share makes an invite on from and joins it on to (the way a document
+// reaches another replica).
+func share(t *testing.T, from, to *testNode, id, role string) api.DocInfo {
+	t.Helper()
+	ctx := context.Background()
+	inv, err := from.m.Invite(ctx, id, api.InviteRequest{Role: role})
+	if err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	info, err := to.m.JoinInvite(ctx, inv.Invite)
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	return info
 }
 
 func (n *testNode) stop(t *testing.T) {
@@ -136,7 +158,7 @@ func TestLocalEditsAreDurableAndReload(t *testing.T) {
 	// The agent continues its seqs after the reload.
 	edit(t, b, info.ID, api.Edit{Pos: 0, Ins: ">"})
 	st, err := b.m.DocStatus(ctx, info.ID)
-	if err != nil || st.Version["alice"] != uint64(len([]rune("hello wörld 🎉"))+6+1+1) {
+	if err != nil || st.Version[b.m.opts.Agent] != uint64(len([]rune("hello wörld 🎉"))+6+1+1) {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 }
@@ -160,9 +182,7 @@ func TestJoinCatchesUpAndGossipConverges(t *testing.T) {
 	info, _ := a.m.CreateDoc(ctx, "shared")
 	edit(t, a, info.ID, api.Edit{Pos: 0, Ins: "before the join"})
 	h.connect(a.net, b.net)
-	if _, err := b.m.JoinDoc(ctx, info.ID); err != nil {
-		t.Fatal(err)
-	}
+	share(t, a, b, info.ID, "write")
 	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == "before the join" })
 	// The joiner takes the title too.
 	waitFor(t, "b to take the title", func() bool {
@@ -191,9 +211,7 @@ func TestConvergeWithLossyGossip(t *testing.T) {
 	h.connect(nodes[0].net, nodes[2].net)
 	info, _ := nodes[0].m.CreateDoc(ctx, "")
 	for _, n := range nodes[1:] {
-		if _, err := n.m.JoinDoc(ctx, info.ID); err != nil {
-			t.Fatal(err)
-		}
+		share(t, nodes[0], n, info.ID, "write")
 	}
 	alphabet := []rune("abcdefgh é🎉\n")
 	for round := 0; round < 300; round++ {
@@ -241,6 +259,14 @@ func TestConvergeWithLossyGossip(t *testing.T) {
 	}
 }
 
+// A members-only document's topic refuses, each for its named reason,
+// whatever is not a transaction signed by a member who may write: bytes
+// not sealed with the route key, or sealed for another topic; a stranger's
+// transaction; a member's agent under another device's signature; a
+// reader's; a payload that is not the one its header names, or that does
+// not open; another document's; an unknown kind. The transport counts
+// each (not the replica), nothing of them is applied, and then a writer's
+// valid transaction is.
 func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	ctx := context.Background()
 	h := newHub()
@@ -248,61 +274,90 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	info, _ := a.m.CreateDoc(ctx, "")
 	id, _ := store.ParseDocID(info.ID)
 	edit(t, a, info.ID, api.Edit{Ins: "safe"})
-
-	good, _ := crdt.New("mallory")
-	txn, _ := good.Insert(0, "x")
-	_, valid, err := wire.Seal(id, txn)
-	if err != nil {
+	w := newTestNode(t, h, "w", nil)
+	share(t, a, w, info.ID, "write")
+	r := newTestNode(t, h, "r", nil)
+	share(t, a, r, info.ID, "read")
+	da, _ := a.m.doc(id)
+	dw, _ := w.m.doc(id)
+	for _, n := range []*testNode{w, r} { // as their announcements would
+		d, _ := n.m.doc(id)
+		if _, _, err := da.mem.add(d.mem.localChain(), member.IgnoreExpiry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topic := da.topicName("doc")
+	keyOf := func(n string) ed25519.PrivateKey {
+		seed := sha256.Sum256([]byte("memnet device " + n))
+		return ed25519.NewKeyFromSeed(seed[:])
+	}
+	agentOf := func(n string) string { return member.AgentOf(keyOf(n).Public().(ed25519.PublicKey)) }
+	// envelope builds agent's first transaction inserting text, sealed
+	// with keys, signed by signer (for doc).
+	envelope := func(doc store.DocID, agent string, signer ed25519.PrivateKey, keys *member.Keyring, text string) *member.Envelope {
+		c, _ := crdt.New(agent)
+		txn, err := c.Insert(0, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := crdt.EncodeTxn(txn)
+		hd := member.Header{Doc: doc, Header: wire.HeaderOf(txn)}
+		sealed, err := member.SealPayload(keys, crand.Reader, &hd, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash := hd.Hash()
+		hd.Sig = ed25519.Sign(signer, append([]byte("weft/member/v1/header\x00"), hash[:]...))
+		e, err := member.NewEnvelope(&hd, sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	seal := func(pt []byte) []byte {
+		b, err := da.mem.route.Seal(topic, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	keys := dw.mem.keys
+	other := member.NewKeyring(id)
+	if err := other.Add(0, &member.Secret{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	other := store.NewDocID()
-	_, wrongDoc, _ := wire.Seal(other, txn)
-	mismatch := wire.Envelope{Doc: id, Header: vocab.Header{Agent: "mallory", Seq: 5, Len: 1}, Payload: mustEncode(t, txn)}
-	mismatchWire, _ := mismatch.Marshal()
-	badPayload := wire.Envelope{Doc: id, Header: vocab.Header{Agent: "mallory", Seq: 0, Len: 1}, Payload: []byte{0xff, 0x00}}
-	badPayloadWire, _ := badPayload.Marshal()
-	future := append([]byte(nil), valid...)
-	future[1] = 0x07 // format version 7 (the array header is the first byte)
-
-	v := wire.Validator(id)
+	valid := envelope(id, agentOf("w"), keyOf("w"), keys, "x")
+	flipped := append([]byte(nil), valid.Payload...)
+	flipped[len(flipped)-1] ^= 1
+	forgedPayload := &member.Envelope{Header: valid.Header, Payload: flipped}
+	wrongSealed, _ := other.Seal(crand.Reader, member.PurposePayload, []byte("x"), nil)
+	otherTopic, _ := da.mem.route.Seal(topic+"-other", valid.Raw)
+	otherDoc := store.NewDocID()
 	cases := map[string][]byte{
-		"malformed":       []byte("garbage"),
-		"truncated":       valid[:len(valid)/2],
-		"oversized":       make([]byte, wire.MaxEnvelopeBytes+1),
-		"wrong-document":  wrongDoc,
-		"header-mismatch": mismatchWire,
-		"bad-payload":     badPayloadWire,
-		"version":         future,
+		vocab.ReasonMalformed:      {1, 5},                                                                  // not a sealed form
+		vocab.ReasonDecrypt:        otherTopic,                                                              // sealed for another topic
+		vocab.ReasonCapability:     seal(envelope(id, agentOf("mallory"), keyOf("mallory"), keys, "m").Raw), // a stranger's
+		vocab.ReasonSignature:      seal(envelope(id, agentOf("w"), keyOf("mallory"), keys, "m").Raw),       // w's agent, mallory's signature
+		vocab.ReasonHeaderMismatch: seal(pairOf(t, forgedPayload)),                                          // payload not the header's
+		vocab.ReasonWrongDocument:  seal(envelope(otherDoc, agentOf("w"), keyOf("w"), keys, "m").Raw),
+		vocab.ReasonVersion:        seal([]byte{0x81, 0x09}), // a kind this build does not know
 	}
-	for name, data := range cases {
-		err := v("mallory", data)
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-			continue
-		}
-		if !errors.Is(err, vocab.ErrRejected) {
-			t.Errorf("%s: error %v is not a rejection", name, err)
-		}
+	// A reader's transaction, and one whose payload does not open, are
+	// refused for reasons counted above (capability, decrypt).
+	extra := map[string][]byte{
+		vocab.ReasonCapability: seal(envelope(id, agentOf("r"), keyOf("r"), keys, "r").Raw),
+		vocab.ReasonDecrypt:    seal(signedWith(t, envelope(id, agentOf("w"), keyOf("w"), keys, "m"), wrongSealed, keyOf("w"))),
 	}
-	if err := v("mallory", valid); err != nil {
-		t.Fatalf("a valid envelope was rejected: %v", err)
-	}
-
-	// Through the topic: each is refused by the topic's validator with its
-	// own reason (counted once, by the transport) and changes nothing; the
-	// replica counts none of them again.
 	before := a.m.Stats().Rejected
 	a.net.mu.Lock()
-	tp := a.net.topics[TopicName(id)][0]
+	tp := a.net.topics[topic][0]
 	a.net.mu.Unlock()
 	want := map[string]int{}
-	for name, data := range cases {
-		tp.deliver("mallory", data)
-		reason := name
-		if name == "truncated" {
-			reason = vocab.ReasonMalformed // a cut envelope does not decode
+	for _, set := range []map[string][]byte{cases, extra} {
+		for reason, data := range set {
+			tp.deliver("mallory", data)
+			want[reason]++
 		}
-		want[reason]++
 	}
 	if got := tp.rejectedByReason(); !maps.Equal(got, want) {
 		t.Fatalf("the topic rejected %v, want %v", got, want)
@@ -313,32 +368,37 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 	if got := text(t, a, info.ID); got != "safe" {
 		t.Fatalf("text changed to %q", got)
 	}
-	// A transaction with forged parents waits and is never stored.
-	forged := &crdt.Txn{Agent: "mallory", Seq: 0, Parents: []crdt.ID{{Agent: "ghost", Seq: 41}}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!"}}}
-	_, forgedWire, err := wire.Seal(id, forged)
+	tp.deliver("w", seal(valid.Raw))
+	waitFor(t, "the writer's transaction", func() bool { return strings.Contains(text(t, a, info.ID), "x") })
+	if n := storedBy(t, a, id, agentOf("mallory")); n != 0 {
+		t.Fatalf("%d transactions of mallory stored", n)
+	}
+}
+
+// pairOf encodes an envelope's header and payload as [2, header, payload]
+// without checking that they belong together.
+func pairOf(t *testing.T, e *member.Envelope) []byte {
+	t.Helper()
+	b, err := cbor.Marshal([]any{2, e.Header.Marshal(), e.Payload})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := wire.ParseEnvelope(forgedWire, id)
+	return b
+}
+
+// signedWith gives e's header another sealed payload, re-signed by key.
+func signedWith(t *testing.T, e *member.Envelope, sealed []byte, key ed25519.PrivateKey) []byte {
+	t.Helper()
+	h := *e.Header
+	h.SetPayload(sealed)
+	if err := h.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	out, err := member.NewEnvelope(&h, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := a.m.doc(id)
-	err = d.do(ctx, func(dr *driver) error {
-		_, err := dr.apply(ctx, input{src: fromGossip, envs: []received{{env: e, raw: forgedWire}}}, nil, time.Now())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := a.m.DocStatus(ctx, info.ID)
-	if st.Buffered != 1 || st.Version["mallory"] != 0 || text(t, a, info.ID) != "safe" {
-		t.Fatalf("forged txn: status %+v", st)
-	}
-	stored := storedBy(t, a, id, "mallory")
-	if stored != 0 {
-		t.Fatalf("%d transactions of mallory stored", stored)
-	}
+	return out.Raw
 }
 
 func mustEncode(t *testing.T, txn *crdt.Txn) []byte {
@@ -349,7 +409,10 @@ func mustEncode(t *testing.T, txn *crdt.Txn) []byte {
 	return b
 }
 
-func TestIdleUnloadCompactsAndReloads(t *testing.T) {
+// An idle document unloads and reloads. A members-only document writes
+// no snapshot that replaces its envelopes: they are what catch-up serves,
+// signed by their authors (docs/members-only.md).
+func TestIdleUnloadAndReload(t *testing.T) {
 	ctx := context.Background()
 	cache := &cacheEvents{}
 	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 20 * time.Millisecond; o.Observer = cache })
@@ -365,12 +428,11 @@ func TestIdleUnloadCompactsAndReloads(t *testing.T) {
 	if got := cache.counts(); got["load"] != 1 || got["hit"] < 49 || got["unload"] != 1 || a.m.Resident() != 0 {
 		t.Fatalf("document cache events %v, %d resident; want 1 load, ≥ 49 hits, 1 unload, 0 resident", got, a.m.Resident())
 	}
-	snap, err := a.store.Snapshot(ctx, id)
-	if err != nil {
-		t.Fatalf("no snapshot after unloading: %v", err)
+	if _, err := a.store.Snapshot(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a snapshot of a members-only document: %v", err)
 	}
-	if snap.Covers["a"] != 50 {
-		t.Fatalf("snapshot covers %v", snap.Covers)
+	if n := storedBy(t, a, id, a.m.opts.Agent); n != 50 {
+		t.Fatalf("%d envelopes stored, want the 50 signed ones", n)
 	}
 	want := strings.Repeat("0123456789", 5)
 	if got := text(t, a, info.ID); got != want {

@@ -169,8 +169,12 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 // message as the tab sent it) and peers (the presence record inside it).
 func (s *Session) presence(ctx context.Context, msg, record []byte) error {
 	d := s.d
-	if t := d.presenceTopic; t != nil {
-		if err := t.Publish(ctx, record); err != nil {
+	if t := d.presenceTopic; t != nil && d.mem != nil {
+		sealed, err := d.mem.sealPresence(d.presenceTopicName(), record)
+		if err == nil {
+			err = t.Publish(ctx, sealed)
+		}
+		if err != nil {
 			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)
 		}
 	}

@@ -26,17 +26,22 @@ type tab struct {
 	done bool
 	fail string
 	stop chan struct{}
+
+	agent string
 }
 
-func openTab(t *testing.T, n *testNode, docID, agent string) *tab {
+// openTab attaches a tab to n's document; its agent is n's device's with
+// the suffix given (a tab's agents are its daemon's device's).
+func openTab(t *testing.T, n *testNode, docID, suffix string) *tab {
 	t.Helper()
+	agent := n.m.opts.Agent + "." + suffix
 	s, err := n.m.OpenSession(context.Background(), docID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := crdt.New(agent)
 	id, _ := vocab.ParseDocID(docID)
-	tb := &tab{t: t, s: s, doc: d, id: id, stop: make(chan struct{})}
+	tb := &tab{t: t, s: s, doc: d, id: id, agent: agent, stop: make(chan struct{})}
 	go tb.read()
 	t.Cleanup(func() { s.Close(); <-tb.stop })
 	hello, _ := wire.MarshalSync(wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: d.Version()})
@@ -132,9 +137,7 @@ func TestTabSessions(t *testing.T) {
 	h.connect(a.net, b.net)
 	info, _ := a.m.CreateDoc(ctx, "")
 	edit(t, a, info.ID, api.Edit{Ins: "seed "})
-	if _, err := b.m.JoinDoc(ctx, info.ID); err != nil {
-		t.Fatal(err)
-	}
+	share(t, a, b, info.ID, "write")
 	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == "seed " })
 
 	// A fresh tab gets the whole document.
@@ -150,10 +153,10 @@ func TestTabSessions(t *testing.T) {
 	waitFor(t, "an ack covering the tab's edit", func() bool {
 		t1.mu.Lock()
 		defer t1.mu.Unlock()
-		return len(t1.acks) > 0 && t1.acks[len(t1.acks)-1]["tab1"] == 9
+		return len(t1.acks) > 0 && t1.acks[len(t1.acks)-1][t1.agent] == 9
 	})
 	id, _ := store.ParseDocID(info.ID)
-	stored := storedBy(t, a, id, "tab1")
+	stored := storedBy(t, a, id, t1.agent)
 	if stored == 0 {
 		t.Fatal("the acked edit is not in the store")
 	}
@@ -176,7 +179,7 @@ func TestTabSessions(t *testing.T) {
 	// Presence goes to the other tabs, here and on b.
 	t3 := openTab(t, b, info.ID, "tab3")
 	anchor, _ := t1.doc.AnchorAt(4)
-	p := wire.Presence{Doc: t1.id[:], Agent: "tab1", Name: "Ada", Color: "#aa3300", AnchorAgent: anchor.Agent, AnchorSeq: anchor.Seq, Seq: 1}
+	p := wire.Presence{Doc: t1.id[:], Agent: t1.agent, Name: "Ada", Color: "#aa3300", AnchorAgent: anchor.Agent, AnchorSeq: anchor.Seq, Seq: 1}
 	record, _ := wire.MarshalPresence(p)
 	pb, _ := wire.MarshalPresenceMsg(record)
 	if err := t1.s.Handle(ctx, pb); err != nil {
@@ -209,6 +212,7 @@ func TestTabSessionRefusesBadInput(t *testing.T) {
 		"wrong doc":     mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns, Doc: make([]byte, 16)}),
 		"bad envelope":  mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns, Envs: [][]byte{{1, 2, 3}}}),
 		"forged parent": forged(t, tb),
+		"foreign agent": foreign(t, tb),
 		"bare presence": bare(t, tb),
 		"status":        mustStatus(t),
 	} {
@@ -229,7 +233,7 @@ func TestTabSessionRefusesBadInput(t *testing.T) {
 
 // bare is a presence record without its socket message around it.
 func bare(t *testing.T, tb *tab) []byte {
-	b, err := wire.MarshalPresence(wire.Presence{Doc: tb.id[:], Agent: "tab", Color: "#000000"})
+	b, err := wire.MarshalPresence(wire.Presence{Doc: tb.id[:], Agent: tb.agent, Color: "#000000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +259,22 @@ func mustSync(t *testing.T, m wire.SyncMsg) []byte {
 // forged makes a transaction whose parent the daemon cannot know and whose
 // agent's history has a gap: refused, not stored.
 func forged(t *testing.T, tb *tab) []byte {
-	txn := &crdt.Txn{Agent: "tab", Seq: 7, Parents: []crdt.ID{{Agent: "a", Seq: 0}}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!"}}}
+	txn := &crdt.Txn{Agent: tb.agent, Seq: 7, Parents: []crdt.ID{{Agent: "a", Seq: 0}}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!"}}}
+	_, w, err := wire.Seal(tb.id, txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustSync(t, wire.SyncMsg{Kind: wire.MsgTxns, Envs: [][]byte{w}})
+}
+
+// foreign makes a well-formed first transaction under an agent of another
+// device: a tab writes only as its daemon's device.
+func foreign(t *testing.T, tb *tab) []byte {
+	d, _ := crdt.New("bm90LXRoaXMtZGV2aWNlcy1rZXktYnV0LTMyLWJ5dGVzIQ.tab")
+	txn, err := d.Insert(0, "!")
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, w, err := wire.Seal(tb.id, txn)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"weft/api"
 	"weft/crdt"
+	"weft/member"
 	"weft/store"
 	"weft/vocab"
 	"weft/wire"
@@ -82,6 +83,10 @@ type received struct {
 	env wire.Envelope
 	raw []byte
 	txn *crdt.Txn
+	// sig is the signed envelope a peer sent for a members-only document
+	// (env and raw are then unused; txn is its opened transaction, if a
+	// validator opened it).
+	sig *member.Envelope
 }
 
 // input is one piece of work for the step.
@@ -107,12 +112,22 @@ type ready struct {
 	// refused is the first refusal, returned to the caller after the
 	// effects of what was accepted (API and tabs; peers get no answer).
 	refused error
+
+	// Members-only documents (stepSigned): the signed envelopes of the
+	// records (what is published), and the transactions not yet encoded
+	// for tabs.
+	sealed [][]byte
+	txns   []*crdt.Txn
+	docID  vocab.DocID
 }
 
 // stepConfig is what a step needs to know of the replica it runs in.
 type stepConfig struct {
 	doc   vocab.DocID
 	relay bool // a relay passes on what catch-up brought it
+	// maxBytes bounds the envelopes a member that cannot read keeps of
+	// the document (a relay's quota; 0: none).
+	maxBytes int64
 }
 
 // step applies in to doc and returns what to do about it. An error means

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"weft/api"
+	"crypto/ed25519"
+
+	"weft/member"
 	"weft/store"
 	"weft/vocab"
 	"weft/wire"
@@ -42,7 +44,7 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 	if err != nil {
 		return m, err
 	}
-	if m.Kind > wire.MsgFail {
+	if m.Kind > wire.MsgFail && m.Kind != wire.MsgOpen && m.Kind != wire.MsgProve {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d between replicas", m.Kind)
 	}
 	return m, nil
@@ -91,11 +93,16 @@ func (m *Manager) goSync(peer string, doc store.DocID) {
 var errPeerLacksDoc = errors.New("replica: peer does not have the document")
 
 // SyncWith runs one catch-up exchange with peer for doc, in both
-// directions, and returns when both sides are done.
+// directions, and returns when both sides are done. A legacy document is
+// not shared: it has no catch-up.
 func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) error {
 	d, err := m.doc(doc)
 	if err != nil {
 		return err
+	}
+	ms := d.mem
+	if ms == nil {
+		return errLegacy
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
 	defer cancel()
@@ -105,12 +112,13 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	defer s.Close()
 	deadline(ctx, s)
-	mine, err := d.version(ctx)
-	if err != nil {
-		_ = s.Reset()
-		return err
+	me := m.opts.Transport.ID()
+	topic := member.TopicID(doc)
+	open := wire.SyncMsg{Kind: wire.MsgOpen, Topic: topic[:], MAC: member.OpenMAC(doc, []byte(me), []byte(peer))}
+	if g := m.grant(peer, doc); g != nil {
+		open.Grant, open.DocKey = g.Marshal(), ms.docKey()
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Title: m.title(ctx, doc)}); err != nil {
+	if err := writeMsg(s, open); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -123,22 +131,100 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	switch {
 	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
-	case reply.Kind != wire.MsgHello || string(reply.Doc) != string(doc[:]):
+	case reply.Kind != wire.MsgProve:
+		_ = s.Reset()
+		return vocab.Reject(vocab.ReasonMalformed, "expected a proof of membership for %s", doc)
+	}
+	if err := member.CheckOpenMAC(doc, []byte(peer), []byte(me), reply.MAC); err != nil {
+		return m.refuseSync(s, err)
+	}
+	if err := m.admit(d, peer, reply); err != nil {
+		return m.refuseSync(s, err)
+	}
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster()}); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	mine, err := d.version(ctx)
+	if err != nil {
+		_ = s.Reset()
+		return err
+	}
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	hello, err := readMsg(s)
+	if err != nil {
+		m.countReject(err)
+		_ = s.Reset()
+		return err
+	}
+	if hello.Kind != wire.MsgHello || string(hello.Doc) != string(doc[:]) {
 		_ = s.Reset()
 		return vocab.Reject(vocab.ReasonMalformed, "expected a hello for %s", doc)
 	}
-	m.adoptTitle(ctx, doc, reply.Title)
-	return m.exchange(ctx, s, d, reply.Version)
+	m.adoptTitle(ctx, doc, ms.openTitle(hello.SealedTitle))
+	return m.exchange(ctx, s, d, hello.Version)
 }
 
-// serveSync answers a catch-up exchange a peer opened.
+var errLegacy = errors.New("replica: a legacy document is not shared (upgrade it: weft doc upgrade)")
+
+// refuseSync ends an exchange with a peer that did not prove what it
+// must: the refusal is counted by its reason and the stream reset.
+func (m *Manager) refuseSync(s Stream, err error) error {
+	m.countReject(err)
+	_ = s.Reset()
+	return err
+}
+
+// admit checks a peer's proof of membership: a chain valid now whose leaf
+// is the key the peer's connection was authenticated with (so no
+// separate challenge needs signing), granting at least pull; then adds
+// it and the peer's roster (judged as history, without a clock) to the
+// book.
+func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
+	ms := d.mem
+	key, err := m.opts.Transport.PeerKey(peer)
+	if err != nil {
+		return vocab.Reject(vocab.ReasonCapability, "peer %s: %v", peer, err)
+	}
+	c, err := member.ParseChain(p.Chain)
+	if err != nil {
+		return err
+	}
+	mem, changed, err := ms.add(c, m.opts.Now().Unix())
+	if err != nil {
+		return err
+	}
+	if !ed25519.PublicKey(mem.Subject).Equal(key) {
+		return vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
+	}
+	for _, raw := range p.Roster {
+		rc, err := member.ParseChain(raw)
+		if err != nil {
+			continue // one bad chain does not spoil the others
+		}
+		if _, ch, err := ms.add(rc, member.IgnoreExpiry); err == nil && ch {
+			changed = true
+		}
+	}
+	if changed {
+		d.saveMembers()
+	}
+	return nil
+}
+
+// serveSync answers a catch-up exchange a peer opened. Until the peer has
+// proved a capability for the document, it learns nothing: a document
+// this replica lacks and a proof that fails get the same answer.
 func (m *Manager) serveSync(peer string, s Stream) {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
 	defer cancel()
 	deadline(ctx, s)
-	hello, err := readMsg(s)
-	if err != nil || hello.Kind != wire.MsgHello || len(hello.Doc) != len(store.DocID{}) {
+	open, err := readMsg(s)
+	if err != nil || open.Kind != wire.MsgOpen || len(open.Topic) != 16 {
 		if err != nil {
 			m.countReject(err)
 		} else {
@@ -147,15 +233,55 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = s.Reset()
 		return
 	}
-	var id store.DocID
-	copy(id[:], hello.Doc)
-	d, err := m.doc(id)
-	if err != nil && errors.Is(err, api.ErrUnknownDoc) && m.hosts(id) {
-		d, err = m.host(m.ctx, id)
-	}
-	if err != nil {
-		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "unknown document"})
+	unknown := func() {
+		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: "unknown document"})
 		_ = s.CloseWrite()
+	}
+	me := m.opts.Transport.ID()
+	d := m.byTopic([16]byte(open.Topic))
+	if d == nil && len(open.Grant) > 0 {
+		var err error
+		if d, err = m.acceptGrant(ctx, peer, [16]byte(open.Topic), open); err != nil {
+			m.countReject(err)
+			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
+		}
+	}
+	if d == nil || d.mem == nil {
+		unknown()
+		return
+	}
+	id, ms := d.id, d.mem
+	if err := member.CheckOpenMAC(id, []byte(peer), []byte(me), open.MAC); err != nil {
+		m.countReject(err)
+		unknown()
+		return
+	}
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(id, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster()}); err != nil {
+		return
+	}
+	proof, err := readMsg(s)
+	if err != nil {
+		m.countReject(err)
+		_ = s.Reset()
+		return
+	}
+	if proof.Kind != wire.MsgProve {
+		_ = m.refuseSync(s, vocab.Reject(vocab.ReasonMalformed, "expected a proof of membership"))
+		return
+	}
+	if err := m.admit(d, peer, proof); err != nil {
+		_ = m.refuseSync(s, err)
+		m.log.Debug("refusing catch-up", "peer", peer, "doc", id, "err", err)
+		return
+	}
+	hello, err := readMsg(s)
+	if err != nil || hello.Kind != wire.MsgHello || string(hello.Doc) != string(id[:]) {
+		if err != nil {
+			m.countReject(err)
+		} else {
+			m.stats.reject(vocab.ReasonMalformed)
+		}
+		_ = s.Reset()
 		return
 	}
 	mine, err := d.version(ctx)
@@ -163,10 +289,10 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Title: m.title(ctx, id)}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
 		return
 	}
-	m.adoptTitle(ctx, id, hello.Title)
+	m.adoptTitle(ctx, id, ms.openTitle(hello.SealedTitle))
 	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
@@ -179,6 +305,16 @@ func (m *Manager) serveSync(peer string, s Stream) {
 			return nil
 		})
 	}
+}
+
+// byTopic returns the members-only document with topic ID t.
+func (m *Manager) byTopic(t [16]byte) *docState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.topics[t]; ok {
+		return m.docs[id]
+	}
+	return nil
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.
@@ -221,7 +357,11 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 	var durable map[string]uint64
 	err := d.do(ctx, func(dr *driver) error {
 		var err error
-		wires, err = dr.missing(ctx, theirs)
+		if d.mem != nil {
+			wires, err = dr.signedMissing(ctx, theirs)
+		} else {
+			wires, err = dr.missing(ctx, theirs)
+		}
 		// A relay's done carries the version it has on disk: a peer
 		// learns it even when no gossip acknowledgement reaches it.
 		durable = dr.relay.version()
@@ -265,14 +405,10 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 		default:
 			return n, vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
 		}
-		envs := make([]received, 0, len(msg.Envs))
-		for _, w := range msg.Envs {
-			e, err := wire.ParseEnvelope(w, d.id)
-			if err != nil {
-				m.stats.reject(vocab.Reason(err))
-				return n, err
-			}
-			envs = append(envs, received{env: e, raw: w})
+		envs, err := m.parseEnvs(d, msg.Envs)
+		if err != nil {
+			m.stats.reject(vocab.Reason(err))
+			return n, err
 		}
 		m.stats.add(&m.stats.syncReceived, uint64(len(envs)))
 		n += len(envs)
@@ -291,6 +427,13 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 func (d *docState) version(ctx context.Context) (map[string]uint64, error) {
 	var v map[string]uint64
 	err := d.do(ctx, func(dr *driver) error {
+		if d.mem != nil {
+			if err := dr.ensure(ctx); err != nil {
+				return err
+			}
+			v = dr.version()
+			return nil
+		}
 		doc, err := dr.loaded(ctx)
 		if err == nil {
 			v = doc.Version()
@@ -326,4 +469,139 @@ func (m *Manager) adoptTitle(ctx context.Context, doc store.DocID, title string)
 	if err := m.opts.Store.SetTitle(ctx, doc, title); err != nil {
 		m.log.Debug("taking a peer's title", "doc", doc, "err", err)
 	}
+}
+
+// parseEnvs decodes a txns message's envelopes for d: each signed by a
+// member who may write. Signatures are checked per agent run: where an
+// agent's envelopes in the message chain by hash (each names the one
+// before as prev, seqs contiguous), only the newest one's signature is
+// verified, since it vouches for the others through the hashes; an
+// envelope that starts a chain in the message is linked to what this
+// replica holds by the header log, or waits.
+func (m *Manager) parseEnvs(d *docState, raws [][]byte) ([]received, error) {
+	ms := d.mem
+	if ms == nil {
+		return nil, errLegacy
+	}
+	envs := make([]received, len(raws))
+	newest := make(map[string]int)
+	covered := make([]bool, len(raws))
+	for i, raw := range raws {
+		e, err := member.ParseEnvelope(raw, d.id)
+		if err != nil {
+			return nil, err
+		}
+		if err := ms.author(e.Header.Agent); err != nil {
+			return nil, err
+		}
+		envs[i] = received{sig: e}
+		if j, ok := newest[e.Header.Agent]; ok {
+			if p := envs[j].sig; p.Header.Span().End() == e.Header.Seq && e.Header.Prev == p.Hash {
+				covered[j] = true
+			}
+		}
+		newest[e.Header.Agent] = i
+	}
+	for i := range envs {
+		if !covered[i] {
+			if err := envs[i].sig.Header.Verify(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return envs, nil
+}
+
+// grantKey names a pull capability waiting to be handed to a peer.
+type grantKey struct {
+	peer string
+	doc  store.DocID
+}
+
+// grant returns the pull capability to hand peer for doc, if any.
+func (m *Manager) grant(peer string, doc store.DocID) member.Chain {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.grants[grantKey{peer, doc}]
+}
+
+// acceptGrant makes this replica keep a document a member granted it the
+// pull role for (weft doc host), within its hosting policy and quotas.
+func (m *Manager) acceptGrant(ctx context.Context, peer string, topic [16]byte, open wire.SyncMsg) (*docState, error) {
+	if !m.opts.Host.All && len(m.opts.Host.Docs) == 0 {
+		return nil, vocab.Reject(vocab.ReasonCapability, "this replica keeps no documents for others")
+	}
+	if len(open.DocKey) != ed25519.PublicKeySize {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "a grant without a document key")
+	}
+	docKey := ed25519.PublicKey(open.DocKey)
+	doc, err := member.DocIDOf(docKey)
+	if err != nil {
+		return nil, err
+	}
+	if member.TopicID(doc) != topic {
+		return nil, vocab.Reject(vocab.ReasonWrongDocument, "a grant for another document than the one opened")
+	}
+	if !m.hosts(doc) {
+		return nil, vocab.Reject(vocab.ReasonCapability, "document %s is not one this replica keeps", doc)
+	}
+	if err := member.CheckOpenMAC(doc, []byte(peer), []byte(m.opts.Transport.ID()), open.MAC); err != nil {
+		return nil, err
+	}
+	c, err := member.ParseChain(open.Grant)
+	if err != nil {
+		return nil, err
+	}
+	got, err := member.Verify(c, docKey, m.opts.Now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.PublicKey(got.Subject).Equal(m.dev.Public()) {
+		return nil, vocab.Reject(vocab.ReasonCapability, "a grant for another device")
+	}
+	if err := m.hostQuota(member.Issuer(c, docKey)); err != nil {
+		return nil, err
+	}
+	book, err := member.NewBook(docKey)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := newMembership(doc, m.dev, book, &member.Local{Chain: c})
+	if err != nil {
+		return nil, err
+	}
+	ms.mu.Lock()
+	rec := ms.record()
+	ms.mu.Unlock()
+	if err := m.opts.Store.CreateDocWith(ctx, doc, "", &rec); err != nil {
+		return nil, err
+	}
+	return m.join(doc)
+}
+
+// hostQuota refuses a new document to keep when this replica keeps
+// Options.HostMaxDocs already, or HostMaxDocsPerMember for the member who
+// granted it.
+func (m *Manager) hostQuota(granter ed25519.PublicKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	total, mine := 0, 0
+	for _, d := range m.docs {
+		if d.mem == nil {
+			continue
+		}
+		total++
+		d.mem.mu.Lock()
+		if g := member.Issuer(d.mem.local.Chain, d.mem.book.DocKey); g.Equal(granter) {
+			mine++
+		}
+		d.mem.mu.Unlock()
+	}
+	if max := m.opts.HostMaxDocs; max > 0 && total >= max {
+		return vocab.Reject(vocab.ReasonQuota, "this replica keeps %d documents (at most %d)", total, max)
+	}
+	if max := m.opts.HostMaxDocsPerMember; max > 0 && mine >= max {
+		return vocab.Reject(vocab.ReasonQuota, "the granting member has %d documents kept here (at most %d)", mine, max)
+	}
+	return nil
 }

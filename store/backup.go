@@ -432,6 +432,52 @@ type RestoreOptions struct {
 	Progress func(pass string, p Progress)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Check judges the documents in the backup during the first pass,
+	// before anything is written: a refusal refuses the restore. Default
+	// nil (checksums only).
+	Check RestoreCheck
+}
+
+// RestoreCheck judges a backup's documents (the store knows their records,
+// not what is inside them). Restore calls it in key order, so a document's
+// membership record comes before its transactions, and one agent's
+// transactions come together, by seq; Done follows the last entry.
+type RestoreCheck interface {
+	Members(doc DocID, m Members) error
+	Txn(doc DocID, r TxnRecord) error
+	Done() error
+}
+
+// checkEntries hands a chunk's membership and transaction records to c.
+func checkEntries(c RestoreCheck, chunk []backupEntry) error {
+	for _, e := range chunk {
+		if !strings.HasPrefix(e.Key, docsPrefix+"/") {
+			continue
+		}
+		dk, err := parseDocKey(e.Key)
+		if err != nil {
+			return badBackup("%v", err)
+		}
+		switch dk.kind {
+		case kindMembers:
+			var r membersRec
+			if err := decodeRecord(recMembers, e.Value, &r); err != nil {
+				return badBackup("%s: %v", e.Key, err)
+			}
+			if err := c.Members(dk.doc, Members{Book: r.Book, Local: r.Local}); err != nil {
+				return badBackup("document %s: %v", dk.doc, err)
+			}
+		case kindTxn:
+			r, err := decodeTxnAt(e.Key, e.Value)
+			if err != nil {
+				return badBackup("%v", err)
+			}
+			if err := c.Txn(dk.doc, r); err != nil {
+				return badBackup("document %s: transaction %s: %v", dk.doc, r.Span(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Restore restores backup name from sink into data directory dir. It first
@@ -449,7 +495,16 @@ func Restore(ctx context.Context, sink Sink, name, dir string, opts RestoreOptio
 		}
 		return func(p Progress) { opts.Progress(pass, p) }
 	}
-	info, err := VerifyBackup(ctx, sink, name, prog("verify"))
+	var check func([]backupEntry) error
+	if opts.Check != nil {
+		check = func(chunk []backupEntry) error { return checkEntries(opts.Check, chunk) }
+	}
+	info, err := readBackup(ctx, sink, name, prog("verify"), check)
+	if err == nil && opts.Check != nil {
+		if err = opts.Check.Done(); err != nil {
+			err = badBackup("%v", err)
+		}
+	}
 	if err != nil {
 		return info, err
 	}

@@ -22,6 +22,7 @@ const (
 	kindSnapshot    = "snapshot"
 	kindFetch       = "fetch"
 	kindLogEnd      = "logend"
+	kindMembers     = "members"
 	escapeHexDigits = "0123456789ABCDEF"
 )
 
@@ -31,6 +32,7 @@ func metaKey(id DocID) string     { return docPrefix(id) + "/" + kindMeta }
 func snapshotKey(id DocID) string { return docPrefix(id) + "/" + kindSnapshot }
 func fetchKey(id DocID) string    { return docPrefix(id) + "/" + kindFetch }
 func logEndKey(id DocID) string   { return docPrefix(id) + "/" + kindLogEnd }
+func membersKey(id DocID) string  { return docPrefix(id) + "/" + kindMembers }
 func txnPrefix(id DocID) string   { return docPrefix(id) + "/" + kindTxn }
 func headPrefix(id DocID) string  { return docPrefix(id) + "/" + kindHead }
 
@@ -158,7 +160,7 @@ func parseDocKey(k string) (docKey, error) {
 	dk.kind = parts[1]
 	bad := func() (docKey, error) { return dk, fmt.Errorf("%w: key %q does not follow the layout", ErrInvalid, k) }
 	switch dk.kind {
-	case kindMeta, kindSnapshot, kindFetch, kindLogEnd:
+	case kindMeta, kindSnapshot, kindFetch, kindLogEnd, kindMembers:
 		if len(parts) != 2 {
 			return bad()
 		}

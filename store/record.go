@@ -32,12 +32,13 @@ const (
 	recQuarantine = 8
 	recLogEnd     = 9
 	recDocIndex   = 10
+	recMembers    = 11
 )
 
 var recKindName = map[uint64]string{
 	recSchema: "schema", recMeta: "meta", recTxn: "txn", recLog: "log",
 	recHead: "head", recSnapshot: "snapshot", recFetch: "fetch", recQuarantine: "quarantine", recLogEnd: "logend",
-	recDocIndex: "docindex",
+	recDocIndex: "docindex", recMembers: "members",
 }
 
 var (
@@ -128,6 +129,15 @@ type metaRec struct {
 	Title      string
 	Created    int64 // Unix nanoseconds
 	LastOpened int64 // Unix nanoseconds, 0 = never
+}
+
+// membersRec is a members-only document's membership (package member's
+// Book and Local encodings, opaque here): who may do what, and this
+// device's keys.
+type membersRec struct {
+	_     struct{} `cbor:",toarray"`
+	Book  []byte
+	Local []byte
 }
 
 type idRec struct {

@@ -332,8 +332,26 @@ type Meta struct {
 	LastOpened time.Time // zero: never opened
 }
 
+// Members is a members-only document's membership record: package
+// member's Book (public: genesis and chains) and Local (this device's
+// keys), opaque to the store. A document without one is a legacy
+// document (made before members-only documents).
+type Members struct {
+	Book  []byte
+	Local []byte
+}
+
+// MaxMembersBytes bounds a membership record.
+const MaxMembersBytes = 16 << 20
+
 // CreateDoc creates an empty document (durably). ErrExists if it exists.
 func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
+	return s.CreateDocWith(ctx, doc, title, nil)
+}
+
+// CreateDocWith creates an empty document with its membership record (nil:
+// none), both in one write (durably). ErrExists if it exists.
+func (s *Store) CreateDocWith(ctx context.Context, doc DocID, title string, m *Members) error {
 	if err := doc.Check(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -356,9 +374,57 @@ func (s *Store) CreateDoc(ctx context.Context, doc DocID, title string) error {
 		return err
 	}
 	// A concurrent CreateDoc of the same random ID is not a real case; the
-	// second simply rewrites the same empty metadata. The metadata and the
-	// index entry land together.
-	return s.submit(ctx, &group{ops: []kvOp{{key: metaKey(doc), val: b}, {key: docIndexKey(doc), val: ib}}}, true)
+	// second simply rewrites the same empty metadata. The metadata, the
+	// membership and the index entry land together.
+	ops := []kvOp{{key: metaKey(doc), val: b}, {key: docIndexKey(doc), val: ib}}
+	if m != nil {
+		mb, err := encodeMembers(m)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, kvOp{key: membersKey(doc), val: mb})
+	}
+	return s.submit(ctx, &group{ops: ops}, true)
+}
+
+func encodeMembers(m *Members) ([]byte, error) {
+	if len(m.Book)+len(m.Local) > MaxMembersBytes {
+		return nil, fmt.Errorf("%w: membership record of %d bytes (at most %d)", ErrInvalid, len(m.Book)+len(m.Local), MaxMembersBytes)
+	}
+	return encodeRecord(recMembers, membersRec{Book: m.Book, Local: m.Local})
+}
+
+// SetMembers replaces a document's membership record (durably).
+func (s *Store) SetMembers(ctx context.Context, doc DocID, m Members) error {
+	mb, err := encodeMembers(&m)
+	if err != nil {
+		return err
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	if _, err := s.state(ctx, doc); err != nil {
+		return err
+	}
+	return s.submit(ctx, &group{ops: []kvOp{{key: membersKey(doc), val: mb}}}, true)
+}
+
+// GetMembers returns a document's membership record; ErrNotFound when it
+// has none (a legacy document) or the document is unknown.
+func (s *Store) GetMembers(ctx context.Context, doc DocID) (Members, error) {
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	if _, err := s.state(ctx, doc); err != nil {
+		return Members{}, err
+	}
+	raw, err := get(ctx, s.kv.d, membersKey(doc))
+	if err != nil {
+		return Members{}, err
+	}
+	var r membersRec
+	if err := decodeRecord(recMembers, raw, &r); err != nil {
+		return Members{}, fmt.Errorf("%s: %w", membersKey(doc), err)
+	}
+	return Members{Book: r.Book, Local: r.Local}, nil
 }
 
 func validTitle(t string) error {

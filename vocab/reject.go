@@ -32,6 +32,7 @@ const (
 	ReasonHashChain    = "hash-chain"   // a header does not link to its agent's previous header
 	ReasonEquivocation = "equivocation" // two different signed headers under one agent's seqs
 	ReasonRevoked      = "revoked"      // from a removed device, or a record that does not verify as an admin's
+	ReasonQuota        = "quota"        // over a relay's quota (documents, bytes) for the document or its granting member
 	// ReasonInvalid counts an error that names no reason.
 	ReasonInvalid = "invalid"
 	// ReasonOther counts reasons beyond a counter's bound of distinct

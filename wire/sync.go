@@ -38,6 +38,19 @@ const (
 	// (ParseStatus). Not SyncMsgs; only on the tab's socket.
 	MsgPresence = 6
 	MsgStatus   = 7
+	// MsgOpen and MsgProve begin catch-up between replicas of a
+	// members-only document, before any hello (docs/members-only.md): the
+	// opener names the document by its topic ID and shows it knows the
+	// ID (MAC); each side then proves its capability (Chain, whose leaf
+	// must be the key its connection is authenticated with) and shares
+	// the chains it knows (Roster). An open may carry a pull capability
+	// for the responder (Grant, with the document's key in DocKey): how a
+	// member hands a relay a document to keep.
+	MsgOpen  = 8
+	MsgProve = 9
+
+	// MaxRoster bounds the chains one prove message carries.
+	MaxRoster = 1000
 
 	// ChunkEnvelopes and ChunkBytes bound one txns message (see Pack).
 	ChunkEnvelopes = 256
@@ -54,6 +67,16 @@ type SyncMsg struct {
 	Envs    [][]byte
 	Reason  string
 	Title   string
+	// Members-only catch-up (MsgOpen, MsgProve, and the hello's sealed
+	// title). Absent (empty) elsewhere; a message that ends before them
+	// decodes with them empty.
+	Topic       []byte
+	MAC         []byte
+	Chain       []byte
+	Roster      [][]byte
+	Grant       []byte
+	DocKey      []byte
+	SealedTitle []byte
 }
 
 // MarshalSync encodes a message (setting its format version).
@@ -73,8 +96,11 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	if m.V != syncFormat {
 		return m, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
-	if m.Kind < MsgHello || m.Kind > MsgAck {
+	if (m.Kind < MsgHello || m.Kind > MsgAck) && m.Kind != MsgOpen && m.Kind != MsgProve {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
+	}
+	if len(m.Roster) > MaxRoster {
+		return m, vocab.Reject(vocab.ReasonOversized, "sync message with %d chains (at most %d)", len(m.Roster), MaxRoster)
 	}
 	if m.Doc != nil {
 		if _, err := vocab.DocIDFromBytes(m.Doc); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weft/replica"
 	"weft/store"
 )
 
@@ -164,6 +165,7 @@ beside it as db.replaced-<time>.`,
 			info, err := store.Restore(ctx, sink, b.Name, dir, store.RestoreOptions{
 				Force:    force,
 				Progress: func(pass string, pr store.Progress) { p.pass = pass; p.report(pr) },
+				Check:    replica.NewRestoreCheck(),
 			})
 			p.done()
 			if err != nil {

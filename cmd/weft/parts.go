@@ -67,6 +67,13 @@ func startParts(ctx context.Context, data string, log *slog.Logger, hooks testHo
 	}
 	ro.Store = p.st
 	ro.Transport = p2pTransport{p.node}
+	if ro.Device, err = p.node.DeviceKey(); err != nil {
+		p.close()
+		return nil, err
+	}
+	if h, err := os.Hostname(); err == nil && len(h) <= 64 {
+		ro.DeviceLabel = h
+	}
 	ro.Observer = p.met
 	ro.Logger = log.With("part", "replica")
 	ro.Info = api.NodeStatus{DataDir: dir, Version: version}

@@ -21,17 +21,20 @@ import (
 // (or --config) < WEFT_RELAY_* environment variables < flags, read by the
 // daemon's loader (config.go).
 type relayConfig struct {
-	Data        string   `toml:"data" env:"WEFT_RELAY_DATA" flag:"data"`
-	Listen      []string `toml:"listen" env:"WEFT_RELAY_LISTEN" flag:"listen"`
-	HostDocs    string   `toml:"host_docs" env:"WEFT_RELAY_HOST_DOCS" flag:"host-docs"` // "all" or comma-separated document IDs
-	BackupTo    string   `toml:"backup_to" env:"WEFT_RELAY_BACKUP_TO" flag:"backup-to"`
-	BackupEvery duration `toml:"backup_every" env:"WEFT_RELAY_BACKUP_EVERY" flag:"backup-every"`
-	KeepLast    int      `toml:"keep_last" env:"WEFT_RELAY_KEEP_LAST" flag:"keep-last"`
-	KeepDaily   int      `toml:"keep_daily" env:"WEFT_RELAY_KEEP_DAILY" flag:"keep-daily"`
-	Metrics     string   `toml:"metrics" env:"WEFT_RELAY_METRICS" flag:"metrics"` // empty: none
-	MDNS        *bool    `toml:"mdns" env:"WEFT_RELAY_MDNS" flag:"no-mdns"`
-	LogLevel    string   `toml:"log_level" env:"WEFT_RELAY_LOG_LEVEL" flag:"log-level"`
-	LogFormat   string   `toml:"log_format" env:"WEFT_RELAY_LOG_FORMAT" flag:"log-format"`
+	Data           string   `toml:"data" env:"WEFT_RELAY_DATA" flag:"data"`
+	Listen         []string `toml:"listen" env:"WEFT_RELAY_LISTEN" flag:"listen"`
+	HostDocs       string   `toml:"host_docs" env:"WEFT_RELAY_HOST_DOCS" flag:"host-docs"` // "all" or comma-separated document IDs
+	MaxDocs        int      `toml:"max_docs" env:"WEFT_RELAY_MAX_DOCS" flag:"max-docs"`
+	MaxPerMember   int      `toml:"max_docs_per_member" env:"WEFT_RELAY_MAX_DOCS_PER_MEMBER" flag:"max-docs-per-member"`
+	MaxBytesPerDoc int64    `toml:"max_bytes_per_doc" env:"WEFT_RELAY_MAX_BYTES_PER_DOC" flag:"max-bytes-per-doc"`
+	BackupTo       string   `toml:"backup_to" env:"WEFT_RELAY_BACKUP_TO" flag:"backup-to"`
+	BackupEvery    duration `toml:"backup_every" env:"WEFT_RELAY_BACKUP_EVERY" flag:"backup-every"`
+	KeepLast       int      `toml:"keep_last" env:"WEFT_RELAY_KEEP_LAST" flag:"keep-last"`
+	KeepDaily      int      `toml:"keep_daily" env:"WEFT_RELAY_KEEP_DAILY" flag:"keep-daily"`
+	Metrics        string   `toml:"metrics" env:"WEFT_RELAY_METRICS" flag:"metrics"` // empty: none
+	MDNS           *bool    `toml:"mdns" env:"WEFT_RELAY_MDNS" flag:"no-mdns"`
+	LogLevel       string   `toml:"log_level" env:"WEFT_RELAY_LOG_LEVEL" flag:"log-level"`
+	LogFormat      string   `toml:"log_format" env:"WEFT_RELAY_LOG_FORMAT" flag:"log-format"`
 
 	configFile string
 	hooks      testHooks
@@ -42,14 +45,18 @@ const defaultRelayPort = "4001"
 // defaultRelayConfig is the relay's configuration before any source.
 func defaultRelayConfig() relayConfig {
 	return relayConfig{
-		Listen:    []string{"/ip4/0.0.0.0/tcp/" + defaultRelayPort, "/ip4/0.0.0.0/udp/" + defaultRelayPort + "/quic-v1"},
-		HostDocs:  "all",
-		KeepLast:  store.DefaultRetention().KeepLast,
-		KeepDaily: store.DefaultRetention().KeepDaily,
-		Metrics:   "127.0.0.1:7421",
-		MDNS:      boolPtr(true),
-		LogLevel:  "info",
-		LogFormat: "text",
+		Listen:   []string{"/ip4/0.0.0.0/tcp/" + defaultRelayPort, "/ip4/0.0.0.0/udp/" + defaultRelayPort + "/quic-v1"},
+		HostDocs: "all",
+		// Sensible bounds for one small machine; raise them for a big one.
+		MaxDocs:        10000,
+		MaxPerMember:   1000,
+		MaxBytesPerDoc: 256 << 20,
+		KeepLast:       store.DefaultRetention().KeepLast,
+		KeepDaily:      store.DefaultRetention().KeepDaily,
+		Metrics:        "127.0.0.1:7421",
+		MDNS:           boolPtr(true),
+		LogLevel:       "info",
+		LogFormat:      "text",
 	}
 }
 
@@ -108,11 +115,14 @@ func newRelayCmd() *cobra.Command {
 		Long: `Run a weft relay in the foreground until SIGINT or SIGTERM.
 
 A relay is one more peer that never sleeps. It keeps every transaction of
-the documents it hosts (--host-docs all: every document a peer syncs with
-it; or a list of IDs), acknowledges to their peers the version it has made
-durable ("saved on relay"), serves catch-up to anyone (so an edit made while
-a collaborator was offline reaches them later, even when its writer is
-gone), routes live edits for peers that can only reach it, offers a libp2p
+the documents members granted it (weft doc host ID --relay ADDR gives it the
+pull role: it stores, verifies and serves the signed, sealed transactions
+without being able to read them; --host-docs says which documents it
+accepts: all, or a list of IDs; --max-docs, --max-docs-per-member and
+--max-bytes-per-doc bound them), acknowledges to their peers the version it
+has made durable ("saved on relay"), serves catch-up to members only (so an
+edit made while a collaborator was offline reaches them later, even when
+its writer is gone), routes live edits for peers that can only reach it, offers a libp2p
 circuit relay and AutoNAT to peers behind NATs, answers DHT queries, and
 takes scheduled backups of what it hosts.
 
@@ -150,7 +160,10 @@ func relayFlags(c *cobra.Command) (flags *relayConfig, configPath *string) {
 	f.StringVar(&flags.Data, "data", "", "data directory (default $XDG_DATA_HOME/weft-relay)")
 	f.StringVar(configPath, "config", "", "config file (default <data>/config.toml)")
 	f.StringArrayVar(&flags.Listen, "listen", flags.Listen, "libp2p listen multiaddr (repeatable)")
-	f.StringVar(&flags.HostDocs, "host-docs", flags.HostDocs, "documents to keep: all, or comma-separated document IDs")
+	f.StringVar(&flags.HostDocs, "host-docs", flags.HostDocs, "documents members may grant this relay (the pull role): all, or comma-separated document IDs")
+	f.IntVar(&flags.MaxDocs, "max-docs", flags.MaxDocs, "keep at most this many documents (0: no bound)")
+	f.IntVar(&flags.MaxPerMember, "max-docs-per-member", flags.MaxPerMember, "keep at most this many documents granted by one member (0: no bound)")
+	f.Int64Var(&flags.MaxBytesPerDoc, "max-bytes-per-doc", flags.MaxBytesPerDoc, "keep at most this many bytes of one document's transactions (0: no bound)")
 	f.StringVar(&flags.BackupTo, "backup-to", "", "where to take backups: a directory or s3://BUCKET/PREFIX (default: none)")
 	f.Var(&flags.BackupEvery, "backup-every", "take a backup this often (default 1h when --backup-to is set)")
 	f.IntVar(&flags.KeepLast, "keep-last", flags.KeepLast, "keep this many newest backups")
@@ -195,6 +208,7 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ba
 	}, func(ro *replica.Options) {
 		ro.Host = host
 		ro.AckDurable = true
+		ro.HostMaxDocs, ro.HostMaxDocsPerMember, ro.HostMaxBytesPerDoc = cfg.MaxDocs, cfg.MaxPerMember, cfg.MaxBytesPerDoc
 	})
 	if err != nil {
 		return err

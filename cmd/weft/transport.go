@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 
 	"weft/api"
 	"weft/p2p"
@@ -71,3 +72,7 @@ func (t p2pTopic) Next(ctx context.Context) (replica.Message, error) {
 	m, err := t.t.Next(ctx)
 	return replica.Message(m), err
 }
+
+func (t p2pTransport) Connect(ctx context.Context, addr string) error { return t.n.Connect(ctx, addr) }
+
+func (t p2pTransport) PeerKey(peer string) (ed25519.PublicKey, error) { return p2p.PeerKey(peer) }

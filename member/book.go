@@ -1,0 +1,274 @@
+package member
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/ed25519"
+	"slices"
+	"sort"
+
+	"weft/vocab"
+)
+
+// MaxMembers bounds the chains a Book holds (devices of one document).
+const MaxMembers = 1000
+
+// MaxBookBytes bounds an encoded Book.
+const MaxBookBytes = 64<<10 + MaxMembers*(MaxChainBytes/4)
+
+// Book is what a replica knows of one document's membership, all of it
+// public and verifiable offline: the document key and, per
+// device, the best chain it was shown (the highest role; the first seen
+// among equals). It is what catch-up's roster carries and what a
+// transaction's author is looked up in. Chains are judged without a
+// clock (IgnoreExpiry) when they describe authors of the history;
+// admission (a session, a join) checks expiry separately.
+type Book struct {
+	DocKey  ed25519.PublicKey
+	doc     vocab.DocID
+	members map[string]*entry // by the subject key's bytes
+}
+
+type entry struct {
+	chain  Chain
+	member *Member
+}
+
+// NewBook starts the book of the document whose key is docKey (its ID is
+// derived from the key, so the key needs no other proof).
+func NewBook(docKey ed25519.PublicKey) (*Book, error) {
+	doc, err := DocIDOf(docKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Book{DocKey: docKey, doc: doc, members: make(map[string]*entry)}, nil
+}
+
+// Doc is the document's ID.
+func (b *Book) Doc() vocab.DocID { return b.doc }
+
+// Add verifies chain (expiry judged at now; IgnoreExpiry for a record of
+// the history) and keeps it when it grants its subject more than the
+// book knew. It returns what the chain grants.
+func (b *Book) Add(c Chain, now int64) (m *Member, changed bool, err error) {
+	m, err = Verify(c, b.DocKey, now)
+	if err != nil {
+		return nil, false, err
+	}
+	key := string(m.Subject)
+	if old, ok := b.members[key]; ok {
+		if old.member.Role >= m.Role {
+			return old.member, false, nil
+		}
+	} else if len(b.members) >= MaxMembers {
+		return nil, false, vocab.Reject(vocab.ReasonOversized, "more than %d members", MaxMembers)
+	}
+	b.members[key] = &entry{chain: c, member: m}
+	return m, true, nil
+}
+
+// Member returns what the book grants device key pub (nil: nothing).
+func (b *Book) Member(pub ed25519.PublicKey) *Member {
+	if e, ok := b.members[string(pub)]; ok {
+		return e.member
+	}
+	return nil
+}
+
+// Chain returns the chain the book holds for pub (nil: none).
+func (b *Book) Chain(pub ed25519.PublicKey) Chain {
+	if e, ok := b.members[string(pub)]; ok {
+		return e.chain
+	}
+	return nil
+}
+
+// Author returns the member that agent belongs to (an agent names its
+// device), refusing an agent of no member of the book.
+func (b *Book) Author(agent string) (*Member, error) {
+	pub, err := DeviceOf(agent)
+	if err != nil {
+		return nil, err
+	}
+	m := b.Member(pub)
+	if m == nil {
+		return nil, vocab.Reject(vocab.ReasonCapability, "agent %.16s… is no member's of document %s", agent, b.doc)
+	}
+	return m, nil
+}
+
+// Len is the number of members.
+func (b *Book) Len() int { return len(b.members) }
+
+// Chains returns every chain held, ordered by subject key (the roster
+// catch-up sends).
+func (b *Book) Chains() []Chain {
+	keys := make([]string, 0, len(b.members))
+	for k := range b.members {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]Chain, len(keys))
+	for i, k := range keys {
+		out[i] = b.members[k].chain
+	}
+	return out
+}
+
+// Roster returns the encoded chains (Chains), for catch-up.
+func (b *Book) Roster() [][]byte {
+	cs := b.Chains()
+	out := make([][]byte, len(cs))
+	for i, c := range cs {
+		out[i] = c.Marshal()
+	}
+	return out
+}
+
+// Issuer returns the key that granted a chain's leaf its place among the
+// members: the document key for a chain of one link; for a device that
+// redeemed an invite, whoever issued the invite; else the previous
+// link's subject.
+func Issuer(c Chain, docKey ed25519.PublicKey) ed25519.PublicKey {
+	n := len(c)
+	switch {
+	case n <= 1:
+		return docKey
+	case c[n-2].Invite && n >= 3:
+		return c[n-3].Subject
+	case c[n-2].Invite:
+		return docKey
+	}
+	return c[n-2].Subject
+}
+
+type bookWire struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	DocKey []byte
+	Chains [][]byte
+}
+
+func (w bookWire) version() uint64 { return w.V }
+
+// Marshal encodes the book: [1, document key, [chain…]].
+func (b *Book) Marshal() []byte {
+	return marshal(bookWire{V: Format, DocKey: b.DocKey, Chains: b.Roster()})
+}
+
+// ParseBook decodes a book for doc and verifies every chain in it
+// (IgnoreExpiry).
+func ParseBook(data []byte, doc vocab.DocID) (*Book, error) {
+	w, err := decodeRecord[bookWire]("book", data, MaxBookBytes, unmarshal)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.DocKey) != ed25519.PublicKeySize {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "book: document key of %d bytes", len(w.DocKey))
+	}
+	if err := CheckDocKey(doc, w.DocKey); err != nil {
+		return nil, err
+	}
+	if len(w.Chains) > MaxMembers {
+		return nil, vocab.Reject(vocab.ReasonOversized, "book of %d chains (at most %d)", len(w.Chains), MaxMembers)
+	}
+	b, err := NewBook(ed25519.PublicKey(w.DocKey))
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range w.Chains {
+		c, err := ParseChain(raw)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := b.Add(c, IgnoreExpiry); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// EpochSecret is one epoch's read secret.
+type EpochSecret struct {
+	Epoch  uint64
+	Secret Secret
+}
+
+// Local is what only this device knows of a document: the document key
+// (its creator's), this device's chain, and the read secrets it holds.
+// It never leaves the device (a daemon's own backups hold it).
+type Local struct {
+	DocKey  ed25519.PrivateKey // nil unless this device made the document
+	Chain   Chain
+	Secrets []EpochSecret
+}
+
+type secretWire struct {
+	_      struct{} `cbor:",toarray"`
+	Epoch  uint64
+	Secret []byte
+}
+
+type localWire struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	DocSeed []byte
+	Chain   []byte
+	Secrets []secretWire
+}
+
+func (w localWire) version() uint64 { return w.V }
+
+// Marshal encodes l: [1, document key seed (or empty), chain, [[epoch, secret]…]].
+func (l *Local) Marshal() []byte {
+	w := localWire{V: Format, Chain: l.Chain.Marshal()}
+	if l.DocKey != nil {
+		w.DocSeed = l.DocKey.Seed()
+	}
+	for _, s := range l.Secrets {
+		w.Secrets = append(w.Secrets, secretWire{Epoch: s.Epoch, Secret: bytes.Clone(s.Secret[:])})
+	}
+	return marshal(w)
+}
+
+// ParseLocal decodes a Local (the chain is parsed, not verified: Book.Add
+// does that).
+func ParseLocal(data []byte) (*Local, error) {
+	w, err := decodeRecord[localWire]("local keys", data, MaxChainBytes+64<<10, unmarshal)
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{}
+	switch len(w.DocSeed) {
+	case 0:
+	case ed25519.SeedSize:
+		l.DocKey = ed25519.NewKeyFromSeed(w.DocSeed)
+	default:
+		return nil, vocab.Reject(vocab.ReasonMalformed, "local keys: document key seed of %d bytes", len(w.DocSeed))
+	}
+	if l.Chain, err = ParseChain(w.Chain); err != nil {
+		return nil, err
+	}
+	for _, s := range w.Secrets {
+		if len(s.Secret) != SecretSize {
+			return nil, vocab.Reject(vocab.ReasonMalformed, "local keys: secret of %d bytes", len(s.Secret))
+		}
+		var es EpochSecret
+		es.Epoch = s.Epoch
+		copy(es.Secret[:], s.Secret)
+		l.Secrets = append(l.Secrets, es)
+	}
+	slices.SortFunc(l.Secrets, func(a, b EpochSecret) int { return cmp.Compare(a.Epoch, b.Epoch) })
+	return l, nil
+}
+
+// Keyring returns a keyring of l's secrets.
+func (l *Local) Keyring(doc vocab.DocID) (*Keyring, error) {
+	r := NewKeyring(doc)
+	for i := range l.Secrets {
+		if err := r.Add(l.Secrets[i].Epoch, &l.Secrets[i].Secret); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}

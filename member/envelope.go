@@ -1,0 +1,122 @@
+package member
+
+import (
+	"fmt"
+
+	"weft/vocab"
+)
+
+// Gossip messages and stored transactions (docs/members-only.md, "On the
+// wire and on disk"): a CBOR array whose first element says what it is.
+//
+//	envelope     = [2, header, payload]   ; header: a signed header's encoding
+//	                                      ; payload: its sealed payload
+//	announcement = [3, chain]             ; a member's chain
+//
+// Every gossip message is sealed whole under the route key (route.go).
+const (
+	KindEnvelope = 2
+	KindAnnounce = 3
+	// MaxEnvelopeBytes bounds an envelope: a header and a sealed payload
+	// of at most 4 MiB.
+	MaxEnvelopeBytes = MaxSealedBytes + MaxHeaderBytes + 16
+)
+
+type pairWire struct {
+	_ struct{} `cbor:",toarray"`
+	V uint64
+	A []byte
+	B []byte
+}
+
+type announceWire struct {
+	_     struct{} `cbor:",toarray"`
+	V     uint64
+	Chain []byte
+}
+
+// Envelope is a signed transaction: its header (decoded), the header's
+// hash, and the sealed payload. Raw is its encoding, what is gossiped,
+// stored and served.
+type Envelope struct {
+	Header  *Header
+	Hash    [32]byte
+	Payload []byte
+	Raw     []byte
+}
+
+// NewEnvelope encodes a signed header and its sealed payload.
+func NewEnvelope(h *Header, payload []byte) (*Envelope, error) {
+	if len(h.Sig) == 0 {
+		return nil, fmt.Errorf("member: an envelope needs a signed header")
+	}
+	if err := h.CheckPayload(payload); err != nil {
+		return nil, err
+	}
+	raw := marshal(pairWire{V: KindEnvelope, A: h.Marshal(), B: payload})
+	return &Envelope{Header: h, Hash: h.Hash(), Payload: payload, Raw: raw}, nil
+}
+
+// Kind reads what a gossip message's plaintext is (KindEnvelope or
+// KindAnnounce) without decoding the rest.
+func Kind(data []byte) (uint64, error) {
+	var head [1]uint64
+	if err := decMode.Unmarshal(data, &head); err != nil {
+		return 0, vocab.Reject(vocab.ReasonMalformed, "gossip message: %v", err)
+	}
+	switch head[0] {
+	case KindEnvelope, KindAnnounce:
+		return head[0], nil
+	}
+	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d and %d)", head[0], KindEnvelope, KindAnnounce)
+}
+
+// ParseEnvelope decodes an envelope for doc: bounded, canonical, its header
+// well formed with a signature, and the payload the one the header names.
+// The signature is not verified here (Header.Verify, or VerifyRun for a
+// run of them): the caller decides which are checked.
+func ParseEnvelope(data []byte, doc vocab.DocID) (*Envelope, error) {
+	if len(data) > MaxEnvelopeBytes {
+		return nil, vocab.Reject(vocab.ReasonOversized, "envelope of %d bytes (at most %d)", len(data), MaxEnvelopeBytes)
+	}
+	var w pairWire
+	if err := decMode.Unmarshal(data, &w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "envelope: %v", err)
+	}
+	if w.V != KindEnvelope {
+		return nil, vocab.Reject(vocab.ReasonVersion, "envelope of kind %d (want %d)", w.V, KindEnvelope)
+	}
+	h, hash, err := parseHeader(w.A, doc)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Sig) == 0 {
+		return nil, vocab.Reject(vocab.ReasonSignature, "envelope %s carries no signature", h.Span())
+	}
+	if err := h.CheckPayload(w.B); err != nil {
+		return nil, err
+	}
+	// parseHeader took the hash from the bytes without re-encoding them:
+	// a non-canonical encoding hashes differently from the canonical one
+	// that the signature covers (and the agent's next header names), so
+	// it fails verification, whether alone or in a run.
+	return &Envelope{Header: h, Hash: hash, Payload: w.B, Raw: data}, nil
+}
+
+// Announce encodes a member's chain announcement.
+func Announce(c Chain) []byte { return marshal(announceWire{V: KindAnnounce, Chain: c.Marshal()}) }
+
+// ParseAnnounce decodes an announcement's chain (not verified).
+func ParseAnnounce(data []byte) (Chain, error) {
+	if len(data) > MaxChainBytes+16 {
+		return nil, vocab.Reject(vocab.ReasonOversized, "announcement of %d bytes (at most %d)", len(data), MaxChainBytes+16)
+	}
+	var w announceWire
+	if err := unmarshal(data, &w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "announcement: %v", err)
+	}
+	if w.V != KindAnnounce {
+		return nil, vocab.Reject(vocab.ReasonVersion, "announcement of kind %d (want %d)", w.V, KindAnnounce)
+	}
+	return ParseChain(w.Chain)
+}

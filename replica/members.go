@@ -1,0 +1,244 @@
+package replica
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"weft/api"
+	"weft/member"
+	"weft/store"
+	"weft/vocab"
+)
+
+// membership is a members-only document's membership as this replica
+// holds it: the book (public: the document key and every member's
+// chain), this device's keys (its chain, the read secrets it holds, the
+// document key if it made the document) and the route key every member
+// derives from the ID. Topic validators, catch-up and the driver read it;
+// mu guards it.
+type membership struct {
+	doc   vocab.DocID
+	dev   *member.Device
+	route *member.RouteKey
+
+	saveMu sync.Mutex // one save at a time, each of the latest state
+	mu     sync.Mutex
+	book   *member.Book
+	local  *member.Local
+	keys   *member.Keyring // nil: this device holds no read secret (pull)
+	self   *member.Member  // what this device's chain grants
+}
+
+// newMembership builds the membership of doc from its book and local keys.
+func newMembership(doc vocab.DocID, dev *member.Device, book *member.Book, local *member.Local) (*membership, error) {
+	route, err := member.NewRouteKey(doc)
+	if err != nil {
+		return nil, err
+	}
+	ms := &membership{doc: doc, dev: dev, route: route, book: book, local: local}
+	self, _, err := book.Add(local.Chain, member.IgnoreExpiry)
+	if err != nil {
+		return nil, fmt.Errorf("replica: document %s: this device's capability: %w", doc, err)
+	}
+	if !ed25519.PublicKey(self.Subject).Equal(dev.Public()) {
+		return nil, fmt.Errorf("replica: document %s: the stored capability is another device's", doc)
+	}
+	ms.self = self
+	if self.Role.CanRead() {
+		if ms.keys, err = local.Keyring(doc); err != nil {
+			return nil, err
+		}
+		if ms.keys.Current() == nil {
+			return nil, fmt.Errorf("replica: document %s: a %v member without a read secret", doc, self.Role)
+		}
+	}
+	return ms, nil
+}
+
+// loadMembership reads doc's membership from the store; nil, nil for a
+// legacy document (made before members-only documents).
+func loadMembership(ctx context.Context, st Store, dev *member.Device, doc vocab.DocID) (*membership, error) {
+	rec, err := st.GetMembers(ctx, doc)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	book, err := member.ParseBook(rec.Book, doc)
+	if err != nil {
+		return nil, fmt.Errorf("replica: document %s: stored membership: %w", doc, err)
+	}
+	local, err := member.ParseLocal(rec.Local)
+	if err != nil {
+		return nil, fmt.Errorf("replica: document %s: stored keys: %w", doc, err)
+	}
+	return newMembership(doc, dev, book, local)
+}
+
+// record is what the store keeps (callers hold mu).
+func (ms *membership) record() store.Members {
+	return store.Members{Book: ms.book.Marshal(), Local: ms.local.Marshal()}
+}
+
+func (ms *membership) role() member.Role {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.self.Role
+}
+
+// canRead reports whether this device holds the read secret.
+func (ms *membership) canRead() bool { return ms.keys != nil }
+
+// add verifies a chain and adds it to the book (expiry judged at now, or
+// IgnoreExpiry for the history); changed says whether the book grew.
+// When the chain is this device's and grants more, it becomes its own.
+func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m, changed, err := ms.book.Add(c, now)
+	if err != nil || !changed {
+		return m, changed, err
+	}
+	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && m.Role > ms.self.Role && (!m.Role.CanRead() || ms.keys != nil) {
+		ms.local.Chain, ms.self = c, m
+	}
+	return m, true, nil
+}
+
+// author checks that a transaction's agent belongs to a member who may
+// write: readers and strangers are refused.
+func (ms *membership) author(agent string) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m, err := ms.book.Author(agent)
+	if err != nil {
+		return err
+	}
+	if !m.Role.CanWrite() {
+		return vocab.Reject(vocab.ReasonCapability, "agent %.16s… belongs to a %v member, who may not write", agent, m.Role)
+	}
+	return nil
+}
+
+// roster returns the chains to send a peer.
+func (ms *membership) roster() [][]byte {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.book.Roster()
+}
+
+// chain returns this device's chain, encoded.
+func (ms *membership) chain() []byte {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.local.Chain.Marshal()
+}
+
+// seal makes an envelope of a transaction this device's agent wrote:
+// the payload sealed with the current epoch, the header chained to the
+// agent's previous one and signed.
+func (ms *membership) seal(h member.Header, payload []byte) (*member.Envelope, error) {
+	if ms.keys == nil {
+		return nil, fmt.Errorf("%w: this device holds no read secret for %s", api.ErrForbidden, ms.doc)
+	}
+	sealed, err := member.SealPayload(ms.keys, rand.Reader, &h, payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Sign(ms.dev.Sign); err != nil {
+		return nil, err
+	}
+	return member.NewEnvelope(&h, sealed)
+}
+
+// open opens an envelope's payload (the header's signature is checked
+// separately).
+func (ms *membership) open(e *member.Envelope) ([]byte, error) {
+	if ms.keys == nil {
+		return nil, vocab.Reject(vocab.ReasonEpoch, "this device holds no read secret")
+	}
+	return member.OpenPayload(ms.keys, e.Header, e.Payload)
+}
+
+// save writes the membership to the store.
+func (ms *membership) save(ctx context.Context, st Store) error {
+	ms.saveMu.Lock()
+	defer ms.saveMu.Unlock()
+	ms.mu.Lock()
+	rec := ms.record()
+	ms.mu.Unlock()
+	return st.SetMembers(ctx, ms.doc, rec)
+}
+
+func roleName(r member.Role) string {
+	if !r.Valid() {
+		return ""
+	}
+	return r.String()
+}
+
+// owns reports whether agent is this device's (its own or a tab's).
+func (ms *membership) owns(agent string) bool { return member.OwnsAgent(ms.dev.Public(), agent) }
+
+// canWrite reports whether this device may write.
+func (ms *membership) canWrite() bool { return ms.role().CanWrite() }
+
+// localChain returns this device's chain.
+func (ms *membership) localChain() member.Chain {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.local.Chain
+}
+
+// sealPresence seals a presence record for the topic (presence purpose,
+// current epoch; the topic name as associated data).
+func (ms *membership) sealPresence(topic string, b []byte) ([]byte, error) {
+	if ms.keys == nil {
+		return nil, vocab.Reject(vocab.ReasonEpoch, "this device holds no read secret")
+	}
+	return ms.keys.Seal(rand.Reader, member.PurposePresence, b, []byte(topic))
+}
+
+func (ms *membership) openPresence(topic string, sealed []byte) ([]byte, error) {
+	if ms.keys == nil {
+		return nil, vocab.Reject(vocab.ReasonEpoch, "this device holds no read secret")
+	}
+	return ms.keys.Open(member.PurposePresence, sealed, []byte(topic))
+}
+
+// sealTitle and openTitle carry a title between members (title purpose,
+// the document ID as associated data); a member without the read secret
+// has none to send.
+func (ms *membership) sealTitle(title string) []byte {
+	if ms.keys == nil || title == "" {
+		return nil
+	}
+	b, err := ms.keys.Seal(rand.Reader, member.PurposeTitle, []byte(title), ms.doc[:])
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func (ms *membership) openTitle(sealed []byte) string {
+	if ms.keys == nil || len(sealed) == 0 {
+		return ""
+	}
+	b, err := ms.keys.Open(member.PurposeTitle, sealed, ms.doc[:])
+	if err != nil || vocab.CheckTitle(string(b)) != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// docKey returns the document's public key.
+func (ms *membership) docKey() []byte {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.book.DocKey
+}
