@@ -458,7 +458,7 @@ func CheckInvite(invite string) error {
 	}
 	if i := strings.IndexFunc(rest, func(r rune) bool { return !isBase64URL(r) }); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(rest[i:])
-		return fmt.Errorf("invite has %q at character %d; an invite is base64url after %q (was it cut or wrapped?)", r, len(member.InvitePrefix)+i, member.InvitePrefix)
+		return fmt.Errorf("invite has %s at character %d; an invite is base64url after %q (was it cut or wrapped?)", strconv.Quote(string(r)), len(member.InvitePrefix)+i, member.InvitePrefix)
 	}
 	return nil
 }

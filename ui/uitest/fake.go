@@ -40,6 +40,7 @@ type Fake struct {
 	mu        sync.Mutex
 	docs      map[string]*doc
 	next      uint64
+	skew      time.Duration // added by Advance
 	err       error
 	peers     []api.PeerInfo
 	node      api.NodeStatus
@@ -66,7 +67,8 @@ type invite struct {
 	key   string // the invite key's "device" ID in the member list
 }
 
-// base is the Fake's clock: the n-th event happens n seconds after it.
+// base is the Fake's clock: the n-th event happens n seconds after it
+// (plus what Advance added).
 var base = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // New returns an empty Fake.
@@ -119,7 +121,14 @@ func (f *Fake) Put(id, title, text string) {
 
 func (f *Fake) tick() time.Time {
 	f.next++
-	return base.Add(time.Duration(f.next) * time.Second)
+	return base.Add(time.Duration(f.next)*time.Second + f.skew)
+}
+
+// Advance moves the Fake's clock on by d (to expire invites).
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skew += d
 }
 
 func (f *Fake) add(id, title string) *doc {
