@@ -2,16 +2,21 @@ package ui
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"weft/api"
+	"weft/member"
 	"weft/vocab"
 )
 
@@ -40,6 +45,12 @@ func (s *Server) routes() *http.ServeMux {
 	handle("GET /api/docs/{id}/text", s.text)
 	handle("POST /api/docs/{id}/edits", s.edits)
 	handle("GET /api/docs/{id}/status", s.docStatus)
+	handle("POST /api/docs/{id}/invites", s.invite)
+	handle("POST /api/join", s.joinInvite)
+	handle("GET /api/docs/{id}/members", s.members)
+	handle("DELETE /api/docs/{id}/members/{device}", s.removeMember)
+	handle("POST /api/docs/{id}/host", s.host)
+	handle("POST /api/docs/{id}/upgrade", s.upgrade)
 	handle("GET /api/peers", s.peers)
 	handle("GET /api/status", s.status)
 	return m
@@ -365,4 +376,250 @@ func hex4(b []byte, at int) (rune, bool) {
 		}
 	}
 	return r, true
+}
+
+// Bounds on members-only requests, checked before anything reaches the
+// Backend (which checks the rest: an invite's signatures, a relay's
+// address as libp2p parses it, …). Labels, device IDs and the invite
+// prefix are package member's (MaxLabelBytes, DeviceIDLen, InvitePrefix).
+const (
+	// MaxInviteChars bounds an invite string. A real one is well under
+	// it (member.MaxInviteChars, about 11 KB).
+	MaxInviteChars = 16 << 10
+	// MaxExpires bounds an invite's lifetime, in seconds (100 years):
+	// longer is "never" (0), and bounding it keeps times in range.
+	MaxExpires = 100 * 365 * 24 * 3600
+	// MaxRelayAddr bounds a relay's multiaddr, in bytes.
+	MaxRelayAddr = 1024
+)
+
+// The checks below are the API's (a failure is a 400) and the command
+// line's (a failure is a usage error); each error names what is wrong.
+
+// CheckRole checks that role is one of the roles an invite can grant.
+func CheckRole(role string) error {
+	switch role {
+	case api.RoleRead, api.RoleWrite, api.RoleAdmin, api.RolePull:
+		return nil
+	case "":
+		return errors.New(`a role is required: read, write, admin or pull`)
+	}
+	return fmt.Errorf("unknown role %q (allowed: read, write, admin, pull)", role)
+}
+
+// CheckLabel checks an invite's label: at most member.MaxLabelBytes of
+// UTF-8, no control characters (members and relays see it: a name).
+func CheckLabel(label string) error {
+	switch {
+	case len(label) > member.MaxLabelBytes:
+		return fmt.Errorf("label of %d bytes; at most %d", len(label), member.MaxLabelBytes)
+	case !utf8.ValidString(label):
+		return errors.New("label is not valid UTF-8")
+	case strings.ContainsFunc(label, unicode.IsControl):
+		return errors.New("label has a control character")
+	}
+	return nil
+}
+
+// CheckExpires checks an invite's lifetime in seconds (0: never).
+func CheckExpires(seconds int64) error {
+	switch {
+	case seconds < 0:
+		return fmt.Errorf("expires %d is negative (seconds from now; 0: never)", seconds)
+	case seconds > MaxExpires:
+		return fmt.Errorf("expires %d is more than %d seconds (100 years); use 0 for never", seconds, MaxExpires)
+	}
+	return nil
+}
+
+// CheckInviteRequest checks every field of req.
+func CheckInviteRequest(req api.InviteRequest) error {
+	if err := CheckRole(req.Role); err != nil {
+		return err
+	}
+	if err := CheckLabel(req.Label); err != nil {
+		return err
+	}
+	return CheckExpires(req.Expires)
+}
+
+// CheckInvite checks an invite's form: member.InvitePrefix then
+// base64url, at most MaxInviteChars in all. It does not decode it.
+func CheckInvite(invite string) error {
+	if len(invite) > MaxInviteChars {
+		return fmt.Errorf("invite of %d characters; at most %d", len(invite), MaxInviteChars)
+	}
+	rest, ok := strings.CutPrefix(invite, member.InvitePrefix)
+	if !ok {
+		return fmt.Errorf("%s is not an invite (an invite starts %q)", quoteShort(invite), member.InvitePrefix)
+	}
+	if rest == "" {
+		return errors.New("invite is empty after " + strconv.Quote(member.InvitePrefix))
+	}
+	if i := strings.IndexFunc(rest, func(r rune) bool { return !isBase64URL(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(rest[i:])
+		return fmt.Errorf("invite has %s at character %d; an invite is base64url after %q (was it cut or wrapped?)", strconv.Quote(string(r)), len(member.InvitePrefix)+i, member.InvitePrefix)
+	}
+	return nil
+}
+
+// CheckDeviceID checks a device ID: member.DeviceIDLen characters of
+// unpadded base64url that decode to an Ed25519 public key.
+func CheckDeviceID(id string) error {
+	if len(id) != member.DeviceIDLen {
+		return fmt.Errorf("%s is not a device ID (want %d base64url characters, got %d)", quoteShort(id), member.DeviceIDLen, len(id))
+	}
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(id); err != nil || len(b) != ed25519.PublicKeySize {
+		return fmt.Errorf("%q is not a device ID (not the base64url of a public key)", id)
+	}
+	return nil
+}
+
+// CheckRelay checks a relay's address as far as ui can without libp2p: a
+// multiaddr's text form ending in /p2p/<peer ID>. The Backend parses it.
+func CheckRelay(addr string) error {
+	switch {
+	case addr == "":
+		return errors.New("the relay's multiaddr is empty")
+	case len(addr) > MaxRelayAddr:
+		return fmt.Errorf("relay multiaddr of %d bytes; at most %d", len(addr), MaxRelayAddr)
+	case strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }):
+		return fmt.Errorf("relay multiaddr %q has spaces or control characters", addr)
+	case addr[0] != '/':
+		return fmt.Errorf("relay %q is not a multiaddr (want /ip4/…/tcp/…/p2p/<peer ID>)", addr)
+	}
+	i := strings.LastIndex(addr, "/p2p/")
+	if i < 0 || strings.Contains(addr[i+len("/p2p/"):], "/") || len(addr) == i+len("/p2p/") {
+		return fmt.Errorf("relay multiaddr %q does not end in /p2p/<peer ID>", addr)
+	}
+	return nil
+}
+
+func isBase64URL(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_'
+}
+
+// quoteShort quotes s for an error, cut to 40 bytes: a wrong paste may be
+// long, and an error is one line.
+func quoteShort(s string) string {
+	if len(s) <= 40 {
+		return strconv.Quote(s)
+	}
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
+}
+
+type joinBody struct {
+	Invite *string `json:"invite"`
+}
+
+func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b api.InviteRequest
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	if err := CheckInviteRequest(b); err != nil {
+		return badRequest("%v", err)
+	}
+	info, err := s.backend.Invite(r.Context(), id, b)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusCreated, info)
+	return nil
+}
+
+func (s *Server) joinInvite(w http.ResponseWriter, r *http.Request) error {
+	var b joinBody
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	if b.Invite == nil {
+		return badRequest(`body needs an "invite": "%s…"`, member.InvitePrefix)
+	}
+	if err := CheckInvite(*b.Invite); err != nil {
+		return badRequest("%v", err)
+	}
+	info, err := s.backend.JoinInvite(r.Context(), *b.Invite)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, s.log, http.StatusOK, info)
+	return nil
+}
+
+func (s *Server) members(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	ms, err := s.backend.Members(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []api.MemberInfo{}
+	}
+	writeJSON(w, s.log, http.StatusOK, ms)
+	return nil
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	device := r.PathValue("device")
+	if err := CheckDeviceID(device); err != nil {
+		return badRequest("%v", err)
+	}
+	if err := s.backend.RemoveMember(r.Context(), id, device); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) host(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b api.HostRequest
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	if err := CheckRelay(b.Relay); err != nil {
+		return badRequest("%v", err)
+	}
+	if err := s.backend.Host(r.Context(), id, b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) error {
+	id, err := docID(r)
+	if err != nil {
+		return err
+	}
+	var b struct{}
+	if err := s.readJSON(w, r, &b, true); err != nil {
+		return err
+	}
+	info, err := s.backend.Upgrade(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/docs/"+info.ID)
+	writeJSON(w, s.log, http.StatusCreated, info)
+	return nil
 }

@@ -106,10 +106,10 @@ func wantError(t *testing.T, w *httptest.ResponseRecorder, status int, code stri
 }
 
 func TestCreateListRenameJoin(t *testing.T) {
-	s, _ := newServer(t)
+	s, fake := newServer(t)
 	w := do(t, s, "POST", "/api/docs", `{"title":"Notes ✏️"}`)
 	info := decode[api.DocInfo](t, w, http.StatusCreated)
-	if _, err := vocab.ParseDocID(info.ID); err != nil || info.Title != "Notes ✏️" {
+	if _, err := vocab.ParseDocID(info.ID); err != nil || info.Title != "Notes ✏️" || info.Role != api.RoleAdmin {
 		t.Fatalf("created %+v", info)
 	}
 	if loc := w.Header().Get("Location"); loc != "/api/docs/"+info.ID {
@@ -125,8 +125,13 @@ func TestCreateListRenameJoin(t *testing.T) {
 	if renamed.ID != info.ID || renamed.Title != "Plans" {
 		t.Fatalf("renamed %+v", renamed)
 	}
+	// Joining by ID works only for a legacy document this daemon has; any
+	// other needs an invite.
+	wantError(t, do(t, s, "POST", "/api/docs/"+docA+"/join", ""), http.StatusBadRequest, "need_invite", docA, api.ErrNeedInvite.Error())
+	wantError(t, do(t, s, "POST", "/api/docs/"+info.ID+"/join", ""), http.StatusBadRequest, "need_invite", api.ErrNeedInvite.Error())
+	fake.Put(docA, "", "")
 	joined := decode[api.DocInfo](t, do(t, s, "POST", "/api/docs/"+docA+"/join", ""), http.StatusOK)
-	if joined.ID != docA {
+	if joined.ID != docA || joined.Role != "" {
 		t.Fatalf("joined %+v", joined)
 	}
 

@@ -22,20 +22,35 @@
 //
 //	POST  /api/docs             {"title"}                  → 201 DocInfo
 //	GET   /api/docs                                        → [DocInfo]
-//	POST  /api/docs/{id}/join                              → DocInfo
+//	POST  /api/docs/{id}/join                              → DocInfo of a legacy document this daemon has;
+//	                                                         400 need_invite for any other
 //	PATCH /api/docs/{id}        {"title"}                  → DocInfo
 //	GET   /api/docs/{id}/text                              → the text exactly (text/plain; charset=utf-8)
 //	POST  /api/docs/{id}/edits  {"edits":[{pos,del,ins}]}  → EditResult, once durable locally
 //	GET   /api/docs/{id}/status                            → DocStatus
+//	POST  /api/docs/{id}/invites {"role","label","expires"} → 201 InviteInfo
+//	POST  /api/join             {"invite"}                 → DocInfo (the joined document)
+//	GET   /api/docs/{id}/members                           → [MemberInfo]
+//	DELETE /api/docs/{id}/members/{device}                 → 204
+//	POST  /api/docs/{id}/host   {"relay"}                  → 204
+//	POST  /api/docs/{id}/upgrade                           → 201 DocInfo (a members-only copy)
 //	GET   /api/peers                                       → [PeerInfo]
 //	GET   /api/status                                      → NodeStatus
 //
 // Errors are {"error": message, "code": kind} (plus "applied" from the
 // edits route), with kinds and statuses:
 //
-//	bad_input 400, unauthorized 401, forbidden 403, unknown_doc 404,
-//	not_found 404, method_not_allowed 405, too_large 413,
+//	bad_input 400, need_invite 400, unauthorized 401, forbidden 403,
+//	unknown_doc 404, not_found 404, method_not_allowed 405, too_large 413,
 //	unsupported_media_type 415, closed 503, internal 500.
+//
+// forbidden is also what a request gets that this device's role in the
+// document does not allow (a reader editing, a writer inviting).
+// Members-only fields are checked before the Backend sees them: a role
+// (read, write, admin, pull), a label (≤ 64 bytes, no control
+// characters), expires (seconds, 0 ≤ n ≤ 100 years; 0 is never), an
+// invite ("weft:invite/" and base64url, ≤ 16 KiB), a device ID (43
+// base64url characters), a relay (a multiaddr ending /p2p/<peer ID>).
 //
 // Positions and lengths count Unicode code points. Bodies must be valid
 // UTF-8 and may not hold unpaired UTF-16 surrogate escapes (which JSON

@@ -29,6 +29,7 @@ const (
 	kindUnauthorized = "unauthorized"
 	kindForbidden    = "forbidden"
 	kindUnknownDoc   = "unknown_doc"
+	kindNeedInvite   = "need_invite"
 	kindNotFound     = "not_found"
 	kindMethod       = "method_not_allowed"
 	kindTooLarge     = "too_large"
@@ -73,6 +74,10 @@ func classify(err error) (int, string) {
 		return ae.status, ae.kind
 	case errors.Is(err, api.ErrUnknownDoc):
 		return http.StatusNotFound, kindUnknownDoc
+	case errors.Is(err, api.ErrForbidden):
+		return http.StatusForbidden, kindForbidden
+	case errors.Is(err, api.ErrNeedInvite):
+		return http.StatusBadRequest, kindNeedInvite
 	case errors.Is(err, api.ErrBadInput):
 		return http.StatusBadRequest, kindBadInput
 	case errors.Is(err, api.ErrClosed):

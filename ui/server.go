@@ -19,8 +19,9 @@ import (
 )
 
 // Backend is what the API needs from the daemon; the replica manager
-// satisfies it. Errors that wrap api.ErrUnknownDoc, api.ErrBadInput
-// or api.ErrClosed become 404, 400 and 503; any other error is a 500.
+// satisfies it. Errors that wrap api.ErrUnknownDoc, api.ErrBadInput,
+// api.ErrNeedInvite, api.ErrForbidden or api.ErrClosed become 404, 400,
+// 400, 403 and 503; any other error is a 500.
 // The context is the request's: it ends when the client goes away.
 type Backend interface {
 	CreateDoc(ctx context.Context, title string) (api.DocInfo, error)

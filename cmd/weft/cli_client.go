@@ -130,8 +130,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, limit
 	}
 	switch e.Reply.Code {
 	case "unknown_doc":
-		id, _, _ := strings.Cut(strings.TrimPrefix(path, "/api/docs/"), "/")
-		e.msg = "unknown document " + id
+		e.msg = e.Reply.Error
+		if rest, ok := strings.CutPrefix(path, "/api/docs/"); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			e.msg = "unknown document " + id
+		}
 	case "unauthorized":
 		e.msg = fmt.Sprintf("the daemon at %s refused the token in %s/%s (%s); is the file stale?", c.base, c.dir, apiInfoName, e.Reply.Error)
 	default:

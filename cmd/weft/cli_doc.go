@@ -6,18 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"weft/api"
 	"weft/internal/trace"
+	"weft/p2p"
 	"weft/ui"
 	"weft/vocab"
 )
@@ -31,6 +34,12 @@ func newDocCmd() *cobra.Command {
 through api.json in the data directory (--data, default: the default data
 directory). Positions and lengths count Unicode code points. An edit
 returns once the daemon has made it durable locally.
+
+Documents are members-only: whoever creates one is its admin, and others
+join with an invite (weft doc invite, then weft doc join), not with its ID.
+A document made before members-only documents (role "legacy" in weft doc
+list) stays readable and editable here; weft doc upgrade makes a
+members-only copy of its text to share.
 
 Exit status: 0 done, 1 the daemon refused or is not running, 2 bad arguments.`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -46,6 +55,8 @@ Exit status: 0 done, 1 the daemon refused or is not running, 2 bad arguments.`,
 		docNewCmd(&data), docJoinCmd(&data), docListCmd(&data), docCatCmd(&data),
 		docInsertCmd(&data), docDeleteCmd(&data), docRenameCmd(&data),
 		docReplayCmd(&data), docStatusCmd(&data),
+		docInviteCmd(&data), docMembersCmd(&data), docRemoveCmd(&data),
+		docHostCmd(&data), docUpgradeCmd(&data),
 	)
 	return c
 }
@@ -144,28 +155,6 @@ func docNewCmd(data *string) *cobra.Command {
 	return c
 }
 
-func docJoinCmd(data *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "join ID",
-		Short: "Join a document shared by another peer and print its ID",
-		Args:  nArgs("ID"),
-		RunE: func(c *cobra.Command, args []string) error {
-			a := &docArgs{c: c}
-			id := a.docID(args[0])
-			cl := a.dial(*data)
-			if a.err != nil {
-				return a.err
-			}
-			var info api.DocInfo
-			if err := cl.call(c.Context(), "POST", "/api/docs/"+id+"/join", nil, &info); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.OutOrStdout(), info.ID)
-			return nil
-		},
-	}
-}
-
 func docListCmd(data *string) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
@@ -185,13 +174,17 @@ func docListCmd(data *string) *cobra.Command {
 				return printJSONIndent(c.OutOrStdout(), docs)
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTITLE\tCHARS\tLAST OPENED")
+			fmt.Fprintln(tw, "ID\tTITLE\tROLE\tCHARS\tLAST OPENED")
 			for _, d := range docs {
 				chars := "-"
 				if d.Chars >= 0 {
 					chars = strconv.Itoa(d.Chars)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, displayTitle(d.Title), chars, displayTime(d.LastOpened))
+				role := d.Role
+				if role == "" {
+					role = "legacy"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, displayTitle(d.Title), displayCell(role), chars, displayTime(d.LastOpened))
 			}
 			return tw.Flush()
 		},
@@ -209,6 +202,18 @@ func displayTitle(t string) string {
 		return strconv.Quote(t)
 	}
 	return t
+}
+
+// displayCell keeps a value from the daemon (a label, a role) to one
+// table cell: "-" when empty, quoted when it holds control characters.
+func displayCell(v string) string {
+	if v == "" {
+		return "-"
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return strconv.Quote(v)
+	}
+	return v
 }
 
 func displayTime(t time.Time) string {
@@ -306,7 +311,7 @@ func docRenameCmd(data *string) *cobra.Command {
 func docStatusCmd(data *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status ID",
-		Short: "Print a document's state as JSON: version, peers, buffered transactions, …",
+		Short: "Print a document's state as JSON: version, peers, role, members, epoch, forks, …",
 		Args:  nArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			a := &docArgs{c: c}
@@ -466,4 +471,341 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Members-only documents.
+
+func docInviteCmd(data *string) *cobra.Command {
+	var role, label, expires string
+	c := &cobra.Command{
+		Use:   "invite ID --role read|write|admin|pull [--label NAME] [--expires DURATION]",
+		Short: "Make an invite to a document and print it (one line)",
+		Long: `Make an invite to a document and print it on stdout: one string, starting
+"weft:invite/", that gives whoever holds it the role you choose. They join
+with 'weft doc join INVITE', or by opening the editor link printed on
+stderr. Send it privately: it carries the document's read secret (except
+for pull). Only an admin may invite.
+
+--role is required: read (read only), write (read and write), admin (write,
+invite and remove), pull (store and serve ciphertext, never read: for a
+relay; 'weft doc host' does it in one step).
+--label names who it is for (at most 64 bytes; members and relays see it).
+--expires bounds the membership it gives: a duration such as 90m, 12h or
+7d (days); without it, it never expires.`,
+		Args: nArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			a.check(role != "", "--role is required: read, write, admin or pull (choose what the invite lets its holder do)")
+			if role != "" {
+				err := ui.CheckRole(role)
+				a.check(err == nil, "--role: %v", err)
+			}
+			err := ui.CheckLabel(label)
+			a.check(err == nil, "--label: %v", err)
+			var secs int64
+			if c.Flags().Changed("expires") {
+				secs, err = parseExpires(expires)
+				a.check(err == nil, "--expires: %v", err)
+			}
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			var inv api.InviteInfo
+			req := api.InviteRequest{Role: role, Label: label, Expires: secs}
+			if err := cl.call(c.Context(), "POST", "/api/docs/"+id+"/invites", req, &inv); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), inv.Invite)
+			if inv.Role == api.RolePull {
+				fmt.Fprintln(c.ErrOrStderr(), "hint: a pull invite is for a relay: it stores and serves the document without reading it")
+			} else if cl.base != "" {
+				fmt.Fprintf(c.ErrOrStderr(), "hint: the editor joins with %s/#join=%s (on the joiner's machine, with their daemon's address)\n", cl.base, inv.Invite)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&role, "role", "", "what the invite allows: read, write, admin or pull (required)")
+	c.Flags().StringVar(&label, "label", "", "who the invite is for (at most 64 bytes; members and relays see it)")
+	c.Flags().StringVar(&expires, "expires", "", "how long the membership lasts: 90m, 12h, 7d, …  (default: never)")
+	return c
+}
+
+// parseExpires parses --expires into whole seconds: a Go duration (90m,
+// 12h30m) or whole days with "d" (7d), optionally followed by a Go
+// duration (1d12h). It must be at least a second and at most
+// ui.MaxExpires.
+func parseExpires(s string) (int64, error) {
+	bad := fmt.Errorf("%q is not a duration (want one like 90m, 12h or 7d)", s)
+	if s == "" {
+		return 0, bad
+	}
+	var days int64
+	rest := s
+	if d, r, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n < 0 || d[0] == '+' || d[0] == '-' {
+			return 0, bad
+		}
+		if n > ui.MaxExpires/86400 {
+			return 0, fmt.Errorf("%q is more than 100 years; leave --expires out for an invite that never expires", s)
+		}
+		days, rest = n, r
+	}
+	var dur time.Duration
+	if rest != "" {
+		var err error
+		if dur, err = time.ParseDuration(rest); err != nil || dur < 0 {
+			return 0, bad
+		}
+	}
+	secs := days*86400 + int64(dur/time.Second)
+	switch {
+	case secs < 1:
+		return 0, fmt.Errorf("%q is less than a second; leave --expires out for an invite that never expires", s)
+	case secs > ui.MaxExpires:
+		return 0, fmt.Errorf("%q is more than 100 years; leave --expires out for an invite that never expires", s)
+	}
+	return secs, nil
+}
+
+func docJoinCmd(data *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "join INVITE",
+		Short: "Join a document with an invite (or its editor link) and print the document's ID",
+		Long: `Join a document with an invite that a member made with 'weft doc invite'
+("weft:invite/…", or the editor link "http://…/#join=weft:invite/…"), and
+print the document's ID. Documents are no longer joined by their ID: ask a
+member for an invite.`,
+		Args: nArgs("INVITE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			invite := strings.TrimSpace(args[0])
+			if _, frag, ok := strings.Cut(invite, "#join="); ok {
+				if u, err := url.PathUnescape(frag); err == nil {
+					frag = u
+				}
+				invite = frag
+			}
+			if isHexID(invite) {
+				return usageErr(c, "%s is a document ID; documents are joined with an invite: ask a member for one (`weft doc invite %s --role write`)", invite, strings.ToLower(invite))
+			}
+			a := &docArgs{c: c}
+			err := ui.CheckInvite(invite)
+			a.check(err == nil, "%v", err)
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			var info api.DocInfo
+			if err := cl.call(c.Context(), "POST", "/api/join", map[string]string{"invite": invite}, &info); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), info.ID)
+			return nil
+		},
+	}
+}
+
+// isHexID reports whether s looks like a document ID: 32 hex digits (any
+// case, so that a mistyped one gets the invite advice too).
+func isHexID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// getMembers lists a document's members.
+func getMembers(c *cobra.Command, cl *apiClient, id string) ([]api.MemberInfo, error) {
+	var ms []api.MemberInfo
+	err := cl.call(c.Context(), "GET", "/api/docs/"+id+"/members", nil, &ms)
+	return ms, err
+}
+
+func docMembersCmd(data *string) *cobra.Command {
+	var asJSON, long bool
+	c := &cobra.Command{
+		Use:   "members ID [--long] [--json]",
+		Short: "List a document's members: devices, labels, roles, who invited whom",
+		Long: `List a document's members as this daemon knows them: each device (or
+invite not redeemed yet), its label and role, the device that invited it
+("(document key)" for the creator), when its membership expires, and flags:
+self (this device), invite (not redeemed yet), removed. Device IDs are
+shortened to 12 characters unless --long; 'weft doc remove' takes any
+unique start of one.`,
+		Args: nArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			ms, err := getMembers(c, cl, id)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if ms == nil {
+					ms = []api.MemberInfo{}
+				}
+				return printJSONIndent(c.OutOrStdout(), ms)
+			}
+			short := func(dev string) string {
+				if long || utf8.RuneCountInString(dev) <= 12 {
+					return displayCell(dev)
+				}
+				return displayCell(dev[:12]) + "…"
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DEVICE\tLABEL\tROLE\tINVITED BY\tEXPIRES\tFLAGS")
+			for _, m := range ms {
+				by := "(document key)"
+				if m.InvitedBy != "" {
+					by = short(m.InvitedBy)
+				}
+				var flags []string
+				for _, f := range []struct {
+					on   bool
+					name string
+				}{{m.Self, "self"}, {m.Invite, "invite"}, {m.Removed, "removed"}} {
+					if f.on {
+						flags = append(flags, f.name)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", short(m.Device), displayCell(m.Label), displayCell(m.Role), by,
+					displayTime(m.Expires), displayCell(strings.Join(flags, ",")))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	c.Flags().BoolVar(&long, "long", false, "print whole device IDs")
+	return c
+}
+
+func docRemoveCmd(data *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID DEVICE",
+		Short: "Remove a member from a document (revokes it, rotates the keys) and print its device ID",
+		Long: `Remove a member from a document: its membership is revoked and the
+document's read secret rotated, so it cannot read what is written after,
+and nothing it writes after counts. DEVICE is a device ID as 'weft doc
+members' prints it, or any unique start of one; an invite not redeemed yet
+is removed the same way. Prints the whole device ID removed. Only an admin
+may remove.`,
+		Args: nArgs("ID DEVICE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			prefix := strings.TrimSuffix(args[1], "…") // as `doc members` shortens it
+			a.check(prefix != "" && !strings.ContainsFunc(prefix, func(r rune) bool { return !isBase64URLRune(r) }),
+				"DEVICE %q is not a device ID or the start of one (base64url, as `weft doc members` prints it)", args[1])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			ms, err := getMembers(c, cl, id)
+			if err != nil {
+				return err
+			}
+			device, err := matchDevice(ms, prefix)
+			if err != nil {
+				return withCode(1, fmt.Errorf("doc remove: document %s: %v", id, err))
+			}
+			if err := cl.call(c.Context(), "DELETE", "/api/docs/"+id+"/members/"+device, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), device)
+			return nil
+		},
+	}
+}
+
+// matchDevice finds the one member whose device ID is prefix or starts
+// with it.
+func matchDevice(ms []api.MemberInfo, prefix string) (string, error) {
+	var found []string
+	for _, m := range ms {
+		if m.Device == prefix {
+			return m.Device, nil
+		}
+		if strings.HasPrefix(m.Device, prefix) {
+			found = append(found, m.Device)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no member's device starts with %q (see `weft doc members`)", prefix)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%q starts %d members' devices (%s); give more of it", prefix, len(found), strings.Join(found, ", "))
+}
+
+func isBase64URLRune(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_'
+}
+
+func docHostCmd(data *string) *cobra.Command {
+	var relay string
+	c := &cobra.Command{
+		Use:   "host ID --relay MULTIADDR",
+		Short: "Let a relay host a document: grants it the pull role (ciphertext only)",
+		Long: `Let a relay keep, serve and back up a document: grants the relay the pull
+role, with which it stores and serves the document's ciphertext and can
+never read it. MULTIADDR is the relay's address as it prints it, ending in
+/p2p/<peer ID>. Only an admin may do it.`,
+		Args: nArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			a.check(relay != "", "--relay is required: the relay's multiaddr, ending in /p2p/<peer ID>")
+			if relay != "" {
+				_, err := p2p.PeerIDOf(relay)
+				a.check(err == nil, "--relay %v", err)
+			}
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			return cl.call(c.Context(), "POST", "/api/docs/"+id+"/host", api.HostRequest{Relay: relay}, nil)
+		},
+	}
+	c.Flags().StringVar(&relay, "relay", "", "the relay's multiaddr, ending in /p2p/<peer ID> (required)")
+	return c
+}
+
+func docUpgradeCmd(data *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "upgrade ID",
+		Short: "Make a members-only copy of a legacy document and print the copy's ID",
+		Long: `Make a members-only copy of a document made before members-only documents
+(role "legacy" in 'weft doc list'), with this device as its admin, and
+print the copy's ID; share the copy with 'weft doc invite'. The copy holds
+the text, not the history (the old edits' agents are not signed). The
+legacy document stays as it is.`,
+		Args: nArgs("ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			a := &docArgs{c: c}
+			id := a.docID(args[0])
+			cl := a.dial(*data)
+			if a.err != nil {
+				return a.err
+			}
+			var info api.DocInfo
+			if err := cl.call(c.Context(), "POST", "/api/docs/"+id+"/upgrade", nil, &info); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), info.ID)
+			return nil
+		},
+	}
 }
