@@ -24,6 +24,7 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const PRESENCE_EVERY_MS = 3000;
 const PRESENCE_THROTTLE_MS = 40;
 const DOC_ID = /^[0-9a-f]{32}$/;
+const ROLE_NAMES: Record<string, string> = { admin: "admin", write: "writer", read: "reader", pull: "relay", "": "local only" };
 
 function hashParams(): URLSearchParams {
   return new URLSearchParams(location.hash.slice(1));
@@ -361,6 +362,7 @@ class App {
     const input = $<HTMLInputElement>("join-invite");
     const invite = inviteFromText(text);
     if (!invite) {
+      if (fromLink && !this.open) await this.show(docFromHash());
       this.joinFailed(
         "That is not an invite: an invite starts with weft:invite/ (or is an editor link with #join=). Ask a member of the document for one.",
         fromLink ? "" : text,
@@ -371,6 +373,8 @@ class App {
     try {
       d = await this.api.joinInvite(invite);
     } catch (e) {
+      // From a link, show what the rest of the address names meanwhile.
+      if (fromLink && !this.open) await this.show(docFromHash());
       this.joinFailed(`Could not join with this invite: ${e instanceof Error ? e.message : String(e)}`, invite);
       return;
     }
@@ -569,7 +573,7 @@ class App {
     t.textContent = d.title || "Untitled";
     const m = document.createElement("span");
     m.className = "doc-meta";
-    const role = d.role === undefined ? "" : `  ${d.role || "local only"}`;
+    const role = d.role === undefined ? "" : `  ${ROLE_NAMES[d.role] ?? d.role}`;
     m.textContent = (d.chars >= 0 ? `${d.id}  ${d.chars} chars` : d.id) + role;
     a.append(t, m);
     a.addEventListener("click", () => this.showPanel(false));

@@ -182,7 +182,7 @@ export class ShareDialog {
       const tr = document.createElement("tr");
       tr.dataset.device = m.device;
       if (m.removed) tr.className = "removed";
-      const who = cell(m.label || (m.invite ? "invite" : "unnamed device"));
+      const who = cell(m.label || (m.self ? "this device" : m.invite ? "invite" : "unnamed device"));
       const notes = [m.self && "you", m.invite && "invite not used yet", m.removed && "removed"].filter(Boolean);
       if (notes.length) {
         const s = document.createElement("span");
@@ -210,7 +210,7 @@ export class ShareDialog {
         who,
         cell(m.role),
         dev,
-        cell(m.invited_by ? (by?.label || shortDevice(m.invited_by)) + (by?.self ? " (you)" : "") : "—"),
+        cell(!m.invited_by ? "—" : by?.self ? "you" : by?.label || shortDevice(m.invited_by)),
         cell(m.expires ? when(m.expires) : "never"),
         act,
       );
