@@ -133,6 +133,7 @@ export class Daemon {
     this.token = "";
     this.port = 0;
     this.peerID = "";
+    this.device = ""; // its device ID: members list it, its tabs' agents start with it
     this.addr = "";
   }
 
@@ -167,6 +168,7 @@ export class Daemon {
     this.port = Number(new URL(info.api).port);
     const st = await this.call("GET", "/api/status");
     this.peerID = st.peer_id;
+    this.device = st.device ?? "";
     this.addr = st.addrs.find((a) => a.startsWith("/ip4/127.0.0.1/tcp/"));
     if (!this.addr) throw new Error(`${this.name}: no loopback TCP address in ${JSON.stringify(st.addrs)}`);
     if (!this.addr.includes("/p2p/")) this.addr += `/p2p/${this.peerID}`;
@@ -258,17 +260,42 @@ export async function cluster(n, root) {
   return ds;
 }
 
-// shareDoc creates a document on the first daemon and has the others join
-// it and see the same text.
-export async function shareDoc(ds, title = "shared") {
+// shareDoc creates a document on the first daemon (its admin) and has the
+// others join it with an invite each (role write, labelled with the
+// daemon's name): members-only documents are joined by invite, not by ID.
+export async function shareDoc(ds, title = "shared", { role = "write" } = {}) {
   const doc = (await ds[0].call("POST", "/api/docs", { title })).id;
   for (const d of ds.slice(1)) {
     await waitFor(`${d.name} to see ${ds[0].name} as a peer`, async () =>
       (await d.call("GET", "/api/peers")).some((p) => p.id === ds[0].peerID),
     );
-    await d.call("POST", `/api/docs/${doc}/join`);
+    await joinWith(d, await invite(ds[0], doc, { role, label: d.name }), doc);
   }
   return doc;
+}
+
+// invite has daemon d make an invite to doc (req: role, label, expires in
+// seconds) and returns the invite string.
+export async function invite(d, doc, req = { role: "write" }) {
+  const info = await d.call("POST", `/api/docs/${doc}/invites`, req);
+  if (typeof info?.invite !== "string" || !info.invite.startsWith("weft:invite/"))
+    throw new Error(`${d.name}: POST /api/docs/${doc}/invites answered no invite: ${JSON.stringify(info)}`);
+  if (info.doc !== doc || info.role !== req.role)
+    throw new Error(`${d.name}: an invite to ${doc} as ${req.role} came back as ${JSON.stringify(info)}`);
+  return info.invite;
+}
+
+// joinWith has daemon d join with an invite; with doc, checks that the
+// document joined is that one. Returns its DocInfo.
+export async function joinWith(d, inviteText, doc) {
+  const info = await d.call("POST", "/api/join", { invite: inviteText });
+  if (doc && info?.id !== doc) throw new Error(`${d.name}: joining with an invite to ${doc} gave ${JSON.stringify(info)}`);
+  return info;
+}
+
+// members lists doc's members as daemon d knows them.
+export function members(d, doc) {
+  return d.call("GET", `/api/docs/${doc}/members`);
 }
 
 // ---- Chromium ----

@@ -5,8 +5,17 @@
 
 import { waitFor } from "./harness.mjs";
 
-// openEditor opens daemon d's editor on doc, as the user `name`.
-export async function openEditor(ctx, d, doc, { name, color }) {
+// openEditor opens daemon d's editor on doc, as the user `name`, and waits
+// until it is live.
+export async function openEditor(ctx, d, doc, user) {
+  const page = await openPage(ctx, d, `doc=${doc}`, user);
+  await waitLive(page);
+  return page;
+}
+
+// openPage opens daemon d's editor with its token and the fragment rest
+// (doc=ID, join=INVITE, or nothing), as the user `name`, without waiting.
+export async function openPage(ctx, d, rest, { name, color }) {
   const page = await ctx.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(`pageerror: ${e.message}`));
@@ -27,9 +36,13 @@ export async function openEditor(ctx, d, doc, { name, color }) {
     },
     [name, color],
   );
-  await page.goto(`${d.api}/#token=${d.token}&doc=${doc}`);
-  await waitLive(page);
+  await page.goto(`${d.api}/#token=${d.token}${rest ? `&${rest}` : ""}`);
   return page;
+}
+
+// hashDoc is the document the page's address names.
+export function hashDoc(page) {
+  return new URL(page.url()).hash.match(/doc=([0-9a-f]{32})/)?.[1];
 }
 
 export async function waitLive(page, timeout = 20_000) {

@@ -1,13 +1,14 @@
 // The page around the editor, used as a person would: the token leaves
-// the address bar; documents are created, renamed, listed and joined by ID
-// from the page; the theme, the name and the colour are remembered across
+// the address bar; documents are created, renamed, listed, and joined
+// with an invite pasted into the page (what is not an invite, or not a
+// valid one, is said in the page); the theme, the name and the colour are remembered across
 // reloads, and the name is what others see on the caret; without a token
 // the page says how to get one.
 
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
 
-import { cleanup, cluster, launch, tempDir, tracked, waitFor } from "../lib/harness.mjs";
+import { cleanup, cluster, invite, launch, tempDir, tracked, waitFor } from "../lib/harness.mjs";
 import { remoteCarets, setCursor, typeText, waitLive } from "../lib/page.mjs";
 
 let root;
@@ -58,14 +59,31 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
     );
   });
 
-  step("join a document by its ID and list both", async () => {
-    const [a, b] = ds;
+  step("join a document with a pasted invite and list both", async () => {
+    const [a] = ds;
     const other = (await a.call("POST", "/api/docs", { title: "From A" })).id;
     await a.call("POST", `/api/docs/${other}/edits`, { edits: [{ pos: 0, del: 0, ins: "hello from A 👋" }] });
+    const mine = hashDoc();
     await page.click("#docs-toggle");
-    await page.fill("#join-id", other);
+    // Not an invite, then a malformed one: each is said in the page, and
+    // nothing opens.
+    const notice = () => page.textContent("#notice");
+    await page.fill("#join-invite", "hello");
+    await page.click("#join-form button");
+    await waitFor("the page to say it is not an invite", async () => (await notice()).startsWith("That is not an invite"));
+    await page.fill("#join-invite", "weft:invite/AAAA-not-a-real-invite");
+    await page.click("#join-form button");
+    await waitFor("the page to say the invite was refused", async () => (await notice()).startsWith("Could not join with this invite: "));
+    assert.ok(await page.locator("#notice").isVisible());
+    assert.equal(hashDoc(), mine, "a refused invite changed the document shown");
+    assert.equal(await page.inputValue("#join-invite"), "weft:invite/AAAA-not-a-real-invite", "the refused invite left the field");
+    // A real one, with spaces around it as pasted from a message.
+    await page.fill("#join-invite", `  ${await invite(a, other, { role: "write", label: "Zoë" })}\n`);
     await page.click("#join-form button");
     await waitFor("the joined document to open", () => hashDoc() === other);
+    assert.ok(!page.url().includes("join"), `the address still has the invite: ${page.url()}`);
+    assert.equal(await page.inputValue("#join-invite"), "");
+    assert.ok(await page.locator("#notice").isHidden(), "the earlier error is still shown");
     await waitLive(page, 30_000);
     await waitFor("A's text in B's page", () => page.evaluate(() => globalThis.weftEditor.text() === "hello from A 👋"));
     await page.click("#docs-toggle");

@@ -37,6 +37,9 @@ describe("saved on relay", { concurrency: false }, () => {
 
   step("the status line follows the relay's acknowledgements", async () => {
     const doc = (await d.call("POST", "/api/docs", { title: "relayed" })).id;
+    // A relay hosts a members-only document once a member grants it the
+    // pull role.
+    await d.call("POST", `/api/docs/${doc}/host`, { relay: relay.addr });
     const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
     const relayText = () => page.textContent("#st-relay");
     await setCursor(page, 0);

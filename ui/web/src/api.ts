@@ -6,12 +6,50 @@ export interface DocInfo {
   created: string;
   last_opened: string;
   chars: number;
+  // This device's role (admin, write, read, pull), "" for a legacy
+  // document; absent from a daemon older than members-only documents.
+  role?: string;
+}
+
+export interface DocStatus {
+  id: string;
+  title: string;
+  role?: string;
+  members?: number;
 }
 
 export interface NodeStatus {
   peer_id: string;
+  // The device ID (absent from older daemons): a tab's agent is
+  // device.suffix.
+  device?: string;
   peers: number;
   version: string;
+}
+
+export interface InviteRequest {
+  role: string;
+  label?: string;
+  expires?: number; // seconds from now; 0: never
+}
+
+export interface InviteInfo {
+  invite: string; // "weft:invite/…"
+  doc: string;
+  role: string;
+  label?: string;
+  expires?: string;
+}
+
+export interface MemberInfo {
+  device: string;
+  label: string;
+  role: string;
+  invited_by: string; // "" for the document's key
+  invite: boolean; // an invite key not redeemed yet
+  expires?: string;
+  self: boolean;
+  removed: boolean;
 }
 
 export class APIError extends Error {
@@ -65,13 +103,25 @@ export class API {
   create(title: string): Promise<DocInfo> {
     return this.call("POST", "/api/docs", { title });
   }
-  join(id: string): Promise<DocInfo> {
-    return this.call("POST", `/api/docs/${encodeURIComponent(id)}/join`);
+  joinInvite(invite: string): Promise<DocInfo> {
+    return this.call("POST", "/api/join", { invite });
+  }
+  invite(id: string, req: InviteRequest): Promise<InviteInfo> {
+    return this.call("POST", `/api/docs/${encodeURIComponent(id)}/invites`, req);
+  }
+  members(id: string): Promise<MemberInfo[]> {
+    return this.call("GET", `/api/docs/${encodeURIComponent(id)}/members`);
+  }
+  removeMember(id: string, device: string): Promise<void> {
+    return this.call("DELETE", `/api/docs/${encodeURIComponent(id)}/members/${encodeURIComponent(device)}`);
+  }
+  upgrade(id: string): Promise<DocInfo> {
+    return this.call("POST", `/api/docs/${encodeURIComponent(id)}/upgrade`);
   }
   rename(id: string, title: string): Promise<DocInfo> {
     return this.call("PATCH", `/api/docs/${encodeURIComponent(id)}`, { title });
   }
-  docStatus(id: string): Promise<{ id: string; title: string }> {
+  docStatus(id: string): Promise<DocStatus> {
     return this.call("GET", `/api/docs/${encodeURIComponent(id)}/status`);
   }
 }

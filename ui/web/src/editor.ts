@@ -14,6 +14,7 @@ import {
 
 import { cpIndex } from "./cpindex";
 import { noSplitPairs, patchSpecs } from "./glue";
+import { refuseLocal } from "./members";
 import type { FlatPatch } from "./wasm";
 
 // applyRemote dispatches a patch into the view.
@@ -83,16 +84,25 @@ export function baseExtensions(extra: Extension[]): Extension[] {
     keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
     placeholder("Start typing…"),
     theme,
-    editable.of([EditorView.editable.of(false), EditorState.readOnly.of(true)]),
+    editable.of(modeExtensions("wait")),
     darkMode.of(EditorView.darkTheme.of(false)),
     ...extra,
   ];
 }
 
-export function setEditable(view: EditorView, on: boolean): void {
-  view.dispatch({
-    effects: editable.reconfigure(on ? [] : [EditorView.editable.of(false), EditorState.readOnly.of(true)]),
-  });
+// Mode is what the editor lets the user do: wait (nothing, while the
+// document loads), edit, or read (a reader: nothing, ever; remote changes
+// still show).
+export type Mode = "wait" | "edit" | "read";
+
+function modeExtensions(m: Mode): Extension {
+  if (m === "edit") return [];
+  const locked = [EditorView.editable.of(false), EditorState.readOnly.of(true)];
+  return m === "read" ? [...locked, refuseLocal] : locked;
+}
+
+export function setMode(view: EditorView, m: Mode): void {
+  view.dispatch({ effects: editable.reconfigure(modeExtensions(m)) });
 }
 
 export function setDark(view: EditorView, dark: boolean): void {

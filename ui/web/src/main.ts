@@ -2,18 +2,21 @@
 // (by `weft open`); it keeps the token in sessionStorage, takes it out of
 // the address bar, and uses it for the JSON API (Authorization: Bearer)
 // and the document socket (subprotocol bearer.<token>). The document
-// shown is the fragment's doc=<id>.
+// shown is the fragment's doc=<id>; a fragment join=<invite> (an invite
+// link) joins with the invite and then shows the document joined.
 
 import { EditorState, Transaction } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 
-import { API, APIError, type DocInfo } from "./api";
+import { API, APIError, type DocInfo, type NodeStatus } from "./api";
 import { cpIndex } from "./cpindex";
-import { applyRemote, baseExtensions, replaceAll, setDark, setEditable } from "./editor";
+import { applyRemote, baseExtensions, replaceAll, setDark, setMode } from "./editor";
 import { applyLocal } from "./glue";
+import { inviteFromText, readOnlyReason, readOnlyRole, tabAgent } from "./members";
 import * as prefs from "./prefs";
 import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
 import { type Conn, Session } from "./session";
+import { ShareDialog } from "./share";
 import { type Event, loadWasm, Replica } from "./wasm";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -21,6 +24,7 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 const PRESENCE_EVERY_MS = 3000;
 const PRESENCE_THROTTLE_MS = 40;
 const DOC_ID = /^[0-9a-f]{32}$/;
+const ROLE_NAMES: Record<string, string> = { admin: "admin", write: "writer", read: "reader", pull: "relay", "": "local only" };
 
 function hashParams(): URLSearchParams {
   return new URLSearchParams(location.hash.slice(1));
@@ -54,18 +58,16 @@ function docFromHash(): string | null {
   return d && DOC_ID.test(d) ? d : null;
 }
 
-function randomSuffix(): string {
-  const b = new Uint8Array(5);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-// The tab's agent: the daemon's peer ID (its last characters, if long) and
-// a random suffix, at most 64 bytes.
-function tabAgent(peerID: string): string {
-  const suffix = randomSuffix();
-  const keep = 64 - suffix.length - 1;
-  return `${peerID.replace(/[^\x21-\x7e]/g, "").slice(-keep) || "tab"}/${suffix}`;
+// takeJoin takes an invite link's invite out of the fragment (and so out
+// of the address bar and history: it is a secret until used).
+function takeJoin(): string | null {
+  const p = hashParams();
+  const j = p.get("join");
+  if (j === null) return null;
+  p.delete("join");
+  const rest = p.toString();
+  history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  return j;
 }
 
 // setStatus sets one part of the status line, touching the DOM only when
@@ -106,6 +108,7 @@ class Open {
     readonly app: App,
     readonly id: string,
     agent: string,
+    private readOnly: boolean, // a reader's: the editor refuses input
   ) {
     this.rep = new Replica(agent, id);
     this.peers = new Peers(() => this.rep);
@@ -140,6 +143,13 @@ class Open {
       }, 1000),
     );
     this.session.start();
+  }
+
+  // setReadOnly follows a change of this device's role.
+  setReadOnly(on: boolean): void {
+    if (on === this.readOnly) return;
+    this.readOnly = on;
+    if (!this.session.loading) setMode(this.view, on ? "read" : "edit");
   }
 
   close(): void {
@@ -197,7 +207,7 @@ class Open {
       case "done":
         if (loading) {
           replaceAll(this.view, this.rep.text());
-          setEditable(this.view, true);
+          setMode(this.view, this.readOnly ? "read" : "edit");
           performance.mark("weft-doc-ready");
         }
         break;
@@ -292,13 +302,17 @@ class Open {
 
 class App {
   api: API;
-  agentPrefix = "";
+  node: NodeStatus = { peer_id: "", peers: 0, version: "" };
   name = prefs.userName();
   color = prefs.userColor();
   open: Open | undefined;
+  role: string | undefined; // this device's role in the open document (undefined: not known)
+  private afterShow = ""; // a notice for the next document shown
+  share: ShareDialog;
 
   constructor(public token: string) {
     this.api = new API(token);
+    this.share = new ShareDialog(() => this.api, $("share"));
   }
 
   // setToken takes a token given later in the fragment (the daemon
@@ -313,7 +327,7 @@ class App {
     this.open?.session.reconnectNow();
   }
 
-  async start(): Promise<void> {
+  async start(join: string | null): Promise<void> {
     this.wireHeader();
     let status;
     try {
@@ -327,16 +341,58 @@ class App {
       setStatus("st-conn", "offline", "bad");
       return;
     }
-    this.agentPrefix = status.peer_id;
+    this.node = status;
     performance.mark("weft-wasm-ready");
     window.addEventListener("hashchange", () => {
       if (hashParams().has("token")) {
         const t = takeToken();
         if (t) this.setToken(t);
       }
-      void this.show(docFromHash());
+      const j = takeJoin();
+      if (j !== null) void this.join(j, true);
+      else void this.show(docFromHash());
     });
-    await this.show(docFromHash());
+    if (join !== null) await this.join(join, true);
+    else await this.show(docFromHash());
+  }
+
+  // join joins with an invite (pasted, or from an invite link) and shows
+  // the document joined; what went wrong is said in the page.
+  private async join(text: string, fromLink: boolean): Promise<void> {
+    const input = $<HTMLInputElement>("join-invite");
+    const invite = inviteFromText(text);
+    if (!invite) {
+      if (fromLink && !this.open) await this.show(docFromHash());
+      this.joinFailed(
+        "That is not an invite: an invite starts with weft:invite/ (or is an editor link with #join=). Ask a member of the document for one.",
+        fromLink ? "" : text,
+      );
+      return;
+    }
+    let d: DocInfo;
+    try {
+      d = await this.api.joinInvite(invite);
+    } catch (e) {
+      // From a link, show what the rest of the address names meanwhile.
+      if (fromLink && !this.open) await this.show(docFromHash());
+      this.joinFailed(`Could not join with this invite: ${e instanceof Error ? e.message : String(e)}`, invite);
+      return;
+    }
+    input.value = "";
+    notice("");
+    this.showPanel(false);
+    // The joined document replaces the link's address: a reload shows it
+    // rather than joining again.
+    history.replaceState(null, "", `${location.pathname}${location.search}#doc=${d.id}`);
+    await this.show(d.id);
+  }
+
+  private joinFailed(msg: string, keep: string): void {
+    notice(msg, true);
+    const input = $<HTMLInputElement>("join-invite");
+    if (keep) input.value = keep;
+    this.showPanel(true);
+    input.focus();
   }
 
   private wireHeader(): void {
@@ -384,17 +440,16 @@ class App {
     });
     $<HTMLFormElement>("join-form").addEventListener("submit", (e) => {
       e.preventDefault();
-      const input = $<HTMLInputElement>("join-id");
-      const id = input.value.trim().toLowerCase();
-      if (!DOC_ID.test(id)) {
-        notice("A document ID is 32 hexadecimal digits.");
+      const text = $<HTMLInputElement>("join-invite").value;
+      const id = text.trim().toLowerCase();
+      if (DOC_ID.test(id)) {
+        // A document ID: open it if this daemon has it (show says what
+        // to do if not).
+        $<HTMLInputElement>("join-invite").value = "";
+        this.go(id);
         return;
       }
-      void this.act(async () => {
-        await this.api.join(id);
-        input.value = "";
-        this.go(id);
-      });
+      void this.join(text, false);
     });
 
     const title = $<HTMLInputElement>("title");
@@ -422,9 +477,24 @@ class App {
       const id = this.open?.id;
       if (id)
         navigator.clipboard.writeText(id).then(
-          () => notice(`Copied ${id}: on another machine, join it with \`weft doc join ${id}\` or the Join box.`),
+          () => notice(`Copied ${id}. Others join a document with an invite: Share makes one.`),
           () => notice(`Document ID: ${id}`, true),
         );
+    });
+    $("share").addEventListener("click", () => {
+      const o = this.open;
+      if (o && this.role) this.share.open(o.id, this.role, $<HTMLInputElement>("title").value);
+    });
+    $("upgrade").addEventListener("click", () => {
+      const o = this.open;
+      if (!o) return;
+      const button = $<HTMLButtonElement>("upgrade");
+      button.disabled = true;
+      void this.act(async () => {
+        const d = await this.api.upgrade(o.id);
+        this.afterShow = `This is a members-only copy of “${d.title || "Untitled"}”: Share invites others to it. The local-only original stays in Documents.`;
+        this.go(d.id);
+      }).finally(() => (button.disabled = false));
     });
 
     window.addEventListener("online", () => this.open?.session.reconnectNow());
@@ -487,7 +557,7 @@ class App {
     if (docs.length === 0) {
       const li = document.createElement("li");
       li.className = "empty";
-      li.textContent = "No documents yet: create one, or join one by its ID.";
+      li.textContent = "No documents yet: create one, or join one with an invite.";
       ul.append(li);
     }
     for (const d of docs) ul.append(this.docItem(d));
@@ -503,7 +573,8 @@ class App {
     t.textContent = d.title || "Untitled";
     const m = document.createElement("span");
     m.className = "doc-meta";
-    m.textContent = d.chars >= 0 ? `${d.id}  ${d.chars} chars` : d.id;
+    const role = d.role === undefined ? "" : `  ${ROLE_NAMES[d.role] ?? d.role}`;
+    m.textContent = (d.chars >= 0 ? `${d.id}  ${d.chars} chars` : d.id) + role;
     a.append(t, m);
     a.addEventListener("click", () => this.showPanel(false));
     li.append(a);
@@ -516,7 +587,9 @@ class App {
     if (!o || document.activeElement === title) return;
     try {
       const st = await this.api.docStatus(o.id);
-      if (this.open === o && document.activeElement !== title) {
+      if (this.open !== o) return;
+      this.showRole(st.role);
+      if (document.activeElement !== title) {
         title.value = title.defaultValue = st.title;
         document.title = `${st.title || "Untitled"} — weft`;
       }
@@ -525,10 +598,29 @@ class App {
     }
   }
 
+  // showRole shows what this device's role in the open document allows:
+  // Share (or Members) for a members-only document, a note with Upgrade
+  // for a legacy one, and a reader's read-only editor with the reason.
+  private showRole(role: string | undefined): void {
+    this.role = role;
+    const share = $("share");
+    share.hidden = !role || role === "pull";
+    share.textContent = role === "admin" ? "Share" : "Members";
+    if (share.hidden) this.share.close();
+    $("legacy").hidden = role !== "";
+    const banner = $("readonly");
+    const why = readOnlyReason(role);
+    if (banner.textContent !== why) banner.textContent = why;
+    banner.hidden = !why;
+    this.open?.setReadOnly(readOnlyRole(role));
+  }
+
   async show(id: string | null): Promise<void> {
     if (this.open?.id === id) return;
+    this.share.close();
     this.open?.close();
     this.open = undefined;
+    this.showRole(undefined);
     const title = $<HTMLInputElement>("title");
     title.value = title.defaultValue = "";
     title.disabled = true;
@@ -544,25 +636,29 @@ class App {
       document.title = "weft";
       return;
     }
+    let role: string | undefined;
     try {
       const st = await this.api.docStatus(id);
       title.value = title.defaultValue = st.title;
       document.title = `${st.title || "Untitled"} — weft`;
+      role = st.role;
     } catch (e) {
+      if (docFromHash() !== id) return;
       if (e instanceof APIError && e.code === "unknown_doc") {
-        notice(`This daemon does not have document ${id} yet: join it (Documents → Join).`, true);
-        $<HTMLInputElement>("join-id").value = id;
+        notice(`This daemon does not have document ${id}: join it with an invite from one of its members (Documents → Join).`, true);
         this.showPanel(true);
         return;
       }
       notice(e instanceof Error ? e.message : String(e));
     }
-    if (docFromHash() !== id) return; // moved on meanwhile
-    notice("");
+    if (docFromHash() !== id || this.open) return; // moved on meanwhile
+    notice(this.afterShow);
+    this.afterShow = "";
     title.disabled = false;
     $<HTMLButtonElement>("copy-id").disabled = false;
     setStatus("st-doc", id);
-    this.open = new Open(this, id, tabAgent(this.agentPrefix));
+    this.open = new Open(this, id, tabAgent(this.node), readOnlyRole(role));
+    this.showRole(role);
   }
 }
 
@@ -574,13 +670,37 @@ declare global {
 function main(): void {
   const token = takeToken();
   if (!token) {
-    notice("Open the editor with `weft open` (it gives the page its access token).", true);
+    // An invite link opened in a tab without the token: keep the invite
+    // here until the token comes (pasting `weft open --print`'s address
+    // into this tab).
+    const join = takeJoin();
+    notice(
+      join === null
+        ? "Open the editor with `weft open` (it gives the page its access token)."
+        : "To join with this invite link, run `weft open --print` and paste the address it prints into this tab.",
+      true,
+    );
     setStatus("st-conn", "no access token", "bad");
+    if (join !== null) {
+      const later = () => {
+        const t = takeToken();
+        if (!t) return;
+        window.removeEventListener("hashchange", later);
+        notice("");
+        start(t, join);
+      };
+      window.addEventListener("hashchange", later);
+    }
     return;
   }
+  start(token, takeJoin());
+}
+
+function start(token: string, join: string | null): void {
   const app = new App(token);
   globalThis.weftEditor = {
     text: () => app.open?.view.state.doc.toString(),
+    role: () => app.role,
     replicaText: () => app.open?.rep.text(),
     agent: () => app.open?.rep.agent,
     doc: () => app.open?.id,
@@ -595,7 +715,7 @@ function main(): void {
       if (app.open) app.open.onRemote = f;
     },
   };
-  void app.start();
+  void app.start(join);
 }
 
 main();
