@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -264,6 +268,247 @@ func TestInterop(t *testing.T) {
 		t.Fatal("the daemon exited")
 	}
 	t.Logf("the exchange took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestInteropMemberFormats checks the JS peer's members-only codec and
+// plumbing against Go's member package over go-libp2p, without a daemon:
+// the Go side here plays the document's writer with member's own code
+// (NewDocument, NewInvite, Issue, SealPayload, Header.Sign), and seals
+// gossip with the route seal as docs/members-only.md writes it. It runs
+// before the replica is wired for members-only documents, and keeps
+// checking the formats (not the replica) after. It checks that the JS
+// peer, given only the invite and the Go host's address:
+//
+//   - finds the topic, redeems the invite for its libp2p key, and
+//     announces a chain that Go verifies (received over gossip);
+//   - verifies and opens Go's announcement and Go's signed, sealed
+//     transactions (the second chained to the first by prev);
+//   - builds a transaction that Go verifies and opens, and the same bytes
+//     arrive through go-libp2p's GossipSub;
+//   - while a peer with the topic name only gets ciphertext.
+func TestInteropMemberFormats(t *testing.T) {
+	nodeBin := interopNode(t)
+	dir, err := filepath.Abs("interop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	interopNpmCI(t, dir)
+
+	// The document, its writer (this host's key) and a write invite.
+	d, err := member.NewDocument(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := member.DeviceFrom(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl, err := member.Issue(d.Key, d.ID, nil, member.Grant{Role: member.RoleWrite, Subject: dev.Public(), Box: dev.BoxPublic(), Label: "go host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writerChain := member.Chain{wl}
+	inv, err := member.NewInvite(rand.Reader, d.Key, nil, d.Public, member.InviteGrant{Role: member.RoleWrite, Label: "js peer", NotAfter: time.Now().Add(time.Hour).Unix()}, 0, &d.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := member.NewKeyring(d.ID)
+	if err := ring.Add(0, &d.Secret); err != nil {
+		t.Fatal(err)
+	}
+	topicName := interopTopic(d.ID)
+
+	// The Go host: GossipSub as weft's p2p runs it.
+	lkey, err := lcrypto.UnmarshalEd25519PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := libp2p.New(libp2p.Identity(lkey), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { s := sha256.Sum256(m.Data); return string(s[:]) }),
+		pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(topicName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan *pubsub.Message, 16)
+	go func() {
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if m.ReceivedFrom != h.ID() {
+				received <- m
+			}
+		}
+	}()
+	next := func(what string) *pubsub.Message {
+		t.Helper()
+		select {
+		case m := <-received:
+			return m
+		case <-time.After(interopTimeout * slow):
+			t.Fatalf("no %s reached the Go host in %s", what, interopTimeout*slow)
+		}
+		panic("unreachable")
+	}
+	addr := h.Addrs()[0].String() + "/p2p/" + h.ID().String()
+	routeSeal := func(plain []byte) []byte {
+		key, err := hkdf.Key(sha256.New, d.ID[:], d.ID[:], "weft/member/v1/seal-keys/route/0", chacha20poly1305.KeySize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aead, err := chacha20poly1305.NewX(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []byte{1, 5, 0}
+		nonce := make([]byte, chacha20poly1305.NonceSizeX)
+		_, _ = rand.Read(nonce)
+		out = append(out, nonce...)
+		return aead.Seal(out, nonce, plain, append([]byte{1, 5, 0}, topicName...))
+	}
+	publish := func(kind int, fields ...[]byte) []byte {
+		t.Helper()
+		w := []any{kind}
+		for _, f := range fields {
+			w = append(w, f)
+		}
+		plain, err := cbor.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := routeSeal(plain)
+		if err := topic.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	agent := member.AgentOf(dev.Public())
+	var prev [32]byte
+	publishTxn := func(txn *crdt.Txn) ([]byte, *member.Header) {
+		t.Helper()
+		plain, err := crdt.EncodeTxn(txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hd := &member.Header{Doc: d.ID, Header: vocab.Header{Agent: txn.Agent, Seq: txn.Seq, Len: uint64(txn.Count()), Parents: slices.Clone(txn.Parents)}, Prev: prev}
+		if hd.Parents == nil {
+			hd.Parents = []vocab.ID{}
+		}
+		sealed, err := member.SealPayload(ring, rand.Reader, hd, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hd.Sign(dev.Sign); err != nil {
+			t.Fatal(err)
+		}
+		prev = hd.Hash()
+		return publish(2, hd.Marshal(), sealed), hd
+	}
+
+	// The JS peer joins with the invite alone; its announcement arrives.
+	js := startInteropPeer(t, nodeBin, dir)
+	ready := js.reply(t, "ready")
+	jsKey, err := member.DeviceOf(ready.Device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPeerKey(t, ready.Peer, jsKey)
+	js.send(t, map[string]string{"cmd": "join", "addr": addr, "invite": inv.String()})
+	joined := js.reply(t, "joined")
+	if joined.Mode != "member" || joined.Doc != d.ID.String() || joined.Topic != topicName || joined.Remote != h.ID().String() {
+		t.Fatalf("the JS peer joined %s as %s for %s on %q; want %s, member, %s, %q", joined.Remote, joined.Mode, joined.Doc, joined.Topic, h.ID(), d.ID, topicName)
+	}
+	checkJoinedChain(t, joined, inv, jsKey)
+	ann := next("announcement")
+	if ann.ReceivedFrom.String() != ready.Peer || !bytes.Equal(ann.Data, joined.Announced.Data) {
+		t.Fatalf("the Go host received %d bytes from %s; want the JS peer's announcement", len(ann.Data), ann.ReceivedFrom)
+	}
+	checkAnnouncement(t, ann.Data, d.ID, topicName, joined.Chain)
+	waitFor(t, interopTimeout*slow, "the Go host to see the JS peer on the topic", func() (bool, string) {
+		return slices.Contains(topic.ListPeers(), peer.ID(ann.ReceivedFrom)), fmt.Sprintf("topic peers %v", topic.ListPeers())
+	})
+
+	// A stranger that knows the topic name only.
+	stranger := startInteropPeer(t, nodeBin, dir)
+	sready := stranger.reply(t, "ready")
+	stranger.send(t, map[string]string{"cmd": "join", "addr": addr, "topic": topicName})
+	stranger.reply(t, "joined")
+	sid, err := peer.Decode(sready.Peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, interopTimeout*slow, "the Go host to see the stranger on the topic", func() (bool, string) {
+		return slices.Contains(topic.ListPeers(), sid), fmt.Sprintf("topic peers %v", topic.ListPeers())
+	})
+
+	// Go's announcement, then its first transaction: "hello".
+	publish(3, writerChain.Marshal())
+	m := js.message(t, func(e interopEvent) bool { return e.Kind == 3 })
+	if m.Error != "" || m.Member == nil || m.Member.Device != agent || m.Member.Role != api.RoleWrite || m.Member.Label != "go host" {
+		t.Fatalf("the JS peer read Go's announcement as %+v (%s)", m.Member, m.Error)
+	}
+	data, _ := publishTxn(&crdt.Txn{Agent: agent, Seq: 0, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "hello"}}})
+	m = js.message(t, func(e interopEvent) bool { return e.Header != nil && e.Header.Seq == 0 })
+	first := checkInteropMessage(t, m, h.ID().String(), d.ID, topicName, ring, interopTxn{
+		Agent: agent, Seq: 0, Parents: []interopID{}, Ops: []interopOp{{Kind: "insert", Text: "hello"}},
+	})
+	if m.Writer != api.RoleWrite || m.PrevChecked {
+		t.Fatalf("the JS peer took Go's first transaction as from a %q (prev checked: %v); want write, nothing to check", m.Writer, m.PrevChecked)
+	}
+	sm := stranger.message(t, func(e interopEvent) bool { return bytes.Equal(e.Data, data) })
+	checkCiphertextOnly(t, sm, data, "hello", agent)
+
+	// The JS peer's transaction, through go-libp2p to Go's member code.
+	jsText := " from js 🚀"
+	js.send(t, map[string]string{"cmd": "append", "text": jsText})
+	pub := js.reply(t, "published")
+	top := &interopID{Agent: agent, Seq: 4}
+	want := interopTxn{Agent: ready.Device, Seq: 0, Parents: []interopID{*top}, Ops: []interopOp{{Kind: "insert", Text: jsText, Left: top}}}
+	if got, w := interopJSON(pub.Txn), interopJSON(&want); got != w {
+		t.Fatalf("the JS peer built\n %s\nwant\n %s", got, w)
+	}
+	got := next("JS transaction")
+	if !bytes.Equal(got.Data, pub.Data) || got.ReceivedFrom.String() != ready.Peer {
+		t.Fatalf("the Go host received other bytes than the JS peer published")
+	}
+	checkJSTransaction(t, pub, d.ID, topicName, ring)
+
+	// Go's next transaction, on the JS one, chained to its first by prev.
+	n := uint64(utf8.RuneCountInString(jsText))
+	jsTop := crdt.ID{Agent: ready.Device, Seq: n - 1}
+	publishTxn(&crdt.Txn{Agent: agent, Seq: 5, Parents: []crdt.ID{jsTop}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "!", Left: jsTop}}})
+	m = js.message(t, func(e interopEvent) bool { return e.Header != nil && e.Header.Seq == 5 })
+	second := checkInteropMessage(t, m, h.ID().String(), d.ID, topicName, ring, interopTxn{
+		Agent: agent, Seq: 5, Parents: []interopID{{Agent: ready.Device, Seq: n - 1}},
+		Ops: []interopOp{{Kind: "insert", Text: "!", Left: &interopID{Agent: ready.Device, Seq: n - 1}}},
+	})
+	if second.Prev != first.Hash() || !m.PrevChecked {
+		t.Fatalf("Go's second header: prev %x, checked by the JS peer: %v; want %x", second.Prev, m.PrevChecked, first.Hash())
+	}
+
+	js.quit(t)
+	stranger.quit(t)
 }
 
 // interopTopic is a document's transaction topic as docs/members-only.md
@@ -580,7 +825,7 @@ func interopTxnOf(t *crdt.Txn) *interopTxn {
 		}
 		return &interopID{Agent: x.Agent, Seq: x.Seq}
 	}
-	out := &interopTxn{Agent: t.Agent, Seq: t.Seq}
+	out := &interopTxn{Agent: t.Agent, Seq: t.Seq, Parents: make([]interopID, 0, len(t.Parents))}
 	for _, p := range t.Parents {
 		out.Parents = append(out.Parents, interopID{Agent: p.Agent, Seq: p.Seq})
 	}

@@ -230,10 +230,17 @@ async function join (cmd) {
   if (remote === undefined) throw new Error(`address ${cmd.addr} names no peer`)
   pubsub.subscribe(topic)
   await node.dial(ma)
-  // Publishing needs the daemon's subscription to have arrived.
+  // Publishing needs the daemon's subscription to have arrived, and this
+  // peer's own GossipSub stream to the daemon to be open: js gossipsub
+  // counts the daemon as a recipient as soon as its subscription arrives
+  // (on the daemon's stream) but silently drops what it sends before its
+  // own outbound stream is there, which would lose the announcement.
+  // streamsOutbound is js gossipsub's map of those streams (not part of its
+  // typed interface, so its absence is an error, not a skip).
+  if (!(pubsub.streamsOutbound instanceof Map)) throw new Error('this @libp2p/gossipsub has no streamsOutbound map: check how it tells an open outbound stream')
   const deadline = Date.now() + JOIN_TIMEOUT_MS
-  while (!pubsub.getSubscribers(topic).some((p) => p.toString() === remote)) {
-    if (Date.now() > deadline) throw new Error(`the daemon's subscription to ${topic} did not arrive in ${JOIN_TIMEOUT_MS} ms`)
+  while (!pubsub.getSubscribers(topic).some((p) => p.toString() === remote) || !pubsub.streamsOutbound.has(remote)) {
+    if (Date.now() > deadline) throw new Error(`the daemon's subscription to ${topic} or this peer's stream to it did not come in ${JOIN_TIMEOUT_MS} ms`)
     await new Promise((resolve) => {
       const timer = setTimeout(done, 50)
       function done () {
