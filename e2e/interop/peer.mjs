@@ -3,7 +3,7 @@
 // with an "event" field); diagnostics go to stderr. README.md lists the
 // commands and events.
 //
-// It runs in one of three modes, chosen by its join command:
+// It runs in one of two modes, chosen by its join command:
 //   member   {cmd:"join", addr, invite}: a members-only document. It redeems
 //            the invite for its own libp2p Ed25519 key (Join), derives the
 //            document ID, topic and read keys, announces its chain ([3,
@@ -11,8 +11,8 @@
 //            payload] envelopes (lib/member.mjs).
 //   observer {cmd:"join", addr, topic}: knows a topic name and nothing
 //            else; reports what it receives, which is ciphertext.
-//   legacy   {cmd:"join", addr, topic, doc}: a legacy document's plaintext
-//            envelope format 1 (lib/format.mjs).
+// (Legacy documents stay local, so envelope format 1 is no longer on the
+// network; lib/format.mjs keeps its codec for the transactions inside.)
 //
 // GossipSub runs as weft's p2p package requires: StrictSign, and the message
 // ID is the raw SHA-256 digest of the message data.
@@ -42,7 +42,6 @@ const { multiaddr } = await import('@multiformats/multiaddr')
 const format = await import('./lib/format.mjs')
 const member = await import('./lib/member.mjs')
 
-const LEGACY_AGENT = 'js-peer'
 const JOIN_LABEL = 'js-peer'
 const JOIN_TIMEOUT_MS = 20_000
 
@@ -65,11 +64,6 @@ function sha256 (data) {
 
 const b64 = (b) => Buffer.from(b).toString('base64')
 const unixNow = () => Math.floor(Date.now() / 1000)
-
-// Envelopes and transactions as JSON: IDs as {agent, seq} (null for zero).
-function envelopeJSON (env) {
-  return { doc: env.doc, agent: env.agent, seq: env.seq, len: env.len, parents: env.parents, payloadBytes: env.payload.length }
-}
 
 // The device: the libp2p identity key is the device key (a fresh Ed25519
 // seed each run), so the chain's leaf is this peer's libp2p key.
@@ -95,9 +89,9 @@ const node = await createLibp2p({
 if (!format.equalBytes(node.peerId.publicKey.raw, dev.pub)) throw new Error('the libp2p key is not the device key')
 const pubsub = node.services.pubsub
 
-let mode = null // 'member', 'observer' or 'legacy'
+let mode = null // 'member' or 'observer'
 let topic = null
-let doc = null // member: the ID's bytes; legacy: 32 hex digits
+let doc = null // the document ID's bytes
 let remote = null
 let last = null // the last transaction decoded from the daemon
 let nextSeq = 0 // this peer's next seq
@@ -160,19 +154,12 @@ pubsub.addEventListener('gossipsub:message', (evt) => {
     if (mode === 'member') {
       Object.assign(out, { kind: null, header: null, member: null, writer: null, verified: false, txn: null })
       openMember(msg.data, out)
-    } else if (mode === 'observer') {
+    } else {
       // All it can do is read the sealed form's clear prefix.
+      out.sealed = null
       const s = member.parseSealed(msg.data)
       out.sealed = { purpose: s.purpose, epoch: s.epoch, bytes: msg.data.length }
       throw new Error('no route key: this peer knows the topic name only')
-    } else {
-      Object.assign(out, { envelope: null, txn: null })
-      const env = format.decodeEnvelope(msg.data)
-      out.envelope = envelopeJSON(env)
-      if (env.doc !== doc) throw new format.FormatError(`envelope for document ${env.doc}, not ${doc}`)
-      const txn = format.openEnvelope(env)
-      out.txn = txn
-      last = txn
     }
   } catch (err) {
     out.error = err.message
@@ -216,12 +203,8 @@ async function join (cmd) {
     chain = member.join(inv, dev, JOIN_LABEL, unixNow())
     announce = member.chainBytes(chain)
     mode = 'member'
-  } else if (cmd.doc !== undefined) {
-    topic = cmd.topic
-    doc = cmd.doc
-    mode = 'legacy'
   } else {
-    if (typeof cmd.topic !== 'string') throw new Error('join needs an invite, a topic, or a topic and a document')
+    if (typeof cmd.topic !== 'string') throw new Error('join needs an invite or a topic')
     topic = cmd.topic
     mode = 'observer'
   }
@@ -276,29 +259,18 @@ async function appendMember (text) {
 const commands = {
   join,
   async append ({ text }) {
-    if (mode === 'member') return await appendMember(text)
-    if (mode !== 'legacy') throw new Error(`cannot write in ${mode} mode`)
-    const txn = appendTxn(LEGACY_AGENT, text)
-    const data = format.encodeEnvelope(doc, txn)
-    const res = await publish(data)
-    nextSeq += format.txnCount(txn)
-    return { event: 'published', ...res, envelope: envelopeJSON(format.decodeEnvelope(data)), txn }
+    if (mode !== 'member') throw new Error(`cannot write in ${mode} mode`)
+    return await appendMember(text)
   },
-  // malformed publishes a correctly signed message that does not decode:
-  // in member mode a route-sealed [2, header, payload] whose header is cut
-  // in half (so only a reader of the route seal can refuse it), in legacy
-  // mode the first half of an envelope.
+  // malformed publishes a correctly signed, correctly route-sealed
+  // [2, header, payload] whose header is cut in half: only a reader of the
+  // route seal can refuse it.
   async malformed () {
-    if (mode === 'member') {
-      const txn = appendTxn(dev.id, 'never integrated')
-      const s = member.sealTransaction({ ring, doc, seed: dev.seed, txn, plain: format.encodeTxn(txn), prev: prevHash, nonce: Uint8Array.from(randomBytes(member.NONCE_SIZE)) })
-      const cut = s.headerBytes.slice(0, Math.floor(s.headerBytes.length / 2))
-      return { event: 'published', ...(await publish(routeSealed(member.encodeTxnMessage(cut, s.payload)))) }
-    }
-    if (mode !== 'legacy') throw new Error(`cannot write in ${mode} mode`)
-    const whole = format.encodeEnvelope(doc, appendTxn(LEGACY_AGENT, 'never integrated'))
-    const data = whole.slice(0, Math.floor(whole.length / 2))
-    return { event: 'published', ...(await publish(data)), envelope: null }
+    if (mode !== 'member') throw new Error(`cannot write in ${mode} mode`)
+    const txn = appendTxn(dev.id, 'never integrated')
+    const s = member.sealTransaction({ ring, doc, seed: dev.seed, txn, plain: format.encodeTxn(txn), prev: prevHash, nonce: Uint8Array.from(randomBytes(member.NONCE_SIZE)) })
+    const cut = s.headerBytes.slice(0, Math.floor(s.headerBytes.length / 2))
+    return { event: 'published', ...(await publish(routeSealed(member.encodeTxnMessage(cut, s.payload)))) }
   },
   async quit () {
     await node.stop()
