@@ -28,8 +28,11 @@
 //   - TestBigEditRequest: one request with as many edits as the API accepts
 //     is applied or refused cleanly, and the daemon keeps working.
 //   - TestInterop (interop_test.go, with the js-libp2p peer in interop/):
-//     an independent libp2p implementation exchanges transactions with a
-//     daemon.
+//     an independent libp2p implementation, given only an invite, joins a
+//     members-only document and exchanges signed, sealed transactions with
+//     a daemon; a peer knowing only the topic sees ciphertext.
+//     TestInteropMemberFormats does the same against package member's own
+//     code over go-libp2p, without a daemon.
 //   - TestModelCatchesLoss: TestConverge's accounting fails on a lost,
 //     resurrected, duplicated or invented edit.
 //

@@ -37,7 +37,7 @@ function fail (what) {
 // strictDecode decodes CBOR and insists that the bytes are the deterministic
 // encoding of what they decode to: re-encoding must give them back. That
 // also catches what cborg decodes leniently (invalid UTF-8 becomes U+FFFD).
-function strictDecode (bytes, what) {
+export function strictDecode (bytes, what) {
   let v
   try {
     v = decode(bytes, { strict: true, allowIndefinite: false, allowUndefined: false, allowInfinity: false, allowNaN: false, allowBigInt: true, useMaps: false, rejectDuplicateMapKeys: true })
