@@ -1,11 +1,30 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"weft/api"
+	"weft/p2p"
 )
 
 // Members-only documents (issue 10): a document is shared by invite, and
@@ -111,4 +130,343 @@ func mustRemove(t testing.TB, d *daemon, id, device string) {
 	must(t, d, "remove "+device+" from "+id, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, d.call(ctx, "DELETE", "/api/docs/"+id+"/members/"+device, nil, nil)
 	})
+}
+
+// Markers: a unique string typed into a document, to look for in bytes
+// that must hold only ciphertext.
+
+// newMarker returns a marker unique to this run (derived from the test's
+// seed: printed on failure).
+func newMarker(rng *rand.Rand, what string) string {
+	return fmt.Sprintf("MARKER-%s-%016x", what, rng.Uint64())
+}
+
+// findMarkers reports every marker found in b, as "where: marker".
+func findMarkers(where string, b []byte, markers []string) []string {
+	var found []string
+	for _, m := range markers {
+		if bytes.Contains(b, []byte(m)) {
+			found = append(found, fmt.Sprintf("%s: %q", where, m))
+		}
+	}
+	return found
+}
+
+// scanTree reads every regular file under root (a data directory, a
+// backup directory, an S3 server's bucket directory) and reports where
+// a marker appears. Files are read in chunks that overlap by the longest
+// marker, so a marker across a chunk boundary is found too, and badger's
+// large preallocated files are not held in memory at once.
+func scanTree(t testing.TB, root string, markers []string) []string {
+	t.Helper()
+	longest := 0
+	for _, m := range markers {
+		longest = max(longest, len(m))
+	}
+	var found []string
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, 4<<20)
+		keep := 0
+		seen := map[string]bool{}
+		for {
+			n, err := io.ReadFull(f, buf[keep:])
+			for _, hit := range findMarkers(p, buf[:keep+n], markers) {
+				if !seen[hit] {
+					seen[hit] = true
+					found = append(found, hit)
+				}
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			keep = min(longest-1, keep+n)
+			copy(buf, buf[len(buf)-keep:])
+		}
+	})
+	if err != nil {
+		t.Fatalf("scanning %s: %v", root, err)
+	}
+	return found
+}
+
+// scanLog reports the markers in p's log.
+func scanLog(t testing.TB, p *proc, markers []string) []string {
+	t.Helper()
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		t.Fatalf("reading %s's log: %v", p.name, err)
+	}
+	return findMarkers(p.kind+" "+p.name+"'s log", b, markers)
+}
+
+// A raw libp2p peer: weft's own p2p node driven by the test, holding no
+// capability. It joins a document's topics (it may know the ID: the ID
+// is no capability) and takes every catch-up stream a daemon opens to it,
+// keeping every byte it receives; it never answers.
+
+type rawPeer struct {
+	node *p2p.Node
+	mu   sync.Mutex
+	got  []byte // every gossip message and stream frame received, concatenated
+	msgs int
+}
+
+func (r *rawPeer) keep(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs++
+	if len(r.got) < 64<<20 {
+		r.got = append(r.got, b...)
+	}
+}
+
+// received returns a copy of the bytes received so far and how many
+// messages and frames they came in.
+func (r *rawPeer) received() ([]byte, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got), r.msgs
+}
+
+// Catch-up protocols a daemon may open to a peer: today's and issue 10's.
+var syncProtocols = []string{"/weft/sync/1.0.0", "/weft/sync/2.0.0"}
+
+// startRawPeer starts a raw peer connected to each daemon.
+func startRawPeer(t testing.TB, ds ...*daemon) *rawPeer {
+	t.Helper()
+	o := p2p.DefaultOptions()
+	o.IdentityFile = filepath.Join(t.TempDir(), "identity.key")
+	o.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	o.MDNS, o.DHT, o.NATTraversal = false, false, false
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := ctxT()
+	defer cancel()
+	node, err := p2p.New(ctx, o)
+	if err != nil {
+		t.Fatalf("raw peer: %v", err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	r := &rawPeer{node: node}
+	for _, proto := range syncProtocols {
+		node.Handle(proto, func(_ string, s p2p.Stream) {
+			defer s.Reset()
+			_ = s.SetDeadline(time.Now().Add(time.Minute))
+			for {
+				b, err := s.ReadMsg()
+				if err != nil {
+					return
+				}
+				r.keep(b)
+			}
+		})
+	}
+	for _, d := range ds {
+		if err := node.Connect(ctx, d.multiaddr()); err != nil {
+			t.Fatalf("raw peer connecting to %s: %v", d.name, err)
+		}
+	}
+	return r
+}
+
+// memberTopic is a document's topic name of kind ("doc", "presence",
+// "durable") as docs/members-only.md fixes it: the lowercase hex of the
+// first 16 bytes of SHA-256("weft/member/v1/topic\0" ‖ the ID's 16 bytes).
+func memberTopic(t testing.TB, kind, id string) string {
+	t.Helper()
+	raw, err := hex.DecodeString(id)
+	if err != nil || len(raw) != 16 {
+		t.Fatalf("document ID %q: not 32 hex digits", id)
+	}
+	h := sha256.Sum256(append([]byte("weft/member/v1/topic\x00"), raw...))
+	return "weft/" + kind + "/" + hex.EncodeToString(h[:16])
+}
+
+// joinTopics subscribes the raw peer to every topic of document id, the
+// members-only names and the legacy ones (named by the ID), keeping what
+// arrives.
+func (r *rawPeer) joinTopics(t testing.TB, id string) {
+	t.Helper()
+	for _, kind := range []string{"doc", "presence", "durable"} {
+		for _, name := range []string{memberTopic(t, kind, id), "weft/" + kind + "/" + id} {
+			if _, err := r.node.Join(name, func(_ string, data []byte) (any, error) {
+				r.keep(data)
+				return nil, nil
+			}); err != nil {
+				t.Fatalf("raw peer joining %s: %v", name, err)
+			}
+		}
+	}
+}
+
+// Backups rewritten with valid checksums (store/BACKUP.md): what a
+// restore must refuse then is what the signatures refuse, not the
+// format's checksums.
+
+type bkEntry struct {
+	_     struct{} `cbor:",toarray"`
+	Key   string
+	Value []byte
+}
+
+type bkEnd struct {
+	_       struct{} `cbor:",toarray"`
+	Entries uint64
+	Bytes   uint64
+	SHA256  []byte
+}
+
+// bkRecord is a stored value: [format, kind, body, CRC-32C of format,
+// kind and body] (store/record.go).
+type bkRecord struct {
+	_       struct{} `cbor:",toarray"`
+	Version uint64
+	Kind    uint64
+	Body    []byte
+	Sum     uint32
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// rewriteBackup returns the backup b with each stored value passed
+// through edit (which returns the new value, or nil to keep it), every
+// checksum (record, frame, end) made right again. It reports how many
+// values edit changed.
+func rewriteBackup(b []byte, edit func(key string, value []byte) []byte) ([]byte, int, error) {
+	const magic = "WEFTBKUP"
+	if !bytes.HasPrefix(b, []byte(magic)) {
+		return nil, 0, errors.New("no backup magic")
+	}
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := []byte(magic)
+	frame := func(kind byte, payload []byte) {
+		hdr := binary.AppendUvarint([]byte{kind}, uint64(len(payload)))
+		crc := crc32.Update(crc32.Update(0, castagnoli, hdr), castagnoli, payload)
+		out = append(append(append(out, hdr...), payload...), binary.BigEndian.AppendUint32(nil, crc)...)
+	}
+	var entries, total uint64
+	changed := 0
+	rest := b[len(magic):]
+	for len(rest) > 0 {
+		kind := rest[0]
+		n, k := binary.Uvarint(rest[1:])
+		if k <= 0 || uint64(len(rest)) < 1+uint64(k)+n+4 {
+			return nil, 0, errors.New("truncated frame")
+		}
+		payload := rest[1+k : 1+k+int(n)]
+		rest = rest[1+k+int(n)+4:]
+		switch kind {
+		case 'H':
+			frame(kind, payload)
+		case 'D':
+			var es []bkEntry
+			if err := cbor.Unmarshal(payload, &es); err != nil {
+				return nil, 0, fmt.Errorf("data frame: %v", err)
+			}
+			for i := range es {
+				if v := edit(es[i].Key, es[i].Value); v != nil {
+					es[i].Value = v
+					changed++
+				}
+				entries++
+				total += uint64(len(es[i].Key) + len(es[i].Value))
+			}
+			p, err := enc.Marshal(es)
+			if err != nil {
+				return nil, 0, err
+			}
+			frame(kind, p)
+		case 'E':
+			if len(rest) != 0 {
+				return nil, 0, errors.New("bytes after the end frame")
+			}
+			sum := sha256.Sum256(out)
+			p, err := enc.Marshal(bkEnd{Entries: entries, Bytes: total, SHA256: sum[:]})
+			if err != nil {
+				return nil, 0, err
+			}
+			frame(kind, p)
+			return out, changed, nil
+		default:
+			return nil, 0, fmt.Errorf("frame kind %q", kind)
+		}
+	}
+	return nil, 0, errors.New("no end frame")
+}
+
+// envelopeIn finds a format-2 transaction envelope [2, header, sealed
+// payload] (docs/members-only.md) stored as a byte string field of a
+// record's body, and returns the envelope's bytes and its header's.
+func envelopeIn(body []byte) (env, header []byte, ok bool) {
+	var fields []cbor.RawMessage
+	if cbor.Unmarshal(body, &fields) != nil {
+		return nil, nil, false
+	}
+	for _, f := range fields {
+		var bs []byte
+		if cbor.Unmarshal(f, &bs) != nil {
+			continue
+		}
+		var parts []cbor.RawMessage
+		if cbor.Unmarshal(bs, &parts) != nil || len(parts) != 3 {
+			continue
+		}
+		var format uint64
+		var h, p []byte
+		if cbor.Unmarshal(parts[0], &format) != nil || format != 2 ||
+			cbor.Unmarshal(parts[1], &h) != nil || cbor.Unmarshal(parts[2], &p) != nil || len(h) == 0 || len(p) == 0 {
+			continue
+		}
+		return bs, h, true
+	}
+	return nil, nil, false
+}
+
+// tamperEnvelope returns an edit for rewriteBackup that flips one bit of
+// the first stored transaction envelope, at the byte pick chooses
+// (given the envelope and its header, an index into the envelope), and
+// re-checksums its record; other values are kept.
+func tamperEnvelope(pick func(env, header []byte) int) func(string, []byte) []byte {
+	done := false
+	return func(_ string, value []byte) []byte {
+		if done {
+			return nil
+		}
+		var rec bkRecord
+		if cbor.Unmarshal(value, &rec) != nil {
+			return nil
+		}
+		env, header, ok := envelopeIn(rec.Body)
+		if !ok {
+			return nil
+		}
+		at := bytes.Index(rec.Body, env) + pick(env, header)
+		body := slices.Clone(rec.Body)
+		body[at] ^= 0x01 // same length: the CBOR around it stays valid
+		rec.Body = body
+		rec.Sum = crc32.Update(crc32.Update(0, castagnoli, []byte{byte(rec.Version), byte(rec.Kind)}), castagnoli, body)
+		enc, err := cbor.CoreDetEncOptions().EncMode()
+		if err != nil {
+			panic(err)
+		}
+		out, err := enc.Marshal(rec)
+		if err != nil {
+			panic(err)
+		}
+		done = true
+		return out
+	}
 }
