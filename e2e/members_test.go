@@ -281,7 +281,15 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 	if len(counted) == 0 {
 		t.Fatalf("the converged version %v has no agent of C (%s)", before, device)
 	}
-	epoch, members := a.mustDocStatus(t, id).Epoch, a.mustDocStatus(t, id).Members
+	epoch := a.mustDocStatus(t, id).Epoch
+	members := map[*daemon]int{}
+	for _, d := range []*daemon{a, b} {
+		if st := d.mustDocStatus(t, id); st.Epoch != epoch {
+			t.Fatalf("before the removal %s is in epoch %d, A in %d", d.name, st.Epoch, epoch)
+		} else {
+			members[d] = st.Members
+		}
+	}
 	if i := slices.IndexFunc(a.mustMembers(t, id), func(m api.MemberInfo) bool { return m.Device == device }); i < 0 {
 		t.Fatalf("A's member list lacks C (%s)", device)
 	}
@@ -290,7 +298,7 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 	for _, d := range []*daemon{a, b} {
 		waitFor(t, 30*time.Second*slow, d.name+" to be in the epoch after the removal", func() (bool, string) {
 			st := d.mustDocStatus(t, id)
-			return st.Epoch > epoch && st.Members == members-1, fmt.Sprintf("epoch %d (was %d), %d members (was %d)", st.Epoch, epoch, st.Members, members)
+			return st.Epoch > epoch && st.Members == members[d]-1, fmt.Sprintf("epoch %d (was %d), %d members (was %d)", st.Epoch, epoch, st.Members, members[d])
 		})
 	}
 	for _, m := range a.mustMembers(t, id) {
