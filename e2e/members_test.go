@@ -194,6 +194,23 @@ func TestReadOnlyMember(t *testing.T) {
 	if device == "" {
 		t.Fatal("the reader's status names no device")
 	}
+	// A lists who is in, with what role, and who invited whom.
+	admin := a.mustStatus(t).Device
+	ms := a.mustMembers(t, id)
+	for _, want := range []api.MemberInfo{
+		{Device: admin, Role: api.RoleAdmin, Self: true},
+		{Device: w.mustStatus(t).Device, Label: "B", Role: api.RoleWrite, InvitedBy: admin},
+		{Device: device, Label: "C", Role: api.RoleRead, InvitedBy: admin},
+	} {
+		i := slices.IndexFunc(ms, func(m api.MemberInfo) bool { return m.Device == want.Device && !m.Invite })
+		if i < 0 {
+			t.Fatalf("A's member list %+v lacks %s", ms, want.Device)
+		}
+		got := ms[i]
+		if got.Role != want.Role || got.Self != want.Self || got.Removed || (want.Label != "" && got.Label != want.Label) || (want.InvitedBy != "" && got.InvitedBy != want.InvitedBy) {
+			t.Errorf("A lists %+v; want %+v", got, want)
+		}
+	}
 
 	// Its edits are refused, through the API and the CLI.
 	marker := newMarker(rng, "reader")
@@ -478,4 +495,42 @@ func TestRelayHoldsCiphertextOnly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A relay hosts a document only once a member grants it the pull role:
+// of two documents A edits with the relay connected, the relay
+// acknowledges and stores the one A hosted on it and not the other, until
+// A hosts that one too.
+func TestRelayHostsOnlyGrantedDocuments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(uint64(seed(t)), 14))
+	n := newRelayNet(t, 1, "1s")
+	a, r := n.c.ds[0], n.relay
+	r.start(t, nil)
+	n.start(a)
+	granted := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "granted"))
+	other := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "not granted"))
+	host(t, a, r, granted)
+	for range 2 {
+		randomEdits(t, rng, a, granted, 10)
+		randomEdits(t, rng, a, other, 10)
+		waitAcked(t, a, granted)
+	}
+	waitSyncRounds(t, 3, a)
+	waitAcked(t, a, granted)
+	if acked := a.mustDocStatus(t, other).RelayAcked; len(acked) != 0 {
+		t.Fatalf("the relay acknowledged %v of a document nobody granted it", acked)
+	}
+	r.stopClean(t)
+	stored := storeVersions(t, r.dir)
+	if _, ok := stored[granted]; !ok {
+		t.Fatalf("the relay's store lacks the granted document %s: %v", granted, stored)
+	}
+	if v, ok := stored[other]; ok {
+		t.Fatalf("the relay's store holds %v of %s, which nobody granted it", v, other)
+	}
+
+	r.start(t, nil)
+	waitPeer(t, a, r.id())
+	host(t, a, r, other)
+	waitAcked(t, a, other)
 }
