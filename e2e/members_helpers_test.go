@@ -270,8 +270,11 @@ func startRawPeer(t testing.TB, ds ...*daemon) *rawPeer {
 	r := &rawPeer{node: node}
 	for _, proto := range syncProtocols {
 		node.Handle(proto, func(_ string, s p2p.Stream) {
+			// What the daemon sends unprompted, then silence: the stream
+			// is reset after a few seconds, so a daemon waiting for an
+			// answer is not held for long.
 			defer s.Reset()
-			_ = s.SetDeadline(time.Now().Add(time.Minute))
+			_ = s.SetDeadline(time.Now().Add(5 * time.Second * slow))
 			for {
 				b, err := s.ReadMsg()
 				if err != nil {
