@@ -100,7 +100,7 @@ func TestStrangerGetsNothing(t *testing.T) {
 	s.start(t, []string{a.multiaddr(), b.multiaddr()})
 	waitPeer(t, a, s.id())
 	waitPeer(t, b, s.id())
-	raw := startRawPeer(t, a, b)
+	raw := startRawPeer(t, a.proc, b.proc)
 	waitPeer(t, a, raw.node.ID())
 
 	titleMarker, markerA, markerB := newMarker(rng, "title"), newMarker(rng, "A"), newMarker(rng, "B")
@@ -364,7 +364,8 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 // A relay holds ciphertext only: markers typed into the title and the
 // text of a document it hosts (and serves: B, given only the relay, reads
 // them) appear nowhere in its data directory, its log, its backups in a
-// directory or (with versitygw) in S3. A backup whose stored envelope was
+// directory or (with versitygw) in S3, nor in what a raw libp2p peer
+// connected to the relay receives. A backup whose stored envelope was
 // tampered with — a bit of the sealed payload or of the signature
 // flipped, every checksum of the format made right again — is refused
 // by restore, which then writes nothing; the same backup re-written
@@ -380,7 +381,11 @@ func TestRelayHoldsCiphertextOnly(t *testing.T) {
 
 	titleMarker, markerA, markerB := newMarker(rng, "title"), newMarker(rng, "A"), newMarker(rng, "B")
 	markers := []string{titleMarker, markerA, markerB}
+	// A raw peer on the relay, which knows the ID and joins the
+	// document's topics, gets nothing either.
+	raw := startRawPeer(t, r.proc)
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "secret "+titleMarker))
+	raw.joinTopics(t, id)
 	host(t, a, r, id)
 	randomEdits(t, rng, a, id, 20)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "A: " + markerA + "\n"}) // after the random edits: none cuts it
@@ -397,13 +402,17 @@ func TestRelayHoldsCiphertextOnly(t *testing.T) {
 		t.Fatalf("B reads %q, without both markers", text)
 	}
 
+	got, msgs := raw.received()
+	t.Logf("the raw peer on the relay received %d bytes in %d messages and frames", len(got), msgs)
+	found := findMarkers("bytes the raw peer on the relay received", got, markers)
+
 	// Backups: to a directory, and to S3 when versitygw is installed.
 	r.stopClean(t)
 	backups := filepath.Join(root, "backups")
 	if out := mustWeft(t, "backup", "create", "--data", r.dir, "--to", backups); !strings.HasPrefix(out, "wrote weft-backup-") {
 		t.Fatalf("weft backup create printed %q", out)
 	}
-	found := scanTree(t, r.dir, markers)
+	found = append(found, scanTree(t, r.dir, markers)...)
 	found = append(found, scanTree(t, backups, markers)...)
 	found = append(found, scanLog(t, r.proc, markers)...)
 	if _, err := s3test.Binary(); err == nil {
