@@ -252,8 +252,9 @@ func (r *rawPeer) received() ([]byte, int) {
 // Catch-up protocols a daemon may open to a peer: today's and issue 10's.
 var syncProtocols = []string{"/weft/sync/1.0.0", "/weft/sync/2.0.0"}
 
-// startRawPeer starts a raw peer connected to each daemon.
-func startRawPeer(t testing.TB, ds ...*daemon) *rawPeer {
+// startRawPeer starts a raw peer connected to each process (daemons,
+// relays).
+func startRawPeer(t testing.TB, ps ...*proc) *rawPeer {
 	t.Helper()
 	o := p2p.DefaultOptions()
 	o.IdentityFile = filepath.Join(t.TempDir(), "identity.key")
@@ -284,9 +285,9 @@ func startRawPeer(t testing.TB, ds ...*daemon) *rawPeer {
 			}
 		})
 	}
-	for _, d := range ds {
-		if err := node.Connect(ctx, d.multiaddr()); err != nil {
-			t.Fatalf("raw peer connecting to %s: %v", d.name, err)
+	for _, p := range ps {
+		if err := node.Connect(ctx, p.multiaddr()); err != nil {
+			t.Fatalf("raw peer connecting to %s %s: %v", p.kind, p.name, err)
 		}
 	}
 	return r
