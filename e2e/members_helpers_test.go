@@ -226,18 +226,57 @@ func scanLog(t testing.TB, p *proc, markers []string) []string {
 // keeping every byte it receives; it never answers.
 
 type rawPeer struct {
-	node *p2p.Node
-	mu   sync.Mutex
-	got  []byte // every gossip message and stream frame received, concatenated
-	msgs int
+	node   *p2p.Node
+	mu     sync.Mutex
+	topics []*p2p.Topic
+	got    []byte // every gossip message and stream frame received, concatenated
+	msgs   int
+	gossip int // of msgs, gossip messages
 }
 
-func (r *rawPeer) keep(b []byte) {
+func (r *rawPeer) keep(b []byte, gossip bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs++
+	if gossip {
+		r.gossip++
+	}
 	if len(r.got) < 64<<20 {
 		r.got = append(r.got, b...)
+	}
+}
+
+// topicPeers lists the peers the raw peer sees on its topics.
+func (r *rawPeer) topicPeers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, tp := range r.topics {
+		out = append(out, tp.Peers()...)
+	}
+	return out
+}
+
+// gossipReceived is how many gossip messages the raw peer received.
+func (r *rawPeer) gossipReceived() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gossip
+}
+
+// await gives the raw peer a chance to be where the traffic is before the
+// markers are typed: it polls ok until it holds or a deadline passes.
+// Members may rightly keep a stranger out of their topics' meshes, so a
+// miss is logged, not a failure (the stranger was then shown less).
+func (r *rawPeer) await(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second * slow)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Logf("the raw peer did not see %s within %s; the test goes on", what, 10*time.Second*slow)
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
 	}
 }
 
@@ -281,7 +320,7 @@ func startRawPeer(t testing.TB, ps ...*proc) *rawPeer {
 				if err != nil {
 					return
 				}
-				r.keep(b)
+				r.keep(b, false)
 			}
 		})
 	}
@@ -313,12 +352,16 @@ func (r *rawPeer) joinTopics(t testing.TB, id string) {
 	t.Helper()
 	for _, kind := range []string{"doc", "presence", "durable"} {
 		for _, name := range []string{memberTopic(t, kind, id), "weft/" + kind + "/" + id} {
-			if _, err := r.node.Join(name, func(_ string, data []byte) (any, error) {
-				r.keep(data)
+			tp, err := r.node.Join(name, func(_ string, data []byte) (any, error) {
+				r.keep(data, true)
 				return nil, nil
-			}); err != nil {
+			})
+			if err != nil {
 				t.Fatalf("raw peer joining %s: %v", name, err)
 			}
+			r.mu.Lock()
+			r.topics = append(r.topics, tp)
+			r.mu.Unlock()
 		}
 	}
 }

@@ -108,8 +108,14 @@ func TestStrangerGetsNothing(t *testing.T) {
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "plans "+titleMarker))
 	raw.joinTopics(t, id)
 	share(t, a, b, id, "write")
-	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "from A: " + markerA + "\n"})
 	c.waitTopicMesh(id)
+	raw.await(t, "A and B on the document's topics", func() bool {
+		ps := raw.topicPeers()
+		return slices.Contains(ps, a.id()) && slices.Contains(ps, b.id())
+	})
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "warming up "})
+	raw.await(t, "gossip on the document's topics", func() bool { return raw.gossipReceived() > 0 })
+	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "from A: " + markerA + "\n"})
 	b.mustEdit(t, id, api.Edit{Pos: 0, Ins: "from B: " + markerB + "\n"})
 	_, text := c.waitConverged(id, 30*time.Second*slow)
 	if !strings.Contains(text, markerA) || !strings.Contains(text, markerB) {
@@ -387,7 +393,9 @@ func TestRelayHoldsCiphertextOnly(t *testing.T) {
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "secret "+titleMarker))
 	raw.joinTopics(t, id)
 	host(t, a, r, id)
+	raw.await(t, "the relay on the document's topics", func() bool { return slices.Contains(raw.topicPeers(), r.id()) })
 	randomEdits(t, rng, a, id, 20)
+	raw.await(t, "gossip on the document's topics", func() bool { return raw.gossipReceived() > 0 })
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "A: " + markerA + "\n"}) // after the random edits: none cuts it
 	share(t, a, b, id, "write")
 	waitText(t, b, id, "have A's marker, through the relay", func(s string) bool { return strings.Contains(s, markerA) })
