@@ -29,7 +29,7 @@ func pair(b *testing.B, syncInterval string) (*cluster, string, string) {
 	c.startAll()
 	a, d := c.ds[0], c.ds[1]
 	id := strings.TrimSpace(a.mustCLI(b, []string{"doc", "new"}, "--title", "bench"))
-	d.mustCLI(b, []string{"doc", "join"}, id)
+	share(b, a, d, id, "write")
 	c.waitTopicMesh(id)
 	return c, id, a.mustDocStatus(b, id).Agent
 }
@@ -160,27 +160,28 @@ func BenchmarkCatchUpPaper(b *testing.B) {
 	id, _ := replayPaper(b, a)
 	want := a.mustText(b, id)
 	wantV := a.mustDocStatus(b, id).Version
-	benchJoiners(b, joiners, id, want, wantV, func(name string) *daemon {
+	benchJoiners(b, joiners, id, want, wantV, func(name string) (*daemon, string) {
 		d := c.add(name, "")
 		c.start(d)
 		waitPeer(b, d, a.id())
-		return d
+		return d, mustInvite(b, a, id, "read", inviteOpts{label: name}).Invite
 	})
 }
 
 // benchJoiners has joiners fresh daemons a round, each made and started by
-// join, catch up with document id one after the other: each is timed from
-// its join request until its version is wantV, and its text must be want.
-// It reports the median, min and max (ns/op means nothing here).
-func benchJoiners(b *testing.B, joiners int, id, want string, wantV map[string]uint64, join func(name string) *daemon) {
+// join (which also returns an invite for it), catch up with document id
+// one after the other: each is timed from its join request until its
+// version is wantV, and its text must be want. It reports the median, min
+// and max (ns/op means nothing here).
+func benchJoiners(b *testing.B, joiners int, id, want string, wantV map[string]uint64, join func(name string) (*daemon, string)) {
 	b.ResetTimer()
 	var took []time.Duration
 	for i := range b.N {
 		for j := range joiners {
 			b.StopTimer()
-			d := join(fmt.Sprintf("J%d-%d", i, j))
+			d, inv := join(fmt.Sprintf("J%d-%d", i, j))
 			b.StartTimer()
-			took = append(took, catchUp(b, d, id, wantV))
+			took = append(took, catchUp(b, d, inv, id, wantV))
 			b.StopTimer()
 			if got := d.mustText(b, id); got != want {
 				b.Fatalf("joiner %s reads %d bytes, want %d", d.name, len(got), len(want))

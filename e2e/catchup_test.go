@@ -54,15 +54,15 @@ func waitPeer(t testing.TB, d *daemon, peer string) {
 	})
 }
 
-// catchUp has d join document id and returns how long it took, from the
-// join request, until d's version was want.
-func catchUp(t testing.TB, d *daemon, id string, want map[string]uint64) time.Duration {
+// catchUp has d join document id with invite inv and returns how long it
+// took, from the join request, until d's version was want.
+func catchUp(t testing.TB, d *daemon, inv, id string, want map[string]uint64) time.Duration {
 	t.Helper()
 	start := time.Now()
 	ctx, cancel := ctxT()
 	defer cancel()
-	if _, err := d.do(ctx, "POST", "/api/docs/"+id+"/join", nil); err != nil {
-		t.Fatalf("%s joining %s: %v", d.name, id, err)
+	if info, err := d.joinInvite(ctx, inv); err != nil || info.ID != id {
+		t.Fatalf("%s joining %s with an invite: %v (joined %q)", d.name, id, err, info.ID)
 	}
 	for {
 		st, err := d.docStatus(ctx, id)
@@ -93,9 +93,10 @@ func TestLateJoinerCatchesUpPaper(t *testing.T) {
 	want := a.mustText(t, id)
 	wantV := a.mustDocStatus(t, id).Version
 
+	inv := mustInvite(t, a, id, "write", inviteOpts{label: "B"})
 	c.start(b)
 	waitPeer(t, b, a.id())
-	took := catchUp(t, b, id, wantV)
+	took := catchUp(t, b, inv.Invite, id, wantV)
 	as, bs := a.mustStatus(t).Counters, b.mustStatus(t).Counters
 	t.Logf("B caught up in %s: A sent %d envelopes, B integrated %d transactions (gossip %d, catch-up %d)",
 		took.Round(time.Millisecond), as.Replica.SyncSent, bs.Replica.RemoteTxns, bs.Replica.GossipReceived, bs.Replica.SyncReceived)

@@ -32,12 +32,8 @@ func TestConverge(t *testing.T) {
 	c.startAll()
 	a, b, cc := c.ds[0], c.ds[1], c.ds[2]
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "converge"))
-	b.mustCLI(t, []string{"doc", "join"}, id)
-	ctx, cancel := ctxT()
-	if _, err := cc.do(ctx, "POST", "/api/docs/"+id+"/join", nil); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
+	shareCLI(t, a, b, id, "write")
+	share(t, a, cc, id, "write")
 	c.waitTopicMesh(id)
 
 	m := newModel()

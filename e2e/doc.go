@@ -36,6 +36,19 @@
 //   - TestModelCatchesLoss: TestConverge's accounting fails on a lost,
 //     resurrected, duplicated or invented edit.
 //
+// Members-only documents (issue 10): every test shares a document by
+// invite (share, members_helpers_test.go) and has a member grant a relay
+// the pull role (host) before the relay stores it. members_test.go:
+// a stranger daemon and a raw libp2p peer get nothing, and joining by bare
+// ID is refused (TestStrangerGetsNothing); a reader reads and cannot write
+// (TestReadOnlyMember); an expired invite is refused
+// (TestExpiredInviteRefused); a removed member cannot read what is written
+// after and is accepted by nobody (TestRemovedMemberIsCutOff); a relay's
+// data directory, log and backups (directory and S3) hold no plaintext,
+// and a backup with a tampered envelope but valid checksums is refused
+// with nothing written (TestRelayHoldsCiphertextOnly). Markers (random
+// strings typed into titles and texts) are looked for in every byte.
+//
 // Benchmarks (figures in BENCHMARKS.md): BenchmarkKeystrokeLatency,
 // BenchmarkCatchUpPaper, BenchmarkThroughput. Run them with
 //

@@ -205,7 +205,7 @@ func hostileDoc(t *testing.T, c *cluster) (string, string) {
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "target"))
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "hello 👋 world"}, api.Edit{Pos: 5, Del: 1, Ins: ", "})
 	for _, d := range c.ds[1:] {
-		d.mustCLI(t, []string{"doc", "join"}, id)
+		share(t, a, d, id, "write")
 	}
 	_, text := c.waitConverged(id, 30*time.Second*slow)
 	if len(c.ds) > 1 {

@@ -97,8 +97,9 @@ func relayIngest(b *testing.B, docs, perDoc, batch, workers int) {
 		n.start(w)
 	}
 	ids := createDocs(b, ws[0], docs, "ingest")
+	host(b, ws[0], r, ids...)
 	for _, id := range ids {
-		ws[1].mustCLI(b, []string{"doc", "join"}, id)
+		share(b, ws[0], ws[1], id, "write")
 	}
 	// Warm up: one edit per document from each side, acknowledged.
 	want := map[string]map[string]uint64{}
@@ -191,15 +192,24 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	r.start(b, nil)
 	n.start(a)
 	id, sum := replayPaper(b, a)
+	host(b, a, r, id)
 	want := a.mustText(b, id)
 	wantV := waitAckedWithin(b, a, id, 300*time.Second)
 	b.Logf("A typed %d edits (%.0f edits/s) and the relay acknowledged them", sum.Edits, sum.EditsPerSec)
+	// One invite per joiner (an invite is redeemed once), made while A
+	// runs: the joiners have only the relay.
+	var invs []string
+	for range joiners * b.N {
+		invs = append(invs, mustInvite(b, a, id, "read", inviteOpts{}).Invite)
+	}
 	a.stop(b, syscall.SIGTERM)
 
-	benchJoiners(b, joiners, id, want, wantV, func(name string) *daemon {
+	benchJoiners(b, joiners, id, want, wantV, func(name string) (*daemon, string) {
 		d := n.add(name, "")
 		n.start(d)
-		return d
+		inv := invs[0]
+		invs = invs[1:]
+		return d, inv
 	})
 }
 
@@ -238,6 +248,7 @@ func BenchmarkRelayMemoryPerDoc(b *testing.B) {
 		var prev sample
 		for _, k := range steps {
 			ids := createDocs(b, a, k-hosted, "memory")
+			host(b, a, r, ids...)
 			want := map[string]map[string]uint64{}
 			for _, id := range ids {
 				want[id] = a.mustEdit(b, id, api.Edit{Pos: 0, Ins: strings.Repeat("m", 100)}).Version

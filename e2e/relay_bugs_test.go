@@ -47,6 +47,7 @@ func TestRelayBugReackAfterDaemonRestart(t *testing.T) {
 	n.relay.start(t, nil)
 	n.start(a)
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "unchanged"))
+	host(t, a, n.relay, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "saved on the relay"})
 	waitAcked(t, a, id)
 	a.stop(t, syscall.SIGTERM)
@@ -72,6 +73,7 @@ func TestRelayBugNoAckAfterRelayRestart(t *testing.T) {
 	r.start(t, nil)
 	n.start(a, "WEFT_REPLICATION_LAG=2s")
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "unchanged"))
+	host(t, a, n.relay, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "saved on the relay"})
 	waitAcked(t, a, id)
 	a.stop(t, syscall.SIGTERM)
@@ -94,8 +96,9 @@ func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
 	n.start(a)
 	n.start(b)
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "offline"))
+	host(t, a, r, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "online"})
-	b.mustCLI(t, []string{"doc", "join"}, id)
+	share(t, a, b, id, "write")
 	waitVersion(t, b, id, waitAcked(t, a, id))
 
 	// A edits offline: restarted with the relay's address on a dead port.
@@ -136,13 +139,14 @@ func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
 		}
 		ids = append(ids, info.ID)
 	}
+	host(t, a, n.relay, ids...)
 	id := ids[0]
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "hosted"})
 	waitAcked(t, a, id)
 	waitAcked(t, a, ids[len(ids)-1])
 
 	n.start(b)
-	b.mustCLI(t, []string{"doc", "join"}, id)
+	share(t, a, b, id, "write")
 	waitVersion(t, b, id, a.mustDocStatus(t, id).Version)
 	res := a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "live "})
 	waitFor(t, 10*time.Second*slow, "A's live edit to reach B through the relay", func() (bool, string) {

@@ -34,14 +34,16 @@ func TestRelayCarriesEditsBetweenDaemonsNeverOnlineTogether(t *testing.T) {
 	n.start(a)
 
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "relay-notes"))
+	host(t, a, n.relay, id)
 	a.mustCLI(t, []string{"doc", "insert"}, id, "0", "Notes from A 🙂\n")
 	randomEdits(t, rng, a, id, 40)
 	vA := waitAcked(t, a, id) // "saved on relay"
 	textA := a.mustText(t, id)
+	inv := mustInvite(t, a, id, "write", inviteOpts{label: "B"})
 	a.stopClean(t)
 
 	n.start(b)
-	b.mustCLI(t, []string{"doc", "join"}, id)
+	mustJoin(t, b, inv)
 	if got := waitVersion(t, b, id, vA); got != textA {
 		t.Fatalf("B joined while A was gone and reads %q, A wrote %q", got, textA)
 	}
@@ -82,10 +84,11 @@ func TestRelayRoutesLiveEditsBetweenUnconnectedDaemons(t *testing.T) {
 		n.start(d)
 	}
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "routed"))
+	host(t, a, n.relay, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "start "})
 	v0 := waitAcked(t, a, id)
 	for _, d := range []*daemon{b, c} {
-		d.mustCLI(t, []string{"doc", "join"}, id)
+		share(t, a, d, id, "write")
 		waitVersion(t, d, id, v0)
 	}
 	// Everyone on the topic, by way of the relay only.
@@ -220,6 +223,11 @@ func TestRelayBackupRestoreAtEarlierState(t *testing.T) {
 	n.start(a)
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "backed-up"))
 	other := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "second"))
+	host(t, a, r, id, other)
+	// C joins once the relay has been wiped and restored under a new
+	// identity; as an admin it can grant that relay the pull role (the
+	// grant to the old identity is all the restored store has).
+	invC := mustInvite(t, a, id, "admin", inviteOpts{label: "C"})
 	randomEdits(t, rng, a, id, 30)
 	randomEdits(t, rng, a, other, 5)
 	v1 := waitAcked(t, a, id)
@@ -275,7 +283,8 @@ func TestRelayBackupRestoreAtEarlierState(t *testing.T) {
 	r.peerID = "" // a new identity: the wiped key is gone
 	r.start(t, nil)
 	n.start(c)
-	c.mustCLI(t, []string{"doc", "join"}, id)
+	mustJoin(t, c, invC)
+	host(t, c, r, id)
 	if got := waitVersion(t, c, id, v1); got != text1 {
 		t.Fatalf("after restoring the first backup the relay serves %q, want %q", got, text1)
 	}
@@ -379,9 +388,12 @@ func TestRelaySIGKILLLosesNoAcknowledgedTransaction(t *testing.T) {
 	n.start(a)
 	n.start(b)
 	var docs []string
+	var invC []api.InviteInfo // for C, which joins when A is stopped
 	for i := range 3 {
 		id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", fmt.Sprint("load ", i)))
-		b.mustCLI(t, []string{"doc", "join"}, id)
+		host(t, a, r, id)
+		share(t, a, b, id, "write")
+		invC = append(invC, mustInvite(t, a, id, "write", inviteOpts{label: "C"}))
 		docs = append(docs, id)
 	}
 
@@ -493,8 +505,8 @@ func TestRelaySIGKILLLosesNoAcknowledgedTransaction(t *testing.T) {
 	// writers are stopped: the relay is the only source).
 	r.start(t, nil)
 	n.start(c)
-	for _, id := range docs {
-		c.mustCLI(t, []string{"doc", "join"}, id)
+	for _, inv := range invC {
+		mustJoin(t, c, inv)
 	}
 	waitFor(t, 30*time.Second*slow, "a fresh daemon to get every acknowledged transaction from the restarted relay", func() (bool, string) {
 		have := map[string]map[string]uint64{}
@@ -528,6 +540,7 @@ func TestRelayReadyzFaultsAndRecovery(t *testing.T) {
 	r.start(t, nil, "WEFT_TEST_FAIL_STORAGE="+faultR)
 	n.start(a, "WEFT_TEST_FAIL_STORAGE="+faultA, "WEFT_REPLICATION_LAG=2s")
 	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "health"))
+	host(t, a, r, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "healthy"})
 	waitAcked(t, a, id)
 	relayReady := func() (int, obs.Report, error) { return healthReport(r.opsURL("/readyz"), "") }

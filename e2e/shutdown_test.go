@@ -29,7 +29,7 @@ func TestCleanShutdown(t *testing.T) {
 	a.mustCLI(t, []string{"doc", "insert"}, id1, "0", "héllo wörld 👋🏽")
 	a.mustCLI(t, []string{"doc", "delete"}, id1, "5", "1")
 	a.mustEdit(t, id2, api.Edit{Pos: 0, Ins: "second 🦀 doc"}, api.Edit{Pos: 7, Del: 2, Ins: "🐙"})
-	b.mustCLI(t, []string{"doc", "join"}, id1)
+	share(t, a, b, id1, "write")
 	c.waitConverged(id1, 30*time.Second*slow)
 	b.mustEdit(t, id1, api.Edit{Pos: 0, Ins: "B: "})
 	c.waitConverged(id1, 30*time.Second*slow)
