@@ -27,7 +27,11 @@ type Book struct {
 	DocKey  ed25519.PublicKey
 	doc     vocab.DocID
 	members map[string]*entry // by the subject key's bytes
+	revs    []*Revocation     // verified (IgnoreExpiry), each once
 }
+
+// MaxRevocations bounds the revocations a Book holds.
+const MaxRevocations = 1000
 
 type entry struct {
 	chain  Chain
@@ -42,6 +46,64 @@ func NewBook(docKey ed25519.PublicKey) (*Book, error) {
 		return nil, err
 	}
 	return &Book{DocKey: docKey, doc: doc, members: make(map[string]*entry)}, nil
+}
+
+// Revoke verifies a revocation (as a record of the history, without a
+// clock) and keeps it; changed is false for one already held.
+func (b *Book) Revoke(r *Revocation) (changed bool, err error) {
+	if err := VerifyRevocation(r, b.DocKey, IgnoreExpiry); err != nil {
+		return false, err
+	}
+	h := r.Hash()
+	for _, o := range b.revs {
+		if o.Hash() == h {
+			return false, nil
+		}
+	}
+	if len(b.revs) >= MaxRevocations {
+		return false, vocab.Reject(vocab.ReasonOversized, "more than %d revocations", MaxRevocations)
+	}
+	b.revs = append(b.revs, r)
+	return true, nil
+}
+
+// Revocations returns the revocations held.
+func (b *Book) Revocations() []*Revocation { return slices.Clone(b.revs) }
+
+// Revoked reports whether pub's membership was revoked: a revocation
+// names it, or names a key on the chain that granted it (what an admin
+// delegated falls with it).
+func (b *Book) Revoked(pub ed25519.PublicKey) bool {
+	e := b.members[string(pub)]
+	for _, r := range b.revs {
+		if r.Subject.Equal(pub) || (e != nil && e.chain.Contains(r.Subject)) {
+			return true
+		}
+	}
+	return false
+}
+
+// revocationsOf returns the revocations that remove pub.
+func (b *Book) revocationsOf(pub ed25519.PublicKey) []*Revocation {
+	e := b.members[string(pub)]
+	var out []*Revocation
+	for _, r := range b.revs {
+		if r.Subject.Equal(pub) || (e != nil && e.chain.Contains(r.Subject)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Active is the number of members not revoked.
+func (b *Book) Active() int {
+	n := 0
+	for _, e := range b.members {
+		if !b.Revoked(e.member.Subject) {
+			n++
+		}
+	}
+	return n
 }
 
 // Doc is the document's ID.
@@ -83,16 +145,22 @@ func (b *Book) Chain(pub ed25519.PublicKey) Chain {
 	return nil
 }
 
-// Author returns the member that agent belongs to (an agent names its
-// device), refusing an agent of no member of the book.
-func (b *Book) Author(agent string) (*Member, error) {
-	pub, err := DeviceOf(agent)
+// Author returns the member that a transaction's agent belongs to (an
+// agent names its device), refusing an agent of no member of the book,
+// and one of a revoked member unless the span counts under every
+// revocation that removed it (Counted: what it wrote before its removal
+// was known).
+func (b *Book) Author(s vocab.Span) (*Member, error) {
+	pub, err := DeviceOf(s.Agent)
 	if err != nil {
 		return nil, err
 	}
 	m := b.Member(pub)
 	if m == nil {
-		return nil, vocab.Reject(vocab.ReasonCapability, "agent %.16s… is no member's of document %s", agent, b.doc)
+		return nil, vocab.Reject(vocab.ReasonCapability, "agent %.16s… is no member's of document %s", s.Agent, b.doc)
+	}
+	if rs := b.revocationsOf(pub); len(rs) > 0 && !Counted(s, rs) {
+		return nil, vocab.Reject(vocab.ReasonRevoked, "agent %.16s… belongs to a removed member", s.Agent)
 	}
 	return m, nil
 }
@@ -143,17 +211,22 @@ func Issuer(c Chain, docKey ed25519.PublicKey) ed25519.PublicKey {
 }
 
 type bookWire struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	DocKey []byte
-	Chains [][]byte
+	_           struct{} `cbor:",toarray"`
+	V           uint64
+	DocKey      []byte
+	Chains      [][]byte
+	Revocations [][]byte
 }
 
 func (w bookWire) version() uint64 { return w.V }
 
-// Marshal encodes the book: [1, document key, [chain…]].
+// Marshal encodes the book: [1, document key, [chain…], [revocation…]].
 func (b *Book) Marshal() []byte {
-	return marshal(bookWire{V: Format, DocKey: b.DocKey, Chains: b.Roster()})
+	w := bookWire{V: Format, DocKey: b.DocKey, Chains: b.Roster(), Revocations: [][]byte{}}
+	for _, r := range b.revs {
+		w.Revocations = append(w.Revocations, r.Marshal())
+	}
+	return marshal(w)
 }
 
 // ParseBook decodes a book for doc and verifies every chain in it
@@ -182,6 +255,15 @@ func ParseBook(data []byte, doc vocab.DocID) (*Book, error) {
 			return nil, err
 		}
 		if _, _, err := b.Add(c, IgnoreExpiry); err != nil {
+			return nil, err
+		}
+	}
+	for _, raw := range w.Revocations {
+		r, err := ParseRevocation(raw)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.Revoke(r); err != nil {
 			return nil, err
 		}
 	}

@@ -12,11 +12,13 @@ import (
 //	envelope     = [2, header, payload]   ; header: a signed header's encoding
 //	                                      ; payload: its sealed payload
 //	announcement = [3, chain]             ; a member's chain
+//	revocation   = [4, revocation]        ; a removal and its rekey
 //
 // Every gossip message is sealed whole under the route key (route.go).
 const (
 	KindEnvelope = 2
 	KindAnnounce = 3
+	KindRevoke   = 4
 	// MaxEnvelopeBytes bounds an envelope: a header and a sealed payload
 	// of at most 4 MiB.
 	MaxEnvelopeBytes = MaxSealedBytes + MaxHeaderBytes + 16
@@ -65,10 +67,10 @@ func Kind(data []byte) (uint64, error) {
 		return 0, vocab.Reject(vocab.ReasonMalformed, "gossip message: %v", err)
 	}
 	switch head[0] {
-	case KindEnvelope, KindAnnounce:
+	case KindEnvelope, KindAnnounce, KindRevoke:
 		return head[0], nil
 	}
-	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d and %d)", head[0], KindEnvelope, KindAnnounce)
+	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d to %d)", head[0], KindEnvelope, KindRevoke)
 }
 
 // ParseEnvelope decodes an envelope for doc: bounded, canonical, its header
@@ -119,4 +121,24 @@ func ParseAnnounce(data []byte) (Chain, error) {
 		return nil, vocab.Reject(vocab.ReasonVersion, "announcement of kind %d (want %d)", w.V, KindAnnounce)
 	}
 	return ParseChain(w.Chain)
+}
+
+// AnnounceRevocation encodes a revocation for gossip.
+func AnnounceRevocation(r *Revocation) []byte {
+	return marshal(pairWire{V: KindRevoke, A: r.Marshal(), B: []byte{}})
+}
+
+// ParseRevocationMsg decodes a gossiped revocation (not verified).
+func ParseRevocationMsg(data []byte) (*Revocation, error) {
+	if len(data) > MaxRevocationBytes+16 {
+		return nil, vocab.Reject(vocab.ReasonOversized, "revocation message of %d bytes", len(data))
+	}
+	var w pairWire
+	if err := unmarshal(data, &w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "revocation message: %v", err)
+	}
+	if w.V != KindRevoke {
+		return nil, vocab.Reject(vocab.ReasonVersion, "revocation message of kind %d (want %d)", w.V, KindRevoke)
+	}
+	return ParseRevocation(w.A)
 }

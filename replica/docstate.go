@@ -159,6 +159,21 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if kind == member.KindRevoke {
+		r, err := member.ParseRevocationMsg(pt)
+		if err != nil {
+			return nil, err
+		}
+		if r.Doc != d.id {
+			return nil, vocab.Reject(vocab.ReasonWrongDocument, "a revocation for another document")
+		}
+		if changed, err := ms.revoke(r); err != nil {
+			return nil, err
+		} else if changed {
+			d.saveMembers()
+		}
+		return announced{}, nil
+	}
 	if kind == member.KindAnnounce {
 		c, err := member.ParseAnnounce(pt)
 		if err != nil {
@@ -175,7 +190,7 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ms.author(e.Header.Agent); err != nil {
+	if err := ms.author(e.Header.Span()); err != nil {
 		if vocab.Reason(err) == vocab.ReasonCapability {
 			// Perhaps a member this replica has not heard of yet: a
 			// catch-up with the author brings its roster.

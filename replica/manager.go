@@ -439,7 +439,7 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 	st := api.DocStatus{ID: info.ID, Title: info.Title, Agent: m.opts.Agent, Peers: d.topicPeers(), Role: info.Role}
 	if ms := d.mem; ms != nil {
 		ms.mu.Lock()
-		st.Members = ms.book.Len()
+		st.Members = ms.book.Active()
 		if ms.keys != nil {
 			st.Epoch = ms.keys.Current().Epoch
 		}

@@ -88,6 +88,9 @@ func (ms *membership) record() store.Members {
 func (ms *membership) role() member.Role {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
+	if ms.self == nil {
+		return member.RoleNone
+	}
 	return ms.self.Role
 }
 
@@ -101,8 +104,16 @@ func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, erro
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	m, changed, err := ms.book.Add(c, now)
-	if err != nil || !changed {
-		return m, changed, err
+	if err != nil {
+		return nil, false, err
+	}
+	if now != member.IgnoreExpiry && ms.book.Revoked(m.Subject) {
+		// Admission (a session, an announcement): a removed member is
+		// let in nowhere.
+		return nil, changed, vocab.Reject(vocab.ReasonRevoked, "a removed member")
+	}
+	if !changed {
+		return m, false, nil
 	}
 	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && m.Role > ms.self.Role && (!m.Role.CanRead() || ms.keys != nil) {
 		ms.local.Chain, ms.self = c, m
@@ -112,17 +123,91 @@ func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, erro
 
 // author checks that a transaction's agent belongs to a member who may
 // write: readers and strangers are refused.
-func (ms *membership) author(agent string) error {
+func (ms *membership) author(s vocab.Span) error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	m, err := ms.book.Author(agent)
+	m, err := ms.book.Author(s)
 	if err != nil {
 		return err
 	}
 	if !m.Role.CanWrite() {
-		return vocab.Reject(vocab.ReasonCapability, "agent %.16s… belongs to a %v member, who may not write", agent, m.Role)
+		return vocab.Reject(vocab.ReasonCapability, "agent %.16s… belongs to a %v member, who may not write", s.Agent, m.Role)
 	}
 	return nil
+}
+
+// revoke verifies a revocation and applies it: the member it removes
+// loses its place (and, if it is this device, its role); when this device
+// is a recipient of the rekey, the new epoch's secret joins its keyring.
+func (ms *membership) revoke(r *member.Revocation) (bool, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	changed, err := ms.book.Revoke(r)
+	if err != nil || !changed {
+		return changed, err
+	}
+	if ms.book.Revoked(ms.dev.Public()) {
+		ms.self = &member.Member{Role: member.RoleNone, Subject: ms.dev.Public()}
+		return true, nil
+	}
+	if s, err := r.Rekey.Open(ms.doc, ms.dev.Box); err == nil {
+		ms.addSecretLocked(r.Rekey.Epoch, s)
+	}
+	ms.fillEpochs()
+	return true, nil
+}
+
+// addSecretLocked adds a read secret to the keyring and the local keys.
+func (ms *membership) addSecretLocked(epoch uint64, s *member.Secret) {
+	if ms.keys == nil {
+		ms.keys = member.NewKeyring(ms.doc)
+	}
+	if ms.keys.Has(epoch) {
+		return
+	}
+	if err := ms.keys.Add(epoch, s); err == nil {
+		ms.local.Secrets = append(ms.local.Secrets, member.EpochSecret{Epoch: epoch, Secret: *s})
+	}
+}
+
+// fillEpochs opens older epochs' secrets from the rekeys of the epochs
+// held (each rekey carries the previous secret sealed under the new
+// epoch), so a member who joined after a removal reads the history before
+// it (callers hold mu).
+func (ms *membership) fillEpochs() {
+	if ms.keys == nil {
+		return
+	}
+	for progress := true; progress; {
+		progress = false
+		for _, r := range ms.book.Revocations() {
+			rk := &r.Rekey
+			if !ms.keys.Has(rk.Epoch) || ms.keys.Has(rk.PrevEpoch) {
+				continue
+			}
+			for _, es := range ms.local.Secrets {
+				if es.Epoch != rk.Epoch {
+					continue
+				}
+				if prev, err := rk.OpenPrev(ms.doc, &es.Secret); err == nil {
+					ms.addSecretLocked(rk.PrevEpoch, prev)
+					progress = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// revocations returns the revocations held, encoded (for catch-up).
+func (ms *membership) revocations() [][]byte {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	var out [][]byte
+	for _, r := range ms.book.Revocations() {
+		out = append(out, r.Marshal())
+	}
+	return out
 }
 
 // roster returns the chains to send a peer.

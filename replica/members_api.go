@@ -53,7 +53,9 @@ func (m *Manager) Invite(ctx context.Context, id string, req api.InviteRequest) 
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	issuer, chain := ms.dev.Sign, ms.local.Chain
-	if ms.local.DocKey != nil {
+	if !ms.self.Role.CanDelegate() && ms.local.DocKey != nil {
+		// This device's own capability no longer delegates; the document
+		// key (held by its creator) still does.
 		issuer, chain = ms.local.DocKey, nil
 	} else if !ms.self.Role.CanDelegate() {
 		return api.InviteInfo{}, fmt.Errorf("%w: only an admin invites (this device is a %v member)", api.ErrForbidden, ms.self.Role)
@@ -102,7 +104,12 @@ func (m *Manager) JoinInvite(ctx context.Context, s string) (api.DocInfo, error)
 	if err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: invite: %v", api.ErrBadInput, err)
 	}
-	chain, err := member.Join(inv, m.dev, member.RoleNone, m.opts.DeviceLabel, m.opts.Now().Unix())
+	// The device is named as the inviter named the invitee.
+	label := inv.Chain.Leaf().Label
+	if label == "" {
+		label = m.opts.DeviceLabel
+	}
+	chain, err := member.Join(inv, m.dev, member.RoleNone, label, m.opts.Now().Unix())
 	if err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: invite: %v", api.ErrBadInput, err)
 	}
@@ -176,7 +183,7 @@ func (m *Manager) Members(ctx context.Context, id string) ([]api.MemberInfo, err
 		if got == nil {
 			continue
 		}
-		mi := api.MemberInfo{Device: member.DeviceID(got.Subject), Label: got.Label, Role: got.Role.String(), Self: ed25519.PublicKey(got.Subject).Equal(ms.dev.Public())}
+		mi := api.MemberInfo{Device: member.DeviceID(got.Subject), Label: got.Label, Role: got.Role.String(), Self: ed25519.PublicKey(got.Subject).Equal(ms.dev.Public()), Removed: ms.book.Revoked(got.Subject)}
 		if by := member.Issuer(c, ms.book.DocKey); !by.Equal(ms.book.DocKey) {
 			mi.InvitedBy = member.DeviceID(by)
 		}
@@ -188,9 +195,95 @@ func (m *Manager) Members(ctx context.Context, id string) ([]api.MemberInfo, err
 	return out, nil
 }
 
-// RemoveMember revokes a device's capability and rotates the read secret.
+// RemoveMember removes a device: a revocation signed by this admin (or the
+// document key) that names what of the device's counts (what this replica
+// holds of its agents) and starts a new epoch, whose secret is sealed to
+// every remaining reader and not to the removed device. It is applied
+// here, published on the topic and handed over in every catch-up.
 func (m *Manager) RemoveMember(ctx context.Context, id, device string) error {
-	return fmt.Errorf("%w: removing members is not built yet", api.ErrBadInput)
+	d, ms, err := m.membersOf(id)
+	if err != nil {
+		return err
+	}
+	subject, err := member.DeviceOf(device)
+	if err != nil || member.DeviceID(subject) != device {
+		return fmt.Errorf("%w: %q is not a device ID", api.ErrBadInput, device)
+	}
+	if subject.Equal(m.dev.Public()) {
+		return fmt.Errorf("%w: a device does not remove itself", api.ErrBadInput)
+	}
+	var counts vocab.Version
+	if err := d.do(ctx, func(dr *driver) error {
+		if err := dr.ensure(ctx); err != nil {
+			return err
+		}
+		counts = vocab.Version{}
+		for agent, n := range dr.hl.version {
+			if member.OwnsAgent(subject, agent) {
+				counts[agent] = n
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	ms.mu.Lock()
+	r, err := ms.revocation(subject, counts)
+	ms.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, err := ms.revoke(r); err != nil {
+		return err
+	}
+	if err := ms.save(ctx, m.opts.Store); err != nil {
+		return err
+	}
+	if d.topic != nil {
+		if err := d.topic.Publish(m.ctx, member.AnnounceRevocation(r)); err != nil {
+			m.log.Debug("publishing a revocation", "doc", d.id, "err", err)
+		}
+	}
+	return nil
+}
+
+// revocation makes the revocation of subject (callers hold mu).
+func (ms *membership) revocation(subject ed25519.PublicKey, counts vocab.Version) (*member.Revocation, error) {
+	if ms.book.Member(subject) == nil {
+		return nil, fmt.Errorf("%w: device %s is not a member", api.ErrUnknownDoc, member.DeviceID(subject))
+	}
+	if ms.book.Revoked(subject) {
+		return nil, fmt.Errorf("%w: device %s was removed already", api.ErrBadInput, member.DeviceID(subject))
+	}
+	issuer, chain := ms.dev.Sign, ms.local.Chain
+	if !ms.self.Role.CanDelegate() && ms.local.DocKey != nil {
+		// This device's own capability no longer delegates; the document
+		// key (held by its creator) still does.
+		issuer, chain = ms.local.DocKey, nil
+	} else if !ms.self.Role.CanDelegate() {
+		return nil, fmt.Errorf("%w: only an admin removes members (this device is a %v member)", api.ErrForbidden, ms.self.Role)
+	}
+	cur, epoch, ok := ms.currentSecret()
+	if !ok {
+		return nil, fmt.Errorf("%w: this device holds no read secret to rotate", api.ErrForbidden)
+	}
+	next, err := member.NewSecret(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	var boxes [][]byte
+	for _, c := range ms.book.Chains() {
+		got := ms.book.Member(c.Leaf().Subject)
+		if got == nil || !got.Role.CanRead() || got.Subject.Equal(subject) || ms.book.Revoked(got.Subject) || c.Contains(subject) {
+			continue
+		}
+		boxes = append(boxes, got.Box)
+	}
+	rekey, err := member.NewRekey(rand.Reader, ms.doc, epoch+1, next, epoch, &cur, boxes)
+	if err != nil {
+		return nil, err
+	}
+	return member.Revoke(issuer, chain, ms.doc, subject, counts, rekey)
 }
 
 // Host grants a relay the pull role for document id: the capability is
@@ -214,7 +307,9 @@ func (m *Manager) Host(ctx context.Context, id string, req api.HostRequest) erro
 	}
 	ms.mu.Lock()
 	issuer, chain := ms.dev.Sign, ms.local.Chain
-	if ms.local.DocKey != nil {
+	if !ms.self.Role.CanDelegate() && ms.local.DocKey != nil {
+		// This device's own capability no longer delegates; the document
+		// key (held by its creator) still does.
 		issuer, chain = ms.local.DocKey, nil
 	} else if !ms.self.Role.CanDelegate() {
 		ms.mu.Unlock()

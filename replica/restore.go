@@ -69,7 +69,7 @@ func (c *RestoreCheck) Txn(doc store.DocID, r store.TxnRecord) error {
 			return vocab.Reject(vocab.ReasonHeaderMismatch, "filed with other parents than it was signed with")
 		}
 	}
-	m, err := b.Author(h.Agent)
+	m, err := b.Author(h.Span())
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	if err := m.admit(d, peer, reply); err != nil {
 		return m.refuseSync(s, err)
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster()}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations()}); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -200,6 +200,15 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
 	if !ed25519.PublicKey(mem.Subject).Equal(key) {
 		return vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
 	}
+	for _, raw := range p.Revocations {
+		r, err := member.ParseRevocation(raw)
+		if err != nil || r.Doc != d.id {
+			continue
+		}
+		if ch, err := ms.revoke(r); err == nil && ch {
+			changed = true
+		}
+	}
 	for _, raw := range p.Roster {
 		rc, err := member.ParseChain(raw)
 		if err != nil {
@@ -211,6 +220,12 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
 	}
 	if changed {
 		d.saveMembers()
+	}
+	ms.mu.Lock()
+	revoked := ms.book.Revoked(key)
+	ms.mu.Unlock()
+	if revoked {
+		return vocab.Reject(vocab.ReasonRevoked, "peer %s is a removed member", peer)
 	}
 	return nil
 }
@@ -256,7 +271,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		unknown()
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(id, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster()}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(id, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations()}); err != nil {
 		return
 	}
 	proof, err := readMsg(s)
@@ -491,7 +506,7 @@ func (m *Manager) parseEnvs(d *docState, raws [][]byte) ([]received, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ms.author(e.Header.Agent); err != nil {
+		if err := ms.author(e.Header.Span()); err != nil {
 			return nil, err
 		}
 		envs[i] = received{sig: e}

@@ -74,6 +74,7 @@ type SyncMsg struct {
 	MAC         []byte
 	Chain       []byte
 	Roster      [][]byte
+	Revocations [][]byte
 	Grant       []byte
 	DocKey      []byte
 	SealedTitle []byte
@@ -99,7 +100,7 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	if (m.Kind < MsgHello || m.Kind > MsgAck) && m.Kind != MsgOpen && m.Kind != MsgProve {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
 	}
-	if len(m.Roster) > MaxRoster {
+	if len(m.Roster) > MaxRoster || len(m.Revocations) > MaxRoster {
 		return m, vocab.Reject(vocab.ReasonOversized, "sync message with %d chains (at most %d)", len(m.Roster), MaxRoster)
 	}
 	if m.Doc != nil {

@@ -1,0 +1,155 @@
+package replica
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+
+	"weft/api"
+	"weft/member"
+	"weft/store"
+)
+
+// A stranger connected to members for a while gets nothing: catch-up
+// with it ends before any hello, its store stays empty, and joining by ID
+// is refused with the error that says to ask for an invite.
+func TestStrangerGetsNothing(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	s := newTestNode(t, h, "stranger", nil)
+	info, _ := a.m.CreateDoc(ctx, "secret title")
+	id, _ := store.ParseDocID(info.ID)
+	edit(t, a, info.ID, api.Edit{Ins: "secret text"})
+	h.connect(a.net, s.net)
+	if _, err := s.m.JoinDoc(ctx, info.ID); !errors.Is(err, api.ErrNeedInvite) {
+		t.Fatalf("join by ID: %v", err)
+	}
+	// The stranger opens catch-up naming the topic: it cannot show it
+	// knows the ID, and hears "unknown document".
+	if err := a.m.SyncWith(ctx, "stranger", id); err == nil {
+		t.Fatal("a member synced with a stranger")
+	}
+	if l, _ := s.m.ListDocs(ctx); len(l) != 0 {
+		t.Fatalf("the stranger holds %+v", l)
+	}
+	ids, _ := s.store.Docs(ctx)
+	if len(ids) != 0 {
+		t.Fatalf("the stranger's store holds %v", ids)
+	}
+}
+
+// A reader reads, and what it writes is refused: by its own daemon, and
+// by the others when it arrives signed anyway.
+func TestReaderCannotWrite(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	r := newTestNode(t, h, "r", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	edit(t, a, info.ID, api.Edit{Ins: "read me"})
+	h.connect(a.net, r.net)
+	if got := share(t, a, r, info.ID, "read"); got.Role != "read" {
+		t.Fatalf("joined as %q", got.Role)
+	}
+	waitFor(t, "the reader to catch up", func() bool { return text(t, r, info.ID) == "read me" })
+	if _, err := r.m.Edit(ctx, info.ID, []api.Edit{{Ins: "x"}}); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a reader's edit: %v", err)
+	}
+	if _, err := r.m.Invite(ctx, info.ID, api.InviteRequest{Role: "write"}); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a reader's invite: %v", err)
+	}
+	edit(t, a, info.ID, api.Edit{Pos: 7, Ins: "!"})
+	waitFor(t, "the reader to follow", func() bool { return text(t, r, info.ID) == "read me!" })
+}
+
+// Removing a member rotates the read secret: the others move to the new
+// epoch, the removed device cannot open what is written after, what it
+// writes after is refused, and a member invited later reads the whole
+// history (the rekey carries the previous secret).
+func TestRemoveRotatesAndCutsOff(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	b := newTestNode(t, h, "b", nil)
+	c := newTestNode(t, h, "c", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	id, _ := store.ParseDocID(info.ID)
+	edit(t, a, info.ID, api.Edit{Ins: "before"})
+	h.connect(a.net, b.net)
+	h.connect(a.net, c.net)
+	h.connect(b.net, c.net)
+	share(t, a, b, info.ID, "write")
+	share(t, a, c, info.ID, "write")
+	for _, n := range []*testNode{b, c} {
+		waitFor(t, n.net.id+" to catch up", func() bool { return text(t, n, info.ID) == "before" })
+	}
+	cDevice := member.DeviceID(c.net.key.Public().(ed25519.PublicKey))
+	// c is away when it is removed: it hears of it only later.
+	h.disconnect(a.net, c.net)
+	h.disconnect(b.net, c.net)
+	if err := a.m.RemoveMember(ctx, info.ID, cDevice); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{a, b} {
+		waitFor(t, n.net.id+" to hold the new epoch", func() bool {
+			st, err := n.m.DocStatus(ctx, info.ID)
+			return err == nil && st.Epoch == 1 && st.Members == 2
+		})
+	}
+	if st, _ := c.m.DocStatus(ctx, info.ID); st.Epoch != 0 {
+		t.Fatalf("the removed device holds epoch %d", st.Epoch)
+	}
+	ms, _ := a.m.Members(ctx, info.ID)
+	removed := 0
+	for _, m := range ms {
+		if m.Removed {
+			removed++
+			if m.Device != cDevice {
+				t.Fatalf("removed %s, want %s", m.Device, cDevice)
+			}
+		}
+	}
+	if removed != 1 {
+		t.Fatalf("members %+v", ms)
+	}
+	// After: a writes, b reads it, c does not; c writes (not knowing it
+	// was removed), nobody takes it.
+	edit(t, a, info.ID, api.Edit{Pos: 6, Ins: " after"})
+	waitFor(t, "b to read the new epoch", func() bool { return text(t, b, info.ID) == "before after" })
+	edit(t, c, info.ID, api.Edit{Pos: 0, Ins: "C:"})
+	h.connect(a.net, c.net)
+	h.connect(b.net, c.net)
+	for _, n := range []*testNode{a, b} {
+		if err := n.m.SyncWith(ctx, "c", id); err == nil {
+			t.Fatalf("%s synced with a removed member", n.net.id)
+		}
+	}
+	if err := c.m.SyncWith(ctx, "a", id); err == nil {
+		t.Fatal("a removed member synced")
+	}
+	edit(t, b, info.ID, api.Edit{Pos: 0, Ins: ">"})
+	waitFor(t, "a and b to converge", func() bool { return text(t, a, info.ID) == ">before after" && text(t, b, info.ID) == ">before after" })
+	if got := text(t, c, info.ID); strings.Contains(got, "after") {
+		t.Fatalf("the removed device read %q", got)
+	}
+	if n := storedBy(t, a, id, c.m.opts.Agent); n != 0 {
+		t.Fatalf("a stored %d transactions of the removed device", n)
+	}
+	// Once c has heard of its removal (in a's proof), it refuses its own
+	// edits.
+	waitFor(t, "c to know it was removed", func() bool {
+		st, err := c.m.DocStatus(ctx, info.ID)
+		return err == nil && st.Role == ""
+	})
+	if _, err := c.m.Edit(ctx, info.ID, []api.Edit{{Ins: "x"}}); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a removed device's edit: %v", err)
+	}
+	// A member invited after the removal reads everything.
+	d := newTestNode(t, h, "d", nil)
+	h.connect(a.net, d.net)
+	share(t, a, d, info.ID, "read")
+	waitFor(t, "the late member to read the whole history", func() bool { return text(t, d, info.ID) == ">before after" })
+}
