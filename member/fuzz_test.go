@@ -2,10 +2,15 @@ package member
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +19,10 @@ import (
 
 // The fuzz targets decode hostile bytes: nothing may panic, and whatever
 // decodes must encode back to the same bytes (one byte form per record).
+// The targets of the wire and disk decoders (envelope.go, book.go,
+// route.go) also require every refusal to be a rejection (vocab.ErrRejected,
+// naming its reason): what a peer or the disk sent is counted, not crashed
+// on or logged as an internal error.
 // Their committed seeds (testdata/fuzz) are valid records of a fixed
 // document and a few broken ones; -write-seeds regenerates them.
 
@@ -30,6 +39,14 @@ type fixture struct {
 	proof      *Proof
 	revocation *Revocation
 	keyring    *Keyring
+	next       *Secret // epoch 1's, made by the revocation's rekey
+
+	envelope *Envelope // a signed header and its sealed payload
+	route    *RouteKey
+	topic    string
+	book     *Book // the admin, a writer (revoked) and an invited device
+	local    *Local
+	peers    [2][]byte // two peer IDs (binary, as libp2p gives them)
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -54,6 +71,32 @@ func newFixture(t testing.TB) *fixture {
 	must(t, err)
 	f.revocation, err = Revoke(f.dev.Sign, f.chain, d.ID, x.Public(), vocab.Version{AgentOf(x.Public()): 4}, rk)
 	must(t, err)
+	f.next = next
+
+	// The records of the wire and the disk (made from fresh readers, so
+	// the records above, and their seeds, stay as they were).
+	eh := resigned(t, f.dev, f.header, func(h *Header) { h.SetPayload(f.sealed) }) // SealedAD does not cover the payload hash
+	f.envelope, err = NewEnvelope(eh, f.sealed)
+	must(t, err)
+	f.route, err = NewRouteKey(d.ID)
+	must(t, err)
+	f.topic = "weft/doc/" + TopicHex(d.ID)
+	f.book, err = NewBook(d.Public)
+	must(t, err)
+	joined, err := Join(f.invite, newDevice(t, 3), RoleNone, "", 0)
+	must(t, err)
+	for _, c := range []Chain{f.chain, grantTo(t, f.dev.Sign, d.ID, f.chain, x, RoleWrite), joined} {
+		_, _, err := f.book.Add(c, IgnoreExpiry)
+		must(t, err)
+	}
+	_, err = f.book.Revoke(f.revocation)
+	must(t, err)
+	f.local = &Local{DocKey: d.Key, Chain: f.chain, Secrets: []EpochSecret{{0, d.Secret}, {1, *next}}}
+	for i, dev := range []*Device{f.dev, x} {
+		// A libp2p peer ID of an Ed25519 key: identity multihash of the
+		// key's protobuf.
+		f.peers[i] = append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}, dev.Public()...)
+	}
 	return f
 }
 
@@ -66,6 +109,18 @@ func (f *fixture) seeds() map[string][]any {
 		return []any{b, cut, flipped, []byte{}}
 	}
 	inv := f.invite.String()
+	routed := func(plain []byte) []byte {
+		b, err := f.route.Seal(f.topic, plain)
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	chains := f.book.Roster()
+	slices.Reverse(chains)
+	unsorted := marshal(bookWire{V: Format, DocKey: f.doc.Public, Chains: chains, Revocations: [][]byte{f.revocation.Marshal()}})
+	localOf := func(l Local) []byte { return l.Marshal() }
+	mac := OpenMAC(f.doc.ID, f.peers[0], f.peers[1])
 	return map[string][]any{
 		"FuzzParseGenesis":    mutations(f.doc.Genesis().Marshal()),
 		"FuzzParseChain":      mutations(f.chain.Marshal()),
@@ -74,6 +129,28 @@ func (f *fixture) seeds() map[string][]any {
 		"FuzzParseHeader":     mutations(f.header.Marshal()),
 		"FuzzParseProof":      mutations(f.proof.Marshal()),
 		"FuzzParseRevocation": mutations(f.revocation.Marshal()),
+
+		"FuzzKind":               {f.envelope.Raw, Announce(f.chain), AnnounceRevocation(f.revocation), marshal([]uint64{5}), []byte{0x80}},
+		"FuzzParseEnvelope":      mutations(f.envelope.Raw),
+		"FuzzParseAnnounce":      mutations(Announce(f.chain)),
+		"FuzzParseRevocationMsg": mutations(AnnounceRevocation(f.revocation)),
+		"FuzzParseBook":          append(mutations(f.book.Marshal()), unsorted),
+		"FuzzParseLocal": append(mutations(f.local.Marshal()),
+			localOf(Local{Chain: f.chain, Secrets: []EpochSecret{{1, *f.next}, {0, f.doc.Secret}}})), // no document key, secrets out of order
+		"FuzzRouteOpen": {
+			[]any{f.topic, routed(f.envelope.Raw)},
+			[]any{f.topic, routed(Announce(f.chain))},
+			[]any{f.topic, routed(AnnounceRevocation(f.revocation))},
+			[]any{"weft/doc/other", routed(Announce(f.chain))},
+			[]any{f.topic, f.sealed}, // a payload's seal, not a route's
+			[]any{f.topic, []byte{}},
+		},
+		"FuzzCheckOpenMAC": {
+			[]any{f.peers[0], f.peers[1], mac},
+			[]any{f.peers[1], f.peers[0], mac},
+			[]any{f.peers[0], f.peers[1], mac[:16]},
+			[]any{bytes.Repeat([]byte{1}, maxPeerIDBytes+1), f.peers[1], mac},
+		},
 	}
 }
 
@@ -86,14 +163,22 @@ func TestWriteSeeds(t *testing.T) {
 		must(t, os.RemoveAll(dir))
 		must(t, os.MkdirAll(dir, 0o755))
 		for i, in := range inputs {
-			var line string
-			switch v := in.(type) {
-			case []byte:
-				line = fmt.Sprintf("[]byte(%q)", v)
-			case string:
-				line = fmt.Sprintf("string(%q)", v)
+			args, ok := in.([]any) // a target of several arguments
+			if !ok {
+				args = []any{in}
 			}
-			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte("go test fuzz v1\n"+line+"\n"), 0o644))
+			text := "go test fuzz v1\n"
+			for _, a := range args {
+				switch v := a.(type) {
+				case []byte:
+					text += fmt.Sprintf("[]byte(%q)\n", v)
+				case string:
+					text += fmt.Sprintf("string(%q)\n", v)
+				default:
+					t.Fatalf("%s: seed argument of type %T", target, a)
+				}
+			}
+			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(text), 0o644))
 		}
 	}
 }
@@ -119,6 +204,51 @@ func TestSeedsDecode(t *testing.T) {
 	r, err := ParseRevocation(first("FuzzParseRevocation"))
 	must(t, err)
 	must(t, VerifyRevocation(r, fx.doc.Public, 0))
+
+	for _, in := range s["FuzzKind"][:3] {
+		_, err = Kind(in.([]byte))
+		must(t, err)
+	}
+	_, err = ParseEnvelope(first("FuzzParseEnvelope"), fx.doc.ID)
+	must(t, err)
+	_, err = ParseAnnounce(first("FuzzParseAnnounce"))
+	must(t, err)
+	_, err = ParseRevocationMsg(first("FuzzParseRevocationMsg"))
+	must(t, err)
+	for _, in := range []any{s["FuzzParseBook"][0], s["FuzzParseBook"][4]} {
+		b, err := ParseBook(in.([]byte), fx.doc.ID)
+		must(t, err)
+		if b.Len() != 3 || len(b.Revocations()) != 1 {
+			t.Fatalf("seed book of %d members and %d revocations; want 3 and 1", b.Len(), len(b.Revocations()))
+		}
+	}
+	for _, in := range []any{s["FuzzParseLocal"][0], s["FuzzParseLocal"][4]} {
+		_, err = ParseLocal(in.([]byte))
+		must(t, err)
+	}
+	for _, in := range s["FuzzRouteOpen"][:3] {
+		args := in.([]any)
+		_, err = fx.route.Open(args[0].(string), args[1].([]byte))
+		must(t, err)
+	}
+	args := s["FuzzCheckOpenMAC"][0].([]any)
+	must(t, CheckOpenMAC(fx.doc.ID, args[0].([]byte), args[1].([]byte), args[2].([]byte)))
+}
+
+// refused fails t unless err is a rejection that names its reason.
+func refused(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, vocab.ErrRejected) || vocab.Reason(err) == "" {
+		t.Fatalf("%s: error %q is not a rejection", what, err)
+	}
+}
+
+// kindIs fails t unless Kind reads data as kind.
+func kindIs(t *testing.T, data []byte, kind uint64) {
+	t.Helper()
+	if k, err := Kind(data); err != nil || k != kind {
+		t.Fatalf("a message that decodes as kind %d reads as kind %d (%v)", kind, k, err)
+	}
 }
 
 // decodesBack parses data and fails t unless what parses encodes back to
@@ -230,6 +360,240 @@ func FuzzParseRevocation(f *testing.F) {
 			if _, err := r.Rekey.Open(fx.doc.ID, fx.dev.Box); err != nil && vocab.Reason(err) != vocab.ReasonRevoked && vocab.Reason(err) != vocab.ReasonDecrypt {
 				t.Fatalf("rekey: %v", err)
 			}
+		}
+	})
+}
+
+func FuzzKind(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := Kind(data)
+		if err != nil {
+			refused(t, "kind", err)
+		} else if k != KindEnvelope && k != KindAnnounce && k != KindRevoke {
+			t.Fatalf("kind %d accepted", k)
+		}
+		if _, err := ParseEnvelope(data, vocab.DocID{}); err == nil {
+			kindIs(t, data, KindEnvelope)
+		}
+		if _, err := ParseAnnounce(data); err == nil {
+			kindIs(t, data, KindAnnounce)
+		}
+		if _, err := ParseRevocationMsg(data); err == nil {
+			kindIs(t, data, KindRevoke)
+		}
+	})
+}
+
+// An envelope is decoded without re-encoding (its header's hash is taken
+// from its bytes): a non-canonical one may parse, but its hash is not the
+// one its signature covers, and encoding it again gives the canonical
+// envelope, which parses back to the header's hash.
+func FuzzParseEnvelope(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := ParseEnvelope(data, vocab.DocID{})
+		if err != nil {
+			refused(t, "envelope", err)
+			return
+		}
+		kindIs(t, data, KindEnvelope)
+		h := e.Header
+		if len(h.Sig) != ed25519.SignatureSize || h.CheckPayload(e.Payload) != nil || !bytes.Equal(e.Raw, data) {
+			t.Fatal("an envelope without a signature, or with another payload, accepted")
+		}
+		if _, err := ParseEnvelope(data, fx.doc.ID); err != nil {
+			refused(t, "envelope for a document", err)
+			if h.Doc == fx.doc.ID {
+				t.Fatalf("an envelope of the document refused for it: %v", err)
+			}
+		} else if h.Doc != fx.doc.ID {
+			t.Fatalf("an envelope of %s accepted for %s", h.Doc, fx.doc.ID)
+		}
+		again, err := NewEnvelope(h, e.Payload)
+		if err != nil {
+			t.Fatalf("a parsed envelope does not encode: %v", err)
+		}
+		back, err := ParseEnvelope(again.Raw, h.Doc)
+		if err != nil {
+			t.Fatalf("a re-encoded envelope does not parse: %v", err)
+		}
+		if again.Hash != h.Hash() || back.Hash != again.Hash || !bytes.Equal(back.Header.Marshal(), h.Marshal()) || !bytes.Equal(back.Payload, e.Payload) {
+			t.Fatal("a re-encoded envelope parses back to another header")
+		}
+		if bytes.Equal(again.Raw, data) && e.Hash != again.Hash {
+			t.Fatal("a canonical envelope's hash is not its header's")
+		}
+		if e.Hash != again.Hash && h.verifySig(&e.Hash) == nil {
+			t.Fatal("a non-canonical header verifies under the hash of its bytes")
+		}
+	})
+}
+
+func FuzzParseAnnounce(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseAnnounce(data)
+		if err != nil {
+			refused(t, "announcement", err)
+			return
+		}
+		kindIs(t, data, KindAnnounce)
+		if !bytes.Equal(Announce(c), data) {
+			t.Fatal("announcement does not encode back to its bytes")
+		}
+		if m, err := Verify(c, fx.doc.Public, IgnoreExpiry); err != nil {
+			refused(t, "announced chain", err)
+		} else if !m.Role.Valid() {
+			t.Fatal("an announced chain verifies and grants no role")
+		}
+	})
+}
+
+// A revocation message's third element is not read (AnnounceRevocation
+// writes it empty): only messages with it empty must encode back to their
+// bytes; every one re-encodes to the same revocation.
+func FuzzParseRevocationMsg(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRevocationMsg(data)
+		if err != nil {
+			refused(t, "revocation message", err)
+			return
+		}
+		kindIs(t, data, KindRevoke)
+		msg := AnnounceRevocation(r)
+		back, err := ParseRevocationMsg(msg)
+		if err != nil || back.Hash() != r.Hash() {
+			t.Fatalf("a re-encoded revocation message parses to another revocation (%v)", err)
+		}
+		var w pairWire
+		if err := decMode.Unmarshal(data, &w); err != nil {
+			t.Fatalf("a parsed revocation message does not decode: %v", err)
+		}
+		if len(w.B) == 0 && !bytes.Equal(msg, data) {
+			t.Fatal("revocation message does not encode back to its bytes")
+		}
+		if err := VerifyRevocation(r, fx.doc.Public, IgnoreExpiry); err != nil {
+			refused(t, "gossiped revocation", err)
+		}
+	})
+}
+
+// A book may arrive with its chains in any order, a device twice, a
+// revocation twice: parsed, it encodes in one form, which parses back to
+// the same roster, revocations and roles.
+func FuzzParseBook(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBook(data, fx.doc.ID)
+		if err != nil {
+			refused(t, "book", err)
+			return
+		}
+		enc := b.Marshal()
+		back, err := ParseBook(enc, fx.doc.ID)
+		if err != nil {
+			t.Fatalf("a re-encoded book does not parse: %v", err)
+		}
+		if !bytes.Equal(back.Marshal(), enc) {
+			t.Fatal("a re-encoded book encodes differently when parsed again")
+		}
+		if !back.DocKey.Equal(b.DocKey) || !slices.EqualFunc(back.Roster(), b.Roster(), bytes.Equal) {
+			t.Fatal("a re-encoded book parses back to another roster")
+		}
+		if !slices.EqualFunc(back.Revocations(), b.Revocations(), func(x, y *Revocation) bool { return x.Hash() == y.Hash() }) {
+			t.Fatal("a re-encoded book parses back to other revocations")
+		}
+		for _, c := range b.Chains() {
+			m, pub := b.Member(c.Leaf().Subject), c.Leaf().Subject
+			if got := back.Member(pub); got == nil || got.Role != m.Role || back.Revoked(pub) != b.Revoked(pub) {
+				t.Fatalf("a re-encoded book grants %x otherwise", pub)
+			}
+			if _, err := Verify(c, fx.doc.Public, IgnoreExpiry); err != nil {
+				t.Fatalf("a book holds a chain that does not verify: %v", err)
+			}
+		}
+	})
+}
+
+// Local keys may arrive with their secrets in any order: parsed, they
+// encode in epoch order, which parses back to the same keys; keys already
+// in order encode back to their bytes.
+func FuzzParseLocal(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ParseLocal(data)
+		if err != nil {
+			refused(t, "local keys", err)
+			return
+		}
+		enc := l.Marshal()
+		back, err := ParseLocal(enc)
+		if err != nil {
+			t.Fatalf("re-encoded local keys do not parse: %v", err)
+		}
+		if !back.DocKey.Equal(l.DocKey) || !bytes.Equal(back.Chain.Marshal(), l.Chain.Marshal()) || !slices.Equal(back.Secrets, l.Secrets) || !bytes.Equal(back.Marshal(), enc) {
+			t.Fatal("re-encoded local keys parse back to other keys")
+		}
+		var w localWire
+		if err := decMode.Unmarshal(data, &w); err != nil {
+			t.Fatalf("parsed local keys do not decode: %v", err)
+		}
+		inOrder := slices.IsSortedFunc(w.Secrets, func(x, y secretWire) int { return cmp.Compare(x.Epoch, y.Epoch) })
+		if inOrder && !bytes.Equal(enc, data) {
+			t.Fatal("local keys in epoch order do not encode back to their bytes")
+		}
+		if _, err := l.Keyring(fx.doc.ID); err != nil {
+			refused(t, "local keys' keyring", err)
+		}
+	})
+}
+
+// The route seal's nonce is synthetic and every byte of the sealed form
+// is authenticated: whatever opens is exactly the seal of what it opens
+// to, and under no other topic.
+func FuzzRouteOpen(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, topic string, data []byte) {
+		pt, err := fx.route.Open(topic, data)
+		if err != nil {
+			refused(t, "gossip message", err)
+			return
+		}
+		again, err := fx.route.Seal(topic, pt)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("a gossip message opens that is not its plaintext's seal (%v)", err)
+		}
+		if _, err := fx.route.Open(topic+"x", data); err == nil {
+			t.Fatal("a gossip message opens under another topic")
+		}
+	})
+}
+
+// An open MAC checks exactly when it is the MAC of this document and this
+// pair of peers in this order: not reversed, not with the bytes split
+// between the peers otherwise, not for another document.
+func FuzzCheckOpenMAC(f *testing.F) {
+	fx := newFixture(f)
+	other := newDoc(f, 2).ID
+	f.Fuzz(func(t *testing.T, from, to, mac []byte) {
+		err := CheckOpenMAC(fx.doc.ID, from, to, mac)
+		want := len(from) <= maxPeerIDBytes && len(to) <= maxPeerIDBytes && hmac.Equal(mac, OpenMAC(fx.doc.ID, from, to))
+		if (err == nil) != want {
+			t.Fatalf("open MAC check: %v, want it to pass: %v", err, want)
+		}
+		if err != nil {
+			refused(t, "open MAC", err)
+			return
+		}
+		if !bytes.Equal(from, to) && CheckOpenMAC(fx.doc.ID, to, from, mac) == nil {
+			t.Fatal("an open MAC checks for the reversed pair")
+		}
+		if len(to) > 0 && len(from) < maxPeerIDBytes && CheckOpenMAC(fx.doc.ID, append(bytes.Clone(from), to[0]), to[1:], mac) == nil {
+			t.Fatal("an open MAC checks for the peer IDs split otherwise")
+		}
+		if CheckOpenMAC(other, from, to, mac) == nil {
+			t.Fatal("an open MAC checks for another document")
 		}
 	})
 }
