@@ -283,7 +283,14 @@ type Local struct {
 	DocKey  ed25519.PrivateKey // nil unless this device made the document
 	Chain   Chain
 	Secrets []EpochSecret
+	// SealedTitle is the latest sealed title a member that cannot read
+	// (a relay) was given, to pass on as it came.
+	SealedTitle []byte
 }
+
+// MaxSealedTitle bounds a sealed title (a title of 256 code points, at
+// most 4 bytes each, sealed).
+const MaxSealedTitle = 1024 + Overhead
 
 type secretWire struct {
 	_      struct{} `cbor:",toarray"`
@@ -292,18 +299,22 @@ type secretWire struct {
 }
 
 type localWire struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	DocSeed []byte
-	Chain   []byte
-	Secrets []secretWire
+	_           struct{} `cbor:",toarray"`
+	V           uint64
+	DocSeed     []byte
+	Chain       []byte
+	Secrets     []secretWire
+	SealedTitle []byte
 }
 
 func (w localWire) version() uint64 { return w.V }
 
 // Marshal encodes l: [1, document key seed (or empty), chain, [[epoch, secret]…]].
 func (l *Local) Marshal() []byte {
-	w := localWire{V: Format, Chain: l.Chain.Marshal()}
+	w := localWire{V: Format, Chain: l.Chain.Marshal(), Secrets: []secretWire{}, SealedTitle: l.SealedTitle}
+	if w.SealedTitle == nil {
+		w.SealedTitle = []byte{}
+	}
 	if l.DocKey != nil {
 		w.DocSeed = l.DocKey.Seed()
 	}
@@ -320,7 +331,13 @@ func ParseLocal(data []byte) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(w.SealedTitle) > MaxSealedTitle {
+		return nil, vocab.Reject(vocab.ReasonOversized, "local keys: sealed title of %d bytes", len(w.SealedTitle))
+	}
 	l := &Local{}
+	if len(w.SealedTitle) > 0 {
+		l.SealedTitle = w.SealedTitle
+	}
 	switch len(w.DocSeed) {
 	case 0:
 	case ed25519.SeedSize:

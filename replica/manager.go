@@ -130,7 +130,8 @@ type Manager struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	dev *member.Device // this device: signs what it writes
+	dev    *member.Device // this device: signs what it writes
+	hostMu sync.Mutex     // serialises accepting documents to keep
 
 	mu     sync.Mutex
 	docs   map[store.DocID]*docState

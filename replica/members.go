@@ -300,7 +300,12 @@ func (ms *membership) openPresence(topic string, sealed []byte) ([]byte, error) 
 // the document ID as associated data); a member without the read secret
 // has none to send.
 func (ms *membership) sealTitle(title string) []byte {
-	if ms.keys == nil || title == "" {
+	if ms.keys == nil {
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		return ms.local.SealedTitle // a relay passes on what it was given
+	}
+	if title == "" {
 		return nil
 	}
 	b, err := ms.keys.Seal(rand.Reader, member.PurposeTitle, []byte(title), ms.doc[:])
@@ -308,6 +313,25 @@ func (ms *membership) sealTitle(title string) []byte {
 		return nil
 	}
 	return b
+}
+
+// keepTitle records, on a member that cannot read, the sealed title a
+// member sent (it cannot tell which of two is newer; the last one heard
+// wins). It reports whether it changed.
+func (ms *membership) keepTitle(sealed []byte) bool {
+	if ms.keys != nil || len(sealed) == 0 || len(sealed) > member.MaxSealedTitle {
+		return false
+	}
+	if s, err := member.ParseSealed(sealed); err != nil || s.Purpose != member.PurposeTitle {
+		return false
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if string(ms.local.SealedTitle) == string(sealed) {
+		return false
+	}
+	ms.local.SealedTitle = append([]byte(nil), sealed...)
+	return true
 }
 
 func (ms *membership) openTitle(sealed []byte) string {

@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +61,9 @@ func startTestNode(t *testing.T, h *hub, id string, mem ds.Batching, mod func(*O
 		opts.Transport = n
 	}
 	opts.SyncInterval = time.Hour // tests trigger catch-up explicitly
+	if os.Getenv("WEFT_TEST_LOG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+	}
 	if mod != nil {
 		mod(&opts)
 	}

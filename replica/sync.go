@@ -165,6 +165,9 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return vocab.Reject(vocab.ReasonMalformed, "expected a hello for %s", doc)
 	}
 	m.adoptTitle(ctx, doc, ms.openTitle(hello.SealedTitle))
+	if ms.keepTitle(hello.SealedTitle) {
+		d.saveMembers()
+	}
 	return m.exchange(ctx, s, d, hello.Version)
 }
 
@@ -256,7 +259,12 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	d := m.byTopic([16]byte(open.Topic))
 	if d == nil && len(open.Grant) > 0 {
 		var err error
-		if d, err = m.acceptGrant(ctx, peer, [16]byte(open.Topic), open); err != nil {
+		m.hostMu.Lock() // one grant at a time: two for one document make it once
+		if d = m.byTopic([16]byte(open.Topic)); d == nil {
+			d, err = m.acceptGrant(ctx, peer, [16]byte(open.Topic), open)
+		}
+		m.hostMu.Unlock()
+		if err != nil {
 			m.countReject(err)
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
 		}
@@ -308,6 +316,9 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		return
 	}
 	m.adoptTitle(ctx, id, ms.openTitle(hello.SealedTitle))
+	if ms.keepTitle(hello.SealedTitle) {
+		d.saveMembers()
+	}
 	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
@@ -341,7 +352,11 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	go func() {
 		select {
 		case <-ctx.Done():
-			_ = s.Reset()
+			select {
+			case <-finished: // done already: the caller's cancel, not a stall
+			default:
+				_ = s.Reset()
+			}
 		case <-finished:
 		}
 	}()
@@ -498,18 +513,23 @@ func (m *Manager) parseEnvs(d *docState, raws [][]byte) ([]received, error) {
 	if ms == nil {
 		return nil, errLegacy
 	}
-	envs := make([]received, len(raws))
+	envs := make([]received, 0, len(raws))
 	newest := make(map[string]int)
 	covered := make([]bool, len(raws))
-	for i, raw := range raws {
+	for _, raw := range raws {
 		e, err := member.ParseEnvelope(raw, d.id)
 		if err != nil {
-			return nil, err
+			return nil, err // not an envelope: the peer is broken or hostile
 		}
 		if err := ms.author(e.Header.Span()); err != nil {
-			return nil, err
+			// Perhaps a member this replica has not heard of yet (the
+			// roster came before it): skipped, the next catch-up brings
+			// it with a roster that names its author.
+			m.stats.reject(vocab.Reason(err))
+			continue
 		}
-		envs[i] = received{sig: e}
+		i := len(envs)
+		envs = append(envs, received{sig: e})
 		if j, ok := newest[e.Header.Agent]; ok {
 			if p := envs[j].sig; p.Header.Span().End() == e.Header.Seq && e.Header.Prev == p.Hash {
 				covered[j] = true
