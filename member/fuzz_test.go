@@ -400,9 +400,10 @@ func FuzzKind(f *testing.F) {
 }
 
 // An envelope is decoded without re-encoding (its header's hash is taken
-// from its bytes): a non-canonical one may parse, but its hash is not the
-// one its signature covers, and encoding it again gives the canonical
-// envelope, which parses back to the header's hash.
+// from its bytes), so one in a non-canonical encoding may parse: a
+// non-canonical header then has a hash its signature does not cover.
+// Encoding it again gives the canonical envelope, which parses back to the
+// header's own hash.
 func FuzzParseEnvelope(f *testing.F) {
 	fx := newFixture(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
