@@ -28,6 +28,7 @@ type Book struct {
 	doc     vocab.DocID
 	members map[string]*entry // by the subject key's bytes
 	revs    []*Revocation     // verified (IgnoreExpiry), each once
+	proofs  map[string]*Proof // equivocation proofs, by agent: the one of lowest ForkSeq
 }
 
 // MaxRevocations bounds the revocations a Book holds.
@@ -45,7 +46,41 @@ func NewBook(docKey ed25519.PublicKey) (*Book, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Book{DocKey: docKey, doc: doc, members: make(map[string]*entry)}, nil
+	return &Book{DocKey: docKey, doc: doc, members: make(map[string]*entry), proofs: make(map[string]*Proof)}, nil
+}
+
+// AddProof verifies an equivocation proof and keeps it when it puts an
+// earlier seq of its agent in dispute than the book knew; changed says
+// whether it did.
+func (b *Book) AddProof(p *Proof) (changed bool, err error) {
+	if p.A.Doc != b.doc {
+		return false, vocab.Reject(vocab.ReasonWrongDocument, "a proof for another document")
+	}
+	if err := p.Verify(); err != nil {
+		return false, err
+	}
+	if old, ok := b.proofs[p.Agent()]; ok && old.ForkSeq() <= p.ForkSeq() {
+		return false, nil
+	}
+	if _, ok := b.proofs[p.Agent()]; !ok && len(b.proofs) >= MaxMembers {
+		return false, vocab.Reject(vocab.ReasonOversized, "more than %d proofs", MaxMembers)
+	}
+	b.proofs[p.Agent()] = p
+	return true, nil
+}
+
+// Proofs returns the proofs held, by agent.
+func (b *Book) Proofs() []*Proof {
+	agents := make([]string, 0, len(b.proofs))
+	for a := range b.proofs {
+		agents = append(agents, a)
+	}
+	sort.Strings(agents)
+	out := make([]*Proof, len(agents))
+	for i, a := range agents {
+		out[i] = b.proofs[a]
+	}
+	return out
 }
 
 // Revoke verifies a revocation (as a record of the history, without a
@@ -162,6 +197,11 @@ func (b *Book) Author(s vocab.Span) (*Member, error) {
 	if rs := b.revocationsOf(pub); len(rs) > 0 && !Counted(s, rs) {
 		return nil, vocab.Reject(vocab.ReasonRevoked, "agent %.16s… belongs to a removed member", s.Agent)
 	}
+	if p, ok := b.proofs[s.Agent]; ok && s.End() > p.ForkSeq() {
+		// From the fork on, none of the agent's transactions count, on
+		// either branch (docs/members-only.md).
+		return nil, vocab.Reject(vocab.ReasonEquivocation, "agent %.16s… signed two histories from seq %d", s.Agent, p.ForkSeq())
+	}
 	return m, nil
 }
 
@@ -216,15 +256,21 @@ type bookWire struct {
 	DocKey      []byte
 	Chains      [][]byte
 	Revocations [][]byte
+	Proofs      [][]byte
 }
 
 func (w bookWire) version() uint64 { return w.V }
 
-// Marshal encodes the book: [1, document key, [chain…], [revocation…]].
+// Marshal encodes the book: [1, document key, [chain…], [revocation…],
+// [proof…]].
 func (b *Book) Marshal() []byte {
 	w := bookWire{V: Format, DocKey: b.DocKey, Chains: b.Roster(), Revocations: [][]byte{}}
 	for _, r := range b.revs {
 		w.Revocations = append(w.Revocations, r.Marshal())
+	}
+	w.Proofs = [][]byte{}
+	for _, p := range b.Proofs() {
+		w.Proofs = append(w.Proofs, p.Marshal())
 	}
 	return marshal(w)
 }
@@ -264,6 +310,15 @@ func ParseBook(data []byte, doc vocab.DocID) (*Book, error) {
 			return nil, err
 		}
 		if _, err := b.Revoke(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, raw := range w.Proofs {
+		p, err := ParseProof(raw, doc)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.AddProof(p); err != nil {
 			return nil, err
 		}
 	}

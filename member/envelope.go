@@ -13,12 +13,14 @@ import (
 //	                                      ; payload: its sealed payload
 //	announcement = [3, chain]             ; a member's chain
 //	revocation   = [4, revocation]        ; a removal and its rekey
+//	proof        = [5, proof]             ; an agent's equivocation
 //
 // Every gossip message is sealed whole under the route key (route.go).
 const (
 	KindEnvelope = 2
 	KindAnnounce = 3
 	KindRevoke   = 4
+	KindProof    = 5
 	// MaxEnvelopeBytes bounds an envelope: a header and a sealed payload
 	// of at most 4 MiB.
 	MaxEnvelopeBytes = MaxSealedBytes + MaxHeaderBytes + 16
@@ -67,10 +69,10 @@ func Kind(data []byte) (uint64, error) {
 		return 0, vocab.Reject(vocab.ReasonMalformed, "gossip message: %v", err)
 	}
 	switch head[0] {
-	case KindEnvelope, KindAnnounce, KindRevoke:
+	case KindEnvelope, KindAnnounce, KindRevoke, KindProof:
 		return head[0], nil
 	}
-	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d to %d)", head[0], KindEnvelope, KindRevoke)
+	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d to %d)", head[0], KindEnvelope, KindProof)
 }
 
 // ParseEnvelope decodes an envelope for doc: bounded, canonical, its header
@@ -141,4 +143,24 @@ func ParseRevocationMsg(data []byte) (*Revocation, error) {
 		return nil, vocab.Reject(vocab.ReasonVersion, "revocation message of kind %d (want %d)", w.V, KindRevoke)
 	}
 	return ParseRevocation(w.A)
+}
+
+// AnnounceProof encodes an equivocation proof for gossip.
+func AnnounceProof(p *Proof) []byte {
+	return marshal(pairWire{V: KindProof, A: p.Marshal(), B: []byte{}})
+}
+
+// ParseProofMsg decodes and verifies a gossiped proof for doc.
+func ParseProofMsg(data []byte, doc vocab.DocID) (*Proof, error) {
+	if len(data) > MaxProofBytes+16 {
+		return nil, vocab.Reject(vocab.ReasonOversized, "proof message of %d bytes", len(data))
+	}
+	var w pairWire
+	if err := unmarshal(data, &w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "proof message: %v", err)
+	}
+	if w.V != KindProof {
+		return nil, vocab.Reject(vocab.ReasonVersion, "proof message of kind %d (want %d)", w.V, KindProof)
+	}
+	return ParseProof(w.A, doc)
 }

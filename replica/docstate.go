@@ -159,6 +159,18 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if kind == member.KindProof {
+		p, err := member.ParseProofMsg(pt, d.id)
+		if err != nil {
+			return nil, err
+		}
+		if changed, err := ms.addProof(p); err != nil {
+			return nil, err
+		} else if changed {
+			d.saveMembers()
+		}
+		return announced{}, nil
+	}
 	if kind == member.KindRevoke {
 		r, err := member.ParseRevocationMsg(pt)
 		if err != nil {
@@ -208,6 +220,23 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 	}
 	return rv, nil
+}
+
+// forked keeps a proof of equivocation the driver met, saves it and
+// passes it on: every replica that hears it stops counting the agent's
+// transactions from the fork on.
+func (d *docState) forked(p *member.Proof) {
+	changed, err := d.mem.addProof(p)
+	if err != nil || !changed {
+		return
+	}
+	d.m.log.Warn("a member signed two histories", "doc", d.id, "agent", p.Agent(), "from_seq", p.ForkSeq())
+	d.saveMembers()
+	if d.topic != nil {
+		if err := d.topic.Publish(d.m.ctx, member.AnnounceProof(p)); err != nil {
+			d.m.log.Debug("publishing a proof", "doc", d.id, "err", err)
+		}
+	}
 }
 
 // announce publishes this device's chain on the document's topic, so

@@ -272,6 +272,9 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 	for _, reason := range r.rejected {
 		m.stats.reject(reason)
 	}
+	for _, p := range r.proofs {
+		dr.d.forked(p)
+	}
 	if len(r.records) == 0 {
 		return r, r.refused
 	}
@@ -381,6 +384,29 @@ func (dr *driver) signedMissing(ctx context.Context, v store.Version) ([][]byte,
 		return nil
 	})
 	return out, err
+}
+
+// forkedHeads returns, for each agent whose version a peer shares but
+// whose last header's hash it names differently, this replica's last
+// envelope of that agent: the peer then holds both and can prove the fork.
+func (dr *driver) forkedHeads(ctx context.Context, theirs store.Version, heads map[string][]byte) ([][]byte, error) {
+	var out [][]byte
+	for agent, h := range heads {
+		mine, ok := dr.hl.heads[agent]
+		last := dr.hl.last[agent]
+		if !ok || last == nil || theirs[agent] != dr.hl.version[agent] || string(h) == string(mine[:]) {
+			continue
+		}
+		rec, err := dr.d.m.opts.Store.Txn(ctx, dr.d.id, agent, last.Seq)
+		if err != nil {
+			continue // not flushed yet: the next exchange sends it
+		}
+		out = append(out, rec.Payload)
+		if len(out) >= 64 {
+			break
+		}
+	}
+	return out, nil
 }
 
 // missing returns envelopes of everything a replica at version v lacks,

@@ -85,7 +85,9 @@ type DocBehind struct {
 	ForS float64 `json:"for_s"`
 }
 
-// Run runs the check once. Its result (ReplicationReport) is the details of
+// Run runs the check once. A fork (a member caught signing two
+// histories) in an open document fails it too, relays or not: the
+// document is degraded until its members deal with the equivocator. Its result (ReplicationReport) is the details of
 // an obs health check.
 func (c *ReplicationCheck) Run(ctx context.Context) (any, error) {
 	peers, err := c.src.Peers(ctx)
@@ -93,10 +95,6 @@ func (c *ReplicationCheck) Run(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("listing peers: %w", err)
 	}
 	det := ReplicationReport{Peers: len(peers), Relays: []RelayReport{}}
-	if len(c.relays) == 0 {
-		det.Note = "no relay configured"
-		return det, nil
-	}
 	connected := map[string]bool{}
 	for _, p := range peers {
 		connected[p.ID] = true
@@ -110,6 +108,7 @@ func (c *ReplicationCheck) Run(ctx context.Context) (any, error) {
 		version, acked map[string]uint64
 	}
 	var open []docVersion
+	var forks []string
 	for _, d := range docs {
 		if d.Chars < 0 { // not loaded
 			continue
@@ -125,12 +124,23 @@ func (c *ReplicationCheck) Run(ctx context.Context) (any, error) {
 			return nil, fmt.Errorf("status of document %s: %w", d.ID, err)
 		}
 		open = append(open, docVersion{d.ID, st.Version, st.RelayAcked})
+		if len(st.Forks) > 0 {
+			forks = append(forks, fmt.Sprintf("document %s: a member signed two histories (%s); its transactions from there on do not count", d.ID, strings.Join(st.Forks, ", ")))
+		}
 	}
 
+	if len(c.relays) == 0 {
+		det.Note = "no relay configured"
+		if len(forks) > 0 {
+			sort.Strings(forks)
+			return det, errors.New(strings.Join(forks, "; "))
+		}
+		return det, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	var problems []string
+	problems := forks
 	for _, r := range c.relays {
 		rd := RelayReport{ID: r, Connected: connected[r]}
 		if rd.Connected {

@@ -26,15 +26,16 @@ const (
 // under one seq when they meet at its head.
 type hlog struct {
 	version vocab.Version
-	heads   map[string][32]byte // hash of each agent's last header
-	bytes   int64               // of the envelopes held
+	heads   map[string][32]byte       // hash of each agent's last header
+	last    map[string]*member.Header // each agent's last header (for proofs)
+	bytes   int64                     // of the envelopes held
 
 	waiting      map[vocab.ID]*member.Envelope // by (agent, first seq)
 	waitingBytes int
 }
 
 func newHlog() *hlog {
-	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, waiting: map[vocab.ID]*member.Envelope{}}
+	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, last: map[string]*member.Header{}, waiting: map[vocab.ID]*member.Envelope{}}
 }
 
 // verdict is what hlog.check says of one envelope.
@@ -56,7 +57,7 @@ func (l *hlog) check(e *member.Envelope) (verdict, error) {
 	switch {
 	case h.Span().End() <= have:
 		if h.Span().End() == have && l.heads[h.Agent] != e.Hash {
-			return 0, vocab.Reject(vocab.ReasonEquivocation, "agent %.16s… signed two different transactions ending at seq %d", h.Agent, h.Span().End()-1)
+			return 0, l.fork(e, "signed two different transactions ending at seq %d", h.Span().End()-1)
 		}
 		return vDuplicate, nil
 	case h.Seq < have:
@@ -67,7 +68,7 @@ func (l *hlog) check(e *member.Envelope) (verdict, error) {
 		return vWait, nil
 	}
 	if h.Seq > 0 && h.Prev != l.heads[h.Agent] {
-		return 0, vocab.Reject(vocab.ReasonEquivocation, "agent %.16s… signed a transaction at seq %d after another history", h.Agent, h.Seq)
+		return 0, l.fork(e, "signed a transaction at seq %d after another history", h.Seq)
 	}
 	for _, p := range h.Parents {
 		if !l.version.Contains(p) {
@@ -77,11 +78,29 @@ func (l *hlog) check(e *member.Envelope) (verdict, error) {
 	return vReady, nil
 }
 
+// forkError is an equivocation met at an agent's head: the header held
+// and the one that contradicts it, both signed, make a proof.
+type forkError struct {
+	error
+	held, other *member.Header
+}
+
+func (l *hlog) fork(e *member.Envelope, format string, args ...any) error {
+	err := vocab.Reject(vocab.ReasonEquivocation, "agent %.16s… "+format, append([]any{e.Header.Agent}, args...)...)
+	if held := l.last[e.Header.Agent]; held != nil {
+		return &forkError{error: err, held: held, other: e.Header}
+	}
+	return err
+}
+
+func (f *forkError) Unwrap() error { return f.error }
+
 // commit records a ready envelope as held.
 func (l *hlog) commit(e *member.Envelope) {
 	l.version[e.Header.Agent] = e.Header.Span().End()
 	l.bytes += int64(len(e.Raw))
 	l.heads[e.Header.Agent] = e.Hash
+	l.last[e.Header.Agent] = e.Header
 }
 
 // wait keeps e until its causal past arrives; false when the room is

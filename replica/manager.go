@@ -441,6 +441,9 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 	if ms := d.mem; ms != nil {
 		ms.mu.Lock()
 		st.Members = ms.book.Active()
+		ms.mu.Unlock()
+		st.Forks = ms.forks()
+		ms.mu.Lock()
 		if ms.keys != nil {
 			st.Epoch = ms.keys.Current().Epoch
 		}

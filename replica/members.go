@@ -45,7 +45,10 @@ func newMembership(doc vocab.DocID, dev *member.Device, book *member.Book, local
 		return nil, fmt.Errorf("replica: document %s: this device's capability: %w", doc, err)
 	}
 	if !ed25519.PublicKey(self.Subject).Equal(dev.Public()) {
-		return nil, fmt.Errorf("replica: document %s: the stored capability is another device's", doc)
+		// A store restored under a new identity: what it holds stays, but
+		// this device is no member until one grants it a place again
+		// (an invite, or weft doc host for a relay).
+		self = &member.Member{Role: member.RoleNone, Subject: dev.Public()}
 	}
 	ms.self = self
 	if self.Role.CanRead() {
@@ -115,7 +118,7 @@ func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, erro
 	if !changed {
 		return m, false, nil
 	}
-	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && m.Role > ms.self.Role && (!m.Role.CanRead() || ms.keys != nil) {
+	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && m.Role > ms.self.Role && (!m.Role.CanRead() || ms.keys != nil) && !ms.book.Revoked(m.Subject) {
 		ms.local.Chain, ms.self = c, m
 	}
 	return m, true, nil
@@ -350,4 +353,35 @@ func (ms *membership) docKey() []byte {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	return ms.book.DocKey
+}
+
+// addProof keeps an equivocation proof; changed says whether the book
+// learned something.
+func (ms *membership) addProof(p *member.Proof) (bool, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.book.AddProof(p)
+}
+
+// forks lists the agents caught equivocating: "agent@seq", the seq from
+// which nothing of theirs counts.
+func (ms *membership) forks() []string {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	var out []string
+	for _, p := range ms.book.Proofs() {
+		out = append(out, fmt.Sprintf("%s@%d", p.Agent(), p.ForkSeq()))
+	}
+	return out
+}
+
+// proofs returns the proofs held, encoded (for catch-up).
+func (ms *membership) proofs() [][]byte {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	var out [][]byte
+	for _, p := range ms.book.Proofs() {
+		out = append(out, p.Marshal())
+	}
+	return out
 }

@@ -3,9 +3,15 @@ package replica
 import (
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+	"weft/crdt"
+	"weft/vocab"
+	"weft/wire"
 
 	"weft/api"
 	"weft/member"
@@ -152,4 +158,90 @@ func TestRemoveRotatesAndCutsOff(t *testing.T) {
 	h.connect(a.net, d.net)
 	share(t, a, d, info.ID, "read")
 	waitFor(t, "the late member to read the whole history", func() bool { return text(t, d, info.ID) == ">before after" })
+}
+
+// firstTxn builds an agent's first transaction inserting text as a peer's
+// code would: sealed with keys, signed by key.
+func firstTxn(t *testing.T, doc store.DocID, key ed25519.PrivateKey, keys *member.Keyring, text string) *member.Envelope {
+	t.Helper()
+	c, _ := crdt.New(member.AgentOf(key.Public().(ed25519.PublicKey)))
+	txn, err := c.Insert(0, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := crdt.EncodeTxn(txn)
+	h := member.Header{Doc: doc, Header: wire.HeaderOf(txn)}
+	sealed, err := member.SealPayload(keys, crand.Reader, &h, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	e, err := member.NewEnvelope(&h, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A writer that signs two different transactions under one (agent, seq)
+// and gives one to each side of a partition is caught when the sides
+// meet: both keep the proof, report the fork (status, readiness) and
+// refuse the agent's transactions from the fork on.
+func TestEquivocationIsProvedAndReported(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	b := newTestNode(t, h, "b", nil)
+	w := newTestNode(t, h, "w", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	id, _ := store.ParseDocID(info.ID)
+	h.connect(a.net, b.net)
+	share(t, a, b, info.ID, "write")
+	share(t, a, w, info.ID, "write")
+	dw, _ := w.m.doc(id)
+	for _, n := range []*testNode{a, b} { // as w's announcement would
+		d, _ := n.m.doc(id)
+		if _, _, err := d.mem.add(dw.mem.localChain(), member.IgnoreExpiry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.disconnect(a.net, b.net)
+	one := firstTxn(t, id, w.net.key, dw.mem.keys, "one")
+	two := firstTxn(t, id, w.net.key, dw.mem.keys, "two")
+	for _, x := range []struct {
+		n *testNode
+		e *member.Envelope
+	}{{a, one}, {b, two}} {
+		d, _ := x.n.m.doc(id)
+		if err := d.do(ctx, func(dr *driver) error {
+			_, err := dr.apply(ctx, input{src: fromSync, envs: []received{{sig: x.e}}}, nil, time.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if text(t, a, info.ID) != "one" || text(t, b, info.ID) != "two" {
+		t.Fatalf("the partitions hold %q and %q", text(t, a, info.ID), text(t, b, info.ID))
+	}
+	h.connect(a.net, b.net)
+	if err := a.m.SyncWith(ctx, "b", id); err != nil {
+		t.Fatal(err)
+	}
+	agent := w.m.opts.Agent
+	for _, n := range []*testNode{a, b} {
+		waitFor(t, n.net.id+" to report the fork", func() bool {
+			st, err := n.m.DocStatus(ctx, info.ID)
+			return err == nil && slices.Equal(st.Forks, []string{agent + "@0"})
+		})
+		if _, err := NewReplicationCheck(n.m, nil, time.Minute, time.Now).Run(ctx); err == nil || !strings.Contains(err.Error(), "two histories") {
+			t.Fatalf("%s: readiness with a fork: %v", n.net.id, err)
+		}
+	}
+	// From the fork on, nothing of the agent's counts anywhere.
+	d, _ := a.m.doc(id)
+	if err := d.mem.author(vocab.Span{Agent: agent, Seq: 1, Len: 1}); vocab.Reason(err) != vocab.ReasonEquivocation {
+		t.Fatalf("the equivocator's next transaction: %v", err)
+	}
 }

@@ -13,8 +13,7 @@ import (
 // transaction is an envelope signed by its agent's device, that device a
 // member who may write according to the document's stored membership, its
 // header the one the store filed it under, and each agent's transactions
-// a hash chain. Signatures are checked once per run of an agent's chained
-// transactions (the newest vouches for the rest). A legacy document (no
+// a hash chain. Every signature is checked. A legacy document (no
 // membership record) is taken as it is: it was never shared.
 type RestoreCheck struct {
 	books map[store.DocID]*member.Book
@@ -76,9 +75,15 @@ func (c *RestoreCheck) Txn(doc store.DocID, r store.TxnRecord) error {
 	if !m.Role.CanWrite() {
 		return vocab.Reject(vocab.ReasonCapability, "written by a %v member", m.Role)
 	}
+	// Every signature is checked, not only each run's newest: what is
+	// restored is served to peers, who check the newest of each message's
+	// runs, so a bad signature anywhere would stall their catch-up.
+	if err := e.Header.Verify(); err != nil {
+		return err
+	}
 	if run := c.run; run != nil && run.doc == doc && run.agent == h.Agent {
 		if h.Seq == run.newest.Header.Span().End() && e.Header.Prev == run.newest.Hash {
-			run.newest = e // vouches for the one before, once verified
+			run.newest = e
 			return nil
 		}
 		if h.Seq < run.newest.Header.Span().End() {

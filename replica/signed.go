@@ -123,6 +123,14 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 			switch {
 			case err != nil:
 				refuse(vocab.Reason(err), err)
+				var fe *forkError
+				if errors.As(err, &fe) {
+					// Both headers are signed (this one was verified on
+					// arrival, the held one before it was stored): a proof.
+					if p, perr := member.NewProof(fe.held, fe.other); perr == nil {
+						r.proofs = append(r.proofs, p)
+					}
+				}
 			case v == vDuplicate:
 			case v == vWait:
 				if !hl.wait(e) {

@@ -119,6 +119,8 @@ type ready struct {
 	sealed [][]byte
 	txns   []*crdt.Txn
 	docID  vocab.DocID
+	// proofs are equivocations the step met: kept, passed on, reported.
+	proofs []*member.Proof
 }
 
 // stepConfig is what a step needs to know of the replica it runs in.

@@ -141,16 +141,16 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	if err := m.admit(d, peer, reply); err != nil {
 		return m.refuseSync(s, err)
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations()}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations(), Proofs: ms.proofs()}); err != nil {
 		_ = s.Reset()
 		return err
 	}
-	mine, err := d.version(ctx)
+	mine, heads, err := d.versionHeads(ctx)
 	if err != nil {
 		_ = s.Reset()
 		return err
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Heads: heads, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -168,7 +168,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	if ms.keepTitle(hello.SealedTitle) {
 		d.saveMembers()
 	}
-	return m.exchange(ctx, s, d, hello.Version)
+	return m.exchange(ctx, s, d, hello.Version, hello.Heads)
 }
 
 var errLegacy = errors.New("replica: a legacy document is not shared (upgrade it: weft doc upgrade)")
@@ -210,6 +210,13 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
 		}
 		if ch, err := ms.revoke(r); err == nil && ch {
 			changed = true
+		}
+	}
+	for _, raw := range p.Proofs {
+		if pr, err := member.ParseProof(raw, d.id); err == nil {
+			if ch, err := ms.addProof(pr); err == nil && ch {
+				changed = true
+			}
 		}
 	}
 	for _, raw := range p.Roster {
@@ -269,7 +276,15 @@ func (m *Manager) serveSync(peer string, s Stream) {
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
 		}
 	}
-	if d == nil || d.mem == nil {
+	if d != nil && d.mem != nil && d.mem.role() == member.RoleNone && len(open.Grant) > 0 {
+		// Held, but under an identity that lost its place (a restored
+		// store): a member grants it again.
+		if err := m.regrant(ctx, d, peer, open); err != nil {
+			m.countReject(err)
+			m.log.Debug("refusing a grant", "peer", peer, "err", err)
+		}
+	}
+	if d == nil || d.mem == nil || d.mem.role() == member.RoleNone {
 		unknown()
 		return
 	}
@@ -279,7 +294,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		unknown()
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(id, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations()}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(id, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations(), Proofs: ms.proofs()}); err != nil {
 		return
 	}
 	proof, err := readMsg(s)
@@ -307,19 +322,19 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = s.Reset()
 		return
 	}
-	mine, err := d.version(ctx)
+	mine, heads, err := d.versionHeads(ctx)
 	if err != nil {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Heads: heads, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
 		return
 	}
 	m.adoptTitle(ctx, id, ms.openTitle(hello.SealedTitle))
 	if ms.keepTitle(hello.SealedTitle) {
 		d.saveMembers()
 	}
-	if err := m.exchange(ctx, s, d, hello.Version); err != nil && m.ctx.Err() == nil {
+	if err := m.exchange(ctx, s, d, hello.Version, hello.Heads); err != nil && m.ctx.Err() == nil {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
 	}
@@ -344,7 +359,7 @@ func (m *Manager) byTopic(t [16]byte) *docState {
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.
-func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) error {
+func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs map[string]uint64, heads map[string][]byte) error {
 	// A peer that stops reading must not hold us past the deadline or
 	// shutdown: resetting the stream unblocks both directions.
 	finished := make(chan struct{})
@@ -367,7 +382,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	}
 	sent := make(chan result, 1)
 	go func() {
-		n, err := m.sendMissing(ctx, s, d, theirs)
+		n, err := m.sendMissing(ctx, s, d, theirs, heads)
 		sent <- result{n, err}
 	}()
 	received, recvErr := m.receive(ctx, s, d)
@@ -382,13 +397,17 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	return nil
 }
 
-func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64) (int, error) {
+func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64, heads map[string][]byte) (int, error) {
 	var wires [][]byte
 	var durable map[string]uint64
 	err := d.do(ctx, func(dr *driver) error {
 		var err error
 		if d.mem != nil {
-			wires, err = dr.signedMissing(ctx, theirs)
+			if wires, err = dr.signedMissing(ctx, theirs); err == nil {
+				var forks [][]byte
+				forks, err = dr.forkedHeads(ctx, theirs, heads)
+				wires = append(forks, wires...)
+			}
 		} else {
 			wires, err = dr.missing(ctx, theirs)
 		}
@@ -451,6 +470,25 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			return n, err
 		}
 	}
+}
+
+// versionHeads returns a members-only document's version and the hash of
+// each agent's last header.
+func (d *docState) versionHeads(ctx context.Context) (map[string]uint64, map[string][]byte, error) {
+	var v map[string]uint64
+	var heads map[string][]byte
+	err := d.do(ctx, func(dr *driver) error {
+		if err := dr.ensure(ctx); err != nil {
+			return err
+		}
+		v = dr.version()
+		heads = make(map[string][]byte, len(dr.hl.heads))
+		for a, h := range dr.hl.heads {
+			heads[a] = append([]byte(nil), h[:]...)
+		}
+		return nil
+	})
+	return v, heads, err
 }
 
 // version returns the document's version vector.
@@ -612,6 +650,29 @@ func (m *Manager) acceptGrant(ctx context.Context, peer string, topic [16]byte, 
 		return nil, err
 	}
 	return m.join(doc)
+}
+
+// regrant takes a grant for a document this replica holds but is no
+// member of.
+func (m *Manager) regrant(ctx context.Context, d *docState, peer string, open wire.SyncMsg) error {
+	if err := member.CheckOpenMAC(d.id, []byte(peer), []byte(m.opts.Transport.ID()), open.MAC); err != nil {
+		return err
+	}
+	if !m.hosts(d.id) {
+		return vocab.Reject(vocab.ReasonCapability, "document %s is not one this replica keeps", d.id)
+	}
+	c, err := member.ParseChain(open.Grant)
+	if err != nil {
+		return err
+	}
+	got, _, err := d.mem.add(c, m.opts.Now().Unix())
+	if err != nil {
+		return err
+	}
+	if !ed25519.PublicKey(got.Subject).Equal(m.dev.Public()) {
+		return vocab.Reject(vocab.ReasonCapability, "a grant for another device")
+	}
+	return d.mem.save(ctx, m.opts.Store)
 }
 
 // hostQuota refuses a new document to keep when this replica keeps

@@ -75,6 +75,11 @@ type SyncMsg struct {
 	Chain       []byte
 	Roster      [][]byte
 	Revocations [][]byte
+	Proofs      [][]byte
+	// Heads is, in a members-only hello, the hash of the last header of
+	// each agent in Version: equal versions with different heads are a
+	// fork that version vectors alone would never show.
+	Heads       map[string][]byte
 	Grant       []byte
 	DocKey      []byte
 	SealedTitle []byte
@@ -100,7 +105,7 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	if (m.Kind < MsgHello || m.Kind > MsgAck) && m.Kind != MsgOpen && m.Kind != MsgProve {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
 	}
-	if len(m.Roster) > MaxRoster || len(m.Revocations) > MaxRoster {
+	if len(m.Roster) > MaxRoster || len(m.Revocations) > MaxRoster || len(m.Proofs) > MaxRoster {
 		return m, vocab.Reject(vocab.ReasonOversized, "sync message with %d chains (at most %d)", len(m.Roster), MaxRoster)
 	}
 	if m.Doc != nil {
