@@ -1,9 +1,8 @@
 // Package member is the pure core of members-only documents: who may do
 // what to a document, proved offline with nothing but public keys, and
-// how its contents are sealed so that only members read them. Nothing in
-// weft imports it yet; the replica, p2p, store, ui and command line wire
-// it in later (docs/members-only.md says how and why it is built this
-// way).
+// how its contents are sealed so that only members read them. Package
+// replica wires it in (docs/members-only.md says how and why it is built
+// this way, and what is not wired yet).
 //
 // It owns:
 //
@@ -54,6 +53,16 @@
 //     the new epoch's secret sealed to each remaining reader with HPKE
 //     (crypto/hpke: DHKEM(X25519), HKDF-SHA256, ChaCha20-Poly1305), and the
 //     previous secret sealed under the new one. Counted applies the rule.
+//   - What travels and is kept (envelope.go, route.go, book.go): the
+//     Envelope [2, header, sealed payload] that is gossiped, stored and
+//     served; member announcements (kind 3), revocations (4) and proofs
+//     (5) on the same topic; the RouteKey every member derives from the
+//     document ID, which seals whole gossip messages with a synthetic
+//     nonce (one message, one byte form) under the topic name; topic
+//     names (TopicHex) and catch-up's OpenMAC, which hide the ID; the Book
+//     (document key, chains, revocations, proofs: public) and Local (this
+//     device's chain, secrets, the creator's document key, a relay's
+//     sealed title: private) a replica stores per document.
 //
 // Every record is CBOR in Core Deterministic Encoding, starts with its
 // format version (Format, 1), and is decoded with bounds (each has a
