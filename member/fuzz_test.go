@@ -115,13 +115,16 @@ func (f *fixture) seeds() map[string][]any {
 	}
 	// Books are kept small (a few hundred bytes): the fuzzer minimizes
 	// every input that finds new code, in time quadratic in its length.
-	book := func(cs []Chain, rs ...*Revocation) []byte {
-		w := bookWire{V: Format, DocKey: f.doc.Public, Chains: [][]byte{}, Revocations: [][]byte{}}
+	book := func(cs []Chain, rs []*Revocation, ps []*Proof) []byte {
+		w := bookWire{V: Format, DocKey: f.doc.Public, Chains: [][]byte{}, Revocations: [][]byte{}, Proofs: [][]byte{}}
 		for _, c := range cs {
 			w.Chains = append(w.Chains, c.Marshal())
 		}
 		for _, r := range rs {
 			w.Revocations = append(w.Revocations, r.Marshal())
+		}
+		for _, p := range ps {
+			w.Proofs = append(w.Proofs, p.Marshal())
 		}
 		return marshal(w)
 	}
@@ -136,20 +139,22 @@ func (f *fixture) seeds() map[string][]any {
 		"FuzzParseProof":      mutations(f.proof.Marshal()),
 		"FuzzParseRevocation": mutations(f.revocation.Marshal()),
 
-		"FuzzKind":               {f.envelope.Raw, Announce(f.chain), AnnounceRevocation(f.revocation), marshal([]uint64{5}), []byte{0x80}},
+		"FuzzKind":               {f.envelope.Raw, Announce(f.chain), AnnounceRevocation(f.revocation), marshal([]uint64{6}), []byte{0x80}, AnnounceProof(f.proof)},
 		"FuzzParseEnvelope":      mutations(f.envelope.Raw),
 		"FuzzParseAnnounce":      mutations(Announce(f.chain)),
 		"FuzzParseRevocationMsg": mutations(AnnounceRevocation(f.revocation)),
+		"FuzzParseProofMsg":      mutations(AnnounceProof(f.proof)),
 		// The valid books first (TestSeedsDecode): the admin alone, with
-		// the invited device, with the writer (chains in either order)
-		// and with the writer's revocation.
+		// the invited device, with the writer (chains in either order),
+		// with the writer's revocation, with a proof of the admin's fork.
 		"FuzzParseBook": append([]any{
-			book([]Chain{f.chain}),
-			book([]Chain{f.chain, f.joined}),
-			book([]Chain{f.chain, f.writer}),
-			book([]Chain{f.writer, f.chain}),
-			book([]Chain{f.chain}, f.revocation),
-		}, mutations(book([]Chain{f.chain, f.writer}))[1:]...),
+			book([]Chain{f.chain}, nil, nil),
+			book([]Chain{f.chain, f.joined}, nil, nil),
+			book([]Chain{f.chain, f.writer}, nil, nil),
+			book([]Chain{f.writer, f.chain}, nil, nil),
+			book([]Chain{f.chain}, []*Revocation{f.revocation}, nil),
+			book([]Chain{f.chain}, nil, []*Proof{f.proof}),
+		}, mutations(book([]Chain{f.chain, f.writer}, nil, nil))[1:]...),
 		"FuzzParseLocal": append(mutations(f.local.Marshal()),
 			localOf(Local{Chain: f.chain, Secrets: []EpochSecret{{1, *f.next}, {0, f.doc.Secret}}})), // no document key, secrets out of order
 		"FuzzRouteOpen": {
@@ -230,11 +235,13 @@ func TestSeedsDecode(t *testing.T) {
 	must(t, err)
 	_, err = ParseRevocationMsg(first("FuzzParseRevocationMsg"))
 	must(t, err)
-	for i, want := range []int{1, 2, 2, 2, 1} {
+	_, err = ParseProofMsg(first("FuzzParseProofMsg"), fx.doc.ID)
+	must(t, err)
+	for i, want := range [][3]int{{1, 0, 0}, {2, 0, 0}, {2, 0, 0}, {2, 0, 0}, {1, 1, 0}, {1, 0, 1}} {
 		b, err := ParseBook(s["FuzzParseBook"][i].([]byte), fx.doc.ID)
 		must(t, err)
-		if b.Len() != want {
-			t.Fatalf("seed book %d of %d members; want %d", i, b.Len(), want)
+		if got := [3]int{b.Len(), len(b.Revocations()), len(b.Proofs())}; got != want {
+			t.Fatalf("seed book %d holds %v members, revocations and proofs; want %v", i, got, want)
 		}
 	}
 	for _, in := range []any{s["FuzzParseLocal"][0], s["FuzzParseLocal"][4]} {
@@ -396,6 +403,9 @@ func FuzzKind(f *testing.F) {
 		if _, err := ParseRevocationMsg(data); err == nil {
 			kindIs(t, data, KindRevoke)
 		}
+		if _, err := ParseProofMsg(data, vocab.DocID{}); err == nil {
+			kindIs(t, data, KindProof)
+		}
 	})
 }
 
@@ -495,9 +505,47 @@ func FuzzParseRevocationMsg(f *testing.F) {
 	})
 }
 
+// Like a revocation message, a proof message's third element is not read.
+// A proof parses only verified (both signatures, the headers in conflict).
+func FuzzParseProofMsg(f *testing.F) {
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProofMsg(data, vocab.DocID{})
+		if err != nil {
+			refused(t, "proof message", err)
+			return
+		}
+		kindIs(t, data, KindProof)
+		if err := p.Verify(); err != nil {
+			t.Fatalf("a proof message parses to a proof that does not verify: %v", err)
+		}
+		if _, err := ParseProofMsg(data, fx.doc.ID); err != nil {
+			refused(t, "proof message for a document", err)
+			if p.A.Doc == fx.doc.ID {
+				t.Fatalf("a proof of the document refused for it: %v", err)
+			}
+		} else if p.A.Doc != fx.doc.ID {
+			t.Fatalf("a proof of %s accepted for %s", p.A.Doc, fx.doc.ID)
+		}
+		msg := AnnounceProof(p)
+		back, err := ParseProofMsg(msg, p.A.Doc)
+		if err != nil || !bytes.Equal(back.Marshal(), p.Marshal()) {
+			t.Fatalf("a re-encoded proof message parses to another proof (%v)", err)
+		}
+		var w pairWire
+		if err := decMode.Unmarshal(data, &w); err != nil {
+			t.Fatalf("a parsed proof message does not decode: %v", err)
+		}
+		if len(w.B) == 0 && !bytes.Equal(msg, data) {
+			t.Fatal("proof message does not encode back to its bytes")
+		}
+	})
+}
+
 // A book may arrive with its chains in any order, a device twice, a
-// revocation twice: parsed, it encodes in one form, which parses back to
-// the same roster, revocations and roles.
+// revocation twice, proofs of one agent twice: parsed, it encodes in one
+// form, which parses back to the same roster, revocations, proofs and
+// roles.
 func FuzzParseBook(f *testing.F) {
 	fx := newFixture(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -519,6 +567,14 @@ func FuzzParseBook(f *testing.F) {
 		}
 		if !slices.EqualFunc(back.Revocations(), b.Revocations(), func(x, y *Revocation) bool { return x.Hash() == y.Hash() }) {
 			t.Fatal("a re-encoded book parses back to other revocations")
+		}
+		if !slices.EqualFunc(back.Proofs(), b.Proofs(), func(x, y *Proof) bool { return bytes.Equal(x.Marshal(), y.Marshal()) }) {
+			t.Fatal("a re-encoded book parses back to other proofs")
+		}
+		for _, p := range b.Proofs() {
+			if p.A.Doc != fx.doc.ID || p.Verify() != nil {
+				t.Fatal("a book holds a proof that does not verify for its document")
+			}
 		}
 		for _, c := range b.Chains() {
 			m, pub := b.Member(c.Leaf().Subject), c.Leaf().Subject
