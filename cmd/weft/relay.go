@@ -222,15 +222,18 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ba
 	}
 	defer stopBackups()
 
+	if err := registerRelayQuotas(pt.met.Registry(), cfg, func() int { st, _ := pt.mgr.Status(ctx); return st.Docs }); err != nil {
+		return err
+	}
 	opsAddr, stopMetrics, err := serveRelayOps(ctx, cfg.Metrics, pt, backups, log)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
 
-	hosting := "every document its peers sync"
+	hosting := "documents members grant it (weft doc host)"
 	if !host.All {
-		hosting = fmt.Sprintf("%d listed documents", len(host.Docs))
+		hosting = fmt.Sprintf("%d listed documents, when members grant them", len(host.Docs))
 	}
 	fmt.Fprintf(out, "weft relay %s\n  peer ID   %s\n  data      %s\n  hosting   %s\n", version, node.ID(), dir, hosting)
 	if opsAddr != "" {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"weft/obs"
 	"weft/store"
 )
@@ -104,4 +106,27 @@ func serveRelayOps(ctx context.Context, addr string, pt *parts, backups *backupS
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// registerRelayQuotas shows the relay's quotas and what it keeps in
+// /metrics: weft_relay_quota{limit} (0: no bound) and
+// weft_relay_documents (documents kept).
+func registerRelayQuotas(reg prometheus.Registerer, cfg *relayConfig, docs func() int) error {
+	q := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weft_relay_quota",
+		Help: "The relay's quotas (0: no bound): documents kept, documents per granting member, bytes of one document's transactions.",
+	}, []string{"limit"})
+	q.WithLabelValues("max_docs").Set(float64(cfg.MaxDocs))
+	q.WithLabelValues("max_docs_per_member").Set(float64(cfg.MaxPerMember))
+	q.WithLabelValues("max_bytes_per_doc").Set(float64(cfg.MaxBytesPerDoc))
+	n := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weft_relay_documents",
+		Help: "Documents the relay keeps (members granted it the pull role).",
+	}, func() float64 { return float64(docs()) })
+	for _, c := range []prometheus.Collector{q, n} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
