@@ -90,6 +90,11 @@ func ParseEnvelope(data []byte, doc vocab.DocID) (*Envelope, error) {
 	if w.V != KindEnvelope {
 		return nil, vocab.Reject(vocab.ReasonVersion, "envelope of kind %d (want %d)", w.V, KindEnvelope)
 	}
+	if len(data) != 2+bstrLen(len(w.A))+bstrLen(len(w.B)) {
+		// A longer form of the same three items (non-minimal heads):
+		// one envelope has one byte form, and so one message ID.
+		return nil, vocab.Reject(vocab.ReasonMalformed, "envelope not in canonical CBOR")
+	}
 	h, hash, err := parseHeader(w.A, doc)
 	if err != nil {
 		return nil, err
@@ -142,6 +147,9 @@ func ParseRevocationMsg(data []byte) (*Revocation, error) {
 	if w.V != KindRevoke {
 		return nil, vocab.Reject(vocab.ReasonVersion, "revocation message of kind %d (want %d)", w.V, KindRevoke)
 	}
+	if len(w.B) != 0 {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "revocation message with a third element")
+	}
 	return ParseRevocation(w.A)
 }
 
@@ -162,5 +170,23 @@ func ParseProofMsg(data []byte, doc vocab.DocID) (*Proof, error) {
 	if w.V != KindProof {
 		return nil, vocab.Reject(vocab.ReasonVersion, "proof message of kind %d (want %d)", w.V, KindProof)
 	}
+	if len(w.B) != 0 {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "proof message with a third element")
+	}
 	return ParseProof(w.A, doc)
+}
+
+// bstrLen is the length of a byte string of n bytes in canonical CBOR.
+func bstrLen(n int) int {
+	switch {
+	case n < 24:
+		return 1 + n
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	case n < 1<<32:
+		return 5 + n
+	}
+	return 9 + n
 }
