@@ -18,8 +18,8 @@ const MaxBookBytes = 64<<10 + MaxMembers*(MaxChainBytes/4)
 
 // Book is what a replica knows of one document's membership, all of it
 // public and verifiable offline: the document key and, per
-// device, the best chain it was shown (the highest role; the first seen
-// among equals). It is what catch-up's roster carries and what a
+// device, the best chain it was shown (the highest role, then the longest
+// lasting; the first seen among equals). It is what catch-up's roster carries and what a
 // transaction's author is looked up in. Chains are judged without a
 // clock (IgnoreExpiry) when they describe authors of the history;
 // admission (a session, a join) checks expiry separately.
@@ -154,7 +154,7 @@ func (b *Book) Add(c Chain, now int64) (m *Member, changed bool, err error) {
 	}
 	key := string(m.Subject)
 	if old, ok := b.members[key]; ok {
-		if old.member.Role >= m.Role {
+		if !better(m, old.member) {
 			return old.member, false, nil
 		}
 	} else if len(b.members) >= MaxMembers {
@@ -163,6 +163,19 @@ func (b *Book) Add(c Chain, now int64) (m *Member, changed bool, err error) {
 	b.members[key] = &entry{chain: c, member: m}
 	return m, true, nil
 }
+
+// better reports whether grant m beats o: a higher role, or the same role
+// lasting longer (no expiry beats any).
+func better(m, o *Member) bool {
+	if m.Role != o.Role {
+		return m.Role > o.Role
+	}
+	return o.NotAfter != 0 && (m.NotAfter == 0 || m.NotAfter > o.NotAfter)
+}
+
+// Better reports whether grant m beats o (a higher role, or the same role
+// lasting longer).
+func Better(m, o *Member) bool { return better(m, o) }
 
 // Member returns what the book grants device key pub (nil: nothing).
 func (b *Book) Member(pub ed25519.PublicKey) *Member {

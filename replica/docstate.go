@@ -194,6 +194,7 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		if _, changed, err := ms.add(c, d.m.opts.Now().Unix()); err != nil {
 			return nil, err
 		} else if changed {
+			d.confirmJoin(c)
 			d.saveMembers()
 		}
 		return announced{}, nil
@@ -249,6 +250,23 @@ func (d *docState) announce() {
 	if err := d.topic.Publish(d.m.ctx, b); err != nil {
 		d.m.log.Debug("announcing membership", "doc", d.id, "err", err)
 	}
+}
+
+// confirmJoin gives a member who joined with an expiring invite this
+// device made a lasting place, and announces it (off the caller's
+// goroutine: it may be a topic validator's).
+func (d *docState) confirmJoin(c member.Chain) {
+	lasting := d.mem.confirm(c, d.m.opts.Now().Unix())
+	if lasting == nil || d.topic == nil {
+		return
+	}
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		if err := d.topic.Publish(d.m.ctx, member.Announce(lasting)); err != nil {
+			d.m.log.Debug("announcing a confirmed member", "doc", d.id, "err", err)
+		}
+	}()
 }
 
 // saveMembers writes the membership after the book changed, off the

@@ -118,7 +118,7 @@ func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, erro
 	if !changed {
 		return m, false, nil
 	}
-	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && m.Role > ms.self.Role && (!m.Role.CanRead() || ms.keys != nil) && !ms.book.Revoked(m.Subject) {
+	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && (ms.self.Role == member.RoleNone || member.Better(m, ms.self)) && (!m.Role.CanRead() || ms.keys != nil) && !ms.book.Revoked(m.Subject) {
 		ms.local.Chain, ms.self = c, m
 	}
 	return m, true, nil
@@ -384,4 +384,37 @@ func (ms *membership) proofs() [][]byte {
 		out = append(out, p.Marshal())
 	}
 	return out
+}
+
+// confirm gives a member who joined with an expiring invite this device
+// issued a lasting place: a direct link from this admin, same role and
+// label, without the invite's expiry (what "--expires" means to people:
+// the invite, not the membership, runs out). It returns the new chain to
+// announce, or nil.
+func (ms *membership) confirm(c member.Chain, now int64) member.Chain {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	n := len(c)
+	if n < 2 || !c[n-2].Invite || ms.self == nil || !ms.self.Role.CanDelegate() {
+		return nil
+	}
+	issuer := ms.book.DocKey
+	if n >= 3 {
+		issuer = c[n-3].Subject
+	}
+	mine := issuer.Equal(ms.dev.Public()) || (ms.local.DocKey != nil && issuer.Equal(ms.book.DocKey))
+	got := ms.book.Member(c.Leaf().Subject)
+	if !mine || got == nil || got.NotAfter == 0 || got.NotAfter <= now || ms.book.Revoked(got.Subject) {
+		return nil
+	}
+	leaf := c.Leaf()
+	link, err := member.Issue(ms.dev.Sign, ms.doc, ms.local.Chain.Leaf(), member.Grant{Role: leaf.Role, Subject: leaf.Subject, Box: leaf.Box, Label: leaf.Label})
+	if err != nil {
+		return nil
+	}
+	lasting := ms.local.Chain.Extend(link)
+	if _, changed, err := ms.book.Add(lasting, member.IgnoreExpiry); err != nil || !changed {
+		return nil
+	}
+	return lasting
 }

@@ -245,3 +245,53 @@ func TestEquivocationIsProvedAndReported(t *testing.T) {
 		t.Fatalf("the equivocator's next transaction: %v", err)
 	}
 }
+
+// An invite's expiry bounds the invite, not the membership it gave: the
+// admin that made it confirms the join with a lasting capability, which
+// the joined device takes as its own.
+func TestExpiringInviteGivesLastingMembership(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	b := newTestNode(t, h, "b", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	h.connect(a.net, b.net)
+	inv, err := a.m.Invite(ctx, info.ID, api.InviteRequest{Role: "write", Label: "bea", Expires: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.m.JoinInvite(ctx, inv.Invite); err != nil {
+		t.Fatal(err)
+	}
+	self := func(n *testNode) api.MemberInfo {
+		ms, err := n.m.Members(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Device == member.DeviceID(b.net.key.Public().(ed25519.PublicKey)) {
+				return m
+			}
+		}
+		return api.MemberInfo{}
+	}
+	for _, n := range []*testNode{a, b} {
+		waitFor(t, n.net.id+" to hold b's lasting capability", func() bool {
+			m := self(n)
+			return m.Role == "write" && m.Label == "bea" && m.Expires.IsZero()
+		})
+	}
+	d, _ := b.m.doc(mustID(t, info.ID))
+	if c := d.mem.localChain(); c.Leaf().NotAfter != 0 || len(c) != 2 {
+		t.Fatalf("b's own chain: %d links, leaf expires %d", len(c), c.Leaf().NotAfter)
+	}
+}
+
+func mustID(t *testing.T, s string) store.DocID {
+	t.Helper()
+	id, err := store.ParseDocID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

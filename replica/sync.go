@@ -200,6 +200,9 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
 	if err != nil {
 		return err
 	}
+	if changed {
+		d.confirmJoin(c)
+	}
 	if !ed25519.PublicKey(mem.Subject).Equal(key) {
 		return vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
 	}
