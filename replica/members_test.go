@@ -13,6 +13,9 @@ import (
 	"weft/vocab"
 	"weft/wire"
 
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
 	"weft/api"
 	"weft/member"
 	"weft/store"
@@ -294,4 +297,68 @@ func mustID(t *testing.T, s string) store.DocID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// A store written before members-only documents opens: its documents are
+// legacy ones, readable and editable here, shared with nobody, and
+// upgraded into a members-only copy of their text that can be shared.
+func TestLegacyDocumentsOpenAndUpgrade(t *testing.T) {
+	ctx := context.Background()
+	mem := dssync.MutexWrap(ds.NewMapDatastore())
+	// What an earlier weft wrote: a document without membership, its
+	// transactions plaintext envelopes' payloads under any agent name.
+	{
+		so := store.DefaultOptions()
+		st, err := store.OpenDatastore(mem, so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := store.NewDocID()
+		if err := st.CreateDoc(ctx, id, "old notes"); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := crdt.New("12D3KooWOldPeerID")
+		txn, _ := c.Insert(0, "written before")
+		payload, _ := crdt.EncodeTxn(txn)
+		ack, err := st.Append(ctx, id, store.Immediate, store.TxnRecord{Header: wire.HeaderOf(txn), Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-ack.Done()
+		if err := ack.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startTestNode(t, nil, "a", mem, nil)
+	docs, err := a.m.ListDocs(ctx)
+	if err != nil || len(docs) != 1 || docs[0].Role != "" || docs[0].Title != "old notes" {
+		t.Fatalf("docs %+v, %v", docs, err)
+	}
+	old := docs[0].ID
+	if got := text(t, a, old); got != "written before" {
+		t.Fatalf("legacy text %q", got)
+	}
+	edit(t, a, old, api.Edit{Pos: 14, Ins: ", edited after"})
+	if _, err := a.m.Invite(ctx, old, api.InviteRequest{Role: "write"}); !errors.Is(err, api.ErrBadInput) || !strings.Contains(err.Error(), "upgrade") {
+		t.Fatalf("inviting to a legacy document: %v", err)
+	}
+	up, err := a.m.Upgrade(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.ID == old || up.Role != "admin" || up.Title != "old notes" {
+		t.Fatalf("upgraded %+v", up)
+	}
+	if got := text(t, a, up.ID); got != "written before, edited after" {
+		t.Fatalf("the copy reads %q", got)
+	}
+	if got := text(t, a, old); got != "written before, edited after" {
+		t.Fatalf("the legacy document changed: %q", got)
+	}
+	if _, err := a.m.Invite(ctx, up.ID, api.InviteRequest{Role: "read"}); err != nil {
+		t.Fatalf("inviting to the copy: %v", err)
+	}
 }
