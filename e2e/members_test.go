@@ -550,4 +550,17 @@ func TestRelayHostsOnlyGrantedDocuments(t *testing.T) {
 	waitPeer(t, a, r.id())
 	host(t, a, r, other)
 	waitAcked(t, a, other)
+
+	// A pull invite the relay redeems at start (weft relay --join) does
+	// the same, and /metrics counts what it keeps.
+	third := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "by invite"))
+	inv := mustInvite(t, a, third, "pull", inviteOpts{label: "relay"})
+	r.stopClean(t)
+	r.start(t, []string{"--join", inv.Invite})
+	waitPeer(t, a, r.id())
+	a.mustEdit(t, third, api.Edit{Ins: "kept by invite"})
+	waitAcked(t, a, third)
+	if n, err := r.metric("weft_relay_documents"); err != nil || n != 3 {
+		t.Fatalf("weft_relay_documents = %v (%v), want 3", n, err)
+	}
 }

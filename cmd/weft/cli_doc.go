@@ -519,7 +519,7 @@ relay; 'weft doc host' does it in one step).
 			}
 			fmt.Fprintln(c.OutOrStdout(), inv.Invite)
 			if inv.Role == api.RolePull {
-				fmt.Fprintln(c.ErrOrStderr(), "hint: a pull invite is for a relay: it stores and serves the document without reading it")
+				fmt.Fprintln(c.ErrOrStderr(), "hint: a pull invite is for a relay (weft relay --join INVITE): it stores and serves the document without reading it")
 			} else if cl.base != "" {
 				fmt.Fprintf(c.ErrOrStderr(), "hint: the editor joins with %s/#join=%s (on the joiner's machine, with their daemon's address)\n", cl.base, inv.Invite)
 			}

@@ -24,6 +24,7 @@ type relayConfig struct {
 	Data           string   `toml:"data" env:"WEFT_RELAY_DATA" flag:"data"`
 	Listen         []string `toml:"listen" env:"WEFT_RELAY_LISTEN" flag:"listen"`
 	HostDocs       string   `toml:"host_docs" env:"WEFT_RELAY_HOST_DOCS" flag:"host-docs"` // "all" or comma-separated document IDs
+	Join           []string `toml:"join" env:"WEFT_RELAY_JOIN" flag:"join"`                // pull invites to redeem at start
 	MaxDocs        int      `toml:"max_docs" env:"WEFT_RELAY_MAX_DOCS" flag:"max-docs"`
 	MaxPerMember   int      `toml:"max_docs_per_member" env:"WEFT_RELAY_MAX_DOCS_PER_MEMBER" flag:"max-docs-per-member"`
 	MaxBytesPerDoc int64    `toml:"max_bytes_per_doc" env:"WEFT_RELAY_MAX_BYTES_PER_DOC" flag:"max-bytes-per-doc"`
@@ -131,7 +132,8 @@ Point daemons at it with: weft daemon --relay /ip4/HOST/tcp/4001/p2p/PEERID
 
 Configuration, later sources winning: <data>/config.toml (or --config) <
 environment (WEFT_RELAY_DATA, WEFT_RELAY_CONFIG, WEFT_RELAY_LISTEN,
-WEFT_RELAY_HOST_DOCS, WEFT_RELAY_BACKUP_TO, WEFT_RELAY_BACKUP_EVERY,
+WEFT_RELAY_HOST_DOCS, WEFT_RELAY_JOIN, WEFT_RELAY_MAX_DOCS, WEFT_RELAY_MAX_DOCS_PER_MEMBER,
+WEFT_RELAY_MAX_BYTES_PER_DOC, WEFT_RELAY_BACKUP_TO, WEFT_RELAY_BACKUP_EVERY,
 WEFT_RELAY_KEEP_LAST, WEFT_RELAY_KEEP_DAILY, WEFT_RELAY_METRICS,
 WEFT_RELAY_MDNS, WEFT_RELAY_LOG_LEVEL, WEFT_RELAY_LOG_FORMAT) < flags.
 The file's keys are the flags' names with "_" for "-" (mdns = false for
@@ -161,6 +163,7 @@ func relayFlags(c *cobra.Command) (flags *relayConfig, configPath *string) {
 	f.StringVar(configPath, "config", "", "config file (default <data>/config.toml)")
 	f.StringArrayVar(&flags.Listen, "listen", flags.Listen, "libp2p listen multiaddr (repeatable)")
 	f.StringVar(&flags.HostDocs, "host-docs", flags.HostDocs, "documents members may grant this relay (the pull role): all, or comma-separated document IDs")
+	f.StringArrayVar(&flags.Join, "join", flags.Join, "redeem a pull invite (weft doc invite ID --role pull) and keep its document (repeatable; already kept: nothing to do)")
 	f.IntVar(&flags.MaxDocs, "max-docs", flags.MaxDocs, "keep at most this many documents (0: no bound)")
 	f.IntVar(&flags.MaxPerMember, "max-docs-per-member", flags.MaxPerMember, "keep at most this many documents granted by one member (0: no bound)")
 	f.Int64Var(&flags.MaxBytesPerDoc, "max-bytes-per-doc", flags.MaxBytesPerDoc, "keep at most this many bytes of one document's transactions (0: no bound)")
@@ -222,6 +225,16 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ba
 	}
 	defer stopBackups()
 
+	for _, inv := range cfg.Join {
+		info, err := pt.mgr.JoinInvite(ctx, inv)
+		if err != nil {
+			return withCode(2, fmt.Errorf("--join: %w", err))
+		}
+		if info.Role != "pull" {
+			log.Warn("a relay joined with an invite that lets it read; give relays pull invites", "doc", info.ID, "role", info.Role)
+		}
+		log.Info("keeping a document joined by invite", "doc", info.ID)
+	}
 	if err := registerRelayQuotas(pt.met.Registry(), cfg, func() int { st, _ := pt.mgr.Status(ctx); return st.Docs }); err != nil {
 		return err
 	}
