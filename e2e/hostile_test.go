@@ -89,7 +89,14 @@ func startHostile(t *testing.T, d *daemon, doc string, seed int64, inv hostileIn
 	if !h.ready.Ready {
 		t.Fatalf("hostile helper did not start: %+v\nstderr: %s", h.ready, stderr.String())
 	}
+	// Gossip is lossy: the helper announces again (fresh bytes) while d
+	// does not know its devices.
+	last := time.Now()
 	waitFor(t, 10*time.Second*slow, d.name+" to know the helper's devices", func() (bool, string) {
+		if time.Since(last) > 2*time.Second {
+			h.do(t, "announce")
+			last = time.Now()
+		}
 		ctx, cancel := ctxT()
 		defer cancel()
 		ms, err := d.members(ctx, doc)

@@ -36,6 +36,7 @@
 //	sync CASE    run the crafted catch-up exchange CASE
 //	serve CASE   answer the daemon's next catch-up request with CASE
 //	             (the answer line comes once it has been served)
-//	announce     publish both devices' chains again
+//	announce     publish both devices' chains again (sealed with fresh
+//	             nonces: new bytes to GossipSub)
 //	quit
 package main

@@ -228,7 +228,7 @@ func run(peerAddr, docID string, seed uint64, invite, readInvite, expiredInvite 
 	if err := h.raw.Connect(ctx, *ai); err != nil {
 		return err
 	}
-	if err := h.announce(); err != nil {
+	if err := h.announce(false); err != nil {
 		return err
 	}
 
@@ -249,7 +249,7 @@ func run(peerAddr, docID string, seed uint64, invite, readInvite, expiredInvite 
 		var n int
 		switch {
 		case f[0] == "announce":
-			err = h.announce()
+			err = h.announce(true)
 		case len(f) < 2:
 			err = fmt.Errorf("command %q needs a case", f[0])
 		case f[0] == "topic":
@@ -311,22 +311,27 @@ func (h *helper) waitExpired() error {
 }
 
 // announce publishes the writer's and the reader's chains on the topic
-// ([3, chain], route-sealed), as members do when they join it.
-func (h *helper) announce() error {
+// ([3, chain], route-sealed), as members do when they join it. Sealed
+// with member's synthetic nonce, an announcement is the same bytes every
+// time, which GossipSub drops as seen; again (the announce command) seals
+// them with fresh nonces, so that they reach a daemon that lost them.
+func (h *helper) announce(again bool) error {
 	for _, c := range []member.Chain{h.wChain, h.rChain} {
-		if err := h.publishSealed(member.Announce(c)); err != nil {
+		var b []byte
+		var err error
+		if again {
+			b, err = routeSealNonce(h.doc, h.topicName, member.Announce(c))
+		} else {
+			b, err = h.route.Seal(h.topicName, member.Announce(c))
+		}
+		if err == nil {
+			err = h.publishRaw(b)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (h *helper) publishSealed(pt []byte) error {
-	b, err := h.route.Seal(h.topicName, pt)
-	if err != nil {
-		return err
-	}
-	return h.publishRaw(b)
 }
 
 func (h *helper) publishRaw(b []byte) error {
