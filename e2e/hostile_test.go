@@ -146,6 +146,7 @@ type hostileCase struct {
 	adds     map[string]uint64 // version components it adds (the well-formed controls)
 	recv     uint64            // increment of the envelopes delivered (gossip) or received (catch-up)
 	detail   string            // what the helper must have seen the daemon answer
+	forbid   []string          // what it must not have seen (e.g. "hello" before a proof)
 }
 
 // observed is what the daemon reports of one document and its counters.
@@ -204,6 +205,11 @@ func runHostile(t *testing.T, h *hostile, d *daemon, doc string, cases []hostile
 			r := h.do(t, c.cmd)
 			if c.detail != "" && !strings.Contains(r.Detail, c.detail) {
 				t.Errorf("%s: the daemon answered %q; want %q in it", c.cmd, r.Detail, c.detail)
+			}
+			for _, f := range c.forbid {
+				if strings.Contains(r.Detail, f) {
+					t.Errorf("%s: the daemon answered %q: a %s to a peer that proved nothing", c.cmd, r.Detail, f)
+				}
 			}
 			want := observed{gossip: plus(before.gossip, c.gossip), replica: plus(before.replica, c.replica),
 				version: plus(before.version, c.adds), buffered: before.buffered + c.buffered, docs: before.docs,
@@ -395,23 +401,33 @@ func TestHostileSync(t *testing.T) {
 	}
 	rej := func(reason string) hostileCase { return hostileCase{replica: one(reason)} }
 	unknown := "fail(unknown document) EOF"
+	// Membership before data: a refused open gets no proof, a refused
+	// proof no hello, and neither any transactions.
+	beforeOpen := func(c hostileCase) hostileCase {
+		c.forbid = []string{"prove", "hello", "txns"}
+		return c
+	}
+	beforeProof := func(c hostileCase) hostileCase {
+		c.forbid = []string{"hello", "txns"}
+		return c
+	}
 	// The first message of a stream A accepts.
-	add("sync garbage", rej("malformed"))
-	add("sync version", rej("version"))
-	add("sync truncated", rej("truncated"))
-	add("sync oversized", rej("oversized"))
-	add("sync hello-first", rej("malformed")) // the exchange before issue 10: no open
+	add("sync garbage", beforeOpen(rej("malformed")))
+	add("sync version", beforeOpen(rej("version")))
+	add("sync truncated", beforeOpen(rej("truncated")))
+	add("sync oversized", beforeOpen(rej("oversized")))
+	add("sync hello-first", beforeOpen(rej("malformed"))) // the exchange before issue 10: no open
 	// The open: A answers a wrong MAC and an unknown topic alike.
-	add("sync wrong-mac", hostileCase{replica: one("capability"), detail: unknown})
-	add("sync reflected-mac", hostileCase{replica: one("capability"), detail: unknown})
-	add("sync unknown-topic", hostileCase{detail: unknown})
+	add("sync wrong-mac", beforeOpen(hostileCase{replica: one("capability"), detail: unknown}))
+	add("sync reflected-mac", beforeOpen(hostileCase{replica: one("capability"), detail: unknown}))
+	add("sync unknown-topic", beforeOpen(hostileCase{detail: unknown}))
 	// The opener's proof, after A's.
-	add("sync other-chain", rej("capability")) // the writer's chain over the reader's connection
-	add("sync forged-chain", rej("capability"))
-	add("sync bad-link-sig", rej("signature"))
-	add("sync expired", rej("expired"))
-	add("sync no-prove", rej("malformed")) // a hello where the proof is due
-	add("sync txns-before-hello", rej("malformed"))
+	add("sync other-chain", beforeProof(rej("capability"))) // the writer's chain over the reader's connection
+	add("sync forged-chain", beforeProof(rej("capability")))
+	add("sync bad-link-sig", beforeProof(rej("signature")))
+	add("sync expired", beforeProof(rej("expired")))
+	add("sync no-prove", beforeProof(rej("malformed"))) // a hello where the proof is due
+	add("sync txns-before-hello", beforeProof(rej("malformed")))
 	// Envelopes in a txns message after a proper handshake and hello.
 	add("sync env-garbage", rej("malformed"))
 	add("sync env-truncated", rej("malformed"))
@@ -434,10 +450,10 @@ func TestHostileSync(t *testing.T) {
 	add("sync msg-truncated", rej("truncated"))
 	add("sync msg-oversized", rej("oversized"))
 	// Replies to the catch-up requests A makes itself (every second).
-	add("serve garbage", rej("malformed"))
-	add("serve version", rej("version"))
-	add("serve wrong-mac", rej("capability"))
-	add("serve other-chain", rej("capability")) // the reader's chain over the writer's connection
+	add("serve garbage", beforeOpen(rej("malformed")))
+	add("serve version", beforeOpen(rej("version")))
+	add("serve wrong-mac", beforeOpen(rej("capability")))
+	add("serve other-chain", beforeOpen(rej("capability"))) // the reader's chain over the writer's connection
 	add("serve stranger", rej("capability"))
 	add("serve valid", hostileCase{adds: map[string]uint64{h.ready.Writer + ".serve": 4}, recv: 1})
 	runHostile(t, h, a, id, cases)
