@@ -20,9 +20,17 @@
 //     final text can be checked against every acknowledged edit.
 //   - TestLateJoinerCatchesUpPaper: the automerge-paper history typed on A
 //     with `weft doc replay`; B starts empty, joins and catches up.
-//   - TestHostileTopic, TestHostileSync: crafted input on the document's
-//     gossip topic and on /weft/sync/1.0.0 streams is rejected and counted,
-//     and nothing is stored.
+//   - TestHostileTopic, TestHostileSync: a hostile member (the helper in
+//     internal/hostile, joined with a write and a read invite) sends
+//     crafted input on a members-only document's route-sealed gossip topic
+//     and on catch-up streams (the membership handshake, frames, messages,
+//     envelopes), and answers the daemon's own catch-up with crafted
+//     replies: each is refused and counted by its reason (not sealed for
+//     the topic, malformed, a payload that does not match or open, a bad
+//     signature, a forged agent, a stranger's or a reader's transaction,
+//     a forged or expired chain, a wrong open MAC, ...), nothing is stored,
+//     a replayed envelope is taken once, and well-formed transactions of
+//     the same member are applied and passed on.
 //   - TestCleanShutdown: SIGINT and SIGTERM exit 0, remove api.json, and a
 //     restart shows the same documents and text.
 //   - TestBigEditRequest: one request with as many edits as the API accepts

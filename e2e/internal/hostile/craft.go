@@ -1,53 +1,34 @@
 package main
 
 import (
-	"bytes"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	crand "crypto/rand"
+	"crypto/sha256"
 	"fmt"
-	"math/rand/v2"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"weft/crdt"
+	"weft/member"
+	"weft/vocab"
+	"weft/wire"
 )
 
-// The wire formats, written here from their documentation rather than
-// borrowed from weft's encoders (which refuse to write bad input).
+// What weft's own packages build (member: chains, headers, sealing; crdt:
+// transactions; wire: sync messages) is valid by construction; the bad
+// cases are edited afterwards or written here by hand, from the formats
+// in docs/members-only.md, where those packages refuse to build them.
 
-// envelope = [1, doc, agent, seq, len, parents, payload]
-type wireEnvelope struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	Doc     []byte
-	Agent   string
-	Seq     uint64
-	Len     uint64
-	Parents []wireID
-	Payload []byte
-}
-
-type wireID struct {
-	_     struct{} `cbor:",toarray"`
-	Agent string
-	Seq   uint64
-}
-
-// sync message = [1, kind, doc, version, envelopes, reason, title]
-type syncMsg struct {
-	_       struct{} `cbor:",toarray"`
-	V       uint64
-	Kind    uint64
-	Doc     []byte
-	Version map[string]uint64
-	Envs    [][]byte
-	Reason  string
-	Title   string
-}
-
+// Domain labels of package member's signatures and keys (docs/members-only.md).
 const (
-	msgHello = 1
-	msgTxns  = 2
-	msgDone  = 3
-	msgFail  = 4
+	domainHeader     = "weft/member/v1/header\x00"
+	domainDelegation = "weft/member/v1/delegation\x00"
+	routeKeyInfo     = "weft/member/v1/seal-keys/route/0"
+	purposeRoute     = 5
+	sealedVersion    = 1
 )
 
 var enc cbor.EncMode
@@ -67,129 +48,275 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
-// txnSpec describes a one-insert transaction: agent inserts text at the
-// document start, made on the given parents (agent, seq). Well-formed
-// payloads are encoded by weft's crdt package; the bad ones are edited
-// afterwards, at the top level of the transaction's CBOR array
-// [version, agents, seq, parents, ops].
+// signer is a device key and the agents it writes as.
+type signer struct {
+	key ed25519.PrivateKey
+	id  string // member.DeviceID of its public key
+}
+
+func newSigner(key ed25519.PrivateKey) signer {
+	return signer{key: key, id: member.DeviceID(key.Public().(ed25519.PublicKey))}
+}
+
+// agent is one of the signer's tab agents: a case of its own per
+// transaction that must not chain to another (seq 0, no prev).
+func (s signer) agent(suffix string) string { return s.id + "." + suffix }
+
+// txnSpec describes a one-insert transaction at the document start.
 type txnSpec struct {
 	agent   string
 	seq     uint64
-	parents []wireID // as the payload states them
+	parents []vocab.ID
 	text    string
-	version uint64 // written over the transaction's format version when not 1
-	// parentSeq, when not 0, is written over the seq of the payload's
-	// (single) parent after encoding: a parent the encoder would refuse.
-	parentSeq uint64
 }
 
-func (s txnSpec) payload() []byte {
-	t := &crdt.Txn{Agent: s.agent, Seq: s.seq, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: s.text}}}
-	for _, p := range s.parents {
-		t.Parents = append(t.Parents, crdt.ID{Agent: p.Agent, Seq: p.Seq})
-	}
-	b, err := crdt.EncodeTxn(t)
+// envelope builds a signed envelope for doc: the transaction encoded by
+// crdt, sealed with keys (member.SealPayload), and signed by by. When by
+// does not own the agent (a forged agent), the header is signed by hand,
+// since member refuses to.
+func envelope(doc vocab.DocID, keys *member.Keyring, by signer, s txnSpec) (*member.Envelope, error) {
+	t := &crdt.Txn{Agent: s.agent, Seq: s.seq, Parents: s.parents, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: s.text}}}
+	payload, err := crdt.EncodeTxn(t)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-	if s.version == 1 && s.parentSeq == 0 {
-		return b
-	}
-	var top []cbor.RawMessage
-	if err := cbor.Unmarshal(b, &top); err != nil || len(top) != 5 {
-		panic(fmt.Sprintf("a transaction is not a 5-element array: %v", err))
-	}
-	if s.version != 1 {
-		top[0] = mustMarshal(s.version)
-	}
-	if s.parentSeq != 0 {
-		// parents = [agent index, seq] (flattened pairs)
-		var ps []uint64
-		if err := cbor.Unmarshal(top[3], &ps); err != nil || len(ps) != 2 {
-			panic(fmt.Sprintf("parents are not one flattened (agent, seq) pair: %v", err))
-		}
-		ps[1] = s.parentSeq
-		top[3] = mustMarshal(ps)
-	}
-	return mustMarshal(top)
+	h := member.Header{Doc: doc, Header: wire.HeaderOf(t)}
+	return sealAndSign(keys, by, &h, payload)
 }
 
-func (s txnSpec) count() uint64 { return uint64(len([]rune(s.text))) }
-
-// envelope wraps a transaction for doc; header parents are the payload's
-// unless overridden.
-func envelope(v uint64, doc []byte, s txnSpec, headerParents []wireID) []byte {
-	if headerParents == nil {
-		headerParents = s.parents
+func sealAndSign(keys *member.Keyring, by signer, h *member.Header, payload []byte) (*member.Envelope, error) {
+	sealed, err := member.SealPayload(keys, crand.Reader, h, payload)
+	if err != nil {
+		return nil, err
 	}
-	if headerParents == nil {
-		headerParents = []wireID{}
-	}
-	return mustMarshal(wireEnvelope{V: v, Doc: doc, Agent: s.agent, Seq: s.seq, Len: s.count(), Parents: headerParents, Payload: s.payload()})
+	signHeader(h, by.key)
+	return member.NewEnvelope(h, sealed)
 }
 
-func validSpec(agent, text string) txnSpec {
-	return txnSpec{agent: agent, text: text, version: 1}
+// signHeader signs h with key whether or not key owns h's agent.
+func signHeader(h *member.Header, key ed25519.PrivateKey) {
+	hash := h.Hash()
+	h.Sig = ed25519.Sign(key, append([]byte(domainHeader), hash[:]...))
 }
 
-// crafted returns the envelope bytes of a named case for doc. agent is the
-// daemon's own agent (for "history"); other is another document's ID.
-func crafted(name string, doc, other []byte, agent string, rng *rand.Rand) ([]byte, error) {
+// rawEnvelope encodes [2, header, payload] from any bytes.
+func rawEnvelope(header, payload []byte) []byte {
+	return mustMarshal([]any{uint64(member.KindEnvelope), header, payload})
+}
+
+// linkBody is a link's first nine fields (docs/members-only.md, "Capabilities").
+type linkBody struct {
+	_        struct{} `cbor:",toarray"`
+	V        uint64
+	Doc      []byte
+	Role     uint8
+	Invite   bool
+	Subject  []byte
+	Box      []byte
+	Parent   []byte
+	NotAfter uint64
+	Label    string
+}
+
+// forgeLink signs a link under parent with issuer, whatever the rules say
+// (member.Issue refuses a link its issuer may not give).
+func forgeLink(issuer ed25519.PrivateKey, doc vocab.DocID, parent *member.Link, l *member.Link) *member.Link {
+	l.Doc = doc
+	if parent != nil {
+		h := parent.Hash()
+		l.Parent = h[:]
+	}
+	body := mustMarshal(linkBody{V: member.Format, Doc: doc[:], Role: uint8(l.Role), Invite: l.Invite, Subject: l.Subject,
+		Box: l.Box, Parent: l.Parent, NotAfter: uint64(l.NotAfter), Label: l.Label})
+	l.Sig = ed25519.Sign(issuer, append([]byte(domainDelegation), body...))
+	return l
+}
+
+// routeSealNonce seals a gossip message for topic under doc's route key
+// with a random nonce (member.RouteKey.Seal's nonce is synthetic, so the
+// same message is the same bytes; any nonce opens). A replay sealed this
+// way is new bytes to GossipSub, which would drop the same bytes as seen.
+func routeSealNonce(doc vocab.DocID, topic string, plaintext []byte) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, doc[:], doc[:], routeKeyInfo, chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, err
+	}
+	a, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, err
+	}
+	prefix := []byte{sealedVersion, purposeRoute, 0}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	if _, err := crand.Read(nonce); err != nil {
+		return nil, err
+	}
+	out := append(append([]byte(nil), prefix...), nonce...)
+	return a.Seal(out, nonce, plaintext, append(prefix, topic...)), nil
+}
+
+// suffix turns a case name into a tab agent suffix (1–20 base64url characters).
+func suffix(where, name string) string {
+	s := strings.NewReplacer("_", "-").Replace(where[:1] + "-" + name)
+	if len(s) > 20 {
+		s = s[:20]
+	}
+	return s
+}
+
+// crafted returns the gossip plaintext (or, in catch-up, the envelope) of
+// an envelope case; where is "topic", "sync" or "serve" (it names the
+// agents, so the cases of one place never chain to another's).
+//
+// In catch-up, "env-garbage" and "env-truncated" name the envelope cases
+// garbage and truncated (the plain names are the stream's first frame).
+func (h *helper) crafted(where, name string) ([]byte, error) {
+	name = strings.TrimPrefix(name, "env-")
+	ag := h.w.agent(suffix(where, name))
+	spec := txnSpec{agent: ag, text: "«" + name + "»"}
 	switch name {
-	case "garbage", "envelope-garbage":
+	case "garbage":
 		b := make([]byte, 200)
 		for i := range b {
-			b[i] = byte(rng.UintN(256))
+			b[i] = byte(h.rng.UintN(256))
 		}
 		b[0] = 0xff // a CBOR "break" where an item must start: never valid
 		return b, nil
-	case "truncated", "envelope-truncated":
-		e := envelope(1, doc, validSpec("mallory", "cut short"), nil)
-		return e[:len(e)/2], nil
-	case "oversized":
-		// Just over the daemon's 4 MiB limit, inside GossipSub's wire slack,
-		// so the size check (not the RPC reader) refuses it.
-		return bytes.Repeat([]byte{'x'}, 4<<20+1024), nil
-	case "wrong-doc":
-		return envelope(1, other, validSpec("mallory", "elsewhere"), nil), nil
-	case "envelope-version":
-		return envelope(2, doc, validSpec("mallory", "from the future"), nil), nil
-	case "txn-version":
-		s := validSpec("mallory", "future payload")
-		s.version = 2
-		return envelope(1, doc, s, nil), nil
-	case "bad-payload":
-		return mustMarshal(wireEnvelope{V: 1, Doc: doc, Agent: "mallory", Seq: 0, Len: 3, Parents: []wireID{}, Payload: []byte("not a transaction")}), nil
-	case "header-mismatch":
-		// Forged parents in the header: the payload was made on nothing.
-		return envelope(1, doc, validSpec("mallory", "forged header"), []wireID{{Agent: "ghost", Seq: 3}}), nil
-	case "self-parent":
-		// Forged parents in the payload: a later op of its own agent
-		// (mallory/5 made on mallory/7), with a header that agrees.
-		s := validSpec("mallory", "ouroboros")
-		s.seq = 5
-		s.parents = []wireID{{Agent: "mallory", Seq: 4}}
-		s.parentSeq = 7
-		return envelope(1, doc, s, []wireID{{Agent: "mallory", Seq: 7}}), nil
-	case "history":
-		// The daemon's own first op, forged with other parents and text.
-		if agent == "" {
-			return nil, fmt.Errorf("case history needs the daemon's agent")
+	case "truncated":
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
 		}
-		s := validSpec(agent, "X")
-		s.parents = []wireID{{Agent: "ghost", Seq: 0}}
-		return envelope(1, doc, s, nil), nil
+		return e.Raw[:len(e.Raw)/2], nil
+	case "unknown-kind":
+		return mustMarshal([]any{uint64(9), []byte("from the future")}), nil
+	case "old-envelope":
+		// Envelope format 1, as a daemon before issue 10 sent it.
+		return mustMarshal([]any{uint64(1), h.doc[:], ag, uint64(0), uint64(1), []any{}, []byte("plain")}), nil
+	case "wrong-doc":
+		e, err := envelope(h.other, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "header-mismatch":
+		// Another sealed payload under a signed header: its hash differs.
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		o, err := envelope(h.doc, h.keys, h.w, txnSpec{agent: ag, text: "swapped"})
+		if err != nil {
+			return nil, err
+		}
+		return rawEnvelope(e.Header.Marshal(), o.Payload), nil
+	case "decrypt":
+		// Sealed under a read secret this document never had; the header
+		// names it (hash) and is signed: only opening fails.
+		e, err := envelope(h.doc, h.foreign, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "bad-payload":
+		// Opens, but is no transaction.
+		hd := member.Header{Doc: h.doc, Header: vocab.Header{Agent: ag, Len: 1}}
+		e, err := sealAndSign(h.keys, h.w, &hd, []byte("not a transaction"))
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "bad-sig":
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		hd := *e.Header
+		hd.Sig = append([]byte(nil), hd.Sig...)
+		hd.Sig[10] ^= 0x04
+		return rawEnvelope(hd.Marshal(), e.Payload), nil
+	case "forged-agent":
+		// The daemon's own agent, signed with this helper's key.
+		spec.agent = h.daemonAgent
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "stranger":
+		spec.agent = h.stranger.agent(suffix(where, name))
+		e, err := envelope(h.doc, h.keys, h.stranger, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "reader":
+		spec.agent = h.r.agent(suffix(where, name))
+		e, err := envelope(h.doc, h.keys, h.r, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
 	case "unknown-parents":
-		// Made on an op nobody has: it can only wait for it.
-		s := validSpec("mallory", "waiting")
-		s.parents = []wireID{{Agent: "ghost", Seq: 41}}
-		return envelope(1, doc, s, nil), nil
-	case "valid-topic":
-		return envelope(1, doc, validSpec("hostile-topic", "«ok»"), nil), nil
-	case "valid-sync":
-		return envelope(1, doc, validSpec("hostile-sync", "«ok»"), nil), nil
-	case "valid-serve":
-		return envelope(1, doc, validSpec("hostile-serve", "«ok»"), nil), nil
+		// Made on an operation nobody has: it can only wait for it.
+		spec.parents = []vocab.ID{{Agent: h.stranger.agent("ghost"), Seq: 41}}
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "valid-unsealed", "valid-moved":
+		// Valid envelopes for the cases about the seal.
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		return e.Raw, nil
+	case "valid":
+		// The control: four code points by the writer's agent of this place.
+		spec.agent, spec.text = h.w.agent(where), "«ok»"
+		e, err := envelope(h.doc, h.keys, h.w, spec)
+		if err != nil {
+			return nil, err
+		}
+		h.valid[where] = e.Raw
+		return e.Raw, nil
+	case "replay":
+		b, ok := h.valid[where]
+		if !ok {
+			return nil, fmt.Errorf("case replay needs case valid first (in %s)", where)
+		}
+		return b, nil
 	}
 	return nil, fmt.Errorf("unknown case %q", name)
+}
+
+// chainCase returns the chain of a membership case, for an announcement
+// on the topic or a prove in catch-up: each is refused for its reason.
+func (h *helper) chainCase(name string) (member.Chain, error) {
+	switch name {
+	case "forged-chain":
+		// The writer (who may not delegate) grants the reader's key admin.
+		l := forgeLink(h.w.key, h.doc, h.wChain.Leaf(), &member.Link{Role: member.RoleAdmin, Subject: h.rDev.Public(), Box: h.rDev.BoxPublic(), Label: "self-made admin"})
+		return h.wChain.Extend(l), nil
+	case "bad-link-sig":
+		c := append(member.Chain(nil), h.rChain...)
+		leaf := *c.Leaf()
+		leaf.Sig = append([]byte(nil), leaf.Sig...)
+		leaf.Sig[5] ^= 0x10
+		c[len(c)-1] = &leaf
+		return c, nil
+	case "expired":
+		if h.expired == nil {
+			return nil, fmt.Errorf("case expired needs -expired-invite")
+		}
+		if err := h.waitExpired(); err != nil {
+			return nil, err
+		}
+		return h.expired, nil
+	case "other-chain":
+		// A valid chain of another device than the one speaking: the
+		// writer's chain over the reader's connection (and back).
+		return nil, nil // filled in by the caller, which knows who speaks
+	}
+	return nil, fmt.Errorf("unknown chain case %q", name)
 }
