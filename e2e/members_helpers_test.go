@@ -288,8 +288,8 @@ func (r *rawPeer) received() ([]byte, int) {
 	return slices.Clone(r.got), r.msgs
 }
 
-// Catch-up protocols a daemon may open to a peer: today's and issue 10's.
-var syncProtocols = []string{"/weft/sync/1.0.0", "/weft/sync/2.0.0"}
+// The catch-up protocol a daemon answers.
+var syncProtocols = []string{"/weft/sync/2.0.0"}
 
 // startRawPeer starts a raw peer connected to each process (daemons,
 // relays).

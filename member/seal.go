@@ -121,6 +121,11 @@ func (k *EpochKeys) Open(p Purpose, sealed, ad []byte) ([]byte, error) {
 }
 
 func (k *EpochKeys) open(p Purpose, s Sealed, ad []byte) ([]byte, error) {
+	if !p.valid() {
+		// The route purpose (or any other) has no key derived from a read
+		// secret: RouteKey opens it.
+		return nil, vocab.Reject(vocab.ReasonDecrypt, "no epoch key for %v", p)
+	}
 	if s.Purpose != p {
 		return nil, vocab.Reject(vocab.ReasonDecrypt, "sealed %v where %v was expected", s.Purpose, p)
 	}

@@ -73,7 +73,7 @@
 // short or an over-long varint is ErrBadFrame. A frame's buffer starts at
 // 64 KiB and doubles as its bytes arrive, so an announced length costs
 // nothing until it is sent. Deadlines come from Stream.SetDeadline. The
-// replica builds /weft/sync/1.0.0 on these.
+// replica builds /weft/sync/2.0.0 on these.
 //
 // # Limits (desktop daemon defaults)
 //

@@ -18,14 +18,18 @@ import (
 // version vectors for one document, then each streams the other what it
 // lacks, in causal order and bounded chunks, and says when it is done:
 //
-//	A → B  hello {doc, version of A}
-//	B → A  hello {doc, version of B}   or  fail {reason}   (B lacks the document)
-//	both   txns {envelopes}* done      (concurrently, each direction)
+//	A → B  open {topic ID, MAC}                  (A knows the document's ID)
+//	B → A  prove {MAC, chain, roster, …}  or  fail {unknown document}
+//	A → B  prove {MAC, chain, roster, …}         (B resets if A proves nothing)
+//	A → B  hello {doc, version of A, heads, sealed title}
+//	B → A  hello {doc, version of B, heads, sealed title}
+//	both   txns {signed envelopes}* done  (concurrently, each direction)
 //
-// Messages are CBOR [1, kind, doc, version, envelopes, reason] in
-// length-prefixed frames. The exchange is idempotent: an interrupted one
+// Messages are wire.SyncMsg (CBOR) in length-prefixed frames; the
+// handshake is docs/members-only.md's. Legacy documents have no
+// catch-up. The exchange is idempotent: an interrupted one
 // simply runs again from the versions both sides have reached.
-const SyncProtocol = "/weft/sync/1.0.0"
+const SyncProtocol = "/weft/sync/2.0.0"
 
 func writeMsg(s Stream, m wire.SyncMsg) error {
 	b, err := wire.MarshalSync(m)
@@ -132,8 +136,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
 	case reply.Kind != wire.MsgProve:
-		_ = s.Reset()
-		return vocab.Reject(vocab.ReasonMalformed, "expected a proof of membership for %s", doc)
+		return m.refuseSync(s, vocab.Reject(vocab.ReasonMalformed, "expected a proof of membership for %s", doc))
 	}
 	if err := member.CheckOpenMAC(doc, []byte(peer), []byte(me), reply.MAC); err != nil {
 		return m.refuseSync(s, err)
@@ -161,8 +164,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	if hello.Kind != wire.MsgHello || string(hello.Doc) != string(doc[:]) {
-		_ = s.Reset()
-		return vocab.Reject(vocab.ReasonMalformed, "expected a hello for %s", doc)
+		return m.refuseSync(s, vocab.Reject(vocab.ReasonMalformed, "expected a hello for %s", doc))
 	}
 	m.adoptTitle(ctx, doc, ms.openTitle(hello.SealedTitle))
 	if ms.keepTitle(hello.SealedTitle) {
@@ -455,7 +457,9 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			return n, nil
 		case wire.MsgTxns:
 		default:
-			return n, vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
+			err := vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
+			m.countReject(err)
+			return n, err
 		}
 		envs, err := m.parseEnvs(d, msg.Envs)
 		if err != nil {

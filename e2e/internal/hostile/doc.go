@@ -12,7 +12,7 @@
 //     catch-up requests, with crafted replies when told to.
 //   - a raw stream host whose identity key is a reader's device key
 //     (-read-invite, role read). It opens catch-up streams
-//     (/weft/sync/1.0.0: open → prove → prove → hello → txns/done) and
+//     (/weft/sync/2.0.0: open → prove → prove → hello → txns/done) and
 //     writes frames byte by byte, so that it can cut them short or make
 //     them too long, and runs the handshake properly up to the step a case
 //     is about.

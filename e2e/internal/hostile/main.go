@@ -30,7 +30,7 @@ import (
 )
 
 // syncProtocol is catch-up's stream protocol (replica.SyncProtocol).
-const syncProtocol = "/weft/sync/1.0.0"
+const syncProtocol = "/weft/sync/2.0.0"
 
 func main() {
 	peerAddr := flag.String("peer", "", "the daemon's multiaddr, with /p2p/<id>")
