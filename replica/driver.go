@@ -2,14 +2,18 @@ package replica
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"weft/api"
 	"weft/crdt"
 	"weft/member"
 	"weft/store"
+	"weft/vocab"
 	"weft/wire"
 )
 
@@ -128,16 +132,18 @@ func (dr *driver) ensure(ctx context.Context) error {
 	d, m, ms := dr.d, dr.d.m, dr.d.mem
 	ctx = context.WithoutCancel(ctx)
 	start := m.opts.Now()
-	hl := newHlog()
-	var doc *crdt.Doc
-	if ms.canRead() {
-		var err error
-		if doc, err = crdt.New(m.opts.Agent); err != nil {
-			return err
+	hl, doc, since := dr.fromCheckpoint(ctx)
+	if hl == nil {
+		hl = newHlog()
+		if ms.canRead() {
+			var err error
+			if doc, err = crdt.New(m.opts.Agent); err != nil {
+				return err
+			}
 		}
 	}
 	n := 0
-	err := m.opts.Store.Stream(ctx, d.id, nil, func(chunk []store.TxnRecord) error {
+	err := m.opts.Store.Stream(ctx, d.id, since, func(chunk []store.TxnRecord) error {
 		for _, rec := range chunk {
 			e, err := member.ParseEnvelope(rec.Payload, d.id)
 			if err == nil {
@@ -166,7 +172,7 @@ func (dr *driver) ensure(ctx context.Context) error {
 	}
 	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
 	dr.hl, dr.doc = hl, doc
-	dr.sinceSnapshot = 0
+	dr.sinceSnapshot = n
 	d.loaded.Store(true)
 	if doc != nil {
 		d.chars.Store(int64(doc.Len()))
@@ -174,7 +180,86 @@ func (dr *driver) ensure(ctx context.Context) error {
 	if dr.relay != nil {
 		dr.relay.onDisk(crdt.Version(hl.version))
 	}
+	if n >= m.opts.CompactAfter {
+		_ = dr.checkpoint(ctx)
+	}
 	_ = m.opts.Store.Touch(ctx, d.id)
+	return nil
+}
+
+// fromCheckpoint starts a members-only document from its latest
+// checkpoint (a reading member's sealed snapshot: member.Checkpoint): the
+// header log from its heads, the crdt from its state, and since, the
+// version the stored envelopes are replayed from. Nil when there is none
+// or it does not open (everything is replayed then).
+func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.Version) {
+	d, m, ms := dr.d, dr.d.m, dr.d.mem
+	if !ms.canRead() {
+		return nil, nil, nil
+	}
+	snap, err := m.opts.Store.Snapshot(ctx, d.id)
+	if err != nil || !member.IsCheckpoint(snap.Payload) {
+		return nil, nil, nil
+	}
+	c, raw, err := member.ParseCheckpoint(snap.Payload, d.id)
+	var state []byte
+	if err == nil {
+		ms.mu.Lock()
+		state, err = member.OpenCheckpoint(ms.keys, d.id, c, raw)
+		ms.mu.Unlock()
+	}
+	var doc *crdt.Doc
+	if err == nil {
+		doc, err = crdt.LoadSnapshot(m.opts.Agent, state)
+	}
+	hl := newHlog()
+	for _, h := range c.Heads {
+		if err != nil {
+			break
+		}
+		hl.version[h.Agent] = h.Span().End()
+		hl.heads[h.Agent] = h.Hash()
+		hl.last[h.Agent] = h
+	}
+	if err == nil && !vocab.Version(doc.Version()).Equal(hl.version) {
+		err = fmt.Errorf("its state covers %v, its heads %v", doc.Version(), hl.version)
+	}
+	if err != nil {
+		m.log.Warn("a document's checkpoint does not load; replaying its envelopes", "doc", d.id, "err", err)
+		return nil, nil, nil
+	}
+	return hl, doc, store.Version(hl.version.Clone())
+}
+
+// checkpoint writes a members-only document's checkpoint (a reading
+// member only): the envelopes stay, and the next load starts from it.
+func (dr *driver) checkpoint(ctx context.Context) error {
+	ms := dr.d.mem
+	if dr.doc == nil || dr.hl == nil || !ms.canRead() {
+		return nil
+	}
+	st := dr.d.m.opts.Store
+	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	agents := slices.Sorted(maps.Keys(dr.hl.last))
+	heads := make([]*member.Header, len(agents))
+	for i, a := range agents {
+		heads[i] = dr.hl.last[a]
+	}
+	ms.mu.Lock()
+	b, err := member.NewCheckpoint(ms.keys, rand.Reader, dr.d.id, heads, dr.doc.EncodeSnapshot())
+	ms.mu.Unlock()
+	if err == nil {
+		err = st.PutSnapshot(ctx, dr.d.id, b, store.Version(dr.hl.version.Clone()))
+	}
+	if err != nil {
+		dr.d.m.log.Warn("writing a document's checkpoint", "doc", dr.d.id, "err", err)
+		return err
+	}
+	dr.sinceSnapshot = 0
 	return nil
 }
 
@@ -191,6 +276,9 @@ func (dr *driver) version() crdt.Version {
 // changed since the last one, so the state on disk is compact.
 func (dr *driver) unload(ctx context.Context) {
 	if dr.hl != nil {
+		if dr.sinceSnapshot > 0 {
+			dr.unloadErr = dr.checkpoint(ctx)
+		}
 		if dr.doc != nil {
 			dr.d.chars.Store(int64(dr.doc.Len()))
 		}

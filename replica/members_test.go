@@ -362,3 +362,39 @@ func TestLegacyDocumentsOpenAndUpgrade(t *testing.T) {
 		t.Fatalf("inviting to the copy: %v", err)
 	}
 }
+
+// A checkpoint speeds up loading without costing the history: after one,
+// more edits, another unload and a reload, the text is whole, and a member
+// joining later still gets every envelope by catch-up.
+func TestCheckpointKeepsHistory(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	id := mustID(t, info.ID)
+	d, _ := a.m.doc(id)
+	unload := func() {
+		if err := d.do(ctx, func(dr *driver) error { dr.unload(ctx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := ""
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 10; i++ {
+			edit(t, a, info.ID, api.Edit{Pos: len([]rune(want)), Ins: "ab"})
+			want += "ab"
+		}
+		unload()
+		if got := text(t, a, info.ID); got != want {
+			t.Fatalf("round %d: after a reload %q, want %q", round, got, want)
+		}
+	}
+	if res, err := a.store.Check(ctx, store.CheckOptions{Codec: StoreCodec{}}); err != nil || res.Problems != 0 {
+		t.Fatalf("check: %+v, %v", res, err)
+	}
+	b := newTestNode(t, h, "b", nil)
+	h.connect(a.net, b.net)
+	share(t, a, b, info.ID, "read")
+	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == want })
+	waitFor(t, "b to store every envelope", func() bool { return storedBy(t, b, id, a.m.opts.Agent) == 30 })
+}

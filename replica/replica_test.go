@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	crand "crypto/rand"
@@ -414,9 +415,10 @@ func mustEncode(t *testing.T, txn *crdt.Txn) []byte {
 	return b
 }
 
-// An idle document unloads and reloads. A members-only document writes
-// no snapshot that replaces its envelopes: they are what catch-up serves,
-// signed by their authors (docs/members-only.md).
+// An idle document unloads and reloads. A members-only document writes a
+// checkpoint (its state sealed, with each agent's last header) to reload
+// from, and keeps its envelopes: they are what catch-up serves, signed by
+// their authors (docs/members-only.md). The store's check accepts both.
 func TestIdleUnloadAndReload(t *testing.T) {
 	ctx := context.Background()
 	cache := &cacheEvents{}
@@ -433,11 +435,18 @@ func TestIdleUnloadAndReload(t *testing.T) {
 	if got := cache.counts(); got["load"] != 1 || got["hit"] < 49 || got["unload"] != 1 || a.m.Resident() != 0 {
 		t.Fatalf("document cache events %v, %d resident; want 1 load, ≥ 49 hits, 1 unload, 0 resident", got, a.m.Resident())
 	}
-	if _, err := a.store.Snapshot(ctx, id); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("a snapshot of a members-only document: %v", err)
+	snap, err := a.store.Snapshot(ctx, id)
+	if err != nil || !member.IsCheckpoint(snap.Payload) || snap.Covers[a.m.opts.Agent] != 50 {
+		t.Fatalf("checkpoint %v (covers %v), %v", snap != nil && member.IsCheckpoint(snap.Payload), snap, err)
+	}
+	if bytes.Contains(snap.Payload, []byte("0123456789")) {
+		t.Fatal("the checkpoint holds the text in clear")
 	}
 	if n := storedBy(t, a, id, a.m.opts.Agent); n != 50 {
 		t.Fatalf("%d envelopes stored, want the 50 signed ones", n)
+	}
+	if res, err := a.store.Check(ctx, store.CheckOptions{Codec: StoreCodec{}}); err != nil || res.Problems != 0 {
+		t.Fatalf("check: %+v, %v", res, err)
 	}
 	want := strings.Repeat("0123456789", 5)
 	if got := text(t, a, info.ID); got != want {

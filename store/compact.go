@@ -37,6 +37,49 @@ func (b *opBatch) flush() error {
 	return err
 }
 
+// PutSnapshot stores a new snapshot of doc — payload made by the caller,
+// covering version covers — and keeps every transaction: a reader opens
+// the document from the snapshot and the transactions after it, and the
+// transactions stay to be served (members-only documents, whose signed
+// envelopes are their history). The same rules as Compact: it covers at
+// least what the previous snapshot covered and no more than is stored.
+func (s *Store) PutSnapshot(ctx context.Context, doc DocID, payload []byte, covers Version) error {
+	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
+		return fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
+	}
+	if err := validVersion(covers); err != nil {
+		return err
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for a, n := range covers {
+		if n > st.heads[a] {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: document %s: snapshot covers %q up to %d but only %d seqs are stored", ErrInvalid, doc, a, n, st.heads[a])
+		}
+	}
+	s.mu.Unlock()
+	if old, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
+		for a, n := range old.Covers {
+			if covers[a] < n {
+				return fmt.Errorf("%w: document %s: new snapshot covers %q up to %d, the stored one up to %d", ErrInvalid, doc, a, covers[a], n)
+			}
+		}
+	} else if !isNotFound(err) && !isCorrupt(err) {
+		return err
+	}
+	b, err := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(covers), Payload: payload})
+	if err != nil {
+		return err
+	}
+	return s.submit(ctx, &group{ops: []kvOp{{key: snapshotKey(doc), val: b}}, bytes: len(b)}, true)
+}
+
 // Compact stores a new snapshot of doc — payload made by the caller,
 // covering version covers — and then drops the transactions it fully
 // covers, with their log entries. It returns the number of transactions
