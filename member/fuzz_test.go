@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -666,6 +667,32 @@ func FuzzCheckOpenMAC(f *testing.F) {
 		}
 		if CheckOpenMAC(other, from, to, mac) == nil {
 			t.Fatal("an open MAC checks for another document")
+		}
+	})
+}
+
+// A checkpoint read back from disk: never a panic, refusals are
+// rejections, and its state opens only under its own heads.
+func FuzzParseCheckpoint(f *testing.F) {
+	fx := newFixture(f)
+	good, err := NewCheckpoint(fx.keyring, rand.Reader, fx.doc.ID, []*Header{fx.header}, []byte("state"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, raw, err := ParseCheckpoint(data, fx.doc.ID)
+		if err != nil {
+			refused(t, "checkpoint", err)
+			return
+		}
+		if _, err := OpenCheckpoint(fx.keyring, fx.doc.ID, c, raw); err == nil && len(raw) > 0 && !bytes.Equal(data, good) {
+			// Opening proves the state was sealed for these heads; a
+			// mutated heads list must not open.
+			c2, raw2, _ := ParseCheckpoint(good, fx.doc.ID)
+			if !bytes.Equal(marshal(raw), marshal(raw2)) && bytes.Equal(c.State, c2.State) {
+				t.Fatal("a checkpoint's state opened under other heads")
+			}
 		}
 	})
 }
