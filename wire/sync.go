@@ -13,7 +13,10 @@ import (
 //	B → A  hello {doc, version of B}   or  fail {reason}   (B lacks the document)
 //	both   txns {envelopes}* done      (each direction)
 //
-// Messages are CBOR [1, kind, doc, version, envelopes, reason, title]; a
+// Messages are CBOR [1, kind, doc, version, envelopes, reason, title,
+// topic, mac, chain, roster, revocations, proofs, heads, grant, docKey,
+// sealedTitle] (the fields after title are members-only catch-up's, empty
+// on a tab's socket); a
 // hello's title is the sender's title of the document (a replica that has
 // none takes it). A title that fails vocab.CheckTitle is dropped by
 // ParseSync: the message still counts, the title is ignored. The exchange is idempotent: an interrupted one runs
