@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -184,7 +186,8 @@ func relayIngest(b *testing.B, docs, perDoc, batch, workers int) {
 // with `weft doc replay` (not timed), the relay acknowledges all of it,
 // and A stops. Then five fresh daemons, each given only the relay, join
 // one after the other; each is timed from the join request until its
-// version is A's, and its text must be A's. Reports median, min, max.
+// version is A's, and its text must be A's. Reports median, min, max,
+// and the relay's data directory on disk once it has stopped.
 func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	const joiners = 5
 	n := newRelayNet(b, 1, "")
@@ -211,6 +214,39 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 		invs = invs[1:]
 		return d, inv
 	})
+	// What the relay keeps on disk for the document, once it has closed
+	// its store (SIGTERM: everything flushed): its data directory's
+	// allocated blocks, as du counts them, and its files' sizes.
+	r.stop(b, syscall.SIGTERM)
+	alloc, size := diskUsage(b, r.dir)
+	b.ReportMetric(float64(alloc)/1000, "relay-disk-kB")
+	b.ReportMetric(float64(size)/1000, "relay-files-kB")
+}
+
+// diskUsage walks dir and returns the bytes its regular files take on
+// disk (allocated blocks, as du counts them) and their sizes.
+func diskUsage(b testing.TB, dir string) (alloc, size int64) {
+	b.Helper()
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		size += fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			alloc += st.Blocks * 512
+		} else {
+			alloc += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("disk use of %s: %v", dir, err)
+	}
+	return alloc, size
 }
 
 // Resident memory per hosted document: the relay's VmRSS with one daemon
