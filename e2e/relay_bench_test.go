@@ -187,7 +187,8 @@ func relayIngest(b *testing.B, docs, perDoc, batch, workers int) {
 // and A stops. Then five fresh daemons, each given only the relay, join
 // one after the other; each is timed from the join request until its
 // version is A's, and its text must be A's. Reports median, min, max,
-// and the relay's data directory on disk once it has stopped.
+// and the relay's data directory on disk once it has stopped (and an
+// empty relay's, the store's floor).
 func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	const joiners = 5
 	n := newRelayNet(b, 1, "")
@@ -221,6 +222,13 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	alloc, size := diskUsage(b, r.dir)
 	b.ReportMetric(float64(alloc)/1000, "relay-disk-kB")
 	b.ReportMetric(float64(size)/1000, "relay-files-kB")
+	// The floor under it: an empty relay's data directory, started and
+	// stopped the same way.
+	r0 := newRelay(b, "R0", filepath.Join(filepath.Dir(r.dir), "R0"))
+	r0.start(b, nil)
+	r0.stop(b, syscall.SIGTERM)
+	alloc, _ = diskUsage(b, r0.dir)
+	b.ReportMetric(float64(alloc)/1000, "empty-relay-disk-kB")
 }
 
 // diskUsage walks dir and returns the bytes its regular files take on
