@@ -62,6 +62,11 @@
 //
 //	go test -run '^$' -bench . -benchtime 1x -count 3 ./e2e/
 //
+// Side by side with a binary from before members-only documents (issue
+// 10's figures): WEFT_E2E_WEFT=old-binary WEFT_E2E_LEGACY=1, which makes
+// the helpers join by bare ID instead of by invite and skip granting
+// relays (members_helpers_test.go); for benchmark runs only.
+//
 // Knobs: -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
 // runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
 // instead of building one (built with -tags weft_testhooks, which makes it

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -184,7 +186,9 @@ func relayIngest(b *testing.B, docs, perDoc, batch, workers int) {
 // with `weft doc replay` (not timed), the relay acknowledges all of it,
 // and A stops. Then five fresh daemons, each given only the relay, join
 // one after the other; each is timed from the join request until its
-// version is A's, and its text must be A's. Reports median, min, max.
+// version is A's, and its text must be A's. Reports median, min, max,
+// and the relay's data directory on disk once it has stopped (and an
+// empty relay's, the store's floor).
 func BenchmarkRelayCatchUpPaper(b *testing.B) {
 	const joiners = 5
 	n := newRelayNet(b, 1, "")
@@ -211,6 +215,44 @@ func BenchmarkRelayCatchUpPaper(b *testing.B) {
 		invs = invs[1:]
 		return d, inv
 	})
+	// What the relay keeps on disk for the document, once it has closed
+	// its store (SIGTERM: everything flushed): its data directory's
+	// allocated blocks, as du counts them (file sizes mislead: badger's
+	// DISCARD file is 1 MiB, sparse).
+	r.stop(b, syscall.SIGTERM)
+	b.ReportMetric(float64(diskUsage(b, r.dir))/1000, "relay-disk-kB")
+	// The floor under it: an empty relay's data directory, started and
+	// stopped the same way.
+	r0 := newRelay(b, "R0", filepath.Join(filepath.Dir(r.dir), "R0"))
+	r0.start(b, nil)
+	r0.stop(b, syscall.SIGTERM)
+	b.ReportMetric(float64(diskUsage(b, r0.dir))/1000, "empty-relay-disk-kB")
+}
+
+// diskUsage walks dir and returns the bytes its regular files take on
+// disk (allocated blocks, as du counts them); each file goes to the log.
+func diskUsage(b testing.TB, dir string) (alloc int64) {
+	b.Helper()
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		a := fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			a = st.Blocks * 512
+		}
+		b.Logf("%s: %d bytes, %d on disk", strings.TrimPrefix(p, dir), fi.Size(), a)
+		alloc += a
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("disk use of %s: %v", dir, err)
+	}
+	return alloc
 }
 
 // Resident memory per hosted document: the relay's VmRSS with one daemon

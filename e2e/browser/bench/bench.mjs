@@ -39,13 +39,18 @@ const median = (xs) => quantile(xs, 0.5);
 const ms = (x) => `${x.toFixed(1)} ms`;
 
 // wsTimes records, in the page, when txns messages go out and come in on
-// the document socket (a txns message is a CBOR array, of any short length,
-// that starts [1, 2, …]: 0x8n 0x01 0x02).
+// the document socket (a txns message is a CBOR array, of any length up to
+// 255, that starts [1, 2, …]: 0x80–0x97 or 0x98 n, then 0x01 0x02; the
+// members-only fields made it 19 long, 0x93).
 function wsTimes() {
   globalThis.wsSent = [];
   globalThis.wsRecv = [];
   const now = () => performance.timeOrigin + performance.now();
-  const isTxns = (d) => (d[0] & 0xf0) === 0x80 && d[1] === 0x01 && d[2] === 0x02;
+  const isTxns = (d) => {
+    if ((d[0] & 0xe0) !== 0x80 || (d[0] & 0x1f) > 24) return false;
+    const i = (d[0] & 0x1f) === 24 ? 2 : 1;
+    return d[i] === 0x01 && d[i + 1] === 0x02;
+  };
   const W = WebSocket;
   globalThis.WebSocket = class extends W {
     constructor(...a) {

@@ -260,6 +260,11 @@ export async function cluster(n, root) {
   return ds;
 }
 
+// legacy (WEFT_E2E_LEGACY=1) is for side-by-side benchmark runs only, with
+// WEFT_E2E_WEFT naming a binary from before members-only documents (no
+// invites): shareDoc then joins by bare ID (POST /api/docs/{id}/join).
+export const legacy = process.env.WEFT_E2E_LEGACY === "1";
+
 // shareDoc creates a document on the first daemon (its admin) and has the
 // others join it with an invite each (role write, labelled with the
 // daemon's name): members-only documents are joined by invite, not by ID.
@@ -269,6 +274,11 @@ export async function shareDoc(ds, title = "shared", { role = "write" } = {}) {
     await waitFor(`${d.name} to see ${ds[0].name} as a peer`, async () =>
       (await d.call("GET", "/api/peers")).some((p) => p.id === ds[0].peerID),
     );
+    if (legacy) {
+      const info = await d.call("POST", `/api/docs/${doc}/join`);
+      if (info?.id !== doc) throw new Error(`${d.name}: joining ${doc} by ID gave ${JSON.stringify(info)}`);
+      continue;
+    }
     await joinWith(d, await invite(ds[0], doc, { role, label: d.name }), doc);
   }
   return doc;
