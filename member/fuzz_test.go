@@ -675,7 +675,7 @@ func FuzzCheckOpenMAC(f *testing.F) {
 // rejections, and its state opens only under its own heads.
 func FuzzParseCheckpoint(f *testing.F) {
 	fx := newFixture(f)
-	good, err := NewCheckpoint(fx.keyring, rand.Reader, fx.doc.ID, []*Header{fx.header}, []byte("state"))
+	good, err := NewCheckpoint(fx.keyring, rand.Reader, fx.doc.ID, []*Header{fx.header}, []byte("state"), fx.dev.Sign)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -28,8 +28,11 @@ type driver struct {
 
 	doc *crdt.Doc // nil while unloaded (and always on a member that cannot read)
 	// hl is a members-only document's header log (nil while unloaded,
-	// and for a legacy document).
+	// and for a legacy document); cpCovers is what its stored checkpoint
+	// covers (nil: none).
 	hl            *hlog
+	cpCovers      vocab.Version
+	seqsSince     uint64 // seqs stored since the last checkpoint
 	sinceSnapshot int // stored transactions not covered by the snapshot
 	lastApplied   time.Time
 	unloadErr     error // the last unload's snapshot failure, reported by close
@@ -194,23 +197,20 @@ func (dr *driver) ensure(ctx context.Context) error {
 // or it does not open (everything is replayed then).
 func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.Version) {
 	d, m, ms := dr.d, dr.d.m, dr.d.mem
-	if !ms.canRead() {
-		return nil, nil, nil
-	}
 	snap, err := m.opts.Store.Snapshot(ctx, d.id)
 	if err != nil || !member.IsCheckpoint(snap.Payload) {
 		return nil, nil, nil
 	}
 	c, raw, err := member.ParseCheckpoint(snap.Payload, d.id)
 	var state []byte
-	if err == nil {
+	var doc *crdt.Doc
+	if err == nil && ms.canRead() {
 		ms.mu.Lock()
 		state, err = member.OpenCheckpoint(ms.keys, d.id, c, raw)
 		ms.mu.Unlock()
-	}
-	var doc *crdt.Doc
-	if err == nil {
-		doc, err = crdt.LoadSnapshot(m.opts.Agent, state)
+		if err == nil {
+			doc, err = crdt.LoadSnapshot(m.opts.Agent, state)
+		}
 	}
 	hl := newHlog()
 	for _, h := range c.Heads {
@@ -221,13 +221,18 @@ func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.V
 		hl.heads[h.Agent] = h.Hash()
 		hl.last[h.Agent] = h
 	}
-	if err == nil && !vocab.Version(doc.Version()).Equal(hl.version) {
+	if err == nil && doc != nil && !vocab.Version(doc.Version()).Equal(hl.version) {
 		err = fmt.Errorf("its state covers %v, its heads %v", doc.Version(), hl.version)
+	}
+	if err == nil && !hl.version.Equal(vocab.Version(snap.Covers)) {
+		err = fmt.Errorf("its heads cover %v, the store's snapshot %v", hl.version, snap.Covers)
 	}
 	if err != nil {
 		m.log.Warn("a document's checkpoint does not load; replaying its envelopes", "doc", d.id, "err", err)
 		return nil, nil, nil
 	}
+	hl.bytes = int64(len(snap.Payload))
+	dr.cpCovers = hl.version.Clone()
 	return hl, doc, store.Version(hl.version.Clone())
 }
 
@@ -250,7 +255,7 @@ func (dr *driver) checkpoint(ctx context.Context) error {
 		heads[i] = dr.hl.last[a]
 	}
 	ms.mu.Lock()
-	b, err := member.NewCheckpoint(ms.keys, rand.Reader, dr.d.id, heads, dr.doc.EncodeSnapshot())
+	b, err := member.NewCheckpoint(ms.keys, rand.Reader, dr.d.id, heads, dr.doc.EncodeSnapshot(), ms.dev.Sign)
 	ms.mu.Unlock()
 	if err == nil {
 		err = st.PutSnapshot(ctx, dr.d.id, b, store.Version(dr.hl.version.Clone()))
@@ -259,7 +264,139 @@ func (dr *driver) checkpoint(ctx context.Context) error {
 		dr.d.m.log.Warn("writing a document's checkpoint", "doc", dr.d.id, "err", err)
 		return err
 	}
-	dr.sinceSnapshot = 0
+	dr.sinceSnapshot, dr.seqsSince = 0, 0
+	dr.cpCovers = dr.hl.version.Clone()
+	return nil
+}
+
+// checkpointFor decides what a catch-up peer is sent of this replica's
+// checkpoint: a peer starting from nothing gets it from a member that
+// cannot read (a relay, which kept it in place of the envelopes it covers),
+// and then only the envelopes after it (since); a reading member serves
+// the whole signed history instead. A member that cannot read (role pull) and
+// holds everything it covers gets it when it covers CompactAfter seqs more
+// than the peer's own, so the peer can drop the envelopes it covers.
+func (dr *driver) checkpointFor(ctx context.Context, hello wire.SyncMsg, peer member.Role) ([]byte, store.Version, error) {
+	if dr.cpCovers == nil {
+		return nil, nil, nil
+	}
+	theirs := vocab.Version(hello.Version)
+	empty := true
+	for _, n := range theirs {
+		if n > 0 {
+			empty = false
+		}
+	}
+	send := empty && !dr.d.mem.canRead()
+	if !empty && peer == member.RolePull && dr.d.mem.canRead() && theirs.Includes(dr.cpCovers) {
+		ahead := uint64(0)
+		for a, n := range dr.cpCovers {
+			if c := hello.Covers[a]; n > c {
+				ahead += n - c
+			}
+		}
+		send = ahead >= uint64(dr.d.m.opts.CompactAfter)
+	}
+	if !send {
+		return nil, nil, nil
+	}
+	snap, err := dr.d.m.opts.Store.Snapshot(ctx, dr.d.id)
+	if err != nil || !member.IsCheckpoint(snap.Payload) {
+		return nil, nil, nil
+	}
+	if empty {
+		return snap.Payload, snap.Covers, nil
+	}
+	return snap.Payload, nil, nil
+}
+
+// takeCheckpoint takes a checkpoint a peer sent: signed by a member who
+// may write, its heads signed by their agents. A replica that holds
+// nothing yet starts from it (it is installed in the store as the
+// document's snapshot); a member that cannot read, and holds everything it
+// covers with the same heads, keeps it in place of the envelopes it covers
+// (store.Compact): it never reads them. Otherwise it is ignored.
+func (dr *driver) takeCheckpoint(ctx context.Context, raw []byte) error {
+	d, m, ms := dr.d, dr.d.m, dr.d.mem
+	if ms == nil {
+		return errLegacy
+	}
+	if err := dr.ensure(ctx); err != nil {
+		return err
+	}
+	c, rawHeads, err := member.ParseCheckpoint(raw, d.id)
+	if err != nil {
+		return err
+	}
+	if err := c.Verify(raw); err != nil {
+		return err
+	}
+	if err := ms.writer(c.Author); err != nil {
+		return err
+	}
+	covers := c.Covers()
+	st := m.opts.Store
+	if len(dr.hl.version) == 0 {
+		hl := newHlog()
+		for _, h := range c.Heads {
+			hl.version[h.Agent] = h.Span().End()
+			hl.heads[h.Agent] = h.Hash()
+			hl.last[h.Agent] = h
+		}
+		var doc *crdt.Doc
+		if ms.canRead() {
+			ms.mu.Lock()
+			state, err := member.OpenCheckpoint(ms.keys, d.id, c, rawHeads)
+			ms.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			if doc, err = crdt.LoadSnapshot(m.opts.Agent, state); err != nil {
+				return vocab.Reject(vocab.ReasonBadPayload, "checkpoint state: %v", err)
+			}
+			if !vocab.Version(doc.Version()).Equal(covers) {
+				return vocab.Reject(vocab.ReasonHeaderMismatch, "checkpoint state covers %v, its heads %v", doc.Version(), covers)
+			}
+		}
+		if err := st.InstallSnapshot(ctx, d.id, raw, store.Version(covers)); err != nil {
+			return err
+		}
+		hl.bytes = int64(len(raw))
+		dr.hl, dr.cpCovers = hl, covers.Clone()
+		if doc != nil {
+			dr.doc = doc
+			d.chars.Store(int64(doc.Len()))
+		}
+		if dr.relay != nil {
+			dr.relay.onDisk(crdt.Version(hl.version))
+		}
+		return nil
+	}
+	if ms.canRead() || dr.cpCovers.Includes(covers) || !dr.hl.version.Includes(covers) {
+		return nil
+	}
+	for _, h := range c.Heads {
+		rec, err := st.Txn(ctx, d.id, h.Agent, h.Seq)
+		if err != nil {
+			return nil // not held as one envelope here (compacted already): cannot confirm
+		}
+		e, err := member.ParseEnvelope(rec.Payload, d.id)
+		if err != nil {
+			return err
+		}
+		if e.Hash != h.Hash() {
+			return vocab.Reject(vocab.ReasonEquivocation, "a checkpoint whose head of %.16s… is not the one held", h.Agent)
+		}
+	}
+	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := st.Compact(ctx, d.id, raw, store.Version(covers)); err != nil {
+		return err
+	}
+	dr.cpCovers = covers.Clone()
 	return nil
 }
 
@@ -378,6 +515,9 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 				return r, saveError(r.src, err)
 			}
 			dr.sinceSnapshot += len(r.records)
+			for i := range r.records {
+				dr.seqsSince += r.records[i].Len
+			}
 			dr.lastApplied = m.opts.Now()
 			if dr.relay != nil && r.policy == store.Batched {
 				dr.relay.wait(ack, dr.version())
@@ -400,6 +540,9 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			}
 			m.opts.Observer.Integrated(r.src.String(), r.applied, m.opts.Now().Sub(arrived))
 		}
+	}
+	if dr.hl != nil && (dr.sinceSnapshot >= m.opts.CompactAfter || dr.seqsSince >= 16*uint64(m.opts.CompactAfter)) {
+		_ = dr.checkpoint(ctx) // a failure is logged; the envelopes are all stored anyway
 	}
 	return r, r.refused
 }

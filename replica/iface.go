@@ -90,6 +90,7 @@ type Store interface {
 	Stream(ctx context.Context, doc store.DocID, since store.Version, fn func(chunk []store.TxnRecord) error) error
 	Compact(ctx context.Context, doc store.DocID, payload []byte, covers store.Version) (int, error)
 	PutSnapshot(ctx context.Context, doc store.DocID, payload []byte, covers store.Version) error
+	InstallSnapshot(ctx context.Context, doc store.DocID, payload []byte, covers store.Version) error
 	Missing(ctx context.Context, doc store.DocID) ([]store.Span, error)
 	ResolveMissing(ctx context.Context, doc store.DocID) ([]store.Span, error)
 }

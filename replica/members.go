@@ -418,3 +418,19 @@ func (ms *membership) confirm(c member.Chain, now int64) member.Chain {
 	}
 	return lasting
 }
+
+// writer checks that agent names a device of a member who may write (not
+// removed).
+func (ms *membership) writer(agent string) error {
+	pub, err := member.DeviceOf(agent)
+	if err != nil {
+		return err
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m := ms.book.Member(pub)
+	if m == nil || !m.Role.CanWrite() || ms.book.Revoked(pub) {
+		return vocab.Reject(vocab.ReasonCapability, "%.16s… is no member who may write", agent)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	crand "crypto/rand"
@@ -397,4 +398,75 @@ func TestCheckpointKeepsHistory(t *testing.T) {
 	share(t, a, b, info.ID, "read")
 	waitFor(t, "b to catch up", func() bool { return text(t, b, info.ID) == want })
 	waitFor(t, "b to store every envelope", func() bool { return storedBy(t, b, id, a.m.opts.Agent) == 30 })
+}
+
+// A relay keeps a writer's checkpoint in place of the envelopes it covers
+// (it never reads either), and a member joining later through the relay
+// alone starts from it: the same text, its store consistent, and it goes
+// on writing.
+func TestRelayCompactsWithAWritersCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	small := func(o *Options) { o.CompactAfter = 5 }
+	relay := newTestNode(t, h, "relay", func(o *Options) { small(o); o.Host = HostPolicy{All: true}; o.AckDurable = true })
+	a := newTestNode(t, h, "a", func(o *Options) { small(o); o.Relays = []string{"relay"} })
+	info, _ := a.m.CreateDoc(ctx, "kept small")
+	id := mustID(t, info.ID)
+	want := ""
+	for i := 0; i < 20; i++ {
+		edit(t, a, info.ID, api.Edit{Pos: len(want), Ins: "xy"})
+		want += "xy"
+	}
+	da, _ := a.m.doc(id)
+	if err := da.do(ctx, func(dr *driver) error { return dr.checkpoint(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Host(ctx, info.ID, api.HostRequest{Relay: "/memory/relay/p2p/relay"}); err != nil {
+		t.Fatal(err)
+	}
+	agentA := a.m.opts.Agent
+	waitFor(t, "the relay to hold everything", func() bool {
+		st, err := relay.m.DocStatus(ctx, info.ID)
+		return err == nil && st.Version[agentA] == 40
+	})
+	// The next exchange hands the relay the checkpoint.
+	if err := a.m.SyncWith(ctx, "relay", id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to drop the covered envelopes", func() bool { return storedBy(t, relay, id, agentA) == 0 })
+	snap, err := relay.store.Snapshot(ctx, id)
+	if err != nil || !member.IsCheckpoint(snap.Payload) || bytes.Contains(snap.Payload, []byte("xyxy")) {
+		t.Fatalf("the relay's snapshot: %v", err)
+	}
+	if res, err := relay.store.Check(ctx, store.CheckOptions{Codec: StoreCodec{}}); err != nil || res.Problems != 0 {
+		t.Fatalf("relay check: %+v, %v", res, err)
+	}
+	// a writes once more, leaves; b joins through the relay only.
+	edit(t, a, info.ID, api.Edit{Pos: len(want), Ins: "!"})
+	want += "!"
+	waitFor(t, "the relay to hold the last edit", func() bool {
+		st, err := relay.m.DocStatus(ctx, info.ID)
+		return err == nil && st.Version[agentA] == 41
+	})
+	inv, err := a.m.Invite(ctx, info.ID, api.InviteRequest{Role: "write"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.disconnect(a.net, relay.net)
+	a.stop(t)
+	b := newTestNode(t, h, "b", func(o *Options) { small(o); o.Relays = []string{"relay"} })
+	h.connect(b.net, relay.net)
+	if _, err := b.m.JoinInvite(ctx, inv.Invite); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to start from the checkpoint", func() bool { return text(t, b, info.ID) == want })
+	waitFor(t, "b to store the one envelope after the checkpoint", func() bool { return storedBy(t, b, id, agentA) == 1 })
+	edit(t, b, info.ID, api.Edit{Pos: 0, Ins: ">"})
+	waitFor(t, "the relay to take b's edit", func() bool {
+		st, err := relay.m.DocStatus(ctx, info.ID)
+		return err == nil && st.Version[b.m.opts.Agent] == 1
+	})
+	if res, err := b.store.Check(ctx, store.CheckOptions{Codec: StoreCodec{}}); err != nil || res.Problems != 0 {
+		t.Fatalf("b's check: %+v, %v", res, err)
+	}
 }

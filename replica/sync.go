@@ -48,7 +48,7 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 	if err != nil {
 		return m, err
 	}
-	if m.Kind > wire.MsgFail && m.Kind != wire.MsgOpen && m.Kind != wire.MsgProve {
+	if m.Kind > wire.MsgFail && m.Kind != wire.MsgOpen && m.Kind != wire.MsgProve && m.Kind != wire.MsgCheckpoint {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d between replicas", m.Kind)
 	}
 	return m, nil
@@ -141,19 +141,20 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	if err := member.CheckOpenMAC(doc, []byte(peer), []byte(me), reply.MAC); err != nil {
 		return m.refuseSync(s, err)
 	}
-	if err := m.admit(d, peer, reply); err != nil {
+	role, err := m.admit(d, peer, reply)
+	if err != nil {
 		return m.refuseSync(s, err)
 	}
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgProve, MAC: member.OpenMAC(doc, []byte(me), []byte(peer)), Chain: ms.chain(), Roster: ms.roster(), Revocations: ms.revocations(), Proofs: ms.proofs()}); err != nil {
 		_ = s.Reset()
 		return err
 	}
-	mine, heads, err := d.versionHeads(ctx)
+	mine, heads, covers, err := d.versionHeads(ctx)
 	if err != nil {
 		_ = s.Reset()
 		return err
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Heads: heads, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
 		_ = s.Reset()
 		return err
 	}
@@ -170,7 +171,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	if ms.keepTitle(hello.SealedTitle) {
 		d.saveMembers()
 	}
-	return m.exchange(ctx, s, d, hello.Version, hello.Heads)
+	return m.exchange(ctx, s, d, hello, role)
 }
 
 var errLegacy = errors.New("replica: a legacy document is not shared (upgrade it: weft doc upgrade)")
@@ -188,25 +189,25 @@ func (m *Manager) refuseSync(s Stream, err error) error {
 // separate challenge needs signing), granting at least pull; then adds
 // it and the peer's roster (judged as history, without a clock) to the
 // book.
-func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
+func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) (member.Role, error) {
 	ms := d.mem
 	key, err := m.opts.Transport.PeerKey(peer)
 	if err != nil {
-		return vocab.Reject(vocab.ReasonCapability, "peer %s: %v", peer, err)
+		return 0, vocab.Reject(vocab.ReasonCapability, "peer %s: %v", peer, err)
 	}
 	c, err := member.ParseChain(p.Chain)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	mem, changed, err := ms.add(c, m.opts.Now().Unix())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if changed {
 		d.confirmJoin(c)
 	}
 	if !ed25519.PublicKey(mem.Subject).Equal(key) {
-		return vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
+		return 0, vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
 	}
 	for _, raw := range p.Revocations {
 		r, err := member.ParseRevocation(raw)
@@ -240,9 +241,9 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) error {
 	revoked := ms.book.Revoked(key)
 	ms.mu.Unlock()
 	if revoked {
-		return vocab.Reject(vocab.ReasonRevoked, "peer %s is a removed member", peer)
+		return 0, vocab.Reject(vocab.ReasonRevoked, "peer %s is a removed member", peer)
 	}
-	return nil
+	return mem.Role, nil
 }
 
 // serveSync answers a catch-up exchange a peer opened. Until the peer has
@@ -312,7 +313,8 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = m.refuseSync(s, vocab.Reject(vocab.ReasonMalformed, "expected a proof of membership"))
 		return
 	}
-	if err := m.admit(d, peer, proof); err != nil {
+	role, err := m.admit(d, peer, proof)
+	if err != nil {
 		_ = m.refuseSync(s, err)
 		m.log.Debug("refusing catch-up", "peer", peer, "doc", id, "err", err)
 		return
@@ -327,19 +329,19 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = s.Reset()
 		return
 	}
-	mine, heads, err := d.versionHeads(ctx)
+	mine, heads, covers, err := d.versionHeads(ctx)
 	if err != nil {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
-	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Heads: heads, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
+	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
 		return
 	}
 	m.adoptTitle(ctx, id, ms.openTitle(hello.SealedTitle))
 	if ms.keepTitle(hello.SealedTitle) {
 		d.saveMembers()
 	}
-	if err := m.exchange(ctx, s, d, hello.Version, hello.Heads); err != nil && m.ctx.Err() == nil {
+	if err := m.exchange(ctx, s, d, hello, role); err != nil && m.ctx.Err() == nil {
 		m.stats.add(&m.stats.syncFailures, 1)
 		m.log.Debug("serving catch-up", "peer", peer, "doc", id, "err", err)
 	}
@@ -364,7 +366,7 @@ func (m *Manager) byTopic(t [16]byte) *docState {
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.
-func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs map[string]uint64, heads map[string][]byte) error {
+func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, hello wire.SyncMsg, peer member.Role) error {
 	// A peer that stops reading must not hold us past the deadline or
 	// shutdown: resetting the stream unblocks both directions.
 	finished := make(chan struct{})
@@ -387,7 +389,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	}
 	sent := make(chan result, 1)
 	go func() {
-		n, err := m.sendMissing(ctx, s, d, theirs, heads)
+		n, err := m.sendMissing(ctx, s, d, hello, peer)
 		sent <- result{n, err}
 	}()
 	received, recvErr := m.receive(ctx, s, d)
@@ -402,13 +404,22 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, theirs ma
 	return nil
 }
 
-func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs map[string]uint64, heads map[string][]byte) (int, error) {
+func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello wire.SyncMsg, peer member.Role) (int, error) {
+	theirs, heads := hello.Version, hello.Heads
 	var wires [][]byte
 	var durable map[string]uint64
+	var cp []byte
 	err := d.do(ctx, func(dr *driver) error {
 		var err error
 		if d.mem != nil {
-			if wires, err = dr.signedMissing(ctx, theirs); err == nil {
+			var since store.Version
+			if cp, since, err = dr.checkpointFor(ctx, hello, peer); err != nil {
+				return err
+			}
+			if since == nil {
+				since = theirs
+			}
+			if wires, err = dr.signedMissing(ctx, since); err == nil {
 				var forks [][]byte
 				forks, err = dr.forkedHeads(ctx, theirs, heads)
 				wires = append(forks, wires...)
@@ -423,6 +434,11 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, theirs
 	})
 	if err != nil {
 		return 0, err
+	}
+	if cp != nil {
+		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgCheckpoint, Checkpoint: cp}); err != nil {
+			return 0, err
+		}
 	}
 	sent := 0
 	for _, envs := range wire.Pack(wires) {
@@ -455,6 +471,13 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 				d.relayAcked(s.Peer(), msg.Version)
 			}
 			return n, nil
+		case wire.MsgCheckpoint:
+			err := d.do(ctx, func(dr *driver) error { return dr.takeCheckpoint(ctx, msg.Checkpoint) })
+			if err != nil {
+				m.countReject(err)
+				return n, err
+			}
+			continue
 		case wire.MsgTxns:
 		default:
 			err := vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
@@ -481,21 +504,23 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 
 // versionHeads returns a members-only document's version and the hash of
 // each agent's last header.
-func (d *docState) versionHeads(ctx context.Context) (map[string]uint64, map[string][]byte, error) {
+func (d *docState) versionHeads(ctx context.Context) (map[string]uint64, map[string][]byte, vocab.Version, error) {
 	var v map[string]uint64
 	var heads map[string][]byte
+	var covers vocab.Version
 	err := d.do(ctx, func(dr *driver) error {
 		if err := dr.ensure(ctx); err != nil {
 			return err
 		}
 		v = dr.version()
+		covers = dr.cpCovers.Clone()
 		heads = make(map[string][]byte, len(dr.hl.heads))
 		for a, h := range dr.hl.heads {
 			heads[a] = append([]byte(nil), h[:]...)
 		}
 		return nil
 	})
-	return v, heads, err
+	return v, heads, covers, err
 }
 
 // version returns the document's version vector.

@@ -351,3 +351,65 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 	}
 	return entries, dropped, err
 }
+
+// InstallSnapshot starts an empty document from a snapshot made
+// elsewhere — payload covering version covers — as if its transactions had
+// been stored and compacted: the snapshot and each agent's head, in one
+// write. Transactions after covers are then appended as usual. The
+// document must hold no transaction and no snapshot yet (ErrExists
+// otherwise): a snapshot cannot be merged into a history.
+func (s *Store) InstallSnapshot(ctx context.Context, doc DocID, payload []byte, covers Version) error {
+	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
+		return fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
+	}
+	if err := validVersion(covers); err != nil {
+		return err
+	}
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return err
+	}
+	if _, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
+		return fmt.Errorf("%w: document %s already has a snapshot", ErrExists, doc)
+	} else if !isNotFound(err) {
+		return err
+	}
+	b, err := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(covers), Payload: payload})
+	if err != nil {
+		return err
+	}
+	ack := newAck()
+	g := &group{doc: doc, ack: ack, ops: []kvOp{{key: snapshotKey(doc), val: b}}, bytes: len(b)}
+	s.mu.Lock()
+	if err := s.waitThawedLocked(ctx, st); err != nil {
+		return err
+	}
+	if err := s.writableLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	for _, n := range st.heads {
+		if n > 0 {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: document %s already holds transactions", ErrExists, doc)
+		}
+	}
+	for a, n := range covers {
+		hb, err := encodeRecord(recHead, headRec{Next: n})
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		g.ops = append(g.ops, kvOp{key: headKey(doc, a), val: hb, coalesce: true})
+		g.bytes += len(hb)
+	}
+	for a, n := range covers {
+		st.heads[a] = n
+	}
+	s.enqueueLocked(g, true)
+	s.mu.Unlock()
+	s.signal()
+	return ack.Wait(ctx)
+}

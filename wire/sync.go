@@ -15,7 +15,7 @@ import (
 //
 // Messages are CBOR [1, kind, doc, version, envelopes, reason, title,
 // topic, mac, chain, roster, revocations, proofs, heads, grant, docKey,
-// sealedTitle] (the fields after title are members-only catch-up's, empty
+// sealedTitle, covers, checkpoint] (the fields after title are members-only catch-up's, empty
 // on a tab's socket); a
 // hello's title is the sender's title of the document (a replica that has
 // none takes it). A title that fails vocab.CheckTitle is dropped by
@@ -51,6 +51,10 @@ const (
 	// member hands a relay a document to keep.
 	MsgOpen  = 8
 	MsgProve = 9
+	// MsgCheckpoint carries a members-only document's signed checkpoint
+	// (Checkpoint): to a member that cannot read, so it can drop the
+	// envelopes it covers; from one, to a member starting from nothing.
+	MsgCheckpoint = 10
 
 	// MaxRoster bounds the chains one prove message carries.
 	MaxRoster = 1000
@@ -86,6 +90,10 @@ type SyncMsg struct {
 	Grant       []byte
 	DocKey      []byte
 	SealedTitle []byte
+	// Covers is, in a members-only hello, the version the sender's
+	// checkpoint covers (none: empty).
+	Covers     vocab.Version
+	Checkpoint []byte
 }
 
 // MarshalSync encodes a message (setting its format version).
@@ -105,7 +113,7 @@ func ParseSync(b []byte) (SyncMsg, error) {
 	if m.V != syncFormat {
 		return m, vocab.Reject(vocab.ReasonVersion, "sync format version %d (this build reads %d)", m.V, syncFormat)
 	}
-	if (m.Kind < MsgHello || m.Kind > MsgAck) && m.Kind != MsgOpen && m.Kind != MsgProve {
+	if (m.Kind < MsgHello || m.Kind > MsgAck) && m.Kind != MsgOpen && m.Kind != MsgProve && m.Kind != MsgCheckpoint {
 		return m, vocab.Reject(vocab.ReasonMalformed, "sync message of kind %d", m.Kind)
 	}
 	if len(m.Roster) > MaxRoster || len(m.Revocations) > MaxRoster || len(m.Proofs) > MaxRoster {

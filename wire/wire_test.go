@@ -149,7 +149,7 @@ func TestSyncRoundTrip(t *testing.T) {
 		"doc id":       {Kind: MsgHello, Doc: []byte{1, 2}},
 		"zero doc id":  {Kind: MsgHello, Doc: make([]byte, 16)},
 		"kind 0":       {Kind: 0, Doc: doc[:]},
-		"unknown kind": {Kind: MsgProve + 1, Doc: doc[:]},
+		"unknown kind": {Kind: MsgCheckpoint + 1, Doc: doc[:]},
 	} {
 		b, _ := MarshalSync(bad)
 		if _, err := ParseSync(b); !errors.Is(err, vocab.ErrRejected) {
