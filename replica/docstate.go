@@ -446,6 +446,10 @@ var errStopping = errors.New("replica: document closing")
 
 // loop is the driver's goroutine: requests in arrival order, completed
 // writes, and unloading when idle.
+// checkpointQuiet is how long a document must go without requests before
+// a due checkpoint is written.
+const checkpointQuiet = 2 * time.Second
+
 func (d *docState) loop(r *run) {
 	m := d.m
 	defer m.wg.Done()
@@ -454,6 +458,11 @@ func (d *docState) loop(r *run) {
 	ctx := context.WithoutCancel(m.ctx)
 	idle := time.NewTimer(m.opts.IdleUnload)
 	defer idle.Stop()
+	// A checkpoint that is due is written once the document has been
+	// quiet for a moment: never in the way of an edit or a catch-up.
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
 	for {
 		select {
 		case req := <-r.inbox:
@@ -465,6 +474,13 @@ func (d *docState) loop(r *run) {
 			}
 			req.reply <- err
 			idle.Reset(m.opts.IdleUnload)
+			if dr.checkpointDue() {
+				quiet.Reset(checkpointQuiet)
+			}
+		case <-quiet.C:
+			if dr.checkpointDue() {
+				_ = dr.checkpoint(ctx) // a failure is logged; every envelope is stored anyway
+			}
 		case <-dr.relay.next():
 			dr.relay.completed(dr)
 		case <-idle.C:

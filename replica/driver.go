@@ -541,10 +541,15 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			m.opts.Observer.Integrated(r.src.String(), r.applied, m.opts.Now().Sub(arrived))
 		}
 	}
-	if dr.hl != nil && (dr.sinceSnapshot >= m.opts.CompactAfter || dr.seqsSince >= 16*uint64(m.opts.CompactAfter)) {
-		_ = dr.checkpoint(ctx) // a failure is logged; the envelopes are all stored anyway
-	}
 	return r, r.refused
+}
+
+// checkpointDue reports whether a reading member's document has taken
+// enough since its last checkpoint (CompactAfter envelopes, or 16 times
+// as many seqs) to write a new one when it is next quiet.
+func (dr *driver) checkpointDue() bool {
+	n := dr.d.m.opts.CompactAfter
+	return dr.hl != nil && dr.doc != nil && (dr.sinceSnapshot >= n || dr.seqsSince >= 16*uint64(n))
 }
 
 // saveError is what the giver of an input hears when its transactions
