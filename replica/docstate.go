@@ -446,8 +446,8 @@ var errStopping = errors.New("replica: document closing")
 
 // loop is the driver's goroutine: requests in arrival order, completed
 // writes, and unloading when idle.
-// checkpointQuiet is how long a document must go without requests before
-// a due checkpoint is written.
+// checkpointQuiet is how long after a checkpoint becomes due it is
+// written.
 const checkpointQuiet = 2 * time.Second
 
 func (d *docState) loop(r *run) {
@@ -458,11 +458,12 @@ func (d *docState) loop(r *run) {
 	ctx := context.WithoutCancel(m.ctx)
 	idle := time.NewTimer(m.opts.IdleUnload)
 	defer idle.Stop()
-	// A checkpoint that is due is written once the document has been
-	// quiet for a moment: never in the way of an edit or a catch-up.
+	// A checkpoint that is due is written a moment after it became due,
+	// once: not after every transaction of a catch-up that brings many.
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
 	defer quiet.Stop()
+	armed := false
 	for {
 		select {
 		case req := <-r.inbox:
@@ -474,10 +475,12 @@ func (d *docState) loop(r *run) {
 			}
 			req.reply <- err
 			idle.Reset(m.opts.IdleUnload)
-			if dr.checkpointDue() {
+			if !armed && dr.checkpointDue() {
 				quiet.Reset(checkpointQuiet)
+				armed = true
 			}
 		case <-quiet.C:
+			armed = false
 			if dr.checkpointDue() {
 				_ = dr.checkpoint(ctx) // a failure is logged; every envelope is stored anyway
 			}

@@ -393,10 +393,12 @@ func (dr *driver) takeCheckpoint(ctx context.Context, raw []byte) error {
 			return err
 		}
 	}
-	if _, err := st.Compact(ctx, d.id, raw, store.Version(covers)); err != nil {
+	dropped, err := st.Compact(ctx, d.id, raw, store.Version(covers))
+	if err != nil {
 		return err
 	}
 	dr.cpCovers = covers.Clone()
+	m.log.Info("kept a writer's checkpoint in place of the envelopes it covers", "doc", d.id, "dropped", dropped, "checkpoint_bytes", len(raw))
 	return nil
 }
 
