@@ -628,6 +628,9 @@ func (dr *driver) signedMissing(ctx context.Context, v store.Version) ([][]byte,
 // whose last header's hash it names differently, this replica's last
 // envelope of that agent: the peer then holds both and can prove the fork.
 func (dr *driver) forkedHeads(ctx context.Context, theirs store.Version, heads map[string][]byte) ([][]byte, error) {
+	if dr.hl == nil {
+		return nil, nil
+	}
 	var out [][]byte
 	for agent, h := range heads {
 		mine, ok := dr.hl.heads[agent]

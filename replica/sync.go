@@ -412,6 +412,11 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 	err := d.do(ctx, func(dr *driver) error {
 		var err error
 		if d.mem != nil {
+			// Loaded here, in this request: the document may have been
+			// unloaded (idle, or shutting down) since the hello.
+			if err := dr.ensure(ctx); err != nil {
+				return err
+			}
 			var since store.Version
 			if cp, since, err = dr.checkpointFor(ctx, hello, peer); err != nil {
 				return err
