@@ -470,3 +470,23 @@ func TestRelayCompactsWithAWritersCheckpoint(t *testing.T) {
 		t.Fatalf("b's check: %+v, %v", res, err)
 	}
 }
+
+// The send side of a catch-up loads the document in its own request: one
+// unloaded (idle, or shutting down) since the hello still sends what the
+// peer lacks. (A daemon shutting down mid-exchange once panicked here.)
+func TestSendMissingAfterUnload(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, nil, "a", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	edit(t, a, info.ID, api.Edit{Ins: "sent"})
+	d, _ := a.m.doc(mustID(t, info.ID))
+	hello := wire.SyncMsg{Kind: wire.MsgHello, Heads: map[string][]byte{a.m.opts.Agent: make([]byte, 32)}, Version: map[string]uint64{}}
+	if err := d.do(ctx, func(dr *driver) error { dr.unload(ctx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s := &memStream{in: newPipe(), out: newPipe(), peer: "b"}
+	n, err := a.m.sendMissing(ctx, s, d, hello, member.RoleWrite)
+	if err != nil || n != 1 {
+		t.Fatalf("sent %d envelopes, %v", n, err)
+	}
+}
