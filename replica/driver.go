@@ -33,7 +33,7 @@ type driver struct {
 	hl            *hlog
 	cpCovers      vocab.Version
 	seqsSince     uint64 // seqs stored since the last checkpoint
-	sinceSnapshot int // stored transactions not covered by the snapshot
+	sinceSnapshot int    // stored transactions not covered by the snapshot
 	lastApplied   time.Time
 	unloadErr     error // the last unload's snapshot failure, reported by close
 
