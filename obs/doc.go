@@ -24,6 +24,7 @@
 //	weft_replica_doc_cache_total{event}                 counter; event: hit, load, unload, other
 //	weft_replica_doc_load_duration_seconds              histogram: loading a document from the store
 //	weft_replica_docs_resident                          gauge: documents loaded now (Sources.ResidentDocs)
+//	weft_replica_forked_docs                            gauge: documents with a member caught equivocating (Sources.ForkedDocs)
 //
 // The daemon's cache of documents is the replica's loaded crdt states,
 // unloaded after replica.Options.IdleUnload; these four say how it does.

@@ -18,6 +18,9 @@ type Sources struct {
 	// ResidentDocs is the number of documents whose crdt state is loaded
 	// now (weft_replica_docs_resident).
 	ResidentDocs func() int
+	// ForkedDocs is the number of documents in which a member was caught
+	// signing two histories (weft_replica_forked_docs): each is degraded.
+	ForkedDocs func() int
 	// GossipReceived counts gossip messages received since start
 	// (weft_replica_gossip_received_total).
 	GossipReceived func() uint64
@@ -37,7 +40,7 @@ type Sources struct {
 type sourceCollector struct {
 	m                             *Metrics
 	peers, reservations, received *prometheus.Desc
-	resident                      *prometheus.Desc
+	resident, forked              *prometheus.Desc
 	gossipRejected                reasonCounts
 	replicaRejected               reasonCounts
 }
@@ -56,6 +59,7 @@ func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
 		reservations:    prometheus.NewDesc("weft_p2p_relay_reservations", "Circuit-relay reservations held now.", nil, nil),
 		received:        prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
 		resident:        prometheus.NewDesc("weft_replica_docs_resident", "Documents whose crdt state is loaded now (the document cache).", nil, nil),
+		forked:          prometheus.NewDesc("weft_replica_forked_docs", "Documents in which a member was caught signing two histories (each is degraded; weft doc status lists the forks).", nil, nil),
 		gossipRejected:  reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 		replicaRejected: reasonCounts{prometheus.NewDesc("weft_replica_rejected_total", "Input from catch-up and editor tabs that the replica refused, and transactions that did not fit the history, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 	}
@@ -66,6 +70,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.reservations
 	ch <- c.received
 	ch <- c.resident
+	ch <- c.forked
 	ch <- c.gossipRejected.desc
 	ch <- c.replicaRejected.desc
 }
@@ -86,6 +91,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.ResidentDocs != nil {
 		ch <- prometheus.MustNewConstMetric(c.resident, prometheus.GaugeValue, float64(s.ResidentDocs()))
+	}
+	if s.ForkedDocs != nil {
+		ch <- prometheus.MustNewConstMetric(c.forked, prometheus.GaugeValue, float64(s.ForkedDocs()))
 	}
 	if s.GossipRejected != nil {
 		c.gossipRejected.collect(ch, s.GossipRejected())

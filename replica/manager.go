@@ -523,6 +523,24 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 	return st, nil
 }
 
+// Forked is the number of members-only documents in which a member was
+// caught signing two histories (a proof is held).
+func (m *Manager) Forked() int {
+	m.mu.Lock()
+	docs := make([]*docState, 0, len(m.docs))
+	for _, d := range m.docs {
+		docs = append(docs, d)
+	}
+	m.mu.Unlock()
+	n := 0
+	for _, d := range docs {
+		if d.mem != nil && len(d.mem.forks()) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Resident is the number of documents whose crdt state is loaded now: the
 // daemon's cache of documents.
 func (m *Manager) Resident() int {

@@ -242,6 +242,9 @@ func TestEquivocationIsProvedAndReported(t *testing.T) {
 		if _, err := NewReplicationCheck(n.m, nil, time.Minute, time.Now).Run(ctx); err == nil || !strings.Contains(err.Error(), "two histories") {
 			t.Fatalf("%s: readiness with a fork: %v", n.net.id, err)
 		}
+		if f := n.m.Forked(); f != 1 {
+			t.Fatalf("%s: %d forked documents in the metrics' source, want 1", n.net.id, f)
+		}
 	}
 	// From the fork on, nothing of the agent's counts anywhere.
 	d, _ := a.m.doc(id)

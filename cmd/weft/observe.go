@@ -44,6 +44,7 @@ func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration
 		GossipRejected:  node.Rejected,
 		ReplicaRejected: func() map[string]uint64 { return mgr.Stats().Rejected },
 		ResidentDocs:    mgr.Resident,
+		ForkedDocs:      mgr.Forked,
 	})
 	ho := obs.DefaultHealthOptions()
 	ho.Logger = p.log.With("part", "health")
