@@ -1,10 +1,6 @@
 package replica
 
 import (
-	"cmp"
-	"maps"
-	"slices"
-
 	"weft/member"
 	"weft/vocab"
 )
@@ -31,11 +27,12 @@ type hlog struct {
 	bytes   int64                     // of the envelopes held
 
 	waiting      map[vocab.ID]*member.Envelope // by (agent, first seq)
+	waitingBy    map[string]int                // waiting envelopes per agent
 	waitingBytes int
 }
 
 func newHlog() *hlog {
-	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, last: map[string]*member.Header{}, waiting: map[vocab.ID]*member.Envelope{}}
+	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, last: map[string]*member.Header{}, waiting: map[vocab.ID]*member.Envelope{}, waitingBy: map[string]int{}}
 }
 
 // verdict is what hlog.check says of one envelope.
@@ -114,27 +111,38 @@ func (l *hlog) wait(e *member.Envelope) bool {
 		return false
 	}
 	l.waiting[id] = e
+	l.waitingBy[id.Agent]++
 	l.waitingBytes += len(e.Raw)
 	return true
 }
 
-// released takes, in a causal order, the waiting envelopes that became
-// ready; judge is called on each (it may refuse one, which is then
-// dropped, or accept it and commit it before returning true).
+func (l *hlog) unwait(id vocab.ID, e *member.Envelope) {
+	delete(l.waiting, id)
+	l.waitingBytes -= len(e.Raw)
+	if l.waitingBy[id.Agent]--; l.waitingBy[id.Agent] <= 0 {
+		delete(l.waitingBy, id.Agent)
+	}
+}
+
+// released takes the waiting envelopes that became ready, in a causal
+// order; judge is called on each (it may refuse one, which is then
+// dropped, or accept it and commit it before returning true). Only the
+// envelope that starts where its agent's chain ends can be next, so each
+// pass looks up one per agent with waiting envelopes, not all of them.
 func (l *hlog) released(judge func(*member.Envelope) bool) {
 	for progress := true; progress && len(l.waiting) > 0; {
 		progress = false
-		ids := slices.SortedFunc(maps.Keys(l.waiting), func(a, b vocab.ID) int {
-			return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Seq, b.Seq))
-		})
-		for _, id := range ids {
-			e := l.waiting[id]
-			v, err := l.check(e)
-			if v == vWait && err == nil {
+		for agent := range l.waitingBy {
+			id := vocab.ID{Agent: agent, Seq: l.version[agent]}
+			e, ok := l.waiting[id]
+			if !ok {
 				continue
 			}
-			delete(l.waiting, id)
-			l.waitingBytes -= len(e.Raw)
+			v, err := l.check(e)
+			if v == vWait && err == nil {
+				continue // its parents are still missing
+			}
+			l.unwait(id, e)
 			if err == nil && v == vReady && judge(e) {
 				progress = true
 			}

@@ -534,7 +534,7 @@ func (m *Manager) Forked() int {
 	m.mu.Unlock()
 	n := 0
 	for _, d := range docs {
-		if d.mem != nil && len(d.mem.forks()) > 0 {
+		if d.mem != nil && d.mem.forked() {
 			n++
 		}
 	}

@@ -375,6 +375,13 @@ func (ms *membership) forks() []string {
 	return out
 }
 
+// forked reports whether a proof of equivocation is held.
+func (ms *membership) forked() bool {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return len(ms.book.Proofs()) > 0
+}
+
 // proofs returns the proofs held, encoded (for catch-up).
 func (ms *membership) proofs() [][]byte {
 	ms.mu.Lock()

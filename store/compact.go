@@ -44,33 +44,9 @@ func (b *opBatch) flush() error {
 // envelopes are their history). The same rules as Compact: it covers at
 // least what the previous snapshot covered and no more than is stored.
 func (s *Store) PutSnapshot(ctx context.Context, doc DocID, payload []byte, covers Version) error {
-	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
-		return fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
-	}
-	if err := validVersion(covers); err != nil {
-		return err
-	}
 	s.excl.RLock()
 	defer s.excl.RUnlock()
-	st, err := s.state(ctx, doc)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	for a, n := range covers {
-		if n > st.heads[a] {
-			s.mu.Unlock()
-			return fmt.Errorf("%w: document %s: snapshot covers %q up to %d but only %d seqs are stored", ErrInvalid, doc, a, n, st.heads[a])
-		}
-	}
-	s.mu.Unlock()
-	if old, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
-		for a, n := range old.Covers {
-			if covers[a] < n {
-				return fmt.Errorf("%w: document %s: new snapshot covers %q up to %d, the stored one up to %d", ErrInvalid, doc, a, covers[a], n)
-			}
-		}
-	} else if !isNotFound(err) && !isCorrupt(err) {
+	if _, err := s.checkNewSnapshot(ctx, doc, payload, covers); err != nil {
 		return err
 	}
 	b, err := encodeRecord(recSnapshot, snapRec{Covers: encodeVersion(covers), Payload: payload})
@@ -78,6 +54,45 @@ func (s *Store) PutSnapshot(ctx context.Context, doc DocID, payload []byte, cove
 		return err
 	}
 	return s.submit(ctx, &group{ops: []kvOp{{key: snapshotKey(doc), val: b}}, bytes: len(b)}, true)
+}
+
+// checkSnapshotArgs checks a snapshot's payload size and version.
+func (s *Store) checkSnapshotArgs(payload []byte, covers Version) error {
+	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
+		return fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
+	}
+	return validVersion(covers)
+}
+
+// checkNewSnapshot applies the rules a new snapshot of doc obeys (callers
+// hold excl): it covers no more than is stored and at least what the
+// stored snapshot covers. It returns the document's state.
+func (s *Store) checkNewSnapshot(ctx context.Context, doc DocID, payload []byte, covers Version) (*docState, error) {
+	if err := s.checkSnapshotArgs(payload, covers); err != nil {
+		return nil, err
+	}
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for a, n := range covers {
+		if n > st.heads[a] {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: document %s: snapshot covers %q up to %d but only %d seqs are stored", ErrInvalid, doc, a, n, st.heads[a])
+		}
+	}
+	s.mu.Unlock()
+	if old, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
+		for a, n := range old.Covers {
+			if covers[a] < n {
+				return nil, fmt.Errorf("%w: document %s: new snapshot covers %q up to %d, the stored one up to %d", ErrInvalid, doc, a, covers[a], n)
+			}
+		}
+	} else if !isNotFound(err) && !isCorrupt(err) {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Compact stores a new snapshot of doc — payload made by the caller,
@@ -105,33 +120,10 @@ func (s *Store) PutSnapshot(ctx context.Context, doc DocID, payload []byte, cove
 // compaction (or Check with Repair). Streams wait from step 1 to
 // step 3, and a compaction waits for those already reading.
 func (s *Store) Compact(ctx context.Context, doc DocID, payload []byte, covers Version) (int, error) {
-	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
-		return 0, fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
-	}
-	if err := validVersion(covers); err != nil {
-		return 0, err
-	}
 	s.excl.RLock()
 	defer s.excl.RUnlock()
-	st, err := s.state(ctx, doc)
+	st, err := s.checkNewSnapshot(ctx, doc, payload, covers)
 	if err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	for a, n := range covers {
-		if n > st.heads[a] {
-			s.mu.Unlock()
-			return 0, fmt.Errorf("%w: document %s: snapshot covers %q up to %d but only %d seqs are stored", ErrInvalid, doc, a, n, st.heads[a])
-		}
-	}
-	s.mu.Unlock()
-	if old, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
-		for a, n := range old.Covers {
-			if covers[a] < n {
-				return 0, fmt.Errorf("%w: document %s: new snapshot covers %q up to %d, the stored one up to %d", ErrInvalid, doc, a, covers[a], n)
-			}
-		}
-	} else if !isNotFound(err) && !isCorrupt(err) {
 		return 0, err
 	}
 	readersBack, done, err := s.enterCompact(ctx, st)
@@ -359,10 +351,7 @@ func dropLeftovers(ctx context.Context, r ds.Read, doc DocID, cur uint64, covers
 // document must hold no transaction and no snapshot yet (ErrExists
 // otherwise): a snapshot cannot be merged into a history.
 func (s *Store) InstallSnapshot(ctx context.Context, doc DocID, payload []byte, covers Version) error {
-	if len(payload) == 0 || len(payload) > s.opts.MaxSnapshot {
-		return fmt.Errorf("%w: snapshot of %d bytes not in 1..%d", ErrInvalid, len(payload), s.opts.MaxSnapshot)
-	}
-	if err := validVersion(covers); err != nil {
+	if err := s.checkSnapshotArgs(payload, covers); err != nil {
 		return err
 	}
 	s.excl.RLock()
