@@ -92,8 +92,15 @@ func (l *hlog) fork(e *member.Envelope, format string, args ...any) error {
 
 func (f *forkError) Unwrap() error { return f.error }
 
-// commit records a ready envelope as held.
+// commit records a ready envelope as held. A copy of it still waiting
+// (the same transaction came again, by gossip and by catch-up) is
+// dropped: released looks only at each agent's next seq, so it would
+// never be looked at again.
 func (l *hlog) commit(e *member.Envelope) {
+	id := vocab.ID{Agent: e.Header.Agent, Seq: e.Header.Seq}
+	if w, ok := l.waiting[id]; ok {
+		l.unwait(id, w)
+	}
 	l.version[e.Header.Agent] = e.Header.Span().End()
 	l.bytes += int64(len(e.Raw))
 	l.heads[e.Header.Agent] = e.Hash

@@ -34,6 +34,8 @@ func TestHlogReleasesInCausalOrder(t *testing.T) {
 	l := newHlog()
 	var order []*member.Envelope
 	judge := func(e *member.Envelope) bool { l.commit(e); order = append(order, e); return true }
+	// a[1] arrives twice: once waiting, once again after a[0] (as
+	// gossip and catch-up both bring it); the waiting copy must not stay.
 	for _, e := range []*member.Envelope{b[0], a[3], a[2], a[1]} {
 		if v, err := l.check(e); err != nil || v != vWait || !l.wait(e) {
 			t.Fatalf("%s: %v %v", e.Header.Span(), v, err)
@@ -47,6 +49,10 @@ func TestHlogReleasesInCausalOrder(t *testing.T) {
 		t.Fatalf("the first: %v %v", v, err)
 	}
 	judge(a[0])
+	if v, err := l.check(a[1]); err != nil || v != vReady {
+		t.Fatalf("a[1] again: %v %v", v, err)
+	}
+	judge(a[1])
 	l.released(judge)
 	want := []*member.Envelope{a[0], a[1], a[2], a[3], b[0]}
 	if len(order) != len(want) {
