@@ -9,6 +9,3 @@ import (
 func record(e *wire.Envelope) store.TxnRecord {
 	return store.TxnRecord{Header: e.Header, Payload: e.Payload}
 }
-
-// TopicName is the gossip topic of a document.
-func TopicName(doc store.DocID) string { return wire.TopicName(doc) }

@@ -48,6 +48,3 @@ func ParseDurable(b []byte, doc vocab.DocID) (Durable, error) {
 	}
 	return d, nil
 }
-
-// DurableTopic is the gossip topic of a document's relay acknowledgements.
-func DurableTopic(doc vocab.DocID) string { return "weft/durable/" + doc.String() }

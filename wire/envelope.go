@@ -148,20 +148,3 @@ func (e *Envelope) Open() (*crdt.Txn, error) {
 	}
 	return t, nil
 }
-
-// Validator returns the gossip validator of doc's topic: the envelope must
-// be well formed, for this document, and its payload must decode and agree
-// with its header. Whether it fits the history is for the replica to say.
-func Validator(doc vocab.DocID) func(from string, data []byte) error {
-	return func(_ string, data []byte) error {
-		e, err := ParseEnvelope(data, doc)
-		if err != nil {
-			return err
-		}
-		_, err = e.Open()
-		return err
-	}
-}
-
-// TopicName is the gossip topic of a document.
-func TopicName(doc vocab.DocID) string { return "weft/doc/" + doc.String() }

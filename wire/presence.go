@@ -137,6 +137,3 @@ func validColor(c string) bool {
 	}
 	return true
 }
-
-// PresenceTopic is the gossip topic of a document's cursors.
-func PresenceTopic(doc vocab.DocID) string { return "weft/presence/" + doc.String() }
