@@ -41,6 +41,18 @@ type Transport interface {
 	// others that do and connects to them, returning their IDs.
 	Announce(ctx context.Context, topic string) error
 	FindPeers(ctx context.Context, topic string, max int) ([]string, error)
+	// Want says which topics, besides those joined, the transport tracks
+	// peers' subscriptions to (a relay's hosted documents, which it joins
+	// only while someone is there): want(topic) must be fast and safe for
+	// concurrent calls. wanted(topic) is called (it must not block) when
+	// a peer announces a wanted topic this node has not joined.
+	// Subscriptions to any other topic are not tracked. Until Want is
+	// called, only joined topics are.
+	Want(want func(topic string) bool, wanted func(topic string))
+	// Penalize lowers peer's score for input refused on a stream (gossip
+	// refusals are counted by the transport itself); reason is a
+	// vocab.Reason* label.
+	Penalize(peer, reason string)
 }
 
 // Topic is a joined gossip topic.

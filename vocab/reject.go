@@ -33,6 +33,10 @@ const (
 	ReasonEquivocation = "equivocation" // two different signed headers under one agent's seqs
 	ReasonRevoked      = "revoked"      // from a removed device, or a record that does not verify as an admin's
 	ReasonQuota        = "quota"        // over a relay's quota (documents, bytes) for the document or its granting member
+
+	// ReasonDuplicate labels a message already known (ignored, not
+	// refused: gossip neither forwards it nor holds it against the sender).
+	ReasonDuplicate = "duplicate"
 	// ReasonInvalid counts an error that names no reason.
 	ReasonInvalid = "invalid"
 	// ReasonOther counts reasons beyond a counter's bound of distinct
@@ -43,12 +47,13 @@ const (
 // rejection is a refusal with the reason it is counted under.
 type rejection struct {
 	reason string
+	ignore bool // made by Ignore: dropped, not held against the sender
 	err    error
 }
 
 func (e *rejection) Error() string        { return e.err.Error() }
 func (e *rejection) Unwrap() error        { return e.err }
-func (e *rejection) Is(target error) bool { return target == ErrRejected }
+func (e *rejection) Is(target error) bool { return target == ErrRejected && !e.ignore }
 func (e *rejection) Reason() string       { return e.reason }
 
 // Reject returns a rejection for reason (one of the Reason* constants):
@@ -61,6 +66,20 @@ func Reject(reason, format string, args ...any) error {
 // sentinel errors such as p2p's, which also stay matchable by errors.Is).
 func Rejection(reason string, err error) error {
 	return &rejection{reason: reason, err: err}
+}
+
+// Ignore returns an error that drops a message without holding it
+// against its sender: known already (ReasonDuplicate), or not this
+// replica's business. Gossip does not forward it and does not lower the
+// sender's score; Ignored tells it from a rejection, which does both.
+func Ignore(reason, format string, args ...any) error {
+	return &rejection{reason: reason, ignore: true, err: fmt.Errorf("ignored (%s): %s", reason, fmt.Sprintf(format, args...))}
+}
+
+// Ignored reports whether err (or one it wraps) was made by Ignore.
+func Ignored(err error) bool {
+	var r *rejection
+	return errors.As(err, &r) && r.ignore
 }
 
 // Reason returns the label err is counted under: the Reason() of the first
