@@ -136,7 +136,7 @@ func (n *memNode) Announce(context.Context, string) error { return nil }
 // Want and Penalize: the in-memory network delivers every subscription
 // and keeps no scores.
 func (n *memNode) Want(func(string) bool, func(string)) {}
-func (n *memNode) Penalize(string, string)               {}
+func (n *memNode) Penalize(string, string)              {}
 
 func (n *memNode) FindPeers(_ context.Context, topic string, max int) ([]string, error) {
 	n.h.mu.Lock()

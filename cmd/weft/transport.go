@@ -73,8 +73,10 @@ func (t p2pTopic) Next(ctx context.Context) (replica.Message, error) {
 	return replica.Message(m), err
 }
 
-func (t p2pTransport) Want(want func(string) bool, wanted func(string)) { t.n.SetInterest(want, wanted) }
-func (t p2pTransport) Penalize(peer, reason string)                    { t.n.Penalize(peer, reason) }
+func (t p2pTransport) Want(want func(string) bool, wanted func(string)) {
+	t.n.SetInterest(want, wanted)
+}
+func (t p2pTransport) Penalize(peer, reason string) { t.n.Penalize(peer, reason) }
 
 func (t p2pTransport) Connect(ctx context.Context, addr string) error { return t.n.Connect(ctx, addr) }
 
