@@ -280,6 +280,12 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		if err != nil {
 			m.countReject(err)
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
+			if vocab.Reason(err) == vocab.ReasonQuota {
+				// The grant proved its giver a member: it hears why.
+				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: "this relay refuses to keep the document: " + err.Error()})
+				_ = s.CloseWrite()
+				return
+			}
 		}
 	}
 	if d != nil && d.mem != nil && d.mem.role() == member.RoleNone && len(open.Grant) > 0 {
@@ -669,7 +675,7 @@ func (m *Manager) acceptGrant(ctx context.Context, peer string, topic [16]byte, 
 	if !ed25519.PublicKey(got.Subject).Equal(m.dev.Public()) {
 		return nil, vocab.Reject(vocab.ReasonCapability, "a grant for another device")
 	}
-	if err := m.hostQuota(member.Issuer(c, docKey)); err != nil {
+	if err := m.quota.admitDoc(member.Issuer(c, docKey)); err != nil {
 		return nil, err
 	}
 	book, err := member.NewBook(docKey)
@@ -710,31 +716,4 @@ func (m *Manager) regrant(ctx context.Context, d *docState, peer string, open wi
 		return vocab.Reject(vocab.ReasonCapability, "a grant for another device")
 	}
 	return d.mem.save(ctx, m.opts.Store)
-}
-
-// hostQuota refuses a new document to keep when this replica keeps
-// Options.HostMaxDocs already, or HostMaxDocsPerMember for the member who
-// granted it.
-func (m *Manager) hostQuota(granter ed25519.PublicKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	total, mine := 0, 0
-	for _, d := range m.docs {
-		if d.mem == nil {
-			continue
-		}
-		total++
-		d.mem.mu.Lock()
-		if g := member.Issuer(d.mem.local.Chain, d.mem.book.DocKey); g.Equal(granter) {
-			mine++
-		}
-		d.mem.mu.Unlock()
-	}
-	if max := m.opts.HostMaxDocs; max > 0 && total >= max {
-		return vocab.Reject(vocab.ReasonQuota, "this replica keeps %d documents (at most %d)", total, max)
-	}
-	if max := m.opts.HostMaxDocsPerMember; max > 0 && mine >= max {
-		return vocab.Reject(vocab.ReasonQuota, "the granting member has %d documents kept here (at most %d)", mine, max)
-	}
-	return nil
 }
