@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"crypto/ed25519"
 
@@ -96,6 +97,9 @@ func (m *Manager) goSync(peer string, doc store.DocID) {
 
 var errPeerLacksDoc = errors.New("replica: peer does not have the document")
 
+// refusedToKeep starts the answer to a grant refused over a quota.
+const refusedToKeep = "this relay refuses to keep the document: "
+
 // SyncWith runs one catch-up exchange with peer for doc, in both
 // directions, and returns when both sides are done. A legacy document is
 // not shared: it has no catch-up.
@@ -133,6 +137,8 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	switch {
+	case reply.Kind == wire.MsgFail && open.Grant != nil && strings.HasPrefix(reply.Reason, refusedToKeep):
+		return fmt.Errorf("replica: %s", reply.Reason)
 	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
 	case reply.Kind != wire.MsgProve:
@@ -282,7 +288,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
 			if vocab.Reason(err) == vocab.ReasonQuota {
 				// The grant proved its giver a member: it hears why.
-				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: "this relay refuses to keep the document: " + err.Error()})
+				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: refusedToKeep + err.Error()})
 				_ = s.CloseWrite()
 				return
 			}
