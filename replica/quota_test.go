@@ -258,3 +258,48 @@ func TestIsMemberDevice(t *testing.T) {
 		t.Fatal("a lost its place")
 	}
 }
+
+// The accounting at a relay's scale: 100,000 documents of 10,000
+// members. take is what every stored transaction pays; usage what every
+// scrape of /metrics does.
+func BenchmarkQuotaAt100k(b *testing.B) {
+	q := newQuotas(quotaLimits{docs: 200_000, docsPerMember: 100, bytesPerDoc: 1 << 28, bytesPerMember: 1 << 30, txnsPerDoc: 50, txnsPerMember: 200, burst: DefaultHostTxnBurst})
+	docs := make([]store.DocID, 100_000)
+	for i := range docs {
+		docs[i] = store.NewDocID()
+		q.track(docs[i], quotaKey(byte(i%250)))
+	}
+	now := time.Now()
+	b.Run("take", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := q.take(docs[i%len(docs)], 100, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("usage", func(b *testing.B) {
+		for b.Loop() {
+			if len(q.usage(now)) != len(QuotaLimitNames) {
+				b.Fatal("usage lacks limits")
+			}
+		}
+	})
+}
+
+// A stranger's reservation costs a map lookup however many devices the
+// relay's books name.
+func BenchmarkDeviceIndexStranger(b *testing.B) {
+	x := newDeviceIndex()
+	for i := range 100_000 {
+		k := make(ed25519.PublicKey, ed25519.PublicKeySize)
+		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
+		x.add(k, store.NewDocID())
+	}
+	stranger := quotaKey(0xff)
+	stranger[31] = 1
+	for b.Loop() {
+		if len(x.of(stranger)) != 0 {
+			b.Fatal("a stranger is indexed")
+		}
+	}
+}
