@@ -2,6 +2,7 @@ package replica
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"sync"
 	"time"
 
@@ -118,10 +119,21 @@ func (q *quotas) track(doc store.DocID, granter ed25519.PublicKey) {
 	q.docs[doc] = &docQuota{member: mq, rate: q.lim.bucket(q.lim.txnsPerDoc)}
 }
 
-// refuseLocked counts a refusal by limit and returns it as a rejection.
+// overQuota is a refusal over a quota: reason "quota", and dropped
+// without blame (vocab.Ignore) — whoever sent it did nothing wrong, the
+// relay is full for them. Detail says which limit and why, in words.
+type overQuota struct {
+	error
+	Detail string
+}
+
+func (e overQuota) Unwrap() error { return e.error }
+
+// refuseLocked counts a refusal by limit and returns it.
 func (q *quotas) refuseLocked(limit, format string, args ...any) error {
 	q.refused[limit]++
-	return vocab.Reject(vocab.ReasonQuota, "over the %s quota: "+format, append([]any{limit}, args...)...)
+	detail := fmt.Sprintf("over the %s quota: "+format, append([]any{limit}, args...)...)
+	return overQuota{vocab.Ignore(vocab.ReasonQuota, "%s", detail), detail}
 }
 
 // admitDoc says whether one more document granted by granter fits.

@@ -51,6 +51,9 @@ func TestQuotaDocsTotalAndPerMember(t *testing.T) {
 	if vocab.Reason(err) != vocab.ReasonQuota || !strings.Contains(err.Error(), "at most 2") || !strings.Contains(err.Error(), LimitDocsPerMember) {
 		t.Fatalf("alice's third document: %v", err)
 	}
+	if !vocab.Ignored(err) {
+		t.Fatalf("a refusal over a quota blames its sender: %v", err)
+	}
 	if err := q.admitDoc(bob); err != nil {
 		t.Fatalf("bob's first document: %v", err)
 	}

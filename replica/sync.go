@@ -286,9 +286,10 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		if err != nil {
 			m.countReject(err)
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
-			if vocab.Reason(err) == vocab.ReasonQuota {
+			var oq overQuota
+			if errors.As(err, &oq) {
 				// The grant proved its giver a member: it hears why.
-				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: refusedToKeep + err.Error()})
+				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: refusedToKeep + oq.Detail})
 				_ = s.CloseWrite()
 				return
 			}
