@@ -84,7 +84,7 @@ type quotas struct {
 type docQuota struct {
 	member *memberQuota
 	bytes  int64
-	rate   *rate.Limiter // nil: no rate bound
+	rate   *rate.Limiter // made at the first transaction (nil: full, or no rate bound)
 }
 
 type memberQuota struct {
@@ -101,7 +101,7 @@ func newQuotas(lim quotaLimits) *quotas {
 func (q *quotas) memberLocked(granter ed25519.PublicKey) *memberQuota {
 	mq := q.members[string(granter)]
 	if mq == nil {
-		mq = &memberQuota{rate: q.lim.bucket(q.lim.txnsPerMember)}
+		mq = &memberQuota{}
 		q.members[string(granter)] = mq
 	}
 	return mq
@@ -116,7 +116,7 @@ func (q *quotas) track(doc store.DocID, granter ed25519.PublicKey) {
 	}
 	mq := q.memberLocked(granter)
 	mq.docs++
-	q.docs[doc] = &docQuota{member: mq, rate: q.lim.bucket(q.lim.txnsPerDoc)}
+	q.docs[doc] = &docQuota{member: mq}
 }
 
 // overQuota is a refusal over a quota: reason "quota", and dropped
@@ -175,6 +175,12 @@ func (q *quotas) take(doc store.DocID, n int, now time.Time) (string, error) {
 		return "", nil
 	}
 	mq := dq.member
+	if dq.rate == nil {
+		dq.rate = q.lim.bucket(q.lim.txnsPerDoc)
+	}
+	if mq.rate == nil {
+		mq.rate = q.lim.bucket(q.lim.txnsPerMember)
+	}
 	size := int64(n)
 	switch {
 	case q.lim.bytesPerDoc > 0 && dq.bytes+size > q.lim.bytesPerDoc:
