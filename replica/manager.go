@@ -130,8 +130,8 @@ func (o *Options) validate() error {
 	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
 	}
-	if o.HostMaxDocs < 0 || o.HostMaxDocsPerMember < 0 || o.HostMaxBytesPerDoc < 0 || o.HostMaxBytesPerMember < 0 || o.HostMaxTxnsPerDoc < 0 || o.HostMaxTxnsPerMember < 0 || o.HostTxnBurst < 0 {
-		return errors.New("replica: the HostMax* quotas and HostTxnBurst must not be negative")
+	if o.HostMaxDocs < 0 || o.HostMaxDocsPerMember < 0 || o.HostMaxBytesPerDoc < 0 || o.HostMaxBytesPerMember < 0 || !(o.HostMaxTxnsPerDoc >= 0) || !(o.HostMaxTxnsPerMember >= 0) || o.HostTxnBurst < 0 {
+		return errors.New("replica: the HostMax* quotas and HostTxnBurst must be 0 or positive numbers")
 	}
 	if o.HostTxnBurst == 0 {
 		o.HostTxnBurst = DefaultHostTxnBurst
