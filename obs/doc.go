@@ -46,7 +46,7 @@
 //	weft_p2p_relay_reservations           gauge
 //	weft_p2p_gossip_rejected_total{reason}  counter; bounded like the replica's reasons
 //
-// A relay's hosting quotas (from Sources.Quotas), by limit: docs,
+// A relay's hosting quotas (Metrics.SetQuotas), by limit: docs,
 // docs-per-member, bytes-per-doc, bytes-per-member, txns-per-doc,
 // txns-per-member (bounded like the reasons):
 //

@@ -57,14 +57,17 @@ func TestHideDocs(t *testing.T) {
 	}
 }
 
-func TestQuotaSources(t *testing.T) {
+func TestQuotaMetrics(t *testing.T) {
 	m := newTestMetrics(t, nil)
-	m.SetSources(Sources{Quotas: func() []Quota {
+	err := m.SetQuotas(func() []Quota {
 		return []Quota{
 			{Limit: "docs", Max: 10, Near: 1, Over: 0, MaxFraction: 0.9, Refused: 2},
 			{Limit: "txns-per-doc", Max: 50, Near: 3, Over: 1, MaxFraction: 1, Refused: 40},
 		}
-	}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fams := gather(t, m)
 	expect(t, fams, "weft_relay_quota", "limit=docs", 10)
 	expect(t, fams, "weft_relay_quota_near", "limit=docs", 1)

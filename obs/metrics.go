@@ -84,7 +84,8 @@ type Metrics struct {
 	written     prometheus.Counter
 	hot         atomic.Pointer[hotDocs] // nil once HideDocs
 
-	sources atomic.Pointer[Sources]
+	sources    atomic.Pointer[Sources]
+	maxReasons int // Options.MaxReasons, for collectors added later
 }
 
 // NewMetrics makes the registry and registers every metric.
@@ -93,7 +94,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg}
+	m := &Metrics{reg: reg, maxReasons: opts.MaxReasons}
 
 	integrated := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "weft_replica_transactions_integrated_total",

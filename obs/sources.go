@@ -34,21 +34,6 @@ type Sources struct {
 	// (weft_replica_rejected_total). A refusal is counted in one of the
 	// two, never both.
 	ReplicaRejected func() map[string]uint64
-	// Quotas is a relay's hosting quotas, one per limit (weft_relay_quota*):
-	// what they are and how full, naming no document or member.
-	Quotas func() []Quota
-}
-
-// Quota is one of a relay's hosting quotas (replica.QuotaUsage): its
-// limit's name and bound (0: none), how many documents (or granting
-// members, for a per-member limit) use at least 90% of it and how many
-// are at it, the largest usage fraction, and the refusals since start.
-type Quota struct {
-	Limit       string
-	Max         float64
-	Near, Over  int
-	MaxFraction float64
-	Refused     uint64
 }
 
 // sourceCollector emits the metrics of Sources.
@@ -56,9 +41,6 @@ type sourceCollector struct {
 	m                             *Metrics
 	peers, reservations, received *prometheus.Desc
 	resident, forked              *prometheus.Desc
-	quota, quotaNear, quotaOver   *prometheus.Desc
-	quotaFraction, quotaRefused   *prometheus.Desc
-	quotaLimits                   *labelSet
 	gossipRejected                reasonCounts
 	replicaRejected               reasonCounts
 }
@@ -78,12 +60,6 @@ func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
 		received:        prometheus.NewDesc("weft_replica_gossip_received_total", "Gossip messages received from peers.", nil, nil),
 		resident:        prometheus.NewDesc("weft_replica_docs_resident", "Documents whose crdt state is loaded now (the document cache).", nil, nil),
 		forked:          prometheus.NewDesc("weft_replica_forked_docs", "Documents in which a member was caught signing two histories (each is degraded; weft doc status lists the forks).", nil, nil),
-		quota:           prometheus.NewDesc("weft_relay_quota", "The relay's hosting quotas by limit (0: no bound; the txns-* limits per second).", []string{"limit"}, nil),
-		quotaNear:       prometheus.NewDesc("weft_relay_quota_near", "Documents (or granting members, for a per-member limit) using at least 90% of a quota now.", []string{"limit"}, nil),
-		quotaOver:       prometheus.NewDesc("weft_relay_quota_full", "Documents (or granting members) at a quota now: what more they send is refused.", []string{"limit"}, nil),
-		quotaFraction:   prometheus.NewDesc("weft_relay_quota_usage_max_ratio", "The largest share of a quota any document (or granting member) uses now (for a rate: the share of its burst spent).", []string{"limit"}, nil),
-		quotaRefused:    prometheus.NewDesc("weft_relay_quota_refused_total", "Grants and transactions the relay refused over a quota, by limit (also counted in weft_replica_rejected_total{reason=\"quota\"}).", []string{"limit"}, nil),
-		quotaLimits:     newLabelSet(maxReasons),
 		gossipRejected:  reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 		replicaRejected: reasonCounts{prometheus.NewDesc("weft_replica_rejected_total", "Input from catch-up and editor tabs that the replica refused, and transactions that did not fit the history, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 	}
@@ -97,11 +73,6 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.forked
 	ch <- c.gossipRejected.desc
 	ch <- c.replicaRejected.desc
-	ch <- c.quota
-	ch <- c.quotaNear
-	ch <- c.quotaOver
-	ch <- c.quotaFraction
-	ch <- c.quotaRefused
 }
 
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -129,21 +100,6 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.ReplicaRejected != nil {
 		c.replicaRejected.collect(ch, s.ReplicaRejected())
-	}
-	if s.Quotas != nil {
-		seen := map[string]bool{}
-		for _, q := range s.Quotas() {
-			l := c.quotaLimits.label(q.Limit)
-			if seen[l] {
-				continue // a limit beyond the bound: one series each, never two alike
-			}
-			seen[l] = true
-			ch <- prometheus.MustNewConstMetric(c.quota, prometheus.GaugeValue, q.Max, l)
-			ch <- prometheus.MustNewConstMetric(c.quotaNear, prometheus.GaugeValue, float64(q.Near), l)
-			ch <- prometheus.MustNewConstMetric(c.quotaOver, prometheus.GaugeValue, float64(q.Over), l)
-			ch <- prometheus.MustNewConstMetric(c.quotaFraction, prometheus.GaugeValue, q.MaxFraction, l)
-			ch <- prometheus.MustNewConstMetric(c.quotaRefused, prometheus.CounterValue, float64(q.Refused), l)
-		}
 	}
 }
 

@@ -29,11 +29,12 @@ func (s storeMetrics) Flush(txns, bytes int, latency time.Duration, err error) {
 // (failures are logged; the replication check measures lag between runs).
 const healthWatchEvery = 30 * time.Second
 
-// sources are the values the metrics read from the node and the manager
-// at scrape time.
-func (p *parts) sources() obs.Sources {
+// startObs feeds the metrics from the node and the manager, builds the
+// health checks (storage, consistency, replication to relays, failing past
+// lag) and runs them in the background until ctx ends.
+func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration) (*obs.Health, error) {
 	node, mgr := p.node, p.mgr
-	return obs.Sources{
+	p.met.SetSources(obs.Sources{
 		Peers: func() int { return len(node.Peers()) },
 		RelayReservations: func() int {
 			r, _ := node.RelayStats()
@@ -44,14 +45,7 @@ func (p *parts) sources() obs.Sources {
 		ReplicaRejected: func() map[string]uint64 { return mgr.Stats().Rejected },
 		ResidentDocs:    mgr.Resident,
 		ForkedDocs:      mgr.Forked,
-	}
-}
-
-// startObs feeds the metrics from the node and the manager, builds the
-// health checks (storage, consistency, replication to relays, failing past
-// lag) and runs them in the background until ctx ends.
-func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration) (*obs.Health, error) {
-	p.met.SetSources(p.sources())
+	})
 	ho := obs.DefaultHealthOptions()
 	ho.Logger = p.log.With("part", "health")
 	h := obs.NewHealth(ho)
@@ -62,7 +56,7 @@ func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration
 	}{
 		{"storage", p.hooks.storageCheck(obs.Simple(p.st.Probe)), obs.CheckOptions{Timeout: 5 * time.Second, Every: time.Second}},
 		{"consistency", store.NewSpotCheck(p.st, replica.StoreCodec{}, uint64(time.Now().UnixNano())).Run, obs.CheckOptions{Timeout: 10 * time.Second, Every: time.Minute}},
-		{"replication", replica.NewReplicationCheck(p.mgr, relays, lag, time.Now).Run, obs.CheckOptions{Timeout: 5 * time.Second}},
+		{"replication", replica.NewReplicationCheck(mgr, relays, lag, time.Now).Run, obs.CheckOptions{Timeout: 5 * time.Second}},
 	}
 	for _, c := range checks {
 		if err := h.Add(c.name, c.f, c.o); err != nil {

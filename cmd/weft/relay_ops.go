@@ -83,15 +83,16 @@ func serveRelayOps(ctx context.Context, cfg *relayConfig, pt *parts, backups *ba
 	if err != nil {
 		return "", nil, err
 	}
-	src := pt.sources()
-	src.Quotas = func() []obs.Quota {
+	err = met.SetQuotas(func() []obs.Quota {
 		var out []obs.Quota
 		for _, q := range pt.mgr.QuotaUsage() {
 			out = append(out, obs.Quota{Limit: q.Limit, Max: q.Max, Near: q.Near, Over: q.Over, MaxFraction: q.MaxFraction, Refused: q.Refused})
 		}
 		return out
+	})
+	if err != nil {
+		return "", nil, err
 	}
-	met.SetSources(src)
 	if !cfg.MetricsNameDocs {
 		met.HideDocs()
 		health.HideDocs()
@@ -126,7 +127,7 @@ func serveRelayOps(ctx context.Context, cfg *relayConfig, pt *parts, backups *ba
 
 // registerRelayQuotas shows what the relay keeps in /metrics:
 // weft_relay_documents (documents kept). Its quotas come from
-// obs.Sources.Quotas (weft_relay_quota*).
+// obs.Metrics.SetQuotas (weft_relay_quota*).
 func registerRelayQuotas(reg prometheus.Registerer, docs func() int) error {
 	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "weft_relay_documents",
