@@ -46,6 +46,16 @@
 //	weft_p2p_relay_reservations           gauge
 //	weft_p2p_gossip_rejected_total{reason}  counter; bounded like the replica's reasons
 //
+// A relay's hosting quotas (Metrics.SetQuotas), by limit: docs,
+// docs-per-member, bytes-per-doc, bytes-per-member, txns-per-doc,
+// txns-per-member (bounded like the reasons):
+//
+//	weft_relay_quota{limit}                  gauge: the bound (0: none; txns-* per second)
+//	weft_relay_quota_near{limit}             gauge: documents (or members) at 90% of it or more
+//	weft_relay_quota_full{limit}             gauge: documents (or members) at it
+//	weft_relay_quota_usage_max_ratio{limit}  gauge: the largest share used (a rate: of its burst)
+//	weft_relay_quota_refused_total{limit}    counter
+//
 // Besides these, the Go runtime's and the process's standard collectors
 // (go_*, process_*) unless Options.NoRuntime.
 //
@@ -73,6 +83,14 @@
 // expensive. The checks live with what they check — storage (store.Probe),
 // consistency (store.SpotCheck with replica.StoreCodec), replication to
 // relays (replica.ReplicationCheck) — and cmd/weft adds them by name.
+//
+// # Naming documents
+//
+// Only weft_store_hot_doc_accesses names documents in /metrics, and only
+// health checks' errors and details name them in /readyz. Metrics.HideDocs
+// and Health.HideDocs remove both (a relay's, unless told otherwise): the
+// hot documents are no longer counted or exported, and every 32-hex-digit
+// word (a document ID or a topic hash) in a report becomes "(document)".
 //
 // Handler serves /healthz, /readyz and /metrics for a listener of their
 // own (the relay's --metrics address); the daemon mounts the same handlers

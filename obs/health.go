@@ -2,12 +2,14 @@ package obs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,9 +93,17 @@ type Health struct {
 	opts HealthOptions
 	log  *slog.Logger
 
+	hideDocs atomic.Bool // see HideDocs
+
 	mu     sync.Mutex
 	checks map[string]*check
 }
+
+// HideDocs makes every later report name no document: document IDs and
+// topic names (both 32 hexadecimal digits standing alone) in each check's
+// error and details become "(document)". For a /readyz served to others
+// (a relay's).
+func (h *Health) HideDocs() { h.hideDocs.Store(true) }
 
 // NewHealth makes a Health with no checks (it reports "ok").
 func NewHealth(opts HealthOptions) *Health {
@@ -156,12 +166,38 @@ func (h *Health) Check(ctx context.Context) Report {
 	wg.Wait()
 	rep := Report{Status: StatusOK, Checks: make(map[string]CheckResult, len(cs))}
 	for i, c := range cs {
+		if h.hideDocs.Load() {
+			results[i] = hideDocs(results[i])
+		}
 		rep.Checks[c.name] = results[i]
 		if !results[i].OK {
 			rep.Status = StatusUnhealthy
 		}
 	}
 	return rep
+}
+
+// docName matches what names a document: its ID or its topic's hash, 32
+// hexadecimal digits standing alone.
+var docName = regexp.MustCompile(`\b[0-9a-fA-F]{32}\b`)
+
+// hidden stands for a document's name in a report that names none.
+const hidden = "(document)"
+
+// hideDocs returns r with every document's name replaced by "(document)":
+// in the error, and in the details as JSON (they are then the JSON they
+// encode to, re-read).
+func hideDocs(r CheckResult) CheckResult {
+	r.Error = docName.ReplaceAllString(r.Error, hidden)
+	if r.Details != nil {
+		b, err := json.Marshal(r.Details)
+		if err != nil {
+			r.Details = "obs: encoding the details: " + docName.ReplaceAllString(err.Error(), hidden)
+			return r
+		}
+		r.Details = json.RawMessage(docName.ReplaceAll(b, []byte(hidden)))
+	}
+	return r
 }
 
 // check is one named check and its latest result.

@@ -82,9 +82,10 @@ type Metrics struct {
 	flushErrors prometheus.Counter
 	reads       prometheus.Counter
 	written     prometheus.Counter
-	hot         *hotDocs
+	hot         atomic.Pointer[hotDocs] // nil once HideDocs
 
-	sources atomic.Pointer[Sources]
+	sources    atomic.Pointer[Sources]
+	maxReasons int // Options.MaxReasons, for collectors added later
 }
 
 // NewMetrics makes the registry and registers every metric.
@@ -93,7 +94,7 @@ func NewMetrics(opts Options) (*Metrics, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg}
+	m := &Metrics{reg: reg, maxReasons: opts.MaxReasons}
 
 	integrated := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "weft_replica_transactions_integrated_total",
@@ -158,10 +159,11 @@ func NewMetrics(opts Options) (*Metrics, error) {
 	m.written = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "weft_store_transactions_written_total", Help: "Transactions handed to the store to write.",
 	})
-	m.hot = newHotDocs(opts.HotDocs, opts.HotTracked)
+	hot := newHotDocs(opts.HotDocs, opts.HotTracked)
+	m.hot.Store(hot)
 
 	cs := []prometheus.Collector{integrated, latency, published, syncDur, syncEnv, docCache, loadDur,
-		bt, bb, fd, m.flushErrors, m.reads, m.written, m.hot, newSourceCollector(m, opts.MaxReasons)}
+		bt, bb, fd, m.flushErrors, m.reads, m.written, hot, newSourceCollector(m, opts.MaxReasons)}
 	if !opts.NoRuntime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -241,7 +243,9 @@ func (m *Metrics) SyncDone(dur time.Duration, sent, received int, err error) {
 // DocRead: a document was read.
 func (m *Metrics) DocRead(doc [16]byte) {
 	m.reads.Inc()
-	m.hot.add(doc, 1)
+	if h := m.hot.Load(); h != nil {
+		h.add(doc, 1)
+	}
 }
 
 // DocWrite: txns transactions of a document were handed to the store.
@@ -250,7 +254,9 @@ func (m *Metrics) DocWrite(doc [16]byte, txns int) {
 		return
 	}
 	m.written.Add(float64(txns))
-	m.hot.add(doc, uint64(txns))
+	if h := m.hot.Load(); h != nil {
+		h.add(doc, uint64(txns))
+	}
 }
 
 // Flush: one batch was committed and synced (err nil), or failed.
@@ -265,5 +271,19 @@ func (m *Metrics) Flush(txns, bytes int, latency time.Duration, err error) {
 }
 
 // Hot returns the most accessed documents (at most Options.HotDocs),
-// busiest first.
-func (m *Metrics) Hot() []HotDoc { return m.hot.hottest() }
+// busiest first; none after HideDocs.
+func (m *Metrics) Hot() []HotDoc {
+	if h := m.hot.Load(); h != nil {
+		return h.hottest()
+	}
+	return nil
+}
+
+// HideDocs stops exporting every metric that names a document (the hot
+// documents: weft_store_hot_doc_accesses) and counting for it, for a
+// /metrics served to others (a relay's). No other metric names one.
+func (m *Metrics) HideDocs() {
+	if h := m.hot.Swap(nil); h != nil {
+		m.reg.Unregister(h)
+	}
+}

@@ -56,6 +56,23 @@
 // where it is configured. Tabs are told the peer count when the topic's
 // peers change, never by polling.
 //
+// # A relay's quotas
+//
+// What a replica keeps for others (documents it cannot read) is bounded
+// per document and per granting member (the member whose grant its
+// capability descends from): documents, envelope bytes and transactions a
+// second (quota.go, Options.HostMax*). A grant over a document quota is
+// refused, and its giver told why. A peer's transaction over a bytes or
+// rate quota is dropped before the step, never blamed on the sender
+// (gossip already forwarded it; catch-up goes on) and never lost: it was
+// not stored, so the next catch-up with a member who holds it brings it
+// again, once it fits. The rates are token buckets holding
+// Options.HostTxnBurst of their rate, so typing and a day's catch-up pass
+// whole. Every refusal counts as reason "quota" and by limit; QuotaUsage
+// reports how full each limit is, naming no document. IsMemberDevice
+// (an index of every device named in a held book) says whom a relay
+// serves circuit reservations.
+//
 // It depends only on small interfaces it declares (Transport, Store), which
 // p2p and store satisfy; it never touches libp2p or badger types.
 package replica

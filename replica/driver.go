@@ -482,7 +482,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			return ready{}, err
 		}
 		doc = dr.doc
-		r, err = stepSigned(doc, dr.hl, ms, cfg, in)
+		r, err = stepSigned(doc, dr.hl, ms, cfg, dr.withinQuota(in))
 		if err != nil && errors.Is(err, api.ErrForbidden) {
 			return r, err
 		}

@@ -55,10 +55,21 @@ type Options struct {
 	Host HostPolicy
 	// HostMaxDocs bounds the documents a replica keeps for others
 	// (granted the pull role), HostMaxDocsPerMember those granted by one
-	// member, HostMaxBytesPerDoc the envelopes kept of one. 0: no bound.
-	HostMaxDocs          int
-	HostMaxDocsPerMember int
-	HostMaxBytesPerDoc   int64
+	// member, HostMaxBytesPerDoc the envelopes kept of one,
+	// HostMaxBytesPerMember those of all the documents one member granted,
+	// and HostMaxTxnsPerDoc and HostMaxTxnsPerMember the transactions a
+	// second stored of one document and of one member's documents (token
+	// buckets holding HostTxnBurst of their rate). 0: no bound. See
+	// quota.go: what a rate refuses comes back with a later catch-up.
+	HostMaxDocs           int
+	HostMaxDocsPerMember  int
+	HostMaxBytesPerDoc    int64
+	HostMaxBytesPerMember int64
+	HostMaxTxnsPerDoc     float64
+	HostMaxTxnsPerMember  float64
+	// HostTxnBurst is how long a transaction rate's bucket lasts when full
+	// (its burst is this long's worth of the rate). Default 20 minutes.
+	HostTxnBurst time.Duration
 	// AckDurable makes this replica publish durability acknowledgements
 	// for the documents it stores (a relay). Default false.
 	AckDurable bool
@@ -85,9 +96,15 @@ func DefaultOptions() Options {
 		SyncInterval: 30 * time.Second,
 		SyncTimeout:  2 * time.Minute,
 		CompactAfter: 2000,
+		HostTxnBurst: DefaultHostTxnBurst,
 		Now:          time.Now,
 	}
 }
+
+// DefaultHostTxnBurst is Options.HostTxnBurst by default: at 50
+// transactions a second, a bucket of 60,000 — a day's typing (eight hours
+// at two a second) caught up at once.
+const DefaultHostTxnBurst = 20 * time.Minute
 
 func (o *Options) validate() error {
 	if o.Store == nil {
@@ -112,6 +129,12 @@ func (o *Options) validate() error {
 	}
 	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
+	}
+	if o.HostMaxDocs < 0 || o.HostMaxDocsPerMember < 0 || o.HostMaxBytesPerDoc < 0 || o.HostMaxBytesPerMember < 0 || !(o.HostMaxTxnsPerDoc >= 0) || !(o.HostMaxTxnsPerMember >= 0) || o.HostTxnBurst < 0 {
+		return errors.New("replica: the HostMax* quotas and HostTxnBurst must be 0 or positive numbers")
+	}
+	if o.HostTxnBurst == 0 {
+		o.HostTxnBurst = DefaultHostTxnBurst
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -139,6 +162,9 @@ type Manager struct {
 	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
 
+	quota   *quotas      // what this replica keeps for others (quota.go)
+	devices *deviceIndex // members' devices of every book held (devices.go)
+
 	syncSem  chan struct{}
 	inflight sync.Map      // syncKey → struct{}
 	ackSeq   atomic.Uint64 // numbers durability acknowledgements
@@ -159,6 +185,8 @@ func New(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("replica: the device key: %w", err)
 	}
 	m.stats.init()
+	m.quota = newQuotas(quotaLimits{docs: opts.HostMaxDocs, docsPerMember: opts.HostMaxDocsPerMember, bytesPerDoc: opts.HostMaxBytesPerDoc, bytesPerMember: opts.HostMaxBytesPerMember, txnsPerDoc: opts.HostMaxTxnsPerDoc, txnsPerMember: opts.HostMaxTxnsPerMember, burst: opts.HostTxnBurst})
+	m.devices = newDeviceIndex()
 	ids, err := opts.Store.Docs(ctx)
 	if err != nil {
 		stop()
@@ -249,6 +277,7 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 		m.topics[member.TopicID(id)] = id
 	}
 	m.mu.Unlock()
+	m.index(id, ms) // before its topic can bring new members
 	if err := d.subscribe(); err != nil {
 		m.mu.Lock()
 		delete(m.docs, id)

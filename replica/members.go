@@ -31,6 +31,9 @@ type membership struct {
 	local  *member.Local
 	keys   *member.Keyring // nil: this device holds no read secret (pull)
 	self   *member.Member  // what this device's chain grants
+	// onMember hears of every chain the book gains (its leaf's key),
+	// under mu; set once by the manager (devices.go).
+	onMember func(ed25519.PublicKey)
 }
 
 // newMembership builds the membership of doc from its book and local keys.
@@ -117,6 +120,9 @@ func (ms *membership) add(c member.Chain, now int64) (*member.Member, bool, erro
 	}
 	if !changed {
 		return m, false, nil
+	}
+	if ms.onMember != nil {
+		ms.onMember(m.Subject)
 	}
 	if ed25519.PublicKey(m.Subject).Equal(ms.dev.Public()) && (ms.self.Role == member.RoleNone || member.Better(m, ms.self)) && (!m.Role.CanRead() || ms.keys != nil) && !ms.book.Revoked(m.Subject) {
 		ms.local.Chain, ms.self = c, m

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"crypto/ed25519"
 
@@ -96,6 +97,9 @@ func (m *Manager) goSync(peer string, doc store.DocID) {
 
 var errPeerLacksDoc = errors.New("replica: peer does not have the document")
 
+// refusedToKeep starts the answer to a grant refused over a quota.
+const refusedToKeep = "this relay refuses to keep the document: "
+
 // SyncWith runs one catch-up exchange with peer for doc, in both
 // directions, and returns when both sides are done. A legacy document is
 // not shared: it has no catch-up.
@@ -133,6 +137,8 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	switch {
+	case reply.Kind == wire.MsgFail && open.Grant != nil && strings.HasPrefix(reply.Reason, refusedToKeep):
+		return fmt.Errorf("replica: %s", reply.Reason)
 	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
 	case reply.Kind != wire.MsgProve:
@@ -280,6 +286,13 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		if err != nil {
 			m.countReject(err)
 			m.log.Debug("refusing a document to keep", "peer", peer, "err", err)
+			var oq overQuota
+			if errors.As(err, &oq) {
+				// The grant proved its giver a member: it hears why.
+				_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Reason: refusedToKeep + oq.Detail})
+				_ = s.CloseWrite()
+				return
+			}
 		}
 	}
 	if d != nil && d.mem != nil && d.mem.role() == member.RoleNone && len(open.Grant) > 0 {
@@ -669,7 +682,7 @@ func (m *Manager) acceptGrant(ctx context.Context, peer string, topic [16]byte, 
 	if !ed25519.PublicKey(got.Subject).Equal(m.dev.Public()) {
 		return nil, vocab.Reject(vocab.ReasonCapability, "a grant for another device")
 	}
-	if err := m.hostQuota(member.Issuer(c, docKey)); err != nil {
+	if err := m.quota.admitDoc(member.Issuer(c, docKey)); err != nil {
 		return nil, err
 	}
 	book, err := member.NewBook(docKey)
@@ -710,31 +723,4 @@ func (m *Manager) regrant(ctx context.Context, d *docState, peer string, open wi
 		return vocab.Reject(vocab.ReasonCapability, "a grant for another device")
 	}
 	return d.mem.save(ctx, m.opts.Store)
-}
-
-// hostQuota refuses a new document to keep when this replica keeps
-// Options.HostMaxDocs already, or HostMaxDocsPerMember for the member who
-// granted it.
-func (m *Manager) hostQuota(granter ed25519.PublicKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	total, mine := 0, 0
-	for _, d := range m.docs {
-		if d.mem == nil {
-			continue
-		}
-		total++
-		d.mem.mu.Lock()
-		if g := member.Issuer(d.mem.local.Chain, d.mem.book.DocKey); g.Equal(granter) {
-			mine++
-		}
-		d.mem.mu.Unlock()
-	}
-	if max := m.opts.HostMaxDocs; max > 0 && total >= max {
-		return vocab.Reject(vocab.ReasonQuota, "this replica keeps %d documents (at most %d)", total, max)
-	}
-	if max := m.opts.HostMaxDocsPerMember; max > 0 && mine >= max {
-		return vocab.Reject(vocab.ReasonQuota, "the granting member has %d documents kept here (at most %d)", mine, max)
-	}
-	return nil
 }

@@ -265,6 +265,24 @@ func setFromText(v reflect.Value, s string) error {
 			return errors.New("want a whole number")
 		}
 		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return errors.New("want a whole number")
+		}
+		*p = n
+	case *float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("want a number")
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*p = b
 	case **bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -71,14 +71,31 @@ func (b *backupSchedule) start(ctx context.Context, st *store.Store, log *slog.L
 	return func() { <-done }, nil
 }
 
-// serveRelayOps serves the relay's /metrics, /healthz and /readyz on addr
-// (loopback by default; no token: they are for the operator's monitoring).
-// Besides the daemon's checks, the relay's readiness includes its backups.
-func serveRelayOps(ctx context.Context, addr string, pt *parts, backups *backupSchedule, log *slog.Logger) (string, func(), error) {
-	met := pt.met
+// serveRelayOps serves the relay's /metrics, /healthz and /readyz on
+// cfg.Metrics (loopback by default; no token: they are for the operator's
+// monitoring). Besides the daemon's checks, the relay's readiness includes
+// its backups, and its metrics its quotas. They name no document (nor its
+// topic) unless cfg.MetricsNameDocs: the address may be scraped by others
+// than the relay's operator's members.
+func serveRelayOps(ctx context.Context, cfg *relayConfig, pt *parts, backups *backupSchedule, log *slog.Logger) (string, func(), error) {
+	met, addr := pt.met, cfg.Metrics
 	health, err := pt.startObs(ctx, nil, 0) // a relay has no relays of its own
 	if err != nil {
 		return "", nil, err
+	}
+	err = met.SetQuotas(func() []obs.Quota {
+		var out []obs.Quota
+		for _, q := range pt.mgr.QuotaUsage() {
+			out = append(out, obs.Quota{Limit: q.Limit, Max: q.Max, Near: q.Near, Over: q.Over, MaxFraction: q.MaxFraction, Refused: q.Refused})
+		}
+		return out
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if !cfg.MetricsNameDocs {
+		met.HideDocs()
+		health.HideDocs()
 	}
 	if sc := backups.sched; sc != nil {
 		err := health.Add("backups", func(context.Context) (any, error) {
@@ -108,25 +125,12 @@ func serveRelayOps(ctx context.Context, addr string, pt *parts, backups *backupS
 	}, nil
 }
 
-// registerRelayQuotas shows the relay's quotas and what it keeps in
-// /metrics: weft_relay_quota{limit} (0: no bound) and
-// weft_relay_documents (documents kept).
-func registerRelayQuotas(reg prometheus.Registerer, cfg *relayConfig, docs func() int) error {
-	q := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "weft_relay_quota",
-		Help: "The relay's quotas (0: no bound): documents kept, documents per granting member, bytes of one document's transactions.",
-	}, []string{"limit"})
-	q.WithLabelValues("max_docs").Set(float64(cfg.MaxDocs))
-	q.WithLabelValues("max_docs_per_member").Set(float64(cfg.MaxPerMember))
-	q.WithLabelValues("max_bytes_per_doc").Set(float64(cfg.MaxBytesPerDoc))
-	n := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+// registerRelayQuotas shows what the relay keeps in /metrics:
+// weft_relay_documents (documents kept). Its quotas come from
+// obs.Metrics.SetQuotas (weft_relay_quota*).
+func registerRelayQuotas(reg prometheus.Registerer, docs func() int) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "weft_relay_documents",
 		Help: "Documents the relay keeps (members granted it the pull role).",
-	}, func() float64 { return float64(docs()) })
-	for _, c := range []prometheus.Collector{q, n} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	}, func() float64 { return float64(docs()) }))
 }
