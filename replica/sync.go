@@ -498,7 +498,7 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 		n += len(envs)
 		arrived := m.opts.Now()
 		err = d.do(ctx, func(dr *driver) error {
-			_, err := dr.apply(ctx, input{src: fromSync, envs: envs}, nil, arrived)
+			_, err := dr.apply(ctx, input{src: fromSync, envs: envs, peer: s.Peer()}, nil, arrived)
 			return err
 		})
 		if err != nil {
