@@ -620,20 +620,6 @@ func (dr *driver) publish(wires [][]byte) {
 	}
 }
 
-// signedMissing returns the signed envelopes of everything a replica at
-// version v lacks (a members-only document), as stored: the store holds
-// what was accepted, in a causal order, as its authors signed it.
-func (dr *driver) signedMissing(ctx context.Context, v store.Version) ([][]byte, error) {
-	var out [][]byte
-	err := dr.d.m.opts.Store.Stream(ctx, dr.d.id, v, func(chunk []store.TxnRecord) error {
-		for _, rec := range chunk {
-			out = append(out, rec.Payload)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // forkedHeads returns, for each agent whose version a peer shares but
 // whose last header's hash it names differently, this replica's last
 // envelope of that agent: the peer then holds both and can prove the fork.
