@@ -72,17 +72,25 @@ func deadline(ctx context.Context, s Stream) {
 // (at most wire.ChunkBytes) takes on a slow link.
 type idleStream struct {
 	Stream
-	idle  time.Duration
+	idle    time.Duration
+	stopCtx func() bool
 	last  atomic.Int64 // unix nanoseconds of the last whole frame
 	timer *time.Timer
 	ended atomic.Bool
 	stale atomic.Bool // reset for idleness
 }
 
-func guardIdle(s Stream, idle time.Duration) *idleStream {
+// guardIdle guards s until stop; it also resets s when ctx ends (the
+// exchange's timeout, shutdown), whatever step the exchange is at.
+func guardIdle(ctx context.Context, s Stream, idle time.Duration) *idleStream {
 	g := &idleStream{Stream: s, idle: idle}
 	g.last.Store(time.Now().UnixNano())
 	g.timer = time.AfterFunc(idle, g.check)
+	g.stopCtx = context.AfterFunc(ctx, func() {
+		if !g.ended.Load() {
+			_ = g.Stream.Reset()
+		}
+	})
 	return g
 }
 
@@ -127,6 +135,7 @@ func (g *idleStream) explain(err error) error {
 func (g *idleStream) stop() {
 	g.ended.Store(true)
 	g.timer.Stop()
+	g.stopCtx()
 }
 
 var errIdle = errors.New("replica: catch-up peer silent for too long")
@@ -256,7 +265,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	defer raw.Close()
 	deadline(ctx, raw)
-	g := guardIdle(raw, m.opts.SyncIdleTimeout)
+	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
 	defer g.stop()
 	var s Stream = g
 	me := m.opts.Transport.ID()
@@ -429,7 +438,7 @@ func (m *Manager) serveSync(peer string, raw Stream) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
 	defer cancel()
 	deadline(ctx, raw)
-	g := guardIdle(raw, m.opts.SyncIdleTimeout)
+	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
 	defer g.stop()
 	var s Stream = g
 	open, err := readMsg(s)
@@ -722,6 +731,7 @@ func (m *Manager) streamHistory(ctx context.Context, doc store.DocID, since stor
 		}
 		select {
 		case chunks <- held:
+			err = nil
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
