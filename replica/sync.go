@@ -74,10 +74,10 @@ type idleStream struct {
 	Stream
 	idle    time.Duration
 	stopCtx func() bool
-	last  atomic.Int64 // unix nanoseconds of the last whole frame
-	timer *time.Timer
-	ended atomic.Bool
-	stale atomic.Bool // reset for idleness
+	last    atomic.Int64 // unix nanoseconds of the last whole frame
+	timer   *time.Timer
+	ended   atomic.Bool
+	stale   atomic.Bool // reset for idleness
 }
 
 // guardIdle guards s until stop; it also resets s when ctx ends (the

@@ -337,3 +337,63 @@ func TestServingLongHistoryLazily(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// A peer's gossip flood of orphans fills its own share of the waiting
+// room: it is refused over it and penalised once per message, while
+// another peer's out-of-order envelopes wait; what has waited too long is
+// dropped and counted.
+func TestOrphanFloodChargesItsPeer(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	info, err := a.m.CreateDoc(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := a.m.doc(mustID(t, info.ID))
+	recv := func(es []*member.Envelope) []received {
+		out := make([]received, len(es))
+		for i, e := range es {
+			out[i] = received{sig: e}
+		}
+		return out
+	}
+	now := time.Unix(1e9, 0)
+	apply := func(src source, peer string, es []*member.Envelope, at time.Time) {
+		t.Helper()
+		err := d.do(ctx, func(dr *driver) error {
+			_, err := dr.apply(ctx, input{src: src, peer: peer, envs: recv(es)}, nil, at)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(fromGossip, "X", orphans("x", maxWaitingPerPeer+5, 10), now)
+	apply(fromSync, "Y", orphans("y", 3, 10), now.Add(time.Minute))
+	held := func(peer string) (n int) {
+		_ = d.do(ctx, func(dr *driver) error {
+			if p := dr.hl.byPeer[peer]; p != nil {
+				n = p.n
+			}
+			return nil
+		})
+		return n
+	}
+	if x, y := held("X"), held("Y"); x != maxWaitingPerPeer || y != 3 {
+		t.Fatalf("X holds %d (quota %d), Y %d of 3", x, maxWaitingPerPeer, y)
+	}
+	if p := a.net.penalties("X"); !slices.Equal(p, []string{vocab.ReasonBufferFull}) {
+		t.Fatalf("X's penalties: %v", p)
+	}
+	if p := a.net.penalties("Y"); len(p) != 0 {
+		t.Fatalf("Y penalised: %v", p)
+	}
+	if n := a.m.Stats().Rejected[vocab.ReasonBufferFull]; n != 5 {
+		t.Fatalf("counted %d refused for a full share, want 5", n)
+	}
+	apply(fromGossip, "Z", nil, now.Add(maxWaitAge))
+	if x, y, n := held("X"), held("Y"), a.m.stats.waitExpired.Load(); x != 0 || y != 3 || n != maxWaitingPerPeer {
+		t.Fatalf("after X's expired: X holds %d, Y %d; counted %d expired", x, y, n)
+	}
+}
