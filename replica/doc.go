@@ -73,6 +73,18 @@
 // (an index of every device named in a held book) says whom a relay
 // serves circuit reservations.
 //
+// # Bounds on what peers make it hold
+//
+// Catch-up runs at most Options.SyncMaxInbound exchanges for peers
+// (SyncMaxInboundPerPeer with one; over them a stream is answered "busy")
+// and SyncMaxOutbound of its own (SyncMaxOutboundPerPeer with one); every
+// step of an exchange must move within SyncIdleTimeout. The history is
+// streamed from the store off the driver, two store chunks held at most.
+// Envelopes waiting for their causal past (hlog.go) are charged to the
+// peer that brought them, a quarter of the document's room each, and
+// wait two minutes at most. Stream refusals call Transport.Penalize.
+// docs/design-notes.md ("Bounded work") says why each bound is what it is.
+//
 // It depends only on small interfaces it declares (Transport, Store), which
 // p2p and store satisfy; it never touches libp2p or badger types.
 package replica

@@ -308,7 +308,7 @@ func (d *docState) fromGossip(msg Message) {
 	}
 	arrived := d.m.opts.Now()
 	err := d.do(d.m.ctx, func(dr *driver) error {
-		_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}}, nil, arrived)
+		_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}, peer: msg.From}, nil, arrived)
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {

@@ -474,6 +474,9 @@ func (dr *driver) compact(ctx context.Context) error {
 func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived time.Time) (ready, error) {
 	m := dr.d.m
 	cfg := stepConfig{doc: dr.d.id, relay: dr.relay != nil, maxBytes: m.opts.HostMaxBytesPerDoc}
+	if in.at.IsZero() {
+		in.at = arrived
+	}
 	var doc *crdt.Doc
 	var r ready
 	var err error
@@ -498,6 +501,13 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 	}
 	for _, reason := range r.rejected {
 		m.stats.reject(reason)
+	}
+	m.stats.add(&m.stats.waitEvicted, uint64(r.evicted))
+	m.stats.add(&m.stats.waitExpired, uint64(r.expired))
+	if r.overQuota > 0 && in.peer != "" && m.opts.Transport != nil {
+		// Over its share of the waiting room: the peer is flooding the
+		// document with transactions whose past never comes.
+		m.opts.Transport.Penalize(in.peer, vocab.ReasonBufferFull)
 	}
 	for _, p := range r.proofs {
 		dr.d.forked(p)
@@ -608,20 +618,6 @@ func (dr *driver) publish(wires [][]byte) {
 		m.stats.add(&m.stats.published, 1)
 		m.opts.Observer.Published()
 	}
-}
-
-// signedMissing returns the signed envelopes of everything a replica at
-// version v lacks (a members-only document), as stored: the store holds
-// what was accepted, in a causal order, as its authors signed it.
-func (dr *driver) signedMissing(ctx context.Context, v store.Version) ([][]byte, error) {
-	var out [][]byte
-	err := dr.d.m.opts.Store.Stream(ctx, dr.d.id, v, func(chunk []store.TxnRecord) error {
-		for _, rec := range chunk {
-			out = append(out, rec.Payload)
-		}
-		return nil
-	})
-	return out, err
 }
 
 // forkedHeads returns, for each agent whose version a peer shares but

@@ -1,15 +1,38 @@
 package replica
 
 import (
+	"slices"
+	"time"
+
 	"weft/member"
 	"weft/vocab"
 )
 
 // Bounds of a signed document's waiting room: envelopes whose causal past
-// has not arrived yet.
+// has not arrived yet, each charged to the peer that brought it (gossip:
+// the message's author; catch-up: the stream's peer).
+//
+//   - One peer holds at most maxWaitingPerPeer envelopes or
+//     maxWaitingPeerBytes bytes of one document: over that, what it brings
+//     next is refused (vocab.ReasonBufferFull) and it is penalised. Its
+//     quota is a quarter of the document's, so no one peer fills the room.
+//   - The document holds at most maxWaiting envelopes or maxWaitingBytes
+//     bytes. When several peers fill it, a peer that holds less than the
+//     largest holder takes room from that holder's newest envelopes: one
+//     peer's flood never refuses another's transactions.
+//   - An envelope waits at most maxWaitAge: catch-up brings it again with
+//     its causal past.
+//
+// Bytes are counted as held: the envelope's encoding, its payload (a
+// copy), its signature and decoded header, and the bookkeeping around it
+// (waitOverhead).
 const (
-	maxWaiting      = 4096
-	maxWaitingBytes = 32 << 20
+	maxWaiting          = 4096
+	maxWaitingBytes     = 32 << 20
+	maxWaitingPerPeer   = maxWaiting / 4
+	maxWaitingPeerBytes = maxWaitingBytes / 4
+	maxWaitAge          = 2 * time.Minute
+	waitOverhead        = 512 // envelope and header structs, map entries, queues
 )
 
 // hlog is a members-only document's history as its headers say it: which
@@ -26,13 +49,45 @@ type hlog struct {
 	last    map[string]*member.Header // each agent's last header (for proofs)
 	bytes   int64                     // of the envelopes held
 
-	waiting      map[vocab.ID]*member.Envelope // by (agent, first seq)
-	waitingBy    map[string]int                // waiting envelopes per agent
-	waitingBytes int
+	waiting      map[vocab.ID]*waiter // by (agent, first seq)
+	waitingBy    map[string]int       // waiting envelopes per agent
+	waitingBytes int                  // waitCost of every waiting envelope
+	byPeer       map[string]*peerWait // what each peer brought that waits
+	queue        []*waiter            // in arrival order (with left ones: see live)
+}
+
+// waiter is one waiting envelope, who brought it and when.
+type waiter struct {
+	e    *member.Envelope
+	id   vocab.ID
+	peer string
+	at   time.Time
+	cost int
+}
+
+// peerWait is what one peer's envelopes hold of the waiting room; newest
+// lists them in arrival order (with left ones: see live).
+type peerWait struct {
+	n, bytes int
+	newest   []*waiter
 }
 
 func newHlog() *hlog {
-	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, last: map[string]*member.Header{}, waiting: map[vocab.ID]*member.Envelope{}, waitingBy: map[string]int{}}
+	return &hlog{version: vocab.Version{}, heads: map[string][32]byte{}, last: map[string]*member.Header{}, waiting: map[vocab.ID]*waiter{}, waitingBy: map[string]int{}, byPeer: map[string]*peerWait{}}
+}
+
+// waitCost is what a waiting envelope holds in memory: its encoding, the
+// payload copied out of it, its decoded header with its signature and
+// parents, and the bookkeeping around it.
+func waitCost(e *member.Envelope) int {
+	n := waitOverhead + len(e.Raw) + len(e.Payload)
+	if h := e.Header; h != nil {
+		n += len(h.Sig) + len(h.Agent)
+		for _, p := range h.Parents {
+			n += 24 + len(p.Agent)
+		}
+	}
+	return n
 }
 
 // verdict is what hlog.check says of one envelope.
@@ -99,7 +154,7 @@ func (f *forkError) Unwrap() error { return f.error }
 func (l *hlog) commit(e *member.Envelope) {
 	id := vocab.ID{Agent: e.Header.Agent, Seq: e.Header.Seq}
 	if w, ok := l.waiting[id]; ok {
-		l.unwait(id, w)
+		l.unwait(w)
 	}
 	l.version[e.Header.Agent] = e.Header.Span().End()
 	l.bytes += int64(len(e.Raw))
@@ -107,28 +162,116 @@ func (l *hlog) commit(e *member.Envelope) {
 	l.last[e.Header.Agent] = e.Header
 }
 
-// wait keeps e until its causal past arrives; false when the room is
-// full (the envelope comes again with the next catch-up).
-func (l *hlog) wait(e *member.Envelope) bool {
-	id := vocab.ID{Agent: e.Header.Agent, Seq: e.Header.Seq}
-	if _, ok := l.waiting[id]; ok {
-		return true
-	}
-	if len(l.waiting) >= maxWaiting || l.waitingBytes+len(e.Raw) > maxWaitingBytes {
-		return false
-	}
-	l.waiting[id] = e
-	l.waitingBy[id.Agent]++
-	l.waitingBytes += len(e.Raw)
-	return true
+// waitResult is what wait did with an envelope.
+type waitResult struct {
+	kept    bool // waiting (or a copy was already)
+	evicted int  // other peers' newest envelopes dropped to make room
 }
 
-func (l *hlog) unwait(id vocab.ID, e *member.Envelope) {
-	delete(l.waiting, id)
-	l.waitingBytes -= len(e.Raw)
-	if l.waitingBy[id.Agent]--; l.waitingBy[id.Agent] <= 0 {
-		delete(l.waitingBy, id.Agent)
+// wait keeps e, which peer brought at now, until its causal past arrives.
+// It is refused (kept false: the envelope comes again with the next
+// catch-up) when peer is over its quota, or when the room is full and no
+// peer holds more of it than peer does.
+func (l *hlog) wait(e *member.Envelope, peer string, now time.Time) waitResult {
+	id := vocab.ID{Agent: e.Header.Agent, Seq: e.Header.Seq}
+	if _, ok := l.waiting[id]; ok {
+		return waitResult{kept: true}
 	}
+	cost := waitCost(e)
+	p := l.byPeer[peer]
+	if p == nil {
+		p = &peerWait{}
+	}
+	if p.n >= maxWaitingPerPeer || p.bytes+cost > maxWaitingPeerBytes {
+		return waitResult{}
+	}
+	var r waitResult
+	for len(l.waiting) >= maxWaiting || l.waitingBytes+cost > maxWaitingBytes {
+		victim := l.largest(peer)
+		if victim == nil || (victim.n <= p.n+1 && victim.bytes <= p.bytes+cost) {
+			return r // no one holds more than peer would: peer is the flood
+		}
+		l.unwait(victim.pop(l))
+		r.evicted++
+	}
+	w := &waiter{e: e, id: id, peer: peer, at: now, cost: cost}
+	l.waiting[id] = w
+	l.waitingBy[id.Agent]++
+	l.waitingBytes += cost
+	p.n++
+	p.bytes += cost
+	p.newest = append(p.newest, w)
+	l.byPeer[peer] = p
+	if len(l.queue) > 2*len(l.waiting)+16 {
+		l.queue = slices.DeleteFunc(l.queue, func(w *waiter) bool { return !l.live(w) })
+	}
+	l.queue = append(l.queue, w)
+	r.kept = true
+	return r
+}
+
+// largest returns the peer other than but that holds the most bytes of
+// the waiting room (nil: none).
+func (l *hlog) largest(but string) *peerWait {
+	var max *peerWait
+	for peer, p := range l.byPeer {
+		if peer != but && p.n > 0 && (max == nil || p.bytes > max.bytes) {
+			max = p
+		}
+	}
+	return max
+}
+
+// live reports whether w still waits (the queues keep left ones until
+// they reach a queue's end).
+func (l *hlog) live(w *waiter) bool { return l.waiting[w.id] == w }
+
+// pop returns p's newest waiting envelope; p holds at least one.
+func (p *peerWait) pop(l *hlog) *waiter {
+	for {
+		w := p.newest[len(p.newest)-1]
+		p.newest[len(p.newest)-1] = nil
+		p.newest = p.newest[:len(p.newest)-1]
+		if l.live(w) {
+			return w
+		}
+	}
+}
+
+func (l *hlog) unwait(w *waiter) {
+	delete(l.waiting, w.id)
+	l.waitingBytes -= w.cost
+	if l.waitingBy[w.id.Agent]--; l.waitingBy[w.id.Agent] <= 0 {
+		delete(l.waitingBy, w.id.Agent)
+	}
+	p := l.byPeer[w.peer]
+	p.n--
+	p.bytes -= w.cost
+	switch {
+	case p.n == 0:
+		delete(l.byPeer, w.peer)
+	case len(p.newest) > 2*p.n+16:
+		p.newest = slices.DeleteFunc(p.newest, func(w *waiter) bool { return !l.live(w) })
+	}
+}
+
+// expire drops the envelopes that have waited maxWaitAge or longer at
+// now, and returns how many.
+func (l *hlog) expire(now time.Time) int {
+	n, i := 0, 0
+	for ; i < len(l.queue); i++ {
+		w := l.queue[i]
+		if !l.live(w) {
+			continue
+		}
+		if now.Sub(w.at) < maxWaitAge {
+			break
+		}
+		l.unwait(w)
+		n++
+	}
+	l.queue = slices.Delete(l.queue, 0, i)
+	return n
 }
 
 // released takes the waiting envelopes that became ready, in a causal
@@ -141,15 +284,16 @@ func (l *hlog) released(judge func(*member.Envelope) bool) {
 		progress = false
 		for agent := range l.waitingBy {
 			id := vocab.ID{Agent: agent, Seq: l.version[agent]}
-			e, ok := l.waiting[id]
+			w, ok := l.waiting[id]
 			if !ok {
 				continue
 			}
+			e := w.e
 			v, err := l.check(e)
 			if v == vWait && err == nil {
 				continue // its parents are still missing
 			}
-			l.unwait(id, e)
+			l.unwait(w)
 			if err == nil && v == vReady && judge(e) {
 				progress = true
 			}

@@ -46,6 +46,24 @@ type Options struct {
 	SyncInterval time.Duration
 	// SyncTimeout bounds one catch-up exchange. Default 2 minutes.
 	SyncTimeout time.Duration
+	// SyncIdleTimeout bounds each step of a catch-up exchange: when no
+	// frame was read or written for this long (the handshake's steps
+	// included), the stream is reset, so a peer that stops answering
+	// frees its slot in seconds, not at SyncTimeout. Default 15 s.
+	SyncIdleTimeout time.Duration
+	// SyncMaxInbound bounds the catch-up exchanges other peers run with
+	// this replica at once, SyncMaxInboundPerPeer those of one peer; a
+	// stream over either is answered "busy" at once and closed (a peer
+	// over its own bound is penalised: an honest one opens at most
+	// SyncMaxOutboundPerPeer). Defaults 32 and 4.
+	SyncMaxInbound        int
+	SyncMaxInboundPerPeer int
+	// SyncMaxOutbound bounds the exchanges this replica runs at once,
+	// SyncMaxOutboundPerPeer those with one peer, so that a peer that
+	// accepts streams and never answers holds only its own slots.
+	// Defaults 8 and 2.
+	SyncMaxOutbound        int
+	SyncMaxOutboundPerPeer int
 	// CompactAfter writes a snapshot (and drops the transactions it
 	// covers) once a loaded document replayed this many stored
 	// transactions, and when it is unloaded. Default 2000.
@@ -98,6 +116,12 @@ func DefaultOptions() Options {
 		CompactAfter: 2000,
 		HostTxnBurst: DefaultHostTxnBurst,
 		Now:          time.Now,
+
+		SyncIdleTimeout:        15 * time.Second,
+		SyncMaxInbound:         32,
+		SyncMaxInboundPerPeer:  4,
+		SyncMaxOutbound:        8,
+		SyncMaxOutboundPerPeer: 2,
 	}
 }
 
@@ -127,11 +151,14 @@ func (o *Options) validate() error {
 	if o.DropGossip < 0 || o.DropGossip > 1 {
 		return errors.New("replica: DropGossip must be between 0 and 1")
 	}
-	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
+	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.SyncIdleTimeout <= 0 || o.CompactAfter <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
 	}
 	if o.HostMaxDocs < 0 || o.HostMaxDocsPerMember < 0 || o.HostMaxBytesPerDoc < 0 || o.HostMaxBytesPerMember < 0 || !(o.HostMaxTxnsPerDoc >= 0) || !(o.HostMaxTxnsPerMember >= 0) || o.HostTxnBurst < 0 {
 		return errors.New("replica: the HostMax* quotas and HostTxnBurst must be 0 or positive numbers")
+	}
+	if o.SyncMaxInbound <= 0 || o.SyncMaxInboundPerPeer <= 0 || o.SyncMaxOutbound <= 0 || o.SyncMaxOutboundPerPeer <= 0 {
+		return errors.New("replica: the catch-up bounds (SyncMax*) must be positive (start from DefaultOptions)")
 	}
 	if o.HostTxnBurst == 0 {
 		o.HostTxnBurst = DefaultHostTxnBurst
@@ -165,7 +192,8 @@ type Manager struct {
 	quota   *quotas      // what this replica keeps for others (quota.go)
 	devices *deviceIndex // members' devices of every book held (devices.go)
 
-	syncSem  chan struct{}
+	inbound  *slots        // catch-up exchanges peers run with this replica
+	outbound *slots        // catch-up exchanges this replica runs
 	inflight sync.Map      // syncKey → struct{}
 	ackSeq   atomic.Uint64 // numbers durability acknowledgements
 	stats    Stats
@@ -178,7 +206,9 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8)}
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}}
+	m.inbound = newSlots(opts.SyncMaxInbound, opts.SyncMaxInboundPerPeer)
+	m.outbound = newSlots(opts.SyncMaxOutbound, opts.SyncMaxOutboundPerPeer)
 	var err error
 	if m.dev, err = member.DeviceFrom(opts.Device); err != nil {
 		stop()

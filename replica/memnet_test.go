@@ -29,14 +29,15 @@ type hub struct {
 func newHub() *hub { return &hub{nodes: map[string]*memNode{}} }
 
 type memNode struct {
-	h        *hub
-	id       string
-	mu       sync.Mutex
-	handlers map[string]func(string, Stream)
-	topics   map[string][]*memTopic
-	notify   []func(string, bool)
-	peers    map[string]bool
-	key      ed25519.PrivateKey // the node's device key (derived from its ID)
+	h         *hub
+	id        string
+	mu        sync.Mutex
+	handlers  map[string]func(string, Stream)
+	topics    map[string][]*memTopic
+	notify    []func(string, bool)
+	peers     map[string]bool
+	key       ed25519.PrivateKey  // the node's device key (derived from its ID)
+	penalized map[string][]string // reasons given to Penalize, by peer
 }
 
 func (h *hub) node(id string) *memNode {
@@ -133,10 +134,23 @@ func (n *memNode) Notify(f func(string, bool)) {
 
 func (n *memNode) Announce(context.Context, string) error { return nil }
 
-// Want and Penalize: the in-memory network delivers every subscription
-// and keeps no scores.
+// Want: the in-memory network delivers every subscription. Penalize
+// keeps the penalties, by peer, for tests to read (penalties).
 func (n *memNode) Want(func(string) bool, func(string)) {}
-func (n *memNode) Penalize(string, string)              {}
+func (n *memNode) Penalize(peer, reason string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.penalized == nil {
+		n.penalized = map[string][]string{}
+	}
+	n.penalized[peer] = append(n.penalized[peer], reason)
+}
+
+func (n *memNode) penalties(peer string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.penalized[peer]...)
+}
 
 func (n *memNode) FindPeers(_ context.Context, topic string, max int) ([]string, error) {
 	n.h.mu.Lock()

@@ -82,6 +82,7 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 			}
 		}
 	case fromGossip, fromSync:
+		r.expired = hl.expire(in.at)
 		accept := func(e *member.Envelope, txn *crdt.Txn) bool {
 			if max := cfg.maxBytes; doc == nil && max > 0 && hl.bytes+int64(len(e.Raw)) > max {
 				refuse(vocab.ReasonQuota, vocab.Reject(vocab.ReasonQuota, "document %s would hold more than %d bytes here", cfg.doc, max))
@@ -133,7 +134,10 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 				}
 			case v == vDuplicate:
 			case v == vWait:
-				if !hl.wait(e) {
+				w := hl.wait(e, in.peer, in.at)
+				r.evicted += w.evicted
+				if !w.kept {
+					r.overQuota++
 					refuse(vocab.ReasonBufferFull, vocab.Reject(vocab.ReasonBufferFull, "too many transactions wait for their causal past"))
 				}
 			default:

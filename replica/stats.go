@@ -17,6 +17,11 @@ type Stats struct {
 	syncSent       atomic.Uint64
 	syncRuns       atomic.Uint64
 	syncFailures   atomic.Uint64
+	syncBusy       atomic.Uint64 // catch-up streams refused over a bound (sync.go)
+	// The waiting room (hlog.go): other peers' envelopes dropped to make
+	// room, and envelopes dropped after waiting too long.
+	waitEvicted atomic.Uint64
+	waitExpired atomic.Uint64
 
 	mu       sync.Mutex
 	rejected map[string]uint64

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"weft/api"
 	"weft/crdt"
@@ -94,6 +95,11 @@ type input struct {
 	src   source
 	edits []api.Edit // fromAPI
 	envs  []received // the other sources
+	// peer is the peer that brought a peer's envelopes (gossip: the
+	// message's author; catch-up: the stream's peer), charged for those
+	// that wait; at is when they arrived (it ages the waiting ones).
+	peer string
+	at   time.Time
 }
 
 // ready is what a step asks the driver to do, in order.
@@ -121,6 +127,10 @@ type ready struct {
 	docID  vocab.DocID
 	// proofs are equivocations the step met: kept, passed on, reported.
 	proofs []*member.Proof
+	// The waiting room (hlog.wait): envelopes of the input's peer refused
+	// over its quota or a full room, other peers' dropped to make room,
+	// and waiting ones dropped as too old.
+	overQuota, evicted, expired int
 }
 
 // stepConfig is what a step needs to know of the replica it runs in.

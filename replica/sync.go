@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"crypto/ed25519"
 
@@ -63,13 +66,148 @@ func deadline(ctx context.Context, s Stream) {
 	}
 }
 
+// idleStream resets its stream when no frame was read or written on it
+// for idle: each step of an exchange (open, prove, hello, every txns
+// frame) must progress within it, however long the whole exchange may
+// take. A frame counts once whole: idle must exceed the time one frame
+// (at most wire.ChunkBytes) takes on a slow link.
+type idleStream struct {
+	Stream
+	idle    time.Duration
+	stopCtx func() bool
+	last    atomic.Int64 // unix nanoseconds of the last whole frame
+	timer   *time.Timer
+	ended   atomic.Bool
+	stale   atomic.Bool // reset for idleness
+}
+
+// guardIdle guards s until stop; it also resets s when ctx ends (the
+// exchange's timeout, shutdown), whatever step the exchange is at.
+func guardIdle(ctx context.Context, s Stream, idle time.Duration) *idleStream {
+	g := &idleStream{Stream: s, idle: idle}
+	g.last.Store(time.Now().UnixNano())
+	g.timer = time.AfterFunc(idle, g.check)
+	g.stopCtx = context.AfterFunc(ctx, func() {
+		if !g.ended.Load() {
+			_ = g.Stream.Reset()
+		}
+	})
+	return g
+}
+
+func (g *idleStream) check() {
+	if g.ended.Load() {
+		return
+	}
+	if quiet := time.Since(time.Unix(0, g.last.Load())); quiet < g.idle {
+		g.timer.Reset(g.idle - quiet)
+		return
+	}
+	g.stale.Store(true)
+	_ = g.Stream.Reset()
+}
+
+func (g *idleStream) progress() { g.last.Store(time.Now().UnixNano()) }
+
+func (g *idleStream) ReadMsg() ([]byte, error) {
+	b, err := g.Stream.ReadMsg()
+	if err == nil {
+		g.progress()
+	}
+	return b, g.explain(err)
+}
+
+func (g *idleStream) WriteMsg(b []byte) error {
+	err := g.Stream.WriteMsg(b)
+	if err == nil {
+		g.progress()
+	}
+	return g.explain(err)
+}
+
+func (g *idleStream) explain(err error) error {
+	if err != nil && g.stale.Load() {
+		return fmt.Errorf("%w (%v)", errIdle, err)
+	}
+	return err
+}
+
+// stop ends the guard (the stream is done with).
+func (g *idleStream) stop() {
+	g.ended.Store(true)
+	g.timer.Stop()
+	g.stopCtx()
+}
+
+var errIdle = errors.New("replica: catch-up peer silent for too long")
+
+// slots bounds concurrent catch-up exchanges: at most total at once, at
+// most perPeer with one peer.
+type slots struct {
+	mu             sync.Mutex
+	total, perPeer int
+	n              int
+	byPeer         map[string]int
+	freed          chan struct{} // closed (and replaced) when a slot frees
+}
+
+func newSlots(total, perPeer int) *slots {
+	return &slots{total: total, perPeer: perPeer, byPeer: map[string]int{}, freed: make(chan struct{})}
+}
+
+// try takes a slot for peer if one is free; peerFull says the peer's own
+// bound was what refused it.
+func (s *slots) try(peer string) (ok, peerFull bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byPeer[peer] >= s.perPeer {
+		return false, true
+	}
+	if s.n >= s.total {
+		return false, false
+	}
+	s.n++
+	s.byPeer[peer]++
+	return true, false
+}
+
+// acquire waits for a slot for peer, or for ctx's end.
+func (s *slots) acquire(ctx context.Context, peer string) error {
+	for {
+		s.mu.Lock()
+		freed := s.freed
+		s.mu.Unlock()
+		if ok, _ := s.try(peer); ok {
+			return nil
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *slots) release(peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n--
+	if s.byPeer[peer]--; s.byPeer[peer] <= 0 {
+		delete(s.byPeer, peer)
+	}
+	close(s.freed)
+	s.freed = make(chan struct{})
+}
+
 type syncKey struct {
 	peer string
 	doc  store.DocID
 }
 
 // goSync starts a catch-up exchange with peer for doc unless one is
-// already running.
+// already running. It waits for one of the peer's outgoing slots first
+// and then for one of all: a peer that holds its slots with streams it
+// never answers delays only its own exchanges.
 func (m *Manager) goSync(peer string, doc store.DocID) {
 	if m.opts.Transport == nil || peer == m.opts.Transport.ID() {
 		return
@@ -82,20 +220,29 @@ func (m *Manager) goSync(peer string, doc store.DocID) {
 	go func() {
 		defer m.wg.Done()
 		defer m.inflight.Delete(key)
-		select {
-		case m.syncSem <- struct{}{}:
-		case <-m.ctx.Done():
+		if err := m.outbound.acquire(m.ctx, peer); err != nil {
 			return
 		}
-		defer func() { <-m.syncSem }()
-		if err := m.SyncWith(m.ctx, peer, doc); err != nil && !errors.Is(err, errPeerLacksDoc) && m.ctx.Err() == nil {
+		defer m.outbound.release(peer)
+		err := m.SyncWith(m.ctx, peer, doc)
+		switch {
+		case err == nil || m.ctx.Err() != nil || errors.Is(err, errPeerLacksDoc):
+		case errors.Is(err, errPeerBusy):
+			m.log.Debug("catch-up", "peer", peer, "doc", doc, "err", err)
+		default:
 			m.stats.add(&m.stats.syncFailures, 1)
 			m.log.Debug("catch-up", "peer", peer, "doc", doc, "err", err)
 		}
 	}()
 }
 
-var errPeerLacksDoc = errors.New("replica: peer does not have the document")
+var (
+	errPeerLacksDoc = errors.New("replica: peer does not have the document")
+	errPeerBusy     = errors.New("replica: peer runs as many catch-up exchanges as it takes")
+)
+
+// reasonBusy is a fail message's reason for a stream over a bound.
+const reasonBusy = "busy"
 
 // refusedToKeep starts the answer to a grant refused over a quota.
 const refusedToKeep = "this relay refuses to keep the document: "
@@ -114,12 +261,17 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.SyncTimeout)
 	defer cancel()
-	s, err := m.opts.Transport.Open(ctx, peer, SyncProtocol)
+	openCtx, openCancel := context.WithTimeout(ctx, m.opts.SyncIdleTimeout)
+	raw, err := m.opts.Transport.Open(openCtx, peer, SyncProtocol)
+	openCancel()
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	deadline(ctx, s)
+	defer raw.Close()
+	deadline(ctx, raw)
+	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
+	defer g.stop()
+	var s Stream = g
 	me := m.opts.Transport.ID()
 	topic := member.TopicID(doc)
 	open := wire.SyncMsg{Kind: wire.MsgOpen, Topic: topic[:], MAC: member.OpenMAC(doc, []byte(me), []byte(peer))}
@@ -132,13 +284,15 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	reply, err := readMsg(s)
 	if err != nil {
-		m.countReject(err)
+		m.blame(peer, err)
 		_ = s.Reset()
 		return err
 	}
 	switch {
 	case reply.Kind == wire.MsgFail && open.Grant != nil && strings.HasPrefix(reply.Reason, refusedToKeep):
 		return fmt.Errorf("replica: %s", reply.Reason)
+	case reply.Kind == wire.MsgFail && reply.Reason == reasonBusy:
+		return errPeerBusy
 	case reply.Kind == wire.MsgFail:
 		return fmt.Errorf("%w: %s", errPeerLacksDoc, reply.Reason)
 	case reply.Kind != wire.MsgProve:
@@ -166,7 +320,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 	}
 	hello, err := readMsg(s)
 	if err != nil {
-		m.countReject(err)
+		m.blame(peer, err)
 		_ = s.Reset()
 		return err
 	}
@@ -183,11 +337,25 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 var errLegacy = errors.New("replica: a legacy document is not shared (upgrade it: weft doc upgrade)")
 
 // refuseSync ends an exchange with a peer that did not prove what it
-// must: the refusal is counted by its reason and the stream reset.
+// must: the refusal is counted by its reason, the peer penalised and the
+// stream reset.
 func (m *Manager) refuseSync(s Stream, err error) error {
-	m.countReject(err)
+	m.blame(s.Peer(), err)
 	_ = s.Reset()
 	return err
+}
+
+// blame counts input a peer sent on a stream that was refused for a named
+// reason, and lowers the peer's score for it; a broken connection or a
+// silent peer is neither.
+func (m *Manager) blame(peer string, err error) {
+	if !vocab.IsRejected(err) {
+		return
+	}
+	m.stats.reject(vocab.Reason(err))
+	if m.opts.Transport != nil {
+		m.opts.Transport.Penalize(peer, vocab.Reason(err))
+	}
 }
 
 // admit checks a peer's proof of membership: a chain valid now whose leaf
@@ -255,18 +423,36 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) (member.Role, 
 // serveSync answers a catch-up exchange a peer opened. Until the peer has
 // proved a capability for the document, it learns nothing: a document
 // this replica lacks and a proof that fails get the same answer.
-func (m *Manager) serveSync(peer string, s Stream) {
-	defer s.Close()
+//
+// At most SyncMaxInbound exchanges run at once, SyncMaxInboundPerPeer
+// with one peer: a stream over either bound is answered "busy" and
+// closed before anything is read from it.
+func (m *Manager) serveSync(peer string, raw Stream) {
+	defer raw.Close()
+	if ok, peerFull := m.inbound.try(peer); !ok {
+		m.stats.add(&m.stats.syncBusy, 1)
+		if peerFull {
+			// An honest peer opens at most SyncMaxOutboundPerPeer.
+			m.opts.Transport.Penalize(peer, vocab.ReasonQuota)
+		}
+		_ = raw.SetDeadline(time.Now().Add(time.Second))
+		_ = writeMsg(raw, wire.SyncMsg{Kind: wire.MsgFail, Reason: reasonBusy})
+		_ = raw.CloseWrite()
+		return
+	}
+	defer m.inbound.release(peer)
 	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
 	defer cancel()
-	deadline(ctx, s)
+	deadline(ctx, raw)
+	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
+	defer g.stop()
+	var s Stream = g
 	open, err := readMsg(s)
 	if err != nil || open.Kind != wire.MsgOpen || len(open.Topic) != 16 {
-		if err != nil {
-			m.countReject(err)
-		} else {
-			m.stats.reject(vocab.ReasonMalformed)
+		if err == nil {
+			err = vocab.Reject(vocab.ReasonMalformed, "expected an open")
 		}
+		m.blame(peer, err)
 		_ = s.Reset()
 		return
 	}
@@ -309,7 +495,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	}
 	id, ms := d.id, d.mem
 	if err := member.CheckOpenMAC(id, []byte(peer), []byte(me), open.MAC); err != nil {
-		m.countReject(err)
+		m.blame(peer, err)
 		unknown()
 		return
 	}
@@ -318,7 +504,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	}
 	proof, err := readMsg(s)
 	if err != nil {
-		m.countReject(err)
+		m.blame(peer, err)
 		_ = s.Reset()
 		return
 	}
@@ -335,9 +521,9 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	hello, err := readMsg(s)
 	if err != nil || hello.Kind != wire.MsgHello || string(hello.Doc) != string(id[:]) {
 		if err != nil {
-			m.countReject(err)
+			m.blame(peer, err)
 		} else {
-			m.stats.reject(vocab.ReasonMalformed)
+			m.blame(peer, vocab.Reject(vocab.ReasonMalformed, "expected a hello"))
 		}
 		_ = s.Reset()
 		return
@@ -417,38 +603,40 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, hello wir
 	return nil
 }
 
+// sendMissing sends the peer what it lacks: the document's driver only
+// decides what (the checkpoint, the version to stream from, this
+// replica's heads where the peer's differ), and the history is then
+// streamed from the store, off the driver, as the peer reads it
+// (streamHistory).
 func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello wire.SyncMsg, peer member.Role) (int, error) {
+	if d.mem == nil {
+		return 0, errLegacy
+	}
 	theirs, heads := hello.Version, hello.Heads
-	var wires [][]byte
+	var forks [][]byte
 	var durable map[string]uint64
 	var cp []byte
+	var since store.Version
 	err := d.do(ctx, func(dr *driver) error {
+		// Loaded here, in this request: the document may have been
+		// unloaded (idle, or shutting down) since the hello.
+		if err := dr.ensure(ctx); err != nil {
+			return err
+		}
 		var err error
-		if d.mem != nil {
-			// Loaded here, in this request: the document may have been
-			// unloaded (idle, or shutting down) since the hello.
-			if err := dr.ensure(ctx); err != nil {
-				return err
-			}
-			var since store.Version
-			if cp, since, err = dr.checkpointFor(ctx, hello, peer); err != nil {
-				return err
-			}
-			if since == nil {
-				since = theirs
-			}
-			if wires, err = dr.signedMissing(ctx, since); err == nil {
-				var forks [][]byte
-				forks, err = dr.forkedHeads(ctx, theirs, heads)
-				wires = append(forks, wires...)
-			}
-		} else {
-			wires, err = dr.missing(ctx, theirs)
+		if cp, since, err = dr.checkpointFor(ctx, hello, peer); err != nil {
+			return err
+		}
+		if since == nil {
+			since = theirs
+		}
+		if forks, err = dr.forkedHeads(ctx, theirs, heads); err != nil {
+			return err
 		}
 		// A relay's done carries the version it has on disk: a peer
 		// learns it even when no gossip acknowledgement reaches it.
 		durable = dr.relay.version()
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -459,17 +647,116 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 		}
 	}
 	sent := 0
-	for _, envs := range wire.Pack(wires) {
-		if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}); err != nil {
-			return sent, err
+	send := func(envs [][]byte) error {
+		for _, frame := range wire.Pack(envs) {
+			if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgTxns, Envs: frame}); err != nil {
+				return err
+			}
+			sent += len(frame)
+			m.stats.add(&m.stats.syncSent, uint64(len(frame)))
 		}
-		sent += len(envs)
-		m.stats.add(&m.stats.syncSent, uint64(len(envs)))
+		return nil
+	}
+	if err := send(forks); err != nil {
+		return sent, err
+	}
+	if err := m.streamHistory(ctx, d.id, since, send); err != nil {
+		return sent, err
 	}
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgDone, Version: durable}); err != nil {
 		return sent, err
 	}
 	return sent, s.CloseWrite()
+}
+
+// storeHold bounds how long streamHistory keeps the store's view of a
+// document open while the peer has not taken the chunk read last: a
+// compaction of the document (a relay taking a checkpoint, on the
+// document's driver) waits for open views, so a slow reader must not hold
+// one.
+const storeHold = 250 * time.Millisecond
+
+// errPause leaves the store's view while the peer is slow.
+var errPause = errors.New("replica: paused for a slow reader")
+
+// streamHistory hands send the stored envelopes of doc that since does
+// not contain, in the store's order (causal, each agent's chain in
+// order), one store chunk at a time (store.Options.StreamChunk*): send
+// writes each as frames while the next is read. What is held is at most
+// two chunks, whatever the history's size. When the peer does not take a
+// chunk within storeHold, the view is left and, once it does, read again
+// from where it stopped: since then contains everything handed out (an
+// agent's envelopes are stored in seq order, so what was handed out of
+// each agent is a prefix). A slow reader thus costs a new walk of the
+// log's keys per pause, never memory, and never the driver's time.
+func (m *Manager) streamHistory(ctx context.Context, doc store.DocID, since store.Version, send func([][]byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []store.TxnRecord)
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for c := range chunks {
+			if err != nil {
+				continue // drained: the reader stops at its next hand-off
+			}
+			envs := make([][]byte, len(c))
+			for i := range c {
+				envs[i] = c[i].Payload
+			}
+			if err = send(envs); err != nil {
+				cancel()
+			}
+		}
+		sent <- err
+	}()
+	next := since.Clone() // since and what was handed out
+	if next == nil {
+		next = store.Version{}
+	}
+	advance := func(c []store.TxnRecord) {
+		for i := range c {
+			if end := c[i].Seq + c[i].Len; end > next[c[i].Agent] {
+				next[c[i].Agent] = end
+			}
+		}
+	}
+	var err error
+	for {
+		var held []store.TxnRecord
+		since = next.Clone()
+		err = m.opts.Store.Stream(ctx, doc, since, func(c []store.TxnRecord) error {
+			advance(c)
+			t := time.NewTimer(storeHold)
+			defer t.Stop()
+			select {
+			case chunks <- c:
+				return nil
+			case <-t.C:
+				held = c
+				return errPause
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if !errors.Is(err, errPause) {
+			break
+		}
+		select {
+		case chunks <- held:
+			err = nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(chunks)
+	if serr := <-sent; serr != nil {
+		return serr
+	}
+	return err
 }
 
 func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, error) {
@@ -480,7 +767,7 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			if errors.Is(err, io.EOF) {
 				return n, errors.New("replica: catch-up stream ended without done")
 			}
-			m.countReject(err)
+			m.blame(s.Peer(), err)
 			return n, err
 		}
 		switch msg.Kind {
@@ -492,26 +779,26 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 		case wire.MsgCheckpoint:
 			err := d.do(ctx, func(dr *driver) error { return dr.takeCheckpoint(ctx, msg.Checkpoint) })
 			if err != nil {
-				m.countReject(err)
+				m.blame(s.Peer(), err)
 				return n, err
 			}
 			continue
 		case wire.MsgTxns:
 		default:
 			err := vocab.Reject(vocab.ReasonMalformed, "unexpected sync message of kind %d", msg.Kind)
-			m.countReject(err)
+			m.blame(s.Peer(), err)
 			return n, err
 		}
 		envs, err := m.parseEnvs(d, msg.Envs)
 		if err != nil {
-			m.stats.reject(vocab.Reason(err))
+			m.blame(s.Peer(), err)
 			return n, err
 		}
 		m.stats.add(&m.stats.syncReceived, uint64(len(envs)))
 		n += len(envs)
 		arrived := m.opts.Now()
 		err = d.do(ctx, func(dr *driver) error {
-			_, err := dr.apply(ctx, input{src: fromSync, envs: envs}, nil, arrived)
+			_, err := dr.apply(ctx, input{src: fromSync, envs: envs, peer: s.Peer()}, nil, arrived)
 			return err
 		})
 		if err != nil {
