@@ -419,10 +419,12 @@ func mustEncode(t *testing.T, txn *crdt.Txn) []byte {
 // checkpoint (its state sealed, with each agent's last header) to reload
 // from, and keeps its envelopes: they are what catch-up serves, signed by
 // their authors (docs/members-only.md). The store's check accepts both.
+// (The idle bound is well above one edit's time even on a loaded machine
+// under the race detector: 20 ms made a slow edit unload it in between.)
 func TestIdleUnloadAndReload(t *testing.T) {
 	ctx := context.Background()
 	cache := &cacheEvents{}
-	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 20 * time.Millisecond; o.Observer = cache })
+	a := newTestNode(t, nil, "a", func(o *Options) { o.IdleUnload = 300 * time.Millisecond; o.Observer = cache })
 	info, _ := a.m.CreateDoc(ctx, "")
 	for i := 0; i < 50; i++ {
 		edit(t, a, info.ID, api.Edit{Pos: i, Ins: fmt.Sprint(i % 10)})
