@@ -326,11 +326,11 @@ func TestHostileTopic(t *testing.T) {
 	}
 	// The seal (route key, topic as associated data) and the size.
 	add("topic unsealed", topic("version"))     // a plaintext envelope: not the sealed form
-	add("topic other-topic", topic("decrypt"))  // sealed for the presence topic
+	add("topic other-topic", topic("decrypt"))  // sealed for another topic name
 	add("topic oversized", topic("oversized"))  // refused before the replica's validator
 	add("topic garbage", topic("malformed"))    // sealed, not CBOR
 	add("topic truncated", topic("malformed"))  // a sealed envelope cut in half
-	add("topic unknown-kind", topic("version")) // [9, …]
+	add("topic unknown-kind", topic("version")) // [6, …]
 	add("topic old-envelope", topic("version")) // envelope format 1 (before issue 10), sealed
 	// Envelopes of a writer that are wrong.
 	add("topic wrong-doc", topic("wrong-document"))

@@ -16,11 +16,11 @@ import (
 	"weft/wire"
 )
 
-// docState is one joined document: its gossip subscriptions, which live as
+// docState is one joined document: its gossip subscription, which lives as
 // long as the manager, and its driver, whose goroutine runs while the
 // document has work, tabs or writes awaiting acknowledgement, and stops
-// when it is idle. The topic readers hand what they receive to the driver
-// as messages; they share no state with it.
+// when it is idle. The topic's reader hands what it receives to the driver
+// as messages; it shares no state with it.
 type docState struct {
 	m     *Manager
 	id    store.DocID
@@ -29,14 +29,14 @@ type docState struct {
 	// document, which stays on this device (no topics, no catch-up).
 	mem *membership
 
-	presenceTopic Topic
-	durableTopic  Topic
-
 	// Hints the driver keeps for readers elsewhere (status, listings,
 	// whether presence needs fanning out): written only by the driver.
 	loaded atomic.Bool
 	chars  atomic.Int64 // text length when last known (-1: unknown)
 	tabs   atomic.Int32
+
+	pres    presenceGate // peers' presence: rate and order (the validator's)
+	presOut presenceOut  // peers' presence on its way to the tabs
 
 	mu  sync.Mutex // guards run, and hands drv from one run to the next
 	run *run
@@ -62,72 +62,42 @@ func newDocState(m *Manager, id store.DocID, ms *membership) *docState {
 	return d
 }
 
-// subscribe joins the document's topics and starts reading them. A
-// legacy document joins none: it is not shared until upgraded.
+// subscribe joins the document's topic and starts reading it. A legacy
+// document joins none: it is not shared until upgraded.
 func (d *docState) subscribe() error {
 	t := d.m.opts.Transport
 	if t == nil || d.mem == nil {
 		return nil
 	}
-	ms, doc := d.mem, d.id
-	topic, err := d.joinTopic("doc", func(from string, pt []byte) (any, error) {
-		// Decoded here once: the reader takes the validator's value. A
-		// refusal is counted by the transport (by its reason).
+	name, key := d.topicName(), d.mem.route
+	raw, err := t.Join(name, func(from string, data []byte) (any, error) {
+		// Opened and decoded here once: the reader takes the validator's
+		// value. A refusal is counted by the transport (by its reason).
+		pt, err := key.Open(name, data)
+		if err != nil {
+			return nil, err
+		}
 		return d.validate(from, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
 	}
+	topic := sealedTopic{Topic: raw, name: name, key: key}
 	d.topic = topic
 	if err := topic.WatchPeers(d.peersChanged); err != nil {
 		// The tabs then learn the peer count only with other news.
 		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
 	}
-	d.read(topic, d.fromGossip)
-	pt, err := d.joinTopic("presence", func(_ string, data []byte) (any, error) {
-		if !ms.canRead() {
-			return nil, nil // passed on, not read: this device holds no read secret
-		}
-		b, err := ms.openPresence(d.presenceTopicName(), data)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := wire.ParsePresence(b, doc); err != nil {
-			return nil, err
-		}
-		return presenceRecord(b), nil
-	})
-	if err != nil {
-		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
-	}
-	d.presenceTopic = pt
-	d.read(pt, d.fromPresence)
+	d.read(topic)
 	d.announce()
-	return d.subscribeDurable()
+	return nil
 }
 
-// topicName names one of a members-only document's topics ("doc",
-// "presence", "durable"): a hash of the ID, not the ID.
-func (d *docState) topicName(kind string) string { return "weft/" + kind + "/" + member.TopicHex(d.id) }
-
-func (d *docState) presenceTopicName() string { return d.topicName("presence") }
-
-// joinTopic joins one of the document's topics, every message sealed with
-// the route key: validate sees the opened bytes, Publish seals.
-func (d *docState) joinTopic(kind string, validate func(from string, pt []byte) (any, error)) (Topic, error) {
-	name, key := d.topicName(kind), d.mem.route
-	t, err := d.m.opts.Transport.Join(name, func(from string, data []byte) (any, error) {
-		pt, err := key.Open(name, data)
-		if err != nil {
-			return nil, err
-		}
-		return validate(from, pt)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sealedTopic{Topic: t, name: name, key: key}, nil
-}
+// topicName names a members-only document's one topic, "weft/doc/<t>": a
+// hash of the ID, not the ID. Transactions, announcements, revocations,
+// proofs, presence and durability acknowledgements all travel on it, told
+// apart by their kind (member.Kind).
+func (d *docState) topicName() string { return "weft/doc/" + member.TopicHex(d.id) }
 
 // sealedTopic seals what is published with the document's route key.
 type sealedTopic struct {
@@ -144,20 +114,28 @@ func (t sealedTopic) Publish(ctx context.Context, data []byte) error {
 	return t.Topic.Publish(ctx, b)
 }
 
-// presenceRecord is a peer's presence record, opened and checked.
-type presenceRecord []byte
-
 // announced is the value of a member announcement (nothing to deliver).
 type announced struct{}
 
 // validate checks a gossip message of the document's topic: a member's
-// announcement (its chain, added to the book), or a transaction signed by
-// a member who may write, opened when this device can read.
+// announcement (its chain, added to the book), a revocation or proof, a
+// transaction signed by a member who may write (opened when this device
+// can read), a cursor, or a relay's durability acknowledgement.
 func (d *docState) validate(from string, pt []byte) (any, error) {
 	ms := d.mem
 	kind, err := member.Kind(pt)
 	if err != nil {
 		return nil, err
+	}
+	switch kind {
+	case member.KindPresence:
+		return d.validatePresence(from, pt)
+	case member.KindDurable:
+		b, err := member.ParseDurableMsg(pt)
+		if err != nil {
+			return nil, err
+		}
+		return wire.ParseDurable(b, d.id)
 	}
 	if kind == member.KindProof {
 		p, err := member.ParseProofMsg(pt, d.id)
@@ -281,8 +259,9 @@ func (d *docState) saveMembers() {
 	}()
 }
 
-// read hands every message of t to f, in order, until the manager closes.
-func (d *docState) read(t Topic, f func(Message)) {
+// read hands every message of the document's topic to what it is for,
+// in order, until the manager closes: one goroutine per document.
+func (d *docState) read(t Topic) {
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
@@ -291,17 +270,20 @@ func (d *docState) read(t Topic, f func(Message)) {
 			if err != nil {
 				return
 			}
-			f(msg)
+			switch v := msg.Value.(type) {
+			case received:
+				d.fromGossip(msg.From, v)
+			case presenceRecord:
+				d.fromPresence(v)
+			case wire.Durable:
+				d.relayAcked(msg.From, v.Version)
+			}
 		}
 	}()
 }
 
 // fromGossip hands a peer's transaction to the driver.
-func (d *docState) fromGossip(msg Message) {
-	e, ok := msg.Value.(received)
-	if !ok { // a transport that does not pass validator values on
-		return
-	}
+func (d *docState) fromGossip(from string, e received) {
 	d.m.stats.add(&d.m.stats.gossipReceived, 1)
 	if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
 		return
@@ -312,25 +294,8 @@ func (d *docState) fromGossip(msg Message) {
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
-		d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", msg.From, "err", err)
+		d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
 	}
-}
-
-// fromPresence relays a peer's cursor to this daemon's tabs: the topic's
-// presence record (checked by the topic's validator) in a socket message.
-func (d *docState) fromPresence(msg Message) {
-	rec, ok := msg.Value.(presenceRecord)
-	if d.tabs.Load() == 0 || !ok {
-		return
-	}
-	b, err := wire.MarshalPresenceMsg(rec)
-	if err != nil {
-		return
-	}
-	_ = d.do(d.m.ctx, func(dr *driver) error {
-		dr.fanPresence(nil, b)
-		return nil
-	})
 }
 
 // peersChanged is called by the transport when the topic's peers change:
@@ -371,7 +336,7 @@ func (d *docState) discover() {
 		defer d.m.wg.Done()
 		ctx, cancel := context.WithTimeout(d.m.ctx, time.Minute)
 		defer cancel()
-		topic := d.topicName("doc")
+		topic := d.topicName()
 		if err := t.Announce(ctx, topic); err != nil {
 			d.m.log.Debug("announcing a document", "doc", d.id, "err", err)
 		}
@@ -512,7 +477,7 @@ func (d *docState) end(r *run, final bool) bool {
 }
 
 // close ends the driver (unloading the document and detaching its tabs)
-// and leaves the topics.
+// and leaves the topic.
 func (d *docState) close() error {
 	var err error
 	_ = d.do(context.Background(), func(dr *driver) error {
@@ -520,11 +485,8 @@ func (d *docState) close() error {
 		err = dr.unloadErr
 		return errStopping
 	})
-	for _, t := range []Topic{d.topic, d.presenceTopic, d.durableTopic} {
-		if t == nil {
-			continue
-		}
-		if cerr := t.Close(); cerr != nil && err == nil {
+	if d.topic != nil {
+		if cerr := d.topic.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}
