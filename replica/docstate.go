@@ -35,7 +35,8 @@ type docState struct {
 	chars  atomic.Int64 // text length when last known (-1: unknown)
 	tabs   atomic.Int32
 
-	pres    presenceGate // peers' presence: rate and order (the validator's)
+	seen    committedHeads // what the driver committed, for the validator
+	pres    presenceGate   // peers' presence: rate and order (the validator's)
 	presOut presenceOut  // peers' presence on its way to the tabs
 
 	mu  sync.Mutex // guards run, and hands drv from one run to the next
@@ -144,9 +145,10 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.addProof(p); err != nil {
 			return nil, err
-		} else if changed {
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a proof already held")
 		}
+		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindRevoke {
@@ -159,9 +161,10 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.revoke(r); err != nil {
 			return nil, err
-		} else if changed {
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a revocation already held")
 		}
+		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindAnnounce {
@@ -171,15 +174,21 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if _, changed, err := ms.add(c, d.m.opts.Now().Unix()); err != nil {
 			return nil, err
-		} else if changed {
-			d.confirmJoin(c)
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "an announcement of a member already known")
 		}
+		d.confirmJoin(c)
+		d.saveMembers()
 		return announced{}, nil
 	}
 	e, err := member.ParseEnvelope(pt, d.id)
 	if err != nil {
 		return nil, err
+	}
+	if d.seen.has(e) {
+		// Held already: neither forwarded nor blamed (the mesh brought it
+		// twice, or a peer republished it).
+		return nil, vocab.Ignore(vocab.ReasonDuplicate, "transaction %s already held", e.Header.Span())
 	}
 	if err := ms.author(e.Header.Span()); err != nil {
 		if vocab.Reason(err) == vocab.ReasonCapability {

@@ -175,6 +175,7 @@ func (dr *driver) ensure(ctx context.Context) error {
 	}
 	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
 	dr.hl, dr.doc = hl, doc
+	d.seen.reset(hl.version, hl.heads)
 	dr.sinceSnapshot = n
 	d.loaded.Store(true)
 	if doc != nil {
@@ -363,6 +364,7 @@ func (dr *driver) takeCheckpoint(ctx context.Context, raw []byte) error {
 		}
 		hl.bytes = int64(len(raw))
 		dr.hl, dr.cpCovers = hl, covers.Clone()
+		d.seen.reset(hl.version, hl.heads)
 		if doc != nil {
 			dr.doc = doc
 			d.chars.Store(int64(doc.Len()))
@@ -516,6 +518,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 				dr.drop(err)
 				return r, saveError(r.src, err)
 			}
+			dr.d.seen.add(r.committed)
 			dr.sinceSnapshot += len(r.records)
 			for i := range r.records {
 				dr.seqsSince += r.records[i].Len

@@ -199,12 +199,19 @@ type memTopic struct {
 	mu       sync.Mutex
 	watchers []func()
 	rejected map[string]int // by reason, as a transport counts them
+	ignored  map[string]int // dropped without blame (vocab.Ignore), by reason
 }
 
 func (t *memTopic) rejectedByReason() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return maps.Clone(t.rejected)
+}
+
+func (t *memTopic) ignoredByReason() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.ignored)
 }
 
 func (t *memTopic) WatchPeers(f func()) error {
@@ -267,10 +274,14 @@ func (t *memTopic) deliver(from string, data []byte) {
 	v, err := t.validate(from, data)
 	if err != nil {
 		t.mu.Lock()
-		if t.rejected == nil {
-			t.rejected = map[string]int{}
+		count := &t.rejected
+		if vocab.Ignored(err) {
+			count = &t.ignored
 		}
-		t.rejected[vocab.Reason(err)]++
+		if *count == nil {
+			*count = map[string]int{}
+		}
+		(*count)[vocab.Reason(err)]++
 		t.mu.Unlock()
 		return
 	}

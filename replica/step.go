@@ -121,6 +121,9 @@ type ready struct {
 	docID  vocab.DocID
 	// proofs are equivocations the step met: kept, passed on, reported.
 	proofs []*member.Proof
+	// committed are the envelopes of the records (the topic's validator
+	// learns their headers once they are persisted).
+	committed []*member.Envelope
 }
 
 // stepConfig is what a step needs to know of the replica it runs in.
