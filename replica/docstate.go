@@ -37,7 +37,7 @@ type docState struct {
 
 	seen    committedHeads // what the driver committed, for the validator
 	pres    presenceGate   // peers' presence: rate and order (the validator's)
-	presOut presenceOut  // peers' presence on its way to the tabs
+	presOut presenceOut    // peers' presence on its way to the tabs
 
 	mu  sync.Mutex // guards run, and hands drv from one run to the next
 	run *run
