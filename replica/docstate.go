@@ -16,18 +16,20 @@ import (
 	"weft/wire"
 )
 
-// docState is one joined document: its gossip subscription, which lives as
-// long as the manager, and its driver, whose goroutine runs while the
+// docState is one held document: its gossip subscription (for as long as
+// the manager runs; on a relay, while peers use the document), and its
+// driver, whose goroutine runs while the
 // document has work, tabs or writes awaiting acknowledgement, and stops
 // when it is idle. The topic's reader hands what it receives to the driver
 // as messages; it shares no state with it.
 type docState struct {
-	m     *Manager
-	id    store.DocID
-	topic Topic
+	m  *Manager
+	id store.DocID
 	// mem is a members-only document's membership; nil for a legacy
 	// document, which stays on this device (no topics, no catch-up).
 	mem *membership
+	// joined is the document's topic while subscribed (nil: not).
+	joined atomic.Pointer[joinedTopic]
 
 	// Hints the driver keeps for readers elsewhere (status, listings,
 	// whether presence needs fanning out): written only by the driver.
@@ -84,14 +86,58 @@ func (d *docState) subscribe() error {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
 	}
 	topic := sealedTopic{Topic: raw, name: name, key: key}
-	d.topic = topic
+	ctx, cancel := context.WithCancel(d.m.ctx)
+	j := &joinedTopic{sealedTopic: topic, cancel: cancel}
 	if err := topic.WatchPeers(d.peersChanged); err != nil {
 		// The tabs then learn the peer count only with other news.
 		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
 	}
-	d.read(topic)
+	d.joined.Store(j)
+	d.read(ctx, j)
 	d.announce()
 	return nil
+}
+
+// joinedTopic is the document's topic while this replica is subscribed.
+type joinedTopic struct {
+	sealedTopic
+	cancel context.CancelFunc // ends its reader
+	// quiet is when the topic was first seen without peers since it last
+	// had some (unix nanoseconds; 0: it has peers): a relay leaves a
+	// topic quiet for Options.TopicIdle.
+	quiet atomic.Int64
+}
+
+// topic returns the document's topic, or nil while this replica is not
+// subscribed to it (a legacy document; a relay's document nobody uses).
+func (d *docState) topic() Topic {
+	if j := d.joined.Load(); j != nil {
+		return j
+	}
+	return nil
+}
+
+// publish sends b on the document's topic, if joined; what names it in
+// the log.
+func (d *docState) publish(what string, b []byte) {
+	t := d.topic()
+	if t == nil {
+		return
+	}
+	if err := t.Publish(d.m.ctx, b); err != nil {
+		d.m.log.Debug("publishing "+what, "doc", d.id, "err", err)
+	}
+}
+
+// leave unsubscribes from the document's topic (its reader stops); the
+// document stays held.
+func (d *docState) leave() error {
+	j := d.joined.Swap(nil)
+	if j == nil {
+		return nil
+	}
+	j.cancel()
+	return j.Close()
 }
 
 // topicName names a members-only document's one topic, "weft/doc/<t>": a
@@ -220,23 +266,13 @@ func (d *docState) forked(p *member.Proof) {
 	}
 	d.m.log.Warn("a member signed two histories", "doc", d.id, "agent", p.Agent(), "from_seq", p.ForkSeq())
 	d.saveMembers()
-	if d.topic != nil {
-		if err := d.topic.Publish(d.m.ctx, member.AnnounceProof(p)); err != nil {
-			d.m.log.Debug("publishing a proof", "doc", d.id, "err", err)
-		}
-	}
+	d.publish("a proof", member.AnnounceProof(p))
 }
 
 // announce publishes this device's chain on the document's topic, so
 // members that never met it can check its transactions.
 func (d *docState) announce() {
-	if d.topic == nil {
-		return
-	}
-	b := member.Announce(d.mem.localChain())
-	if err := d.topic.Publish(d.m.ctx, b); err != nil {
-		d.m.log.Debug("announcing membership", "doc", d.id, "err", err)
-	}
+	d.publish("membership", member.Announce(d.mem.localChain()))
 }
 
 // confirmJoin gives a member who joined with an expiring invite this
@@ -244,15 +280,13 @@ func (d *docState) announce() {
 // goroutine: it may be a topic validator's).
 func (d *docState) confirmJoin(c member.Chain) {
 	lasting := d.mem.confirm(c, d.m.opts.Now().Unix())
-	if lasting == nil || d.topic == nil {
+	if lasting == nil || d.topic() == nil {
 		return
 	}
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
-		if err := d.topic.Publish(d.m.ctx, member.Announce(lasting)); err != nil {
-			d.m.log.Debug("announcing a confirmed member", "doc", d.id, "err", err)
-		}
+		d.publish("a confirmed member", member.Announce(lasting))
 	}()
 }
 
@@ -269,13 +303,14 @@ func (d *docState) saveMembers() {
 }
 
 // read hands every message of the document's topic to what it is for,
-// in order, until the manager closes: one goroutine per document.
-func (d *docState) read(t Topic) {
+// in order, until ctx ends (the manager closes, or the topic is left):
+// one goroutine per joined document.
+func (d *docState) read(ctx context.Context, t Topic) {
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
 		for {
-			msg, err := t.Next(d.m.ctx)
+			msg, err := t.Next(ctx)
 			if err != nil {
 				return
 			}
@@ -324,10 +359,11 @@ func (d *docState) peersChanged() {
 }
 
 func (d *docState) topicPeers() []string {
-	if d.topic == nil {
+	t := d.topic()
+	if t == nil {
 		return nil
 	}
-	return d.topic.Peers()
+	return t.Peers()
 }
 
 // discover announces the document and runs catch-up with every peer that
@@ -494,10 +530,8 @@ func (d *docState) close() error {
 		err = dr.unloadErr
 		return errStopping
 	})
-	if d.topic != nil {
-		if cerr := d.topic.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
+	if cerr := d.leave(); cerr != nil && err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -598,7 +598,7 @@ func (dr *driver) appendAll(ctx context.Context, p store.Policy, recs []store.Tx
 func (dr *driver) publishSealed(envs [][]byte) { dr.publish(envs) }
 
 func (dr *driver) publish(wires [][]byte) {
-	t := dr.d.topic
+	t := dr.d.topic()
 	if t == nil {
 		return
 	}

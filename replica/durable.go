@@ -95,7 +95,7 @@ func (r *relayAcks) version() map[string]uint64 {
 func (dr *driver) publishDurable() {
 	d := dr.d
 	v := dr.relay.version()
-	if d.topic == nil || len(v) == 0 {
+	if d.topic() == nil || len(v) == 0 {
 		return
 	}
 	// Seq makes every acknowledgement a new message: gossip drops a
@@ -105,9 +105,7 @@ func (dr *driver) publishDurable() {
 	if err != nil {
 		return
 	}
-	if err := d.topic.Publish(d.m.ctx, member.DurableMsg(b)); err != nil {
-		d.m.log.Debug("publishing a durability acknowledgement", "doc", d.id, "err", err)
-	}
+	d.publish("a durability acknowledgement", member.DurableMsg(b))
 }
 
 // daemonAcks is a daemon's side: the highest version each configured

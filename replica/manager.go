@@ -62,6 +62,10 @@ type Options struct {
 	// AckDurable makes this replica publish durability acknowledgements
 	// for the documents it stores (a relay). Default false.
 	AckDurable bool
+	// TopicIdle is how long a relay (Host or AckDurable set) stays in a
+	// document's topic after its last peer there left; it joins again
+	// when a peer subscribes (topics.go). Default 5 minutes.
+	TopicIdle time.Duration
 	// Relays are the peer IDs whose durability acknowledgements this
 	// replica records (the relays it is configured with). Default none.
 	Relays []string
@@ -85,6 +89,7 @@ func DefaultOptions() Options {
 		SyncInterval: 30 * time.Second,
 		SyncTimeout:  2 * time.Minute,
 		CompactAfter: 2000,
+		TopicIdle:    5 * time.Minute,
 		Now:          time.Now,
 	}
 }
@@ -110,7 +115,7 @@ func (o *Options) validate() error {
 	if o.DropGossip < 0 || o.DropGossip > 1 {
 		return errors.New("replica: DropGossip must be between 0 and 1")
 	}
-	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 {
+	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.CompactAfter <= 0 || o.TopicIdle <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
 	}
 	if o.Now == nil {
@@ -139,6 +144,12 @@ type Manager struct {
 	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
 
+	// A relay's topics to join (topics.go): queued by the transport's
+	// wanted callback, joined by joinTopics.
+	joinMu   sync.Mutex
+	toJoin   map[store.DocID]struct{}
+	joinKick chan struct{}
+
 	syncSem  chan struct{}
 	inflight sync.Map      // syncKey → struct{}
 	ackSeq   atomic.Uint64 // numbers durability acknowledgements
@@ -152,7 +163,8 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8)}
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8),
+		toJoin: map[store.DocID]struct{}{}, joinKick: make(chan struct{}, 1)}
 	var err error
 	if m.dev, err = member.DeviceFrom(opts.Device); err != nil {
 		stop()
@@ -164,9 +176,18 @@ func New(opts Options) (*Manager, error) {
 		stop()
 		return nil, fmt.Errorf("replica: listing documents: %w", err)
 	}
+	lazy := m.lazyTopics()
+	if lazy {
+		// Before any join: a relay tracks peers' subscriptions to the
+		// topics of what it holds, and joins them as peers come.
+		opts.Transport.Want(m.wantTopic, m.wantedTopic)
+		m.wg.Add(1)
+		go m.joinTopics()
+	}
 	for _, id := range ids {
-		if _, err := m.join(id); err != nil {
+		if _, err := m.hold(id, !lazy); err != nil {
 			stop()
+			m.wg.Wait()
 			return nil, err
 		}
 	}
@@ -222,8 +243,13 @@ func (m *Manager) doc(id store.DocID) (*docState, error) {
 	return d, nil
 }
 
-// join subscribes to a document that exists in the store.
-func (m *Manager) join(id store.DocID) (*docState, error) {
+// join holds a document that exists in the store and subscribes to its
+// topic (if it was held already, it is returned as it is).
+func (m *Manager) join(id store.DocID) (*docState, error) { return m.hold(id, true) }
+
+// hold loads a stored document's membership and keeps its state; subscribe
+// says whether to join its topic now (a relay at start does not).
+func (m *Manager) hold(id store.DocID, subscribe bool) (*docState, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -249,6 +275,9 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 		m.topics[member.TopicID(id)] = id
 	}
 	m.mu.Unlock()
+	if !subscribe {
+		return d, nil
+	}
 	if err := d.subscribe(); err != nil {
 		m.mu.Lock()
 		delete(m.docs, id)
@@ -594,13 +623,17 @@ func (m *Manager) antiEntropy() {
 	}
 }
 
-// goSyncPeer runs catch-up of every joined document with a newly
-// connected peer.
+// goSyncPeer runs catch-up of every held document with a newly connected
+// peer: on a relay, of those whose topic it is in (the peers of the others
+// bring them when they come).
 func (m *Manager) goSyncPeer(peer string) {
+	lazy := m.lazyTopics()
 	m.mu.Lock()
 	ids := make([]store.DocID, 0, len(m.docs))
-	for id := range m.docs {
-		ids = append(ids, id)
+	for id, d := range m.docs {
+		if !lazy || d.joined.Load() != nil {
+			ids = append(ids, id)
+		}
 	}
 	m.mu.Unlock()
 	for _, id := range ids {

@@ -170,7 +170,7 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 // message as the tab sent it) and peers (the presence record inside it).
 func (s *Session) presence(ctx context.Context, msg, record []byte) error {
 	d := s.d
-	if t := d.topic; t != nil && d.mem != nil {
+	if t := d.topic(); t != nil && d.mem != nil {
 		sealed, err := d.mem.sealPresence(d.topicName(), record)
 		if err == nil {
 			err = t.Publish(ctx, member.PresenceMsg(sealed))

@@ -61,15 +61,15 @@ func TestDuplicatesAreIgnored(t *testing.T) {
 		}
 		return b
 	}
-	received := a.m.Stats().GossipReceived
+	received, rejected := a.m.Stats().GossipReceived, tp.rejectedByReason()
 	tp.deliver("w", seal(rec.Payload))
 	dw, _ := w.m.doc(id)
 	tp.deliver("w", seal(member.Announce(dw.mem.localChain())))
 	if got, want := tp.ignoredByReason(), map[string]int{vocab.ReasonDuplicate: 2}; !mapsEqual(got, want) {
 		t.Fatalf("ignored %v; want %v", got, want)
 	}
-	if r := tp.rejectedByReason(); len(r) != 0 {
-		t.Fatalf("duplicates rejected: %v", r)
+	if r := tp.rejectedByReason(); !mapsEqual(r, rejected) {
+		t.Fatalf("duplicates rejected: %v → %v", rejected, r)
 	}
 	if got := a.m.Stats().GossipReceived; got != received {
 		t.Fatalf("a duplicate reached the driver: gossip received %d → %d", received, got)
@@ -209,4 +209,58 @@ func TestPresenceIsRateLimited(t *testing.T) {
 	if got := tp.ignoredByReason()[vocab.ReasonDuplicate]; got != 1 {
 		t.Fatalf("a stale presence record: %d ignored as duplicates, want 1", got)
 	}
+}
+
+// A relay joins no topic at start; it joins a hosted document's topic when
+// a peer subscribes to it, keeps acknowledging and taking live edits, and
+// leaves the topic once it has had no peer for TopicIdle.
+func TestRelayJoinsTopicsLazily(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	relayOpts := func(o *Options) {
+		o.Host = HostPolicy{All: true}
+		o.AckDurable = true
+		o.TopicIdle = 200 * time.Millisecond
+	}
+	relay := newTestNode(t, h, "relay", relayOpts)
+	a := newTestNode(t, h, "a", func(o *Options) { o.Relays = []string{"relay"} })
+	info, _ := a.m.CreateDoc(ctx, "kept")
+	edit(t, a, info.ID, api.Edit{Ins: "one"})
+	if err := a.m.Host(ctx, info.ID, api.HostRequest{Relay: "/memory/relay/p2p/relay"}); err != nil {
+		t.Fatal(err)
+	}
+	agentA := a.m.opts.Agent
+	waitFor(t, "the relay to host the document", func() bool {
+		st, err := relay.m.DocStatus(ctx, info.ID)
+		return err == nil && st.Version[agentA] > 0
+	})
+
+	// Restarted, the relay holds the document and joins nothing.
+	h.disconnect(a.net, relay.net)
+	relay.stop(t)
+	relay = startTestNode(t, h, "relay", relay.mem, relayOpts)
+	if l, _ := relay.m.ListDocs(ctx); len(l) != 1 {
+		t.Fatalf("the restarted relay holds %d documents, want 1", len(l))
+	}
+	if now, joins := relay.net.subscriptions(); now != 0 || joins != 0 {
+		t.Fatalf("the relay joined %d topics at start (%d now); want none", joins, now)
+	}
+	// a comes: its subscription makes the relay join.
+	h.connect(a.net, relay.net)
+	waitFor(t, "the relay to join the topic a is in", func() bool { now, _ := relay.net.subscriptions(); return now == 1 })
+	edit(t, a, info.ID, api.Edit{Pos: 3, Ins: " two"})
+	waitFor(t, "a live edit to reach the relay and its acknowledgement to come back", func() bool {
+		rs, err := relay.m.DocStatus(ctx, info.ID)
+		if err != nil {
+			return false
+		}
+		as, err := a.m.DocStatus(ctx, info.ID)
+		return err == nil && rs.Version[agentA] == as.Version[agentA] && as.RelayAcked[agentA] == as.Version[agentA]
+	})
+	// a goes: the relay leaves the quiet topic, and joins again when a
+	// comes back.
+	h.disconnect(a.net, relay.net)
+	waitFor(t, "the relay to leave the quiet topic", func() bool { now, _ := relay.net.subscriptions(); return now == 0 })
+	h.connect(a.net, relay.net)
+	waitFor(t, "the relay to join again", func() bool { now, joins := relay.net.subscriptions(); return now == 1 && joins == 2 })
 }
