@@ -37,7 +37,7 @@ type memNode struct {
 	topics   map[string][]*memTopic
 	notify   []func(string, bool)
 	peers    map[string]bool
-	joins    int // topics joined so far
+	joins    int                // topics joined so far
 	key      ed25519.PrivateKey // the node's device key (derived from its ID)
 	want     func(string) bool  // Want's: topics tracked besides those joined
 	wanted   func(string)
