@@ -138,8 +138,12 @@ type Manager struct {
 	dev    *member.Device // this device: signs what it writes
 	hostMu sync.Mutex     // serialises accepting documents to keep
 
-	mu     sync.Mutex
-	docs   map[store.DocID]*docState
+	mu   sync.Mutex
+	docs map[store.DocID]*docState
+	// held are the documents a relay holds whose state is not built yet
+	// (topics.go), with the member who granted each (its key's bytes; ""
+	// when the document key did, or when no per-member bound is set).
+	held   map[store.DocID]string
 	topics map[[16]byte]store.DocID  // members-only documents by topic ID
 	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
@@ -163,7 +167,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8),
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, held: map[store.DocID]string{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}, syncSem: make(chan struct{}, 8),
 		toJoin: map[store.DocID]struct{}{}, joinKick: make(chan struct{}, 1)}
 	var err error
 	if m.dev, err = member.DeviceFrom(opts.Device); err != nil {
@@ -185,7 +189,13 @@ func New(opts Options) (*Manager, error) {
 		go m.joinTopics()
 	}
 	for _, id := range ids {
-		if _, err := m.hold(id, !lazy); err != nil {
+		var err error
+		if lazy {
+			err = m.holdLater(id)
+		} else {
+			_, err = m.hold(id, true)
+		}
+		if err != nil {
 			stop()
 			m.wg.Wait()
 			return nil, err
@@ -229,18 +239,24 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
-// doc returns the state of a joined document.
+// doc returns the state of a held document (building it, on a relay, the
+// first time it is asked for).
 func (m *Manager) doc(id store.DocID) (*docState, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return nil, api.ErrClosed
 	}
 	d, ok := m.docs[id]
-	if !ok {
-		return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
+	_, held := m.held[id]
+	m.mu.Unlock()
+	switch {
+	case ok:
+		return d, nil
+	case held:
+		return m.hold(id, false)
 	}
-	return d, nil
+	return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
 }
 
 // join holds a document that exists in the store and subscribes to its
@@ -271,8 +287,11 @@ func (m *Manager) hold(id store.DocID, subscribe bool) (*docState, error) {
 	}
 	d := newDocState(m, id, ms)
 	m.docs[id] = d
+	delete(m.held, id)
 	if ms != nil {
 		m.topics[member.TopicID(id)] = id
+	} else {
+		delete(m.topics, member.TopicID(id))
 	}
 	m.mu.Unlock()
 	if !subscribe {
@@ -397,8 +416,11 @@ func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo
 // ListDocs lists the joined documents, most recently opened first.
 func (m *Manager) ListDocs(ctx context.Context) ([]api.DocInfo, error) {
 	m.mu.Lock()
-	ids := make([]store.DocID, 0, len(m.docs))
+	ids := make([]store.DocID, 0, len(m.docs)+len(m.held))
 	for id := range m.docs {
+		ids = append(ids, id)
+	}
+	for id := range m.held {
 		ids = append(ids, id)
 	}
 	m.mu.Unlock()
@@ -546,7 +568,7 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 		st.Peers = len(t.Peers())
 	}
 	m.mu.Lock()
-	st.Docs = len(m.docs)
+	st.Docs = len(m.docs) + len(m.held)
 	m.mu.Unlock()
 	st.Open = m.Resident()
 	return st, nil

@@ -358,11 +358,13 @@ func (m *Manager) serveSync(peer string, s Stream) {
 // byTopic returns the members-only document with topic ID t.
 func (m *Manager) byTopic(t [16]byte) *docState {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if id, ok := m.topics[t]; ok {
-		return m.docs[id]
+	id, ok := m.topics[t]
+	m.mu.Unlock()
+	if !ok {
+		return nil
 	}
-	return nil
+	d, _ := m.doc(id) // built here on a relay, the first time
+	return d
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.
@@ -718,7 +720,7 @@ func (m *Manager) regrant(ctx context.Context, d *docState, peer string, open wi
 func (m *Manager) hostQuota(granter ed25519.PublicKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	total, mine := 0, 0
+	total, mine := m.heldCount(granter)
 	for _, d := range m.docs {
 		if d.mem == nil {
 			continue

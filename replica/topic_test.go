@@ -221,6 +221,8 @@ func TestRelayJoinsTopicsLazily(t *testing.T) {
 		o.Host = HostPolicy{All: true}
 		o.AckDurable = true
 		o.TopicIdle = 200 * time.Millisecond
+		o.HostMaxDocs = 1
+		o.HostMaxDocsPerMember = 1
 	}
 	relay := newTestNode(t, h, "relay", relayOpts)
 	a := newTestNode(t, h, "a", func(o *Options) { o.Relays = []string{"relay"} })
@@ -245,6 +247,22 @@ func TestRelayJoinsTopicsLazily(t *testing.T) {
 	if now, joins := relay.net.subscriptions(); now != 0 || joins != 0 {
 		t.Fatalf("the relay joined %d topics at start (%d now); want none", joins, now)
 	}
+	relay.m.mu.Lock()
+	built, held := len(relay.m.docs), len(relay.m.held)
+	relay.m.mu.Unlock()
+	if built != 0 || held != 1 {
+		t.Fatalf("the relay built %d documents' state at start and holds %d for later; want 0 and 1", built, held)
+	}
+	// The quotas count what is held, built or not.
+	other, _ := a.m.CreateDoc(ctx, "one too many")
+	h.connect(a.net, relay.net)
+	if err := a.m.Host(ctx, other.ID, api.HostRequest{Relay: "/memory/relay/p2p/relay"}); err == nil {
+		t.Fatal("the relay took a document over its quota")
+	}
+	if l, _ := relay.m.ListDocs(ctx); len(l) != 1 || relay.m.Stats().Rejected[vocab.ReasonQuota] == 0 {
+		t.Fatalf("the relay holds %d documents (want 1) and refused %v", len(l), relay.m.Stats().Rejected)
+	}
+	h.disconnect(a.net, relay.net)
 	// a comes: its subscription makes the relay join.
 	h.connect(a.net, relay.net)
 	waitFor(t, "the relay to join the topic a is in", func() bool { now, _ := relay.net.subscriptions(); return now == 1 })
