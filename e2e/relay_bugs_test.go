@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,7 +155,7 @@ func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
 	seedRelay(t, n.relay.dir, docs)
 	t.Logf("seeded %d hosted documents in %s", docs, time.Since(seedStart).Round(time.Millisecond))
 	start := time.Now()
-	n.relay.start(t, nil)
+	n.relay.start(t, []string{"--max-docs", strconv.Itoa(docs + 10)}) // beyond its default bound
 	startup := time.Since(start)
 	rss, err := vmRSS(n.relay.pid())
 	if err != nil {
