@@ -448,6 +448,7 @@ func (dr *driver) drop(err error) {
 		dr.d.m.opts.Observer.DocCache("unload", 0)
 	}
 	dr.doc, dr.hl = nil, nil
+	dr.d.seen.forget() // what was committed may not be on disk: let copies in again
 	dr.d.loaded.Store(false)
 	dr.d.chars.Store(-1)
 }

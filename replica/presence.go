@@ -14,19 +14,22 @@ import (
 // Presence from peers. Cursors are the one kind of message a peer may send
 // many of for no lasting effect, so they are bounded twice:
 //
-//   - at the validator, each sender may publish presencePerSecond messages
-//     a second with a burst of presenceBurst (a tab sends at most one per
-//     40 ms while its cursor moves, and one every 3 s at rest); the excess,
-//     and a record no newer than the last one seen of its agent, are
-//     dropped as Ignore (not forwarded, sender not penalised). The sender
-//     is the record's agent where this replica can open presence, and the
-//     publishing peer where it cannot (a relay);
+//   - at the validator, each agent may publish presencePerSecond messages
+//     a second with a burst of presenceBurst (a tab, which has an agent of
+//     its own, sends at most one per 40 ms while its cursor moves, and one
+//     every 3 s at rest), and each publishing peer (a daemon, for all its
+//     tabs) peerPresencePerSecond with a burst of peerPresenceBurst; the
+//     excess, and a record no newer than the last one seen of its agent,
+//     are dropped as Ignore (not forwarded, sender not penalised). A
+//     replica that cannot open presence (a relay) limits by peer only;
 //   - on the way to tabs, records are coalesced to the latest per agent
 //     and flushed at most every presenceFlush, so a tab's queue receives at
 //     most one message per agent per flush, whatever peers send.
 const (
-	presencePerSecond = 30
-	presenceBurst     = 10
+	presencePerSecond     = 30
+	presenceBurst         = 10
+	peerPresencePerSecond = 4 * presencePerSecond
+	peerPresenceBurst     = 4 * presenceBurst
 	presenceFlush     = 50 * time.Millisecond
 	// presenceSenders bounds the senders whose limiters one document
 	// keeps; beyond it, senders whose buckets are full again are
@@ -49,8 +52,9 @@ type presenceGate struct {
 	seqs    map[string]uint64
 }
 
-// allow reports whether sender may publish one more presence message now.
-func (g *presenceGate) allow(sender string, now time.Time) bool {
+// allow reports whether sender may publish one more presence message now
+// (at rate a second, with burst).
+func (g *presenceGate) allow(sender string, limit rate.Limit, burst int, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.senders == nil {
@@ -60,7 +64,7 @@ func (g *presenceGate) allow(sender string, now time.Time) bool {
 	if l == nil {
 		if len(g.senders) >= presenceSenders {
 			for k, o := range g.senders {
-				if o.TokensAt(now) >= presenceBurst {
+				if o.TokensAt(now) >= float64(o.Burst()) {
 					delete(g.senders, k)
 				}
 			}
@@ -68,7 +72,7 @@ func (g *presenceGate) allow(sender string, now time.Time) bool {
 				return false
 			}
 		}
-		l = rate.NewLimiter(presencePerSecond, presenceBurst)
+		l = rate.NewLimiter(limit, burst)
 		g.senders[sender] = l
 	}
 	return l.AllowN(now, 1)
@@ -103,12 +107,11 @@ func (d *docState) validatePresence(from string, pt []byte) (any, error) {
 		return nil, err
 	}
 	ms, now := d.mem, d.m.opts.Now()
+	if !d.pres.allow("peer "+from, peerPresencePerSecond, peerPresenceBurst, now) {
+		return nil, vocab.Ignore(vocab.ReasonQuota, "presence from %s over %d/s", from, peerPresencePerSecond)
+	}
 	if !ms.canRead() {
-		// Passed on, not read: this device holds no read secret.
-		if !d.pres.allow("peer "+from, now) {
-			return nil, vocab.Ignore(vocab.ReasonQuota, "presence from %s over %d/s", from, presencePerSecond)
-		}
-		return nil, nil
+		return nil, nil // passed on, not read: this device holds no read secret
 	}
 	b, err := ms.openPresence(d.topicName(), sealed)
 	if err != nil {
@@ -118,7 +121,7 @@ func (d *docState) validatePresence(from string, pt []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !d.pres.allow("agent "+p.Agent, now) {
+	if !d.pres.allow("agent "+p.Agent, presencePerSecond, presenceBurst, now) {
 		return nil, vocab.Ignore(vocab.ReasonQuota, "presence of %s over %d/s", p.Agent, presencePerSecond)
 	}
 	if !d.pres.newer(p.Agent, p.Seq) {

@@ -58,6 +58,14 @@ func (c *committedHeads) reset(version map[string]uint64, heads map[string][32]b
 	}
 }
 
+// forget drops everything (the driver dropped its state after a failed
+// write; the next load tells what is on disk).
+func (c *committedHeads) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.heads, c.recent, c.ring, c.next = nil, nil, nil, 0
+}
+
 func (c *committedHeads) note(agent string, end uint64, hash [32]byte) {
 	if c.heads == nil {
 		c.heads = map[string]agentHead{}

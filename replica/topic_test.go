@@ -209,6 +209,15 @@ func TestPresenceIsRateLimited(t *testing.T) {
 	if got := tp.ignoredByReason()[vocab.ReasonDuplicate]; got != 1 {
 		t.Fatalf("a stale presence record: %d ignored as duplicates, want 1", got)
 	}
+	// Fresh agents do not lift the publishing peer's own bound.
+	elapsed.Store(int64(time.Hour))
+	before := tp.ignoredByReason()[vocab.ReasonQuota]
+	for i := range n {
+		tp.deliver("b", presenceFrom(t, b, da, fmt.Sprintf("%s.%d", b.m.opts.Agent, i), 1))
+	}
+	if got := tp.ignoredByReason()[vocab.ReasonQuota] - before; got != n-peerPresenceBurst {
+		t.Fatalf("%d agents of one peer: %d ignored, want %d (the peer's burst of %d passes)", n, got, n-peerPresenceBurst, peerPresenceBurst)
+	}
 }
 
 // A relay joins no topic at start; it joins a hosted document's topic when
