@@ -30,7 +30,7 @@ const (
 	presenceBurst         = 10
 	peerPresencePerSecond = 4 * presencePerSecond
 	peerPresenceBurst     = 4 * presenceBurst
-	presenceFlush     = 50 * time.Millisecond
+	presenceFlush         = 50 * time.Millisecond
 	// presenceSenders bounds the senders whose limiters one document
 	// keeps; beyond it, senders whose buckets are full again are
 	// forgotten (a forgotten sender starts with a full burst).
