@@ -319,6 +319,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		m.log.Debug("refusing catch-up", "peer", peer, "doc", id, "err", err)
 		return
 	}
+	m.inUse(d)
 	hello, err := readMsg(s)
 	if err != nil || hello.Kind != wire.MsgHello || string(hello.Doc) != string(id[:]) {
 		if err != nil {

@@ -290,4 +290,17 @@ func TestRelayJoinsTopicsLazily(t *testing.T) {
 	waitFor(t, "the relay to leave the quiet topic", func() bool { now, _ := relay.net.subscriptions(); return now == 0 })
 	h.connect(a.net, relay.net)
 	waitFor(t, "the relay to join again", func() bool { now, joins := relay.net.subscriptions(); return now == 1 && joins == 2 })
+	// Should a's subscription go unheard, a's catch-up with the relay
+	// makes it join.
+	h.disconnect(a.net, relay.net)
+	waitFor(t, "the relay to leave the quiet topic", func() bool { now, _ := relay.net.subscriptions(); return now == 0 })
+	relay.net.mu.Lock()
+	relay.net.want = nil
+	relay.net.mu.Unlock()
+	h.connect(a.net, relay.net)
+	id, _ := store.ParseDocID(info.ID)
+	if err := a.m.SyncWith(ctx, "relay", id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to join after a catch-up", func() bool { now, joins := relay.net.subscriptions(); return now == 1 && joins == 3 })
 }

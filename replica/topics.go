@@ -100,17 +100,27 @@ func (m *Manager) wantTopic(topic string) bool {
 }
 
 // wantedTopic is the transport's wanted: a peer subscribed to the topic of
-// a document held here and not joined. The join is queued (once) for
-// joinTopics; this never blocks.
+// a document held here and not joined. This never blocks.
 func (m *Manager) wantedTopic(topic string) {
-	id, ok := m.docOfTopic(topic)
-	if !ok {
-		return
+	if id, ok := m.docOfTopic(topic); ok {
+		m.queueJoin(id)
 	}
+}
+
+// inUse tells a relay that a member ran catch-up on d with it: it joins
+// d's topic if it has not (so what it receives reaches the others online,
+// and they hear its acknowledgements), should the member's subscription
+// have gone unheard.
+func (m *Manager) inUse(d *docState) {
+	if m.lazyTopics() && d.joined.Load() == nil {
+		m.queueJoin(d.id)
+	}
+}
+
+// queueJoin queues id's topic (once) for joinTopics; it never blocks.
+func (m *Manager) queueJoin(id store.DocID) {
 	m.joinMu.Lock()
-	if _, queued := m.toJoin[id]; !queued {
-		m.toJoin[id] = struct{}{}
-	}
+	m.toJoin[id] = struct{}{}
 	m.joinMu.Unlock()
 	select {
 	case m.joinKick <- struct{}{}:
