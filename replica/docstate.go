@@ -28,8 +28,10 @@ type docState struct {
 	// mem is a members-only document's membership; nil for a legacy
 	// document, which stays on this device (no topics, no catch-up).
 	mem *membership
-	// joined is the document's topic while subscribed (nil: not).
+	// joined is the document's topic while subscribed (nil: not); joinMu
+	// serialises joining and leaving it.
 	joined atomic.Pointer[joinedTopic]
+	joinMu sync.Mutex
 
 	// Hints the driver keeps for readers elsewhere (status, listings,
 	// whether presence needs fanning out): written only by the driver.
@@ -71,6 +73,11 @@ func (d *docState) subscribe() error {
 	t := d.m.opts.Transport
 	if t == nil || d.mem == nil {
 		return nil
+	}
+	d.joinMu.Lock()
+	defer d.joinMu.Unlock()
+	if d.joined.Load() != nil {
+		return nil // joined already (a relay's join queued twice)
 	}
 	name, key := d.topicName(), d.mem.route
 	raw, err := t.Join(name, func(from string, data []byte) (any, error) {
@@ -132,6 +139,8 @@ func (d *docState) publish(what string, b []byte) {
 // leave unsubscribes from the document's topic (its reader stops); the
 // document stays held.
 func (d *docState) leave() error {
+	d.joinMu.Lock()
+	defer d.joinMu.Unlock()
 	j := d.joined.Swap(nil)
 	if j == nil {
 		return nil
