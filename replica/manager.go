@@ -51,7 +51,9 @@ type Options struct {
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
 	// Host says which documents this replica keeps for others (a relay).
-	// Default: only those joined here.
+	// Default: only those joined here. A replica with Host or AckDurable
+	// set joins its documents' topics only while peers use them, and
+	// builds a document's state only when first needed (topics.go).
 	Host HostPolicy
 	// HostMaxDocs bounds the documents a replica keeps for others
 	// (granted the pull role), HostMaxDocsPerMember those granted by one
