@@ -1,13 +1,26 @@
 package e2e
 
 import (
+	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+
 	"weft/api"
+	"weft/member"
+	"weft/store"
 )
 
 // Regression tests of relay bugs found by the multi-process tests, each
@@ -23,7 +36,7 @@ import (
 //     next anti-entropy round (a relay now passes it on);
 //   - a relay hosting more than 341 documents could not route to peers that
 //     connected later (GossipSub dropped its first RPC, which lists every
-//     topic, for exceeding 1,024 subscriptions).
+//     topic, for exceeding 1,024 subscriptions); now tested at 100,000.
 //
 // A fifth, a data race in markDurable that could lose an acknowledgement,
 // is covered by running the relay tests under the race detector.
@@ -114,36 +127,46 @@ func TestRelayBugCatchUpNotForwardedToOnlinePeers(t *testing.T) {
 	})
 }
 
-// Bug: a relay hosting more than 341 documents cannot route live edits to
-// a daemon that connects after that. Each document is three GossipSub
-// topics (edits, presence, durability); GossipSub's hello to a new peer
-// lists every topic in one RPC, and the peer's subscription filter
-// (p2p: maxSubsPerRPC = 1024) drops an RPC with more, whole. (330
-// documents work, 345 do not.) The same holds for a daemon with more than
-// 341 documents connecting to anyone, and for every daemon when such a
-// relay restarts.
+// Bug: a relay hosting more than 341 documents could not route live edits
+// to a daemon that connected after that. Each document was three
+// GossipSub topics (edits, presence, durability); GossipSub's hello to a
+// new peer lists every topic in one RPC, and the peer's subscription
+// filter (p2p: maxSubsPerRPC = 1024) dropped an RPC with more, whole.
+// (Raised to 65,536, the same failure came back above 21,800 documents.)
+// Now a document is one topic, and a relay joins a hosted document's topic
+// only while a peer is in it (replica/topics.go): its subscriptions follow
+// the documents in use, whatever it hosts.
+//
+// The relay's data directory is seeded, before it starts, with real
+// documents it was granted (a document key, its pull grant for the relay's
+// device signed by that key, the membership record the relay keeps),
+// written with packages member and store; then A hosts one more document
+// there for real and edits it live to B through the relay. 2,000 seeded
+// documents in the default run, 100,000 under -e2e.long; the relay's
+// start-up time and resident memory are logged.
 func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
-	const docs = 345 // 1,035 topics
+	docs := 2000
+	if *longFlag {
+		docs = 100_000
+	}
 	n := newRelayNet(t, 2, "1h")
 	a, b := n.c.ds[0], n.c.ds[1]
-	n.relay.start(t, nil)
-	n.start(a)
-	var ids []string
-	for range docs {
-		var info api.DocInfo
-		ctx, cancel := ctxT()
-		err := a.call(ctx, "POST", "/api/docs", map[string]string{"title": "many"}, &info)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, info.ID)
+	seedStart := time.Now()
+	seedRelay(t, n.relay.dir, docs)
+	t.Logf("seeded %d hosted documents in %s", docs, time.Since(seedStart).Round(time.Millisecond))
+	start := time.Now()
+	n.relay.start(t, []string{"--max-docs", strconv.Itoa(docs + 10)}) // beyond its default bound
+	startup := time.Since(start)
+	rss, err := vmRSS(n.relay.pid())
+	if err != nil {
+		t.Fatal(err)
 	}
-	host(t, a, n.relay, ids...)
-	id := ids[0]
+	t.Logf("relay with %d documents: started in %s, resident %d MiB", docs, startup.Round(time.Millisecond), rss>>20)
+	n.start(a)
+	id := strings.TrimSpace(a.mustCLI(t, []string{"doc", "new"}, "--title", "live"))
+	host(t, a, n.relay, id)
 	a.mustEdit(t, id, api.Edit{Pos: 0, Ins: "hosted"})
 	waitAcked(t, a, id)
-	waitAcked(t, a, ids[len(ids)-1])
 
 	n.start(b)
 	share(t, a, b, id, "write")
@@ -154,4 +177,92 @@ func TestRelayBugManyDocumentsHideSubscriptions(t *testing.T) {
 		ok, why := coversVersion(st.Version, res.Version)
 		return ok, fmt.Sprintf("%s; B's topic peers %v", why, st.Peers)
 	})
+	if rss, err = vmRSS(n.relay.pid()); err == nil {
+		t.Logf("relay resident after the live edit: %d MiB", rss>>20)
+	}
+}
+
+// seedRelay writes, in the stopped relay's data directory dir, the
+// relay's identity and docs documents it was granted: each a fresh
+// document key, a pull grant for the relay's device signed by it, and the
+// membership record a relay keeps for a grant (its chain in the book and
+// as its own). No transactions: they are documents nobody edits now.
+func seedRelay(t testing.TB, dir string, docs int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := ed25519.GenerateKey(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lcrypto.UnmarshalEd25519PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := lcrypto.MarshalPrivateKey(lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "identity.key"), kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := member.DeviceFrom(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir, store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	// Concurrent writers: the store commits them in groups.
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	errs := make(chan error, 1)
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(docs) {
+				if err := seedDoc(st, dev); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func seedDoc(st *store.Store, dev *member.Device) error {
+	doc, err := member.NewDocument(crand.Reader)
+	if err != nil {
+		return err
+	}
+	link, err := member.Issue(doc.Key, doc.ID, nil, member.Grant{Role: member.RolePull, Subject: dev.Public(), Box: dev.BoxPublic(), Label: "relay"})
+	if err != nil {
+		return err
+	}
+	book, err := member.NewBook(doc.Public)
+	if err != nil {
+		return err
+	}
+	c := member.Chain{link}
+	if _, _, err := book.Add(c, time.Now().Unix()); err != nil {
+		return err
+	}
+	local := &member.Local{Chain: c}
+	return st.CreateDocWith(context.Background(), doc.ID, "", &store.Members{Book: book.Marshal(), Local: local.Marshal()})
 }

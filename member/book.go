@@ -288,6 +288,23 @@ func (b *Book) Marshal() []byte {
 	return marshal(w)
 }
 
+// BookDocKey reads the document key of a stored book for doc without
+// verifying its chains (a relay's start-up: the key is checked against
+// the ID, which is derived from it).
+func BookDocKey(data []byte, doc vocab.DocID) (ed25519.PublicKey, error) {
+	w, err := decodeRecord[bookWire]("book", data, MaxBookBytes, unmarshal)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.DocKey) != ed25519.PublicKeySize {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "book: document key of %d bytes", len(w.DocKey))
+	}
+	if err := CheckDocKey(doc, w.DocKey); err != nil {
+		return nil, err
+	}
+	return ed25519.PublicKey(w.DocKey), nil
+}
+
 // ParseBook decodes a book for doc and verifies every chain in it
 // (IgnoreExpiry).
 func ParseBook(data []byte, doc vocab.DocID) (*Book, error) {

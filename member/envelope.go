@@ -14,13 +14,25 @@ import (
 //	announcement = [3, chain]             ; a member's chain
 //	revocation   = [4, revocation]        ; a removal and its rekey
 //	proof        = [5, proof]             ; an agent's equivocation
+//	presence     = [8, sealed]            ; a cursor, sealed (purpose presence)
+//	durable      = [9, ack]               ; a relay's durability acknowledgement
 //
-// Every gossip message is sealed whole under the route key (route.go).
+// Every gossip message is sealed whole under the route key (route.go), and
+// all of them travel on the document's one topic. The bytes a presence or
+// durable message carries are another package's record (wire.Presence,
+// sealed; wire.Durable): this package frames and bounds them only.
 const (
 	KindEnvelope = 2
 	KindAnnounce = 3
 	KindRevoke   = 4
 	KindProof    = 5
+	KindPresence = 8
+	KindDurable  = 9
+	// MaxPresenceBytes bounds a presence message's sealed record (a
+	// 1 KiB record and its seal), and MaxDurableBytes a durability
+	// acknowledgement (a version naming a few thousand agents).
+	MaxPresenceBytes = 2 << 10
+	MaxDurableBytes  = 256 << 10
 	// MaxEnvelopeBytes bounds an envelope: a header and a sealed payload
 	// of at most 4 MiB.
 	MaxEnvelopeBytes = MaxSealedBytes + MaxHeaderBytes + 16
@@ -61,18 +73,18 @@ func NewEnvelope(h *Header, payload []byte) (*Envelope, error) {
 	return &Envelope{Header: h, Hash: h.Hash(), Payload: payload, Raw: raw}, nil
 }
 
-// Kind reads what a gossip message's plaintext is (KindEnvelope or
-// KindAnnounce) without decoding the rest.
+// Kind reads what a gossip message's plaintext is (one of the Kind
+// constants above) without decoding the rest.
 func Kind(data []byte) (uint64, error) {
 	var head [1]uint64
 	if err := decMode.Unmarshal(data, &head); err != nil {
 		return 0, vocab.Reject(vocab.ReasonMalformed, "gossip message: %v", err)
 	}
 	switch head[0] {
-	case KindEnvelope, KindAnnounce, KindRevoke, KindProof:
+	case KindEnvelope, KindAnnounce, KindRevoke, KindProof, KindPresence, KindDurable:
 		return head[0], nil
 	}
-	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d to %d)", head[0], KindEnvelope, KindProof)
+	return 0, vocab.Reject(vocab.ReasonVersion, "gossip message of kind %d (this build reads %d to %d, %d and %d)", head[0], KindEnvelope, KindProof, KindPresence, KindDurable)
 }
 
 // ParseEnvelope decodes an envelope for doc: bounded, canonical, its header
@@ -189,4 +201,41 @@ func bstrLen(n int) int {
 		return 5 + n
 	}
 	return 9 + n
+}
+
+// PresenceMsg frames a sealed presence record for gossip.
+func PresenceMsg(sealed []byte) []byte { return marshal(announceWire{V: KindPresence, Chain: sealed}) }
+
+// ParsePresenceMsg returns the sealed presence record a gossiped presence
+// message carries (not opened).
+func ParsePresenceMsg(data []byte) ([]byte, error) {
+	return parseFramed(data, KindPresence, MaxPresenceBytes, "presence message")
+}
+
+// DurableMsg frames a durability acknowledgement for gossip.
+func DurableMsg(ack []byte) []byte { return marshal(announceWire{V: KindDurable, Chain: ack}) }
+
+// ParseDurableMsg returns the acknowledgement a gossiped durability
+// message carries (not decoded).
+func ParseDurableMsg(data []byte) ([]byte, error) {
+	return parseFramed(data, KindDurable, MaxDurableBytes, "durability message")
+}
+
+// parseFramed decodes [kind, bytes] with bytes of at most limit, in its
+// one canonical form.
+func parseFramed(data []byte, kind uint64, limit int, what string) ([]byte, error) {
+	if len(data) > limit+16 {
+		return nil, vocab.Reject(vocab.ReasonOversized, "%s of %d bytes (at most %d)", what, len(data), limit+16)
+	}
+	var w announceWire
+	if err := unmarshal(data, &w); err != nil {
+		return nil, vocab.Reject(vocab.ReasonMalformed, "%s: %v", what, err)
+	}
+	if w.V != kind {
+		return nil, vocab.Reject(vocab.ReasonVersion, "%s of kind %d (want %d)", what, w.V, kind)
+	}
+	if len(w.Chain) == 0 || len(w.Chain) > limit {
+		return nil, vocab.Reject(vocab.ReasonOversized, "%s carrying %d bytes (1 to %d)", what, len(w.Chain), limit)
+	}
+	return w.Chain, nil
 }

@@ -140,7 +140,8 @@ func (f *fixture) seeds() map[string][]any {
 		"FuzzParseProof":      mutations(f.proof.Marshal()),
 		"FuzzParseRevocation": mutations(f.revocation.Marshal()),
 
-		"FuzzKind":               {f.envelope.Raw, Announce(f.chain), AnnounceRevocation(f.revocation), marshal([]uint64{6}), []byte{0x80}, AnnounceProof(f.proof)},
+		"FuzzKind":               {f.envelope.Raw, Announce(f.chain), AnnounceRevocation(f.revocation), marshal([]uint64{6}), []byte{0x80}, AnnounceProof(f.proof), PresenceMsg([]byte("sealed")), DurableMsg([]byte{0x84, 1, 0x40, 0xa0, 1})},
+		"FuzzParseFramed":        append(mutations(PresenceMsg([]byte("sealed presence"))), DurableMsg([]byte{0x84, 1, 0x40, 0xa0, 1}), marshal(announceWire{V: KindPresence, Chain: []byte{}})),
 		"FuzzParseEnvelope":      mutations(f.envelope.Raw),
 		"FuzzParseAnnounce":      mutations(Announce(f.chain)),
 		"FuzzParseRevocationMsg": mutations(AnnounceRevocation(f.revocation)),
@@ -237,6 +238,8 @@ func TestSeedsDecode(t *testing.T) {
 	_, err = ParseRevocationMsg(first("FuzzParseRevocationMsg"))
 	must(t, err)
 	_, err = ParseProofMsg(first("FuzzParseProofMsg"), fx.doc.ID)
+	must(t, err)
+	_, err = ParsePresenceMsg(first("FuzzParseFramed"))
 	must(t, err)
 	for i, want := range [][3]int{{1, 0, 0}, {2, 0, 0}, {2, 0, 0}, {2, 0, 0}, {1, 1, 0}, {1, 0, 1}} {
 		b, err := ParseBook(s["FuzzParseBook"][i].([]byte), fx.doc.ID)
@@ -406,6 +409,38 @@ func FuzzKind(f *testing.F) {
 		}
 		if _, err := ParseProofMsg(data, vocab.DocID{}); err == nil {
 			kindIs(t, data, KindProof)
+		}
+		if _, err := ParsePresenceMsg(data); err == nil {
+			kindIs(t, data, KindPresence)
+		}
+		if _, err := ParseDurableMsg(data); err == nil {
+			kindIs(t, data, KindDurable)
+		}
+	})
+}
+
+// FuzzParseFramed decodes presence and durability messages: bounded,
+// refused with a reason, and what decodes frames back to its bytes.
+func FuzzParseFramed(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, c := range []struct {
+			kind  uint64
+			parse func([]byte) ([]byte, error)
+			frame func([]byte) []byte
+			limit int
+		}{{KindPresence, ParsePresenceMsg, PresenceMsg, MaxPresenceBytes}, {KindDurable, ParseDurableMsg, DurableMsg, MaxDurableBytes}} {
+			b, err := c.parse(data)
+			if err != nil {
+				refused(t, "framed message", err)
+				continue
+			}
+			kindIs(t, data, c.kind)
+			if len(b) == 0 || len(b) > c.limit {
+				t.Fatalf("kind %d carries %d bytes", c.kind, len(b))
+			}
+			if !bytes.Equal(c.frame(b), data) {
+				t.Fatalf("kind %d does not frame back to its bytes", c.kind)
+			}
 		}
 	})
 }

@@ -321,14 +321,15 @@ func makeVectors(t *testing.T) *vectors {
 func io2(a, b []byte) *bytes.Reader { return bytes.NewReader(append(append([]byte(nil), a...), b...)) }
 
 // routeVectors computes, from the text of docs/members-only.md ("On the
-// wire and on disk"), the topic names, the route key and route-sealed
-// gossip messages: the writer's announcement [3, chain] and its two
-// transactions [2, header, payload].
+// wire and on disk"), the document's topic name, the route key and
+// route-sealed gossip messages: the writer's announcement [3, chain], its
+// two transactions [2, header, payload], a presence message [8, sealed]
+// and a durability acknowledgement [9, ack] (their contents opaque here).
 func routeVectors(t *testing.T, doc vocab.DocID, chain []byte, hs []vecHeader) vecRoute {
 	t.Helper()
 	sum := sha256.Sum256(append([]byte("weft/member/v1/topic\x00"), doc[:]...))
 	th := hex.EncodeToString(sum[:16])
-	r := vecRoute{Topics: map[string]string{"doc": "weft/doc/" + th, "presence": "weft/presence/" + th, "durable": "weft/durable/" + th}}
+	r := vecRoute{Topics: map[string]string{"doc": "weft/doc/" + th}}
 	key, err := hkdf.Key(sha256.New, doc[:], doc[:], "weft/member/v1/seal-keys/route/0", 32)
 	must(t, err)
 	r.RouteKey = key
@@ -347,6 +348,8 @@ func routeVectors(t *testing.T, doc vocab.DocID, chain []byte, hs []vecHeader) v
 	for _, h := range hs {
 		seal(2, marshal([]any{2, []byte(h.Header), []byte(h.Payload)}))
 	}
+	seal(KindPresence, marshal([]any{KindPresence, []byte("a sealed presence record")}))
+	seal(KindDurable, marshal([]any{KindDurable, []byte{0x84, 1, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa0, 1}}))
 	return r
 }
 
@@ -399,6 +402,18 @@ func checkVectors(t *testing.T, v *vectors) {
 	}
 	if err := VerifyRun(hs, [32]byte{}); err != nil {
 		t.Fatalf("the headers are not a run: %v", err)
+	}
+	if want := "weft/doc/" + TopicHex(doc); v.Route.Topics["doc"] != want || len(v.Route.Topics) != 1 {
+		t.Fatalf("the vectors' topics are %v; want the one topic %s", v.Route.Topics, want)
+	}
+	route, err := NewRouteKey(doc)
+	must(t, err)
+	for i, msg := range v.Route.Messages {
+		pt, err := route.Open(msg.Topic, msg.Sealed)
+		must(t, err)
+		if k, err := Kind(pt); err != nil || k != uint64(msg.Kind) {
+			t.Fatalf("route message %d reads as kind %d (%v); want %d", i, k, err, msg.Kind)
+		}
 	}
 }
 

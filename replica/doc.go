@@ -14,8 +14,13 @@
 // testdata/step. The driver (driver.go, docstate.go) is the document's one
 // goroutine: it owns the crdt state, the attached tabs and the durability
 // acknowledgements, takes work as messages, and carries out a step's
-// effects in the order the step lists them. Readers of gossip topics and
-// sockets only decode and hand over; nothing else locks the document.
+// effects in the order the step lists them. A document has one gossip
+// topic, read by one goroutine (transactions, membership news, presence
+// and acknowledgements are message kinds on it); it and the sockets only
+// decode and hand over; nothing else locks the document. The topic's
+// validator drops, without blame, what this replica already committed
+// (committedHeads, which the driver updates after each commit), presence
+// over its sender's rate (presence.go) and news that changes nothing.
 //
 // # The order of effects, and why
 //
@@ -53,8 +58,11 @@
 // A relay (Options.AckDurable) keeps its durable version and publishes
 // acknowledgements; a daemon with relays (Options.Relays) records theirs
 // and pushes "saved on relay" to its tabs. Each role's state exists only
-// where it is configured. Tabs are told the peer count when the topic's
-// peers change, never by polling.
+// where it is configured. A relay builds a document's state and joins its
+// topic only while it is in use (topics.go): its subscriptions follow the
+// documents peers are in, not the documents it hosts. Tabs are told the
+// peer count when the topic's peers change, never by polling; peers'
+// cursors reach them coalesced, the latest per agent at most every 50 ms.
 //
 // # A relay's quotas
 //

@@ -16,27 +16,32 @@ import (
 	"weft/wire"
 )
 
-// docState is one joined document: its gossip subscriptions, which live as
-// long as the manager, and its driver, whose goroutine runs while the
+// docState is one held document: its gossip subscription (for as long as
+// the manager runs; on a relay, while peers use the document), and its
+// driver, whose goroutine runs while the
 // document has work, tabs or writes awaiting acknowledgement, and stops
-// when it is idle. The topic readers hand what they receive to the driver
-// as messages; they share no state with it.
+// when it is idle. The topic's reader hands what it receives to the driver
+// as messages; it shares no state with it.
 type docState struct {
-	m     *Manager
-	id    store.DocID
-	topic Topic
+	m  *Manager
+	id store.DocID
 	// mem is a members-only document's membership; nil for a legacy
 	// document, which stays on this device (no topics, no catch-up).
 	mem *membership
-
-	presenceTopic Topic
-	durableTopic  Topic
+	// joined is the document's topic while subscribed (nil: not); joinMu
+	// serialises joining and leaving it.
+	joined atomic.Pointer[joinedTopic]
+	joinMu sync.Mutex
 
 	// Hints the driver keeps for readers elsewhere (status, listings,
 	// whether presence needs fanning out): written only by the driver.
 	loaded atomic.Bool
 	chars  atomic.Int64 // text length when last known (-1: unknown)
 	tabs   atomic.Int32
+
+	seen    committedHeads // what the driver committed, for the validator
+	pres    presenceGate   // peers' presence: rate and order (the validator's)
+	presOut presenceOut    // peers' presence on its way to the tabs
 
 	mu  sync.Mutex // guards run, and hands drv from one run to the next
 	run *run
@@ -62,72 +67,93 @@ func newDocState(m *Manager, id store.DocID, ms *membership) *docState {
 	return d
 }
 
-// subscribe joins the document's topics and starts reading them. A
-// legacy document joins none: it is not shared until upgraded.
+// subscribe joins the document's topic and starts reading it. A legacy
+// document joins none: it is not shared until upgraded.
 func (d *docState) subscribe() error {
 	t := d.m.opts.Transport
 	if t == nil || d.mem == nil {
 		return nil
 	}
-	ms, doc := d.mem, d.id
-	topic, err := d.joinTopic("doc", func(from string, pt []byte) (any, error) {
-		// Decoded here once: the reader takes the validator's value. A
-		// refusal is counted by the transport (by its reason).
+	d.joinMu.Lock()
+	defer d.joinMu.Unlock()
+	if d.joined.Load() != nil {
+		return nil // joined already (a relay's join queued twice)
+	}
+	name, key := d.topicName(), d.mem.route
+	raw, err := t.Join(name, func(from string, data []byte) (any, error) {
+		// Opened and decoded here once: the reader takes the validator's
+		// value. A refusal is counted by the transport (by its reason).
+		pt, err := key.Open(name, data)
+		if err != nil {
+			return nil, err
+		}
 		return d.validate(from, pt)
 	})
 	if err != nil {
 		return fmt.Errorf("replica: joining the topic of %s: %w", d.id, err)
 	}
-	d.topic = topic
+	topic := sealedTopic{Topic: raw, name: name, key: key}
+	ctx, cancel := context.WithCancel(d.m.ctx)
+	j := &joinedTopic{sealedTopic: topic, cancel: cancel}
 	if err := topic.WatchPeers(d.peersChanged); err != nil {
 		// The tabs then learn the peer count only with other news.
 		d.m.log.Warn("watching a document's peers", "doc", d.id, "err", err)
 	}
-	d.read(topic, d.fromGossip)
-	pt, err := d.joinTopic("presence", func(_ string, data []byte) (any, error) {
-		if !ms.canRead() {
-			return nil, nil // passed on, not read: this device holds no read secret
-		}
-		b, err := ms.openPresence(d.presenceTopicName(), data)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := wire.ParsePresence(b, doc); err != nil {
-			return nil, err
-		}
-		return presenceRecord(b), nil
-	})
-	if err != nil {
-		return fmt.Errorf("replica: joining the presence topic of %s: %w", d.id, err)
-	}
-	d.presenceTopic = pt
-	d.read(pt, d.fromPresence)
+	d.joined.Store(j)
+	d.read(ctx, j)
 	d.announce()
-	return d.subscribeDurable()
+	return nil
 }
 
-// topicName names one of a members-only document's topics ("doc",
-// "presence", "durable"): a hash of the ID, not the ID.
-func (d *docState) topicName(kind string) string { return "weft/" + kind + "/" + member.TopicHex(d.id) }
+// joinedTopic is the document's topic while this replica is subscribed.
+type joinedTopic struct {
+	sealedTopic
+	cancel context.CancelFunc // ends its reader
+	// quiet is when the topic was first seen without peers since it last
+	// had some (unix nanoseconds; 0: it has peers): a relay leaves a
+	// topic quiet for Options.TopicIdle.
+	quiet atomic.Int64
+}
 
-func (d *docState) presenceTopicName() string { return d.topicName("presence") }
-
-// joinTopic joins one of the document's topics, every message sealed with
-// the route key: validate sees the opened bytes, Publish seals.
-func (d *docState) joinTopic(kind string, validate func(from string, pt []byte) (any, error)) (Topic, error) {
-	name, key := d.topicName(kind), d.mem.route
-	t, err := d.m.opts.Transport.Join(name, func(from string, data []byte) (any, error) {
-		pt, err := key.Open(name, data)
-		if err != nil {
-			return nil, err
-		}
-		return validate(from, pt)
-	})
-	if err != nil {
-		return nil, err
+// topic returns the document's topic, or nil while this replica is not
+// subscribed to it (a legacy document; a relay's document nobody uses).
+func (d *docState) topic() Topic {
+	if j := d.joined.Load(); j != nil {
+		return j
 	}
-	return sealedTopic{Topic: t, name: name, key: key}, nil
+	return nil
 }
+
+// publish sends b on the document's topic, if joined; what names it in
+// the log.
+func (d *docState) publish(what string, b []byte) {
+	t := d.topic()
+	if t == nil {
+		return
+	}
+	if err := t.Publish(d.m.ctx, b); err != nil {
+		d.m.log.Debug("publishing "+what, "doc", d.id, "err", err)
+	}
+}
+
+// leave unsubscribes from the document's topic (its reader stops); the
+// document stays held.
+func (d *docState) leave() error {
+	d.joinMu.Lock()
+	defer d.joinMu.Unlock()
+	j := d.joined.Swap(nil)
+	if j == nil {
+		return nil
+	}
+	j.cancel()
+	return j.Close()
+}
+
+// topicName names a members-only document's one topic, "weft/doc/<t>": a
+// hash of the ID, not the ID. Transactions, announcements, revocations,
+// proofs, presence and durability acknowledgements all travel on it, told
+// apart by their kind (member.Kind).
+func (d *docState) topicName() string { return "weft/doc/" + member.TopicHex(d.id) }
 
 // sealedTopic seals what is published with the document's route key.
 type sealedTopic struct {
@@ -144,20 +170,28 @@ func (t sealedTopic) Publish(ctx context.Context, data []byte) error {
 	return t.Topic.Publish(ctx, b)
 }
 
-// presenceRecord is a peer's presence record, opened and checked.
-type presenceRecord []byte
-
 // announced is the value of a member announcement (nothing to deliver).
 type announced struct{}
 
 // validate checks a gossip message of the document's topic: a member's
-// announcement (its chain, added to the book), or a transaction signed by
-// a member who may write, opened when this device can read.
+// announcement (its chain, added to the book), a revocation or proof, a
+// transaction signed by a member who may write (opened when this device
+// can read), a cursor, or a relay's durability acknowledgement.
 func (d *docState) validate(from string, pt []byte) (any, error) {
 	ms := d.mem
 	kind, err := member.Kind(pt)
 	if err != nil {
 		return nil, err
+	}
+	switch kind {
+	case member.KindPresence:
+		return d.validatePresence(from, pt)
+	case member.KindDurable:
+		b, err := member.ParseDurableMsg(pt)
+		if err != nil {
+			return nil, err
+		}
+		return wire.ParseDurable(b, d.id)
 	}
 	if kind == member.KindProof {
 		p, err := member.ParseProofMsg(pt, d.id)
@@ -166,9 +200,10 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.addProof(p); err != nil {
 			return nil, err
-		} else if changed {
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a proof already held")
 		}
+		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindRevoke {
@@ -181,9 +216,10 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.revoke(r); err != nil {
 			return nil, err
-		} else if changed {
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a revocation already held")
 		}
+		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindAnnounce {
@@ -193,15 +229,21 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if _, changed, err := ms.add(c, d.m.opts.Now().Unix()); err != nil {
 			return nil, err
-		} else if changed {
-			d.confirmJoin(c)
-			d.saveMembers()
+		} else if !changed {
+			return nil, vocab.Ignore(vocab.ReasonDuplicate, "an announcement of a member already known")
 		}
+		d.confirmJoin(c)
+		d.saveMembers()
 		return announced{}, nil
 	}
 	e, err := member.ParseEnvelope(pt, d.id)
 	if err != nil {
 		return nil, err
+	}
+	if d.seen.has(e) {
+		// Held already: neither forwarded nor blamed (the mesh brought it
+		// twice, or a peer republished it).
+		return nil, vocab.Ignore(vocab.ReasonDuplicate, "transaction %s already held", e.Header.Span())
 	}
 	if err := ms.author(e.Header.Span()); err != nil {
 		if vocab.Reason(err) == vocab.ReasonCapability {
@@ -233,23 +275,13 @@ func (d *docState) forked(p *member.Proof) {
 	}
 	d.m.log.Warn("a member signed two histories", "doc", d.id, "agent", p.Agent(), "from_seq", p.ForkSeq())
 	d.saveMembers()
-	if d.topic != nil {
-		if err := d.topic.Publish(d.m.ctx, member.AnnounceProof(p)); err != nil {
-			d.m.log.Debug("publishing a proof", "doc", d.id, "err", err)
-		}
-	}
+	d.publish("a proof", member.AnnounceProof(p))
 }
 
 // announce publishes this device's chain on the document's topic, so
 // members that never met it can check its transactions.
 func (d *docState) announce() {
-	if d.topic == nil {
-		return
-	}
-	b := member.Announce(d.mem.localChain())
-	if err := d.topic.Publish(d.m.ctx, b); err != nil {
-		d.m.log.Debug("announcing membership", "doc", d.id, "err", err)
-	}
+	d.publish("membership", member.Announce(d.mem.localChain()))
 }
 
 // confirmJoin gives a member who joined with an expiring invite this
@@ -257,15 +289,13 @@ func (d *docState) announce() {
 // goroutine: it may be a topic validator's).
 func (d *docState) confirmJoin(c member.Chain) {
 	lasting := d.mem.confirm(c, d.m.opts.Now().Unix())
-	if lasting == nil || d.topic == nil {
+	if lasting == nil || d.topic() == nil {
 		return
 	}
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
-		if err := d.topic.Publish(d.m.ctx, member.Announce(lasting)); err != nil {
-			d.m.log.Debug("announcing a confirmed member", "doc", d.id, "err", err)
-		}
+		d.publish("a confirmed member", member.Announce(lasting))
 	}()
 }
 
@@ -281,56 +311,44 @@ func (d *docState) saveMembers() {
 	}()
 }
 
-// read hands every message of t to f, in order, until the manager closes.
-func (d *docState) read(t Topic, f func(Message)) {
+// read hands every message of the document's topic to what it is for,
+// in order, until ctx ends (the manager closes, or the topic is left):
+// one goroutine per joined document.
+func (d *docState) read(ctx context.Context, t Topic) {
 	d.m.wg.Add(1)
 	go func() {
 		defer d.m.wg.Done()
 		for {
-			msg, err := t.Next(d.m.ctx)
+			msg, err := t.Next(ctx)
 			if err != nil {
 				return
 			}
-			f(msg)
+			switch v := msg.Value.(type) {
+			case received:
+				d.fromGossip(msg.From, v)
+			case presenceRecord:
+				d.fromPresence(v)
+			case wire.Durable:
+				d.relayAcked(msg.From, v.Version)
+			}
 		}
 	}()
 }
 
 // fromGossip hands a peer's transaction to the driver.
-func (d *docState) fromGossip(msg Message) {
-	e, ok := msg.Value.(received)
-	if !ok { // a transport that does not pass validator values on
-		return
-	}
+func (d *docState) fromGossip(from string, e received) {
 	d.m.stats.add(&d.m.stats.gossipReceived, 1)
 	if p := d.m.opts.DropGossip; p > 0 && rand.Float64() < p {
 		return
 	}
 	arrived := d.m.opts.Now()
 	err := d.do(d.m.ctx, func(dr *driver) error {
-		_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}, peer: msg.From}, nil, arrived)
+		_, err := dr.apply(d.m.ctx, input{src: fromGossip, envs: []received{e}, peer: from}, nil, arrived)
 		return err
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, api.ErrClosed) {
-		d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", msg.From, "err", err)
+		d.m.log.Warn("applying a gossiped transaction", "doc", d.id, "from", from, "err", err)
 	}
-}
-
-// fromPresence relays a peer's cursor to this daemon's tabs: the topic's
-// presence record (checked by the topic's validator) in a socket message.
-func (d *docState) fromPresence(msg Message) {
-	rec, ok := msg.Value.(presenceRecord)
-	if d.tabs.Load() == 0 || !ok {
-		return
-	}
-	b, err := wire.MarshalPresenceMsg(rec)
-	if err != nil {
-		return
-	}
-	_ = d.do(d.m.ctx, func(dr *driver) error {
-		dr.fanPresence(nil, b)
-		return nil
-	})
 }
 
 // peersChanged is called by the transport when the topic's peers change:
@@ -350,10 +368,11 @@ func (d *docState) peersChanged() {
 }
 
 func (d *docState) topicPeers() []string {
-	if d.topic == nil {
+	t := d.topic()
+	if t == nil {
 		return nil
 	}
-	return d.topic.Peers()
+	return t.Peers()
 }
 
 // discover announces the document and runs catch-up with every peer that
@@ -371,7 +390,7 @@ func (d *docState) discover() {
 		defer d.m.wg.Done()
 		ctx, cancel := context.WithTimeout(d.m.ctx, time.Minute)
 		defer cancel()
-		topic := d.topicName("doc")
+		topic := d.topicName()
 		if err := t.Announce(ctx, topic); err != nil {
 			d.m.log.Debug("announcing a document", "doc", d.id, "err", err)
 		}
@@ -512,7 +531,7 @@ func (d *docState) end(r *run, final bool) bool {
 }
 
 // close ends the driver (unloading the document and detaching its tabs)
-// and leaves the topics.
+// and leaves the topic.
 func (d *docState) close() error {
 	var err error
 	_ = d.do(context.Background(), func(dr *driver) error {
@@ -520,13 +539,8 @@ func (d *docState) close() error {
 		err = dr.unloadErr
 		return errStopping
 	})
-	for _, t := range []Topic{d.topic, d.presenceTopic, d.durableTopic} {
-		if t == nil {
-			continue
-		}
-		if cerr := t.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
+	if cerr := d.leave(); cerr != nil && err == nil {
+		err = cerr
 	}
 	return err
 }

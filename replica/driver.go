@@ -175,6 +175,7 @@ func (dr *driver) ensure(ctx context.Context) error {
 	}
 	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
 	dr.hl, dr.doc = hl, doc
+	d.seen.reset(hl.version, hl.heads)
 	dr.sinceSnapshot = n
 	d.loaded.Store(true)
 	if doc != nil {
@@ -363,6 +364,7 @@ func (dr *driver) takeCheckpoint(ctx context.Context, raw []byte) error {
 		}
 		hl.bytes = int64(len(raw))
 		dr.hl, dr.cpCovers = hl, covers.Clone()
+		d.seen.reset(hl.version, hl.heads)
 		if doc != nil {
 			dr.doc = doc
 			d.chars.Store(int64(doc.Len()))
@@ -446,6 +448,7 @@ func (dr *driver) drop(err error) {
 		dr.d.m.opts.Observer.DocCache("unload", 0)
 	}
 	dr.doc, dr.hl = nil, nil
+	dr.d.seen.forget() // what was committed may not be on disk: let copies in again
 	dr.d.loaded.Store(false)
 	dr.d.chars.Store(-1)
 }
@@ -526,6 +529,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 				dr.drop(err)
 				return r, saveError(r.src, err)
 			}
+			dr.d.seen.add(r.committed)
 			dr.sinceSnapshot += len(r.records)
 			for i := range r.records {
 				dr.seqsSince += r.records[i].Len
@@ -605,7 +609,7 @@ func (dr *driver) appendAll(ctx context.Context, p store.Policy, recs []store.Tx
 func (dr *driver) publishSealed(envs [][]byte) { dr.publish(envs) }
 
 func (dr *driver) publish(wires [][]byte) {
-	t := dr.d.topic
+	t := dr.d.topic()
 	if t == nil {
 		return
 	}

@@ -1,18 +1,18 @@
 package replica
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 
+	"weft/member"
 	"weft/store"
 	"weft/vocab"
 	"weft/wire"
 )
 
 // Durability acknowledgements. A relay (Options.AckDurable) publishes, on
-// each hosted document's durability topic, the version it has made
-// durable: after the writes of a step are on disk, and after every
+// each hosted document's topic (message kind member.KindDurable), the
+// version it has made durable: after the writes of a step are on disk, and after every
 // catch-up exchange. Daemons take them only from the relays they were
 // configured with (Options.Relays), keep the highest per relay, show them
 // in DocStatus and push them to the editor ("saved on relay"). Each role's
@@ -91,11 +91,11 @@ func (r *relayAcks) version() map[string]uint64 {
 }
 
 // publishDurable publishes the relay's durable version on the document's
-// durability topic.
+// topic.
 func (dr *driver) publishDurable() {
 	d := dr.d
 	v := dr.relay.version()
-	if d.durableTopic == nil || len(v) == 0 {
+	if d.topic() == nil || len(v) == 0 {
 		return
 	}
 	// Seq makes every acknowledgement a new message: gossip drops a
@@ -105,9 +105,7 @@ func (dr *driver) publishDurable() {
 	if err != nil {
 		return
 	}
-	if err := d.durableTopic.Publish(d.m.ctx, b); err != nil {
-		d.m.log.Debug("publishing a durability acknowledgement", "doc", d.id, "err", err)
-	}
+	d.publish("a durability acknowledgement", member.DurableMsg(b))
 }
 
 // daemonAcks is a daemon's side: the highest version each configured
@@ -150,31 +148,6 @@ func (a *daemonAcks) best() map[string]uint64 {
 		}
 	}
 	return maps.Clone(best)
-}
-
-// subscribeDurable joins the document's durability topic: relays publish
-// on it, daemons with relays read it.
-func (d *docState) subscribeDurable() error {
-	t := d.m.opts.Transport
-	if t == nil || d.mem == nil || (!d.m.opts.AckDurable && len(d.m.opts.Relays) == 0) {
-		return nil
-	}
-	id := d.id
-	topic, err := d.joinTopic("durable", func(_ string, data []byte) (any, error) {
-		return wire.ParseDurable(data, id)
-	})
-	if err != nil {
-		return fmt.Errorf("replica: joining the durability topic of %s: %w", d.id, err)
-	}
-	d.durableTopic = topic
-	if len(d.m.opts.Relays) > 0 {
-		d.read(topic, func(msg Message) {
-			if ack, ok := msg.Value.(wire.Durable); ok {
-				d.relayAcked(msg.From, ack.Version)
-			}
-		})
-	}
-	return nil
 }
 
 // relayAcked records an acknowledgement if it comes from a configured

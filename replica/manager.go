@@ -69,7 +69,9 @@ type Options struct {
 	// transactions, and when it is unloaded. Default 2000.
 	CompactAfter int
 	// Host says which documents this replica keeps for others (a relay).
-	// Default: only those joined here.
+	// Default: only those joined here. A replica with Host or AckDurable
+	// set joins its documents' topics only while peers use them, and
+	// builds a document's state only when first needed (topics.go).
 	Host HostPolicy
 	// HostMaxDocs bounds the documents a replica keeps for others
 	// (granted the pull role), HostMaxDocsPerMember those granted by one
@@ -91,6 +93,10 @@ type Options struct {
 	// AckDurable makes this replica publish durability acknowledgements
 	// for the documents it stores (a relay). Default false.
 	AckDurable bool
+	// TopicIdle is how long a relay (Host or AckDurable set) stays in a
+	// document's topic after its last peer there left; it joins again
+	// when a peer subscribes (topics.go). Default 5 minutes.
+	TopicIdle time.Duration
 	// Relays are the peer IDs whose durability acknowledgements this
 	// replica records (the relays it is configured with). Default none.
 	Relays []string
@@ -115,6 +121,7 @@ func DefaultOptions() Options {
 		SyncTimeout:  2 * time.Minute,
 		CompactAfter: 2000,
 		HostTxnBurst: DefaultHostTxnBurst,
+		TopicIdle:    5 * time.Minute,
 		Now:          time.Now,
 
 		SyncIdleTimeout:        15 * time.Second,
@@ -151,7 +158,7 @@ func (o *Options) validate() error {
 	if o.DropGossip < 0 || o.DropGossip > 1 {
 		return errors.New("replica: DropGossip must be between 0 and 1")
 	}
-	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.SyncIdleTimeout <= 0 || o.CompactAfter <= 0 {
+	if o.IdleUnload <= 0 || o.SyncInterval <= 0 || o.SyncTimeout <= 0 || o.SyncIdleTimeout <= 0 || o.CompactAfter <= 0 || o.TopicIdle <= 0 {
 		return errors.New("replica: durations and CompactAfter must be positive (start from DefaultOptions)")
 	}
 	if o.HostMaxDocs < 0 || o.HostMaxDocsPerMember < 0 || o.HostMaxBytesPerDoc < 0 || o.HostMaxBytesPerMember < 0 || !(o.HostMaxTxnsPerDoc >= 0) || !(o.HostMaxTxnsPerMember >= 0) || o.HostTxnBurst < 0 {
@@ -183,8 +190,12 @@ type Manager struct {
 	dev    *member.Device // this device: signs what it writes
 	hostMu sync.Mutex     // serialises accepting documents to keep
 
-	mu     sync.Mutex
-	docs   map[store.DocID]*docState
+	mu   sync.Mutex
+	docs map[store.DocID]*docState
+	// held are the documents a relay holds whose state is not built yet
+	// (topics.go), with the member who granted each (its key's bytes; ""
+	// when the document key did, or when no per-member bound is set).
+	held   map[store.DocID]string
 	topics map[[16]byte]store.DocID  // members-only documents by topic ID
 	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
@@ -192,8 +203,15 @@ type Manager struct {
 	quota   *quotas      // what this replica keeps for others (quota.go)
 	devices *deviceIndex // members' devices of every book held (devices.go)
 
-	inbound  *slots        // catch-up exchanges peers run with this replica
-	outbound *slots        // catch-up exchanges this replica runs
+	inbound  *slots // catch-up exchanges peers run with this replica
+	outbound *slots // catch-up exchanges this replica runs
+
+	// A relay's topics to join (topics.go): queued by the transport's
+	// wanted callback, joined by joinTopics.
+	joinMu   sync.Mutex
+	toJoin   map[store.DocID]struct{}
+	joinKick chan struct{}
+
 	inflight sync.Map      // syncKey → struct{}
 	ackSeq   atomic.Uint64 // numbers durability acknowledgements
 	stats    Stats
@@ -206,7 +224,8 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{}}
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, held: map[store.DocID]string{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{},
+		toJoin: map[store.DocID]struct{}{}, joinKick: make(chan struct{}, 1)}
 	m.inbound = newSlots(opts.SyncMaxInbound, opts.SyncMaxInboundPerPeer)
 	m.outbound = newSlots(opts.SyncMaxOutbound, opts.SyncMaxOutboundPerPeer)
 	var err error
@@ -222,9 +241,24 @@ func New(opts Options) (*Manager, error) {
 		stop()
 		return nil, fmt.Errorf("replica: listing documents: %w", err)
 	}
+	lazy := m.lazyTopics()
+	if lazy {
+		// Before any join: a relay tracks peers' subscriptions to the
+		// topics of what it holds, and joins them as peers come.
+		opts.Transport.Want(m.wantTopic, m.wantedTopic)
+		m.wg.Add(1)
+		go m.joinTopics()
+	}
 	for _, id := range ids {
-		if _, err := m.join(id); err != nil {
+		var err error
+		if lazy {
+			err = m.holdLater(id)
+		} else {
+			_, err = m.hold(id, true)
+		}
+		if err != nil {
 			stop()
+			m.wg.Wait()
 			return nil, err
 		}
 	}
@@ -266,22 +300,33 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
-// doc returns the state of a joined document.
+// doc returns the state of a held document (building it, on a relay, the
+// first time it is asked for).
 func (m *Manager) doc(id store.DocID) (*docState, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return nil, api.ErrClosed
 	}
 	d, ok := m.docs[id]
-	if !ok {
-		return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
+	_, held := m.held[id]
+	m.mu.Unlock()
+	switch {
+	case ok:
+		return d, nil
+	case held:
+		return m.hold(id, false)
 	}
-	return d, nil
+	return nil, fmt.Errorf("%w %s", api.ErrUnknownDoc, id)
 }
 
-// join subscribes to a document that exists in the store.
-func (m *Manager) join(id store.DocID) (*docState, error) {
+// join holds a document that exists in the store and subscribes to its
+// topic (if it was held already, it is returned as it is).
+func (m *Manager) join(id store.DocID) (*docState, error) { return m.hold(id, true) }
+
+// hold loads a stored document's membership and keeps its state; subscribe
+// says whether to join its topic now (a relay at start does not).
+func (m *Manager) hold(id store.DocID, subscribe bool) (*docState, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -303,11 +348,17 @@ func (m *Manager) join(id store.DocID) (*docState, error) {
 	}
 	d := newDocState(m, id, ms)
 	m.docs[id] = d
+	delete(m.held, id)
 	if ms != nil {
 		m.topics[member.TopicID(id)] = id
+	} else {
+		delete(m.topics, member.TopicID(id))
 	}
 	m.mu.Unlock()
 	m.index(id, ms) // before its topic can bring new members
+	if !subscribe {
+		return d, nil
+	}
 	if err := d.subscribe(); err != nil {
 		m.mu.Lock()
 		delete(m.docs, id)
@@ -427,8 +478,11 @@ func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo
 // ListDocs lists the joined documents, most recently opened first.
 func (m *Manager) ListDocs(ctx context.Context) ([]api.DocInfo, error) {
 	m.mu.Lock()
-	ids := make([]store.DocID, 0, len(m.docs))
+	ids := make([]store.DocID, 0, len(m.docs)+len(m.held))
 	for id := range m.docs {
+		ids = append(ids, id)
+	}
+	for id := range m.held {
 		ids = append(ids, id)
 	}
 	m.mu.Unlock()
@@ -576,7 +630,7 @@ func (m *Manager) Status(ctx context.Context) (api.NodeStatus, error) {
 		st.Peers = len(t.Peers())
 	}
 	m.mu.Lock()
-	st.Docs = len(m.docs)
+	st.Docs = len(m.docs) + len(m.held)
 	m.mu.Unlock()
 	st.Open = m.Resident()
 	return st, nil
@@ -653,13 +707,17 @@ func (m *Manager) antiEntropy() {
 	}
 }
 
-// goSyncPeer runs catch-up of every joined document with a newly
-// connected peer.
+// goSyncPeer runs catch-up of every held document with a newly connected
+// peer: on a relay, of those whose topic it is in (the peers of the others
+// bring them when they come).
 func (m *Manager) goSyncPeer(peer string) {
+	lazy := m.lazyTopics()
 	m.mu.Lock()
 	ids := make([]store.DocID, 0, len(m.docs))
-	for id := range m.docs {
-		ids = append(ids, id)
+	for id, d := range m.docs {
+		if !lazy || d.joined.Load() != nil {
+			ids = append(ids, id)
+		}
 	}
 	m.mu.Unlock()
 	for _, id := range ids {

@@ -239,11 +239,7 @@ func (m *Manager) RemoveMember(ctx context.Context, id, device string) error {
 	if err := ms.save(ctx, m.opts.Store); err != nil {
 		return err
 	}
-	if d.topic != nil {
-		if err := d.topic.Publish(m.ctx, member.AnnounceRevocation(r)); err != nil {
-			m.log.Debug("publishing a revocation", "doc", d.id, "err", err)
-		}
-	}
+	d.publish("a revocation", member.AnnounceRevocation(r))
 	return nil
 }
 

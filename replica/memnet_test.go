@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,10 @@ type memNode struct {
 	topics    map[string][]*memTopic
 	notify    []func(string, bool)
 	peers     map[string]bool
-	key       ed25519.PrivateKey  // the node's device key (derived from its ID)
+	joins     int                // topics joined so far
+	key       ed25519.PrivateKey // the node's device key (derived from its ID)
+	want      func(string) bool  // Want's: topics tracked besides those joined
+	wanted    func(string)
 	penalized map[string][]string // reasons given to Penalize, by peer
 }
 
@@ -65,8 +69,40 @@ func (h *hub) connect(a, b *memNode) {
 	for _, f := range fb {
 		f(a.id, true)
 	}
+	// Each learns the other's subscriptions, as GossipSub's hello does.
+	for _, t := range a.joinedTopics() {
+		b.subscribed(t)
+	}
+	for _, t := range b.joinedTopics() {
+		a.subscribed(t)
+	}
 	a.peersChanged()
 	b.peersChanged()
+}
+
+// joinedTopics lists the topics n is subscribed to.
+func (n *memNode) joinedTopics() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name, ts := range n.topics {
+		if len(ts) > 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// subscribed tells n that a peer subscribed to topic: wanted fires when n
+// wants it and has not joined it (the transport's contract).
+func (n *memNode) subscribed(topic string) {
+	n.mu.Lock()
+	joined := len(n.topics[topic]) > 0
+	want, wanted := n.want, n.wanted
+	n.mu.Unlock()
+	if !joined && want != nil && want(topic) {
+		wanted(topic)
+	}
 }
 
 func (h *hub) disconnect(a, b *memNode) {
@@ -134,9 +170,15 @@ func (n *memNode) Notify(f func(string, bool)) {
 
 func (n *memNode) Announce(context.Context, string) error { return nil }
 
-// Want: the in-memory network delivers every subscription. Penalize
-// keeps the penalties, by peer, for tests to read (penalties).
-func (n *memNode) Want(func(string) bool, func(string)) {}
+// Want records which topics n tracks besides those it joined: a peer
+// subscribing to one of them calls wanted. Penalize keeps the penalties,
+// by peer, for tests to read (penalties).
+func (n *memNode) Want(want func(string) bool, wanted func(string)) {
+	n.mu.Lock()
+	n.want, n.wanted = want, wanted
+	n.mu.Unlock()
+}
+
 func (n *memNode) Penalize(peer, reason string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -200,8 +242,36 @@ func (n *memNode) Join(topic string, validate func(string, []byte) (any, error))
 	t := &memTopic{n: n, name: topic, validate: validate, msgs: make(chan Message, 10000)}
 	n.mu.Lock()
 	n.topics[topic] = append(n.topics[topic], t)
+	n.joins++
+	peers := make([]string, 0, len(n.peers))
+	for p := range n.peers {
+		peers = append(peers, p)
+	}
 	n.mu.Unlock()
+	for _, p := range peers {
+		if o := n.h.get(p); o != nil {
+			o.subscribed(topic)
+			o.peersChanged()
+		}
+	}
 	return t, nil
+}
+
+func (h *hub) get(id string) *memNode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.nodes[id]
+}
+
+// subscriptions counts the topics n is in, and how many times it joined
+// one.
+func (n *memNode) subscriptions() (now, joins int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ts := range n.topics {
+		now += len(ts)
+	}
+	return now, n.joins
 }
 
 type memTopic struct {
@@ -213,12 +283,19 @@ type memTopic struct {
 	mu       sync.Mutex
 	watchers []func()
 	rejected map[string]int // by reason, as a transport counts them
+	ignored  map[string]int // dropped without blame (vocab.Ignore), by reason
 }
 
 func (t *memTopic) rejectedByReason() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return maps.Clone(t.rejected)
+}
+
+func (t *memTopic) ignoredByReason() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.ignored)
 }
 
 func (t *memTopic) WatchPeers(f func()) error {
@@ -281,10 +358,14 @@ func (t *memTopic) deliver(from string, data []byte) {
 	v, err := t.validate(from, data)
 	if err != nil {
 		t.mu.Lock()
-		if t.rejected == nil {
-			t.rejected = map[string]int{}
+		count := &t.rejected
+		if vocab.Ignored(err) {
+			count = &t.ignored
 		}
-		t.rejected[vocab.Reason(err)]++
+		if *count == nil {
+			*count = map[string]int{}
+		}
+		(*count)[vocab.Reason(err)]++
 		t.mu.Unlock()
 		return
 	}
@@ -300,16 +381,38 @@ func (t *memTopic) Next(ctx context.Context) (Message, error) {
 	}
 }
 
+// Peers lists the connected peers subscribed to the topic.
 func (t *memTopic) Peers() []string {
 	var out []string
 	for _, p := range t.n.Peers() {
-		out = append(out, p.ID)
+		if o := t.n.h.get(p.ID); o != nil && slices.Contains(o.joinedTopics(), t.name) {
+			out = append(out, p.ID)
+		}
 	}
 	return out
 }
 
+// Close leaves the topic: the node's peers see it go.
 func (t *memTopic) Close() error {
-	t.closed.Store(true)
+	if t.closed.Swap(true) {
+		return nil
+	}
+	n := t.n
+	n.mu.Lock()
+	n.topics[t.name] = slices.DeleteFunc(n.topics[t.name], func(o *memTopic) bool { return o == t })
+	if len(n.topics[t.name]) == 0 {
+		delete(n.topics, t.name)
+	}
+	peers := make([]string, 0, len(n.peers))
+	for p := range n.peers {
+		peers = append(peers, p)
+	}
+	n.mu.Unlock()
+	for _, p := range peers {
+		if o := n.h.get(p); o != nil {
+			o.peersChanged()
+		}
+	}
 	return nil
 }
 

@@ -292,7 +292,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	topic := da.topicName("doc")
+	topic := da.topicName()
 	keyOf := func(n string) ed25519.PrivateKey {
 		seed := sha256.Sum256([]byte("memnet device " + n))
 		return ed25519.NewKeyFromSeed(seed[:])
@@ -346,7 +346,7 @@ func TestHostileGossipIsRejectedAndCounted(t *testing.T) {
 		vocab.ReasonSignature:      seal(envelope(id, agentOf("w"), keyOf("mallory"), keys, "m").Raw),       // w's agent, mallory's signature
 		vocab.ReasonHeaderMismatch: seal(pairOf(t, forgedPayload)),                                          // payload not the header's
 		vocab.ReasonWrongDocument:  seal(envelope(otherDoc, agentOf("w"), keyOf("w"), keys, "m").Raw),
-		vocab.ReasonVersion:        seal([]byte{0x81, 0x09}), // a kind this build does not know
+		vocab.ReasonVersion:        seal([]byte{0x81, 0x06}), // a kind this build does not know
 	}
 	// A reader's transaction, and one whose payload does not open, are
 	// refused for reasons counted above (capability, decrypt).

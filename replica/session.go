@@ -5,6 +5,7 @@ import (
 	"maps"
 	"sync"
 
+	"weft/member"
 	"weft/vocab"
 	"weft/wire"
 )
@@ -169,10 +170,10 @@ func (s *Session) onTxns(ctx context.Context, raw [][]byte) error {
 // message as the tab sent it) and peers (the presence record inside it).
 func (s *Session) presence(ctx context.Context, msg, record []byte) error {
 	d := s.d
-	if t := d.presenceTopic; t != nil && d.mem != nil {
-		sealed, err := d.mem.sealPresence(d.presenceTopicName(), record)
+	if t := d.topic(); t != nil && d.mem != nil {
+		sealed, err := d.mem.sealPresence(d.topicName(), record)
 		if err == nil {
-			err = t.Publish(ctx, sealed)
+			err = t.Publish(ctx, member.PresenceMsg(sealed))
 		}
 		if err != nil {
 			d.m.log.Debug("publishing presence", "doc", d.id, "err", err)

@@ -113,6 +113,7 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 			hl.commit(e)
 			r.records = append(r.records, store.TxnRecord{Header: e.Header.Header, Payload: e.Raw})
 			r.sealed = append(r.sealed, e.Raw)
+			r.committed = append(r.committed, e)
 			if doc != nil && txn != nil {
 				r.txns = append(r.txns, txn)
 			}
@@ -171,6 +172,7 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 		hl.commit(e)
 		r.records = append(r.records, store.TxnRecord{Header: e.Header.Header, Payload: e.Raw})
 		r.sealed = append(r.sealed, e.Raw)
+		r.committed = append(r.committed, e)
 		r.txns = append(r.txns, t)
 	}
 	if in.src != fromAPI {

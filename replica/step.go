@@ -131,6 +131,9 @@ type ready struct {
 	// over its quota or a full room, other peers' dropped to make room,
 	// and waiting ones dropped as too old.
 	overQuota, evicted, expired int
+	// committed are the envelopes of the records (the topic's validator
+	// learns their headers once they are persisted).
+	committed []*member.Envelope
 }
 
 // stepConfig is what a step needs to know of the replica it runs in.

@@ -518,6 +518,7 @@ func (m *Manager) serveSync(peer string, raw Stream) {
 		m.log.Debug("refusing catch-up", "peer", peer, "doc", id, "err", err)
 		return
 	}
+	m.inUse(d)
 	hello, err := readMsg(s)
 	if err != nil || hello.Kind != wire.MsgHello || string(hello.Doc) != string(id[:]) {
 		if err != nil {
@@ -557,11 +558,13 @@ func (m *Manager) serveSync(peer string, raw Stream) {
 // byTopic returns the members-only document with topic ID t.
 func (m *Manager) byTopic(t [16]byte) *docState {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if id, ok := m.topics[t]; ok {
-		return m.docs[id]
+	id, ok := m.topics[t]
+	m.mu.Unlock()
+	if !ok {
+		return nil
 	}
-	return nil
+	d, _ := m.doc(id) // built here on a relay, the first time
+	return d
 }
 
 // exchange sends what the peer lacks and receives what we lack, at once.

@@ -3,10 +3,10 @@ package wire
 import "weft/vocab"
 
 // Durable is a relay's acknowledgement: the version of one document it has
-// made durable. Relays publish it on the document's durability topic after
-// each batch they persist; daemons trust it only from the relays they are
-// configured with (the gossip layer signs every message with its sender's
-// key).
+// made durable. Relays publish it on the document's topic (gossip message
+// kind 9: docs/members-only.md) after each batch they persist; daemons
+// trust it only from the relays they are configured with (the gossip layer
+// signs every message with its sender's key).
 //
 //	durable = [1, doc, version, seq]
 //

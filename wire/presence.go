@@ -14,8 +14,9 @@ import (
 //
 //	presence = [1, doc, agent, name, color, anchorAgent, anchorSeq, headAgent, headSeq, seq]
 //
-// Daemons publish this record on the document's presence topic. On the
-// tab's socket it travels inside a message of kind MsgPresence,
+// Daemons publish this record, sealed, on the document's topic (gossip
+// message kind 8: docs/members-only.md). On the tab's socket it travels
+// inside a message of kind MsgPresence,
 //
 //	presence message = [1, 6, presence]
 //
@@ -92,7 +93,7 @@ type presenceMsg struct {
 const maxPresenceMsgBytes = MaxPresenceBytes + 16
 
 // MarshalPresenceMsg wraps an encoded presence record (from
-// MarshalPresence, or as the presence topic carried it) into a socket
+// MarshalPresence, or as the document's topic carried it) into a socket
 // message of kind MsgPresence. It does not check the record.
 func MarshalPresenceMsg(record []byte) ([]byte, error) {
 	if len(record) == 0 || len(record) > MaxPresenceBytes {

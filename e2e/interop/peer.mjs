@@ -116,6 +116,12 @@ function openMember (data, out) {
     members.set(id, out.member)
     return
   }
+  if (g.kind === member.KIND_PRESENCE || g.kind === member.KIND_DURABLE) {
+    // A cursor (sealed for the readers) or a relay's acknowledgement: the
+    // same topic carries them; this peer reads their frame only.
+    out.bytes = (g.kind === member.KIND_PRESENCE ? g.sealed : g.ack).length
+    return
+  }
   const h = member.parseHeader(g.header, doc)
   out.header = member.headerJSON(h)
   member.verifyHeader(h)

@@ -188,7 +188,7 @@ func (h *helper) crafted(where, name string) ([]byte, error) {
 		}
 		return e.Raw[:len(e.Raw)/2], nil
 	case "unknown-kind":
-		return mustMarshal([]any{uint64(9), []byte("from the future")}), nil
+		return mustMarshal([]any{uint64(6), []byte("from the future")}), nil // kinds are 2-5, 8 and 9
 	case "old-envelope":
 		// Envelope format 1, as a daemon before issue 10 sent it.
 		return mustMarshal([]any{uint64(1), h.doc[:], ag, uint64(0), uint64(1), []any{}, []byte("plain")}), nil

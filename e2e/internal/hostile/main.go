@@ -354,7 +354,8 @@ func (h *helper) publish(name string) (int, error) {
 		// A valid envelope in clear.
 		b, err = h.crafted("topic", "valid-unsealed")
 	case "other-topic":
-		// Sealed with the right key for the document's presence topic.
+		// Sealed with the right key for another topic name (the presence
+		// topic documents had before they had one topic).
 		var pt []byte
 		if pt, err = h.crafted("topic", "valid-moved"); err == nil {
 			b, err = h.route.Seal("weft/presence/"+member.TopicHex(h.doc), pt)

@@ -56,6 +56,10 @@ const PURPOSE_NAMES = ['', 'payload', 'title', 'presence', 'epoch', 'route']
 // Gossip message kinds (the first element of the route-sealed plaintext).
 export const KIND_TXN = 2
 export const KIND_MEMBER = 3
+export const KIND_PRESENCE = 8 // [8, sealed presence record]
+export const KIND_DURABLE = 9 // [9, a relay's durability acknowledgement]
+const MAX_PRESENCE_BYTES = 2 << 10
+const MAX_DURABLE_BYTES = 256 << 10
 
 const utf8 = new TextEncoder()
 const label = (purpose) => utf8.encode(`weft/member/v1/${purpose}\0`)
@@ -455,9 +459,9 @@ export function topicHash (doc) {
   return hex(hashOf(DOMAIN.topic, bstr(doc, 'document ID', 16)).slice(0, 16))
 }
 
+// topics names a document's one topic: every gossip kind travels on it.
 export function topics (doc) {
-  const t = topicHash(doc)
-  return { doc: `weft/doc/${t}`, presence: `weft/presence/${t}`, durable: `weft/durable/${t}` }
+  return { doc: `weft/doc/${topicHash(doc)}` }
 }
 
 // routeKey: HKDF-SHA256(secret = ID bytes, salt = ID bytes,
@@ -476,8 +480,9 @@ export function routeOpen (doc, topic, data) {
   return open(routeKey(doc), PURPOSE.route, s, utf8.encode(topic))
 }
 
-// decodeGossip decodes a route-opened gossip message:
-// {kind: 2, header, payload} or {kind: 3, chain} (raw bytes).
+// decodeGossip decodes a route-opened gossip message: {kind: 2, header,
+// payload}, {kind: 3, chain}, {kind: 8, sealed} or {kind: 9, ack} (raw
+// bytes; presence and acknowledgements are framed only).
 export function decodeGossip (plain) {
   const w = arr(decodeBounded(plain, MAX_SEALED_BYTES, 'gossip message'), 'gossip message')
   if (w[0] === KIND_TXN) {
@@ -487,6 +492,14 @@ export function decodeGossip (plain) {
   if (w[0] === KIND_MEMBER) {
     arr(w, 'member announcement', 2)
     return { kind: KIND_MEMBER, chain: bstr(w[1], 'announced chain') }
+  }
+  if (w[0] === KIND_PRESENCE || w[0] === KIND_DURABLE) {
+    const what = w[0] === KIND_PRESENCE ? 'presence message' : 'durability message'
+    const max = w[0] === KIND_PRESENCE ? MAX_PRESENCE_BYTES : MAX_DURABLE_BYTES
+    arr(w, what, 2)
+    const b = bstr(w[1], what)
+    if (b.length === 0 || b.length > max) fail(`${what} carrying ${b.length} bytes (1 to ${max})`)
+    return w[0] === KIND_PRESENCE ? { kind: KIND_PRESENCE, sealed: b } : { kind: KIND_DURABLE, ack: b }
   }
   fail(`gossip message of unknown kind ${String(w[0])}`)
 }

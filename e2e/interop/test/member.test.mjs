@@ -173,15 +173,22 @@ test('topics, the route key and route-sealed gossip (vectors from the spec)', ()
     if (g.kind === m.KIND_MEMBER) {
       assert.equal(hex(g.chain), V.writer.chain)
       assert.equal(hex(m.encodeMemberMessage(g.chain)), msg.plain)
+    } else if (g.kind === m.KIND_PRESENCE) {
+      assert.equal(hex(encode([m.KIND_PRESENCE, g.sealed])), msg.plain)
+    } else if (g.kind === m.KIND_DURABLE) {
+      assert.equal(hex(encode([m.KIND_DURABLE, g.ack])), msg.plain)
     } else {
       assert.ok(V.headers.some((hv) => hv.header === hex(g.header) && hv.payload === hex(g.payload)))
       assert.equal(hex(m.encodeTxnMessage(g.header, g.payload)), msg.plain)
     }
     // Another topic, another document: it does not open.
-    assert.throws(() => m.routeOpen(DOC, V.route.topics.presence, h(msg.sealed)), /does not open/)
+    assert.throws(() => m.routeOpen(DOC, msg.topic.replace('weft/doc/', 'weft/presence/'), h(msg.sealed)), /does not open/)
     assert.throws(() => m.routeOpen(new Uint8Array(16).fill(1), msg.topic, h(msg.sealed)), /does not open/)
   }
   assert.throws(() => m.decodeGossip(encode([4, new Uint8Array(1)])), /unknown kind/)
+  assert.throws(() => m.decodeGossip(encode([6, new Uint8Array(1)])), /unknown kind/)
+  assert.throws(() => m.decodeGossip(encode([8, new Uint8Array(0)])), /0 bytes/)
+  assert.throws(() => m.decodeGossip(encode([9, new Uint8Array((256 << 10) + 1)])), /carrying/)
   assert.throws(() => m.decodeGossip(encode([2, new Uint8Array(1)])), /3/)
 })
 
