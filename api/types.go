@@ -157,3 +157,32 @@ type ReplicaCounters struct {
 	SyncFailures   uint64            `json:"sync_failures"`   // catch-up exchanges that failed
 	Rejected       map[string]uint64 `json:"rejected"`        // input rejected (gossip, catch-up), by vocab.Reason* label
 }
+
+// BackupRequest asks the daemon for a backup of its whole store, taken
+// while it keeps running (POST /api/backups).
+type BackupRequest struct {
+	// To is where: an absolute directory (created if needed) or
+	// s3://BUCKET/PREFIX, with the daemon's own S3 settings.
+	To string `json:"to"`
+	// KeepLast and KeepDaily, when either is set, prune older backups in
+	// To afterwards as `weft backup create --keep-last/--keep-daily` do.
+	KeepLast  int `json:"keep_last,omitempty"`
+	KeepDaily int `json:"keep_daily,omitempty"`
+}
+
+// MaxBackupKeep bounds BackupRequest.KeepLast and KeepDaily.
+const MaxBackupKeep = 100_000
+
+// BackupInfo is the backup a BackupRequest wrote.
+type BackupInfo struct {
+	Name    string    `json:"name"` // the backup's name in To; its timestamp is its ID
+	To      string    `json:"to"`
+	Created time.Time `json:"created"` // the moment the store was read
+	Docs    int       `json:"documents"`
+	Entries uint64    `json:"entries"` // stored values copied
+	Bytes   uint64    `json:"bytes"`   // their keys' and values' bytes
+	// Pruned names the older backups deleted afterwards; PruneError says
+	// why pruning failed (the backup itself was written).
+	Pruned     []string `json:"pruned,omitempty"`
+	PruneError string   `json:"prune_error,omitempty"`
+}

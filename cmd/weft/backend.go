@@ -6,6 +6,7 @@ import (
 	"weft/api"
 	"weft/p2p"
 	"weft/replica"
+	"weft/store"
 	"weft/ui"
 )
 
@@ -14,7 +15,9 @@ import (
 // diagnostics and the multi-process tests).
 type daemonBackend struct {
 	*replica.Manager
-	node *p2p.Node
+	node    *p2p.Node
+	st      *store.Store
+	backups *backupSchedule
 }
 
 var (
@@ -42,4 +45,11 @@ func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 		GossipRejected: b.node.Rejected(),
 	}
 	return st, nil
+}
+
+// Backup writes a backup of the daemon's store while it runs (POST
+// /api/backups; `weft backup create` comes here when the daemon holds the
+// data directory).
+func (b daemonBackend) Backup(ctx context.Context, req api.BackupRequest) (api.BackupInfo, error) {
+	return b.backups.backupNow(ctx, b.st, req)
 }
