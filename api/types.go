@@ -110,6 +110,9 @@ type DocStatus struct {
 	// one (agent, seq): "agent@seq", the seq from which nothing of theirs
 	// counts. Non-empty means the document is degraded.
 	Forks []string `json:"forks,omitempty"`
+	// Fetch lists what `weft check --repair` recorded to fetch from peers
+	// and has not arrived yet (`"agent" seqs a..b`); catch-up fetches it.
+	Fetch []string `json:"fetch,omitempty"`
 }
 
 // PeerInfo describes a connected peer.

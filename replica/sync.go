@@ -401,6 +401,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, hello wir
 		return err
 	}
 	m.stats.add(&m.stats.syncRuns, 1)
+	m.resolveMissing(ctx, d.id) // repair.go
 	return nil
 }
 

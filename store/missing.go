@@ -1,8 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+
+	dsq "github.com/ipfs/go-datastore/query"
 )
 
 // The fetch list of a document (/docs/<id>/fetch) records spans that Check
@@ -39,6 +43,13 @@ func decodeFetch(raw []byte) ([]Span, error) {
 
 // ResolveMissing trims doc's fetch list to the parts not yet stored and
 // returns what is still missing. When nothing is, the list is removed.
+//
+// A seq counts as stored when a transaction record holds it. Under the
+// document's snapshot it also counts when the agent has no record there
+// at all: the document was compacted, and nothing under the snapshot is
+// to be had back. A document that keeps its records under its snapshot
+// (a members-only one: they are what catch-up serves) needs them back,
+// and Refill stores them.
 func (s *Store) ResolveMissing(ctx context.Context, doc DocID) ([]Span, error) {
 	s.excl.RLock()
 	defer s.excl.RUnlock()
@@ -48,19 +59,26 @@ func (s *Store) ResolveMissing(ctx context.Context, doc DocID) ([]Span, error) {
 	if err != nil || len(spans) == 0 {
 		return nil, err
 	}
-	v, err := s.Version(ctx, doc)
-	if err != nil {
+	var covers Version
+	if snap, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
+		covers = snap.Covers
+	} else if !isNotFound(err) {
 		return nil, err
 	}
+	stored := map[string][]Span{}
 	var left []Span
 	for _, sp := range spans {
-		if h := v[sp.Agent]; h > sp.Seq {
-			if h >= sp.End() {
-				continue
+		have, ok := stored[sp.Agent]
+		if !ok {
+			if have, err = s.storedSpans(ctx, doc, sp.Agent); err != nil {
+				return nil, err
 			}
-			sp = Span{Agent: sp.Agent, Seq: h, Len: sp.End() - h}
+			if c := covers[sp.Agent]; c > 0 && !slices.ContainsFunc(have, func(h Span) bool { return h.Seq < c }) {
+				have = append(have, Span{Agent: sp.Agent, Seq: 0, Len: c}) // compacted
+			}
+			stored[sp.Agent] = have
 		}
-		left = append(left, sp)
+		left = append(left, subtractSpans(sp, have)...)
 	}
 	op, err := fetchOp(doc, left)
 	if err != nil {
@@ -70,6 +88,149 @@ func (s *Store) ResolveMissing(ctx context.Context, doc DocID) ([]Span, error) {
 		return nil, err
 	}
 	return left, nil
+}
+
+// storedSpans returns the spans of agent's transaction records in doc
+// (those written; a batch not yet committed is not among them).
+func (s *Store) storedSpans(ctx context.Context, doc DocID, agent string) ([]Span, error) {
+	var out []Span
+	err := each(ctx, s.kv.d, dsq.Query{Prefix: txnPrefix(doc) + "/" + escapeAgent(agent) + "/"}, func(e dsq.Entry) error {
+		t, err := decodeTxnAt(e.Key, e.Value)
+		if err == nil && t.Agent == agent {
+			out = append(out, t.Span())
+		}
+		return nil // a damaged record holds nothing: Check quarantines it
+	})
+	return out, err
+}
+
+// subtractSpans returns the parts of sp that no span of have (same agent)
+// holds, in order.
+func subtractSpans(sp Span, have []Span) []Span {
+	hs := slices.Clone(have)
+	slices.SortFunc(hs, func(a, b Span) int { return cmp.Compare(a.Seq, b.Seq) })
+	var out []Span
+	at := sp.Seq
+	for _, h := range hs {
+		if h.End() <= at || h.Seq >= sp.End() {
+			continue
+		}
+		if h.Seq > at {
+			out = append(out, Span{Agent: sp.Agent, Seq: at, Len: h.Seq - at})
+		}
+		at = max(at, h.End())
+		if at >= sp.End() {
+			return out
+		}
+	}
+	if at < sp.End() {
+		out = append(out, Span{Agent: sp.Agent, Seq: at, Len: sp.End() - at})
+	}
+	return out
+}
+
+// Refill stores transactions that doc's fetch list names and that lie
+// under its snapshot, where Append cannot put them: the heads already
+// cover them, so Append skips them as stored. A document that keeps its
+// records under its snapshot needs them back (see ResolveMissing). A
+// transaction is written only when it lies inside the fetch list and the
+// snapshot and no record starts at its seq; the others are skipped. The
+// caller has verified them (they are opaque here). They are written at
+// once, listed at the end of the arrival log (under the snapshot the
+// log's order is free: readers start after the snapshot, and Check
+// places covered transactions on top of it), and the list is trimmed.
+// It returns how many were written.
+func (s *Store) Refill(ctx context.Context, doc DocID, txns ...TxnRecord) (int, error) {
+	spans, err := s.Missing(ctx, doc)
+	if err != nil || len(spans) == 0 {
+		return 0, err
+	}
+	var covers Version
+	if snap, err := readSnapshot(ctx, s.kv.d, doc); err == nil {
+		covers = snap.Covers
+	} else if !isNotFound(err) {
+		return 0, err
+	}
+	type fill struct {
+		t   *TxnRecord
+		val []byte
+	}
+	var fills []fill
+	for i := range txns {
+		t := &txns[i]
+		if err := t.validate(s.opts.MaxPayload); err != nil {
+			return 0, err
+		}
+		sp := t.Span()
+		if !covers.ContainsSpan(sp) || !slices.ContainsFunc(spans, func(m Span) bool { return m.Agent == sp.Agent && m.Seq <= sp.Seq && sp.End() <= m.End() }) {
+			continue
+		}
+		if _, err := get(ctx, s.kv.d, txnKey(doc, t.Agent, t.Seq)); err == nil {
+			continue
+		} else if !isNotFound(err) {
+			return 0, err
+		}
+		b, err := encodeTxn(t)
+		if err != nil {
+			return 0, err
+		}
+		fills = append(fills, fill{t, b})
+	}
+	if len(fills) == 0 {
+		return 0, nil
+	}
+	s.excl.RLock()
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		s.excl.RUnlock()
+		return 0, err
+	}
+	ack := newAck()
+	s.mu.Lock()
+	if err := s.waitThawedLocked(ctx, st); err != nil {
+		s.excl.RUnlock()
+		return 0, err
+	}
+	if err := s.writableLocked(); err != nil {
+		s.mu.Unlock()
+		s.excl.RUnlock()
+		return 0, err
+	}
+	g := &group{doc: doc, ack: ack}
+	startLog := st.nextLog
+	for _, f := range fills {
+		lb, err := encodeRecord(recLog, spanRec{Agent: f.t.Agent, Seq: f.t.Seq, Len: f.t.Len})
+		if err != nil {
+			st.nextLog = startLog
+			s.mu.Unlock()
+			s.excl.RUnlock()
+			return 0, err
+		}
+		g.ops = append(g.ops, kvOp{key: txnKey(doc, f.t.Agent, f.t.Seq), val: f.val}, kvOp{key: logKey(doc, st.epoch, st.nextLog), val: lb})
+		st.nextLog++
+		g.bytes += len(f.val) + len(lb)
+		g.txns++
+	}
+	le, err := logEndOpLocked(doc, st)
+	if err != nil {
+		st.nextLog = startLog
+		s.mu.Unlock()
+		s.excl.RUnlock()
+		return 0, err
+	}
+	g.ops = append(g.ops, le)
+	s.enqueueLocked(g, true)
+	s.mu.Unlock()
+	s.signal()
+	err = ack.Wait(ctx)
+	s.excl.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.ResolveMissing(ctx, doc); err != nil {
+		return len(fills), err
+	}
+	return len(fills), nil
 }
 
 func fetchOp(doc DocID, spans []Span) (kvOp, error) {
