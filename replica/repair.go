@@ -2,7 +2,10 @@ package replica
 
 import (
 	"context"
+	"maps"
+	"slices"
 
+	"weft/member"
 	"weft/store"
 )
 
@@ -14,8 +17,17 @@ import (
 // exchange is the fetch. What is left is to notice that it happened:
 // after every catch-up exchange, resolveMissing trims the list to what
 // is still not stored and removes it once nothing is (the store
-// compares the list with its heads: store.ResolveMissing). Until then
-// the document's status lists what is still to fetch.
+// counts the records it holds: store.ResolveMissing). Until then the
+// document's status lists what is still to fetch.
+//
+// A members-only document keeps every envelope under its checkpoint (they
+// are what catch-up serves), so a record lost there must come back too,
+// though the heads, and so the version, already cover it. For such spans
+// the hello asks again (askAgain: the version it announces starts at the
+// span), and the envelopes that come back are stored beside the others
+// (refill) before step drops them as duplicates: each is the one lost —
+// signed by a member who may write it, and named as prev by the agent's
+// next stored header (or, for the agent's last, by the header log).
 
 // resolveMissing trims doc's fetch list after a catch-up exchange. A
 // document with no list costs one store read.
@@ -58,4 +70,82 @@ func spanList(spans []store.Span) []string {
 		out = append(out, sp.String())
 	}
 	return out
+}
+
+// askAgain returns the version a catch-up hello for doc announces: mine,
+// lowered to the start of each span of the fetch list that lies under it
+// (mine itself when there is none).
+func (m *Manager) askAgain(ctx context.Context, doc store.DocID, mine map[string]uint64) map[string]uint64 {
+	spans, err := m.opts.Store.Missing(ctx, doc)
+	if err != nil || len(spans) == 0 {
+		return mine
+	}
+	out := maps.Clone(mine)
+	for _, sp := range spans {
+		if n, ok := out[sp.Agent]; ok && sp.Seq < n {
+			out[sp.Agent] = sp.Seq
+		}
+	}
+	return out
+}
+
+// refill stores the envelopes of a catch-up message that d's fetch list
+// names under the version (store.Refill takes only those), once each is
+// shown to be the one lost. Nothing is done for a document with no list.
+func (m *Manager) refill(ctx context.Context, d *docState, raws [][]byte) {
+	if d.mem == nil {
+		return
+	}
+	spans, err := m.opts.Store.Missing(ctx, d.id)
+	if err != nil || len(spans) == 0 {
+		return
+	}
+	var recs []store.TxnRecord
+	for _, raw := range raws {
+		e, err := member.ParseEnvelope(raw, d.id)
+		if err != nil {
+			continue // parseEnvs refuses it
+		}
+		sp := e.Header.Span()
+		if !slices.ContainsFunc(spans, func(m store.Span) bool { return m.Agent == sp.Agent && m.Seq <= sp.Seq && sp.End() <= m.End() }) {
+			continue
+		}
+		if d.mem.author(sp) != nil || e.Header.CheckPayload(e.Payload) != nil || e.Header.Verify() != nil || !m.namedAsPrev(ctx, d, e) {
+			m.log.Warn("a peer sent a transaction a repair asked for that is not the one lost", "doc", d.id, "span", sp.String())
+			continue
+		}
+		recs = append(recs, store.TxnRecord{Header: e.Header.Header, Payload: raw})
+	}
+	if len(recs) == 0 {
+		return
+	}
+	n, err := m.opts.Store.Refill(ctx, d.id, recs...)
+	if err != nil {
+		m.log.Warn("storing transactions a repair asked for", "doc", d.id, "err", err)
+		return
+	}
+	if n > 0 {
+		m.log.Info("stored transactions a repair asked for", "doc", d.id, "txns", n)
+	}
+}
+
+// namedAsPrev reports whether e is the header its agent's next stored
+// transaction names as prev or, when it is the agent's last, the one the
+// header log holds as the agent's head.
+func (m *Manager) namedAsPrev(ctx context.Context, d *docState, e *member.Envelope) bool {
+	sp := e.Header.Span()
+	next, err := m.opts.Store.Txn(ctx, d.id, sp.Agent, sp.End())
+	if err == nil {
+		ne, err := member.ParseEnvelope(next.Payload, d.id)
+		return err == nil && ne.Header.Prev == e.Hash
+	}
+	ok := false
+	_ = d.do(ctx, func(dr *driver) error {
+		if err := dr.ensure(ctx); err != nil {
+			return err
+		}
+		ok = dr.hl.version[sp.Agent] == sp.End() && dr.hl.heads[sp.Agent] == e.Hash
+		return nil
+	})
+	return ok
 }

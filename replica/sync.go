@@ -154,6 +154,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		_ = s.Reset()
 		return err
 	}
+	mine = m.askAgain(ctx, doc, mine) // repair.go
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
 		_ = s.Reset()
 		return err
@@ -334,6 +335,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
+	mine = m.askAgain(ctx, id, mine) // repair.go
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
 		return
 	}
@@ -490,6 +492,7 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			m.countReject(err)
 			return n, err
 		}
+		m.refill(ctx, d, msg.Envs) // repair.go
 		envs, err := m.parseEnvs(d, msg.Envs)
 		if err != nil {
 			m.stats.reject(vocab.Reason(err))

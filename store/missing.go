@@ -55,6 +55,12 @@ func (s *Store) ResolveMissing(ctx context.Context, doc DocID) ([]Span, error) {
 	defer s.excl.RUnlock()
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
+	return s.resolveMissingLocked(ctx, doc)
+}
+
+// resolveMissingLocked is ResolveMissing with s.excl read-held and
+// s.metaMu held.
+func (s *Store) resolveMissingLocked(ctx context.Context, doc DocID) ([]Span, error) {
 	spans, err := s.Missing(ctx, doc)
 	if err != nil || len(spans) == 0 {
 		return nil, err
@@ -139,8 +145,13 @@ func subtractSpans(sp Span, have []Span) []Span {
 // once, listed at the end of the arrival log (under the snapshot the
 // log's order is free: readers start after the snapshot, and Check
 // places covered transactions on top of it), and the list is trimmed.
-// It returns how many were written.
+// It returns how many were written. Calls are serialised (two catch-up
+// exchanges may bring the same transaction at once).
 func (s *Store) Refill(ctx context.Context, doc DocID, txns ...TxnRecord) (int, error) {
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
 	spans, err := s.Missing(ctx, doc)
 	if err != nil || len(spans) == 0 {
 		return 0, err
@@ -179,21 +190,17 @@ func (s *Store) Refill(ctx context.Context, doc DocID, txns ...TxnRecord) (int, 
 	if len(fills) == 0 {
 		return 0, nil
 	}
-	s.excl.RLock()
 	st, err := s.state(ctx, doc)
 	if err != nil {
-		s.excl.RUnlock()
 		return 0, err
 	}
 	ack := newAck()
 	s.mu.Lock()
 	if err := s.waitThawedLocked(ctx, st); err != nil {
-		s.excl.RUnlock()
 		return 0, err
 	}
 	if err := s.writableLocked(); err != nil {
 		s.mu.Unlock()
-		s.excl.RUnlock()
 		return 0, err
 	}
 	g := &group{doc: doc, ack: ack}
@@ -203,7 +210,6 @@ func (s *Store) Refill(ctx context.Context, doc DocID, txns ...TxnRecord) (int, 
 		if err != nil {
 			st.nextLog = startLog
 			s.mu.Unlock()
-			s.excl.RUnlock()
 			return 0, err
 		}
 		g.ops = append(g.ops, kvOp{key: txnKey(doc, f.t.Agent, f.t.Seq), val: f.val}, kvOp{key: logKey(doc, st.epoch, st.nextLog), val: lb})
@@ -215,19 +221,16 @@ func (s *Store) Refill(ctx context.Context, doc DocID, txns ...TxnRecord) (int, 
 	if err != nil {
 		st.nextLog = startLog
 		s.mu.Unlock()
-		s.excl.RUnlock()
 		return 0, err
 	}
 	g.ops = append(g.ops, le)
 	s.enqueueLocked(g, true)
 	s.mu.Unlock()
 	s.signal()
-	err = ack.Wait(ctx)
-	s.excl.RUnlock()
-	if err != nil {
+	if err := ack.Wait(ctx); err != nil {
 		return 0, err
 	}
-	if _, err := s.ResolveMissing(ctx, doc); err != nil {
+	if _, err := s.resolveMissingLocked(ctx, doc); err != nil {
 		return len(fills), err
 	}
 	return len(fills), nil
