@@ -43,7 +43,8 @@ func corruptTxn(t testing.TB, dir, doc, agent string, seq uint64) {
 // --repair`, which quarantines what it cannot trust and records the spans
 // to fetch from peers; the daemon, started beside a healthy peer that has
 // the document, fetches them at its catch-up and clears the list; then
-// `weft check` passes and the texts agree.
+// `weft check` passes and the texts agree. Without a peer, its online
+// consistency check says what is left to fetch and why it cannot.
 func TestRepairFinishes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed(t)), 0))
 	c := newCluster(t, 2, "1s")
@@ -93,8 +94,17 @@ func TestRepairFinishes(t *testing.T) {
 		t.Fatalf("repair: exit %d (want 1: spans left to fetch)\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
-	// Beside the healthy peer, the repaired daemon fetches the spans.
+	// Alone, the repaired daemon's consistency check says what it cannot
+	// do and why.
+	b.stopClean(t)
 	c.start(a)
+	rep := waitHealth(t, "A's consistency check to name what it cannot fetch", a.readyz, false)
+	if ch := rep.Checks["consistency"]; ch.OK || !strings.Contains(ch.Error, "document "+id+": ") || !strings.Contains(ch.Error, agentB) || !strings.Contains(ch.Error, "none of its peers is connected") {
+		t.Fatalf("A's consistency check alone: %+v", rep.Checks)
+	}
+
+	// Beside the healthy peer, the repaired daemon fetches the spans.
+	c.start(b)
 	// Its log says how (a record under the checkpoint is stored back; one
 	// above the version comes by ordinary catch-up).
 	waitFor(t, 60*time.Second*slow, "A to fetch what the repair recorded", func() (bool, string) {

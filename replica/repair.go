@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -148,4 +149,42 @@ func (m *Manager) namedAsPrev(ctx context.Context, d *docState, e *member.Envelo
 		return nil
 	})
 	return ok
+}
+
+// FetchState is a document with spans a repair left to fetch, and the
+// peers asked for them.
+type FetchState struct {
+	Doc   string   `json:"doc"`
+	Spans []string `json:"spans"`
+	Asked []string `json:"asked,omitempty"` // peers a catch-up was started with
+}
+
+// askForMissing starts a catch-up, with every connected peer of its
+// topic, for each document with a fetch list, and reports them.
+func (m *Manager) askForMissing(ctx context.Context) ([]FetchState, error) {
+	m.mu.Lock()
+	docs := make([]*docState, 0, len(m.docs))
+	for _, d := range m.docs {
+		if d.mem != nil {
+			docs = append(docs, d)
+		}
+	}
+	m.mu.Unlock()
+	var out []FetchState
+	for _, d := range docs {
+		spans, err := m.opts.Store.Missing(ctx, d.id)
+		if err != nil {
+			return out, fmt.Errorf("document %s: reading what a repair left to fetch: %w", d.id, err)
+		}
+		if len(spans) == 0 {
+			continue
+		}
+		fs := FetchState{Doc: d.id.String(), Spans: spanList(spans)}
+		for _, p := range d.topicPeers() {
+			m.goSync(p, d.id)
+			fs.Asked = append(fs.Asked, p)
+		}
+		out = append(out, fs)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -259,4 +260,139 @@ func mergeSpans(spans []Span) []Span {
 		out = append(out, sp)
 	}
 	return out
+}
+
+// CoveredRepair is what RepairCovered did to one document.
+type CoveredRepair struct {
+	Checked     int    // records under the snapshot read
+	Quarantined int    // of them, damaged and moved to the quarantine
+	Fetch       []Span // recorded to fetch from peers
+}
+
+// RepairCovered is the part of Check's repair that is safe while a
+// replica runs the document: the transaction records under the snapshot
+// of a document that keeps them (a members-only one) are read by nobody
+// but catch-up serving them (loading starts after the snapshot), so a
+// damaged one is quarantined, the log entries naming it dropped, and its
+// span recorded to fetch from peers (which Refill puts back). At most max
+// records are read (0: all). Damage above the snapshot is not touched:
+// the replica's loaded state holds it; Check --repair with the replica
+// stopped rebuilds the log and heads there.
+func (s *Store) RepairCovered(ctx context.Context, doc DocID, codec Codec, max int) (CoveredRepair, error) {
+	var res CoveredRepair
+	s.excl.RLock()
+	defer s.excl.RUnlock()
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	snap, err := readSnapshot(ctx, s.kv.d, doc)
+	if isNotFound(err) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	covers := snap.Covers
+	type rec struct {
+		key, agent string
+		seq        uint64
+		span       Span
+		bad        string
+	}
+	var recs []rec
+	kept := false
+	errEnough := errors.New("enough")
+	err = each(ctx, s.kv.d, dsq.Query{Prefix: txnPrefix(doc)}, func(e dsq.Entry) error {
+		dk, err := parseDocKey(e.Key)
+		if err != nil || dk.kind != kindTxn || dk.n >= covers[dk.agent] {
+			return nil
+		}
+		if max > 0 && res.Checked >= max {
+			return errEnough
+		}
+		res.Checked++
+		r := rec{key: e.Key, agent: dk.agent, seq: dk.n}
+		t, err := decodeTxnAt(e.Key, e.Value)
+		if err == nil && codec != nil {
+			if cerr := codec.CheckTxn(t.Header, t.Payload); cerr != nil {
+				err = fmt.Errorf("payload disagrees with header of %s: %v", t.Span(), cerr)
+			}
+		}
+		if err != nil {
+			r.bad = err.Error()
+		} else {
+			r.span = t.Span()
+			kept = true
+		}
+		recs = append(recs, r)
+		return ctx.Err()
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return res, err
+	}
+	if !kept {
+		return res, nil // compacted: nothing is kept under the snapshot
+	}
+	var ops []kvOp
+	var fetch []Span
+	now := s.opts.Now().UnixNano()
+	for i, r := range recs {
+		if r.bad == "" {
+			continue
+		}
+		// It runs to the agent's next record, or to the snapshot's end.
+		end := covers[r.agent]
+		for _, o := range recs[i+1:] {
+			if o.agent == r.agent && o.seq > r.seq {
+				end = min(end, o.seq)
+				break
+			}
+		}
+		fetch = append(fetch, Span{Agent: r.agent, Seq: r.seq, Len: end - r.seq})
+		raw, err := get(ctx, s.kv.d, r.key)
+		if err != nil {
+			return res, err
+		}
+		q, err := encodeRecord(recQuarantine, quarRec{Key: r.key, Reason: r.bad, At: now, Value: raw})
+		if err != nil {
+			return res, err
+		}
+		ops = append(ops, kvOp{key: quarantineKey(now+int64(len(ops)), r.key), val: q}, kvOp{key: r.key, del: true})
+		res.Quarantined++
+	}
+	if len(fetch) == 0 {
+		return res, nil
+	}
+	// The log entries naming them go too: Refill lists them again.
+	st, err := s.state(ctx, doc)
+	if err != nil {
+		return res, err
+	}
+	if err := each(ctx, s.kv.d, dsq.Query{Prefix: epochPrefix(doc, s.epoch(st))}, func(e dsq.Entry) error {
+		var lr spanRec
+		if decodeRecord(recLog, e.Value, &lr) != nil {
+			return nil
+		}
+		for _, sp := range fetch {
+			if lr.Agent == sp.Agent && lr.Seq >= sp.Seq && lr.Seq < sp.End() {
+				ops = append(ops, kvOp{key: e.Key, del: true})
+			}
+		}
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	old, err := s.Missing(ctx, doc)
+	if err != nil {
+		return res, err
+	}
+	res.Fetch = mergeSpans(append(old, fetch...))
+	fop, err := fetchOp(doc, res.Fetch)
+	if err != nil {
+		return res, err
+	}
+	ops = append(ops, fop)
+	if err := s.submit(ctx, &group{ops: ops}, true); err != nil {
+		return res, err
+	}
+	return res, nil
 }

@@ -83,3 +83,65 @@ func TestSubtractSpans(t *testing.T) {
 		t.Fatalf("all stored: %v", got)
 	}
 }
+
+// RepairCovered, online: a damaged record under the snapshot of a document
+// that keeps its records is quarantined, its log entry dropped and its
+// span listed; Refill puts it back, listed once; Check passes throughout.
+// Damage above the snapshot is left alone, and a compacted document has
+// nothing under its snapshot to repair.
+func TestRepairCovered(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, t.TempDir())
+	defer s.Close()
+	id := mustCreate(t, s)
+	all := linear("a", 0, 6)
+	mustAppend(t, s, id, Immediate, all...)
+	snap, v := fakeSnapshot(t, all[:4])
+	if err := s.PutSnapshot(ctx, id, snap, v); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.RepairCovered(ctx, id, fakeCodec{}, 0); err != nil || res.Checked != 4 || res.Quarantined != 0 || len(res.Fetch) != 0 {
+		t.Fatalf("healthy: %+v %v", res, err)
+	}
+	corrupt(t, s, txnKey(id, "a", 1), []byte{0xff, 0x00})
+	corrupt(t, s, txnKey(id, "a", 5), []byte{0xff, 0x00}) // above the snapshot
+	res, err := s.RepairCovered(ctx, id, fakeCodec{}, 0)
+	if err != nil || res.Quarantined != 1 || len(res.Fetch) != 1 || res.Fetch[0] != (Span{Agent: "a", Seq: 1, Len: 1}) {
+		t.Fatalf("repair: %+v %v", res, err)
+	}
+	if m, _ := s.Missing(ctx, id); len(m) != 1 {
+		t.Fatalf("list %v", m)
+	}
+	if _, err := get(ctx, s.kv.d, txnKey(id, "a", 5)); err != nil {
+		t.Fatalf("the damage above the snapshot was touched: %v", err)
+	}
+	corrupt(t, s, txnKey(id, "a", 5), encodeTxnT(t, all[5])) // mend it: only the covered part is under test
+	if res, ps := check(t, s, false); res.Problems != 0 {
+		t.Fatalf("after the online repair: %v", ps)
+	}
+	if n, err := s.Refill(ctx, id, all[1]); err != nil || n != 1 {
+		t.Fatalf("refill: %d %v", n, err)
+	}
+	if res, ps := check(t, s, false); res.Problems != 0 {
+		t.Fatalf("after the refill: %v", ps)
+	}
+	if m, _ := s.Missing(ctx, id); len(m) != 0 {
+		t.Fatalf("list after the refill %v", m)
+	}
+
+	id2 := mustCreate(t, s)
+	mustAppend(t, s, id2, Immediate, all...)
+	compactTo(t, s, id2, all[:4])
+	if res, err := s.RepairCovered(ctx, id2, fakeCodec{}, 0); err != nil || res.Checked != 0 || res.Quarantined != 0 {
+		t.Fatalf("compacted: %+v %v", res, err)
+	}
+}
+
+func encodeTxnT(t *testing.T, r TxnRecord) []byte {
+	t.Helper()
+	b, err := encodeTxn(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
