@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"weft/api"
 	"weft/member"
 	"weft/store"
 )
@@ -187,4 +188,30 @@ func (m *Manager) askForMissing(ctx context.Context) ([]FetchState, error) {
 		out = append(out, fs)
 	}
 	return out, nil
+}
+
+// ownFetched refuses this device's own edits (from the API or a tab) to
+// a members-only document while its fetch list names seqs of one of this
+// device's agents past the version: a repair lowered that agent's
+// version, and a new edit would reuse seqs peers hold with other content
+// (a fork). Edits resume once catch-up has brought them back.
+func (dr *driver) ownFetched(ctx context.Context, src source) error {
+	d, m := dr.d, dr.d.m
+	if (src != fromAPI && src != fromTab) || d.mem == nil {
+		return nil
+	}
+	spans, err := m.opts.Store.Missing(ctx, d.id)
+	if err != nil || len(spans) == 0 {
+		return err
+	}
+	if err := dr.ensure(ctx); err != nil {
+		return err
+	}
+	pub := m.dev.Public()
+	for _, sp := range spans {
+		if sp.End() > dr.hl.version[sp.Agent] && member.OwnsAgent(pub, sp.Agent) {
+			return fmt.Errorf("%w: document %s waits for this device's own transactions (%s) from its peers after a repair; edits resume once catch-up brings them back", api.ErrClosed, d.id, sp)
+		}
+	}
+	return nil
 }
