@@ -18,6 +18,7 @@ type daemonBackend struct {
 	node    *p2p.Node
 	st      *store.Store
 	backups *backupSchedule
+	life    context.Context // the daemon's: ends at shutdown
 }
 
 var (
@@ -51,5 +52,10 @@ func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 // /api/backups; `weft backup create` comes here when the daemon holds the
 // data directory).
 func (b daemonBackend) Backup(ctx context.Context, req api.BackupRequest) (api.BackupInfo, error) {
+	// A backup in progress at shutdown stops (and its partial file is
+	// removed) before the store closes under it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.life, cancel)()
 	return b.backups.backupNow(ctx, b.st, req)
 }

@@ -135,7 +135,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	uo.NoFallback = cfg.apiExplicit
 	uo.Logger = log.With("part", "ui")
 	uo.Extra = obs.Routes(met, health) // /healthz, /readyz, /metrics behind the token
-	srv, err := ui.New(daemonBackend{Manager: mgr, node: node, st: pt.st, backups: backups}, uo)
+	srv, err := ui.New(daemonBackend{Manager: mgr, node: node, st: pt.st, backups: backups, life: ctx}, uo)
 	if err != nil {
 		return withCode(2, err)
 	}
