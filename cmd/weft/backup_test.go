@@ -219,3 +219,19 @@ func TestBackupThroughRunningDaemon(t *testing.T) {
 		t.Fatalf("on-demand backup %+v", info)
 	}
 }
+
+// A store held by a process that announces no API (a relay, a running
+// check) cannot be backed up from outside: one line says so and what a
+// relay does instead.
+func TestBackupCreateHeldWithoutDaemon(t *testing.T) {
+	dir, _ := makeStore(t)
+	s, err := store.Open(dir, store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, out, errs := runWeft(t, "backup", "create", "--data", dir, "--to", t.TempDir())
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "in use") || !strings.Contains(errs, "no daemon API") || !strings.Contains(errs, "--backup-to") {
+		t.Fatalf("held without a daemon: %d %q %q", code, out, errs)
+	}
+}
