@@ -102,6 +102,16 @@ func (m *Manager) refill(ctx context.Context, d *docState, raws [][]byte) {
 	if err != nil || len(spans) == 0 {
 		return
 	}
+	var have map[string]uint64 // spans past it come through step, as usual
+	if err := d.do(ctx, func(dr *driver) error {
+		if err := dr.ensure(ctx); err != nil {
+			return err
+		}
+		have = dr.hl.version.Clone()
+		return nil
+	}); err != nil {
+		return
+	}
 	var recs []store.TxnRecord
 	for _, raw := range raws {
 		e, err := member.ParseEnvelope(raw, d.id)
@@ -109,7 +119,7 @@ func (m *Manager) refill(ctx context.Context, d *docState, raws [][]byte) {
 			continue // parseEnvs refuses it
 		}
 		sp := e.Header.Span()
-		if !slices.ContainsFunc(spans, func(m store.Span) bool { return m.Agent == sp.Agent && m.Seq <= sp.Seq && sp.End() <= m.End() }) {
+		if sp.End() > have[sp.Agent] || !slices.ContainsFunc(spans, func(m store.Span) bool { return m.Agent == sp.Agent && m.Seq <= sp.Seq && sp.End() <= m.End() }) {
 			continue
 		}
 		if d.mem.author(sp) != nil || e.Header.CheckPayload(e.Payload) != nil || e.Header.Verify() != nil || !m.namedAsPrev(ctx, d, e) {
