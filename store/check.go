@@ -426,8 +426,14 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	// agent's head when it was the last. One under the snapshot is
 	// fetched too when the document keeps its records there (some placed
 	// transaction lies under it: a members-only document, whose records
-	// are what catch-up serves); a compacted document has none to lose.
-	keepsHistory := slices.ContainsFunc(order, func(i int) bool { return base.ContainsSpan(txns[i].hdr.Span()) })
+	// are what catch-up serves); a compacted document has none to lose,
+	// and what an interrupted compaction left under it is dropped.
+	dirty := false
+	if raw, err := get(ctx, r, logEndKey(doc)); err == nil {
+		var le logEndRec
+		dirty = decodeRecord(recLogEnd, raw, &le) == nil && le.Dirty
+	}
+	keepsHistory := !dirty && slices.ContainsFunc(order, func(i int) bool { return base.ContainsSpan(txns[i].hdr.Span()) })
 	for _, b := range bad {
 		dk, err := parseDocKey(b.key)
 		if err != nil || dk.kind != kindTxn {
