@@ -107,6 +107,7 @@ func TestRepairFinishes(t *testing.T) {
 
 	// Beside the healthy peer, the repaired daemon fetches the spans.
 	c.start(b)
+	started := time.Now()
 	// Its log says how (a record under the checkpoint is stored back; one
 	// above the version comes by ordinary catch-up).
 	waitFor(t, 60*time.Second*slow, "A to fetch what the repair recorded", func() (bool, string) {
@@ -115,6 +116,7 @@ func TestRepairFinishes(t *testing.T) {
 		said := err == nil && (strings.Contains(string(b), "fetched from peers every span a repair recorded") || strings.Contains(string(b), "stored transactions a repair asked for"))
 		return len(st.Fetch) == 0 && coversAll(st.Version, want) && said, fmt.Sprintf("to fetch %v, version %v, want %v, logged: %v", st.Fetch, st.Version, want, said)
 	})
+	t.Logf("the list was empty %s after the peer started", time.Since(started).Round(time.Millisecond))
 	if got := a.mustText(t, id); got != text {
 		t.Fatalf("A's text after the fetch: %q, want %q", got, text)
 	}
