@@ -110,6 +110,9 @@ type DocStatus struct {
 	// one (agent, seq): "agent@seq", the seq from which nothing of theirs
 	// counts. Non-empty means the document is degraded.
 	Forks []string `json:"forks,omitempty"`
+	// Fetch lists what `weft check --repair` recorded to fetch from peers
+	// and has not arrived yet (`"agent" seqs a..b`); catch-up fetches it.
+	Fetch []string `json:"fetch,omitempty"`
 }
 
 // PeerInfo describes a connected peer.
@@ -156,4 +159,33 @@ type ReplicaCounters struct {
 	SyncRuns       uint64            `json:"sync_runs"`       // catch-up exchanges completed
 	SyncFailures   uint64            `json:"sync_failures"`   // catch-up exchanges that failed
 	Rejected       map[string]uint64 `json:"rejected"`        // input rejected (gossip, catch-up), by vocab.Reason* label
+}
+
+// BackupRequest asks the daemon for a backup of its whole store, taken
+// while it keeps running (POST /api/backups).
+type BackupRequest struct {
+	// To is where: an absolute directory (created if needed) or
+	// s3://BUCKET/PREFIX, with the daemon's own S3 settings.
+	To string `json:"to"`
+	// KeepLast and KeepDaily, when either is set, prune older backups in
+	// To afterwards as `weft backup create --keep-last/--keep-daily` do.
+	KeepLast  int `json:"keep_last,omitempty"`
+	KeepDaily int `json:"keep_daily,omitempty"`
+}
+
+// MaxBackupKeep bounds BackupRequest.KeepLast and KeepDaily.
+const MaxBackupKeep = 100_000
+
+// BackupInfo is the backup a BackupRequest wrote.
+type BackupInfo struct {
+	Name    string    `json:"name"` // the backup's name in To; its timestamp is its ID
+	To      string    `json:"to"`
+	Created time.Time `json:"created"` // the moment the store was read
+	Docs    int       `json:"documents"`
+	Entries uint64    `json:"entries"` // stored values copied
+	Bytes   uint64    `json:"bytes"`   // their keys' and values' bytes
+	// Pruned names the older backups deleted afterwards; PruneError says
+	// why pruning failed (the backup itself was written).
+	Pruned     []string `json:"pruned,omitempty"`
+	PruneError string   `json:"prune_error,omitempty"`
 }

@@ -93,6 +93,17 @@
 // wait two minutes at most. Stream refusals call Transport.Penalize.
 // docs/design-notes.md ("Bounded work") says why each bound is what it is.
 //
+// # Repair
+//
+// What `weft check --repair` lists to fetch (store.Missing) comes by
+// ordinary catch-up, which then trims the list (repair.go): the hello asks
+// again for listed records under the version, and what comes back is
+// checked against the stored chain of headers and stored beside the rest
+// (store.Refill); until this device's own listed seqs are back, its own
+// edits are refused (they would reuse them: a fork). ConsistencyCheck
+// (health.go), a node's online check,
+// repairs what is safe while documents are in use and names what is not.
+//
 // It depends only on small interfaces it declares (Transport, Store), which
 // p2p and store satisfy; it never touches libp2p or badger types.
 package replica

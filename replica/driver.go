@@ -476,6 +476,9 @@ func (dr *driver) compact(ctx context.Context) error {
 // refusal of input, or a write that failed (the document then reloads).
 func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived time.Time) (ready, error) {
 	m := dr.d.m
+	if err := dr.ownFetched(ctx, in.src); err != nil { // repair.go
+		return ready{}, err
+	}
 	cfg := stepConfig{doc: dr.d.id, relay: dr.relay != nil, maxBytes: m.opts.HostMaxBytesPerDoc}
 	if in.at.IsZero() {
 		in.at = arrived

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/store"
 )
 
 // ReplicationSource is what ReplicationCheck reads; *Manager has it.
@@ -202,4 +203,78 @@ func versionCovers(acked, v map[string]uint64) bool {
 		}
 	}
 	return true
+}
+
+// ConsistencyCheck is a node's online consistency check. Each run
+// verifies one random document from disk (store.SpotCheck), repairs what
+// is safe to repair while the document is in use, and has the document's
+// peers asked for whatever a repair left to fetch:
+//
+//   - Damaged transaction records under a members-only document's
+//     checkpoint (read only to serve catch-up) are quarantined and listed
+//     to fetch (store.RepairCovered); catch-up brings them back.
+//   - Every document with a fetch list (left by such a repair or by
+//     `weft check --repair`) gets a catch-up with each connected peer of
+//     it now, not at the next anti-entropy round.
+//
+// What it cannot repair online it says, with why and what to do: damage in
+// the part of a document the replica has loaded (its log, heads or recent
+// transactions: rebuilding them under a running replica would contradict
+// its state), and spans to fetch when none of the document's peers is
+// connected. Run is safe for concurrent use.
+type ConsistencyCheck struct {
+	m    *Manager
+	st   *store.Store
+	spot *store.SpotCheck
+}
+
+// NewConsistencyCheck returns the online consistency check of m's store
+// st; seed picks the documents it verifies.
+func NewConsistencyCheck(m *Manager, st *store.Store, seed uint64) *ConsistencyCheck {
+	return &ConsistencyCheck{m: m, st: st, spot: store.NewSpotCheck(st, StoreCodec{}, seed)}
+}
+
+// ConsistencyResult is the details of a ConsistencyCheck run.
+type ConsistencyResult struct {
+	store.SpotResult
+	// Repaired is what the run repaired in the document it verified.
+	Repaired *store.CoveredRepair `json:"repaired,omitempty"`
+	// Fetching lists the documents whose peers were asked for what a
+	// repair left to fetch.
+	Fetching []FetchState `json:"fetching,omitempty"`
+}
+
+// Run verifies one document, repairs what it can and reports the rest.
+func (c *ConsistencyCheck) Run(ctx context.Context) (any, error) {
+	var res ConsistencyResult
+	sr, err := c.spot.Run(ctx)
+	res.SpotResult, _ = sr.(store.SpotResult)
+	if err != nil {
+		return res, fmt.Errorf("%w; this is not repaired while the daemon runs (its loaded copy of the document holds that history): stop it and run `weft check --repair`, and it fetches what is missing from its peers when it starts again", err)
+	}
+	var problems []string
+	if doc, perr := store.ParseDocID(res.Doc); perr == nil {
+		rep, err := c.st.RepairCovered(ctx, doc, StoreCodec{}, store.SpotMaxTxns)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("document %s: repairing the records under its checkpoint: %v", doc, err))
+		case rep.Quarantined > 0:
+			res.Repaired = &rep
+			c.m.log.Warn("quarantined damaged records under a document's checkpoint; fetching them from peers", "doc", doc, "records", rep.Quarantined, "fetch", spanList(rep.Fetch))
+		}
+	}
+	fetching, err := c.m.askForMissing(ctx)
+	res.Fetching = fetching
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	for _, f := range fetching {
+		if len(f.Asked) == 0 {
+			problems = append(problems, fmt.Sprintf("document %s: %s to fetch from peers (left by a repair), and none of its peers is connected", f.Doc, strings.Join(f.Spans, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		return res, errors.New(strings.Join(problems, "; "))
+	}
+	return res, nil
 }

@@ -105,6 +105,7 @@ type Store interface {
 	InstallSnapshot(ctx context.Context, doc store.DocID, payload []byte, covers store.Version) error
 	Missing(ctx context.Context, doc store.DocID) ([]store.Span, error)
 	ResolveMissing(ctx context.Context, doc store.DocID) ([]store.Span, error)
+	Refill(ctx context.Context, doc store.DocID, txns ...store.TxnRecord) (int, error)
 }
 
 var _ Store = (*store.Store)(nil)

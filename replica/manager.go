@@ -589,6 +589,7 @@ func (m *Manager) DocStatus(ctx context.Context, sid string) (api.DocStatus, err
 		}
 		return nil
 	})
+	st.Fetch = m.toFetch(ctx, d.id)
 	if st.Peers == nil {
 		st.Peers = []string{}
 	}

@@ -314,6 +314,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		_ = s.Reset()
 		return err
 	}
+	mine = m.askAgain(ctx, doc, mine) // repair.go
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: doc[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, doc))}); err != nil {
 		_ = s.Reset()
 		return err
@@ -534,6 +535,7 @@ func (m *Manager) serveSync(peer string, raw Stream) {
 		_ = writeMsg(s, wire.SyncMsg{Kind: wire.MsgFail, Doc: id[:], Reason: "document unavailable"})
 		return
 	}
+	mine = m.askAgain(ctx, id, mine) // repair.go
 	if err := writeMsg(s, wire.SyncMsg{Kind: wire.MsgHello, Doc: id[:], Version: mine, Heads: heads, Covers: covers, SealedTitle: ms.sealTitle(m.title(ctx, id))}); err != nil {
 		return
 	}
@@ -603,6 +605,7 @@ func (m *Manager) exchange(ctx context.Context, s Stream, d *docState, hello wir
 		return err
 	}
 	m.stats.add(&m.stats.syncRuns, 1)
+	m.resolveMissing(ctx, d.id) // repair.go
 	return nil
 }
 
@@ -792,6 +795,7 @@ func (m *Manager) receive(ctx context.Context, s Stream, d *docState) (int, erro
 			m.blame(s.Peer(), err)
 			return n, err
 		}
+		m.refill(ctx, d, msg.Envs) // repair.go
 		envs, err := m.parseEnvs(d, msg.Envs)
 		if err != nil {
 			m.blame(s.Peer(), err)

@@ -66,6 +66,7 @@ type BackupInfo struct {
 	Size    int64 // bytes in the sink (List only)
 	Entries uint64
 	Bytes   uint64
+	Docs    int // documents in the backup (Backup only)
 }
 
 // Progress reports how far a backup or restore got.
@@ -132,6 +133,9 @@ func (s *Store) backup(ctx context.Context, sink Sink, label string, progress fu
 		}
 		if err := each(ctx, r, dsq.Query{}, func(e dsq.Entry) error {
 			chunk = append(chunk, backupEntry{Key: e.Key, Value: e.Value})
+			if strings.HasPrefix(e.Key, docIndexPrefix+"/") {
+				info.Docs++
+			}
 			bw.entries++
 			bw.bytes += uint64(len(e.Key) + len(e.Value))
 			size += len(e.Key) + len(e.Value)

@@ -52,6 +52,9 @@ func TestBackupRestore(t *testing.T) {
 	if len(progress) == 0 || progress[len(progress)-1].Entries != info.Entries {
 		t.Fatalf("progress %v, info %+v", progress, info)
 	}
+	if info.Docs != 1 {
+		t.Fatalf("the backup counts %d documents; want 1", info.Docs)
+	}
 	s.Close()
 
 	list, err := ListBackups(ctx, sink)

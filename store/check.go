@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	ds "github.com/ipfs/go-datastore"
@@ -422,11 +423,31 @@ func (c *checker) checkDoc(ctx context.Context, doc DocID) error {
 	}
 	// A damaged record's key names its agent and first seq but not its
 	// length: it runs to the agent's next stored transaction, or to the
-	// agent's head when it was the last.
+	// agent's head when it was the last. One under the snapshot is
+	// fetched too when the document keeps its records there (some placed
+	// transaction lies under it: a members-only document, whose records
+	// are what catch-up serves); a compacted document has none to lose,
+	// and what an interrupted compaction left under it is dropped.
+	dirty := false
+	if raw, err := get(ctx, r, logEndKey(doc)); err == nil {
+		var le logEndRec
+		dirty = decodeRecord(recLogEnd, raw, &le) == nil && le.Dirty
+	}
+	keepsHistory := !dirty && slices.ContainsFunc(order, func(i int) bool { return base.ContainsSpan(txns[i].hdr.Span()) })
 	for _, b := range bad {
 		dk, err := parseDocKey(b.key)
-		if err != nil || dk.kind != kindTxn || dk.n < have[dk.agent] {
+		if err != nil || dk.kind != kindTxn {
 			continue
+		}
+		if dk.n < have[dk.agent] {
+			underSnap := dk.n < base[dk.agent] && keepsHistory
+			stored := slices.ContainsFunc(order, func(i int) bool {
+				h := &txns[i].hdr
+				return h.Agent == dk.agent && h.Seq <= dk.n && dk.n < h.Seq+h.Len
+			})
+			if !underSnap || stored {
+				continue
+			}
 		}
 		end := max(heads[dk.agent], dk.n+1)
 		for _, t := range txns {

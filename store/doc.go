@@ -79,7 +79,12 @@
 // Every value is CBOR (Core Deterministic Encoding): an envelope
 // [format version, kind, body, CRC-32C] whose body is the record. A value
 // whose checksum or encoding is wrong is reported with its key (ErrCorrupt);
-// Check --repair moves it to /quarantine and rebuilds what it can.
+// Check --repair moves it to /quarantine and rebuilds what it can, and
+// lists what only peers can give back (Missing): spans past what is
+// stored, and records lost under the snapshot of a document that keeps its
+// records there (a members-only one). ResolveMissing trims the list to
+// what no stored record holds yet; Refill stores a listed record under the
+// snapshot (Append cannot: the heads cover it).
 //
 // # Health
 //
@@ -88,7 +93,10 @@
 // one random document from its snapshot and at most SpotMaxTxns (20,000)
 // transactions after it, through the Codec, and compares the result with
 // the heads; it never writes, and retries (up to 3 times) when a compaction
-// replaces the snapshot under it.
+// replaces the snapshot under it. RepairCovered is the part of the repair
+// that is safe while a replica runs the document: damaged records under
+// the snapshot of a document that keeps them (read only to serve catch-up)
+// go to /quarantine and onto the fetch list; at most SpotMaxTxns per call.
 //
 // # Durability
 //

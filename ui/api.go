@@ -53,6 +53,7 @@ func (s *Server) routes() *http.ServeMux {
 	handle("POST /api/docs/{id}/upgrade", s.upgrade)
 	handle("GET /api/peers", s.peers)
 	handle("GET /api/status", s.status)
+	handle("POST /api/backups", s.backup)
 	return m
 }
 
@@ -620,6 +621,30 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/api/docs/"+info.ID)
+	writeJSON(w, s.log, http.StatusCreated, info)
+	return nil
+}
+
+// maxBackupTo bounds BackupRequest.To (a path or an s3:// URL).
+const maxBackupTo = 4096
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
+	var b api.BackupRequest
+	if err := s.readJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	switch {
+	case b.To == "":
+		return badRequest(`body needs "to": an absolute directory or s3://BUCKET/PREFIX`)
+	case len(b.To) > maxBackupTo || !utf8.ValidString(b.To) || strings.ContainsFunc(b.To, unicode.IsControl):
+		return badRequest(`"to" must be at most %d bytes of UTF-8 without control characters`, maxBackupTo)
+	case b.KeepLast < 0 || b.KeepDaily < 0 || b.KeepLast > api.MaxBackupKeep || b.KeepDaily > api.MaxBackupKeep:
+		return badRequest(`"keep_last" and "keep_daily" take 0 to %d`, api.MaxBackupKeep)
+	}
+	info, err := s.backend.Backup(r.Context(), b)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, s.log, http.StatusCreated, info)
 	return nil
 }

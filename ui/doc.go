@@ -36,6 +36,8 @@
 //	POST  /api/docs/{id}/upgrade                           → 201 DocInfo (a members-only copy)
 //	GET   /api/peers                                       → [PeerInfo]
 //	GET   /api/status                                      → NodeStatus
+//	POST  /api/backups          {"to","keep_last","keep_daily"} → 201 BackupInfo (the whole store,
+//	                                                         written while the daemon runs)
 //
 // Errors are {"error": message, "code": kind} (plus "applied" from the
 // edits route), with kinds and statuses:

@@ -45,6 +45,11 @@ type Backend interface {
 	// Upgrade makes a members-only copy of a legacy document (its text,
 	// not its history), with this device as admin.
 	Upgrade(ctx context.Context, id string) (api.DocInfo, error)
+	// Backup writes a consistent backup of the whole store to req.To
+	// while the daemon keeps running (req is checked for shape only:
+	// where To points is the backend's to judge, api.ErrBadInput if it
+	// cannot be one).
+	Backup(ctx context.Context, req api.BackupRequest) (api.BackupInfo, error)
 }
 
 // Server is the loopback HTTP server. It is an http.Handler (tests may

@@ -6,6 +6,7 @@ import (
 	"weft/api"
 	"weft/p2p"
 	"weft/replica"
+	"weft/store"
 	"weft/ui"
 )
 
@@ -14,7 +15,10 @@ import (
 // diagnostics and the multi-process tests).
 type daemonBackend struct {
 	*replica.Manager
-	node *p2p.Node
+	node    *p2p.Node
+	st      *store.Store
+	backups *backupSchedule
+	life    context.Context // the daemon's: ends at shutdown
 }
 
 var (
@@ -42,4 +46,16 @@ func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 		GossipRejected: b.node.Rejected(),
 	}
 	return st, nil
+}
+
+// Backup writes a backup of the daemon's store while it runs (POST
+// /api/backups; `weft backup create` comes here when the daemon holds the
+// data directory).
+func (b daemonBackend) Backup(ctx context.Context, req api.BackupRequest) (api.BackupInfo, error) {
+	// A backup in progress at shutdown stops (and its partial file is
+	// removed) before the store closes under it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.life, cancel)()
+	return b.backups.backupNow(ctx, b.st, req)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
+
+	"weft/store"
 )
 
 // Configuration of the long-running commands (daemon, relay). Sources,
@@ -42,10 +44,17 @@ type daemonConfig struct {
 	// or leave a version of an open document unacknowledged, before the
 	// replication health check fails (default 2m).
 	ReplicationLag duration `toml:"replication_lag" env:"WEFT_REPLICATION_LAG" flag:"replication-lag"`
+	// Scheduled backups, as the relay takes them (none by default; every
+	// hour once BackupTo is set; retention as store.DefaultRetention).
+	BackupTo    string   `toml:"backup_to" env:"WEFT_BACKUP_TO" flag:"backup-to"`
+	BackupEvery duration `toml:"backup_every" env:"WEFT_BACKUP_EVERY" flag:"backup-every"`
+	KeepLast    int      `toml:"keep_last" env:"WEFT_KEEP_LAST" flag:"keep-last"`
+	KeepDaily   int      `toml:"keep_daily" env:"WEFT_KEEP_DAILY" flag:"keep-daily"`
 
 	apiExplicit bool // the user chose the API address (no fallback port)
 	configFile  string
 	hooks       testHooks
+	backups     backupSchedule
 }
 
 const (
@@ -96,6 +105,12 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string) 
 	if cfg.ReplicationLag == 0 {
 		cfg.ReplicationLag = duration(defaultReplicationLag)
 	}
+	if _, set := src.from["keep_last"]; !set {
+		cfg.KeepLast = store.DefaultRetention().KeepLast
+	}
+	if _, set := src.from["keep_daily"]; !set {
+		cfg.KeepDaily = store.DefaultRetention().KeepDaily
+	}
 
 	if cfg.SyncInterval < duration(100*time.Millisecond) {
 		return cfg, fmt.Errorf("sync interval %s: at least 100ms", time.Duration(cfg.SyncInterval))
@@ -104,6 +119,10 @@ func loadDaemonConfig(c *cobra.Command, flags *daemonConfig, configPath string) 
 		return cfg, fmt.Errorf("replication lag %s: must be positive", time.Duration(cfg.ReplicationLag))
 	}
 	if err := checkLog(cfg.LogLevel, cfg.LogFormat); err != nil {
+		return cfg, err
+	}
+	cfg.backups = backupSchedule{to: cfg.BackupTo, every: time.Duration(cfg.BackupEvery), keepLast: cfg.KeepLast, keepDays: cfg.KeepDaily}
+	if err := cfg.backups.validate(); err != nil {
 		return cfg, err
 	}
 	if cfg.hooks, err = loadTestHooks(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"weft/store"
 )
 
 // parseDaemon resolves the daemon configuration for args without running it.
@@ -234,5 +236,58 @@ func TestDaemonConfigErrors(t *testing.T) {
 	t.Setenv("WEFT_REPLICATION_LAG", "soon")
 	if _, err := parseDaemon(t); err == nil || !strings.Contains(err.Error(), "WEFT_REPLICATION_LAG") {
 		t.Fatalf("bad duration: %v", err)
+	}
+}
+
+// The daemon takes the relay's backup settings, from the same keys, its
+// own variables (WEFT_BACKUP_TO, …) and the same flags; none by default.
+func TestDaemonBackupConfig(t *testing.T) {
+	dir := cleanEnv(t)
+	cfg, err := parseDaemon(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := store.DefaultRetention()
+	if cfg.backups.to != "" || cfg.backups.every != 0 || cfg.backups.keepLast != def.KeepLast || cfg.backups.keepDays != def.KeepDaily {
+		t.Fatalf("no backups by default, default retention: %+v", cfg.backups)
+	}
+	data := filepath.Join(dir, "weft")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	backups := filepath.Join(dir, "backups")
+	file := "backup_to = \"" + backups + "\"\nkeep_last = 3\n"
+	if err := os.WriteFile(filepath.Join(data, "config.toml"), []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = parseDaemon(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.backups; b.to != backups || b.every != time.Hour || b.keepLast != 3 || b.keepDays != def.KeepDaily {
+		t.Fatalf("from the file (every 1h once a destination is set): %+v", b)
+	}
+	t.Setenv("WEFT_BACKUP_EVERY", "2h")
+	t.Setenv("WEFT_KEEP_DAILY", "9")
+	cfg, err = parseDaemon(t, "--keep-last", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.backups; b.every != 2*time.Hour || b.keepLast != 0 || b.keepDays != 9 {
+		t.Fatalf("environment and flags over the file: %+v", b)
+	}
+	// A relative directory is taken from where the daemon starts.
+	t.Chdir(dir)
+	cfg, err = parseDaemon(t, "--backup-to", "rel")
+	if err != nil || cfg.backups.to != filepath.Join(dir, "rel") {
+		t.Fatalf("relative --backup-to: %q %v", cfg.backups.to, err)
+	}
+	if _, err := parseDaemon(t, "--backup-every", "10s"); err == nil || !strings.Contains(err.Error(), "at least a minute") {
+		t.Fatalf("too frequent: %v", err)
+	}
+	t.Setenv("WEFT_BACKUP_EVERY", "")
+	os.Remove(filepath.Join(data, "config.toml"))
+	if _, err := parseDaemon(t, "--backup-every", "1h"); err == nil || !strings.Contains(err.Error(), "needs --backup-to") {
+		t.Fatalf("backups without a destination: %v", err)
 	}
 }

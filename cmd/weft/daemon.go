@@ -17,6 +17,7 @@ import (
 	"weft/obs"
 	"weft/p2p"
 	"weft/replica"
+	"weft/store"
 	"weft/ui"
 )
 
@@ -36,7 +37,12 @@ daemons over libp2p.
 Configuration, later sources winning: <data>/config.toml (or --config) <
 environment (WEFT_DATA, WEFT_API, WEFT_LISTEN, WEFT_BOOTSTRAP, WEFT_RELAYS,
 WEFT_MDNS, WEFT_DHT, WEFT_LOG_LEVEL, WEFT_LOG_FORMAT, WEFT_SYNC_INTERVAL,
-WEFT_REPLICATION_LAG) < flags.`,
+WEFT_REPLICATION_LAG, WEFT_BACKUP_TO, WEFT_BACKUP_EVERY, WEFT_KEEP_LAST,
+WEFT_KEEP_DAILY) < flags.
+
+With --backup-to it takes a backup of the whole store every --backup-every
+(default 1h) while it runs, keeping --keep-last and --keep-daily of them,
+as the relay does; 'weft backup create' asks it for one at any time.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadDaemonConfig(c, flags, *configPath)
@@ -69,6 +75,10 @@ func daemonFlags(c *cobra.Command) (flags *daemonConfig, configPath *string) {
 	f.StringVar(&flags.LogFormat, "log-format", "", "text or json (default text)")
 	f.Var(&flags.SyncInterval, "sync-interval", "how often open documents run anti-entropy with their peers (default 30s)")
 	f.Var(&flags.ReplicationLag, "replication-lag", "how long a relay may be unreachable, or leave edits unacknowledged, before the daemon reports itself unhealthy (default 2m)")
+	f.StringVar(&flags.BackupTo, "backup-to", "", "take scheduled backups into a directory or s3://BUCKET/PREFIX (default: none)")
+	f.Var(&flags.BackupEvery, "backup-every", "take a backup this often (default 1h when --backup-to is set)")
+	f.IntVar(&flags.KeepLast, "keep-last", store.DefaultRetention().KeepLast, "keep this many newest scheduled backups")
+	f.IntVar(&flags.KeepDaily, "keep-daily", store.DefaultRetention().KeepDaily, "also keep the newest backup of each of this many last days")
 	return flags, configPath
 }
 
@@ -105,6 +115,15 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	if err != nil {
 		return err
 	}
+	backups := &cfg.backups
+	stopBackups, err := backups.start(ctx, pt.st, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackups()
+	if err := backups.addCheck(health); err != nil {
+		return err
+	}
 
 	token, err := installToken(dir)
 	if err != nil {
@@ -116,7 +135,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 	uo.NoFallback = cfg.apiExplicit
 	uo.Logger = log.With("part", "ui")
 	uo.Extra = obs.Routes(met, health) // /healthz, /readyz, /metrics behind the token
-	srv, err := ui.New(daemonBackend{mgr, node}, uo)
+	srv, err := ui.New(daemonBackend{Manager: mgr, node: node, st: pt.st, backups: backups, life: ctx}, uo)
 	if err != nil {
 		return withCode(2, err)
 	}

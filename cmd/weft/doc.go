@@ -5,7 +5,10 @@
 // main.go builds the whole command tree. The daemon and the relay read
 // their configuration through one layered loader (config.go: defaults <
 // TOML file < environment < flags, unknown keys refused) and start the same
-// parts (parts.go) with the health checks of their packages (observe.go).
+// parts (parts.go) with the health checks of their packages (observe.go)
+// and the same backup schedule (backup.go: --backup-to, --backup-every,
+// --keep-*). A daemon also takes a backup on request through its API,
+// which is how `weft backup create` backs up a store a daemon holds.
 // The adapters left (transport.go, backend.go, storeMetrics) exist because
 // Go has no covariant results: *p2p.Topic is not a replica.Topic, nor
 // *replica.Session a ui.Session, though each has the methods.

@@ -55,7 +55,7 @@ func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration
 		o    obs.CheckOptions
 	}{
 		{"storage", p.hooks.storageCheck(obs.Simple(p.st.Probe)), obs.CheckOptions{Timeout: 5 * time.Second, Every: time.Second}},
-		{"consistency", store.NewSpotCheck(p.st, replica.StoreCodec{}, uint64(time.Now().UnixNano())).Run, obs.CheckOptions{Timeout: 10 * time.Second, Every: time.Minute}},
+		{"consistency", replica.NewConsistencyCheck(mgr, p.st, uint64(time.Now().UnixNano())).Run, obs.CheckOptions{Timeout: 10 * time.Second, Every: time.Minute}},
 		{"replication", replica.NewReplicationCheck(mgr, relays, lag, time.Now).Run, obs.CheckOptions{Timeout: 5 * time.Second}},
 	}
 	for _, c := range checks {

@@ -12,64 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"weft/obs"
-	"weft/store"
 )
-
-// backupSchedule is the relay's backup settings; start runs a
-// store.Scheduler (one backup at a time, retention after each, status for
-// health checks).
-type backupSchedule struct {
-	to       string
-	every    time.Duration
-	keepLast int
-	keepDays int
-
-	sched *store.Scheduler
-}
-
-func (b *backupSchedule) validate() error {
-	switch {
-	case b.to == "" && b.every != 0:
-		return errors.New("--backup-every needs --backup-to")
-	case b.to != "" && b.every == 0:
-		b.every = time.Hour
-	case b.every < 0 || (b.to != "" && b.every < time.Minute):
-		return fmt.Errorf("--backup-every %s: at least a minute", b.every)
-	}
-	if b.keepLast < 0 || b.keepDays < 0 {
-		return errors.New("--keep-last and --keep-daily must not be negative")
-	}
-	return nil
-}
-
-// start runs scheduled backups until ctx ends; the returned func waits for
-// a backup in progress to stop.
-func (b *backupSchedule) start(ctx context.Context, st *store.Store, log *slog.Logger) (func(), error) {
-	if b.to == "" {
-		return func() {}, nil
-	}
-	sink, err := openSink(ctx, b.to)
-	if err != nil {
-		return nil, withCode(2, fmt.Errorf("--backup-to: %w", err))
-	}
-	so := store.DefaultSchedulerOptions()
-	so.Every = b.every
-	so.Retention = store.Retention{KeepLast: b.keepLast, KeepDaily: b.keepDays}
-	so.Logger = log.With("part", "backup")
-	sc, err := store.NewScheduler(st, sink, so)
-	if err != nil {
-		return nil, err
-	}
-	b.sched = sc
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := sc.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("backup scheduler stopped", "err", err)
-		}
-	}()
-	return func() { <-done }, nil
-}
 
 // serveRelayOps serves the relay's /metrics, /healthz and /readyz on
 // cfg.Metrics (loopback by default; no token: they are for the operator's
@@ -97,13 +40,8 @@ func serveRelayOps(ctx context.Context, cfg *relayConfig, pt *parts, backups *ba
 		met.HideDocs()
 		health.HideDocs()
 	}
-	if sc := backups.sched; sc != nil {
-		err := health.Add("backups", func(context.Context) (any, error) {
-			return sc.Status(), sc.Healthy()
-		}, obs.CheckOptions{Timeout: time.Second})
-		if err != nil {
-			return "", nil, err
-		}
+	if err := backups.addCheck(health); err != nil {
+		return "", nil, err
 	}
 	if addr == "" {
 		return "", func() {}, nil

@@ -47,6 +47,7 @@ type Fake struct {
 	editCalls []int
 	invites   map[string]*invite // by the invite string
 	hosts     map[string][]string
+	backups   []api.BackupRequest
 }
 
 type doc struct {
@@ -551,4 +552,31 @@ func (f *Fake) Upgrade(_ context.Context, id string) (api.DocInfo, error) {
 	d.text = slices.Clone(old.text)
 	d.version = uint64(len(d.text))
 	return d.status(), nil
+}
+
+// Backup implements ui.Backend: it remembers the request (Backups) and
+// reports a backup of its documents; a To that is neither an absolute
+// path nor s3:// is api.ErrBadInput, as the daemon answers.
+func (f *Fake) Backup(_ context.Context, req api.BackupRequest) (api.BackupInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return api.BackupInfo{}, f.err
+	}
+	if !strings.HasPrefix(req.To, "/") && !strings.HasPrefix(req.To, "s3://") {
+		return api.BackupInfo{}, fmt.Errorf("%w: backup to %q: want an absolute directory or s3://BUCKET/PREFIX", api.ErrBadInput, req.To)
+	}
+	f.backups = append(f.backups, req)
+	now := time.Now().UTC().Add(f.skew)
+	return api.BackupInfo{
+		Name: "weft-backup-" + now.Format("20060102T150405.000000000Z") + ".wbk", To: req.To, Created: now,
+		Docs: len(f.docs), Entries: uint64(1 + 2*len(f.docs)), Bytes: uint64(100 * (1 + len(f.docs))),
+	}, nil
+}
+
+// Backups returns the backup requests the Fake was given, in order.
+func (f *Fake) Backups() []api.BackupRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.backups)
 }
