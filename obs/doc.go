@@ -45,6 +45,8 @@
 //	weft_p2p_peers_connected              gauge
 //	weft_p2p_relay_reservations           gauge
 //	weft_p2p_gossip_rejected_total{reason}  counter; bounded like the replica's reasons
+//	weft_p2p_gossip_ignored_total{reason}   counter: dropped without blame (duplicates); bounded alike
+//	weft_p2p_peer_score                     histogram of the connected peers' GossipSub scores (no peer label)
 //
 // Besides these, the Go runtime's and the process's standard collectors
 // (go_*, process_*) unless Options.NoRuntime.

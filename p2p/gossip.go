@@ -187,10 +187,13 @@ type Topic struct {
 // from another peer passes, in order: GossipSub's signature check
 // (StrictSign), a size check (over MaxMessageBytes: rejected, reason
 // "oversized"), then validate(from, data) with the author's peer ID. A
-// non-nil error rejects the message — it is neither delivered nor forwarded —
+// non-nil error drops the message — it is neither delivered nor forwarded —
 // and is counted by its reason, vocab.Reason(err): err.Reason() when the
 // error (or one it wraps) implements interface{ Reason() string }, as every
-// vocab rejection does, else "invalid". The value validate
+// vocab rejection does, else "invalid". An error for which vocab.Ignored
+// holds (a duplicate) is counted in Ignored and blames nobody; any other
+// is counted in Rejected and lowers the score of the peer that delivered
+// the message and of its author (see doc.go, Peer scoring). The value validate
 // returns with a nil error travels with the message (GossipSub's
 // ValidatorData) and comes out of Next as Message.Value: the bytes are
 // decoded once per hop.
