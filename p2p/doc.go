@@ -71,12 +71,13 @@
 // to that size reaches the size check and is counted; a larger RPC is refused
 // by GossipSub's reader itself (the stream is reset; not counted).
 //
-// Subscriptions: GossipSub tracks which peers are in which topic only for
-// the topics joined here and those the function given to SetInterest
-// wants (a relay wants its hosted documents' topics and joins one when a
-// peer announces it: SetInterest's wanted callback). Announcements of
-// other topics cost one map lookup and one call of want each and are
-// forgotten; unsubscriptions always pass. No count drops an RPC whole: a
+// Subscriptions: once the caller has called SetInterest, GossipSub tracks
+// which peers are in which topic only for the topics joined here and those
+// the function given to SetInterest wants (a relay wants its hosted
+// documents' topics and joins one when a peer announces it: SetInterest's
+// wanted callback). Announcements of other topics cost one map lookup and
+// one call of want each and are forgotten; unsubscriptions always pass.
+// Before SetInterest every topic name of 1..256 bytes is tracked. No count drops an RPC whole: a
 // relay's first RPC lists every topic it is in, unsplit, so the bound on
 // subscription bytes is the RPC's (MaxMessageBytes + 64 KiB, GossipSub's
 // control-size limit raised to match; at about 45 bytes a topic, some
@@ -88,21 +89,27 @@
 // # Peer scoring
 //
 // GossipSub peer scoring is on, with no per-topic parameters (topics are
-// per document and come and go). A peer's score is its application score,
-// minus its refusal count: 1 for each gossip message rejected here (charged
-// to the peer that delivered it and, when another peer, to its author),
-// 1 for each Node.Penalize (the caller's stream refusals). Counts halve
-// every 5 minutes and are forgotten below 0.1; at most 4,096 peers are
-// counted (when full, the smallest count makes room). Plus GossipSub's
-// behaviour penalty: each GRAFT while backed off or IWANT left unanswered
-// adds 1, the excess over 10 counts squared, decaying 1% a second.
-// Thresholds: below -20 no gossip (IHAVE/IWANT) with the peer, below -40
-// our messages are not flood-published to it, below -80 it is graylisted
-// (its RPCs are dropped before any work but reading their subscriptions).
-// So a peer that sends only invalid messages is graylisted after 81 of
-// them (whether it wrote them or forwards them), and a graylisted one is heard again only as
-// its count decays: about one RPC per 5 seconds at the graylist
-// threshold, forgiven entirely after about 45 minutes. Duplicates are
+// per document and come and go). A peer's score is its application score
+// plus GossipSub's behaviour penalty. The application score is minus the
+// peer's refusal count beyond a grace of 20: the count grows by 1 for each
+// gossip message rejected here (charged to the peer that delivered it and,
+// when another peer, to its author) and 1 for each Node.Penalize (the
+// caller's stream refusals); it halves every 5 minutes and is forgotten
+// below 0.1; at most 4,096 peers are counted (when full, the smallest
+// count makes room). The grace is there because GossipSub grafts only
+// peers whose score is at least 0: without it one refusal would cut an
+// honest peer out of every mesh, such as a relay that forwarded a message
+// this node's view of the membership does not admit yet. The behaviour
+// penalty: each GRAFT while backed off or IWANT left unanswered adds 1,
+// the excess over 10 counts squared, decaying 1% a second. Thresholds:
+// below -20 no gossip (IHAVE/IWANT) with the peer, below -40 our messages
+// are not flood-published to it, below -80 it is graylisted (its RPCs are
+// dropped before any work but reading their subscriptions). So a peer that
+// sends only invalid messages is graylisted after 101 of them (whether it
+// wrote them or forwards them); a graylisted peer is heard again only as
+// its count decays, about one RPC per 4 seconds at the graylist threshold,
+// is above the gossip threshold after about 7 minutes and back at 0 after
+// about 12. Duplicates are
 // Ignore and never counted, so an honest peer stays at 0. Peer exchange is
 // never followed (AcceptPXThreshold 100: no score is positive; weft does not
 // turn PX on). IP colocation is not scored: the resource manager already

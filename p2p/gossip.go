@@ -72,7 +72,7 @@ type interest struct {
 
 // interestFilter makes GossipSub track peers' subscriptions only to the
 // topics this node joined (Join marks a name before subscribing) or wants
-// (SetInterest). An unsubscription always passes: for a topic nobody is
+// (SetInterest); until SetInterest is called, to every topic. An unsubscription always passes: for a topic nobody is
 // tracked in it costs GossipSub one map lookup, and it must never leave a
 // peer tracked in a topic we left. The work is a constant per announced
 // topic (one lock, one map lookup, one want call), so an RPC costs in
@@ -99,11 +99,13 @@ func (f *interestFilter) FilterIncomingSubscriptions(_ peer.ID, subs []*pb.RPC_S
 		if t == "" || len(t) > maxTopicLen {
 			continue
 		}
-		if n.isJoined(t) {
+		if in == nil || n.isJoined(t) {
+			// Before SetInterest every topic is tracked, as GossipSub
+			// does: the caller opts into the bound.
 			out = append(out, s)
 			continue
 		}
-		if in == nil || in.want == nil || !in.want(t) {
+		if in.want == nil || !in.want(t) {
 			continue
 		}
 		out = append(out, s)

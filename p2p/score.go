@@ -11,7 +11,8 @@ import (
 )
 
 // Peer scoring. GossipSub's score of a peer here is its application score
-// (P5: minus the refusals this node charged it, decaying) plus GossipSub's
+// (P5: minus the refusals this node charged it beyond the first 20,
+// decaying) plus GossipSub's
 // behaviour penalty (P7: GRAFT during backoff, IWANT promises broken). No
 // per-topic parameters: topics are per document, joined and left at run
 // time, and a refusal is counted the same wherever it happens. The numbers
@@ -23,11 +24,18 @@ const (
 	refusalCost = 1.0
 
 	// refusalHalfLife is how fast a count decays: it halves every 5
-	// minutes, so a peer graylisted at 80 is back above the graylist
-	// threshold within seconds (and then sent one more message for each
-	// second or so it took to decay), above the gossip threshold after
-	// 10 minutes, and forgotten after about 45 minutes.
+	// minutes, so a peer graylisted at 101 is back above the graylist
+	// threshold within seconds (and is then heard once per 4 s or so, as
+	// its count decays), above the gossip threshold after about 8 minutes,
+	// and forgotten after about 50 minutes.
 	refusalHalfLife = 5 * time.Minute
+
+	// refusalGrace is the part of a count that costs nothing: GossipSub
+	// grafts into its meshes only peers with a score of at least 0, so a
+	// single refusal would cut an honest peer off, such as a relay that
+	// forwarded a message another member's view of the membership did not
+	// yet admit. A peer's score is minus its count beyond 20.
+	refusalGrace = 20.0
 
 	// refusalForget drops a count that decayed below it.
 	refusalForget = 0.1
@@ -156,8 +164,9 @@ func (r *refusals) count(p peer.ID) float64 {
 	return v
 }
 
-// score is the application score GossipSub adds to a peer's score.
-func (r *refusals) score(p peer.ID) float64 { return -r.count(p) }
+// score is the application score GossipSub adds to a peer's score: minus
+// its count beyond refusalGrace.
+func (r *refusals) score(p peer.ID) float64 { return -max(0, r.count(p)-refusalGrace) }
 
 // setClock replaces the clock (tests).
 func (r *refusals) setClock(now func() time.Time) {
@@ -211,8 +220,11 @@ func (n *Node) Penalize(peerID, reason string) {
 // peers' subscriptions to; wanted(topic) is called when a peer announces a
 // wanted topic this node has not joined. Both run on GossipSub's event
 // loop, once per announced topic: they must be fast and must not block
-// (nor call back into this node). Until SetInterest is called, only joined
-// topics are tracked. nil functions mean "nothing more".
+// (nor call back into this node). Until SetInterest is called, every
+// topic is tracked (names of 1..256 bytes), as GossipSub does by itself;
+// a nil want means joined topics only. Interest applies to announcements
+// from then on: one dropped before is learnt again only from the peer's
+// GRAFT (see doc.go, Subscriptions).
 func (n *Node) SetInterest(want func(topic string) bool, wanted func(topic string)) {
 	n.interest.Store(&interest{want: want, wanted: wanted})
 }

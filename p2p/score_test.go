@@ -91,7 +91,8 @@ func TestGossipIgnoreIsNotBlame(t *testing.T) {
 }
 
 // A peer that sends only invalid messages is graylisted after a bounded
-// number (81 when it is both author and deliverer: a score below -80):
+// number (101 when it is both author and deliverer: 20 free, then a score
+// below -80):
 // every RPC from it is then dropped unread, so the validator sees no more.
 // Once its count has decayed it is heard again.
 func TestInvalidSenderIsGraylistedThenRecovers(t *testing.T) {
@@ -111,7 +112,7 @@ func TestInvalidSenderIsGraylistedThenRecovers(t *testing.T) {
 	})
 	waitTopicPeers(t, ta, b.ID())
 	aID := peerID(t, a.ID())
-	bound := int(-graylistThreshold/refusalCost) + 1
+	bound := int((refusalGrace-graylistThreshold)/refusalCost) + 1
 	// One at a time, each waited for, so that the count is exact.
 	for i := 1; i <= bound; i++ {
 		if err := ta.Publish(context.Background(), fmt.Appendf(nil, "bad:%d", i)); err != nil {
@@ -322,7 +323,7 @@ func TestSubscriptionsTrackedForInterestOnly(t *testing.T) {
 }
 
 // Unit check of the filter: over-long names are dropped, unsubscriptions
-// always pass, nothing is asked before SetInterest.
+// always pass, every valid name is tracked until SetInterest.
 func TestInterestFilter(t *testing.T) {
 	n := startNode(t, nil)
 	f := (*interestFilter)(n)
@@ -330,8 +331,13 @@ func TestInterestFilter(t *testing.T) {
 	sub := func(topic string, on *bool) *pb.RPC_SubOpts { return &pb.RPC_SubOpts{Subscribe: on, Topicid: &topic} }
 	long := strings.Repeat("x", maxTopicLen+1)
 	got, err := f.FilterIncomingSubscriptions("", []*pb.RPC_SubOpts{sub("a", &yes), sub("b", &no), sub(long, &yes), sub("", &yes)})
-	if err != nil || len(got) != 1 || got[0].GetTopicid() != "b" {
-		t.Fatalf("before SetInterest: %v, %v; want only the unsubscription from b", got, err)
+	if err != nil || len(got) != 2 || got[0].GetTopicid() != "a" || got[1].GetTopicid() != "b" {
+		t.Fatalf("before SetInterest: %v, %v; want a and b (every valid name)", got, err)
+	}
+	n.SetInterest(nil, nil)
+	got, _ = f.FilterIncomingSubscriptions("", []*pb.RPC_SubOpts{sub("a", &yes), sub("b", &no)})
+	if len(got) != 1 || got[0].GetTopicid() != "b" {
+		t.Fatalf("with a nil want: %v; want only the unsubscription from b", got)
 	}
 	n.SetInterest(func(string) bool { return true }, nil)
 	got, _ = f.FilterIncomingSubscriptions("", []*pb.RPC_SubOpts{sub("a", &yes), sub(long, &yes)})
@@ -508,5 +514,37 @@ func TestRelayFilter(t *testing.T) {
 	m, s := peerID(t, member.ID()), peerID(t, stranger.ID())
 	if !acl.AllowConnect(m, nil, m) || acl.AllowConnect(s, nil, m) || acl.AllowConnect(m, nil, s) {
 		t.Fatal("a relayed connection needs both ends allowed")
+	}
+}
+
+// With interest set, a peer that announced a topic before this node
+// joined it is learnt from its GRAFT: B joins after A, tracks A within a
+// heartbeat, and its messages reach A.
+func TestGraftImpliesSubscription(t *testing.T) {
+	a := startNode(t, nil)
+	const topic, barrier = "weft/doc/late", "weft/doc/late-barrier"
+	ta := join(t, a, topic, acceptAll)
+	join(t, a, barrier, acceptAll)
+	b := startNode(t, nil)
+	b.SetInterest(func(string) bool { return false }, nil)
+	tbar := join(t, b, barrier, acceptAll)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A's first RPC lists both topics: once B tracks A in the barrier,
+	// it has dropped A's announcement of topic.
+	waitTopicPeers(t, tbar, a.ID())
+	if got := b.ps.ListPeers(topic); len(got) != 0 {
+		t.Fatalf("B tracks %v in a topic it neither joined nor wants", got)
+	}
+	tb := join(t, b, topic, acceptAll)
+	waitTopicPeers(t, tb, a.ID())
+	if err := tb.Publish(context.Background(), []byte("late joiner")); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, ta, 15*time.Second); string(m.Data) != "late joiner" {
+		t.Fatalf("A got %q", m.Data)
 	}
 }
