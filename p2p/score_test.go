@@ -289,10 +289,11 @@ func TestSubscriptionsTrackedForInterestOnly(t *testing.T) {
 	}
 	t.Logf("flooder in %d topics after %v", total, time.Since(start))
 	connectHost(t, h, v)
-
+	start = time.Now()
 	waitFor(t, 60*time.Second, "V to track the flooder in its joined topic", func() bool {
 		return len(v.ps.ListPeers(joined)) == 1
 	})
+	t.Logf("V read the %d announcements in %v", total, time.Since(start))
 	if got := v.ps.ListPeers(wanted); len(got) != 1 || got[0] != h.ID() {
 		t.Fatalf("V tracks %v in the wanted topic, want the flooder", got)
 	}
