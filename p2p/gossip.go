@@ -72,12 +72,13 @@ type interest struct {
 
 // interestFilter makes GossipSub track peers' subscriptions only to the
 // topics this node joined (Join marks a name before subscribing) or wants
-// (SetInterest); until SetInterest is called, to every topic. An unsubscription always passes: for a topic nobody is
-// tracked in it costs GossipSub one map lookup, and it must never leave a
-// peer tracked in a topic we left. The work is a constant per announced
-// topic (one lock, one map lookup, one want call), so an RPC costs in
-// proportion to its size, which GossipSub's wire limit bounds; no count
-// drops an RPC whole (a relay's first RPC lists every topic it is in).
+// (SetInterest); until SetInterest is called, to every topic. An
+// unsubscription always passes: for a topic nobody is tracked in it costs
+// GossipSub one map lookup, and it must never leave a peer tracked in a
+// topic we left. The work is a constant per announced topic (one lock, one
+// map lookup, one want call), so an RPC costs in proportion to its size,
+// which GossipSub's wire limit bounds; no count drops an RPC whole (a
+// relay's first RPC lists every topic it is in).
 type interestFilter Node
 
 // CanSubscribe is asked by GossipSub when this node joins a topic; Join

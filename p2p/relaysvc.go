@@ -14,7 +14,10 @@ import (
 // relayed connection is for reaching a peer behind a NAT and punching a
 // hole to it (weft's live edits flow through GossipSub, which a relay
 // routes itself), so circuits stay short and small; reservations are
-// generous, since every daemon behind a NAT keeps one.
+// generous, since every member's daemon behind a NAT keeps one: 1,024 in
+// all (each an entry in a map and a refresh an hour), 16 per IP address (an
+// office behind one NAT), 64 per ASN. Only peers SetRelayFilter allows get
+// any (relayACL).
 func relayResources() relayv2.Resources {
 	r := relayv2.DefaultResources()
 	r.ReservationTTL = time.Hour
