@@ -77,14 +77,16 @@
 // documents' topics and joins one when a peer announces it: SetInterest's
 // wanted callback). Announcements of other topics cost one map lookup and
 // one call of want each and are forgotten; unsubscriptions always pass.
-// Before SetInterest every topic name of 1..256 bytes is tracked. No count drops an RPC whole: a
-// relay's first RPC lists every topic it is in, unsplit, so the bound on
-// subscription bytes is the RPC's (MaxMessageBytes + 64 KiB, GossipSub's
-// control-size limit raised to match; at about 45 bytes a topic, some
-// 90,000 topics fit). A peer that announced a topic before this node
-// joined or wanted it is learnt when it GRAFTs us in that topic (a GRAFT
-// implies the subscription); a peer whose mesh is already full does not
-// GRAFT, and is learnt only when it announces again.
+// Before SetInterest every topic name of 1..256 bytes is tracked. No count
+// drops an RPC whole: a relay's first RPC lists every topic it is in,
+// unsplit, so the bound on subscription bytes is the RPC's (MaxMessageBytes
+// plus 64 KiB, GossipSub's control-size limit raised to match). A name
+// "weft/doc/" and 32 hex digits takes 51 bytes in a hello, so some 83,000
+// such topics fit in the default bound; a peer in more (100,000: 5.1 MB) is
+// cut off by every receiver, which resets the stream. A peer that announced
+// a topic before this node joined or wanted it is learnt when it GRAFTs us
+// in that topic (a GRAFT implies the subscription); a peer whose mesh is
+// already full does not GRAFT, and is learnt only when it announces again.
 //
 // # Peer scoring
 //
