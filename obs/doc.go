@@ -45,6 +45,8 @@
 //	weft_p2p_peers_connected              gauge
 //	weft_p2p_relay_reservations           gauge
 //	weft_p2p_gossip_rejected_total{reason}  counter; bounded like the replica's reasons
+//	weft_p2p_gossip_ignored_total{reason}   counter: dropped without blame (duplicates); bounded alike
+//	weft_p2p_peer_score                     histogram of the connected peers' GossipSub scores (no peer label)
 //
 // A relay's hosting quotas (Metrics.SetQuotas), by limit: docs,
 // docs-per-member, bytes-per-doc, bytes-per-member, txns-per-doc,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -237,6 +238,23 @@ func TestSources(t *testing.T) {
 	expect(t, f, "weft_p2p_gossip_rejected_total", "reason=other", 4)
 	if n := len(f["weft_p2p_gossip_rejected_total"].GetMetric()); n != 3 {
 		t.Errorf("%d gossip rejection series, want 3", n)
+	}
+	// Ignored messages and peer scores: one histogram series, however many
+	// peers.
+	m.SetSources(Sources{
+		GossipIgnored:    func() map[string]uint64 { return map[string]uint64{"duplicate": 7} },
+		PeerScores:       func() []float64 { return []float64{-90, -5, 0, 0, 3} },
+		PeerScoreBuckets: []float64{-80, -10, 0, 10},
+	})
+	f = gather(t, m)
+	expect(t, f, "weft_p2p_gossip_ignored_total", "reason=duplicate", 7)
+	h := f["weft_p2p_peer_score"].GetMetric()[0].GetHistogram()
+	var cum []uint64
+	for _, b := range h.GetBucket() {
+		cum = append(cum, b.GetCumulativeCount())
+	}
+	if h.GetSampleCount() != 5 || h.GetSampleSum() != -92 || !slices.Equal(cum, []uint64{1, 1, 4, 5}) {
+		t.Errorf("peer score histogram: count %d sum %v buckets %v; want 5, -92, [1 1 4 5]", h.GetSampleCount(), h.GetSampleSum(), cum)
 	}
 }
 

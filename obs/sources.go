@@ -29,6 +29,14 @@ type Sources struct {
 	// gossip message refused, whether by size or by the replica's topic
 	// validator.
 	GossipRejected func() map[string]uint64
+	// GossipIgnored counts gossip messages dropped without blame (a
+	// duplicate), by reason (weft_p2p_gossip_ignored_total).
+	GossipIgnored func() map[string]uint64
+	// PeerScores are the connected peers' GossipSub scores, without their
+	// IDs (weft_p2p_peer_score, a histogram with the upper bounds
+	// PeerScoreBuckets: one series whatever the number of peers).
+	PeerScores       func() []float64
+	PeerScoreBuckets []float64
 	// ReplicaRejected counts what the replica refused itself since start
 	// (catch-up, tabs, transactions that do not fit the history), by reason
 	// (weft_replica_rejected_total). A refusal is counted in one of the
@@ -41,7 +49,8 @@ type sourceCollector struct {
 	m                             *Metrics
 	peers, reservations, received *prometheus.Desc
 	resident, forked              *prometheus.Desc
-	gossipRejected                reasonCounts
+	gossipRejected, gossipIgnored reasonCounts
+	peerScore                     *prometheus.Desc
 	replicaRejected               reasonCounts
 }
 
@@ -61,6 +70,8 @@ func newSourceCollector(m *Metrics, maxReasons int) *sourceCollector {
 		resident:        prometheus.NewDesc("weft_replica_docs_resident", "Documents whose crdt state is loaded now (the document cache).", nil, nil),
 		forked:          prometheus.NewDesc("weft_replica_forked_docs", "Documents in which a member was caught signing two histories (each is degraded; weft doc status lists the forks).", nil, nil),
 		gossipRejected:  reasonCounts{prometheus.NewDesc("weft_p2p_gossip_rejected_total", "Gossip messages from peers that were rejected, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
+		gossipIgnored:   reasonCounts{prometheus.NewDesc("weft_p2p_gossip_ignored_total", "Gossip messages from peers dropped without blame (duplicates), by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
+		peerScore:       prometheus.NewDesc("weft_p2p_peer_score", "GossipSub scores of the connected peers (below -20 no gossip, -40 no publishing, -80 graylisted).", nil, nil),
 		replicaRejected: reasonCounts{prometheus.NewDesc("weft_replica_rejected_total", "Input from catch-up and editor tabs that the replica refused, and transactions that did not fit the history, by reason.", []string{"reason"}, nil), newLabelSet(maxReasons)},
 	}
 }
@@ -72,6 +83,8 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.resident
 	ch <- c.forked
 	ch <- c.gossipRejected.desc
+	ch <- c.gossipIgnored.desc
+	ch <- c.peerScore
 	ch <- c.replicaRejected.desc
 }
 
@@ -101,6 +114,30 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.ReplicaRejected != nil {
 		c.replicaRejected.collect(ch, s.ReplicaRejected())
 	}
+	if s.GossipIgnored != nil {
+		c.gossipIgnored.collect(ch, s.GossipIgnored())
+	}
+	if s.PeerScores != nil {
+		ch <- scoreHistogram(c.peerScore, s.PeerScores(), s.PeerScoreBuckets)
+	}
+}
+
+// scoreHistogram makes a histogram of scores with the given upper bounds.
+func scoreHistogram(desc *prometheus.Desc, scores, bounds []float64) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
+	var sum float64
+	for _, b := range bounds {
+		buckets[b] = 0
+	}
+	for _, s := range scores {
+		sum += s
+		for _, b := range bounds {
+			if s <= b {
+				buckets[b]++
+			}
+		}
+	}
+	return prometheus.MustNewConstHistogram(desc, uint64(len(scores)), sum, buckets)
 }
 
 func (r reasonCounts) collect(ch chan<- prometheus.Metric, counts map[string]uint64) {

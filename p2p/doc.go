@@ -53,17 +53,72 @@
 // subscriber that keeps reading (tested). A queue that overflows drops
 // messages (GossipSub's behaviour; catch-up repairs).
 //
-// Validation of a message from another peer, in order: signature (GossipSub),
-// size (data over MaxMessageBytes: rejected, reason "oversized", without
-// calling the validator), then the caller's validate(from, data). A rejected
-// message is neither delivered nor forwarded, and is counted by reason
-// (vocab.Reason) in Node.Rejected. What validate returns for an accepted message travels with
+// Validation of a message from another peer, in order: the sender's score
+// (a graylisted peer's RPCs are dropped unread, see Peer scoring),
+// signature (GossipSub), size (data over MaxMessageBytes: rejected, reason
+// "oversized", without calling the validator), then the caller's
+// validate(from, data). An error for which vocab.Ignored holds (a
+// duplicate) is GossipSub's Ignore: the message is neither delivered nor
+// forwarded, nobody is blamed, and it is counted by reason in
+// Node.Ignored. Any other error is a rejection (GossipSub's Reject): not
+// delivered, not forwarded, counted by reason (vocab.Reason) in
+// Node.Rejected, and charged to the peer that delivered it and to its
+// author. What validate returns for an accepted message travels with
 // it (GossipSub's ValidatorData) to Topic.Next, so each hop decodes a
 // message once. Messages this node authored are never validated (Publish
 // sends what the caller made; GossipSub's own check of a local publication
 // skips the caller's validator) and never delivered by Next. GossipSub's wire limit is MaxMessageBytes + 64 KiB: data up
 // to that size reaches the size check and is counted; a larger RPC is refused
 // by GossipSub's reader itself (the stream is reset; not counted).
+//
+// Subscriptions: once the caller has called SetInterest, GossipSub tracks
+// which peers are in which topic only for the topics joined here and those
+// the function given to SetInterest wants (a relay wants its hosted
+// documents' topics and joins one when a peer announces it: SetInterest's
+// wanted callback). Announcements of other topics cost one map lookup and
+// one call of want each and are forgotten; unsubscriptions always pass.
+// Before SetInterest every topic name of 1..256 bytes is tracked. No count
+// drops an RPC whole: a relay's first RPC lists every topic it is in,
+// unsplit, so the bound on subscription bytes is the RPC's (MaxMessageBytes
+// plus 64 KiB, GossipSub's control-size limit raised to match). A name
+// "weft/doc/" and 32 hex digits takes 51 bytes in a hello, so some 83,000
+// such topics fit in the default bound; a peer in more (100,000: 5.1 MB) is
+// cut off by every receiver, which resets the stream. A peer that announced
+// a topic before this node joined or wanted it is learnt when it GRAFTs us
+// in that topic (a GRAFT implies the subscription); a peer whose mesh is
+// already full does not GRAFT, and is learnt only when it announces again.
+//
+// # Peer scoring
+//
+// GossipSub peer scoring is on, with no per-topic parameters (topics are
+// per document and come and go). A peer's score is its application score
+// plus GossipSub's behaviour penalty. The application score is minus the
+// peer's refusal count beyond a grace of 20: the count grows by 1 for each
+// gossip message rejected here (charged to the peer that delivered it and,
+// when another peer, to its author) and 1 for each Node.Penalize (the
+// caller's stream refusals); it halves every 5 minutes and is forgotten
+// below 0.1; at most 4,096 peers are counted (when full, the smallest
+// count makes room). The grace is there because GossipSub grafts only
+// peers whose score is at least 0: without it one refusal would cut an
+// honest peer out of every mesh, such as a relay that forwarded a message
+// this node's view of the membership does not admit yet. The behaviour
+// penalty: each GRAFT while backed off or IWANT left unanswered adds 1,
+// the excess over 10 counts squared, decaying 1% a second. Thresholds:
+// below -20 no gossip (IHAVE/IWANT) with the peer, below -40 our messages
+// are not flood-published to it, below -80 it is graylisted (its RPCs are
+// dropped before any work but reading their subscriptions). So a peer that
+// sends only invalid messages is graylisted after 101 of them (whether it
+// wrote them or forwards them); a graylisted peer is heard again only as
+// its count decays, about one RPC per 4 seconds at the graylist threshold,
+// is above the gossip threshold after about 7 minutes and back at 0 after
+// about 12. Duplicates are
+// Ignore and never counted, so an honest peer stays at 0. Peer exchange is
+// never followed (AcceptPXThreshold 100: no score is positive; weft does not
+// turn PX on). IP colocation is not scored: the resource manager already
+// allows at most 8 connections per IPv4 address or IPv6 /56 (loopback
+// unlimited), so a penalty would only hit an office behind one NAT or the
+// many daemons of a test on 127.0.0.1. Node.PeerScores gives the scores
+// (no peer IDs) for the weft_p2p_peer_score histogram, refreshed every 10 s.
 //
 // # Streams
 //
@@ -94,11 +149,27 @@
 // A relay serving many peers raises ResourceMemory/ResourceFDs and the
 // watermarks.
 //
+// Weft's own stream protocols (everything under "/weft/" handled or opened
+// through Handle and Open, such as /weft/sync/2.0.0; not the DHT's
+// /weft/kad/) have fixed stream limits per protocol: 64 inbound and 64
+// outbound at once in all, 8 each way per peer (the replica's catch-up
+// opens at most 8 at once, possibly all to one relay). A stream beyond them
+// is reset as it is negotiated, before the handler runs; memory stays
+// libp2p's per-protocol default.
+//
+// Circuit relay service (Options.RelayService): at most 1,024 reservations
+// (16 per IP address, 64 per ASN), each for an hour; 32 circuits, each for
+// 2 minutes and 1 MiB. Reservations and circuits are granted only to peers
+// the function given to SetRelayFilter allows (a circuit needs both ends
+// allowed); until it is called the relay refuses everyone.
+//
 // Bounds on input: topic names and protocol IDs at most 256 bytes, gossip
 // data and frames at most MaxMessageBytes (itself at most 64 MiB), identity
-// file at most 4 KiB, at most 64 distinct rejection reasons counted (more
-// count as "other"). Peers' subscription announcements for names over 256
-// bytes are ignored, and an RPC announcing more than 1024 is dropped.
+// file at most 4 KiB, at most 64 distinct rejection reasons and 64 ignore
+// reasons counted (more count as "other"), at most 4,096 peers' refusal
+// counts. Peers' subscription announcements are kept only for topics
+// joined or wanted, never for names over 256 bytes; an RPC, subscriptions
+// included, is at most MaxMessageBytes + 64 KiB.
 //
 // # Logging and shutdown
 //

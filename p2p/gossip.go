@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -35,7 +36,9 @@ func messageID(m *pb.Message) string {
 	return string(h[:])
 }
 
-func newPubSub(ctx context.Context, h host.Host, o *Options) (*pubsub.PubSub, error) {
+func newPubSub(ctx context.Context, h host.Host, n *Node) (*pubsub.PubSub, error) {
+	o := &n.opts
+	params, thresholds := scoreParams(n.refusals.score)
 	return pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(messageID),
@@ -44,30 +47,117 @@ func newPubSub(ctx context.Context, h host.Host, o *Options) (*pubsub.PubSub, er
 		// before the first heartbeat has built the mesh is not lost.
 		pubsub.WithFloodPublish(true),
 		pubsub.WithMaxMessageSize(o.MaxMessageBytes+gossipWireSlack),
+		// Subscriptions count as "control" bytes, which GossipSub bounds
+		// at 512 KiB per RPC by default and answers by resetting the
+		// stream: a relay's first RPC, listing every topic it is in (the
+		// hello is never split), would cut it off above about 11,000
+		// topics. The RPC's byte bound is the bound instead; the filter's
+		// work is a constant per announced topic.
+		pubsub.WithMaxControlMessageSize(o.MaxMessageBytes+gossipWireSlack),
 		pubsub.WithPeerOutboundQueueSize(o.GossipQueue),
 		pubsub.WithValidateQueueSize(o.GossipQueue),
-		pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(topicFilter{}, maxSubsPerRPC)),
+		pubsub.WithSubscriptionFilter((*interestFilter)(n)),
+		pubsub.WithAppSpecificRpcInspector((*interestFilter)(n).graftImpliesSubscription),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), scoreInspectEvery),
 		pubsub.WithLogger(o.Logger.With("component", "gossipsub")),
 	)
 }
 
-// maxSubsPerRPC bounds the subscription announcements GossipSub accepts in
-// one RPC from a peer; an RPC with more is dropped whole. A peer's first
-// RPC lists every topic it is in — three per document — so this must
-// exceed what a relay hosting many documents announces (the RPC's size
-// bound, MaxMessageBytes, limits it anyway).
-const maxSubsPerRPC = 1 << 16
+// interest is what SetInterest was given.
+type interest struct {
+	want   func(topic string) bool
+	wanted func(topic string)
+}
 
-// topicFilter makes GossipSub track only peers' subscriptions to topic names
-// of 1..maxTopicLen bytes, so a peer cannot make us store huge names.
-type topicFilter struct{}
+// interestFilter makes GossipSub track peers' subscriptions only to the
+// topics this node joined (Join marks a name before subscribing) or wants
+// (SetInterest); until SetInterest is called, to every topic. An
+// unsubscription always passes: for a topic nobody is tracked in it costs
+// GossipSub one map lookup, and it must never leave a peer tracked in a
+// topic we left. The work is a constant per announced topic (one lock, one
+// map lookup, one want call), so an RPC costs in proportion to its size,
+// which GossipSub's wire limit bounds; no count drops an RPC whole (a
+// relay's first RPC lists every topic it is in).
+type interestFilter Node
 
-func (topicFilter) CanSubscribe(topic string) bool {
+// CanSubscribe is asked by GossipSub when this node joins a topic; Join
+// has checked the name.
+func (f *interestFilter) CanSubscribe(topic string) bool {
 	return topic != "" && len(topic) <= maxTopicLen
 }
 
-func (f topicFilter) FilterIncomingSubscriptions(_ peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
-	return pubsub.FilterSubscriptions(subs, f.CanSubscribe), nil
+func (f *interestFilter) FilterIncomingSubscriptions(_ peer.ID, subs []*pb.RPC_SubOpts) ([]*pb.RPC_SubOpts, error) {
+	n := (*Node)(f)
+	in := n.interest.Load()
+	out := subs[:0:0]
+	for _, s := range subs {
+		t := s.GetTopicid()
+		if !s.GetSubscribe() {
+			out = append(out, s)
+			continue
+		}
+		if t == "" || len(t) > maxTopicLen {
+			continue
+		}
+		if in == nil || n.isJoined(t) {
+			// Before SetInterest every topic is tracked, as GossipSub
+			// does: the caller opts into the bound.
+			out = append(out, s)
+			continue
+		}
+		if in.want == nil || !in.want(t) {
+			continue
+		}
+		out = append(out, s)
+		if in.wanted != nil {
+			in.wanted(t)
+		}
+	}
+	return out, nil
+}
+
+// graftImpliesSubscription completes what the filter cannot know: a peer
+// that announced a topic before this node joined it (or wanted it) was not
+// tracked there, and a peer announces a subscription only once. A GRAFT
+// is sent only for a topic the sender is in, so a GRAFT for a joined topic
+// is taken as that peer's subscription too (added to the RPC before
+// GossipSub reads its subscriptions). A peer in the topic with a full mesh
+// does not GRAFT a newcomer; the newcomer then learns of it only if it
+// announces again (it reconnects, or leaves and rejoins).
+func (f *interestFilter) graftImpliesSubscription(_ peer.ID, rpc *pubsub.RPC) error {
+	ctl := rpc.GetControl()
+	if ctl == nil {
+		return nil
+	}
+	n := (*Node)(f)
+	for _, g := range ctl.GetGraft() {
+		if t := g.GetTopicID(); t != "" && n.isJoined(t) {
+			yes := true
+			rpc.Subscriptions = append(rpc.Subscriptions, &pb.RPC_SubOpts{Subscribe: &yes, Topicid: &t})
+		}
+	}
+	return nil
+}
+
+// isJoined reports whether topic is joined (or being joined) here. It takes
+// only joinMu, never held while calling GossipSub: the filter runs on
+// GossipSub's event loop, which Join waits on.
+func (n *Node) isJoined(topic string) bool {
+	n.joinMu.RLock()
+	defer n.joinMu.RUnlock()
+	_, ok := n.joined[topic]
+	return ok
+}
+
+func (n *Node) markJoined(topic string, on bool) {
+	n.joinMu.Lock()
+	defer n.joinMu.Unlock()
+	if on {
+		n.joined[topic] = struct{}{}
+	} else {
+		delete(n.joined, topic)
+	}
 }
 
 // Message is a gossip message received from another peer.
@@ -100,10 +190,13 @@ type Topic struct {
 // from another peer passes, in order: GossipSub's signature check
 // (StrictSign), a size check (over MaxMessageBytes: rejected, reason
 // "oversized"), then validate(from, data) with the author's peer ID. A
-// non-nil error rejects the message — it is neither delivered nor forwarded —
+// non-nil error drops the message — it is neither delivered nor forwarded —
 // and is counted by its reason, vocab.Reason(err): err.Reason() when the
 // error (or one it wraps) implements interface{ Reason() string }, as every
-// vocab rejection does, else "invalid". The value validate
+// vocab rejection does, else "invalid". An error for which vocab.Ignored
+// holds (a duplicate) is counted in Ignored and blames nobody; any other
+// is counted in Rejected and lowers the score of the peer that delivered
+// the message and of its author (see doc.go, Peer scoring). The value validate
 // returns with a nil error travels with the message (GossipSub's
 // ValidatorData) and comes out of Next as Message.Value: the bytes are
 // decoded once per hop.
@@ -134,13 +227,18 @@ func (n *Node) Join(topic string, validate func(from string, data []byte) (any, 
 	if err := n.ps.RegisterTopicValidator(topic, t.validator, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("p2p: register validator for %q: %w", topic, err)
 	}
+	// Peers' subscriptions to the topic are tracked from now on, before
+	// ours is announced and they answer with theirs.
+	n.markJoined(topic, true)
 	pt, err := n.ps.Join(topic)
 	if err != nil {
+		n.markJoined(topic, false)
 		_ = n.ps.UnregisterTopicValidator(topic)
 		return nil, fmt.Errorf("p2p: join %q: %w", topic, err)
 	}
 	sub, err := pt.Subscribe(pubsub.WithBufferSize(n.opts.GossipQueue))
 	if err != nil {
+		n.markJoined(topic, false)
 		_ = pt.Close()
 		_ = n.ps.UnregisterTopicValidator(topic)
 		return nil, fmt.Errorf("p2p: subscribe %q: %w", topic, err)
@@ -161,6 +259,7 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 	}
 	if len(m.Data) > t.n.opts.MaxMessageBytes {
 		t.n.reject(vocab.ReasonOversized)
+		t.n.charge(from, m.GetFrom())
 		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", vocab.ReasonOversized, "bytes", len(m.Data))
 		return pubsub.ValidationReject
 	}
@@ -169,6 +268,7 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 		// daemon down; the message is rejected and the bug logged loudly.
 		if r := recover(); r != nil {
 			t.n.reject(vocab.ReasonInvalid)
+			t.n.charge(from, m.GetFrom())
 			t.n.log.Error("gossip validator panicked", "topic", t.name, "from", m.GetFrom(), "panic", r)
 			res = pubsub.ValidationReject
 		}
@@ -176,7 +276,13 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 	v, err := t.valid(m.GetFrom().String(), m.Data)
 	if err != nil {
 		reason := vocab.Reason(err)
+		if vocab.Ignored(err) {
+			// Known already, or not ours to judge: dropped without blame.
+			t.n.ignore(reason)
+			return pubsub.ValidationIgnore
+		}
 		t.n.reject(reason)
+		t.n.charge(from, m.GetFrom())
 		t.n.log.Debug("gossip message rejected", "topic", t.name, "from", m.GetFrom(), "via", from, "reason", reason, "err", err)
 		return pubsub.ValidationReject
 	}
@@ -184,13 +290,36 @@ func (t *Topic) validator(_ context.Context, from peer.ID, m *pubsub.Message) (r
 	return pubsub.ValidationAccept
 }
 
-func (n *Node) reject(reason string) {
-	n.rejMu.Lock()
-	defer n.rejMu.Unlock()
-	if _, ok := n.rejected[reason]; !ok && len(n.rejected) >= maxReasons {
+// charge counts a rejected message against the peer that delivered it and
+// against its author, when another peer.
+func (n *Node) charge(via, author peer.ID) {
+	n.refusals.add(via, refusalCost)
+	if author != via && author != "" {
+		n.refusals.add(author, refusalCost)
+	}
+}
+
+func (n *Node) reject(reason string) { countReason(&n.rejMu, n.rejected, reason) }
+func (n *Node) ignore(reason string) { countReason(&n.rejMu, n.ignored, reason) }
+
+// countReason adds one to counts[reason]; at most maxReasons distinct
+// reasons are kept, later new ones count as vocab.ReasonOther.
+func countReason(mu *sync.Mutex, counts map[string]uint64, reason string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := counts[reason]; !ok && len(counts) >= maxReasons {
 		reason = vocab.ReasonOther
 	}
-	n.rejected[reason]++
+	counts[reason]++
+}
+
+// Ignored returns how many gossip messages from other peers were ignored
+// (dropped without blame: a duplicate, see vocab.Ignore), by reason, over
+// all topics since the node started. Bounded like Rejected.
+func (n *Node) Ignored() map[string]uint64 {
+	n.rejMu.Lock()
+	defer n.rejMu.Unlock()
+	return maps.Clone(n.ignored)
 }
 
 // Rejected returns how many gossip messages from other peers were rejected,
@@ -199,11 +328,7 @@ func (n *Node) reject(reason string) {
 func (n *Node) Rejected() map[string]uint64 {
 	n.rejMu.Lock()
 	defer n.rejMu.Unlock()
-	out := make(map[string]uint64, len(n.rejected))
-	for k, v := range n.rejected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(n.rejected)
 }
 
 // Publish sends data to the topic's peers. It does not run the topic's
@@ -335,6 +460,7 @@ func (t *Topic) Close() error {
 		t.n.mu.Lock()
 		if t.n.topics[t.name] == t {
 			delete(t.n.topics, t.name)
+			t.n.markJoined(t.name, false)
 		}
 		t.n.mu.Unlock()
 		if len(errs) > 0 {

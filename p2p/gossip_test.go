@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
-
 	"weft/vocab"
 )
 
@@ -483,29 +480,6 @@ func BenchmarkGossipLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-}
-
-// Peers' subscription announcements: over-long topic names are ignored, and
-// an RPC announcing too many subscriptions is refused.
-func TestSubscriptionFilter(t *testing.T) {
-	f := pubsub.WrapLimitSubscriptionFilter(topicFilter{}, maxSubsPerRPC)
-	sub := func(topic string) *pb.RPC_SubOpts {
-		yes := true
-		return &pb.RPC_SubOpts{Subscribe: &yes, Topicid: &topic}
-	}
-	got, err := f.FilterIncomingSubscriptions("", []*pb.RPC_SubOpts{
-		sub("weft/doc/ok"), sub(strings.Repeat("x", maxTopicLen+1)), sub(""),
-	})
-	if err != nil || len(got) != 1 || got[0].GetTopicid() != "weft/doc/ok" {
-		t.Fatalf("filtered to %v, %v; want only weft/doc/ok", got, err)
-	}
-	many := make([]*pb.RPC_SubOpts, maxSubsPerRPC+1)
-	for i := range many {
-		many[i] = sub(fmt.Sprintf("weft/doc/%d", i))
-	}
-	if _, err := f.FilterIncomingSubscriptions("", many); err == nil {
-		t.Fatalf("%d subscriptions in one RPC accepted", len(many))
-	}
 }
 
 // WatchPeers reports a peer joining and leaving the topic (so a daemon can

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -40,6 +41,7 @@ type Node struct {
 	cmgr  *connmgr.BasicConnMgr
 	boots []peer.AddrInfo
 	relay *relayCounter // the circuit relay service's counts
+	acl   *relayACL     // the circuit relay service's filter (SetRelayFilter)
 
 	ctx    context.Context // cancelled by Close; bounds every background goroutine
 	cancel context.CancelFunc
@@ -54,6 +56,15 @@ type Node struct {
 
 	rejMu    sync.Mutex
 	rejected map[string]uint64
+	ignored  map[string]uint64
+
+	refusals *refusals // the application score's counts
+	scoreMu  sync.Mutex
+	scores   []float64 // GossipSub's last report, sorted
+
+	joinMu   sync.RWMutex
+	joined   map[string]struct{}      // topics joined: their subscriptions are tracked
+	interest atomic.Pointer[interest] // SetInterest's
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,13 +143,13 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 			lopts = append(lopts, libp2p.EnableAutoRelayWithStaticRelays(p.bootstrap))
 		}
 	}
-	relayStats := &relayCounter{}
+	relayStats, acl := &relayCounter{}, &relayACL{}
 	if opts.RelayService {
 		// A relay is deployed on a public address; libp2p starts the relay
 		// service only once it believes it is publicly reachable, which
 		// AutoNAT may never confirm when the relay is the only server
 		// around. So the relay says it is.
-		lopts = append(lopts, libp2p.EnableRelayService(relayv2.WithResources(relayResources()), relayv2.WithMetricsTracer(relayStats)),
+		lopts = append(lopts, libp2p.EnableRelayService(relayv2.WithResources(relayResources()), relayv2.WithMetricsTracer(relayStats), relayv2.WithACL(acl)),
 			libp2p.EnableNATService(), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(lopts...)
@@ -152,6 +163,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		relay:    relayStats,
+		acl:      acl,
 		opts:     opts,
 		log:      opts.Logger,
 		host:     h,
@@ -163,6 +175,9 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		conns:    map[peer.ID]bool{},
 		bootKick: map[peer.ID]chan struct{}{},
 		rejected: map[string]uint64{},
+		ignored:  map[string]uint64{},
+		refusals: newRefusals(),
+		joined:   map[string]struct{}{},
 	}
 	fail := func(err error) (*Node, error) {
 		_ = n.Close()
@@ -178,7 +193,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 	n.wg.Add(1)
 	go n.eventLoop(sub)
 
-	n.ps, err = newPubSub(nctx, h, &opts)
+	n.ps, err = newPubSub(nctx, h, n)
 	if err != nil {
 		return fail(fmt.Errorf("p2p: start gossipsub: %w", err))
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"weft/obs"
+	"weft/p2p"
 	"weft/replica"
 	"weft/store"
 )
@@ -40,11 +41,14 @@ func (p *parts) startObs(ctx context.Context, relays []string, lag time.Duration
 			r, _ := node.RelayStats()
 			return r
 		},
-		GossipReceived:  func() uint64 { return mgr.Stats().GossipReceived },
-		GossipRejected:  node.Rejected,
-		ReplicaRejected: func() map[string]uint64 { return mgr.Stats().Rejected },
-		ResidentDocs:    mgr.Resident,
-		ForkedDocs:      mgr.Forked,
+		GossipReceived:   func() uint64 { return mgr.Stats().GossipReceived },
+		GossipRejected:   node.Rejected,
+		GossipIgnored:    node.Ignored,
+		PeerScores:       node.PeerScores,
+		PeerScoreBuckets: p2p.PeerScoreBuckets,
+		ReplicaRejected:  func() map[string]uint64 { return mgr.Stats().Rejected },
+		ResidentDocs:     mgr.Resident,
+		ForkedDocs:       mgr.Forked,
 	})
 	ho := obs.DefaultHealthOptions()
 	ho.Logger = p.log.With("part", "health")
