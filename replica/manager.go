@@ -243,9 +243,6 @@ func New(opts Options) (*Manager, error) {
 	}
 	lazy := m.lazyTopics()
 	if lazy {
-		// Before any join: a relay tracks peers' subscriptions to the
-		// topics of what it holds, and joins them as peers come.
-		opts.Transport.Want(m.wantTopic, m.wantedTopic)
 		m.wg.Add(1)
 		go m.joinTopics()
 	}
@@ -263,6 +260,17 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	if t := opts.Transport; t != nil {
+		// Peers' subscriptions are tracked for the topics of what this
+		// replica holds, and no others. Only now, once every held document
+		// is known: until Want the transport tracks every announcement, so
+		// none made while the documents were being listed is lost (an
+		// announcement dropped is not heard again until the peer
+		// re-subscribes). A relay joins a wanted topic as peers come.
+		wanted := func(string) {}
+		if lazy {
+			wanted = m.wantedTopic
+		}
+		t.Want(m.wantTopic, wanted)
 		t.Handle(SyncProtocol, m.serveSync)
 		t.Notify(func(peer string, connected bool) {
 			if connected {
