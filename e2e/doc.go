@@ -67,7 +67,8 @@
 // the helpers join by bare ID instead of by invite and skip granting
 // relays (members_helpers_test.go); for benchmark runs only.
 //
-// Knobs: -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
+// Knobs: WEFT_E2E_DEBUG=1 makes every daemon and relay log at debug level
+// (GossipSub's RPCs included); -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
 // runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
 // instead of building one (built with -tags weft_testhooks, which makes it
 // read the WEFT_TEST_* fault-injection and profiling variables the tests

@@ -97,6 +97,10 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 	fmt.Fprintf(logf, "=== %s start #%d at %s: weft %s %s\n", p.name, n, time.Now().Format("15:04:05.000"), strings.Join(args, " "), strings.Join(env, " "))
 	cmd := exec.Command(weftBin, args...)
 	cmd.Env = append(cleanEnv(), env...)
+	if os.Getenv("WEFT_E2E_DEBUG") != "" {
+		// Every process logs at debug level (GossipSub's RPCs included).
+		cmd.Env = append(cmd.Env, "WEFT_LOG_LEVEL=debug", "WEFT_RELAY_LOG_LEVEL=debug")
+	}
 	if p.kind == "daemon" && *profileFlag != "" {
 		name := strings.NewReplacer("/", "_", "=", "", " ", "_").Replace(p.test)
 		prof := filepath.Join(*profileFlag, fmt.Sprintf("%s-%s-%d.pprof", name, p.name, n))

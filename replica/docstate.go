@@ -36,6 +36,9 @@ type docState struct {
 	// Hints the driver keeps for readers elsewhere (status, listings,
 	// whether presence needs fanning out): written only by the driver.
 	loaded atomic.Bool
+	// ackSoon is set while a relay's acknowledgement for a peer that
+	// arrived on the topic is due (peersChanged).
+	ackSoon atomic.Bool
 	chars  atomic.Int64 // text length when last known (-1: unknown)
 	tabs   atomic.Int32
 
@@ -193,6 +196,13 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		return wire.ParseDurable(b, d.id)
 	}
+	// Membership records (proofs, revocations, announcements) that verify
+	// are passed on even when this replica holds them already: it may have
+	// learnt one by a way its topic peers had no part in (a relay learns a
+	// joiner's chain in their catch-up handshake, before the joiner's
+	// announcement arrives), and they have not. GossipSub's seen cache
+	// stops the loops; a record is a few hundred bytes, and only a
+	// member's valid one passes.
 	if kind == member.KindProof {
 		p, err := member.ParseProofMsg(pt, d.id)
 		if err != nil {
@@ -200,10 +210,9 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.addProof(p); err != nil {
 			return nil, err
-		} else if !changed {
-			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a proof already held")
+		} else if changed {
+			d.saveMembers()
 		}
-		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindRevoke {
@@ -216,10 +225,9 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if changed, err := ms.revoke(r); err != nil {
 			return nil, err
-		} else if !changed {
-			return nil, vocab.Ignore(vocab.ReasonDuplicate, "a revocation already held")
+		} else if changed {
+			d.saveMembers()
 		}
-		d.saveMembers()
 		return announced{}, nil
 	}
 	if kind == member.KindAnnounce {
@@ -229,11 +237,10 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		}
 		if _, changed, err := ms.add(c, d.m.opts.Now().Unix()); err != nil {
 			return nil, err
-		} else if !changed {
-			return nil, vocab.Ignore(vocab.ReasonDuplicate, "an announcement of a member already known")
+		} else if changed {
+			d.confirmJoin(c)
+			d.saveMembers()
 		}
-		d.confirmJoin(c)
-		d.saveMembers()
 		return announced{}, nil
 	}
 	e, err := member.ParseEnvelope(pt, d.id)
@@ -299,6 +306,25 @@ func (d *docState) confirmJoin(c member.Chain) {
 	}()
 }
 
+// passOn announces on the topic a member's chain this replica learnt in a
+// catch-up handshake. The member announced it when it joined, but perhaps
+// to no one: a peer learns who is in a topic from their subscriptions, and
+// one made before this device held the document was not tracked (a relay
+// a joiner reaches first passes its chain to the members already online,
+// who would refuse the joiner's edits until they heard it). The bytes are
+// the member's own announcement, so a copy already seen is dropped by
+// GossipSub's seen cache.
+func (d *docState) passOn(c member.Chain) {
+	if d.topic() == nil {
+		return
+	}
+	d.m.wg.Add(1)
+	go func() {
+		defer d.m.wg.Done()
+		d.publish("a member's chain", member.Announce(c))
+	}()
+}
+
 // saveMembers writes the membership after the book changed, off the
 // caller's goroutine (a topic validator's).
 func (d *docState) saveMembers() {
@@ -354,6 +380,26 @@ func (d *docState) fromGossip(from string, e received) {
 // peersChanged is called by the transport when the topic's peers change:
 // the tabs are told the new count.
 func (d *docState) peersChanged() {
+	if d.m.opts.AckDurable && d.ackSoon.CompareAndSwap(false, true) {
+		// A relay acknowledges again when peers arrive: one that joined
+		// the topic after the last acknowledgement (or whose subscription
+		// this relay learnt only from its GRAFT) has not heard it. At most
+		// one per ackAgainAfter, however often peers come and go.
+		time.AfterFunc(ackAgainAfter, func() {
+			d.ackSoon.Store(false)
+			if !d.loaded.Load() || d.m.ctx.Err() != nil {
+				return
+			}
+			d.m.wg.Add(1)
+			go func() {
+				defer d.m.wg.Done()
+				_ = d.do(d.m.ctx, func(dr *driver) error {
+					dr.publishDurable()
+					return nil
+				})
+			}()
+		})
+	}
 	if d.tabs.Load() == 0 {
 		return
 	}
@@ -366,6 +412,10 @@ func (d *docState) peersChanged() {
 		})
 	}()
 }
+
+// ackAgainAfter is how soon after peers arrive on a document's topic a
+// relay acknowledges again (and how often at most).
+const ackAgainAfter = 250 * time.Millisecond
 
 func (d *docState) topicPeers() []string {
 	t := d.topic()

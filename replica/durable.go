@@ -157,10 +157,27 @@ func (d *docState) relayAcked(from string, v map[string]uint64) {
 	if !slices.Contains(d.m.opts.Relays, from) {
 		return
 	}
+	behind := false
 	_ = d.do(d.m.ctx, func(dr *driver) error {
 		if dr.acked.note(from, v) {
 			dr.pushStatus()
 		}
+		if dr.hl != nil { // loaded (an unloaded document catches up when next used)
+			mine := dr.version()
+			for a, n := range v {
+				if n > mine[a] {
+					behind = true
+					break
+				}
+			}
+		}
 		return nil
 	})
+	if behind {
+		// The relay stores what this replica lacks: gossip lost it (a
+		// message forwarded before the relay's mesh took this replica in,
+		// say). Catch-up brings it now rather than at the next
+		// anti-entropy round; one exchange per relay at a time.
+		d.m.goSync(from, d.id)
+	}
 }

@@ -378,11 +378,12 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) (member.Role, 
 	if err != nil {
 		return 0, err
 	}
-	if changed {
-		d.confirmJoin(c)
-	}
 	if !ed25519.PublicKey(mem.Subject).Equal(key) {
 		return 0, vocab.Reject(vocab.ReasonCapability, "peer %s proved another device's capability", peer)
+	}
+	if changed {
+		d.confirmJoin(c)
+		d.passOn(c)
 	}
 	for _, raw := range p.Revocations {
 		r, err := member.ParseRevocation(raw)
