@@ -39,8 +39,8 @@ type docState struct {
 	// ackSoon is set while a relay's acknowledgement for a peer that
 	// arrived on the topic is due (peersChanged).
 	ackSoon atomic.Bool
-	chars  atomic.Int64 // text length when last known (-1: unknown)
-	tabs   atomic.Int32
+	chars   atomic.Int64 // text length when last known (-1: unknown)
+	tabs    atomic.Int32
 
 	seen    committedHeads // what the driver committed, for the validator
 	pres    presenceGate   // peers' presence: rate and order (the validator's)
