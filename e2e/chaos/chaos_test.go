@@ -368,19 +368,35 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 			w.run(wctx)
 		}()
 	}
+	// Faults play for the phase; those lasting until the heal end when the
+	// writers have stopped, all at once.
 	start := time.Now()
-	var fwg sync.WaitGroup
+	phase := *faultsFlag
+	healC := make(chan struct{}) // process faults end
+	netC := make(chan struct{})  // then network faults end
+	var fwg, pwg sync.WaitGroup
 	var mu sync.Mutex
 	for i := range plan {
 		f := &plan[i]
-		fwg.Add(1)
+		g := &pwg
+		if f.network() {
+			g = &fwg
+		}
+		g.Add(1)
 		go func() {
-			defer fwg.Done()
+			defer g.Done()
 			time.Sleep(f.at) // the schedule's clock: when the fault starts
 			rec := faultRec{Kind: f.kind, Target: f.target(), Detail: f.detail, AtMS: time.Since(start).Milliseconds()}
 			notes, err := c.apply(f)
 			if err == nil {
-				time.Sleep(f.dur) // how long the fault lasts
+				switch {
+				case f.at+f.dur < phase:
+					time.Sleep(f.dur) // how long the fault lasts
+				case f.network():
+					<-netC
+				default:
+					<-healC
+				}
 				var more []string
 				more, err = c.revert(f)
 				notes = append(notes, more...)
@@ -395,20 +411,17 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 			mu.Unlock()
 		}()
 	}
-	fwg.Wait()
+	time.Sleep(phase) // the schedule's clock: the end of the fault phase
 	stopWriters()
 	wg.Wait()
-	for _, f := range sr.Faults {
-		if f.Err != "" {
-			sr.Violations = append(sr.Violations, fmt.Sprintf("fault %s on %s: %s", f.Kind, f.Target, f.Err))
-		}
-	}
 
-	// Heal: whole network, every node running and ready.
+	// Heal: first the process faults still on end (killed nodes restart,
+	// paused ones resume, moved clocks come back) while the network faults
+	// hold; then the network becomes whole at once. Convergence is timed
+	// from that moment.
 	healStart := time.Now()
-	if err := c.net.heal(); err != nil {
-		sr.Violations = append(sr.Violations, "heal: "+err.Error())
-	}
+	close(healC)
+	pwg.Wait()
 	_ = os.Remove(c.filler)
 	for _, n := range c.all {
 		if n.isPaused() {
@@ -420,7 +433,17 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 			}
 		}
 	}
+	close(netC)
+	fwg.Wait()
+	if err := c.net.heal(); err != nil {
+		sr.Violations = append(sr.Violations, "heal: "+err.Error())
+	}
 	healed := time.Now()
+	for _, f := range sr.Faults {
+		if f.Err != "" {
+			sr.Violations = append(sr.Violations, fmt.Sprintf("fault %s on %s: %s", f.Kind, f.Target, f.Err))
+		}
+	}
 	sr.HealMS = float64(healed.Sub(healStart).Microseconds()) / 1000
 	_, text, err := c.converged(60 * time.Second)
 	if err != nil {

@@ -49,6 +49,15 @@ func (f *fault) target() string {
 	return names(f.nodes)
 }
 
+// network says whether f acts on the network (else on a process or disk).
+func (f *fault) network() bool {
+	switch f.kind {
+	case fPartition, fPartial, fOneWay, fLoss, fBandwidth:
+		return true
+	}
+	return false
+}
+
 func (f *fault) String() string {
 	return fmt.Sprintf("%s %s %s at %s for %s", f.kind, f.target(), f.detail, f.at.Round(time.Millisecond), f.dur.Round(time.Millisecond))
 }
@@ -70,7 +79,8 @@ const (
 )
 
 // plan draws schedule s: 2–5 faults, each starting within the first 60% of
-// the fault phase and ending by its end. Process faults and bandwidth
+// the fault phase and lasting until the heal (half of them) or for 20–60%
+// of the phase. Process faults and bandwidth
 // limits take distinct nodes. Every third schedule starts with a full
 // disk, the next with the relay killed, the next with a moved clock, so
 // that even a short run meets each.
@@ -80,6 +90,9 @@ func (c *cluster) plan(rng *rand.Rand, s int, phase time.Duration) []fault {
 	var out []fault
 	timing := func() (time.Duration, time.Duration) {
 		at := time.Duration(rng.Float64() * 0.6 * float64(phase))
+		if rng.IntN(2) == 0 {
+			return at, phase - at // until the heal
+		}
 		dur := time.Duration((0.2 + rng.Float64()*0.4) * float64(phase))
 		return at, min(dur, phase-at)
 	}
