@@ -11,10 +11,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,14 +31,17 @@ var (
 	seedFlag      = flag.Int64("chaos.seed", 0, "seed of the first run (0: from the clock); run i uses seed+i")
 	faultsFlag    = flag.Duration("chaos.faults", 6*time.Second, "how long each schedule injects faults while clients edit")
 	reportFlag    = flag.String("chaos.report", "", "directory for the reports (default: the test's temporary directory)")
-	diskFullFlag  = flag.Bool("chaos.diskfull", false, "fill d5's disk in every third schedule (off by default: badger's memory-mapped write-ahead log crashes the daemon with SIGBUS on a full disk; see README.md)")
+	diskFullFlag  = flag.Bool("chaos.diskfull", true, "fill d5's disk in every third schedule")
 	p99Flag       = flag.Duration("chaos.p99", 0, "fail when the p99 of heal-to-convergence times exceeds this (0: report only)")
 )
+
+// interrupted is set by SIGINT or SIGTERM.
+var interrupted atomic.Bool
 
 const (
 	nDaemons   = 5
 	diskDaemon = nDaemons - 1 // d5: its data directory is on a size-limited tmpfs
-	tmpfsSize  = "192m"
+	tmpfsSize  = "320m"       // above the store's free-space floor (192 MiB) plus what d5 writes
 )
 
 // TestChaos builds, per run, a switch namespace and six node namespaces
@@ -64,8 +69,22 @@ func TestChaos(t *testing.T) {
 	if base == 0 {
 		base = time.Now().UnixNano() % 1_000_000_000
 	}
+	// SIGINT or SIGTERM ends the run after the current schedule, so that
+	// the cleanups (processes, namespaces, the tmpfs) still run.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			interrupted.Store(true)
+		}
+	}()
 	var runs []*runReport
 	for i := range *runsFlag {
+		if interrupted.Load() {
+			t.Errorf("interrupted before run %d", i)
+			break
+		}
 		seed := base + int64(i)
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			rep := runCluster(t, bin, seed, *schedulesFlag, dir)
@@ -210,6 +229,10 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 	c.share()
 
 	for s := range schedules {
+		if interrupted.Load() {
+			t.Errorf("interrupted before schedule %d", s)
+			break
+		}
 		sr := c.schedule(seed, s)
 		rep.Schedules = append(rep.Schedules, sr)
 		for _, v := range sr.Violations {
@@ -402,6 +425,7 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 				notes = append(notes, more...)
 			}
 			rec.ForMS = time.Since(start).Milliseconds() - rec.AtMS
+			rec.Seen = f.seen
 			if err != nil {
 				rec.Err = err.Error()
 			}

@@ -28,7 +28,8 @@ type fault struct {
 	p      float64 // loss
 	kbit   int     // bandwidth
 	lat    time.Duration
-	clock  string // clock offset
+	clock  string   // clock offset
+	seen   []string // what the disk checks observed, for the report
 
 	rules [][2]string // (namespace, rule) added, for revert
 	saved [][]string
@@ -43,8 +44,11 @@ func names(ns []*node) string {
 }
 
 func (f *fault) target() string {
-	if f.others != nil {
-		return names(f.nodes) + "|" + names(f.others)
+	switch {
+	case f.kind == fOneWay:
+		return names(f.nodes) + " → " + names(f.others)
+	case f.others != nil:
+		return names(f.nodes) + " ↔ " + names(f.others)
 	}
 	return names(f.nodes)
 }
@@ -244,7 +248,7 @@ func (c *cluster) apply(f *fault) ([]string, error) {
 		}
 		return nil, n.start(60*time.Second, "WEFT_TEST_CLOCK_OFFSET="+f.clock)
 	case fDiskFull:
-		return c.fillDisk(f.nodes[0])
+		return c.fillDisk(f, f.nodes[0])
 	}
 	return nil, nil
 }
@@ -273,14 +277,14 @@ func (c *cluster) revert(f *fault) ([]string, error) {
 		}
 		return nil, n.start(60 * time.Second)
 	case fDiskFull:
-		return c.freeDisk(f.nodes[0])
+		return c.freeDisk(f, f.nodes[0])
 	}
 	return nil, nil
 }
 
 // fillDisk fills d's tmpfs and checks, while it is full, that d reports
 // itself unready, refuses an edit with an error reply and serves reads.
-func (c *cluster) fillDisk(d *node) ([]string, error) {
+func (c *cluster) fillDisk(f *fault, d *node) ([]string, error) {
 	fh, err := os.OpenFile(c.filler, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
@@ -302,6 +306,7 @@ func (c *cluster) fillDisk(d *node) ([]string, error) {
 		}
 	}
 	fh.Close()
+	filled := time.Now()
 	var bad []string
 	// Unready within 30 s (the storage check runs every second).
 	var last string
@@ -322,13 +327,22 @@ func (c *cluster) fillDisk(d *node) ([]string, error) {
 	}
 	if !unready {
 		bad = append(bad, fmt.Sprintf("disk full: %s did not report its storage unready within 30s (last: %s)", d.name, last))
+	} else {
+		f.seen = append(f.seen, fmt.Sprintf("unready after %s (%s)", time.Since(filled).Round(time.Millisecond), last))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	probe := c.m.alloc(2, rand.New(rand.NewPCG(1, 1)))
 	_, err = d.edit(ctx, c.doc, api.Edit{Pos: 0, Ins: string(probe)})
+	// An error reply means not stored: the model then fails the run if
+	// the text ever shows up anywhere.
 	o := classify(err)
+	var ae0 *apiError
+	if errors.As(err, &ae0) {
+		o = refused
+	}
 	c.m.inserted(probe, d.name+" edit while its disk is full", o)
+	f.seen = append(f.seen, fmt.Sprintf("edit refused: %v", err))
 	var ae *apiError
 	switch {
 	case err == nil:
@@ -338,18 +352,24 @@ func (c *cluster) fillDisk(d *node) ([]string, error) {
 	case !strings.Contains(strings.ToLower(ae.Msg), "space") && !strings.Contains(strings.ToLower(ae.Msg), "disk") && !strings.Contains(strings.ToLower(ae.Msg), "storage"):
 		bad = append(bad, fmt.Sprintf("disk full: %s refused an edit without saying why clearly: %v", d.name, err))
 	}
-	if _, err := d.text(ctx, c.doc); err != nil {
+	switch text, err := d.text(ctx, c.doc); {
+	case err != nil:
 		bad = append(bad, fmt.Sprintf("disk full: %s does not serve reads: %v", d.name, err))
+	case o == refused && strings.Contains(text, string(probe)):
+		bad = append(bad, fmt.Sprintf("disk full: %s refused an edit and shows its text", d.name))
+	default:
+		f.seen = append(f.seen, "reads served")
 	}
 	return bad, nil
 }
 
 // freeDisk frees d's tmpfs and checks that d becomes ready again and
 // accepts an edit, within 30 s each.
-func (c *cluster) freeDisk(d *node) ([]string, error) {
+func (c *cluster) freeDisk(f *fault, d *node) ([]string, error) {
 	if err := os.Remove(c.filler); err != nil {
 		return nil, err
 	}
+	freed := time.Now()
 	var bad []string
 	ready := false
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && d.isRunning(); time.Sleep(100 * time.Millisecond) {
@@ -375,6 +395,7 @@ func (c *cluster) freeDisk(d *node) ([]string, error) {
 		c.m.inserted(probe, d.name+" edit after its disk was freed", classify(err))
 		if err == nil {
 			c.m.ackedVersion(c.agents[diskDaemon], res.Version[c.agents[diskDaemon]])
+			f.seen = append(f.seen, fmt.Sprintf("storage ready and an edit acknowledged %s after freeing", time.Since(freed).Round(time.Millisecond)))
 			return bad, nil
 		}
 		if time.Now().After(deadline) {

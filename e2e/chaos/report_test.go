@@ -21,6 +21,8 @@ type faultRec struct {
 	AtMS   int64  `json:"at_ms"`
 	ForMS  int64  `json:"for_ms"`
 	Err    string `json:"error,omitempty"`
+	// Seen is what the checks of a full disk observed.
+	Seen []string `json:"seen,omitempty"`
 }
 
 type schedReport struct {
@@ -132,9 +134,9 @@ func writeReport(dir, name string, v any) error {
 			r.Acked, r.Lost, r.Divergent, ms(r.ConvP50), ms(r.ConvP99), ms(r.ConvMax))
 		for _, s := range r.Schedules {
 			fmt.Fprintf(&m, "## Schedule %d\n\nacknowledged %d, found %d, lost %d; heal %s, convergence %s%s\n\n", s.Index, s.Acked, s.Found, s.Lost, ms(s.HealMS), ms(s.ConvergenceMS), map[bool]string{true: ", **divergent**"}[s.Divergent])
-			fmt.Fprintf(&m, "| fault | target | detail | at | lasted | error |\n|---|---|---|---|---|---|\n")
+			fmt.Fprintf(&m, "| fault | target | detail | at | lasted | error | seen |\n|---|---|---|---|---|---|---|\n")
 			for _, f := range s.Faults {
-				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, f.Err)
+				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, cell(f.Err), cell(strings.Join(f.Seen, "; ")))
 			}
 			fmt.Fprintf(&m, "\n%s\n\n", s.Summary)
 			for _, v := range s.Violations {
@@ -155,4 +157,9 @@ func writeReport(dir, name string, v any) error {
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(m.String()), 0o644)
+}
+
+// cell makes s safe inside a Markdown table cell.
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
