@@ -55,11 +55,17 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 }
 
 // deadline bounds a stream's reads and writes by ctx's deadline, so that a
-// silent peer cannot hold it longer than the exchange may take.
-func deadline(ctx context.Context, s Stream) {
+// silent peer cannot hold it longer than the exchange may take; call stop
+// once the exchange is over.
+func deadline(ctx context.Context, s Stream) (stop func() bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
+	// A cancelled ctx (the manager closing) resets the stream: a read from
+	// a peer gone silent behind a partition would otherwise hold Close for
+	// up to SyncTimeout (the chaos harness saw a daemon take minutes to
+	// stop).
+	return context.AfterFunc(ctx, func() { _ = s.Reset() })
 }
 
 type syncKey struct {
@@ -115,7 +121,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	defer s.Close()
-	deadline(ctx, s)
+	defer deadline(ctx, s)()
 	me := m.opts.Transport.ID()
 	topic := member.TopicID(doc)
 	open := wire.SyncMsg{Kind: wire.MsgOpen, Topic: topic[:], MAC: member.OpenMAC(doc, []byte(me), []byte(peer))}
@@ -253,7 +259,7 @@ func (m *Manager) serveSync(peer string, s Stream) {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
 	defer cancel()
-	deadline(ctx, s)
+	defer deadline(ctx, s)()
 	open, err := readMsg(s)
 	if err != nil || open.Kind != wire.MsgOpen || len(open.Topic) != 16 {
 		if err != nil {
