@@ -463,6 +463,8 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		sr.Violations = append(sr.Violations, "heal: "+err.Error())
 	}
 	healed := time.Now()
+	tcp := make(chan []string, 1)
+	go func() { tcp <- c.tcpBackoff() }()
 	for _, f := range sr.Faults {
 		if f.Err != "" {
 			sr.Violations = append(sr.Violations, fmt.Sprintf("fault %s on %s: %s", f.Kind, f.Target, f.Err))
@@ -470,6 +472,7 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 	}
 	sr.HealMS = float64(healed.Sub(healStart).Microseconds()) / 1000
 	_, text, err := c.converged(60 * time.Second)
+	sr.TCPAtHeal = <-tcp
 	if err != nil {
 		sr.Divergent = true
 		sr.Violations = append(sr.Violations, "divergent replicas: "+err.Error())
@@ -481,6 +484,35 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 	sr.Violations = append(sr.Violations, problems...)
 	sr.Acked, sr.Found, sr.Lost = c.m.tally(text)
 	return sr
+}
+
+// tcpBackoff lists, per node, its libp2p TCP connections that were
+// retransmitting with exponential backoff at the heal: the kernel's next
+// retry of a connection that outlived a partition can be seconds away, and
+// nothing moves on it until then.
+func (c *cluster) tcpBackoff() []string {
+	var out []string
+	for _, n := range c.all {
+		o, err := inNS(n.ns, "ss", "-tin", "state", "established", "( sport = :4001 or dport = :4001 )")
+		if err != nil {
+			continue
+		}
+		conns, maxRTO, maxBackoff := 0, 0, 0
+		for _, f := range strings.Fields(o) {
+			var v int
+			if _, err := fmt.Sscanf(f, "backoff:%d", &v); err == nil && v > 0 {
+				conns++
+				maxBackoff = max(maxBackoff, v)
+			}
+			if _, err := fmt.Sscanf(f, "rto:%d", &v); err == nil {
+				maxRTO = max(maxRTO, v)
+			}
+		}
+		if conns > 0 {
+			out = append(out, fmt.Sprintf("%s: %d connections backing off (up to %d), rto up to %dms", n.name, conns, maxBackoff, maxRTO))
+		}
+	}
+	return out
 }
 
 func (c *cluster) versionOf() map[string]uint64 {

@@ -34,8 +34,11 @@ type schedReport struct {
 	Divergent     bool       `json:"divergent"`
 	HealMS        float64    `json:"heal_ms"`
 	ConvergenceMS float64    `json:"convergence_ms"`
-	Summary       string     `json:"summary"`
-	Violations    []string   `json:"violations"`
+	// TCPAtHeal: the nodes whose libp2p connections were in TCP's
+	// retransmission backoff when the network healed.
+	TCPAtHeal  []string `json:"tcp_at_heal,omitempty"`
+	Summary    string   `json:"summary"`
+	Violations []string `json:"violations"`
 }
 
 type runReport struct {
@@ -137,6 +140,9 @@ func writeReport(dir, name string, v any) error {
 			fmt.Fprintf(&m, "| fault | target | detail | at | lasted | error | seen |\n|---|---|---|---|---|---|---|\n")
 			for _, f := range s.Faults {
 				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, cell(f.Err), cell(strings.Join(f.Seen, "; ")))
+			}
+			if len(s.TCPAtHeal) > 0 {
+				fmt.Fprintf(&m, "\nTCP at the heal: %s\n", strings.Join(s.TCPAtHeal, "; "))
 			}
 			fmt.Fprintf(&m, "\n%s\n\n", s.Summary)
 			for _, v := range s.Violations {
