@@ -531,6 +531,11 @@ func (c *cluster) versionOf() map[string]uint64 {
 func (c *cluster) finish() []string {
 	var bad []string
 	final := c.versionOf()
+	// The relay acknowledges what it made durable; the daemons converged
+	// among themselves, so wait (bounded) until it has all of it too.
+	if err := c.relayCaughtUp(final, 60*time.Second); err != nil {
+		bad = append(bad, err.Error())
+	}
 	bad = append(bad, c.daemonBackups()...)
 	for _, n := range c.all {
 		if n.isRunning() {
@@ -566,6 +571,34 @@ func (c *cluster) finish() []string {
 	}
 	bad = append(bad, c.restoreBackups(final)...)
 	return bad
+}
+
+// relayCaughtUp waits until a daemon reports the relay's acknowledged
+// version (DocStatus.RelayAcked) covering want.
+func (c *cluster) relayCaughtUp(want map[string]uint64, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	last := ""
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for _, d := range c.ds {
+			st, err := d.docStatus(ctx, c.doc)
+			if err != nil {
+				continue
+			}
+			ok := true
+			for a, v := range want {
+				ok = ok && st.RelayAcked[a] >= v
+			}
+			if ok {
+				cancel()
+				return nil
+			}
+			last = fmt.Sprintf("%s sees the relay at %v", d.name, st.RelayAcked)
+		}
+		cancel()
+		time.Sleep(100 * time.Millisecond) // poll interval of a condition with a deadline
+	}
+	return fmt.Errorf("the relay did not acknowledge the final version %v within %s (%s)", want, bound, last)
 }
 
 // daemonBackups is where the run will take backups of running daemons.
