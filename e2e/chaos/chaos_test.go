@@ -32,6 +32,7 @@ var (
 	faultsFlag    = flag.Duration("chaos.faults", 6*time.Second, "how long each schedule injects faults while clients edit")
 	reportFlag    = flag.String("chaos.report", "", "directory for the reports (default: the test's temporary directory)")
 	diskFullFlag  = flag.Bool("chaos.diskfull", true, "fill d5's disk in every third schedule")
+	rtoMaxFlag    = flag.Duration("chaos.rtomax", 0, "cap TCP's retransmission timeout in the node namespaces (net.ipv4.tcp_rto_max_ms; 0: the kernel's 120 s) — an experiment, not the default")
 	p99Flag       = flag.Duration("chaos.p99", 0, "fail when the p99 of heal-to-convergence times exceeds this (0: report only)")
 )
 
@@ -151,6 +152,14 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 	nw, err := newNetwork(seed, names)
 	if err != nil {
 		t.Fatalf("building the network: %v", err)
+	}
+	if *rtoMaxFlag > 0 {
+		for _, ns := range nw.nodes {
+			if _, err := inNS(ns, "sysctl", "-qw", fmt.Sprintf("net.ipv4.tcp_rto_max_ms=%d", rtoMaxFlag.Milliseconds())); err != nil {
+				nw.teardown()
+				t.Fatalf("-chaos.rtomax: %v", err)
+			}
+		}
 	}
 	t.Cleanup(func() {
 		for _, err := range nw.teardown() {
