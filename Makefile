@@ -11,7 +11,7 @@ PURE_PKGS := ./vocab/... ./crdt/... ./wire/... ./member/... ./api/... ./internal
 # skip without it, and fail without it under CI.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build run replay test vet unit fuzz wasm e2e ui ui-check ui-test test-browser bench bench-go bench-peers bench-browser crash clean tools
+.PHONY: all build run replay test vet unit fuzz wasm e2e ui ui-check ui-test test-browser bench bench-go bench-peers bench-browser crash chaos clean tools
 
 all: build
 
@@ -46,7 +46,8 @@ unit:
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./member/... ./ui/web/wasm
 
-# Multi-process tests with the real binary (see e2e/doc.go).
+# Multi-process tests with the real binary (see e2e/doc.go); they include
+# a short run of the fault harness (e2e/chaos: one cluster, 3 schedules).
 e2e:
 	$(GO) test -count=1 -timeout 20m ./e2e/...
 
@@ -80,6 +81,18 @@ CRASH_ROUNDS ?= 2000
 crash:
 	$(GO) test -count=1 -run 'TestCrash$$' ./store -crash-rounds=$(CRASH_ROUNDS)
 
+# The fault harness in network namespaces (root; see e2e/chaos/README.md):
+# CHAOS_RUNS clusters × CHAOS_SCHEDULES seeded fault schedules, reports in
+# CHAOS_REPORT; CHAOS_SEED repeats a run.
+CHAOS_RUNS      ?= 10
+CHAOS_SCHEDULES ?= 10
+CHAOS_REPORT    ?= chaos-report
+CHAOS_SEED      ?= 0
+chaos:
+	$(GO) test -count=1 -timeout 150m -run 'TestChaos$$' ./e2e/chaos -chaos.runs=$(CHAOS_RUNS) \
+		-chaos.schedules=$(CHAOS_SCHEDULES) -chaos.report=$(abspath $(CHAOS_REPORT)) \
+		-chaos.seed=$(CHAOS_SEED) -chaos.p99=2s
+
 bench-peers: build
 	./scripts/bench-peers.sh
 
@@ -87,4 +100,4 @@ bench-browser: build
 	cd e2e/browser && npm ci --no-audit --no-fund && npm run bench
 
 clean:
-	rm -rf bin bench-go.txt
+	rm -rf bin bench-go.txt chaos-report

@@ -59,11 +59,17 @@ func readMsg(s Stream) (wire.SyncMsg, error) {
 }
 
 // deadline bounds a stream's reads and writes by ctx's deadline, so that a
-// silent peer cannot hold it longer than the exchange may take.
-func deadline(ctx context.Context, s Stream) {
+// silent peer cannot hold it longer than the exchange may take; call stop
+// once the exchange is over.
+func deadline(ctx context.Context, s Stream) (stop func() bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
+	// A cancelled ctx (the manager closing) resets the stream: a read from
+	// a peer gone silent behind a partition would otherwise hold Close for
+	// up to SyncTimeout (the chaos harness saw a daemon take minutes to
+	// stop).
+	return context.AfterFunc(ctx, func() { _ = s.Reset() })
 }
 
 // idleStream resets its stream when no frame was read or written on it
@@ -268,7 +274,7 @@ func (m *Manager) SyncWith(ctx context.Context, peer string, doc store.DocID) er
 		return err
 	}
 	defer raw.Close()
-	deadline(ctx, raw)
+	defer deadline(ctx, raw)()
 	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
 	defer g.stop()
 	var s Stream = g
@@ -445,7 +451,7 @@ func (m *Manager) serveSync(peer string, raw Stream) {
 	defer m.inbound.release(peer)
 	ctx, cancel := context.WithTimeout(m.ctx, m.opts.SyncTimeout)
 	defer cancel()
-	deadline(ctx, raw)
+	defer deadline(ctx, raw)()
 	g := guardIdle(ctx, raw, m.opts.SyncIdleTimeout)
 	defer g.stop()
 	var s Stream = g

@@ -110,7 +110,12 @@
 // transaction's record, log entry and head are always in the same database
 // transaction, so a crash leaves each transaction wholly present or absent.
 // A failed commit or sync fails every queued write and makes the store
-// refuse writes (ErrFailed) until reopened. Close flushes and syncs.
+// refuse writes (ErrFailed) until reopened. While the file system has less
+// free space than Options.MinFreeBytes (default 192 MiB) writes are
+// refused with ErrDiskFull and Probe fails, until space returns: badger
+// writes through memory-mapped files, and a full disk under a mapped page
+// kills the process (SIGBUS) rather than failing the write. Close flushes
+// and syncs.
 //
 // # Migrations
 //

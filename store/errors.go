@@ -33,6 +33,10 @@ var (
 	// writes until it is reopened (after a failed fsync the page cache can no
 	// longer be trusted). Reads keep working.
 	ErrFailed = errors.New("store: write path failed; reopen the store")
+	// ErrDiskFull: the data directory's file system has less free space
+	// than Options.MinFreeBytes; writes are refused until space returns.
+	// Nothing was written. Reads keep working.
+	ErrDiskFull = errors.New("store: disk full")
 	// ErrBackup: a backup is malformed, truncated or fails its checksums.
 	ErrBackup = errors.New("store: bad backup")
 	// ErrNotEmpty: restore target holds data and force was not given.

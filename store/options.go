@@ -58,6 +58,16 @@ type Options struct {
 	// MaxBatchBytes, so that a batch fits in one badger transaction.
 	// Default 64 MiB (badger's own default).
 	MemTableBytes int64
+	// MinFreeBytes: writes are refused (ErrDiskFull) while the data
+	// directory's file system has less free space than this (Open only;
+	// 0: no check). Badger's write-ahead log and the tables it flushes are
+	// memory-mapped files that take their space only when written, and a
+	// write to a mapped page of a full disk kills the process (SIGBUS)
+	// instead of returning an error; stopping short of full keeps the
+	// daemon alive, serving reads and refusing edits. Default 192 MiB, 3 ×
+	// the default MemTableBytes (the log maps two memtables, a flush
+	// writes one).
+	MinFreeBytes int64
 	// BackupBeforeMigrate writes a backup under <dir>/backups before any
 	// migration runs at Open. Default true.
 	BackupBeforeMigrate bool
@@ -81,6 +91,7 @@ func DefaultOptions() Options {
 		StreamChunkBytes:    256 << 10,
 		BlockCacheBytes:     64 << 20,
 		MemTableBytes:       64 << 20,
+		MinFreeBytes:        3 * 64 << 20,
 		BackupBeforeMigrate: true,
 	}
 }
@@ -102,6 +113,8 @@ func (o *Options) validate() error {
 		return bad("MaxSnapshot %d not in 1..2 GiB", o.MaxSnapshot)
 	case o.StreamChunkTxns < 1 || o.StreamChunkBytes < 1:
 		return bad("StreamChunkTxns and StreamChunkBytes must be ≥ 1")
+	case o.MinFreeBytes < 0:
+		return bad("MinFreeBytes %d < 0", o.MinFreeBytes)
 	case o.BlockCacheBytes < 0:
 		return bad("BlockCacheBytes %d < 0", o.BlockCacheBytes)
 	case o.MemTableBytes < 12*int64(o.MaxBatchBytes) || o.MemTableBytes > 1<<30:

@@ -11,7 +11,8 @@ const probeKey = "/weft/probe"
 
 // Probe checks that the store can still make a write durable, for health
 // checks. It fails with ErrClosed after Close, with ErrFailed once the write
-// path has failed (the store then refuses writes until it is reopened), and
+// path has failed (the store then refuses writes until it is reopened),
+// with ErrDiskFull while free space is below Options.MinFreeBytes, and
 // otherwise with the database's error when a small write or the sync after
 // it fails.
 //

@@ -177,6 +177,15 @@ func (s *Store) writableLocked() error {
 	if s.failed != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, s.failed)
 	}
+	if s.dir != "" && s.opts.MinFreeBytes > 0 {
+		free, err := freeBytes(s.dir)
+		if err != nil {
+			return fmt.Errorf("store: measuring free space in %s: %w", s.dir, err)
+		}
+		if free < s.opts.MinFreeBytes {
+			return fmt.Errorf("%w: %d MiB free in %s; writes need at least %d MiB", ErrDiskFull, free>>20, s.dir, s.opts.MinFreeBytes>>20)
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"weft/obs"
 	"weft/replica"
@@ -26,6 +27,10 @@ type testHooks struct {
 	dropGossip float64
 	// cpuProfile is a file to write a CPU profile of the whole run to.
 	cpuProfile string
+	// clockOffset moves the replica's clock (replica.Options.Now: member
+	// checks, invite expiry, timings) by this much; Go binaries ignore
+	// libfaketime, so the chaos tests move a daemon's wall clock with it.
+	clockOffset time.Duration
 }
 
 // start applies the hooks that act on the process and the replica options,
@@ -38,6 +43,11 @@ func (h testHooks) start(log *slog.Logger, ro *replica.Options) (stop func(), er
 	if h.dropGossip > 0 {
 		log.Warn("dropping received gossip for testing", "fraction", h.dropGossip)
 		ro.DropGossip = h.dropGossip
+	}
+	if h.clockOffset != 0 {
+		off := h.clockOffset
+		log.Warn("the replica's clock is moved for testing", "offset", off)
+		ro.Now = func() time.Time { return time.Now().Add(off) }
 	}
 	if h.cpuProfile != "" {
 		f, err := os.OpenFile(h.cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"weft/obs"
+	"weft/replica"
 	"weft/store"
 )
 
@@ -52,13 +55,14 @@ func TestTestHooksFromEnv(t *testing.T) {
 	t.Setenv("WEFT_TEST_FAIL_STORAGE", "/nonexistent/fault")
 	t.Setenv("WEFT_TEST_DROP_GOSSIP", "0.25")
 	t.Setenv("WEFT_TEST_CPUPROFILE", "/nonexistent/cpu.pprof")
+	t.Setenv("WEFT_TEST_CLOCK_OFFSET", "+3h")
 	h, err := loadTestHooks()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := testHooks{}
 	if testHooksBuilt {
-		want = testHooks{failStorage: "/nonexistent/fault", dropGossip: 0.25, cpuProfile: "/nonexistent/cpu.pprof"}
+		want = testHooks{failStorage: "/nonexistent/fault", dropGossip: 0.25, cpuProfile: "/nonexistent/cpu.pprof", clockOffset: 3 * time.Hour}
 	}
 	if h != want {
 		t.Fatalf("hooks %+v, want %+v (built with the tag: %v)", h, want, testHooksBuilt)
@@ -66,6 +70,27 @@ func TestTestHooksFromEnv(t *testing.T) {
 	t.Setenv("WEFT_TEST_DROP_GOSSIP", "2")
 	if _, err := loadTestHooks(); (err != nil) != testHooksBuilt {
 		t.Fatalf("WEFT_TEST_DROP_GOSSIP=2: %v (built with the tag: %v)", err, testHooksBuilt)
+	}
+	t.Setenv("WEFT_TEST_DROP_GOSSIP", "")
+	t.Setenv("WEFT_TEST_CLOCK_OFFSET", "3 hours")
+	if _, err := loadTestHooks(); (err != nil) != testHooksBuilt {
+		t.Fatalf("WEFT_TEST_CLOCK_OFFSET=3 hours: %v (built with the tag: %v)", err, testHooksBuilt)
+	}
+}
+
+// The clock hook moves the replica's clock, and only when set.
+func TestClockOffsetHook(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, off := range []time.Duration{0, -6 * time.Hour, 30 * time.Hour} {
+		ro := replica.DefaultOptions()
+		stop, err := testHooks{clockOffset: off}.start(log, &ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		if got := ro.Now().Sub(time.Now()); got < off-time.Minute || got > off+time.Minute {
+			t.Errorf("offset %s: the replica's clock is %s away", off, got)
+		}
 	}
 }
 
