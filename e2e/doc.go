@@ -31,6 +31,24 @@
 //     a forged or expired chain, a wrong open MAC, ...), nothing is stored,
 //     a replayed envelope is taken once, and well-formed transactions of
 //     the same member are applied and passed on.
+//   - TestHostileBounds (hostile_bounds_test.go, issue 11): each attack —
+//     contradicting repeats of a long known run (overlap), invalid gossip,
+//     catch-up streams held open, silent or trickling a 4 MiB frame,
+//     orphan transactions, 50,000 subscriptions, presence at full speed
+//     with a tab attached, a member granting a relay many documents
+//     (beyond a per-member quota) and strangers reserving circuits — is
+//     run by the helper's floods (internal/hostile/attacks.go) against A
+//     (or the relay) while A types 10 keystrokes/s to B. Each subtest
+//     measures its target's peak resident memory above the baseline
+//     (VmHWM reset through clear_refs, and VmRSS sampled every 20 ms),
+//     CPU (utime + stime), bytes written to disk (/proc/<pid>/io, as
+//     root) and the honest keystroke p99 and longest stall
+//     (procstats_test.go), prints one table row and fails on the bounds
+//     it breaks: memory ≤ 64 MiB per attacking peer, CPU ≤ 1 s per MiB
+//     sent plus 1 s, disk only for accepted input, p99 < 50 ms, no stall
+//     over 2 s. 3 s per attack; -hostile.duration=D (or -e2e.long: 30 s)
+//     for longer ones, -hostile.table=FILE to keep the table (`make
+//     hostile`).
 //   - TestCleanShutdown: SIGINT and SIGTERM exit 0, remove api.json, and a
 //     restart shows the same documents and text.
 //   - TestBigEditRequest: one request with as many edits as the API accepts
@@ -68,7 +86,8 @@
 // relays (members_helpers_test.go); for benchmark runs only.
 //
 // Knobs: -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
-// runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
+// runs the longer variants; -hostile.duration and -hostile.table
+// (TestHostileBounds, above); WEFT_E2E_WEFT=path tests a prebuilt weft binary
 // instead of building one (built with -tags weft_testhooks, which makes it
 // read the WEFT_TEST_* fault-injection and profiling variables the tests
 // set; the shipped binary reads none); under `go test -race` (or WEFT_E2E_RACE=1) the

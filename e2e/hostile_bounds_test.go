@@ -132,9 +132,12 @@ type measured struct {
 // before, the peak resident memory (VmHWM after a reset, and VmRSS
 // sampled every 20 ms), CPU and disk over the attack and a cool-down, and
 // the keystroke latencies of the whole window.
-func measureAttack(t *testing.T, name string, peers, pid int, dir string, a, b *daemon, id, agent string, attack func() measured) *boundsRow {
+func measureAttack(t *testing.T, name string, peers int, target *proc, a, b *daemon, id, agent string, attack func() measured) *boundsRow {
 	t.Helper()
+	pid, dir := target.pid(), target.dir
 	waitQuiet(t, pid)
+	log0 := fileSize(target.logPath)
+	load0 := loadAverage()
 	base, err := readProcStats(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +166,30 @@ func measureAttack(t *testing.T, name string, peers, pid int, dir string, a, b *
 	if len(lat) > 0 {
 		r.p99, r.stall = percentile(lat, 0.99), lat[len(lat)-1]
 	}
+	// The target's log is written by it too (its stdout and stderr):
+	// part of write_bytes, said apart.
+	r.notes = append(r.notes, fmt.Sprintf("log +%.1f KiB", float64(fileSize(target.logPath)-log0)/1024),
+		fmt.Sprintf("load average %s → %s", load0, loadAverage()))
 	r.check()
 	return r
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// loadAverage is the machine's 1-minute load average (/proc/loadavg): the
+// latency figures mean little when it is far above the 2 cores.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // waitQuiet waits (at most 15 s) until the process uses under a fifth of
@@ -372,7 +397,7 @@ func TestHostileBounds(t *testing.T) {
 	// attack runs one attack on A as a subtest.
 	attack := func(name string, run func(t *testing.T) measured) {
 		t.Run(name, func(t *testing.T) {
-			r := measureAttack(t, name, 1, a.pid(), a.dir, a, b, id, agent, func() measured { return run(t) })
+			r := measureAttack(t, name, 1, a.proc, a, b, id, agent, func() measured { return run(t) })
 			rows = append(rows, r)
 			for _, br := range r.broken {
 				t.Errorf("%s breaks a bound: %s", name, br)
@@ -434,6 +459,13 @@ func TestHostileBounds(t *testing.T) {
 		t.Logf("invalid flood: %s", note)
 	}
 
+	// 2b. GossipSub messages whose author signature is forged, from a
+	// fresh peer (refused by GossipSub itself, before weft's validator).
+	attack("forged-signature-flood", func(t *testing.T) measured {
+		r := h.do(t, "attack forged "+durMS)
+		return measured{sent: sent(r), notes: []string{r.Detail}}
+	})
+
 	// 3. Catch-up streams: k of each kind held for the whole attack.
 	attack("sync-flood", func(t *testing.T) measured {
 		r := h.do(t, "attack sync "+durMS+" 64")
@@ -481,7 +513,7 @@ func TestHostileBounds(t *testing.T) {
 		}
 		relayAttack := func(name string, run func(t *testing.T) measured) {
 			t.Run(name, func(t *testing.T) {
-				row := measureAttack(t, "relay-"+name, 1, r.pid(), r.dir, a, b, id, agent, func() measured {
+				row := measureAttack(t, "relay-"+name, 1, r.proc, a, b, id, agent, func() measured {
 					rx0, err := tcpBytesReceived(port)
 					if err != nil {
 						t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -43,6 +44,11 @@ import (
 //	attack invalid MS          for MS ms, invalid gossip: random bytes
 //	                           (unsealed, undecodable), sealed garbage and
 //	                           envelopes with a flipped signature bit
+//	attack forged MS           for MS ms, from a fresh libp2p host,
+//	                           GossipSub messages on the document's topic
+//	                           whose author signature is random bytes
+//	                           (raw RPCs: GossipSub refuses them before
+//	                           weft's validator sees them)
 //	attack probe NAME          publish one valid transaction by agent
 //	                           <writer>.NAME (is the helper still heard?)
 //	attack sync MS K           for MS ms, K catch-up streams of each kind
@@ -114,6 +120,12 @@ func (h *helper) attack(args []string) (int, string, error) {
 			return 0, "", err
 		}
 		return h.invalidFlood(d)
+	case "forged":
+		d, err := dur()
+		if err != nil {
+			return 0, "", err
+		}
+		return h.forgedFlood(d)
 	case "probe":
 		if len(args) < 2 {
 			return 0, "", errors.New("attack probe needs a name")
@@ -444,15 +456,13 @@ func (h *helper) handshake(rs *rawStream) (int, error) {
 	return sent, write(h.hello())
 }
 
-// subsFlood announces n subscriptions to random topic names from a fresh
-// host, in RPCs of 1,000, and holds them for d.
-func (h *helper) subsFlood(d time.Duration, n int) (int, string, error) {
-	end := time.Now().Add(d)
+// rawGossip connects a fresh host to the daemon and opens a GossipSub
+// stream to it; the host reads (and drops) whatever the daemon sends.
+func (h *helper) rawGossip() (host.Host, network.Stream, error) {
 	ho, err := libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
 	if err != nil {
-		return 0, "", err
+		return nil, nil, err
 	}
-	defer ho.Close()
 	// Speak GossipSub enough that the daemon keeps the peer: take its
 	// stream and read whatever it sends.
 	for _, p := range []string{"/meshsub/1.1.0", "/meshsub/1.2.0"} {
@@ -461,12 +471,74 @@ func (h *helper) subsFlood(d time.Duration, n int) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := ho.Connect(ctx, h.daemon); err != nil {
-		return 0, "", err
+		ho.Close()
+		return nil, nil, err
 	}
 	s, err := ho.NewStream(ctx, h.daemon.ID, "/meshsub/1.1.0")
 	if err != nil {
+		ho.Close()
+		return nil, nil, err
+	}
+	return ho, s, nil
+}
+
+// writeRPC writes one length-prefixed GossipSub RPC and returns its bytes.
+func writeRPC(w *bufio.Writer, rpc *pubsubpb.RPC) (int, error) {
+	b, err := proto.Marshal(rpc)
+	if err != nil {
+		return 0, err
+	}
+	frame := append(binary.AppendUvarint(nil, uint64(len(b))), b...)
+	_, err = w.Write(frame)
+	return len(frame), err
+}
+
+func (h *helper) forgedFlood(d time.Duration) (int, string, error) {
+	ho, s, err := h.rawGossip()
+	if err != nil {
 		return 0, "", err
 	}
+	defer ho.Close()
+	defer s.Reset()
+	w := bufio.NewWriter(s)
+	topic, sub := h.topicName, true
+	total, err := writeRPC(w, &pubsubpb.RPC{Subscriptions: []*pubsubpb.RPC_SubOpts{{Subscribe: &sub, Topicid: &topic}}})
+	if err != nil {
+		return total, "", err
+	}
+	from := []byte(ho.ID())
+	cut := 0
+	n, msgs, _ := flood(d, func(i int) (int, error) {
+		if cut > 0 {
+			time.Sleep(10 * time.Millisecond) // the daemon closed the stream: wait out the window
+			return 0, nil
+		}
+		data, seqno, sig := make([]byte, 200), make([]byte, 8), make([]byte, 64)
+		_, _ = crand.Read(data)
+		_, _ = crand.Read(sig)
+		binary.BigEndian.PutUint64(seqno, uint64(i)+1)
+		n, err := writeRPC(w, &pubsubpb.RPC{Publish: []*pubsubpb.Message{{From: from, Data: data, Seqno: seqno, Topic: &topic, Signature: sig}}})
+		if err == nil && i%64 == 63 {
+			err = w.Flush()
+		}
+		if err != nil {
+			cut = i
+		}
+		return n, nil
+	})
+	_ = w.Flush()
+	return total + n, fmt.Sprintf("msgs=%d cut-at=%d", msgs, cut), nil
+}
+
+// subsFlood announces n subscriptions to random topic names from a fresh
+// host, in RPCs of 1,000, and holds them for d.
+func (h *helper) subsFlood(d time.Duration, n int) (int, string, error) {
+	end := time.Now().Add(d)
+	ho, s, err := h.rawGossip()
+	if err != nil {
+		return 0, "", err
+	}
+	defer ho.Close()
 	defer s.Reset()
 	w := bufio.NewWriter(s)
 	total, sent := 0, 0
@@ -479,15 +551,11 @@ func (h *helper) subsFlood(d time.Duration, n int) (int, string, error) {
 			topic := fmt.Sprintf("weft/doc/%x", name)
 			rpc.Subscriptions = append(rpc.Subscriptions, &pubsubpb.RPC_SubOpts{Subscribe: &sub, Topicid: &topic})
 		}
-		b, err := proto.Marshal(rpc)
+		n, err := writeRPC(w, rpc)
+		total += n
 		if err != nil {
-			return total, "", err
-		}
-		frame := append(binary.AppendUvarint(nil, uint64(len(b))), b...)
-		if _, err := w.Write(frame); err != nil {
 			return total, fmt.Sprintf("subscriptions=%d cut=1", sent), nil
 		}
-		total += len(frame)
 		sent += len(rpc.Subscriptions)
 	}
 	if err := w.Flush(); err != nil {
