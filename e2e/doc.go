@@ -33,12 +33,14 @@
 //     the same member are applied and passed on.
 //   - TestHostileBounds (hostile_bounds_test.go, issue 11): each attack —
 //     contradicting repeats of a long known run (overlap), invalid gossip,
-//     catch-up streams held open, silent or trickling a 4 MiB frame,
-//     orphan transactions, 50,000 subscriptions, presence at full speed
-//     with a tab attached, a member granting a relay many documents
-//     (beyond a per-member quota) and strangers reserving circuits — is
-//     run by the helper's floods (internal/hostile/attacks.go) against A
-//     (or the relay) while A types 10 keystrokes/s to B. Each subtest
+//     GossipSub messages with forged signatures, catch-up streams held
+//     open, silent or trickling a 4 MiB frame, 50,000 subscriptions,
+//     presence at full speed with a tab attached, orphan transactions
+//     (last, then the typing alone again: the orphans stay), a member
+//     granting a relay many documents (beyond a per-member quota) and
+//     strangers reserving circuits — is run by the helper's floods
+//     (internal/hostile/attacks.go) against A (or the relay) while A
+//     types 10 keystrokes/s to B; a baseline row has no attack. Each subtest
 //     measures its target's peak resident memory above the baseline
 //     (VmHWM reset through clear_refs, and VmRSS sampled every 20 ms),
 //     CPU (utime + stime), bytes written to disk (/proc/<pid>/io, as
