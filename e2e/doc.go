@@ -33,7 +33,9 @@
 //     the same member are applied and passed on.
 //   - TestHostileBounds (hostile_bounds_test.go, issue 11): each attack —
 //     contradicting repeats of a long known run (overlap), invalid gossip,
-//     GossipSub messages with forged signatures, catch-up streams held
+//     GossipSub messages with forged signatures, the committed corpora of
+//     the decoder fuzzers (as gossip, as a writer's transaction payloads
+//     and as catch-up frames), catch-up streams held
 //     open, silent or trickling a 4 MiB frame, 50,000 subscriptions,
 //     presence at full speed with a tab attached, orphan transactions
 //     (last, then the typing alone again: the orphans stay), a member

@@ -473,6 +473,25 @@ func TestHostileBounds(t *testing.T) {
 		return measured{sent: sent(r), notes: []string{r.Detail}}
 	})
 
+	// 2c. The committed corpora of weft's decoder fuzzers, as gossip, as
+	// a writer's transaction payloads and as catch-up frames.
+	attack("fuzz-corpus", func(t *testing.T) measured {
+		var dirs []string
+		for _, d := range []string{"member/testdata/fuzz", "wire/testdata/fuzz", "crdt/testdata/fuzz/FuzzDecodeTxn"} {
+			if dir := filepath.Join(repoRoot, d); dirBytes(dir) > 0 {
+				if strings.ContainsAny(dir, " \t") {
+					t.Fatalf("corpus directory %q has a space: the helper's commands are words", dir)
+				}
+				dirs = append(dirs, dir)
+			}
+		}
+		before, _ := observe(a, id)
+		r := h.do(t, "attack corpus "+durMS+" "+strings.Join(dirs, " "))
+		after, _ := observe(a, id)
+		return measured{sent: sent(r), notes: []string{r.Detail, fmt.Sprintf("rejected %v", diffCounts(before.replica, after.replica)),
+			fmt.Sprintf("gossip rejected %v", diffCounts(before.gossip, after.gossip))}}
+	})
+
 	// 3. Catch-up streams: k of each kind held for the whole attack.
 	attack("sync-flood", func(t *testing.T) measured {
 		r := h.do(t, "attack sync "+durMS+" 64")

@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +52,15 @@ import (
 //	                           whose author signature is random bytes
 //	                           (raw RPCs: GossipSub refuses them before
 //	                           weft's validator sees them)
+//	attack corpus MS DIR…      for MS ms, every []byte and string input of
+//	                           the Go fuzz corpus files under the DIRs
+//	                           (the committed corpora of weft's decoder
+//	                           fuzzers), in turn: as gossip (route-sealed
+//	                           with a fresh nonce, so the validator's
+//	                           decoders get it), as a writer's signed,
+//	                           sealed transaction payload (so the
+//	                           transaction decoder gets it), and as the
+//	                           first frame of a catch-up stream
 //	attack probe NAME          publish one valid transaction by agent
 //	                           <writer>.NAME (is the helper still heard?)
 //	attack sync MS K           for MS ms, K catch-up streams of each kind
@@ -126,6 +138,15 @@ func (h *helper) attack(args []string) (int, string, error) {
 			return 0, "", err
 		}
 		return h.forgedFlood(d)
+	case "corpus":
+		d, err := dur()
+		if err != nil {
+			return 0, "", err
+		}
+		if len(args) < 3 {
+			return 0, "", errors.New("attack corpus needs corpus directories")
+		}
+		return h.corpusFlood(d, args[2:])
 	case "probe":
 		if len(args) < 2 {
 			return 0, "", errors.New("attack probe needs a name")
@@ -621,4 +642,91 @@ func (h *helper) reserve(addr string, n int) (int, string, error) {
 		detail += " first-error=" + strings.ReplaceAll(firstErr, " ", "_")
 	}
 	return 0, detail, nil
+}
+
+// readCorpus reads the []byte and string inputs of the Go fuzz corpus
+// files ("go test fuzz v1", then one Go literal per line) under dirs.
+func readCorpus(dirs []string) ([][]byte, error) {
+	var out [][]byte
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			lines := strings.Split(string(b), "\n")
+			if len(lines) == 0 || lines[0] != "go test fuzz v1" {
+				return nil
+			}
+			for _, l := range lines[1:] {
+				for _, pre := range []string{"[]byte(", "string("} {
+					if lit, ok := strings.CutPrefix(l, pre); ok && strings.HasSuffix(lit, ")") {
+						if v, err := strconv.Unquote(strings.TrimSuffix(lit, ")")); err == nil {
+							out = append(out, []byte(v))
+						}
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the corpus in %s: %v", dir, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no corpus inputs under %v", dirs)
+	}
+	return out, nil
+}
+
+func (h *helper) corpusFlood(d time.Duration, dirs []string) (int, string, error) {
+	inputs, err := readCorpus(dirs)
+	if err != nil {
+		return 0, "", err
+	}
+	var ways [3]int
+	total, msgs, err := flood(d, func(i int) (int, error) {
+		in := inputs[(i/3)%len(inputs)]
+		ways[i%3]++
+		switch i % 3 {
+		case 0: // gossip plaintext
+			b, err := routeSealNonce(h.doc, h.topicName, in)
+			if err != nil {
+				return 0, err
+			}
+			return len(b), h.publishRaw(b)
+		case 1: // a writer's transaction payload, signed and sealed
+			hd := member.Header{Doc: h.doc, Header: vocab.Header{Agent: h.w.agent("fz" + strconv.Itoa(i)), Len: 1}}
+			e, err := sealAndSign(h.keys, h.w, &hd, in)
+			if err != nil {
+				return 0, err
+			}
+			b, err := h.route.Seal(h.topicName, e.Raw)
+			if err != nil {
+				return 0, err
+			}
+			return len(b), h.publishRaw(b)
+		default: // the first frame of a catch-up stream
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := h.raw.NewStream(ctx, h.daemon.ID, syncProtocol)
+			if err != nil {
+				return 0, nil // refused (a limit): counted as not sent
+			}
+			_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+			rs := &rawStream{s: s, r: bufio.NewReader(s)}
+			err = rs.writeFrame(in)
+			_ = s.CloseWrite()
+			rs.drain()
+			_ = s.Close()
+			if err != nil {
+				return 0, nil
+			}
+			return len(in) + len(binary.AppendUvarint(nil, uint64(len(in)))), nil
+		}
+	})
+	return total, fmt.Sprintf("msgs=%d inputs=%d gossip=%d payload=%d stream=%d", msgs, len(inputs), ways[0], ways[1], ways[2]), err
 }
