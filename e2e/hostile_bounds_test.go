@@ -148,6 +148,12 @@ func measureAttack(t *testing.T, name string, peers int, target *proc, a, b *dae
 	dir0 := dirBytes(dir)
 	sampler := sampleRSS(pid)
 	typing := startTyping(a, b, id, agent, typingEvery)
+	// If the attack fails the test, the typing and the sampling stop
+	// with it (they would go on through the next attacks otherwise).
+	t.Cleanup(func() {
+		_, _ = typing.stop()
+		sampler.stop()
+	})
 	m := attack()
 	time.Sleep(coolDown) // part of the measured window: the queued work's cost
 	lat, typingErr := typing.stop()
@@ -227,6 +233,7 @@ func waitQuiet(t *testing.T, pid int) string {
 // typed late.
 type typing struct {
 	stopC chan struct{}
+	once  sync.Once
 	done  chan struct{}
 	lat   []time.Duration
 	err   error
@@ -259,7 +266,7 @@ func startTyping(a, b *daemon, id, agent string, every time.Duration) *typing {
 }
 
 func (ty *typing) stop() ([]time.Duration, error) {
-	close(ty.stopC)
+	ty.once.Do(func() { close(ty.stopC) })
 	<-ty.done
 	return ty.lat, ty.err
 }

@@ -101,6 +101,7 @@ func resetPeak(pid int) error {
 // rssSampler reads a process's VmRSS every 20 ms and keeps the largest
 // (VmHWM after resetPeak is the exact peak; the samples check it).
 type rssSampler struct {
+	once  sync.Once
 	stopC chan struct{}
 	done  chan struct{}
 	max   int64
@@ -127,7 +128,7 @@ func sampleRSS(pid int) *rssSampler {
 }
 
 func (r *rssSampler) stop() int64 {
-	close(r.stopC)
+	r.once.Do(func() { close(r.stopC) })
 	<-r.done
 	return r.max
 }
