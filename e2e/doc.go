@@ -49,8 +49,9 @@
 //     root) and the honest keystroke p99 and longest stall
 //     (procstats_test.go), prints one table row and fails on the bounds
 //     it breaks: memory ≤ 64 MiB per attacking peer, CPU ≤ 1 s per MiB
-//     sent plus 1 s, disk only for accepted input, p99 < 50 ms, no stall
-//     over 2 s. 3 s per attack; -hostile.duration=D (or -e2e.long: 30 s)
+//     sent plus a floor (1 s, and 4 ms per honest keystroke typed on the
+//     target), disk only for accepted input, p99 < 50 ms, no stall over
+//     2 s. 3 s per attack; -hostile.duration=D (or -e2e.long: 30 s)
 //     for longer ones, -hostile.table=FILE to keep the table (`make
 //     hostile`).
 //   - TestCleanShutdown: SIGINT and SIGTERM exit 0, remove api.json, and a
