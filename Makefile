@@ -11,7 +11,7 @@ PURE_PKGS := ./vocab/... ./crdt/... ./wire/... ./member/... ./api/... ./internal
 # skip without it, and fail without it under CI.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build run replay test vet unit fuzz wasm e2e ui ui-check ui-test test-browser bench bench-go bench-peers bench-browser crash chaos clean tools
+.PHONY: all build run replay test vet unit fuzz wasm e2e ui ui-check ui-test test-browser bench bench-go bench-peers bench-browser crash chaos hostile clean tools
 
 all: build
 
@@ -50,6 +50,14 @@ wasm:
 # a short run of the fault harness (e2e/chaos: one cluster, 3 schedules).
 e2e:
 	$(GO) test -count=1 -timeout 20m ./e2e/...
+
+# The hostile-peer suite (e2e/hostile_bounds_test.go) with long attacks (30 s
+# each; `make test` runs it with 3 s ones); its table goes to hostile-table.md
+# (BENCHMARKS.md says how to read it).
+HOSTILE_DURATION ?= 30s
+hostile:
+	$(GO) test -count=1 -timeout 30m -run 'TestHostileBounds$$' -v ./e2e/ \
+		-hostile.duration=$(HOSTILE_DURATION) -hostile.table=$(CURDIR)/hostile-table.md
 
 # The editor: rebuild the committed assets (ui/web/dist) from their sources
 # and the lockfile; check that the committed ones match; the page's tests.

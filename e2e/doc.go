@@ -31,6 +31,29 @@
 //     a forged or expired chain, a wrong open MAC, ...), nothing is stored,
 //     a replayed envelope is taken once, and well-formed transactions of
 //     the same member are applied and passed on.
+//   - TestHostileBounds (hostile_bounds_test.go, issue 11): each attack —
+//     contradicting repeats of a long known run (overlap), invalid gossip,
+//     GossipSub messages with forged signatures, the committed corpora of
+//     the decoder fuzzers (as gossip, as a writer's transaction payloads
+//     and as catch-up frames), catch-up streams held
+//     open, silent or trickling a 4 MiB frame, 50,000 subscriptions,
+//     presence at full speed with a tab attached, orphan transactions
+//     (last, then the typing alone again: the orphans stay), a member
+//     granting a relay many documents (beyond a per-member quota) and
+//     strangers reserving circuits — is run by the helper's floods
+//     (internal/hostile/attacks.go) against A (or the relay) while A
+//     types 10 keystrokes/s to B; a baseline row has no attack. Each subtest
+//     measures its target's peak resident memory above the baseline
+//     (VmHWM reset through clear_refs, and VmRSS sampled every 20 ms),
+//     CPU (utime + stime), bytes written to disk (/proc/<pid>/io, as
+//     root) and the honest keystroke p99 and longest stall
+//     (procstats_test.go), prints one table row and fails on the bounds
+//     it breaks: memory ≤ 64 MiB per attacking peer, CPU ≤ 1 s per MiB
+//     sent plus a floor (1 s, and 4 ms per honest keystroke typed on the
+//     target), disk only for accepted input, p99 < 50 ms, no stall over
+//     2 s. 3 s per attack; -hostile.duration=D (or -e2e.long: 30 s)
+//     for longer ones, -hostile.table=FILE to keep the table (`make
+//     hostile`).
 //   - TestCleanShutdown: SIGINT and SIGTERM exit 0, remove api.json, and a
 //     restart shows the same documents and text.
 //   - TestBigEditRequest: one request with as many edits as the API accepts
@@ -68,8 +91,10 @@
 // relays (members_helpers_test.go); for benchmark runs only.
 //
 // Knobs: WEFT_E2E_DEBUG=1 makes every daemon and relay log at debug level
-// (GossipSub's RPCs included); -e2e.seed=N fixes the random seed; -e2e.long (or WEFT_E2E_LONG=1)
-// runs the longer variants; WEFT_E2E_WEFT=path tests a prebuilt weft binary
+// (GossipSub's RPCs included); -e2e.seed=N fixes the random seed;
+// -e2e.long (or WEFT_E2E_LONG=1) runs the longer variants;
+// -hostile.duration and -hostile.table (TestHostileBounds, above);
+// WEFT_E2E_WEFT=path tests a prebuilt weft binary
 // instead of building one (built with -tags weft_testhooks, which makes it
 // read the WEFT_TEST_* fault-injection and profiling variables the tests
 // set; the shipped binary reads none); under `go test -race` (or WEFT_E2E_RACE=1) the

@@ -38,5 +38,8 @@
 //	             (the answer line comes once it has been served)
 //	announce     publish both devices' chains again (sealed with fresh
 //	             nonces: new bytes to GossipSub)
+//	attack ...   run one flood of the hostile-bounds suite for a given
+//	             time and answer with the bytes it sent (attacks.go
+//	             lists them)
 //	quit
 package main

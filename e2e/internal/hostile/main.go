@@ -86,6 +86,11 @@ type helper struct {
 	raw   host.Host
 	serve chan serveReq
 	valid map[string][]byte // the control envelope sent in each place (for replay)
+
+	// The floods' state (attacks.go).
+	presence    *p2p.Topic
+	presenceSeq uint64
+	reservers   []host.Host
 }
 
 func run(peerAddr, docID string, seed uint64, invite, readInvite, expiredInvite string) error {
@@ -250,6 +255,8 @@ func run(peerAddr, docID string, seed uint64, invite, readInvite, expiredInvite 
 		switch {
 		case f[0] == "announce":
 			err = h.announce(true)
+		case f[0] == "attack":
+			n, detail, err = h.attack(f[1:])
 		case len(f) < 2:
 			err = fmt.Errorf("command %q needs a case", f[0])
 		case f[0] == "topic":
