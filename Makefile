@@ -52,11 +52,12 @@ e2e:
 	$(GO) test -count=1 -timeout 20m ./e2e/...
 
 # The hostile-peer suite (e2e/hostile_bounds_test.go) with long attacks (30 s
-# each; `make test` runs it with 3 s ones); its table goes to hostile-table.md
-# (BENCHMARKS.md says how to read it).
+# each), and the relay routing live edits while it hosts 100,000 documents
+# (-e2e.long; `make test` runs both shorter: 3 s attacks, 2,000 documents).
+# The table goes to hostile-table.md (BENCHMARKS.md says how to read it).
 HOSTILE_DURATION ?= 30s
 hostile:
-	$(GO) test -count=1 -timeout 30m -run 'TestHostileBounds$$' -v ./e2e/ \
+	$(GO) test -count=1 -timeout 30m -run 'TestHostileBounds$$|TestRelayBugManyDocumentsHideSubscriptions$$' -v ./e2e/ -e2e.long \
 		-hostile.duration=$(HOSTILE_DURATION) -hostile.table=$(CURDIR)/hostile-table.md
 
 # The editor: rebuild the committed assets (ui/web/dist) from their sources
