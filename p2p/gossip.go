@@ -58,6 +58,7 @@ func newPubSub(ctx context.Context, h host.Host, n *Node) (*pubsub.PubSub, error
 		pubsub.WithValidateQueueSize(o.GossipQueue),
 		pubsub.WithSubscriptionFilter((*interestFilter)(n)),
 		pubsub.WithAppSpecificRpcInspector((*interestFilter)(n).graftImpliesSubscription),
+		pubsub.WithRawTracer((*signatureTracer)(n)),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), scoreInspectEvery),
 		pubsub.WithLogger(o.Logger.With("component", "gossipsub")),

@@ -39,8 +39,12 @@ type docState struct {
 	// ackSoon is set while a relay's acknowledgement for a peer that
 	// arrived on the topic is due (peersChanged).
 	ackSoon atomic.Bool
-	chars   atomic.Int64 // text length when last known (-1: unknown)
-	tabs    atomic.Int32
+	// peersMu guards lastPeers, the topic's peers when peersChanged last
+	// looked: a peer new to the topic gets a catch-up.
+	peersMu   sync.Mutex
+	lastPeers map[string]bool
+	chars     atomic.Int64 // text length when last known (-1: unknown)
+	tabs      atomic.Int32
 
 	seen    committedHeads // what the driver committed, for the validator
 	pres    presenceGate   // peers' presence: rate and order (the validator's)
@@ -380,6 +384,7 @@ func (d *docState) fromGossip(from string, e received) {
 // peersChanged is called by the transport when the topic's peers change:
 // the tabs are told the new count.
 func (d *docState) peersChanged() {
+	d.syncNewPeers()
 	if d.m.opts.AckDurable && d.ackSoon.CompareAndSwap(false, true) {
 		// A relay acknowledges again when peers arrive: one that joined
 		// the topic after the last acknowledgement (or whose subscription
@@ -387,10 +392,9 @@ func (d *docState) peersChanged() {
 		// one per ackAgainAfter, however often peers come and go.
 		time.AfterFunc(ackAgainAfter, func() {
 			d.ackSoon.Store(false)
-			if !d.loaded.Load() || d.m.ctx.Err() != nil {
+			if !d.loaded.Load() || !d.m.enter() {
 				return
 			}
-			d.m.wg.Add(1)
 			go func() {
 				defer d.m.wg.Done()
 				_ = d.do(d.m.ctx, func(dr *driver) error {
@@ -411,6 +415,30 @@ func (d *docState) peersChanged() {
 			return nil
 		})
 	}()
+}
+
+// syncNewPeers runs catch-up with every peer that arrived on the topic
+// since the last look. This is what starts catch-up with a peer: it
+// subscribed to the document's topic, so it holds the document (a peer
+// that merely connects does not make a replica open a stream per
+// document it holds — a stranger could otherwise make a relay open one
+// for each of its documents, per connection).
+func (d *docState) syncNewPeers() {
+	now := d.topicPeers()
+	d.peersMu.Lock()
+	var arrived []string
+	next := make(map[string]bool, len(now))
+	for _, p := range now {
+		next[p] = true
+		if !d.lastPeers[p] {
+			arrived = append(arrived, p)
+		}
+	}
+	d.lastPeers = next
+	d.peersMu.Unlock()
+	for _, p := range arrived {
+		d.m.goSync(p, d.id)
+	}
 }
 
 // ackAgainAfter is how soon after peers arrive on a document's topic a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -273,14 +274,31 @@ func New(opts Options) (*Manager, error) {
 		t.Want(m.wantTopic, wanted)
 		t.Handle(SyncProtocol, m.serveSync)
 		t.Notify(func(peer string, connected bool) {
-			if connected {
-				m.goSyncPeer(peer)
+			if connected && m.enter() {
+				// It asks the transport for topic peers: not on its callback.
+				go func() {
+					defer m.wg.Done()
+					m.goSyncPeer(peer)
+				}()
 			}
 		})
 		m.wg.Add(1)
 		go m.antiEntropy()
 	}
 	return m, nil
+}
+
+// enter counts a goroutine the transport started (a stream handler, a
+// callback's work) among those Close waits for; false once Close has
+// begun, and the caller must not go on.
+func (m *Manager) enter() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.wg.Add(1)
+	return true
 }
 
 // Close unloads every document (writing snapshots where due), leaves the
@@ -716,20 +734,20 @@ func (m *Manager) antiEntropy() {
 	}
 }
 
-// goSyncPeer runs catch-up of every held document with a newly connected
-// peer: on a relay, of those whose topic it is in (the peers of the others
-// bring them when they come).
+// goSyncPeer runs catch-up with a newly connected peer for the documents
+// whose topic it is in already; usually its subscriptions arrive just
+// after, and the topic's peer events start the rest (syncNewPeers). A
+// peer that subscribes to none gets no stream at all.
 func (m *Manager) goSyncPeer(peer string) {
-	lazy := m.lazyTopics()
 	m.mu.Lock()
-	ids := make([]store.DocID, 0, len(m.docs))
-	for id, d := range m.docs {
-		if !lazy || d.joined.Load() != nil {
-			ids = append(ids, id)
-		}
+	docs := make([]*docState, 0, len(m.docs))
+	for _, d := range m.docs {
+		docs = append(docs, d)
 	}
 	m.mu.Unlock()
-	for _, id := range ids {
-		m.goSync(peer, id)
+	for _, d := range docs {
+		if slices.Contains(d.topicPeers(), peer) {
+			m.goSync(peer, d.id)
+		}
 	}
 }

@@ -213,7 +213,8 @@ func TestRelayQuotasRefuseAndCatchUpLater(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "docs-per-member quota") || !strings.Contains(err.Error(), "at most 1") {
 		t.Fatalf("a second grant: %v", err)
 	}
-	if u := usageOf(t, relay.m.QuotaUsage(), LimitDocsPerMember); u.Refused != 1 || u.Over != 1 {
+	// (Refused at least once: a's catch-ups may bring the grant again.)
+	if u := usageOf(t, relay.m.QuotaUsage(), LimitDocsPerMember); u.Refused < 1 || u.Over != 1 {
 		t.Fatalf("docs-per-member usage %+v", u)
 	}
 	if _, err := relay.m.DocStatus(ctx, second.ID); err == nil {

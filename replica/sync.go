@@ -436,6 +436,11 @@ func (m *Manager) admit(d *docState, peer string, p wire.SyncMsg) (member.Role, 
 // with one peer: a stream over either bound is answered "busy" and
 // closed before anything is read from it.
 func (m *Manager) serveSync(peer string, raw Stream) {
+	if !m.enter() {
+		_ = raw.Reset()
+		return
+	}
+	defer m.wg.Done()
 	defer raw.Close()
 	if ok, peerFull := m.inbound.try(peer); !ok {
 		m.stats.add(&m.stats.syncBusy, 1)

@@ -34,8 +34,8 @@ import (
 // The floods of the hostile-bounds suite (e2e/hostile_bounds_test.go):
 // each runs for a given time, as fast as this process can send, and
 // counts the bytes it sent. They are kept apart from the crafted single
-// cases (main.go, craft.go, sync.go) and from the topic names, which
-// presenceTopicName alone spells here.
+// cases (main.go, craft.go, sync.go) and use the document's one topic as
+// main.go names it.
 //
 //	attack overlap-seed N      publish one transaction of N code points
 //	                           by agent <writer>.ovl (the run the overlap
@@ -75,8 +75,8 @@ import (
 //	                           to random topic names (raw GossipSub RPCs),
 //	                           held for MS ms
 //	attack presence MS         for MS ms, presence records of agent
-//	                           <writer>.pres on the document's presence
-//	                           topic, each with the next seq
+//	                           <writer>.pres on the document's topic
+//	                           (kind 8), each with the next seq
 //	attack reserve ADDR N      N fresh libp2p hosts (strangers) each ask
 //	                           the relay at ADDR for a circuit reservation;
 //	                           detail: how many were granted. The hosts
@@ -87,8 +87,6 @@ import (
 // GossipSub or the stream bytes it wrote; libp2p's own framing and
 // encryption are not counted); detail is "key=value" pairs.
 
-// presenceTopicName is the document's presence topic.
-func (h *helper) presenceTopicName() string { return "weft/presence/" + member.TopicHex(h.doc) }
 
 // attack runs one flood command (the words after "attack").
 func (h *helper) attack(args []string) (int, string, error) {
@@ -319,23 +317,10 @@ func (h *helper) pendingFlood(d time.Duration) (int, string, error) {
 }
 
 func (h *helper) presenceFlood(d time.Duration) (int, string, error) {
-	name := h.presenceTopicName()
-	if h.presence == nil {
-		t, err := h.node.Join(name, func(string, []byte) (any, error) { return nil, nil })
-		if err != nil {
-			return 0, "", err
-		}
-		h.presence = t
-		// Wait for the daemon on the presence topic, or the first
-		// messages go nowhere.
-		deadline := time.Now().Add(10 * time.Second)
-		for !containsPeer(t.Peers(), h.daemon.ID) {
-			if time.Now().After(deadline) {
-				return 0, "", errors.New("the daemon never appeared on the presence topic")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	// Presence travels on the document's topic (kind 8), sealed with the
+	// presence key under the topic's name, then route-sealed like every
+	// message there.
+	name := h.topicName
 	ag := h.w.agent("pres")
 	total, msgs, err := flood(d, func(i int) (int, error) {
 		h.presenceSeq++
@@ -347,13 +332,13 @@ func (h *helper) presenceFlood(d time.Duration) (int, string, error) {
 		if err != nil {
 			return 0, err
 		}
-		b, err := h.route.Seal(name, sealed)
+		b, err := h.route.Seal(name, member.PresenceMsg(sealed))
 		if err != nil {
 			return 0, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return len(b), h.presence.Publish(ctx, b)
+		return len(b), h.topic.Publish(ctx, b)
 	})
 	return total, fmt.Sprintf("msgs=%d", msgs), err
 }

@@ -88,7 +88,6 @@ type helper struct {
 	valid map[string][]byte // the control envelope sent in each place (for replay)
 
 	// The floods' state (attacks.go).
-	presence    *p2p.Topic
 	presenceSeq uint64
 	reservers   []host.Host
 }
