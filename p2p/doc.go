@@ -120,6 +120,15 @@
 // many daemons of a test on 127.0.0.1. Node.PeerScores gives the scores
 // (no peer IDs) for the weft_p2p_peer_score histogram, refreshed every 10 s.
 //
+// Messages GossipSub itself refuses for a forged, missing or unexpected
+// signature or author (before any validator) are counted (reason
+// "signature") and charged the same way, through a raw tracer; and a peer
+// that delivers 20 of them is disconnected and refused every connection,
+// both ways, for 10 minutes (a connection gater, ban.go). No honest peer
+// delivers one — GossipSub checks signatures before forwarding — while a
+// graylisted forger's RPCs would still be read and decoded, as fast as it
+// sends them.
+//
 // # Streams
 //
 // Handle and Open give request/response streams with length-prefixed frames:

@@ -59,6 +59,7 @@ type Node struct {
 	ignored  map[string]uint64
 
 	refusals *refusals // the application score's counts
+	bans     *banList  // peers refused every connection for a while
 	scoreMu  sync.Mutex
 	scores   []float64 // GossipSub's last report, sorted
 
@@ -123,6 +124,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		cm.Close()
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
+	bans := newBanList()
 	lopts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(p.listen...),
@@ -133,6 +135,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		libp2p.DefaultMuxers, // yamux
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
+		libp2p.ConnectionGater(bans),
 		libp2p.UserAgent("weft"),
 		libp2p.Ping(true),
 		libp2p.DisableMetrics(),
@@ -177,8 +180,15 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		rejected: map[string]uint64{},
 		ignored:  map[string]uint64{},
 		refusals: newRefusals(),
+		bans:     bans,
 		joined:   map[string]struct{}{},
 	}
+	bans.mu.Lock()
+	bans.onBlock = func(id peer.ID) {
+		n.log.Warn("peer banned: it delivered forged gossip", "peer", id, "for", banFor)
+		go func() { _ = h.Network().ClosePeer(id) }()
+	}
+	bans.mu.Unlock()
 	fail := func(err error) (*Node, error) {
 		_ = n.Close()
 		return nil, err

@@ -12,7 +12,8 @@ import (
 // signatureTracer charges the peers that deliver messages GossipSub itself
 // refuses before any validator runs — a missing, unexpected or forged
 // signature or author — so that a peer flooding forged messages is
-// graylisted like one flooding messages the caller's validator refuses
+// graylisted like one flooding messages the caller's validator refuses,
+// and banned after a few (ban.go)
 // (those are charged by Topic.validator; a refusal reported here with
 // RejectValidationFailed is one of them and is not charged twice).
 type signatureTracer Node
@@ -26,6 +27,7 @@ func (t *signatureTracer) RejectMessage(msg *pubsub.Message, reason string) {
 		n.reject(vocab.ReasonSignature)
 		if msg.ReceivedFrom != "" {
 			n.refusals.add(msg.ReceivedFrom, refusalCost)
+			n.bans.forgery(msg.ReceivedFrom)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package p2p
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -30,5 +32,52 @@ func TestSignatureRefusalsCharged(t *testing.T) {
 	}
 	if got := n.Rejected()[vocab.ReasonSignature]; got != 4 {
 		t.Fatalf("rejected %v; want 4 under %q", n.Rejected(), vocab.ReasonSignature)
+	}
+}
+
+// A peer that keeps delivering forged signatures is disconnected and
+// refused for a while, in both directions; others are not.
+func TestForgerBanned(t *testing.T) {
+	n := startNode(t, nil)
+	forger := startNode(t, nil)
+	honest := startNode(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, o := range []*Node{forger, honest} {
+		if err := o.Connect(ctx, n.Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fid := peerID(t, forger.ID())
+	tr := (*signatureTracer)(n)
+	msg := &pubsub.Message{Message: &pb.Message{}, ReceivedFrom: fid}
+	for range forgeryBan - 1 {
+		tr.RejectMessage(msg, pubsub.RejectInvalidSignature)
+	}
+	if n.bans.banned(fid) {
+		t.Fatalf("banned after %d forgeries, before the bound %d", forgeryBan-1, forgeryBan)
+	}
+	tr.RejectMessage(msg, pubsub.RejectInvalidSignature)
+	waitFor(t, 10*time.Second, "the forger to be disconnected", func() bool {
+		return !connectedTo(n, forger.ID()) && !connectedTo(forger, n.ID())
+	})
+	// The forger's dial may complete its handshake before the node's gate
+	// refuses it; the node never takes the connection.
+	_ = forger.Connect(ctx, n.Addrs()[0])
+	if connectedTo(n, forger.ID()) {
+		t.Fatal("a banned peer connected again")
+	}
+	if err := n.Connect(ctx, forger.Addrs()[0]); err == nil {
+		t.Fatal("the node dialled a banned peer")
+	}
+	if !connectedTo(n, honest.ID()) {
+		t.Fatal("the honest peer was disconnected too")
+	}
+	clock := time.Now().Add(banFor)
+	n.bans.mu.Lock()
+	n.bans.now = func() time.Time { return clock }
+	n.bans.mu.Unlock()
+	if n.bans.banned(fid) {
+		t.Fatal("still banned after the ban's time")
 	}
 }
