@@ -47,9 +47,12 @@ wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./vocab/... ./crdt/... ./wire/... ./member/... ./ui/web/wasm
 
 # Multi-process tests with the real binary (see e2e/doc.go); they include
-# a short run of the fault harness (e2e/chaos: one cluster, 3 schedules).
+# a short run of the fault harness (e2e/chaos: one cluster, 3 schedules)
+# and of the hostile-peer suite. One package at a time (-p 1): the hostile
+# suite measures CPU and latency, the fault harness convergence times, and
+# neither should measure the other.
 e2e:
-	$(GO) test -count=1 -timeout 20m ./e2e/...
+	$(GO) test -p 1 -count=1 -timeout 30m ./e2e/...
 
 # The hostile-peer suite (e2e/hostile_bounds_test.go) with long attacks (30 s
 # each), and the relay routing live edits while it hosts 100,000 documents
