@@ -22,7 +22,14 @@
 //     peers are dialled.
 //   - Bootstrap peers (Options.Bootstrap): dialled at start, protected from
 //     the connection manager, redialled with exponential backoff (0.5 s
-//     doubling to 1 min, ±20% jitter) whenever lost, checked every 30 s.
+//     doubling to 1 min, ±20% jitter; each dial at most 5 s) whenever lost,
+//     checked every 30 s.
+//   - Liveness (liveness.go): the bootstrap peers and the peers of joined
+//     topics are pinged every second; one silent for 2 s has its
+//     connections closed, so a connection stuck in TCP's retransmission
+//     backoff after a network cut is replaced by a fresh dial instead of
+//     waiting out the backoff (up to minutes). A ping refused at once
+//     closes nothing.
 //   - NAT traversal (Options.NATTraversal): UPnP/NAT-PMP port mapping,
 //     AutoNAT v2, hole punching, and AutoRelay through the bootstrap peers.
 //     Options.RelayService turns a node into a circuit relay v2 and AutoNAT

@@ -89,6 +89,11 @@ type PeerEvent struct {
 const (
 	bootMinBackoff = 500 * time.Millisecond
 	bootMaxBackoff = time.Minute
+	// bootDialTimeout bounds one dial of a bootstrap peer: a dial made
+	// while the network is cut waits out SYN retries (1, 3, 7, 15 s…), and
+	// one started just before the network returns would hold the redial
+	// for seconds after it; a new dial every few seconds sends a fresh SYN.
+	bootDialTimeout = 5 * time.Second
 	bootCheckEvery = 30 * time.Second
 	dialTimeout    = 15 * time.Second
 )
@@ -225,6 +230,8 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		n.wg.Add(1)
 		go n.keepBootstrap(ai, kick)
 	}
+	n.wg.Add(1)
+	go n.liveness()
 	if opts.MDNS {
 		n.mdns = mdns.NewMdnsService(h, opts.MDNSTag, (*mdnsNotifee)(n))
 		if err := n.mdns.Start(); err != nil {
@@ -354,7 +361,7 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 	backoff := bootMinBackoff
 	for {
 		if n.host.Network().Connectedness(ai.ID) != network.Connected {
-			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
+			ctx, cancel := context.WithTimeout(n.ctx, bootDialTimeout)
 			err := n.host.Connect(ctx, ai)
 			cancel()
 			if n.ctx.Err() != nil {

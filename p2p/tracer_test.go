@@ -2,11 +2,14 @@ package p2p
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"weft/vocab"
 )
@@ -79,5 +82,33 @@ func TestForgerBanned(t *testing.T) {
 	n.bans.mu.Unlock()
 	if n.bans.banned(fid) {
 		t.Fatal("still banned after the ban's time")
+	}
+}
+
+// A topic peer that stops answering (its ping handler swallows pings) has
+// its connections closed within the liveness bounds; one that answers
+// keeps them.
+func TestSilentPeerDisconnected(t *testing.T) {
+	a := startNode(t, nil)
+	silent := startNode(t, nil)
+	alive := startNode(t, nil)
+	const topic = "weft/doc/liveness"
+	join(t, a, topic, acceptAll)
+	ts := join(t, silent, topic, acceptAll)
+	tl := join(t, alive, topic, acceptAll)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, o := range []*Node{silent, alive} {
+		if err := o.Connect(ctx, a.Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopicPeers(t, ts, a.ID())
+	waitTopicPeers(t, tl, a.ID())
+	// The silent peer reads pings and never answers.
+	silent.host.SetStreamHandler(ping.ID, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	waitFor(t, 10*time.Second, "the silent peer to be disconnected", func() bool { return !connectedTo(a, silent.ID()) })
+	if !connectedTo(a, alive.ID()) {
+		t.Fatal("the peer that answers pings was disconnected too")
 	}
 }
