@@ -94,8 +94,8 @@ const (
 	// one started just before the network returns would hold the redial
 	// for seconds after it; a new dial every few seconds sends a fresh SYN.
 	bootDialTimeout = 5 * time.Second
-	bootCheckEvery = 30 * time.Second
-	dialTimeout    = 15 * time.Second
+	bootCheckEvery  = 30 * time.Second
+	dialTimeout     = 15 * time.Second
 )
 
 // New starts a node: loads or creates the identity, listens, starts GossipSub,
