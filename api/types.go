@@ -146,6 +146,9 @@ type Counters struct {
 	// GossipRejected counts gossip messages from other peers that the
 	// network layer rejected (size, or the replica's validator), by reason.
 	GossipRejected map[string]uint64 `json:"gossip_rejected"` // by vocab.Reason* label
+	// GossipIgnored counts gossip messages from other peers dropped
+	// without blame (known already, over a rate), by reason.
+	GossipIgnored map[string]uint64 `json:"gossip_ignored,omitempty"`
 }
 
 // ReplicaCounters are the replica manager's counters (replica.Manager.Stats).

@@ -14,6 +14,7 @@ import (
 
 	"weft/api"
 	"weft/internal/child"
+	"weft/vocab"
 )
 
 // hostile is the helper process of internal/hostile, attached to one
@@ -141,6 +142,7 @@ func (h *hostile) do(t *testing.T, cmd string) hostileReply {
 type hostileCase struct {
 	cmd      string            // helper command, e.g. "topic garbage"
 	gossip   map[string]uint64 // increments of the node's gossip rejections, by reason
+	ignored  map[string]uint64 // increments of the node's gossip messages ignored (no blame), by reason
 	replica  map[string]uint64 // increments of the replica's rejections, by reason
 	buffered int               // increment of the document's buffered transactions
 	adds     map[string]uint64 // version components it adds (the well-formed controls)
@@ -152,6 +154,7 @@ type hostileCase struct {
 // observed is what the daemon reports of one document and its counters.
 type observed struct {
 	gossip, replica map[string]uint64
+	ignored         map[string]uint64 // gossip dropped without blame
 	version         map[string]uint64
 	buffered        int
 	docs            int
@@ -175,7 +178,7 @@ func observe(d *daemon, doc string) (observed, error) {
 		return observed{}, err
 	}
 	rc := st.Counters.Replica
-	return observed{gossip: st.Counters.GossipRejected, replica: rc.Rejected, version: ds.Version, buffered: ds.Buffered,
+	return observed{gossip: st.Counters.GossipRejected, ignored: st.Counters.GossipIgnored, replica: rc.Rejected, version: ds.Version, buffered: ds.Buffered,
 		docs: st.Docs, gossipRecv: rc.GossipReceived, syncRecv: rc.SyncReceived}, nil
 }
 
@@ -211,7 +214,7 @@ func runHostile(t *testing.T, h *hostile, d *daemon, doc string, cases []hostile
 					t.Errorf("%s: the daemon answered %q: a %s to a peer that proved nothing", c.cmd, r.Detail, f)
 				}
 			}
-			want := observed{gossip: plus(before.gossip, c.gossip), replica: plus(before.replica, c.replica),
+			want := observed{gossip: plus(before.gossip, c.gossip), ignored: plus(before.ignored, c.ignored), replica: plus(before.replica, c.replica),
 				version: plus(before.version, c.adds), buffered: before.buffered + c.buffered, docs: before.docs,
 				gossipRecv: before.gossipRecv, syncRecv: before.syncRecv}
 			if strings.HasPrefix(c.cmd, "topic ") {
@@ -235,14 +238,15 @@ func runHostile(t *testing.T, h *hostile, d *daemon, doc string, cases []hostile
 }
 
 func (o observed) equal(w observed) bool {
-	return maps.Equal(nonZero(o.gossip), nonZero(w.gossip)) && maps.Equal(nonZero(o.replica), nonZero(w.replica)) &&
+	return maps.Equal(nonZero(o.gossip), nonZero(w.gossip)) && maps.Equal(nonZero(o.ignored), nonZero(w.ignored)) &&
+		maps.Equal(nonZero(o.replica), nonZero(w.replica)) &&
 		maps.Equal(o.version, w.version) && o.buffered == w.buffered && o.docs == w.docs &&
 		o.gossipRecv == w.gossipRecv && o.syncRecv == w.syncRecv
 }
 
 func (o observed) String() string {
-	return fmt.Sprintf("gossip rejected %v, replica rejected %v, version %v, buffered %d, documents %d, received %d by gossip and %d by catch-up",
-		nonZero(o.gossip), nonZero(o.replica), o.version, o.buffered, o.docs, o.gossipRecv, o.syncRecv)
+	return fmt.Sprintf("gossip rejected %v, ignored %v, replica rejected %v, version %v, buffered %d, documents %d, received %d by gossip and %d by catch-up",
+		nonZero(o.gossip), nonZero(o.ignored), nonZero(o.replica), o.version, o.buffered, o.docs, o.gossipRecv, o.syncRecv)
 }
 
 func nonZero(m map[string]uint64) map[string]uint64 {
@@ -354,7 +358,7 @@ func TestHostileTopic(t *testing.T) {
 	// The control again, new bytes to GossipSub (another nonce), the same
 	// envelope: dropped by the validator as a duplicate (Ignore: counted,
 	// not forwarded, not delivered, its sender not penalised).
-	add("topic replay", topic("duplicate"))
+	add("topic replay", hostileCase{ignored: one(vocab.ReasonDuplicate)}) // dropped without blame, not rejected
 	runHostile(t, h, a, id, cases)
 	if t.Failed() {
 		return

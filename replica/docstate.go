@@ -39,6 +39,9 @@ type docState struct {
 	// ackSoon is set while a relay's acknowledgement for a peer that
 	// arrived on the topic is due (peersChanged).
 	ackSoon atomic.Bool
+	// ackCheck is set while a relay's acknowledgement of more than this
+	// replica holds waits to be checked again (relayAcked).
+	ackCheck atomic.Bool
 	// peersMu guards lastPeers, the topic's peers when peersChanged last
 	// looked: a peer new to the topic gets a catch-up.
 	peersMu   sync.Mutex

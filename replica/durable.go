@@ -3,6 +3,7 @@ package replica
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"weft/member"
 	"weft/store"
@@ -157,27 +158,48 @@ func (d *docState) relayAcked(from string, v map[string]uint64) {
 	if !slices.Contains(d.m.opts.Relays, from) {
 		return
 	}
-	behind := false
+	if d.relayAhead(from, v, true) && d.ackCheck.CompareAndSwap(false, true) {
+		// The relay stores what this replica lacks. Usually gossip is
+		// bringing it (validation may deliver a cheap acknowledgement
+		// before the transaction it covers); if it still lacks it a moment
+		// later, gossip lost it (a message forwarded before the relay's
+		// mesh took this replica in, say), and catch-up brings it now
+		// rather than at the next anti-entropy round.
+		// One such check at a time per document: acknowledgements come
+		// with every write the relay stores.
+		time.AfterFunc(ackCatchUpAfter, func() {
+			d.ackCheck.Store(false)
+			if d.m.ctx.Err() == nil && d.relayAhead(from, v, false) {
+				d.m.goSync(from, d.id)
+			}
+		})
+	}
+}
+
+// ackCatchUpAfter is how long a relay's acknowledgement of more than this
+// replica holds may stay ahead before catch-up is asked of the relay.
+const ackCatchUpAfter = time.Second
+
+// relayAhead reports whether v, a relay's acknowledged version, holds
+// more than this replica (loaded; an unloaded document catches up when
+// next used); note records the acknowledgement first.
+func (d *docState) relayAhead(from string, v map[string]uint64, note bool) bool {
+	ahead := false
 	_ = d.do(d.m.ctx, func(dr *driver) error {
-		if dr.acked.note(from, v) {
+		if note && dr.acked.note(from, v) {
 			dr.pushStatus()
 		}
-		if dr.hl != nil { // loaded (an unloaded document catches up when next used)
-			mine := dr.version()
-			for a, n := range v {
-				if n > mine[a] {
-					behind = true
-					break
-				}
+		if dr.hl == nil {
+			return nil
+		}
+		mine := dr.version()
+		for a, n := range v {
+			if n > mine[a] {
+				ahead = true
+				break
 			}
 		}
 		return nil
 	})
-	if behind {
-		// The relay stores what this replica lacks: gossip lost it (a
-		// message forwarded before the relay's mesh took this replica in,
-		// say). Catch-up brings it now rather than at the next
-		// anti-entropy round; one exchange per relay at a time.
-		d.m.goSync(from, d.id)
-	}
+	return ahead
 }

@@ -44,6 +44,7 @@ func (b daemonBackend) Status(ctx context.Context) (api.NodeStatus, error) {
 	st.Counters = &api.Counters{
 		Replica:        b.Manager.Stats(),
 		GossipRejected: b.node.Rejected(),
+		GossipIgnored:  b.node.Ignored(),
 	}
 	return st, nil
 }

@@ -87,7 +87,6 @@ import (
 // GossipSub or the stream bytes it wrote; libp2p's own framing and
 // encryption are not counted); detail is "key=value" pairs.
 
-
 // attack runs one flood command (the words after "attack").
 func (h *helper) attack(args []string) (int, string, error) {
 	if len(args) == 0 {
