@@ -21,8 +21,10 @@
 //   - mDNS on the LAN (service tag Options.MDNSTag, default "weft"); found
 //     peers are dialled.
 //   - Bootstrap peers (Options.Bootstrap): dialled at start, protected from
-//     the connection manager, redialled with exponential backoff (0.5 s
-//     doubling to 1 min, ±20% jitter; each dial at most 5 s) whenever lost,
+//     the connection manager, redialled whenever lost with exponential
+//     backoff (0.5 s doubling to 2 s for the first minute of an outage, then
+//     to 1 min; ±20% jitter; each dial at most 3 s, so a dial started while
+//     the network was cut does not wait out SYN retries after it returns),
 //     checked every 30 s.
 //   - Liveness (liveness.go): the bootstrap peers and the peers of joined
 //     topics are pinged every second; one silent for 2 s has its

@@ -93,9 +93,15 @@ const (
 	// while the network is cut waits out SYN retries (1, 3, 7, 15 s…), and
 	// one started just before the network returns would hold the redial
 	// for seconds after it; a new dial every few seconds sends a fresh SYN.
-	bootDialTimeout = 5 * time.Second
-	bootCheckEvery  = 30 * time.Second
-	dialTimeout     = 15 * time.Second
+	bootDialTimeout = 3 * time.Second
+	// bootEagerFor is how long after losing a bootstrap peer its redial
+	// backoff stays at most bootEagerBackoff: a cut of seconds (a laptop
+	// waking, Wi-Fi switching) should cost seconds, a long outage
+	// backs off to bootMaxBackoff.
+	bootEagerFor     = time.Minute
+	bootEagerBackoff = 2 * time.Second
+	bootCheckEvery   = 30 * time.Second
+	dialTimeout      = 15 * time.Second
 )
 
 // New starts a node: loads or creates the identity, listens, starts GossipSub,
@@ -359,8 +365,12 @@ func (n *Node) eventLoop(sub event.Subscription) {
 func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 	defer n.wg.Done()
 	backoff := bootMinBackoff
+	var lost time.Time // when the peer was found missing (zero: connected)
 	for {
 		if n.host.Network().Connectedness(ai.ID) != network.Connected {
+			if lost.IsZero() {
+				lost = time.Now()
+			}
 			ctx, cancel := context.WithTimeout(n.ctx, bootDialTimeout)
 			err := n.host.Connect(ctx, ai)
 			cancel()
@@ -378,11 +388,14 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 				case <-t.C:
 				}
 				backoff = min(2*backoff, bootMaxBackoff)
+				if time.Since(lost) < bootEagerFor {
+					backoff = min(backoff, bootEagerBackoff)
+				}
 				continue
 			}
 			n.log.Info("connected to bootstrap peer", "peer", ai.ID)
 		}
-		backoff = bootMinBackoff
+		backoff, lost = bootMinBackoff, time.Time{}
 		t := time.NewTimer(bootCheckEvery)
 		select {
 		case <-n.ctx.Done():
