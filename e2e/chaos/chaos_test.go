@@ -610,12 +610,49 @@ func (c *cluster) relayCaughtUp(want map[string]uint64, bound time.Duration) err
 	return fmt.Errorf("the relay did not acknowledge the final version %v within %s (%s)", want, bound, last)
 }
 
-// daemonBackups is where the run will take backups of running daemons.
-//
-// TODO(issue 12, backup12): `weft backup create --to DIR` through a running
-// daemon's API; take them during faults and restore one here like the
-// relay's (restoreBackups). Until then only the relay's backups are used.
-func (c *cluster) daemonBackups() []string { return nil }
+// daemonBackups backs up a running daemon — `weft backup create`, which
+// finds the daemon holding the store and goes through its API (run in the
+// daemon's namespace: its API listens on that namespace's loopback) — after
+// the run converged, and restores the backup into a fresh directory: it
+// must pass `weft check` and hold exactly the version the daemons agree on.
+func (c *cluster) daemonBackups() []string {
+	final := c.versionOf()
+	var d *node
+	for _, n := range c.ds {
+		if n.isRunning() {
+			d = n
+			break
+		}
+	}
+	if d == nil || final == nil {
+		return []string{"no running daemon to back up"}
+	}
+	to := filepath.Join(c.root, "daemon-backups")
+	if out, err := inNS(d.ns, d.bin, "backup", "create", "--data", d.dir, "--to", to); err != nil {
+		return []string{fmt.Sprintf("weft backup create of the running daemon %s: %v: %s", d.name, err, out)}
+	}
+	names, err := backups(d.bin, to)
+	if err != nil || len(names) == 0 {
+		return []string{fmt.Sprintf("the running daemon %s's backup is not listed: %v", d.name, err)}
+	}
+	dir := filepath.Join(c.root, "restored-daemon")
+	ctx, cancel := ctxT()
+	out, err := exec.CommandContext(ctx, d.bin, "backup", "restore", "--from", to, "--at", names[len(names)-1], "--data", dir).CombinedOutput()
+	cancel()
+	if err != nil {
+		return []string{fmt.Sprintf("restoring %s's backup: %v: %s", d.name, err, out)}
+	}
+	var bad []string
+	if r := checkStore(d.bin, dir); r != "" {
+		bad = append(bad, fmt.Sprintf("weft check on %s's restored backup: %s", d.name, r))
+	}
+	if v, err := storeVersion(dir, c.doc); err != nil {
+		bad = append(bad, fmt.Sprintf("%s's restored backup: %v", d.name, err))
+	} else if !maps.Equal(v, final) {
+		bad = append(bad, fmt.Sprintf("%s's backup, taken running after the run converged, restores version %v; the daemons hold %v", d.name, v, final))
+	}
+	return bad
+}
 
 // checkStore runs `weft check --data DIR`; "" when it exits 0.
 func checkStore(bin, dir string) string {
