@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/e2e/internal/editmodel"
 )
 
 // Three daemons edit one document at once — inserts (with emoji) and
@@ -36,7 +37,7 @@ func TestConverge(t *testing.T) {
 	share(t, a, cc, id, "write")
 	c.waitTopicMesh(id)
 
-	m := newModel()
+	m := editmodel.New()
 	var progress atomic.Int64
 	wctx, stopWriters := context.WithCancel(context.Background())
 	defer stopWriters()
@@ -104,7 +105,7 @@ func TestConverge(t *testing.T) {
 	start := time.Now()
 	version, text := c.waitConverged(id, 90*time.Second*slow)
 	t.Logf("converged %s after the last edit (gossip still lossy): %d code points", time.Since(start).Round(time.Millisecond), len([]rune(text)))
-	problems, summary := m.check(text, version)
+	problems, summary := m.Check(text, version)
 	t.Log(summary)
 	for _, p := range problems {
 		t.Error(p)
@@ -137,7 +138,7 @@ type writer struct {
 	d        *daemon
 	doc      string
 	agent    string
-	m        *model
+	m        *editmodel.Model
 	rng      *rand.Rand
 	progress *atomic.Int64
 	n        int
@@ -183,7 +184,7 @@ func (w *writer) step(ctx context.Context) (bool, error) {
 
 func (w *writer) insert(ctx context.Context, chars int, viaCLI bool) (bool, error) {
 	w.n++
-	rs := w.m.alloc(1+w.rng.IntN(5), w.rng)
+	rs := w.m.Alloc(1+w.rng.IntN(5), w.rng)
 	pos := w.rng.IntN(chars + 1)
 	what := fmt.Sprintf("%s#%d insert at %d", w.d.name, w.n, pos)
 	if viaCLI {
@@ -192,17 +193,17 @@ func (w *writer) insert(ctx context.Context, chars int, viaCLI bool) (bool, erro
 		if err != nil {
 			return false, err
 		}
-		w.m.inserted(rs, what, o)
-		if o == acked {
+		w.m.Inserted(rs, what, o)
+		if o == editmodel.Acked {
 			w.ackLowerBound(ctx)
 		}
 		return true, nil
 	}
 	res, err := w.d.edit(ctx, w.doc, api.Edit{Pos: pos, Ins: string(rs)})
 	o := classify(err)
-	w.m.inserted(rs, what, o)
-	if o == acked {
-		w.m.ackedVersion(w.agent, res.Version[w.agent])
+	w.m.Inserted(rs, what, o)
+	if o == editmodel.Acked {
+		w.m.AckedVersion(w.agent, res.Version[w.agent])
 	}
 	return true, nil
 }
@@ -231,7 +232,7 @@ func (w *writer) delete(ctx context.Context, viaCLI bool) (bool, error) {
 		}
 	}
 	if v == nil || len(text) == 0 {
-		w.m.count("delete skipped (the version kept moving)")
+		w.m.Count("delete skipped (the version kept moving)")
 		return false, nil
 	}
 	w.n++
@@ -241,32 +242,32 @@ func (w *writer) delete(ctx context.Context, viaCLI bool) (bool, error) {
 	want := maps.Clone(v)
 	want[w.agent] += uint64(n)
 
-	var o outcome
+	var o editmodel.Outcome
 	var after map[string]uint64
 	if viaCLI {
 		var err error
 		if o, err = w.cli(ctx, "delete", strconv.Itoa(pos), strconv.Itoa(n)); err != nil {
 			return false, err
 		}
-		if o == acked {
+		if o == editmodel.Acked {
 			after = w.ackLowerBound(ctx)
 		}
 	} else {
 		res, err := w.d.edit(ctx, w.doc, api.Edit{Pos: pos, Del: n})
 		o, after = classify(err), res.Version
-		if o == acked {
-			w.m.ackedVersion(w.agent, res.Version[w.agent])
+		if o == editmodel.Acked {
+			w.m.AckedVersion(w.agent, res.Version[w.agent])
 		}
 	}
 	switch {
-	case o == refused:
-		w.m.count("delete refused")
-	case o == acked && maps.Equal(after, want):
-		w.m.deletedCertain(target)
-	case o == acked:
-		w.m.deletedUncertain(n, "another edit came first")
+	case o == editmodel.Refused:
+		w.m.Count("delete refused")
+	case o == editmodel.Acked && maps.Equal(after, want):
+		w.m.DeletedCertain(target)
+	case o == editmodel.Acked:
+		w.m.DeletedUncertain(n, "another edit came first")
 	default:
-		w.m.deletedUncertain(n, "no reply")
+		w.m.DeletedUncertain(n, "no reply")
 	}
 	return true, nil
 }
@@ -278,39 +279,39 @@ func (w *writer) ackLowerBound(ctx context.Context) map[string]uint64 {
 	if err != nil {
 		return nil
 	}
-	w.m.ackedVersion(w.agent, st.Version[w.agent])
+	w.m.AckedVersion(w.agent, st.Version[w.agent])
 	return st.Version
 }
 
 // cli runs `weft doc VERB ID ARGS...`; exit 0 is an acknowledgement, a
 // refusal naming the position or no daemon is "refused", anything else
 // unknown. Bad arguments (exit 2) are a bug of the test.
-func (w *writer) cli(ctx context.Context, verb string, args ...string) (outcome, error) {
-	w.m.count("CLI " + verb)
+func (w *writer) cli(ctx context.Context, verb string, args ...string) (editmodel.Outcome, error) {
+	w.m.Count("CLI " + verb)
 	r, err := w.d.cli(ctx, []string{"doc", verb}, append([]string{w.doc}, args...)...)
 	switch {
 	case err != nil:
-		return unknown, nil
+		return editmodel.Unknown, nil
 	case r.Code == 0:
-		return acked, nil
+		return editmodel.Acked, nil
 	case r.Code == 2:
-		return unknown, fmt.Errorf("weft doc %s %s: bad arguments: %s", verb, strings.Join(args, " "), r.Stderr)
+		return editmodel.Unknown, fmt.Errorf("weft doc %s %s: bad arguments: %s", verb, strings.Join(args, " "), r.Stderr)
 	case strings.Contains(r.Stderr, "no daemon is running"), strings.Contains(r.Stderr, "out of range"):
-		return refused, nil
+		return editmodel.Refused, nil
 	}
-	return unknown, nil
+	return editmodel.Unknown, nil
 }
 
 // classify maps an API edit's error to its outcome.
-func classify(err error) outcome {
+func classify(err error) editmodel.Outcome {
 	var ae *apiError
 	switch {
 	case err == nil:
-		return acked
+		return editmodel.Acked
 	case errors.Is(err, errNotRunning):
-		return refused
+		return editmodel.Refused
 	case errors.As(err, &ae) && ae.Status == 400:
-		return refused
+		return editmodel.Refused
 	}
-	return unknown
+	return editmodel.Unknown
 }

@@ -64,8 +64,9 @@
 //     a daemon; a peer knowing only the topic sees ciphertext.
 //     TestInteropMemberFormats does the same against package member's own
 //     code over go-libp2p, without a daemon.
-//   - TestModelCatchesLoss: TestConverge's accounting fails on a lost,
-//     resurrected, duplicated or invented edit.
+//   - The accounting of TestConverge and of the fault harness (e2e/chaos)
+//     is one model, internal/editmodel, whose own test shows that it fails
+//     on a lost, resurrected, duplicated or invented edit.
 //
 // Members-only documents (issue 10): every test shares a document by
 // invite (share, members_helpers_test.go) and has a member grant a relay

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/e2e/internal/editmodel"
 	"weft/store"
 )
 
@@ -135,7 +136,7 @@ type cluster struct {
 	all    []*node // relay first
 	doc    string
 	agents []string
-	m      *model
+	m      *editmodel.Model
 	root   string
 	fs     string // the tmpfs mount point holding d5's data directory
 	filler string
@@ -166,7 +167,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 			t.Errorf("tearing down the network: %v", err)
 		}
 	})
-	c := &cluster{t: t, net: nw, m: newModel(), root: t.TempDir()}
+	c := &cluster{t: t, net: nw, m: editmodel.New(), root: t.TempDir()}
 	c.backup = filepath.Join(c.root, "backups")
 	c.fs = filepath.Join(c.root, "d5-fs")
 	if err := os.MkdirAll(c.fs, 0o700); err != nil {
@@ -346,14 +347,11 @@ func (c *cluster) sameState() (bool, map[string]uint64, string, string) {
 			return false, nil, "", fmt.Sprintf("%s at %v, d1 at %v", d.name, st.Version, first)
 		}
 	}
-	c.m.mu.Lock()
-	for a, v := range c.m.acked {
+	for a, v := range c.m.AckedVersions() {
 		if first[a] < v {
-			c.m.mu.Unlock()
 			return false, nil, "", fmt.Sprintf("agent %s at %d, acknowledged %d", a, first[a], v)
 		}
 	}
-	c.m.mu.Unlock()
 	var text string
 	for i, d := range c.ds {
 		tx, err := d.text(ctx, c.doc)
@@ -488,10 +486,10 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		return sr
 	}
 	sr.ConvergenceMS = float64(time.Since(healed).Microseconds()) / 1000
-	problems, summary := c.m.check(text, c.versionOf())
+	problems, summary := c.m.Check(text, c.versionOf())
 	sr.Summary = summary
 	sr.Violations = append(sr.Violations, problems...)
-	sr.Acked, sr.Found, sr.Lost = c.m.tally(text)
+	sr.Acked, sr.Found, sr.Lost = c.m.Tally(text)
 	return sr
 }
 

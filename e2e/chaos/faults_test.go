@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/e2e/internal/editmodel"
 )
 
 // fault is one entry of a schedule: what, on which nodes, from when
@@ -332,16 +333,16 @@ func (c *cluster) fillDisk(f *fault, d *node) ([]string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	probe := c.m.alloc(2, rand.New(rand.NewPCG(1, 1)))
+	probe := c.m.Alloc(2, rand.New(rand.NewPCG(1, 1)))
 	_, err = d.edit(ctx, c.doc, api.Edit{Pos: 0, Ins: string(probe)})
 	// An error reply means not stored: the model then fails the run if
 	// the text ever shows up anywhere.
 	o := classify(err)
 	var ae0 *apiError
 	if errors.As(err, &ae0) {
-		o = refused
+		o = editmodel.Refused
 	}
-	c.m.inserted(probe, d.name+" edit while its disk is full", o)
+	c.m.Inserted(probe, d.name+" edit while its disk is full", o)
 	f.seen = append(f.seen, fmt.Sprintf("edit refused: %v", err))
 	var ae *apiError
 	switch {
@@ -355,7 +356,7 @@ func (c *cluster) fillDisk(f *fault, d *node) ([]string, error) {
 	switch text, err := d.text(ctx, c.doc); {
 	case err != nil:
 		bad = append(bad, fmt.Sprintf("disk full: %s does not serve reads: %v", d.name, err))
-	case o == refused && strings.Contains(text, string(probe)):
+	case o == editmodel.Refused && strings.Contains(text, string(probe)):
 		bad = append(bad, fmt.Sprintf("disk full: %s refused an edit and shows its text", d.name))
 	default:
 		f.seen = append(f.seen, "reads served")
@@ -388,13 +389,13 @@ func (c *cluster) freeDisk(f *fault, d *node) ([]string, error) {
 	}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		probe := c.m.alloc(1, rng)
+		probe := c.m.Alloc(1, rng)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res, err := d.edit(ctx, c.doc, api.Edit{Pos: 0, Ins: string(probe)})
 		cancel()
-		c.m.inserted(probe, d.name+" edit after its disk was freed", classify(err))
+		c.m.Inserted(probe, d.name+" edit after its disk was freed", classify(err))
 		if err == nil {
-			c.m.ackedVersion(c.agents[diskDaemon], res.Version[c.agents[diskDaemon]])
+			c.m.AckedVersion(c.agents[diskDaemon], res.Version[c.agents[diskDaemon]])
 			f.seen = append(f.seen, fmt.Sprintf("storage ready and an edit acknowledged %s after freeing", time.Since(freed).Round(time.Millisecond)))
 			return bad, nil
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/e2e/internal/editmodel"
 )
 
 // writer edits one document on one daemon at random until stopped: inserts
@@ -20,7 +21,7 @@ type writer struct {
 	d     *node
 	doc   string
 	agent string
-	m     *model
+	m     *editmodel.Model
 	rng   *rand.Rand
 	n     int
 	pace  time.Duration
@@ -55,13 +56,13 @@ func (w *writer) step(ctx context.Context) {
 
 func (w *writer) insert(ctx context.Context, chars int) {
 	w.n++
-	rs := w.m.alloc(1+w.rng.IntN(5), w.rng)
+	rs := w.m.Alloc(1+w.rng.IntN(5), w.rng)
 	pos := w.rng.IntN(chars + 1)
 	res, err := w.d.edit(ctx, w.doc, api.Edit{Pos: pos, Ins: string(rs)})
 	o := classify(err)
-	w.m.inserted(rs, fmt.Sprintf("%s#%d insert at %d", w.d.name, w.n, pos), o)
-	if o == acked {
-		w.m.ackedVersion(w.agent, res.Version[w.agent])
+	w.m.Inserted(rs, fmt.Sprintf("%s#%d insert at %d", w.d.name, w.n, pos), o)
+	if o == editmodel.Acked {
+		w.m.AckedVersion(w.agent, res.Version[w.agent])
 	}
 }
 
@@ -89,7 +90,7 @@ func (w *writer) delete(ctx context.Context) bool {
 		}
 	}
 	if v == nil || len(text) == 0 {
-		w.m.count("delete skipped (the version kept moving)")
+		w.m.Count("delete skipped (the version kept moving)")
 		return false
 	}
 	w.n++
@@ -100,18 +101,18 @@ func (w *writer) delete(ctx context.Context) bool {
 	want[w.agent] += uint64(n)
 	res, err := w.d.edit(ctx, w.doc, api.Edit{Pos: pos, Del: n})
 	o := classify(err)
-	if o == acked {
-		w.m.ackedVersion(w.agent, res.Version[w.agent])
+	if o == editmodel.Acked {
+		w.m.AckedVersion(w.agent, res.Version[w.agent])
 	}
 	switch {
-	case o == refused:
-		w.m.count("delete refused")
-	case o == acked && maps.Equal(res.Version, want):
-		w.m.deletedCertain(target)
-	case o == acked:
-		w.m.deletedUncertain(n, "another edit came first")
+	case o == editmodel.Refused:
+		w.m.Count("delete refused")
+	case o == editmodel.Acked && maps.Equal(res.Version, want):
+		w.m.DeletedCertain(target)
+	case o == editmodel.Acked:
+		w.m.DeletedUncertain(n, "another edit came first")
 	default:
-		w.m.deletedUncertain(n, "no reply")
+		w.m.DeletedUncertain(n, "no reply")
 	}
 	return true
 }
@@ -119,15 +120,15 @@ func (w *writer) delete(ctx context.Context) bool {
 // classify maps an API edit's error to its outcome: a 4xx reply or no
 // daemon listening is a refusal (nothing applied), a reply of 2xx an
 // acknowledgement, anything else (5xx, a timeout) unknown.
-func classify(err error) outcome {
+func classify(err error) editmodel.Outcome {
 	var ae *apiError
 	switch {
 	case err == nil:
-		return acked
+		return editmodel.Acked
 	case errors.Is(err, errNotRunning):
-		return refused
+		return editmodel.Refused
 	case errors.As(err, &ae) && ae.Status/100 == 4:
-		return refused
+		return editmodel.Refused
 	}
-	return unknown
+	return editmodel.Unknown
 }

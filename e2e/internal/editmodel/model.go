@@ -1,4 +1,7 @@
-package chaos
+// Package editmodel records every edit a test's writers sent to daemons
+// and what became of it, so that a final text can be checked against them:
+// TestConverge (e2e) and the fault harness (e2e/chaos) both use it.
+package editmodel
 
 import (
 	"fmt"
@@ -7,10 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 )
 
-// model records every edit the writers of TestChaos sent and what
+// Model records every edit the writers of a test sent and what
 // became of it, so that the final text can be checked against them.
 //
 // Every inserted code point is unique in the whole run, so each one in the
@@ -32,7 +34,7 @@ import (
 //     budget than it was long; the test logs the slack;
 //   - each daemon's version covers every version an acknowledgement
 //     reported for its agent.
-type model struct {
+type Model struct {
 	mu       sync.Mutex
 	next     [3]int         // next unused code point of each alphabet
 	runes    map[rune]*sent // every code point sent by an insert
@@ -42,22 +44,24 @@ type model struct {
 	counters map[string]int
 }
 
-type outcome int8
+// Outcome is what became of an edit.
+type Outcome int8
 
 const (
-	unknown outcome = iota // sent; no reply (it may or may not have been applied)
-	acked                  // acknowledged: durable on the daemon
-	refused                // refused with an error reply: not applied
+	Unknown Outcome = iota // sent; no reply (it may or may not have been applied)
+	Acked                  // acknowledged: durable on the daemon
+	Refused                // refused with an error reply: not applied
 )
 
 // sent is one insert.
 type sent struct {
 	what    string // e.g. "B#17 via CLI at 42"
-	outcome outcome
+	outcome Outcome
 }
 
-func newModel() *model {
-	return &model{runes: map[rune]*sent{}, deleted: map[rune]bool{}, acked: map[string]uint64{}, counters: map[string]int{}}
+// New returns an empty model.
+func New() *Model {
+	return &Model{runes: map[rune]*sent{}, deleted: map[rune]bool{}, acked: map[string]uint64{}, counters: map[string]int{}}
 }
 
 // Alphabets of unique code points: emoji (astral, 4 UTF-8 bytes, UTF-16
@@ -78,10 +82,10 @@ func expand(rs [][2]rune) []rune {
 	return out
 }
 
-// alloc returns k code points never used before in this run; the first is
+// Alloc returns k code points never used before in this run; the first is
 // an emoji a third of the time (while they last), the others CJK, half of
 // them astral.
-func (m *model) alloc(k int, rng *rand.Rand) []rune {
+func (m *Model) Alloc(k int, rng *rand.Rand) []rune {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]rune, 0, k)
@@ -95,7 +99,7 @@ func (m *model) alloc(k int, rng *rand.Rand) []rune {
 			m.next[1]++
 		default:
 			if m.next[2] >= 0xA6E0 {
-				panic("chaos: out of unique code points")
+				panic("editmodel: out of unique code points")
 			}
 			out = append(out, 0x20000+rune(m.next[2]))
 			m.next[2]++
@@ -104,14 +108,14 @@ func (m *model) alloc(k int, rng *rand.Rand) []rune {
 	return out
 }
 
-func (m *model) count(what string) {
+func (m *Model) Count(what string) {
 	m.mu.Lock()
 	m.counters[what]++
 	m.mu.Unlock()
 }
 
-// inserted records an insert's outcome.
-func (m *model) inserted(rs []rune, what string, o outcome) {
+// Inserted records an insert's outcome.
+func (m *Model) Inserted(rs []rune, what string, o Outcome) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := &sent{what: what, outcome: o}
@@ -124,8 +128,8 @@ func (m *model) inserted(rs []rune, what string, o outcome) {
 	m.counters[fmt.Sprintf("insert %s", o)]++
 }
 
-// deletedCertain records an acknowledged delete of exactly rs.
-func (m *model) deletedCertain(rs []rune) {
+// DeletedCertain records an acknowledged delete of exactly rs.
+func (m *Model) DeletedCertain(rs []rune) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range rs {
@@ -134,35 +138,35 @@ func (m *model) deletedCertain(rs []rune) {
 	m.counters["delete certain"]++
 }
 
-// deletedUncertain records a delete of n code points the writer cannot
+// DeletedUncertain records a delete of n code points the writer cannot
 // name (applied on another version than the one it read, or unknown).
-func (m *model) deletedUncertain(n int, why string) {
+func (m *Model) DeletedUncertain(n int, why string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.budget += n
 	m.counters["delete uncertain ("+why+")"]++
 }
 
-// ackedVersion records that agent's version reached v (an acknowledgement).
-func (m *model) ackedVersion(agent string, v uint64) {
+// AckedVersion records that agent's version reached v (an acknowledgement).
+func (m *Model) AckedVersion(agent string, v uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.acked[agent] = max(m.acked[agent], v)
 }
 
-func (o outcome) String() string {
+func (o Outcome) String() string {
 	switch o {
-	case acked:
+	case Acked:
 		return "acked"
-	case refused:
+	case Refused:
 		return "refused"
 	}
 	return "unknown"
 }
 
-// check verifies the final text and version against everything recorded;
+// Check verifies the final text and version against everything recorded;
 // it returns the problems found and a summary.
-func (m *model) check(text string, version map[string]uint64) ([]string, string) {
+func (m *Model) Check(text string, version map[string]uint64) ([]string, string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var problems []string
@@ -179,7 +183,7 @@ func (m *model) check(text string, version map[string]uint64) ([]string, string)
 			bad("code point %U appears twice (again at %d)", r, i)
 		case s == nil:
 			bad("code point %U at %d was never sent", r, i)
-		case s.outcome == refused:
+		case s.outcome == Refused:
 			bad("code point %U at %d is from an insert the daemon refused (%s)", r, i, s.what)
 		case m.deleted[r]:
 			bad("code point %U at %d (%s) was removed by an acknowledged delete", r, i, s.what)
@@ -188,7 +192,7 @@ func (m *model) check(text string, version map[string]uint64) ([]string, string)
 	}
 	var missing []rune
 	for r, s := range m.runes {
-		if s.outcome == acked && !seen[r] && !m.deleted[r] {
+		if s.outcome == Acked && !seen[r] && !m.deleted[r] {
 			missing = append(missing, r)
 		}
 	}
@@ -215,67 +219,10 @@ func (m *model) check(text string, version map[string]uint64) ([]string, string)
 	return problems, summary
 }
 
-// The accounting must catch what TestChaos is there to catch (a copy of e2e's model: a test package cannot import another's tests).
-func TestModelCatchesLoss(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	build := func() (*model, []rune, []rune, []rune) {
-		m := newModel()
-		a, b, c := m.alloc(3, rng), m.alloc(2, rng), m.alloc(4, rng)
-		m.inserted(a, "a", acked)
-		m.inserted(b, "b", acked)
-		m.inserted(c, "c", unknown)
-		m.deletedCertain(b[:1])
-		m.ackedVersion("x", 5)
-		return m, a, b, c
-	}
-	v := map[string]uint64{"x": 5}
-	m, a, b, c := build()
-	good := string(a) + string(b[1:])
-	if p, _ := m.check(good, v); len(p) != 0 {
-		t.Fatalf("a correct text fails: %v", p)
-	}
-	if p, _ := m.check(string(c)+good, v); len(p) != 0 {
-		t.Fatalf("an insert without reply that was applied fails: %v", p)
-	}
-	bad := map[string]string{
-		"lost acknowledged insert": string(b[1:]),
-		"resurrected delete":       good + string(b[:1]),
-		"duplicate":                good + string(a[:1]),
-		"garbage":                  good + "x",
-		"partly lost insert":       string(a[1:]) + string(b[1:]),
-	}
-	for name, text := range bad {
-		if p, _ := m.check(text, v); len(p) == 0 {
-			t.Errorf("%s passes the check", name)
-		}
-	}
-	if p, _ := m.check(good, map[string]uint64{"x": 4}); len(p) == 0 {
-		t.Error("a version behind an acknowledgement passes")
-	}
-	// An uncertain delete's budget covers a loss of its length, no more.
-	m.deletedUncertain(1, "test")
-	if p, _ := m.check(string(a[1:])+string(b[1:]), v); len(p) != 0 {
-		t.Errorf("a loss within the budget fails: %v", p)
-	}
-	if p, _ := m.check(string(a[2:])+string(b[1:]), v); len(p) == 0 {
-		t.Error("a loss beyond the budget passes")
-	}
-	// A refused insert must not show up.
-	m2, a2, b2, _ := build()
-	r := m2.alloc(1, rng)
-	m2.inserted(r, "r", refused)
-	if p, _ := m2.check(string(a2)+string(b2[1:]), v); len(p) != 0 {
-		t.Fatalf("a correct text fails: %v", p)
-	}
-	if p, _ := m2.check(string(a2)+string(b2[1:])+string(r), v); len(p) == 0 {
-		t.Error("text of a refused insert passes")
-	}
-}
-
-// tally counts, against a final text, the code points of acknowledged
+// Tally counts, against a final text, the code points of acknowledged
 // inserts, those found in it, and those lost: missing beyond what certain
 // deletes removed and uncertain deletes may have removed.
-func (m *model) tally(text string) (ackedN, found, lost int) {
+func (m *Model) Tally(text string) (ackedN, found, lost int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	in := map[rune]bool{}
@@ -284,7 +231,7 @@ func (m *model) tally(text string) (ackedN, found, lost int) {
 	}
 	missing := 0
 	for r, s := range m.runes {
-		if s.outcome != acked {
+		if s.outcome != Acked {
 			continue
 		}
 		ackedN++
@@ -296,4 +243,12 @@ func (m *model) tally(text string) (ackedN, found, lost int) {
 		}
 	}
 	return ackedN, found, max(0, missing-m.budget)
+}
+
+// AckedVersions returns, by agent, the highest version an acknowledgement
+// reported (a copy).
+func (m *Model) AckedVersions() map[string]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.acked)
 }
