@@ -42,6 +42,9 @@ type docState struct {
 	// ackCheck is set while a relay's acknowledgement of more than this
 	// replica holds waits to be checked again (relayAcked).
 	ackCheck atomic.Bool
+	// early rate-limits, per sending peer, gossip transactions that arrive
+	// ahead of their predecessors (validate).
+	early presenceGate // its per-sender rate limiters, not its seqs
 	// peersMu guards lastPeers, the topic's peers when peersChanged last
 	// looked: a peer new to the topic gets a catch-up.
 	peersMu   sync.Mutex
@@ -259,6 +262,14 @@ func (d *docState) validate(from string, pt []byte) (any, error) {
 		// twice, or a peer republished it).
 		return nil, vocab.Ignore(vocab.ReasonDuplicate, "transaction %s already held", e.Header.Span())
 	}
+	if d.seen.ahead(e) && !d.early.allow(from, earlyPerSecond, earlyBurst, d.m.opts.Now()) {
+		// Transactions that would only wait for their predecessors, past
+		// what a peer may send at a rate: dropped here, before the
+		// signature check and the driver (a flood of orphans held up the
+		// honest pair's edits behind them), without blame — a burst that
+		// outran its own commits looks the same; catch-up brings them.
+		return nil, vocab.Ignore(vocab.ReasonQuota, "%s sends transactions ahead of their predecessors over %d/s", from, earlyPerSecond)
+	}
 	if err := ms.author(e.Header.Span()); err != nil {
 		if vocab.Reason(err) == vocab.ReasonCapability {
 			// Perhaps a member this replica has not heard of yet: a
@@ -443,6 +454,15 @@ func (d *docState) syncNewPeers() {
 		d.m.goSync(p, d.id)
 	}
 }
+
+// A peer may send earlyPerSecond gossip transactions a second (with a
+// burst of earlyBurst) that arrive ahead of their predecessors: a pasted
+// run or a catch-up's republication outruns its own commits for a moment,
+// a flood of orphans is cut off.
+const (
+	earlyPerSecond = 100
+	earlyBurst     = 1000
+)
 
 // ackAgainAfter is how soon after peers arrive on a document's topic a
 // relay acknowledges again (and how often at most).

@@ -97,3 +97,15 @@ func (c *committedHeads) has(e *member.Envelope) bool {
 	h, ok := c.heads[e.Header.Agent]
 	return ok && h.end == e.Header.Span().End() && h.hash == e.Hash
 }
+
+// ahead reports whether e starts past its agent's next seq as the driver
+// last committed it: it cannot be applied now and would wait for its
+// predecessors (false when nothing is known: the document is not loaded).
+func (c *committedHeads) ahead(e *member.Envelope) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.heads == nil {
+		return false
+	}
+	return e.Header.Seq > c.heads[e.Header.Agent].end
+}

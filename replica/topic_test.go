@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"weft/api"
+	"weft/crdt"
 	"weft/member"
 	"weft/store"
 	"weft/vocab"
@@ -304,4 +306,68 @@ func TestRelayJoinsTopicsLazily(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the relay to join after a catch-up", func() bool { now, joins := relay.net.subscriptions(); return now == 1 && joins == 3 })
+}
+
+// Gossip transactions that arrive ahead of their predecessors are taken
+// from a peer up to a burst, then dropped at the validator as over a
+// rate (Ignore: no blame; catch-up brings them), before the signature
+// check and the driver.
+func TestOrphanFloodIsCutOff(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	w := newTestNode(t, h, "w", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	id, _ := store.ParseDocID(info.ID)
+	share(t, a, w, info.ID, "write")
+	h.connect(a.net, w.net)
+	edit(t, w, info.ID, api.Edit{Pos: 0, Ins: "hi"})
+	waitFor(t, "a to take w's edit", func() bool { return text(t, a, info.ID) == "hi" })
+
+	tp, da := docTopic(t, a, id)
+	dw, _ := w.m.doc(id)
+	// w's key signs transactions far past what a holds: each would wait.
+	c, _ := crdt.New(w.m.opts.Agent)
+	var envs [][]byte
+	const over = 50
+	for i := range earlyBurst + over + 10 {
+		txn, err := c.Insert(i, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 10 {
+			continue // a gap: the rest are ahead of their predecessors
+		}
+		payload, _ := crdt.EncodeTxn(txn)
+		hd := member.Header{Doc: id, Header: wire.HeaderOf(txn)}
+		hd.Prev[0] = 1 // names a header a has not got
+		sealed, err := member.SealPayload(dw.mem.keys, crand.Reader, &hd, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hd.Sign(w.net.key); err != nil {
+			t.Fatal(err)
+		}
+		e, err := member.NewEnvelope(&hd, sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := da.mem.route.Seal(da.topicName(), e.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, b)
+	}
+	// The clock stands still: no tokens come back during the flood.
+	now := time.Now()
+	a.m.opts.Now = func() time.Time { return now }
+	for _, b := range envs {
+		tp.deliver("w", b)
+	}
+	if got := tp.ignoredByReason()[vocab.ReasonQuota]; got < over {
+		t.Fatalf("%d of %d transactions ahead of their predecessors dropped as over the rate; want at least %d (burst %d)", got, len(envs), over, earlyBurst)
+	}
+	if r := tp.rejectedByReason(); len(r) != 0 {
+		t.Fatalf("transactions ahead of their predecessors were rejected (blamed): %v", r)
+	}
 }
