@@ -460,8 +460,8 @@ func (d *docState) syncNewPeers() {
 // run or a catch-up's republication outruns its own commits for a moment,
 // a flood of orphans is cut off.
 const (
-	earlyPerSecond = 100
-	earlyBurst     = 1000
+	earlyPerSecond = 50
+	earlyBurst     = 200
 )
 
 // ackAgainAfter is how soon after peers arrive on a document's topic a
