@@ -548,13 +548,8 @@ func TestHostileBounds(t *testing.T) {
 
 	// 7. The relay (run with a per-member quota of relayQuota documents):
 	// a member granting it many documents, and strangers reserving
-	// circuits. What a member can make a relay hold is its quota of
-	// documents, each built and joined while in use (about 300 KiB
-	// resident apiece, measured: 200 documents came to 60–65 MiB), so the
-	// per-member memory bound holds only for a quota of about 150 —
-	// BENCHMARKS.md and the closing note of issue 11 say so; the relay's
-	// default (1,000) is the gap, not this figure.
-	const relayQuota = 150
+	// circuits.
+	const relayQuota = 200
 	t.Run("relay", func(t *testing.T) {
 		r := newRelay(t, "R", filepath.Join(filepath.Dir(a.dir), "R"))
 		r.start(t, []string{"--max-docs-per-member", strconv.Itoa(relayQuota)})

@@ -98,14 +98,23 @@ func (c *committedHeads) has(e *member.Envelope) bool {
 	return ok && h.end == e.Header.Span().End() && h.hash == e.Hash
 }
 
-// ahead reports whether e starts past its agent's next seq as the driver
-// last committed it: it cannot be applied now and would wait for its
-// predecessors (false when nothing is known: the document is not loaded).
+// ahead reports whether e cannot be applied on what the driver last
+// committed: it starts past its agent's next seq, or names a parent seq
+// not committed yet. It would wait for its causal past (false when nothing
+// is known: the document is not loaded).
 func (c *committedHeads) ahead(e *member.Envelope) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.heads == nil {
 		return false
 	}
-	return e.Header.Seq > c.heads[e.Header.Agent].end
+	if e.Header.Seq > c.heads[e.Header.Agent].end {
+		return true
+	}
+	for _, p := range e.Header.Parents {
+		if p.Seq >= c.heads[p.Agent].end {
+			return true
+		}
+	}
+	return false
 }
