@@ -80,6 +80,9 @@ func (n *Node) livenessPeers() []peer.ID {
 	}
 	n.mu.Unlock()
 	for _, t := range topics {
+		if len(out) >= livenessMax {
+			break // a round probes livenessMax peers at most: ask no more topics
+		}
 		for _, p := range t.topic.ListPeers() {
 			add(p)
 		}

@@ -194,9 +194,8 @@ type Manager struct {
 	mu   sync.Mutex
 	docs map[store.DocID]*docState
 	// held are the documents a relay holds whose state is not built yet
-	// (topics.go), with the member who granted each (its key's bytes; ""
-	// when the document key did, or when no per-member bound is set).
-	held   map[store.DocID]string
+	// (topics.go); their granters are counted by the quotas.
+	held   map[store.DocID]struct{}
 	topics map[[16]byte]store.DocID  // members-only documents by topic ID
 	grants map[grantKey]member.Chain // pull grants to hand a relay at its next catch-up
 	closed bool
@@ -225,7 +224,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, held: map[store.DocID]string{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{},
+	m := &Manager{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, docs: map[store.DocID]*docState{}, held: map[store.DocID]struct{}{}, topics: map[[16]byte]store.DocID{}, grants: map[grantKey]member.Chain{},
 		toJoin: map[store.DocID]struct{}{}, joinKick: make(chan struct{}, 1)}
 	m.inbound = newSlots(opts.SyncMaxInbound, opts.SyncMaxInboundPerPeer)
 	m.outbound = newSlots(opts.SyncMaxOutbound, opts.SyncMaxOutboundPerPeer)

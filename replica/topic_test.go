@@ -41,15 +41,7 @@ func docTopic(t *testing.T, n *testNode, id store.DocID) (*memTopic, *docState) 
 // is no duplicate: the driver sees it and proves the fork.
 func TestDuplicatesAreIgnored(t *testing.T) {
 	ctx := context.Background()
-	h := newHub()
-	a := newTestNode(t, h, "a", nil)
-	w := newTestNode(t, h, "w", nil)
-	info, _ := a.m.CreateDoc(ctx, "")
-	id, _ := store.ParseDocID(info.ID)
-	share(t, a, w, info.ID, "write")
-	h.connect(a.net, w.net)
-	edit(t, w, info.ID, api.Edit{Pos: 0, Ins: "hi"})
-	waitFor(t, "a to take w's edit", func() bool { return text(t, a, info.ID) == "hi" })
+	a, w, info, id := writerPair(t)
 
 	tp, da := docTopic(t, a, id)
 	agent := w.m.opts.Agent
@@ -313,16 +305,7 @@ func TestRelayJoinsTopicsLazily(t *testing.T) {
 // rate (Ignore: no blame; catch-up brings them), before the signature
 // check and the driver.
 func TestOrphanFloodIsCutOff(t *testing.T) {
-	ctx := context.Background()
-	h := newHub()
-	a := newTestNode(t, h, "a", nil)
-	w := newTestNode(t, h, "w", nil)
-	info, _ := a.m.CreateDoc(ctx, "")
-	id, _ := store.ParseDocID(info.ID)
-	share(t, a, w, info.ID, "write")
-	h.connect(a.net, w.net)
-	edit(t, w, info.ID, api.Edit{Pos: 0, Ins: "hi"})
-	waitFor(t, "a to take w's edit", func() bool { return text(t, a, info.ID) == "hi" })
+	a, w, _, id := writerPair(t)
 
 	tp, da := docTopic(t, a, id)
 	dw, _ := w.m.doc(id)
@@ -370,4 +353,20 @@ func TestOrphanFloodIsCutOff(t *testing.T) {
 	if r := tp.rejectedByReason(); len(r) != 0 {
 		t.Fatalf("transactions ahead of their predecessors were rejected (blamed): %v", r)
 	}
+}
+
+// writerPair is a document a made and shared with writer w, connected, with
+// w's first edit ("hi") taken by a.
+func writerPair(t *testing.T) (a, w *testNode, info api.DocInfo, id store.DocID) {
+	t.Helper()
+	h := newHub()
+	a = newTestNode(t, h, "a", nil)
+	w = newTestNode(t, h, "w", nil)
+	info, _ = a.m.CreateDoc(context.Background(), "")
+	id, _ = store.ParseDocID(info.ID)
+	share(t, a, w, info.ID, "write")
+	h.connect(a.net, w.net)
+	edit(t, w, info.ID, api.Edit{Pos: 0, Ins: "hi"})
+	waitFor(t, "a to take w's edit", func() bool { return text(t, a, info.ID) == "hi" })
+	return a, w, info, id
 }

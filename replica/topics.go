@@ -61,7 +61,7 @@ func (m *Manager) holdLater(id store.DocID) error {
 	m.quota.track(id, granter)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.held[id] = string(granter)
+	m.held[id] = struct{}{}
 	m.topics[member.TopicID(id)] = id
 	return nil
 }
