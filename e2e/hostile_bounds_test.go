@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,6 +145,7 @@ type measured struct {
 func measureAttack(t *testing.T, name string, peers int, target *proc, a, b *daemon, id, agent string, attack func() measured) *boundsRow {
 	t.Helper()
 	pid, dir := target.pid(), target.dir
+	heapDump(t, target, name, "before")
 	busy := waitQuiet(t, pid)
 	log0 := fileSize(target.logPath)
 	load0 := loadAverage()
@@ -171,6 +173,7 @@ func measureAttack(t *testing.T, name string, peers int, target *proc, a, b *dae
 	if err != nil {
 		t.Fatal(err)
 	}
+	heapDump(t, target, name, "after")
 	r := &boundsRow{attack: name, peers: peers, typist: target == a.proc, sent: m.sent, accepted: m.accepted, notes: m.notes,
 		memGrowth: max(after.hwm, peakSampled) - base.rss, cpu: after.cpu - base.cpu,
 		diskWrite: after.writeBytes - base.writeBytes, dirGrowth: dirBytes(dir) - dir0, keystrokes: len(lat), broken: m.broken}
@@ -648,4 +651,41 @@ func diffCounts(before, after map[string]uint64) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+var heapProfileFlag = flag.String("hostile.heapprofile", "", "directory where TestHostileBounds writes a heap profile of each attack's target (WEFT_TEST_HEAPPROFILE)")
+
+// heapPrefix is the WEFT_TEST_HEAPPROFILE of the process's nth start.
+func (p *proc) heapPrefix(n int) string {
+	name := strings.NewReplacer("/", "_", "=", "", " ", "_").Replace(p.test)
+	return filepath.Join(*heapProfileFlag, fmt.Sprintf("%s-%s-%d", name, p.name, n))
+}
+
+// heapDump asks the target for a heap profile (SIGUSR1) and keeps it as
+// DIR/<attack>-<when>.pprof; the target logs its Go heap's figures and
+// their peaks since the previous dump. Only with -hostile.heapprofile.
+func heapDump(t *testing.T, target *proc, attack, when string) {
+	t.Helper()
+	if *heapProfileFlag == "" {
+		return
+	}
+	target.mu.Lock()
+	n, cmd := target.starts, target.cmd
+	target.heapDumps++
+	k := target.heapDumps
+	target.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatalf("asking %s for a heap profile: %v", target.name, err)
+	}
+	src := fmt.Sprintf("%s-%d.pprof", target.heapPrefix(n), k)
+	dst := filepath.Join(*heapProfileFlag, attack+"-"+when+".pprof")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := os.Rename(src, dst); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("heap profile %s: %v", src, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the file, with a deadline
+	}
 }

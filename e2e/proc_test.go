@@ -34,17 +34,18 @@ type proc struct {
 	dir     string
 	logPath string
 
-	mu       sync.Mutex
-	port     int // libp2p TCP port, kept across restarts (0 until the first start)
-	cmd      *exec.Cmd
-	done     chan struct{} // closed once the process has exited
-	state    *os.ProcessState
-	peerID   string
-	addr     string // /ip4/127.0.0.1/tcp/PORT/p2p/ID
-	starts   int
-	running  bool
-	ready    bool          // it answered as ready and no stop was asked since
-	restartC chan struct{} // closed (and replaced) at every ready start
+	mu        sync.Mutex
+	port      int // libp2p TCP port, kept across restarts (0 until the first start)
+	cmd       *exec.Cmd
+	done      chan struct{} // closed once the process has exited
+	state     *os.ProcessState
+	peerID    string
+	addr      string // /ip4/127.0.0.1/tcp/PORT/p2p/ID
+	starts    int
+	running   bool
+	ready     bool          // it answered as ready and no stop was asked since
+	restartC  chan struct{} // closed (and replaced) at every ready start
+	heapDumps int           // SIGUSR1s sent to the current start (heapDump)
 }
 
 // newProc prepares a process (not started) in dir, logging next to it.
@@ -87,6 +88,7 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 		return nil, nil, fmt.Errorf("%s %s is already running", p.kind, p.name)
 	}
 	p.starts++
+	p.heapDumps = 0
 	n := p.starts
 	p.mu.Unlock()
 
@@ -105,6 +107,9 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 		name := strings.NewReplacer("/", "_", "=", "", " ", "_").Replace(p.test)
 		prof := filepath.Join(*profileFlag, fmt.Sprintf("%s-%s-%d.pprof", name, p.name, n))
 		cmd.Env = append(cmd.Env, "WEFT_TEST_CPUPROFILE="+prof)
+	}
+	if *heapProfileFlag != "" {
+		cmd.Env = append(cmd.Env, "WEFT_TEST_HEAPPROFILE="+p.heapPrefix(n))
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	var pr, pw *os.File

@@ -27,6 +27,9 @@ type testHooks struct {
 	dropGossip float64
 	// cpuProfile is a file to write a CPU profile of the whole run to.
 	cpuProfile string
+	// heapProfile is a prefix: heap profiles and the Go heap's figures
+	// at each SIGUSR1 and at exit (heaphook.go).
+	heapProfile string
 	// clockOffset moves the replica's clock (replica.Options.Now: member
 	// checks, invite expiry, timings) by this much; Go binaries ignore
 	// libfaketime, so the chaos tests move a daemon's wall clock with it.
@@ -61,6 +64,15 @@ func (h testHooks) start(log *slog.Logger, ro *replica.Options) (stop func(), er
 		stop = func() {
 			pprof.StopCPUProfile()
 			f.Close()
+		}
+	}
+	if h.heapProfile != "" {
+		log.Warn("heap profiles on SIGUSR1 for testing", "prefix", h.heapProfile)
+		hh := startHeapHook(h.heapProfile, log)
+		prev := stop
+		stop = func() {
+			hh.stop()
+			prev()
 		}
 	}
 	return stop, nil

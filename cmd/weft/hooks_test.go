@@ -55,6 +55,7 @@ func TestTestHooksFromEnv(t *testing.T) {
 	t.Setenv("WEFT_TEST_FAIL_STORAGE", "/nonexistent/fault")
 	t.Setenv("WEFT_TEST_DROP_GOSSIP", "0.25")
 	t.Setenv("WEFT_TEST_CPUPROFILE", "/nonexistent/cpu.pprof")
+	t.Setenv("WEFT_TEST_HEAPPROFILE", "/nonexistent/heap")
 	t.Setenv("WEFT_TEST_CLOCK_OFFSET", "+3h")
 	h, err := loadTestHooks()
 	if err != nil {
@@ -62,7 +63,7 @@ func TestTestHooksFromEnv(t *testing.T) {
 	}
 	want := testHooks{}
 	if testHooksBuilt {
-		want = testHooks{failStorage: "/nonexistent/fault", dropGossip: 0.25, cpuProfile: "/nonexistent/cpu.pprof", clockOffset: 3 * time.Hour}
+		want = testHooks{failStorage: "/nonexistent/fault", dropGossip: 0.25, cpuProfile: "/nonexistent/cpu.pprof", heapProfile: "/nonexistent/heap", clockOffset: 3 * time.Hour}
 	}
 	if h != want {
 		t.Fatalf("hooks %+v, want %+v (built with the tag: %v)", h, want, testHooksBuilt)

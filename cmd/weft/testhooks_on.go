@@ -19,11 +19,13 @@ const testHooksBuilt = true
 //	WEFT_TEST_FAIL_STORAGE=FILE  the storage check fails while FILE exists
 //	WEFT_TEST_DROP_GOSSIP=P      drop this fraction (0..1) of received gossip
 //	WEFT_TEST_CPUPROFILE=FILE    write a CPU profile of the run to FILE
+//	WEFT_TEST_HEAPPROFILE=PREFIX heap profiles to PREFIX-N.pprof at each SIGUSR1 (and -exit at exit)
 //	WEFT_TEST_CLOCK_OFFSET=D     move the replica's clock by D (e.g. +3h, -90m)
 func loadTestHooks() (testHooks, error) {
 	h := testHooks{
 		failStorage: os.Getenv("WEFT_TEST_FAIL_STORAGE"),
 		cpuProfile:  os.Getenv("WEFT_TEST_CPUPROFILE"),
+		heapProfile: os.Getenv("WEFT_TEST_HEAPPROFILE"),
 	}
 	if v := os.Getenv("WEFT_TEST_DROP_GOSSIP"); v != "" {
 		p, err := strconv.ParseFloat(v, 64)
