@@ -65,7 +65,11 @@ var (
 
 func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
 	zOnce.Do(func() {
-		zEnc, zErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
+		// SpeedBetterCompression, not Best: Best's match tables stay
+		// allocated with the encoder (42 MiB retained for the process's
+		// life, against 13) and it took 9× as long on 3 MiB of text, for
+		// output 8% smaller.
+		zEnc, zErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
 		if zErr != nil {
 			return
 		}

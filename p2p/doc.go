@@ -60,7 +60,10 @@
 // receive buffer hold Options.GossipQueue messages (default 16384), so a
 // burst of 5,000 messages published back to back arrives complete at a
 // subscriber that keeps reading (tested). A queue that overflows drops
-// messages (GossipSub's behaviour; catch-up repairs).
+// messages (GossipSub's behaviour; catch-up repairs). Options.TopicQueue
+// sets the receive buffers apart: GossipSub allocates each whole when its
+// topic is joined, 8 bytes a message, so a relay joining hundreds of topics
+// sets it lower (1024).
 //
 // Validation of a message from another peer, in order: the sender's score
 // (a graylisted peer's RPCs are dropped unread, see Peer scoring),

@@ -237,7 +237,11 @@ func (n *Node) Join(topic string, validate func(from string, data []byte) (any, 
 		_ = n.ps.UnregisterTopicValidator(topic)
 		return nil, fmt.Errorf("p2p: join %q: %w", topic, err)
 	}
-	sub, err := pt.Subscribe(pubsub.WithBufferSize(n.opts.GossipQueue))
+	queue := n.opts.GossipQueue
+	if n.opts.TopicQueue > 0 {
+		queue = n.opts.TopicQueue
+	}
+	sub, err := pt.Subscribe(pubsub.WithBufferSize(queue))
 	if err != nil {
 		n.markJoined(topic, false)
 		_ = pt.Close()

@@ -100,6 +100,7 @@ func TestOptionsValidate(t *testing.T) {
 		"zero max message":   func(o *Options) { o.MaxMessageBytes = 0 },
 		"huge max message":   func(o *Options) { o.MaxMessageBytes = 1 << 30 },
 		"small gossip queue": func(o *Options) { o.GossipQueue = 1 },
+		"small topic queue":  func(o *Options) { o.TopicQueue = 1 },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {

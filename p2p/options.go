@@ -79,6 +79,14 @@ type Options struct {
 	// fits three times).
 	GossipQueue int
 
+	// TopicQueue is the capacity, in messages, of each joined topic's
+	// receive buffer (0: GossipQueue). GossipSub allocates it whole when the
+	// topic is joined (8 bytes a message: 128 KiB at 16384), so a node that
+	// joins many topics — a relay — holds it for each: 200 topics held
+	// 24 MiB at the default. A relay sets 1024 (8 KiB a topic); a message
+	// that finds the buffer full is dropped, and catch-up repairs.
+	TopicQueue int
+
 	// NATTraversal enables UPnP/NAT-PMP port mapping, AutoNAT v2, hole
 	// punching (DCUtR) and, when Bootstrap peers are given, AutoRelay with
 	// them as static relays. Default: true. Tests on loopback turn it off.
@@ -190,6 +198,9 @@ func (o *Options) validate() (parsed, error) {
 	}
 	if o.GossipQueue < 32 || o.GossipQueue > 1<<20 {
 		return p, fmt.Errorf("%w: GossipQueue %d (need 32..%d)", ErrInvalidOptions, o.GossipQueue, 1<<20)
+	}
+	if o.TopicQueue != 0 && (o.TopicQueue < 32 || o.TopicQueue > 1<<20) {
+		return p, fmt.Errorf("%w: TopicQueue %d (need 0, or 32..%d)", ErrInvalidOptions, o.TopicQueue, 1<<20)
 	}
 	return p, nil
 }

@@ -95,6 +95,9 @@ func runDaemon(ctx context.Context, cfg daemonConfig, out io.Writer, logw *os.Fi
 		}
 		relayIDs = append(relayIDs, id)
 	}
+	// Garbage a peer's messages leave behind is bounded in bytes, not as
+	// a share of the live heap (gcheadroom.go).
+	defer boundGCHeadroom(ctx, log, daemonGCPercent)()
 	pt, err := startParts(ctx, cfg.Data, log, cfg.hooks, func(po *p2p.Options) {
 		if len(cfg.Listen) > 0 {
 			po.Listen = cfg.Listen

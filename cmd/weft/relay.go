@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -250,18 +249,22 @@ func parseHostDocs(s string) (replica.HostPolicy, error) {
 	return p, nil
 }
 
-// relayGCPercent is the relay's garbage-collection target (GOGC).
+// relayGCPercent is the relay's largest garbage-collection target (GOGC;
+// gcheadroom.go lowers it for a large live heap).
 const relayGCPercent = 50
+
+// relayTopicQueue is a relay's per-topic receive buffer, in messages: 8 KiB
+// a joined topic (the default, 16384, held 24 MiB for a member's 200).
+const relayTopicQueue = 1024
 
 func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, backups *backupSchedule, out io.Writer, logw *os.File) error {
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, logw)
-	if os.Getenv("GOGC") == "" {
-		// A relay's heap is what peers make it hold: with Go's default
-		// (the heap may grow to twice what is live before a collection),
-		// a burst of refused grants from one member left 60–65 MiB of
-		// headroom; half that costs a little CPU. GOGC overrides it.
-		debug.SetGCPercent(relayGCPercent)
-	}
+	// A relay's heap is what peers make it hold: with Go's default (the
+	// heap may grow to twice what is live before a collection), a burst
+	// of refused grants from one member left 60–65 MiB of headroom. At
+	// most gcHeadroom bytes, and GOGC 50 below that (gcheadroom.go); GOGC
+	// overrides both.
+	defer boundGCHeadroom(ctx, log, relayGCPercent)()
 	pt, err := startParts(ctx, cfg.Data, log, cfg.hooks, func(po *p2p.Options) {
 		po.Listen = cfg.Listen
 		po.MDNS = *cfg.MDNS
@@ -269,6 +272,9 @@ func runRelay(ctx context.Context, cfg *relayConfig, host replica.HostPolicy, ba
 		po.RelayService = true
 		// A relay serves many peers: a larger share of the machine.
 		po.ConnLow, po.ConnHigh = 96, 192
+		// Each joined topic's receive buffer is allocated whole; a relay
+		// joins one per document in use (p2p.Options.TopicQueue).
+		po.TopicQueue = relayTopicQueue
 		po.ResourceMemory, po.ResourceFDs = 1<<30, 4096
 	}, func(ro *replica.Options) {
 		ro.Host = host
