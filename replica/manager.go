@@ -726,11 +726,33 @@ func (m *Manager) antiEntropy() {
 		}
 		m.mu.Unlock()
 		for _, d := range docs {
+			d.expireWaiting()
 			for _, p := range d.topicPeers() {
 				m.goSync(p, d.id)
 			}
 		}
 	}
+}
+
+// expireWaiting drops the envelopes that have waited for their causal
+// past maxWaitAge or longer, off the caller's goroutine. Arrivals from
+// peers expire them too, but a document that hears nothing more from its
+// peers (its only writer local, or the flood over) would otherwise keep
+// an orphan flood's envelopes until it unloads: 1,024 were still held
+// after the hostile suite's.
+func (d *docState) expireWaiting() {
+	if !d.m.enter() {
+		return
+	}
+	go func() {
+		defer d.m.wg.Done()
+		_ = d.do(d.m.ctx, func(dr *driver) error {
+			if dr.hl != nil {
+				d.m.stats.add(&d.m.stats.waitExpired, uint64(dr.hl.expire(d.m.opts.Now())))
+			}
+			return nil
+		})
+	}()
 }
 
 // goSyncPeer runs catch-up with a newly connected peer for the documents
