@@ -18,7 +18,7 @@ import (
 
 var (
 	seedFlag    = flag.Int64("e2e.seed", 0, "random seed of the e2e tests (0: from the clock; printed on failure)")
-	profileFlag = flag.String("e2e.cpuprofile", "", "directory where every daemon writes a CPU profile (WEFT_TEST_CPUPROFILE)")
+	profileFlag = flag.String("e2e.cpuprofile", "", "directory where every daemon and relay writes a CPU profile (WEFT_TEST_CPUPROFILE)")
 	longFlag    = flag.Bool("e2e.long", os.Getenv("WEFT_E2E_LONG") != "", "run the long variants (also WEFT_E2E_LONG=1)")
 )
 

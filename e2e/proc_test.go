@@ -103,7 +103,7 @@ func (p *proc) launch(args, env []string, onLine func(string)) (*exec.Cmd, <-cha
 		// Every process logs at debug level (GossipSub's RPCs included).
 		cmd.Env = append(cmd.Env, "WEFT_LOG_LEVEL=debug", "WEFT_RELAY_LOG_LEVEL=debug")
 	}
-	if p.kind == "daemon" && *profileFlag != "" {
+	if *profileFlag != "" {
 		name := strings.NewReplacer("/", "_", "=", "", " ", "_").Replace(p.test)
 		prof := filepath.Join(*profileFlag, fmt.Sprintf("%s-%s-%d.pprof", name, p.name, n))
 		cmd.Env = append(cmd.Env, "WEFT_TEST_CPUPROFILE="+prof)
