@@ -13,7 +13,12 @@
 // Go has no covariant results: *p2p.Topic is not a replica.Topic, nor
 // *replica.Session a ui.Session, though each has the methods.
 //
+// Both bound the garbage collector's headroom in bytes (gcheadroom.go: 32
+// MiB over the live heap unless GOGC is set), so that what peers send
+// cannot make garbage resident in proportion to a large live heap.
+//
 // The shipped binary reads no test hook. Built with -tags weft_testhooks
 // (as the multi-process tests in e2e build it), it reads WEFT_TEST_* fault
-// injection and profiling variables (testhooks_on.go, hooks.go).
+// injection and profiling variables (testhooks_on.go, hooks.go; heap
+// profiles on SIGUSR1: heaphook.go).
 package main
