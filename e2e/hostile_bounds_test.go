@@ -539,8 +539,10 @@ func TestHostileBounds(t *testing.T) {
 	// 4. Orphans: transactions whose parents never arrive. Last of A's
 	// attacks: they stay buffered, so that the honest typing alone is
 	// measured again after it (what the orphans left behind).
+	var pendingEnd time.Time
 	attack("pending-flood", func(t *testing.T) measured {
 		r := h.do(t, "attack pending "+durMS)
+		pendingEnd = time.Now()
 		st := a.mustDocStatus(t, id)
 		return measured{sent: sent(r), notes: []string{fmt.Sprintf("%d messages", detail(r, "msgs")), fmt.Sprintf("%d buffered on A after", st.Buffered)}}
 	})
@@ -640,6 +642,21 @@ func TestHostileBounds(t *testing.T) {
 			return me
 		})
 	})
+
+	// The orphans A still holds expire although nothing more arrives
+	// from peers (B does not type): within their 2-minute wait and an
+	// anti-entropy tick (30 s) of the flood's end. Long runs only: the
+	// wait is longer than the short suite.
+	if *longFlag && !pendingEnd.IsZero() {
+		t.Run("orphans-expire", func(t *testing.T) {
+			limit := time.Until(pendingEnd.Add(2*time.Minute + 30*time.Second + 15*time.Second))
+			waitFor(t, max(limit, time.Second), "A's waiting orphans to expire", func() (bool, string) {
+				st, err := a.docStatus(context.Background(), id)
+				return err == nil && st.Buffered == 0, fmt.Sprintf("%d buffered %s after the flood (%v)", st.Buffered, time.Since(pendingEnd).Round(time.Second), err)
+			})
+			t.Logf("A's orphans expired by %s after the flood", time.Since(pendingEnd).Round(time.Second))
+		})
+	}
 }
 
 // diffCounts is after − before, non-zero entries only.
