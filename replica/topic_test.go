@@ -344,14 +344,24 @@ func TestOrphanFloodIsCutOff(t *testing.T) {
 	// The clock stands still: no tokens come back during the flood.
 	now := time.Now()
 	a.m.opts.Now = func() time.Time { return now }
+	// What the setup had refused already is not the flood's (seen: one
+	// "capability" refusal counted before the flood in 4 runs of 20,
+	// which failed this test on main; cause not traced).
+	rejected0 := tp.rejectedByReason()
 	for _, b := range envs {
 		tp.deliver("w", b)
 	}
 	if got := tp.ignoredByReason()[vocab.ReasonQuota]; got < over {
 		t.Fatalf("%d of %d transactions ahead of their predecessors dropped as over the rate; want at least %d (burst %d)", got, len(envs), over, earlyBurst)
 	}
-	if r := tp.rejectedByReason(); len(r) != 0 {
-		t.Fatalf("transactions ahead of their predecessors were rejected (blamed): %v", r)
+	r := tp.rejectedByReason()
+	for reason, n := range rejected0 {
+		if r[reason] -= n; r[reason] == 0 {
+			delete(r, reason)
+		}
+	}
+	if len(r) != 0 {
+		t.Fatalf("transactions ahead of their predecessors were rejected (blamed): %v (before the flood: %v)", r, rejected0)
 	}
 }
 
