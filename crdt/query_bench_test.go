@@ -69,6 +69,16 @@ func BenchmarkHistoryPaper(b *testing.B) {
 			}
 		}
 	})
+	b.Run("TextAtAfterEdit", func(b *testing.B) {
+		// Each call follows an edit, so the query index is rebuilt.
+		for i := 0; b.Loop(); i++ {
+			d.Edit(0, 0, "x")
+			d.Edit(0, 1, "")
+			if _, err := d.TextAt(versions[i%len(versions)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("VersionAt", func(b *testing.B) {
 		for b.Loop() {
 			d.VersionAt(1_765_000_000_000 + 30_000_000)
