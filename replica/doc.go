@@ -105,7 +105,8 @@
 // repairs what is safe while documents are in use and names what is not.
 //
 // It depends only on small interfaces it declares (Transport, Store), which
-// p2p and store satisfy; it never touches libp2p or badger types.//
+// p2p and store satisfy; it never touches libp2p or badger types.
+//
 // # History
 //
 // API edits carry the input's arrival time (the daemon's clock) as their
