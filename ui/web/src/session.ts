@@ -56,10 +56,10 @@ export class Session {
     this.setConn("connecting");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     let ws: WebSocket;
-    // "weft.v3" is the socket protocol's version (ui/web.go, wsProtocol):
+    // "weft.v4" is the socket protocol's version (ui/web.go, wsProtocol):
     // a daemon of another version refuses this page at the upgrade.
     try {
-      ws = new WebSocket(`${proto}//${location.host}/ws/${this.rep.doc}`, ["weft.v3", `bearer.${this.token()}`]);
+      ws = new WebSocket(`${proto}//${location.host}/ws/${this.rep.doc}`, ["weft.v4", `bearer.${this.token()}`]);
     } catch (e) {
       this.retry(String(e));
       return;

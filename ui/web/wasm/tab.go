@@ -213,6 +213,11 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 	}
 	switch m.Kind {
 	case wire.MsgHello:
+		if m.Checkpoint != nil {
+			if err := t.takeSnapshot(m); err != nil { // snapshot.go
+				return Event{}, err
+			}
+		}
 		t.remote = crdt.Version{}
 		for a, n := range m.Version {
 			t.remote[a] = n
