@@ -9,7 +9,7 @@
 //      editor and editable; then typing in it (key to next frame).
 //   3. the size of the assets the page loads, raw and gzipped.
 //
-//   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]
+//   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]   (--keys 0: no latency run)
 //
 // Prints a Markdown table and, with --json, the raw figures.
 
@@ -127,19 +127,73 @@ async function replayPaper(d) {
   return { id, chars: summary.chars };
 }
 
+// socketOpen marks, in the page, when the document socket opens (before
+// the page's own handler runs: it sends the hello), so that "socket open
+// → editable" is measured the same way for any build of the page.
+function socketOpen() {
+  const W = WebSocket;
+  globalThis.WebSocket = class extends W {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener("open", () => {
+        if (!performance.getEntriesByName("bench-socket-open").length) performance.mark("bench-socket-open");
+      });
+      this.addEventListener("message", () => {
+        globalThis.benchWasmOn = true;
+        if (!performance.getEntriesByName("bench-first-message").length) performance.mark("bench-first-message");
+      });
+    }
+  };
+}
+
+// wasmCalls times, in the page, every call into the weft module from the
+// socket's first message until the page is editable (where the tab's time
+// goes: decoding the snapshot, reading the text, resync).
+function wasmCalls() {
+  globalThis.benchWasm = {};
+  let w;
+  Object.defineProperty(globalThis, "weft", {
+    configurable: true,
+    get: () => w,
+    set: (v) => {
+      w = v;
+      for (const [k, f] of Object.entries(v)) {
+        if (typeof f !== "function") continue;
+        v[k] = (...a) => {
+          const t0 = performance.now();
+          const r = f(...a);
+          if (globalThis.benchWasmOn && !performance.getEntriesByName("weft-doc-ready").length) {
+            const e = (globalThis.benchWasm[k] ??= { n: 0, ms: 0 });
+            e.n++;
+            e.ms += performance.now() - t0;
+          }
+          return r;
+        };
+      }
+    },
+  });
+}
+
 async function openPaper(ctx, d, { id, chars }) {
   const summary = { chars };
   const opens = [];
   let typing = [];
   for (let i = 0; i < OPENS; i++) {
     const page = await ctx.newPage();
+    await page.addInitScript(socketOpen);
+    await page.addInitScript(wasmCalls);
     await page.goto(`${d.api}/#token=${d.token}&doc=${id}`);
     await waitLive(page, 120_000);
     const m = await page.evaluate(() => ({
       wasm: performance.getEntriesByName("weft-wasm-ready")[0]?.startTime,
+      socket: performance.getEntriesByName("bench-socket-open")[0]?.startTime,
+      first: performance.getEntriesByName("bench-first-message")[0]?.startTime,
+      hello: performance.getEntriesByName("weft-doc-hello")[0]?.startTime,
       ready: performance.getEntriesByName("weft-doc-ready")[0]?.startTime,
       len: [...globalThis.weftEditor.text()].length,
+      calls: globalThis.benchWasm,
     }));
+    console.error(`open ${i + 1}: socket → editable ${(m.ready - m.socket).toFixed(1)} ms; wasm calls ${JSON.stringify(m.calls, (k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`);
     if (m.len !== summary.chars) throw new Error(`page shows ${m.len} chars, want ${summary.chars}`);
     opens.push(m);
     if (i === OPENS - 1) typing = await typeInBigDoc(page);
@@ -202,7 +256,7 @@ try {
   // The paper first, so the daemons are idle again for the latency run.
   const paperDoc = await replayPaper(ds[0]);
   const doc = await shareDoc(ds, "latency");
-  const lat = await keystrokeLatency(ctx, ds, doc);
+  const lat = KEYS > 0 ? await keystrokeLatency(ctx, ds, doc) : { dispatch: [NaN], frame: [NaN], tabA: [NaN], daemons: [NaN], tabB: [NaN] };
   const paper = await openPaper(ctx, ds[0], paperDoc);
   const sz = await sizes();
   const res = { machine: machine(), keys: KEYS, latency: lat, paper, sizes: sz };
@@ -214,6 +268,9 @@ try {
     [`… A's socket → B's socket (both daemons, gossip)`, `p50 ${ms(median(lat.daemons))}, p99 ${ms(quantile(lat.daemons, 0.99))}`],
     [`… B's socket → B's editor (B's page)`, `p50 ${ms(median(lat.tabB))}, p99 ${ms(quantile(lat.tabB, 0.99))}`],
     [`open automerge-paper (${paper.chars} chars), median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready)))} to editable (wasm ready at ${ms(median(paper.opens.map((o) => o.wasm)))})`],
+    [`… socket open → the daemon's first message (hello) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.first - o.socket)))} / ${ms(median(paper.opens.map((o) => o.ready - o.first)))}`],
+    [`… the daemon's hello received → taken (the snapshot loaded) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.hello - o.first)))} / ${ms(median(paper.opens.map((o) => o.ready - o.hello)))}`],
+    [`… socket open → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready - o.socket)))} (range ${ms(Math.min(...paper.opens.map((o) => o.ready - o.socket)))}–${ms(Math.max(...paper.opens.map((o) => o.ready - o.socket)))})`],
     [`typing in automerge-paper, key → next frame (190 keys)`, `p50 ${ms(median(paper.typing))}, p99 ${ms(quantile(paper.typing, 0.99))}`],
   ];
   for (const [f, s] of Object.entries(sz)) rows.push([`${f}`, `${s.raw.toLocaleString("en")} B, gzip ${s.gzip.toLocaleString("en")} B`]);

@@ -16,6 +16,7 @@ import { inviteFromText, readOnlyReason, readOnlyRole, tabAgent } from "./member
 import * as prefs from "./prefs";
 import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
 import { type Conn, Session } from "./session";
+import { Keeper } from "./pending";
 import { ShareDialog } from "./share";
 import { type Event, loadWasm, Replica } from "./wasm";
 
@@ -94,6 +95,8 @@ function notice(msg: string, sticky = false): void {
 // Open is one open document: its replica, editor, socket and peers.
 class Open {
   readonly rep: Replica;
+  readonly keeper: Keeper; // unsent edits kept across reloads (pending.ts)
+  private closed = false;
   readonly view: EditorView;
   readonly session: Session;
   readonly peers: Peers;
@@ -111,6 +114,7 @@ class Open {
     private readOnly: boolean, // a reader's: the editor refuses input
   ) {
     this.rep = new Replica(agent, id);
+    this.keeper = new Keeper(id, this.rep);
     this.peers = new Peers(() => this.rep);
     // The editor lives in a shadow root: there CodeMirror's styles go into
     // a constructed style sheet, which the page's Content-Security-Policy
@@ -135,6 +139,10 @@ class Open {
         this.sendPresence();
         this.showSaved();
       },
+      beforeResync: () => {
+        this.keeper.adopt();
+        this.keeper.forget(); // what the daemon's hello says it has
+      },
     });
     this.timers.push(window.setInterval(() => this.sendPresence(), PRESENCE_EVERY_MS));
     this.timers.push(
@@ -142,7 +150,11 @@ class Open {
         if (this.peers.expire()) this.view.dispatch({ effects: refresh.of(null) });
       }, 1000),
     );
-    this.session.start();
+    // Edits an earlier tab of this document left unsent are claimed
+    // before the socket opens and adopted at the first done.
+    void this.keeper.prepare().then(() => {
+      if (!this.closed) this.session.start();
+    });
   }
 
   // setReadOnly follows a change of this device's role.
@@ -153,6 +165,8 @@ class Open {
   }
 
   close(): void {
+    this.closed = true;
+    this.keeper.close();
     this.session.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.presenceTimer);
@@ -177,7 +191,10 @@ class Open {
     }
     // Send before drawing: the other users wait on the network, not on
     // this page's DOM.
-    if (local) this.session.edited();
+    if (local) {
+      this.session.edited();
+      this.keeper.keep();
+    }
     view.update(trs);
     if (broken !== undefined) {
       // Cannot happen unless there is a bug; show the replica's text.
@@ -204,6 +221,9 @@ class Open {
           this.onRemote?.(ev.patch.text);
         }
         break;
+      case "hello":
+        if (loading) performance.mark("weft-doc-hello"); // the snapshot is loaded (benchmarks)
+        break;
       case "done":
         if (loading) {
           replaceAll(this.view, this.rep.text());
@@ -212,6 +232,7 @@ class Open {
         }
         break;
       case "ack":
+        this.keeper.forget();
         this.showSaved();
         break;
       case "status":
@@ -255,9 +276,16 @@ class Open {
       return;
     }
     const n = this.rep.unsaved();
+    const waiting = `${n} ${n === 1 ? "edit" : "edits"} waiting`;
     if (n === 0) setStatus("st-saved", "all edits saved locally", "ok");
-    else if (this.session.conn === "live") setStatus("st-saved", "saving…", "warn");
-    else setStatus("st-saved", "unsaved edits kept in this tab", "warn", `${n} changes wait for the daemon`);
+    else if (this.session.conn === "live") setStatus("st-saved", `saving… (${waiting})`, "warn");
+    else
+      setStatus(
+        "st-saved",
+        `${waiting} for the daemon`,
+        "warn",
+        this.keeper.safe() ? "kept in this browser until the daemon has them" : "kept in this tab",
+      );
   }
 
   private showPeers(): void {
@@ -502,7 +530,7 @@ class App {
       if (!document.hidden) this.open?.session.reconnectNow();
     });
     window.addEventListener("beforeunload", (e) => {
-      if (this.open && this.open.rep.unsaved() > 0) e.preventDefault();
+      if (this.open && !this.open.keeper.safe()) e.preventDefault();
     });
     // The title may be renamed elsewhere; refresh it now and then.
     window.setInterval(() => void this.refreshTitle(), 10_000);

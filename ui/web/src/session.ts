@@ -15,6 +15,9 @@ export interface Handlers {
   onConn(c: Conn, detail?: string): void;
   // onLive is called when a (re)connection has caught up.
   onLive(first: boolean): void;
+  // beforeResync is called at the first done, before the resync: the
+  // moment to adopt edits kept from an earlier tab (pending.ts).
+  beforeResync?(): void;
 }
 
 const MIN_BACKOFF = 250;
@@ -116,6 +119,7 @@ export class Session {
     }
     const loading = this.loading;
     if (ev.kind === "done") {
+      if (this.loading) this.h.beforeResync?.();
       this.loading = false;
       this.attempt = 0;
       // Everything the daemon lacked at its hello, then whatever was

@@ -26,6 +26,9 @@ type Tab struct {
 	remote  crdt.Version // the daemon's version from its hello; nil before one
 	relay   uint64       // own seqs below this are durable at the relay (from status)
 	presSeq uint64
+
+	stored  uint64                  // own seqs below this were handed out by Unstored (pending.go)
+	adopted map[string]adoptedRange // other tabs' kept edits this tab adopted (pending.go)
 }
 
 // Errors of the tab's replica.
@@ -234,20 +237,24 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 		if n := m.Version[t.agent]; n > t.acked {
 			t.acked = n
 		}
+		t.ackAdopted(m.Version)
 		return Event{Kind: "ack", Saved: t.Saved()}, nil
 	}
 	return Event{}, vocab.Reject(vocab.ReasonMalformed, "unexpected message of kind %d from the daemon", m.Kind)
 }
 
-// Saved reports whether the daemon has acked every edit this tab made.
-func (t *Tab) Saved() bool { return t.acked >= t.own() }
+// Saved reports whether the daemon has acked every edit this tab made
+// or adopted.
+func (t *Tab) Saved() bool { return t.Unsaved() == 0 }
 
-// Unsaved is the number of own operations the daemon has not acked.
+// Unsaved is the number of own (and adopted) operations the daemon has
+// not acked.
 func (t *Tab) Unsaved() uint64 {
+	n := t.unsavedAdopted()
 	if o := t.own(); o > t.acked {
-		return o - t.acked
+		n += o - t.acked
 	}
-	return 0
+	return n
 }
 
 // Presence returns the tab's cursor message (kind MsgPresence): the
