@@ -16,6 +16,7 @@ import { inviteFromText, readOnlyReason, readOnlyRole, tabAgent } from "./member
 import * as prefs from "./prefs";
 import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
 import { type Conn, Session } from "./session";
+import { HistoryPanel } from "./history";
 import { Keeper } from "./pending";
 import { ShareDialog } from "./share";
 import { type Event, loadWasm, Replica } from "./wasm";
@@ -337,10 +338,17 @@ class App {
   role: string | undefined; // this device's role in the open document (undefined: not known)
   private afterShow = ""; // a notice for the next document shown
   share: ShareDialog;
+  history: HistoryPanel;
 
   constructor(public token: string) {
     this.api = new API(token);
     this.share = new ShareDialog(() => this.api, $("share"));
+    this.history = new HistoryPanel(
+      { call: <T>(method: string, path: string, body?: unknown) => this.api.call<T>(method, path, body) },
+      () => this.open?.id,
+      () => this.node.device ?? "",
+      (msg) => notice(msg),
+    );
   }
 
   // setToken takes a token given later in the fragment (the daemon
@@ -509,6 +517,10 @@ class App {
           () => notice(`Document ID: ${id}`, true),
         );
     });
+    $("history-toggle").addEventListener("click", () => {
+      if (this.history.isOpen) this.history.close();
+      else void this.history.open();
+    });
     $("share").addEventListener("click", () => {
       const o = this.open;
       if (o && this.role) this.share.open(o.id, this.role, $<HTMLInputElement>("title").value);
@@ -653,6 +665,8 @@ class App {
     title.value = title.defaultValue = "";
     title.disabled = true;
     $<HTMLButtonElement>("copy-id").disabled = true;
+    this.history.close();
+    $<HTMLButtonElement>("history-toggle").disabled = true;
     setStatus("st-doc", "");
     if (!id) {
       $("editor").replaceChildren();
@@ -684,6 +698,7 @@ class App {
     this.afterShow = "";
     title.disabled = false;
     $<HTMLButtonElement>("copy-id").disabled = false;
+    $<HTMLButtonElement>("history-toggle").disabled = false;
     setStatus("st-doc", id);
     this.open = new Open(this, id, tabAgent(this.node), readOnlyRole(role));
     this.showRole(role);
@@ -739,6 +754,7 @@ function start(token: string, join: string | null): void {
     remoteCursors: () =>
       [...(app.open?.peers.byAgent.values() ?? [])].map((p) => ({ agent: p.agent, name: p.name, color: p.color })),
     view: () => app.open?.view,
+    historyTimings: () => [...app.history.timings], // ms per version drawn by the history slider
     onRemote: (f: ((s: string) => void) | undefined) => {
       if (app.open) app.open.onRemote = f;
     },
