@@ -331,7 +331,9 @@ export class HistoryPanel {
   private fetchText(i: number): Promise<TextAt> {
     const doc = this.doc() ?? "";
     const s = this.sessions[i];
-    const since = i > 0 ? this.sessions[i - 1].version : undefined;
+    // "0" is the empty document (crdt.Frontier's printed form): the
+    // oldest session's version highlights everything it inserted.
+    const since = i > 0 ? this.sessions[i - 1].version : "0";
     const key = `${s.version} ${since ?? ""}`;
     let p = this.cache.get(key);
     if (!p) {
