@@ -7,7 +7,10 @@
 //   2. opening the automerge-paper document (259,778 edits, 104,852
 //      characters) in a fresh page: navigation until the text is in the
 //      editor and editable; then typing in it (key to next frame).
-//   3. the size of the assets the page loads, raw and gzipped.
+//   3. the history panel's slider on automerge-paper: each version from the
+//      key to the frame that shows it (canned route answers, and the
+//      daemon's routes where it has them).
+//   4. the size of the assets the page loads, raw and gzipped.
 //
 //   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]   (--keys 0: no latency run)
 //
@@ -225,6 +228,48 @@ async function typeInBigDoc(page) {
   return (await page.evaluate(() => globalThis.frames)).slice(10);
 }
 
+// historyScrub opens the history panel on the paper and moves its slider
+// through every version, one at a time (ArrowLeft), timing each from the
+// key to the frame that shows the version (the panel's own timings). With
+// canned, the history routes' answers are canned in the page (N versions
+// of the paper's text, cut at growing lengths, with 300 inserted spans
+// each): the panel's drawing alone; without, the daemon's routes answer.
+async function historyScrub(ctx, d, { id }, canned) {
+  const page = await ctx.newPage();
+  await page.goto(`${d.api}/#token=${d.token}&doc=${id}`);
+  await waitLive(page, 120_000);
+  let versions = 0;
+  if (canned) {
+    const text = await page.evaluate(() => globalThis.weftEditor.text());
+    const cps = [...text];
+    const N = 40;
+    versions = N;
+    const sessions = [];
+    for (let i = N - 1; i >= 0; i--)
+      sessions.push({ agent: `dev${i % 3}.t`, device: `dev${i % 3}`, start: new Date(1e12 + i * 6e5).toISOString(), end: new Date(1e12 + i * 6e5 + 1000).toISOString(), inserted: 1, deleted: 0, txns: 1, version: `v${i}` });
+    await page.route(/\/api\/docs\/[0-9a-f]+\/(history|text)/, async (route) => {
+      const u = new URL(route.request().url());
+      if (u.pathname.endsWith("/history")) return route.fulfill({ contentType: "application/json", body: JSON.stringify({ version: `v${N - 1}`, sessions }) });
+      const i = Number(u.searchParams.get("at").slice(1));
+      const n = Math.floor((cps.length * (i + 1)) / N);
+      const inserted = [];
+      for (let k = 0; k < 300; k++) inserted.push({ start: Math.floor((n * k) / 300), len: 7, agent: `dev${k % 3}.t` });
+      return route.fulfill({ contentType: "application/json", body: JSON.stringify({ version: `v${i}`, text: cps.slice(0, n).join(""), inserted }) });
+    });
+  }
+  await page.click("#history-toggle");
+  await waitFor("the history panel", () => page.evaluate(() => globalThis.weftEditor.historyTimings().length >= 1), { timeout: 120_000 });
+  if (!canned) versions = await page.evaluate(() => Number(document.getElementById("hist-slider").max) + 1);
+  await page.focus("#hist-slider");
+  for (let i = 1; i < versions; i++) {
+    await page.keyboard.press("ArrowLeft");
+    await waitFor("the version drawn", () => page.evaluate((n) => globalThis.weftEditor.historyTimings().length >= n, i + 1), { timeout: 60_000, every: 5 });
+  }
+  const t = (await page.evaluate(() => globalThis.weftEditor.historyTimings())).slice(1);
+  await page.close();
+  return { versions, timings: t };
+}
+
 async function sizes() {
   const dist = path.join(repoRoot, "ui", "web", "dist");
   const out = {};
@@ -258,8 +303,11 @@ try {
   const doc = await shareDoc(ds, "latency");
   const lat = KEYS > 0 ? await keystrokeLatency(ctx, ds, doc) : { dispatch: [NaN], frame: [NaN], tabA: [NaN], daemons: [NaN], tabB: [NaN] };
   const paper = await openPaper(ctx, ds[0], paperDoc);
+  const scrubCanned = await historyScrub(ctx, ds[0], paperDoc, true);
+  const probe = await fetch(`${ds[0].api}/api/docs/${paperDoc.id}/history`, { headers: { Authorization: `Bearer ${ds[0].token}` } });
+  const scrub = probe.ok ? await historyScrub(ctx, ds[0], paperDoc, false) : undefined;
   const sz = await sizes();
-  const res = { machine: machine(), keys: KEYS, latency: lat, paper, sizes: sz };
+  const res = { machine: machine(), keys: KEYS, latency: lat, paper, scrubCanned, scrub, sizes: sz };
   if (JSON_OUT) await writeFile(JSON_OUT, JSON.stringify(res, null, 1));
   const rows = [
     [`keystroke A → B's editor, 2 daemons (${KEYS} keys)`, `p50 ${ms(median(lat.dispatch))}, p99 ${ms(quantile(lat.dispatch, 0.99))}, max ${ms(Math.max(...lat.dispatch))}`],
@@ -271,6 +319,10 @@ try {
     [`… socket open → the daemon's first message (hello) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.first - o.socket)))} / ${ms(median(paper.opens.map((o) => o.ready - o.first)))}`],
     [`… the daemon's hello received → taken (the snapshot loaded) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.hello - o.first)))} / ${ms(median(paper.opens.map((o) => o.ready - o.hello)))}`],
     [`… socket open → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready - o.socket)))} (range ${ms(Math.min(...paper.opens.map((o) => o.ready - o.socket)))}–${ms(Math.max(...paper.opens.map((o) => o.ready - o.socket)))})`],
+    [`history slider on automerge-paper, one version drawn (canned route answers: the panel alone), ${scrubCanned.timings.length} versions`, `p50 ${ms(median(scrubCanned.timings))}, p99 ${ms(quantile(scrubCanned.timings, 0.99))}, max ${ms(Math.max(...scrubCanned.timings))}`],
+    scrub
+      ? [`history slider on automerge-paper, one version drawn (the daemon's routes), ${scrub.timings.length} versions`, scrub.timings.length ? `p50 ${ms(median(scrub.timings))}, p99 ${ms(quantile(scrub.timings, 0.99))}, max ${ms(Math.max(...scrub.timings))}` : "one version only"]
+      : [`history slider on automerge-paper (the daemon's routes)`, `not measured: the daemon has no history routes`],
     [`typing in automerge-paper, key → next frame (190 keys)`, `p50 ${ms(median(paper.typing))}, p99 ${ms(quantile(paper.typing, 0.99))}`],
   ];
   for (const [f, s] of Object.entries(sz)) rows.push([`${f}`, `${s.raw.toLocaleString("en")} B, gzip ${s.gzip.toLocaleString("en")} B`]);
