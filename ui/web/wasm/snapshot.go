@@ -25,6 +25,9 @@ func (t *Tab) takeSnapshot(m wire.SyncMsg) error {
 	if !maps.Equal(d.Version(), crdt.Version(m.Version)) {
 		return tabErr("the daemon's snapshot is of another version than its hello")
 	}
+	if t.now != 0 {
+		_ = d.SetNow(t.now) // the time this replica's edits carry (SetNow)
+	}
 	t.doc = d
 	return nil
 }
