@@ -211,7 +211,15 @@ describe("history panel", { concurrency: false }, () => {
     await page.click("#hist-restore");
     await waitFor("the daemon to have the restored text", async () => (await d.text(doc)) === oldText);
     await waitFor("the editor to show the restored text", async () => (await pageText(page)) === oldText);
-    await waitFor("the timeline to gain the restore's session", async () => (await panel(page)).items.length > h.sessions.length);
+    // The panel reloads the timeline and shows the newest version: the
+    // restored text (the restore is the daemon's own edits, which may join
+    // its earlier session).
+    await waitFor("the panel to show the restored version as the newest", async () => {
+      const p = await panel(page);
+      return p.text === oldText && p.slider.value === p.slider.max && p.items[0]?.current;
+    });
+    const after = await d.call("GET", `/api/docs/${doc}/history`);
+    assert.notEqual(after.version, h.version, "the restore made no new version");
     assert.deepEqual(page.errors, []);
     await page.close();
   });
