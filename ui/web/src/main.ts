@@ -227,6 +227,7 @@ class Open {
         break;
       case "done":
         if (loading) {
+          performance.mark("weft-doc-done"); // benchmarks: the done is handled from here
           replaceAll(this.view, this.rep.text());
           setMode(this.view, this.readOnly ? "read" : "edit");
           performance.mark("weft-doc-ready");
