@@ -327,7 +327,7 @@ func attachTab(t *testing.T, d *daemon, id string) *tab {
 	ctx, cancel := ctxT()
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws://"+host+"/ws/"+id, &websocket.DialOptions{
-		Subprotocols: []string{"weft.v3", "bearer." + token},
+		Subprotocols: []string{"weft.v4", "bearer." + token},
 		HTTPHeader:   http.Header{"Origin": {"http://" + host}},
 	})
 	if err != nil {

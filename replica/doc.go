@@ -39,8 +39,10 @@
 // A tab's transactions go to peers and the other tabs first and are acked
 // only once durable. The seqs are the tab's, and the tab keeps every edit
 // until it is acked and sends it again after any failure, so nothing a peer
-// saw can be lost or reused; and the fsync stays out of a keystroke's way
-// to the other users.
+// saw can be lost or reused (the page keeps unacked edits across a reload,
+// and a later tab resends them under their own agent); and the fsync stays
+// out of a keystroke's way to the other users. A fresh tab is sent the
+// document as one crdt snapshot in the hello, not its history (tabsnap.go).
 //
 // Peers' transactions are written batched: gossip and catch-up can always
 // bring them again, so a crash before the batch commits loses nothing that

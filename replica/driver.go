@@ -38,6 +38,7 @@ type driver struct {
 	unloadErr     error // the last unload's snapshot failure, reported by close
 
 	sessions map[*Session]struct{} // attached tabs
+	tabSnap  tabSnapshot           // the snapshot fresh tabs get (tabsnap.go)
 
 	// Durability acknowledgements, by role (durable.go): on a relay, what
 	// it has on disk and the writes it waits for; on a daemon configured

@@ -119,17 +119,26 @@ func marshal(m wire.SyncMsg) []byte {
 	return b
 }
 
-// onHello answers with the daemon's version, what the tab lacks, and done;
+// onHello answers with the daemon's version, what the tab lacks (for a
+// fresh tab, a snapshot in the hello: tabsnap.go), and done;
 // from then on the tab receives live updates. All of it happens on the
 // driver, so nothing falls between the catch-up and the first live update.
 func (s *Session) onHello(ctx context.Context, theirs map[string]uint64) error {
 	d := s.d
 	return d.do(ctx, func(dr *driver) error {
-		wires, err := dr.missing(ctx, theirs)
+		var wires [][]byte
+		var snap []byte
+		var err error
+		if len(theirs) == 0 {
+			snap, err = dr.snapshotForTab(ctx) // tabsnap.go
+		}
+		if err == nil && snap == nil {
+			wires, err = dr.missing(ctx, theirs)
+		}
 		if err != nil {
 			return err
 		}
-		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgHello, Doc: d.id[:], Version: dr.doc.Version()}))
+		dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgHello, Doc: d.id[:], Version: dr.doc.Version(), Checkpoint: snap}))
 		for _, envs := range wire.Pack(wires) {
 			dr.send(s, marshal(wire.SyncMsg{Kind: wire.MsgTxns, Envs: envs}))
 		}

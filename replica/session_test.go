@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 
@@ -28,6 +29,9 @@ type tab struct {
 	stop chan struct{}
 
 	agent string
+	// hellos, snaps and txnsMsgs count the daemon's hellos, the hellos
+	// carrying a snapshot, and the txns messages.
+	hellos, snaps, txnsMsgs int
 }
 
 // openTab attaches a tab to n's document; its agent is n's device's with
@@ -35,11 +39,18 @@ type tab struct {
 func openTab(t *testing.T, n *testNode, docID, suffix string) *tab {
 	t.Helper()
 	agent := n.m.opts.Agent + "." + suffix
+	d, _ := crdt.New(agent)
+	return openTabWith(t, n, docID, d)
+}
+
+// openTabWith attaches a tab whose replica is d (a reconnecting tab's).
+func openTabWith(t *testing.T, n *testNode, docID string, d *crdt.Doc) *tab {
+	t.Helper()
+	agent := d.Agent()
 	s, err := n.m.OpenSession(context.Background(), docID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := crdt.New(agent)
 	id, _ := vocab.ParseDocID(docID)
 	tb := &tab{t: t, s: s, doc: d, id: id, agent: agent, stop: make(chan struct{})}
 	go tb.read()
@@ -81,7 +92,19 @@ func (tb *tab) read() {
 		}
 		tb.mu.Lock()
 		switch m.Kind {
+		case wire.MsgHello:
+			tb.hellos++
+			if m.Checkpoint != nil {
+				tb.snaps++
+				d, err := crdt.LoadSnapshot(tb.agent, m.Checkpoint)
+				if err != nil || !maps.Equal(d.Version(), crdt.Version(m.Version)) {
+					tb.t.Errorf("tab: the hello's snapshot: %v (version %v, hello says %v)", err, d.Version(), m.Version)
+					break
+				}
+				tb.doc = d
+			}
 		case wire.MsgTxns:
+			tb.txnsMsgs++
 			for _, w := range m.Envs {
 				e, err := wire.ParseEnvelope(w, tb.id)
 				if err != nil {

@@ -169,7 +169,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 // left open across an upgrade of its daemon is refused at the upgrade
 // instead of misreading messages.
 const (
-	wsProtocol    = "weft.v3"
+	wsProtocol    = "weft.v4"
 	wsTokenPrefix = "bearer."
 	wsReadLimit   = 4<<20 + 64<<10
 )

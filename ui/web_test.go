@@ -97,20 +97,20 @@ func dial(t *testing.T, base, origin string, protos ...string) (*websocket.Conn,
 
 func TestEditorSocket(t *testing.T) {
 	base := startWS(t)
-	good := []string{"weft.v3", "bearer." + token}
+	good := []string{"weft.v4", "bearer." + token}
 	// Refused before any upgrade.
 	for name, c := range map[string]struct {
 		origin string
 		protos []string
 		status int
 	}{
-		"no token":       {base, []string{"weft.v3"}, http.StatusUnauthorized},
-		"wrong token":    {base, []string{"weft.v3", "bearer.nope"}, http.StatusUnauthorized},
+		"no token":       {base, []string{"weft.v4"}, http.StatusUnauthorized},
+		"wrong token":    {base, []string{"weft.v4", "bearer.nope"}, http.StatusUnauthorized},
 		"foreign origin": {"http://evil.com", good, http.StatusForbidden},
 		"other port":     {"http://127.0.0.1:1", good, http.StatusForbidden},
 		"no origin":      {"", good, http.StatusForbidden},
 		"no subprotocol": {base, []string{"bearer." + token}, http.StatusBadRequest},
-		"older protocol": {base, []string{"weft.v1", "bearer." + token}, http.StatusBadRequest},
+		"older protocol": {base, []string{"weft.v3", "bearer." + token}, http.StatusBadRequest},
 	} {
 		conn, resp, err := dial(t, base, c.origin, c.protos...)
 		if err == nil {
@@ -128,7 +128,7 @@ func TestEditorSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
-	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "weft.v3" {
+	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "weft.v4" {
 		t.Fatalf("chosen subprotocol %q", p)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -7,9 +7,12 @@
 //   2. opening the automerge-paper document (259,778 edits, 104,852
 //      characters) in a fresh page: navigation until the text is in the
 //      editor and editable; then typing in it (key to next frame).
-//   3. the size of the assets the page loads, raw and gzipped.
+//   3. the history panel's slider on automerge-paper: each version from the
+//      key to the frame that shows it (canned route answers, and the
+//      daemon's routes where it has them).
+//   4. the size of the assets the page loads, raw and gzipped.
 //
-//   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]
+//   node bench/bench.mjs [--keys N] [--opens N] [--json FILE]   (--keys 0: no latency run)
 //
 // Prints a Markdown table and, with --json, the raw figures.
 
@@ -127,19 +130,74 @@ async function replayPaper(d) {
   return { id, chars: summary.chars };
 }
 
+// socketOpen marks, in the page, when the document socket opens (before
+// the page's own handler runs: it sends the hello), so that "socket open
+// → editable" is measured the same way for any build of the page.
+function socketOpen() {
+  const W = WebSocket;
+  globalThis.WebSocket = class extends W {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener("open", () => {
+        if (!performance.getEntriesByName("bench-socket-open").length) performance.mark("bench-socket-open");
+      });
+      this.addEventListener("message", () => {
+        globalThis.benchWasmOn = true;
+        if (!performance.getEntriesByName("bench-first-message").length) performance.mark("bench-first-message");
+      });
+    }
+  };
+}
+
+// wasmCalls times, in the page, every call into the weft module from the
+// socket's first message until the page is editable (where the tab's time
+// goes: decoding the snapshot, reading the text, resync).
+function wasmCalls() {
+  globalThis.benchWasm = {};
+  let w;
+  Object.defineProperty(globalThis, "weft", {
+    configurable: true,
+    get: () => w,
+    set: (v) => {
+      w = v;
+      for (const [k, f] of Object.entries(v)) {
+        if (typeof f !== "function") continue;
+        v[k] = (...a) => {
+          const t0 = performance.now();
+          const r = f(...a);
+          if (globalThis.benchWasmOn && !performance.getEntriesByName("weft-doc-ready").length) {
+            const e = (globalThis.benchWasm[k] ??= { n: 0, ms: 0 });
+            e.n++;
+            e.ms += performance.now() - t0;
+          }
+          return r;
+        };
+      }
+    },
+  });
+}
+
 async function openPaper(ctx, d, { id, chars }) {
   const summary = { chars };
   const opens = [];
   let typing = [];
   for (let i = 0; i < OPENS; i++) {
     const page = await ctx.newPage();
+    await page.addInitScript(socketOpen);
+    await page.addInitScript(wasmCalls);
     await page.goto(`${d.api}/#token=${d.token}&doc=${id}`);
     await waitLive(page, 120_000);
     const m = await page.evaluate(() => ({
       wasm: performance.getEntriesByName("weft-wasm-ready")[0]?.startTime,
+      socket: performance.getEntriesByName("bench-socket-open")[0]?.startTime,
+      first: performance.getEntriesByName("bench-first-message")[0]?.startTime,
+      hello: performance.getEntriesByName("weft-doc-hello")[0]?.startTime,
+      done: performance.getEntriesByName("weft-doc-done")[0]?.startTime,
       ready: performance.getEntriesByName("weft-doc-ready")[0]?.startTime,
       len: [...globalThis.weftEditor.text()].length,
+      calls: globalThis.benchWasm,
     }));
+    console.error(`open ${i + 1}: socket → editable ${(m.ready - m.socket).toFixed(1)} ms (hello taken → done handled ${(m.done - m.hello).toFixed(1)} ms, → editable ${(m.ready - m.done).toFixed(1)} ms); wasm calls ${JSON.stringify(m.calls, (k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`);
     if (m.len !== summary.chars) throw new Error(`page shows ${m.len} chars, want ${summary.chars}`);
     opens.push(m);
     if (i === OPENS - 1) typing = await typeInBigDoc(page);
@@ -169,6 +227,52 @@ async function typeInBigDoc(page) {
   }
   await waitFor("the typing to be saved", () => page.evaluate(() => globalThis.weftEditor.unsaved() === 0), { timeout: 30_000 });
   return (await page.evaluate(() => globalThis.frames)).slice(10);
+}
+
+// historyScrub opens the history panel on the paper and moves its slider
+// through every version, one at a time (ArrowLeft), timing each from the
+// key to the frame that shows the version (the panel's own timings). With
+// canned, the history routes' answers are canned in the page (N versions
+// of the paper's text, cut at growing lengths, with 300 inserted spans
+// each): the panel's drawing alone; without, the daemon's routes answer.
+async function historyScrub(ctx, d, { id }, canned) {
+  const page = await ctx.newPage();
+  await page.goto(`${d.api}/#token=${d.token}&doc=${id}`);
+  await waitLive(page, 120_000);
+  let versions = 0;
+  if (canned) {
+    const text = await page.evaluate(() => globalThis.weftEditor.text());
+    const cps = [...text];
+    const N = 40;
+    versions = N;
+    const sessions = [];
+    for (let i = N - 1; i >= 0; i--)
+      sessions.push({ agent: `dev${i % 3}.t`, device: `dev${i % 3}`, start: new Date(1e12 + i * 6e5).toISOString(), end: new Date(1e12 + i * 6e5 + 1000).toISOString(), inserted: 1, deleted: 0, txns: 1, version: `v${i}` });
+    await page.route(/\/api\/docs\/[0-9a-f]+\/(history|text)/, async (route) => {
+      const u = new URL(route.request().url());
+      if (u.pathname.endsWith("/history")) return route.fulfill({ contentType: "application/json", body: JSON.stringify({ version: `v${N - 1}`, sessions }) });
+      const i = Number(u.searchParams.get("at").slice(1));
+      const n = Math.floor((cps.length * (i + 1)) / N);
+      const inserted = [];
+      for (let k = 0; k < 300; k++) inserted.push({ start: Math.floor((n * k) / 300), len: 7, agent: `dev${k % 3}.t` });
+      return route.fulfill({ contentType: "application/json", body: JSON.stringify({ version: `v${i}`, text: cps.slice(0, n).join(""), inserted }) });
+    });
+  }
+  if (!(await page.$("#history-toggle"))) {
+    await page.close();
+    return undefined; // a page from before the history panel
+  }
+  await page.click("#history-toggle");
+  await waitFor("the history panel", () => page.evaluate(() => globalThis.weftEditor.historyTimings().length >= 1), { timeout: 120_000 });
+  if (!canned) versions = await page.evaluate(() => Number(document.getElementById("hist-slider").max) + 1);
+  await page.focus("#hist-slider");
+  for (let i = 1; i < versions; i++) {
+    await page.keyboard.press("ArrowLeft");
+    await waitFor("the version drawn", () => page.evaluate((n) => globalThis.weftEditor.historyTimings().length >= n, i + 1), { timeout: 60_000, every: 5 });
+  }
+  const t = (await page.evaluate(() => globalThis.weftEditor.historyTimings())).slice(1);
+  await page.close();
+  return { versions, timings: t };
 }
 
 async function sizes() {
@@ -202,10 +306,26 @@ try {
   // The paper first, so the daemons are idle again for the latency run.
   const paperDoc = await replayPaper(ds[0]);
   const doc = await shareDoc(ds, "latency");
-  const lat = await keystrokeLatency(ctx, ds, doc);
+  const lat = KEYS > 0 ? await keystrokeLatency(ctx, ds, doc) : { dispatch: [NaN], frame: [NaN], tabA: [NaN], daemons: [NaN], tabB: [NaN] };
   const paper = await openPaper(ctx, ds[0], paperDoc);
+  const scrubCanned = await historyScrub(ctx, ds[0], paperDoc, true);
+  const probe = await fetch(`${ds[0].api}/api/docs/${paperDoc.id}/history`, { headers: { Authorization: `Bearer ${ds[0].token}` } });
+  let scrub;
+  if (probe.ok && scrubCanned) {
+    // The replay is one session; eight tabs (eight agents) each add one.
+    for (let k = 0; k < 8; k++) {
+      const p = await ctx.newPage();
+      await p.goto(`${ds[0].api}/#token=${ds[0].token}&doc=${paperDoc.id}`);
+      await waitLive(p, 120_000);
+      await setCursor(p, 5000 + k * 9000);
+      await p.keyboard.type(`[session ${k}] `);
+      await waitFor("the tab's edit to be saved", () => p.evaluate(() => globalThis.weftEditor.unsaved() === 0), { timeout: 30_000 });
+      await p.close();
+    }
+    scrub = await historyScrub(ctx, ds[0], paperDoc, false);
+  }
   const sz = await sizes();
-  const res = { machine: machine(), keys: KEYS, latency: lat, paper, sizes: sz };
+  const res = { machine: machine(), keys: KEYS, latency: lat, paper, scrubCanned, scrub, sizes: sz };
   if (JSON_OUT) await writeFile(JSON_OUT, JSON.stringify(res, null, 1));
   const rows = [
     [`keystroke A → B's editor, 2 daemons (${KEYS} keys)`, `p50 ${ms(median(lat.dispatch))}, p99 ${ms(quantile(lat.dispatch, 0.99))}, max ${ms(Math.max(...lat.dispatch))}`],
@@ -214,6 +334,15 @@ try {
     [`… A's socket → B's socket (both daemons, gossip)`, `p50 ${ms(median(lat.daemons))}, p99 ${ms(quantile(lat.daemons, 0.99))}`],
     [`… B's socket → B's editor (B's page)`, `p50 ${ms(median(lat.tabB))}, p99 ${ms(quantile(lat.tabB, 0.99))}`],
     [`open automerge-paper (${paper.chars} chars), median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready)))} to editable (wasm ready at ${ms(median(paper.opens.map((o) => o.wasm)))})`],
+    [`… socket open → the daemon's first message (hello) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.first - o.socket)))} / ${ms(median(paper.opens.map((o) => o.ready - o.first)))}`],
+    [`… the daemon's hello received → taken (the snapshot loaded) / → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.hello - o.first)))} / ${ms(median(paper.opens.map((o) => o.ready - o.hello)))}`],
+    [`… socket open → editable, median of ${OPENS}`, `${ms(median(paper.opens.map((o) => o.ready - o.socket)))} (range ${ms(Math.min(...paper.opens.map((o) => o.ready - o.socket)))}–${ms(Math.max(...paper.opens.map((o) => o.ready - o.socket)))})`],
+    scrubCanned
+      ? [`history slider on automerge-paper, one version drawn (canned route answers: the panel alone), ${scrubCanned.timings.length} versions`, `p50 ${ms(median(scrubCanned.timings))}, p99 ${ms(quantile(scrubCanned.timings, 0.99))}, max ${ms(Math.max(...scrubCanned.timings))}`]
+      : [`history slider`, `not measured: the page has no history panel`],
+    scrub
+      ? [`history slider on automerge-paper, one version drawn (the daemon's routes), ${scrub.timings.length} versions`, scrub.timings.length ? `p50 ${ms(median(scrub.timings))}, p99 ${ms(quantile(scrub.timings, 0.99))}, max ${ms(Math.max(...scrub.timings))}` : "one version only"]
+      : [`history slider on automerge-paper (the daemon's routes)`, `not measured: the daemon has no history routes`],
     [`typing in automerge-paper, key → next frame (190 keys)`, `p50 ${ms(median(paper.typing))}, p99 ${ms(quantile(paper.typing, 0.99))}`],
   ];
   for (const [f, s] of Object.entries(sz)) rows.push([`${f}`, `${s.raw.toLocaleString("en")} B, gzip ${s.gzip.toLocaleString("en")} B`]);

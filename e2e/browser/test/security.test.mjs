@@ -112,13 +112,13 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
     const port = d.port;
     const own = `127.0.0.1:${port}`;
     const path = `/ws/${doc}`;
-    const good = { path, host: own, origin: `http://${own}`, protocols: ["weft.v3", `bearer.${d.token}`] };
+    const good = { path, host: own, origin: `http://${own}`, protocols: ["weft.v4", `bearer.${d.token}`] };
     const opened = await upgrade(port, good);
     assert.equal(opened.status, 101, "the socket does not open when everything is right");
-    assert.equal(opened.protocol, "weft.v3");
+    assert.equal(opened.protocol, "weft.v4");
     const cases = [
-      ["no token", { ...good, protocols: ["weft.v3"] }],
-      ["wrong token", { ...good, protocols: ["weft.v3", `bearer.${"0".repeat(64)}`] }],
+      ["no token", { ...good, protocols: ["weft.v4"] }],
+      ["wrong token", { ...good, protocols: ["weft.v4", `bearer.${"0".repeat(64)}`] }],
       ["no Origin", { ...good, origin: undefined }],
       ["foreign Origin", { ...good, origin: "http://attacker.example" }],
       ["Origin of another local port", { ...good, origin: "http://127.0.0.1:1" }],
@@ -147,7 +147,7 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
       const got = await page.evaluate(
         async ([api, token, doc]) => {
           const ws = await new Promise((resolve) => {
-            const s = new WebSocket(`${api.replace("http", "ws")}/ws/${doc}`, ["weft.v3", `bearer.${token}`]);
+            const s = new WebSocket(`${api.replace("http", "ws")}/ws/${doc}`, ["weft.v4", `bearer.${token}`]);
             s.onopen = () => resolve("opened");
             s.onerror = () => resolve("refused");
           });

@@ -65,7 +65,7 @@ export class APIError extends Error {
 export class API {
   constructor(private readonly token: string) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let resp: Response;

@@ -16,6 +16,8 @@ import { inviteFromText, readOnlyReason, readOnlyRole, tabAgent } from "./member
 import * as prefs from "./prefs";
 import { adoptColors, Peers, refresh, remoteCursors } from "./presence";
 import { type Conn, Session } from "./session";
+import { HistoryPanel } from "./history";
+import { Keeper } from "./pending";
 import { ShareDialog } from "./share";
 import { type Event, loadWasm, Replica } from "./wasm";
 
@@ -94,6 +96,8 @@ function notice(msg: string, sticky = false): void {
 // Open is one open document: its replica, editor, socket and peers.
 class Open {
   readonly rep: Replica;
+  readonly keeper: Keeper; // unsent edits kept across reloads (pending.ts)
+  private closed = false;
   readonly view: EditorView;
   readonly session: Session;
   readonly peers: Peers;
@@ -111,6 +115,7 @@ class Open {
     private readOnly: boolean, // a reader's: the editor refuses input
   ) {
     this.rep = new Replica(agent, id);
+    this.keeper = new Keeper(id, this.rep);
     this.peers = new Peers(() => this.rep);
     // The editor lives in a shadow root: there CodeMirror's styles go into
     // a constructed style sheet, which the page's Content-Security-Policy
@@ -135,6 +140,10 @@ class Open {
         this.sendPresence();
         this.showSaved();
       },
+      beforeResync: () => {
+        this.keeper.adopt();
+        this.keeper.forget(); // what the daemon's hello says it has
+      },
     });
     this.timers.push(window.setInterval(() => this.sendPresence(), PRESENCE_EVERY_MS));
     this.timers.push(
@@ -142,7 +151,11 @@ class Open {
         if (this.peers.expire()) this.view.dispatch({ effects: refresh.of(null) });
       }, 1000),
     );
-    this.session.start();
+    // Edits an earlier tab of this document left unsent are claimed
+    // before the socket opens and adopted at the first done.
+    void this.keeper.prepare().then(() => {
+      if (!this.closed) this.session.start();
+    });
   }
 
   // setReadOnly follows a change of this device's role.
@@ -153,6 +166,8 @@ class Open {
   }
 
   close(): void {
+    this.closed = true;
+    this.keeper.close();
     this.session.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.presenceTimer);
@@ -177,7 +192,10 @@ class Open {
     }
     // Send before drawing: the other users wait on the network, not on
     // this page's DOM.
-    if (local) this.session.edited();
+    if (local) {
+      this.session.edited();
+      this.keeper.keep();
+    }
     view.update(trs);
     if (broken !== undefined) {
       // Cannot happen unless there is a bug; show the replica's text.
@@ -204,14 +222,19 @@ class Open {
           this.onRemote?.(ev.patch.text);
         }
         break;
+      case "hello":
+        if (loading) performance.mark("weft-doc-hello"); // the snapshot is loaded (benchmarks)
+        break;
       case "done":
         if (loading) {
+          performance.mark("weft-doc-done"); // benchmarks: the done is handled from here
           replaceAll(this.view, this.rep.text());
           setMode(this.view, this.readOnly ? "read" : "edit");
           performance.mark("weft-doc-ready");
         }
         break;
       case "ack":
+        this.keeper.forget();
         this.showSaved();
         break;
       case "status":
@@ -255,9 +278,16 @@ class Open {
       return;
     }
     const n = this.rep.unsaved();
+    const waiting = `${n} ${n === 1 ? "edit" : "edits"} waiting`;
     if (n === 0) setStatus("st-saved", "all edits saved locally", "ok");
-    else if (this.session.conn === "live") setStatus("st-saved", "saving…", "warn");
-    else setStatus("st-saved", "unsaved edits kept in this tab", "warn", `${n} changes wait for the daemon`);
+    else if (this.session.conn === "live") setStatus("st-saved", `saving… (${waiting})`, "warn");
+    else
+      setStatus(
+        "st-saved",
+        `${waiting} for the daemon`,
+        "warn",
+        this.keeper.safe() ? "kept in this browser until the daemon has them" : "kept in this tab",
+      );
   }
 
   private showPeers(): void {
@@ -309,10 +339,17 @@ class App {
   role: string | undefined; // this device's role in the open document (undefined: not known)
   private afterShow = ""; // a notice for the next document shown
   share: ShareDialog;
+  history: HistoryPanel;
 
   constructor(public token: string) {
     this.api = new API(token);
     this.share = new ShareDialog(() => this.api, $("share"));
+    this.history = new HistoryPanel(
+      { call: <T>(method: string, path: string, body?: unknown) => this.api.call<T>(method, path, body) },
+      () => this.open?.id,
+      () => this.node.device ?? "",
+      (msg) => notice(msg),
+    );
   }
 
   // setToken takes a token given later in the fragment (the daemon
@@ -481,6 +518,10 @@ class App {
           () => notice(`Document ID: ${id}`, true),
         );
     });
+    $("history-toggle").addEventListener("click", () => {
+      if (this.history.isOpen) this.history.close();
+      else void this.history.open();
+    });
     $("share").addEventListener("click", () => {
       const o = this.open;
       if (o && this.role) this.share.open(o.id, this.role, $<HTMLInputElement>("title").value);
@@ -502,7 +543,7 @@ class App {
       if (!document.hidden) this.open?.session.reconnectNow();
     });
     window.addEventListener("beforeunload", (e) => {
-      if (this.open && this.open.rep.unsaved() > 0) e.preventDefault();
+      if (this.open && !this.open.keeper.safe()) e.preventDefault();
     });
     // The title may be renamed elsewhere; refresh it now and then.
     window.setInterval(() => void this.refreshTitle(), 10_000);
@@ -625,6 +666,8 @@ class App {
     title.value = title.defaultValue = "";
     title.disabled = true;
     $<HTMLButtonElement>("copy-id").disabled = true;
+    this.history.close();
+    $<HTMLButtonElement>("history-toggle").disabled = true;
     setStatus("st-doc", "");
     if (!id) {
       $("editor").replaceChildren();
@@ -656,6 +699,7 @@ class App {
     this.afterShow = "";
     title.disabled = false;
     $<HTMLButtonElement>("copy-id").disabled = false;
+    $<HTMLButtonElement>("history-toggle").disabled = false;
     setStatus("st-doc", id);
     this.open = new Open(this, id, tabAgent(this.node), readOnlyRole(role));
     this.showRole(role);
@@ -711,6 +755,7 @@ function start(token: string, join: string | null): void {
     remoteCursors: () =>
       [...(app.open?.peers.byAgent.values() ?? [])].map((p) => ({ agent: p.agent, name: p.name, color: p.color })),
     view: () => app.open?.view,
+    historyTimings: () => [...app.history.timings], // ms per version drawn by the history slider
     onRemote: (f: ((s: string) => void) | undefined) => {
       if (app.open) app.open.onRemote = f;
     },

@@ -15,6 +15,9 @@ export interface Handlers {
   onConn(c: Conn, detail?: string): void;
   // onLive is called when a (re)connection has caught up.
   onLive(first: boolean): void;
+  // beforeResync is called at the first done, before the resync: the
+  // moment to adopt edits kept from an earlier tab (pending.ts).
+  beforeResync?(): void;
 }
 
 const MIN_BACKOFF = 250;
@@ -56,10 +59,10 @@ export class Session {
     this.setConn("connecting");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     let ws: WebSocket;
-    // "weft.v3" is the socket protocol's version (ui/web.go, wsProtocol):
+    // "weft.v4" is the socket protocol's version (ui/web.go, wsProtocol):
     // a daemon of another version refuses this page at the upgrade.
     try {
-      ws = new WebSocket(`${proto}//${location.host}/ws/${this.rep.doc}`, ["weft.v3", `bearer.${this.token()}`]);
+      ws = new WebSocket(`${proto}//${location.host}/ws/${this.rep.doc}`, ["weft.v4", `bearer.${this.token()}`]);
     } catch (e) {
       this.retry(String(e));
       return;
@@ -116,6 +119,7 @@ export class Session {
     }
     const loading = this.loading;
     if (ev.kind === "done") {
+      if (this.loading) this.h.beforeResync?.();
       this.loading = false;
       this.attempt = 0;
       // Everything the daemon lacked at its hello, then whatever was

@@ -44,6 +44,9 @@ interface Raw {
   presence(h: number, name: string, color: string, anchor: number, head: number): Uint8Array | Error;
   saved(h: number): boolean | Error;
   unsaved(h: number): number | Error;
+  unstored(h: number): { upto: number; msgs: Uint8Array[] } | Error;
+  adopt(h: number, msg: Uint8Array): { agent: string; patch: FlatPatch; error?: string } | Error;
+  acked(h: number): Record<string, number> | Error;
 }
 
 interface GoRuntime {
@@ -147,5 +150,15 @@ export class Replica {
   }
   unsaved(): number {
     return ok(raw().unsaved(this.h));
+  }
+  // Unsent edits kept across reloads (pending.ts).
+  unstored(): { upto: number; msgs: Uint8Array[] } {
+    return ok(raw().unstored(this.h));
+  }
+  adopt(msg: Uint8Array): { agent: string; patch: FlatPatch; error?: string } {
+    return ok(raw().adopt(this.h, msg));
+  }
+  acked(): Record<string, number> {
+    return ok(raw().acked(this.h));
   }
 }

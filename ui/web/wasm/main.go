@@ -53,7 +53,11 @@ func main() {
 	} {
 		api.Set(name, js.FuncOf(wrap(name, f)))
 	}
+	for name, f := range pendingFuncs { // pending_js.go
+		api.Set(name, js.FuncOf(wrap(name, f)))
+	}
 	js.Global().Set("weft", api)
+	warmUp() // warm.go
 	if cb := js.Global().Get("weftReady"); cb.Type() == js.TypeFunction {
 		cb.Invoke()
 	}

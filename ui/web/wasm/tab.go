@@ -27,6 +27,9 @@ type Tab struct {
 	relay   uint64       // own seqs below this are durable at the relay (from status)
 	presSeq uint64
 	now     int64 // the time local edits carry (SetNow)
+
+	stored  uint64                  // own seqs below this were handed out by Unstored (pending.go)
+	adopted map[string]adoptedRange // other tabs' kept edits this tab adopted (pending.go)
 }
 
 // Errors of the tab's replica.
@@ -228,6 +231,11 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 	}
 	switch m.Kind {
 	case wire.MsgHello:
+		if m.Checkpoint != nil {
+			if err := t.takeSnapshot(m); err != nil { // snapshot.go
+				return Event{}, err
+			}
+		}
 		t.remote = crdt.Version{}
 		for a, n := range m.Version {
 			t.remote[a] = n
@@ -244,20 +252,24 @@ func (t *Tab) Receive(b []byte) (Event, error) {
 		if n := m.Version[t.agent]; n > t.acked {
 			t.acked = n
 		}
+		t.ackAdopted(m.Version)
 		return Event{Kind: "ack", Saved: t.Saved()}, nil
 	}
 	return Event{}, vocab.Reject(vocab.ReasonMalformed, "unexpected message of kind %d from the daemon", m.Kind)
 }
 
-// Saved reports whether the daemon has acked every edit this tab made.
-func (t *Tab) Saved() bool { return t.acked >= t.own() }
+// Saved reports whether the daemon has acked every edit this tab made
+// or adopted.
+func (t *Tab) Saved() bool { return t.Unsaved() == 0 }
 
-// Unsaved is the number of own operations the daemon has not acked.
+// Unsaved is the number of own (and adopted) operations the daemon has
+// not acked.
 func (t *Tab) Unsaved() uint64 {
+	n := t.unsavedAdopted()
 	if o := t.own(); o > t.acked {
-		return o - t.acked
+		n += o - t.acked
 	}
-	return 0
+	return n
 }
 
 // Presence returns the tab's cursor message (kind MsgPresence): the
