@@ -38,6 +38,7 @@ type driver struct {
 	unloadErr     error // the last unload's snapshot failure, reported by close
 
 	sessions map[*Session]struct{} // attached tabs
+	hub      *eventHub             // change feeds (events.go); nil: none
 
 	// Durability acknowledgements, by role (durable.go): on a relay, what
 	// it has on disk and the writes it waits for; on a daemon configured
@@ -416,6 +417,7 @@ func (dr *driver) version() crdt.Version {
 // unload drops the crdt state, writing a snapshot first when the document
 // changed since the last one, so the state on disk is compact.
 func (dr *driver) unload(ctx context.Context) {
+	dr.unloadHub()
 	if dr.hl != nil {
 		if dr.sinceSnapshot > 0 {
 			dr.unloadErr = dr.checkpoint(ctx)
@@ -444,6 +446,7 @@ func (dr *driver) unload(ctx context.Context) {
 // after a failed write, and the next request reloads what is stored.
 func (dr *driver) drop(err error) {
 	dr.d.m.log.Warn("reloading a document after a failed write", "doc", dr.d.id, "err", err)
+	dr.endFeeds(EndReload)
 	if dr.doc != nil || dr.hl != nil {
 		dr.d.m.opts.Observer.DocCache("unload", 0)
 	}
@@ -560,6 +563,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			m.opts.Observer.Integrated(r.src.String(), r.applied, m.opts.Now().Sub(arrived))
 		}
 	}
+	dr.fanEvents()
 	return r, r.refused
 }
 
@@ -674,6 +678,7 @@ func (dr *driver) missing(ctx context.Context, v store.Version) ([][]byte, error
 
 // shutdown ends the document's last run: it unloads and detaches every tab.
 func (dr *driver) shutdown(ctx context.Context) {
+	dr.endFeeds(EndClosed)
 	dr.unload(ctx)
 	for s := range dr.sessions {
 		dr.detach(s)

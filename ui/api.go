@@ -54,6 +54,7 @@ func (s *Server) routes() *http.ServeMux {
 	handle("GET /api/peers", s.peers)
 	handle("GET /api/status", s.status)
 	handle("POST /api/backups", s.backup)
+	s.docsRoutes(handle) // docs.go
 	return m
 }
 
