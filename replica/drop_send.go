@@ -6,4 +6,6 @@ import (
 	"weft/api"
 )
 
-func (m *Manager) sendDrops(ctx context.Context, d *docState, why string) []api.RelayDrop { return []api.RelayDrop{} }
+func (m *Manager) sendDrops(ctx context.Context, d *docState, why string) []api.RelayDrop {
+	return []api.RelayDrop{}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"weft/api"
 	"weft/replica"
@@ -301,7 +302,7 @@ weft doc delete ID POS LEN deletes LEN code points at position POS.`,
 			}
 			if !yes {
 				f, ok := c.InOrStdin().(*os.File)
-				if !ok || !isTerminal(f) {
+				if !ok || !isTTY(f) {
 					return usageErr(c, "deleting a document needs --yes when stdin is not a terminal")
 				}
 				var info api.DocStatus
@@ -327,4 +328,10 @@ weft doc delete ID POS LEN deletes LEN code points at position POS.`,
 	}
 	c.Flags().BoolVar(&yes, "yes", false, "delete without asking (for scripts)")
 	return c
+}
+
+// isTTY reports whether f is a terminal (not merely a character device
+// such as /dev/null): a confirmation is asked only of a person.
+func isTTY(f *os.File) bool {
+	return term.IsTerminal(int(f.Fd()))
 }
