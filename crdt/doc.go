@@ -33,6 +33,11 @@
 //     inserts can be ordered; its content stays in the history.
 //   - patch: positional changes (in code points) a view applies to follow a
 //     remote transaction.
+//   - time: a transaction's Txn.Time, its author's wall clock in ms since
+//     the Unix epoch (0 unknown). Shown in history, never used to order
+//     anything; the crdt has no clock, the caller gives it (SetNow).
+//   - title: the document's title, set by title ops (OpTitle, one seq, no
+//     item); Title resolves concurrent renames (title.go).
 //   - snapshot: the text plus the run-length-encoded metadata and full
 //     history, so that loading does not replay history.
 //
