@@ -214,3 +214,45 @@ func lastMember(book *member.Book, self ed25519.PublicKey, now time.Time) (bool,
 	}
 	return others == 0, others
 }
+
+// renameTxn renames a document with a title transaction (crdt OpTitle):
+// sealed, published and caught up like an edit, so every member and
+// relay gets it, and concurrent renames resolve by crdt's title rule.
+// A member that cannot write (or read) renames only its own listing.
+func (m *Manager) renameTxn(ctx context.Context, id store.DocID, title string) error {
+	d, err := m.doc(id)
+	if err != nil {
+		return err
+	}
+	if d.mem != nil && !d.mem.canWrite() {
+		return nil
+	}
+	arrived := m.opts.Now()
+	return d.do(ctx, func(dr *driver) error {
+		_, err := dr.apply(ctx, input{src: fromAPI, title: &title}, nil, arrived)
+		return err
+	})
+}
+
+// titleFollows makes the stored title (the listing's) the crdt's, when
+// the history holds a title (called after every step). A title set to ""
+// by a title transaction stays as the listing had it.
+func (dr *driver) titleFollows(ctx context.Context) {
+	if dr.doc == nil {
+		return
+	}
+	t := dr.doc.Title()
+	if t == "" || t == dr.title {
+		return
+	}
+	st := dr.d.m.opts.Store
+	if meta, err := st.Meta(ctx, dr.d.id); err == nil && meta.Title == t {
+		dr.title = t
+		return
+	}
+	if err := st.SetTitle(context.WithoutCancel(ctx), dr.d.id, t); err != nil {
+		dr.d.m.log.Warn("storing a document's replicated title", "doc", dr.d.id, "err", err)
+		return
+	}
+	dr.title = t
+}

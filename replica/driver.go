@@ -39,6 +39,7 @@ type driver struct {
 
 	sessions map[*Session]struct{} // attached tabs
 	hub      *eventHub             // change feeds (events.go); nil: none
+	title    string                // the crdt title last stored (docs.go)
 
 	// Durability acknowledgements, by role (durable.go): on a relay, what
 	// it has on disk and the writes it waits for; on a daemon configured
@@ -564,6 +565,7 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 		}
 	}
 	dr.fanEvents()
+	dr.titleFollows(ctx) // docs.go
 	return r, r.refused
 }
 

@@ -127,6 +127,7 @@ func (m *Manager) Events(ctx context.Context, sid, since string) (<-chan api.Doc
 // records the events; it returns them.
 func (h *eventHub) catchUp(doc *crdt.Doc) []api.DocEvent {
 	var out []api.DocEvent
+	title := h.follower.Title()
 	for _, t := range doc.Missing(h.follower.Version()) {
 		p, err := h.follower.Apply(t)
 		if err != nil {
@@ -141,8 +142,13 @@ func (h *eventHub) catchUp(doc *crdt.Doc) []api.DocEvent {
 		}
 		out = append(out, api.DocEvent{Kind: api.EventPatch, Changes: ch})
 	}
+	var titled []api.DocEvent
+	if t := h.follower.Title(); t != title {
+		titled = []api.DocEvent{{Kind: api.EventTitle, Version: versionString(h.follower), Title: &t}}
+	}
 	if len(out) == 0 {
-		return nil
+		h.keep(titled...)
+		return titled
 	}
 	// One version for the batch: the follower's now (events in between
 	// name no version a reader could resume from exactly).
@@ -151,12 +157,18 @@ func (h *eventHub) catchUp(doc *crdt.Doc) []api.DocEvent {
 	for _, e := range out {
 		merged.Changes = append(merged.Changes, e.Changes...)
 	}
-	h.recent = append(h.recent, merged)
+	all := append([]api.DocEvent{merged}, titled...)
+	h.keep(all...)
+	return all
+}
+
+// keep records events for resuming, the last feedKeep.
+func (h *eventHub) keep(es ...api.DocEvent) {
+	h.recent = append(h.recent, es...)
 	if n := len(h.recent) - feedKeep; n > 0 {
 		h.base = h.recent[n-1].Version
 		h.recent = append(h.recent[:0], h.recent[n:]...)
 	}
-	return []api.DocEvent{merged}
 }
 
 // fanEvents sends the feeds what the document took since they last

@@ -494,6 +494,9 @@ func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo
 	if err := vocab.CheckTitle(title); err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
 	}
+	if err := m.renameTxn(ctx, id, title); err != nil { // docs.go
+		return api.DocInfo{}, err
+	}
 	if err := m.opts.Store.SetTitle(ctx, id, title); err != nil {
 		return api.DocInfo{}, err
 	}
