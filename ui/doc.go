@@ -38,6 +38,11 @@
 //	GET   /api/status                                      → NodeStatus
 //	POST  /api/backups          {"to","keep_last","keep_daily"} → 201 BackupInfo (the whole store,
 //	                                                         written while the daemon runs)
+//	POST  /api/docs/import?title=T   (body: UTF-8 text, ≤ 64 MiB) → 201 DocInfo
+//	GET   /api/docs/{id}/export[?at=V]                     → the text exactly, as an attachment
+//	DELETE /api/docs/{id}?confirm={id}                     → DeleteResult
+//	GET   /api/docs/{id}/events[?since=V]                  → text/event-stream: patch, title,
+//	                                                         reset and end events (docs.go)
 //
 // Errors are {"error": message, "code": kind} (plus "applied" from the
 // edits route), with kinds and statuses:
