@@ -272,6 +272,7 @@ func New(opts Options) (*Manager, error) {
 		}
 		t.Want(m.wantTopic, wanted)
 		t.Handle(SyncProtocol, m.serveSync)
+		t.Handle(DropProtocol, m.serveDrop) // drop_send.go
 		t.Notify(func(peer string, connected bool) {
 			if connected && m.enter() {
 				// It asks the transport for topic peers: not on its callback.
