@@ -121,10 +121,12 @@ func parsedID(s string) store.DocID {
 	return id
 }
 
-// Export returns a document's text, exactly (at "": now).
+// Export returns a document's text, exactly, at version at (a VERSION or
+// TIME as history.go reads them; "": now).
 func (m *Manager) Export(ctx context.Context, sid, at string) (string, error) {
 	if at != "" {
-		return "", fmt.Errorf("%w: export --at needs versions (not in this build yet)", api.ErrBadInput)
+		t, err := m.TextAt(ctx, sid, at, "") // history.go
+		return t.Text, err
 	}
 	return m.Text(ctx, sid)
 }

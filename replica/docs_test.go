@@ -46,12 +46,23 @@ func TestEventsFeed(t *testing.T) {
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if _, err := n.m.RenameDoc(ctx, info.ID, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.m.Edit(ctx, info.ID, []api.Edit{{Pos: 0, Ins: "pr"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.m.DocStatus(ctx, info.ID)
+	pre := strings.Join(st.Frontier, ",") // before the feed: not kept, but in the history
+	if _, err := n.m.Edit(ctx, info.ID, []api.Edit{{Pos: 2, Ins: "e "}}); err != nil {
+		t.Fatal(err)
+	}
 	ch, err := n.m.Events(fctx, info.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	edits := []api.Edit{{Pos: 0, Ins: "hello 🧵"}, {Pos: 6, Del: 1, Ins: "wörld"}, {Pos: 0, Ins: "\ufeff"}, {Pos: 12, Ins: "\r\n"}}
-	mirror := ""
+	mirror := "pre "
 	var versions []string
 	for _, e := range edits {
 		if _, err := n.m.Edit(ctx, info.ID, []api.Edit{e}); err != nil {
@@ -87,6 +98,19 @@ func TestEventsFeed(t *testing.T) {
 	}
 	if ev, _ := recv(t, ch3); ev.Kind != api.EventReset || ev.Text == nil || *ev.Text != text || ev.Version != versions[3] {
 		t.Fatalf("reset: %+v", ev)
+	}
+
+	// A version of the history from before the feed: one patch from its
+	// text.
+	ch4, err := n.m.Events(fctx, info.ID, pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := recv(t, ch4); ev.Kind != api.EventPatch || applyChanges("pr", ev.Changes) != text || ev.Version != versions[3] {
+		t.Fatalf("resumed from before the feed: %+v", ev)
+	}
+	if ev, _ := recv(t, ch4); ev.Kind != api.EventTitle || *ev.Title != "renamed" {
+		t.Fatalf("resumed from before the feed, the title: %+v", ev)
 	}
 
 	// ch is never read again: after feedBuffer more events it is dropped.

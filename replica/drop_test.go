@@ -90,9 +90,7 @@ func TestDeleteAsksRelayToDrop(t *testing.T) {
 		t.Fatalf("the relay's store still has its membership: %v", err)
 	}
 	// b keeps its copy: deleting is not revoking.
-	if got := text(t, b, info.ID); got != "soon gone" {
-		t.Fatalf("b's copy: %q", got)
-	}
+	waitFor(t, "b's copy of the text", func() bool { return text(t, b, info.ID) == "soon gone" })
 }
 
 // The last member is judged on the book: with only relays besides it, a

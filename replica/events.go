@@ -3,8 +3,6 @@ package replica
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"weft/api"
 	"weft/crdt"
@@ -23,7 +21,9 @@ import (
 // loaded or watched. A feed is a bounded channel: a
 // reader that falls feedBuffer events behind is dropped with a final end
 // event, never waited for. A resume names a version: events after it are
-// sent again when kept; otherwise a reset event carries the whole text.
+// sent again when kept; a version of the history that is not kept gets one
+// patch from its text (crdt.TextAt) and the title; anything else a reset
+// event with the whole text.
 const (
 	feedBuffer = 1024 // events a reader may fall behind before it is dropped
 	feedKeep   = 256  // events kept for resuming
@@ -49,17 +49,23 @@ type eventHub struct {
 	recent   []api.DocEvent // the last feedKeep events, oldest first
 }
 
-// versionString is the printable form of a document's version.
-func versionString(doc *crdt.Doc) string {
-	f := doc.Frontier()
-	if len(f) == 0 {
-		return "0"
+// versionString is the printable form of a document's version
+// (crdt.Frontier.String).
+func versionString(doc *crdt.Doc) string { return doc.Frontier().String() }
+
+// diffEvent is the patch from old to text: one change replacing what
+// lies between their common prefix and suffix (in code points).
+func diffEvent(old, text, version string) api.DocEvent {
+	a, b := []rune(old), []rune(text)
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
 	}
-	parts := make([]string, len(f))
-	for i, id := range f {
-		parts[i] = id.Agent + "@" + strconv.FormatUint(id.Seq, 10)
+	q := 0
+	for q < len(a)-p && q < len(b)-p && a[len(a)-1-q] == b[len(b)-1-q] {
+		q++
 	}
-	return strings.Join(parts, ",")
+	return api.DocEvent{Kind: api.EventPatch, Version: version, Changes: []api.Change{{Pos: p, Delete: len(a) - p - q, Insert: string(b[p : len(b)-q])}}}
 }
 
 // Events starts a change feed of a document: since (a version, or ""
@@ -106,6 +112,16 @@ func (m *Manager) Events(ctx context.Context, sid, since string) (<-chan api.Doc
 				break
 			}
 			text := h.follower.Text()
+			// A version (or time) of the history: one patch from its text.
+			if v, err := resolveVersion(h.follower, since); err == nil {
+				if old, err := h.follower.TextAt(v); err == nil {
+					f.ch <- diffEvent(old, text, cur)
+					if t := h.follower.Title(); t != "" { // the crdt keeps no past titles to compare
+						f.ch <- api.DocEvent{Kind: api.EventTitle, Version: cur, Title: &t}
+					}
+					break
+				}
+			}
 			f.ch <- api.DocEvent{Kind: api.EventReset, Version: cur, Text: &text}
 		}
 		h.feeds[f] = struct{}{}

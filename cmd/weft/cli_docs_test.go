@@ -144,6 +144,10 @@ func TestDocImportExportEventsDelete(t *testing.T) {
 	if data.Changes[0] != (api.Change{Pos: 1, Delete: 1}) {
 		t.Fatalf("second event: %+v", data)
 	}
+	// Export at the first event's version: before the deletion.
+	if code, out, errs := cliIn(t, dir, "doc", "export", id, "--at", v1); code != 0 || out != "A🎉"+text {
+		t.Fatalf("export --at %s: %d, %d bytes (%s)", v1, code, len(out), errs)
+	}
 	// A new connection resuming from the first event gets the second.
 	ev2 := openEvents(t, cl, id, v1)
 	if v, name, _ := ev2.next(t); v != v2 || name != "patch" {
