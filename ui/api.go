@@ -32,6 +32,7 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	handle := func(pattern string, h handler) {
+		s.patterns = append(s.patterns, pattern) // Routes
 		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if err := h(w, r); err != nil {
 				writeError(w, s.log, r, err)

@@ -43,6 +43,9 @@
 //	DELETE /api/docs/{id}?confirm={id}                     → DeleteResult
 //	GET   /api/docs/{id}/events[?since=V]                  → text/event-stream: patch, title,
 //	                                                         reset and end events (docs.go)
+//	GET   /api/openapi.yaml                                → this list as an OpenAPI 3.0 reference
+//	                                                         (openapi.yaml, checked against the
+//	                                                         routes both ways by openapi_test.go)
 //
 // Errors are {"error": message, "code": kind} (plus "applied" from the
 // edits route), with kinds and statuses:

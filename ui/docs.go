@@ -54,6 +54,7 @@ func (s *Server) docsRoutes(handle func(string, handler)) {
 	handle("POST /api/docs/import", s.importDoc)
 	handle("DELETE /api/docs/{id}", s.deleteDoc)
 	handle("GET /api/docs/{id}/events", s.events)
+	handle("GET /api/openapi.yaml", s.openAPISpec) // openapi.go
 }
 
 func (s *Server) docsBackend() (DocsBackend, error) {
