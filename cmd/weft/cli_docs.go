@@ -97,7 +97,7 @@ func docImportCmd(data *string) *cobra.Command {
 mark, CR LF line ends and all) and print its ID. FILE must be UTF-8 (a
 file that is not is refused, naming the byte offset of the first invalid
 sequence) and at most %d MiB. It is streamed to the daemon, which stores
-it in chunks of 256 KiB, each its own edit; progress is printed on stderr
+it in chunks of 1 MiB, each its own edit; progress is printed on stderr
 when it is a terminal (--progress). A failed import leaves no document.
 --title defaults to the file's name without its extension; - reads stdin.`, replica.MaxImportBytes>>20),
 		Args: nArgs("FILE"),
