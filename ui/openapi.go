@@ -21,6 +21,9 @@ func (s *Server) openAPISpec(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// OpenAPI returns the reference (openapi.yaml) as served.
+func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+
 // Routes lists the API's route patterns ("METHOD /path/{param}"), as
 // registered.
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +13,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"weft/api"
+	"weft/ui"
 )
+
+// checkSchema validates a real reply of the daemon against the schema
+// ui/openapi.yaml gives the route (pattern) for that status.
+func checkSchema(t *testing.T, method, pattern string, status int, body []byte) {
+	t.Helper()
+	spec, err := openapi3.NewLoader().LoadFromData(ui.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := spec.Paths.Find(pattern).GetOperation(method)
+	if op == nil {
+		t.Fatalf("%s %s is not in the reference", method, pattern)
+	}
+	resp := op.Responses.Status(status)
+	if resp == nil {
+		resp = op.Responses.Default()
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.Value.Content.Get("application/json").Schema.Value.VisitJSON(v); err != nil {
+		t.Errorf("%s %s %d: %v\n%s", method, pattern, status, err, body)
+	}
+}
 
 // sseReader reads server-sent events from a real HTTP response.
 type sseReader struct {
@@ -124,8 +153,10 @@ func TestDocImportExportEventsDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	var er struct{ Error, Code string }
-	json.NewDecoder(resp.Body).Decode(&er)
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	json.Unmarshal(raw, &er)
+	checkSchema(t, "POST", "/api/docs/import", resp.StatusCode, raw)
 	if resp.StatusCode != 400 || !strings.Contains(er.Error, "invalid byte sequence at byte 2") {
 		t.Fatalf("the daemon on bad UTF-8: %d %+v", resp.StatusCode, er)
 	}
@@ -156,6 +187,28 @@ func TestDocImportExportEventsDelete(t *testing.T) {
 
 	if code, _, errs := cliIn(t, dir, "doc", "delete", id); code != 2 || !strings.Contains(errs, "--yes") {
 		t.Fatalf("delete without a terminal or --yes: %d %q", code, errs)
+	}
+	// The real replies of the new routes match the reference.
+	for _, r := range []struct{ method, path, pattern string }{
+		{"GET", "/api/docs/" + id + "/status", "/api/docs/{id}/status"},
+		{"GET", "/api/docs/" + id + "/history", "/api/docs/{id}/history"},
+		{"GET", "/api/docs/" + id + "/blame", "/api/docs/{id}/blame"},
+		{"GET", "/api/docs/" + id + "/text?at=" + v1, "/api/docs/{id}/text"},
+	} {
+		b, err := cl.do(context.Background(), r.method, r.path, nil, maxReplyBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSchema(t, r.method, r.pattern, 200, b)
+	}
+	var other api.DocInfo
+	if err := cl.stream(context.Background(), "POST", "/api/docs/import?title=other", "text/plain; charset=utf-8", strings.NewReader("x\r\n"), &other); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := cl.do(context.Background(), "DELETE", "/api/docs/"+other.ID+"?confirm="+other.ID, nil, maxReplyBytes); err != nil {
+		t.Fatal(err)
+	} else {
+		checkSchema(t, "DELETE", "/api/docs/{id}", 200, b)
 	}
 	if code, _, errs := cliIn(t, dir, "doc", "delete", id, "--yes"); code != 0 || !strings.Contains(errs, "relays: admin") {
 		t.Fatalf("delete --yes: %d %q", code, errs)
