@@ -25,7 +25,9 @@
 //     It names its parents.
 //   - version: a version vector, agent → next seq, used for sync.
 //   - frontier: the IDs no other known operation depends on; a transaction's
-//     parents are the frontier it was made on.
+//     parents are the frontier it was made on. A frontier also names a past
+//     version (its causal past) for history queries (query.go), printed as
+//     agent@seq,… (Frontier.String, ParseFrontier).
 //   - origin: an insert's originLeft and originRight, the items it was typed
 //     between (see DESIGN.md, "Ordering rule", and docs/design-notes.md,
 //     "The ordering rule, precisely").

@@ -429,3 +429,29 @@ func TestTabPresenceAndStatus(t *testing.T) {
 		t.Fatalf("status without a relay: %+v %v", ev, err)
 	}
 }
+
+// The browser's clock reaches the tab's transactions: a burst of edits
+// under a second apart keeps its first edit's time (one transaction), a
+// later edit its own.
+func TestTabEditsCarryTheClock(t *testing.T) {
+	tab, _ := NewTab("tab", vocab.DocID{7})
+	const t0 = 1_765_000_000_000
+	for i, ms := range []int64{t0, t0 + 300, t0 + 900, t0 + 5_000} {
+		tab.SetNow(ms)
+		if err := tab.Edit(i, 0, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txns := tab.doc.Missing(crdt.Version{})
+	if len(txns) != 2 || txns[0].Time != t0 || txns[0].Count() != 3 || txns[1].Time != t0+5_000 {
+		for _, x := range txns {
+			t.Logf("%s@%d +%d time %d", x.Agent, x.Seq, x.Count(), x.Time)
+		}
+		t.Fatalf("%d transactions; want 2: three edits at %d, one at %d", len(txns), int64(t0), int64(t0+5_000))
+	}
+	tab.SetNow(-5) // a clock crdt refuses leaves the time as it was
+	tab.Edit(0, 0, "y")
+	if last := tab.doc.Missing(crdt.Version{"tab": 4}); len(last) != 1 || last[0].Time != t0+5_000 {
+		t.Fatalf("after a refused clock: %+v", last)
+	}
+}
