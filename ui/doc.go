@@ -24,7 +24,8 @@
 //	GET   /api/docs                                        → [DocInfo]
 //	POST  /api/docs/{id}/join                              → DocInfo of a legacy document this daemon has;
 //	                                                         400 need_invite for any other
-//	PATCH /api/docs/{id}        {"title"}                  → DocInfo
+//	PATCH /api/docs/{id}        {"title"}                  → DocInfo (a title transaction:
+//	                                                         it replicates like an edit)
 //	GET   /api/docs/{id}/text                              → the text exactly (text/plain; charset=utf-8)
 //	POST  /api/docs/{id}/edits  {"edits":[{pos,del,ins}]}  → EditResult, once durable locally
 //	GET   /api/docs/{id}/status                            → DocStatus
