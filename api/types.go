@@ -193,6 +193,50 @@ type BackupInfo struct {
 	PruneError string   `json:"prune_error,omitempty"`
 }
 
+// Change is one positional change of a patch event: delete Delete code
+// points at Pos, then insert Insert there.
+type Change struct {
+	Pos    int    `json:"pos"`
+	Delete int    `json:"delete"`
+	Insert string `json:"insert"`
+}
+
+// Event kinds of a document's change feed (GET /api/docs/{id}/events).
+const (
+	EventPatch = "patch" // Version, Changes: what one batch of transactions did to the text
+	EventTitle = "title" // Version, Title: the title changed
+	EventReset = "reset" // Version, Text: the whole text (a resume whose changes are not kept)
+	EventEnd   = "end"   // Reason: the feed ends (a slow reader, the document deleted, the daemon closing)
+)
+
+// DocEvent is one event of a document's change feed. Version is the
+// document's version after it (its printable form; the SSE event's id).
+type DocEvent struct {
+	Kind    string   `json:"-"`
+	Version string   `json:"version,omitempty"`
+	Changes []Change `json:"changes,omitempty"`
+	Title   *string  `json:"title,omitempty"`
+	Text    *string  `json:"text,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+}
+
+// DeleteResult is what deleting a document did (DELETE /api/docs/{id}).
+type DeleteResult struct {
+	ID string `json:"id"`
+	// Relays lists the relays asked to drop the document and what each
+	// answered ("dropped", or why not); empty when none was asked.
+	Relays []RelayDrop `json:"relays"`
+	// Asked says why relays were or were not asked: "admin",
+	// "last member", or why neither holds ("not admin; 2 other members").
+	Asked string `json:"asked"`
+}
+
+// RelayDrop is one relay's answer to a drop request.
+type RelayDrop struct {
+	Peer   string `json:"peer"`
+	Result string `json:"result"`
+}
+
 // History (issue 13). A version is printed as crdt's Frontier.String
 // ("agent@seq,…", "0" for the empty document); wherever a request takes
 // a version it also takes an RFC 3339 time (the version at that time).

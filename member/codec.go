@@ -32,6 +32,7 @@ const (
 	domainHeader     = "weft/member/v1/header\x00"
 	domainHeaderHash = "weft/member/v1/header-hash\x00"
 	domainRevocation = "weft/member/v1/revocation\x00"
+	domainDrop       = "weft/member/v1/drop\x00"
 	domainRekey      = "weft/member/v1/rekey\x00"
 	domainSealKeys   = "weft/member/v1/seal-keys"
 	domainSecretID   = "weft/member/v1/secret-id\x00"

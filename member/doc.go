@@ -53,6 +53,10 @@
 //     the new epoch's secret sealed to each remaining reader with HPKE
 //     (crypto/hpke: DHKEM(X25519), HKDF-SHA256, ChaCha20-Poly1305), and the
 //     previous secret sealed under the new one. Counted applies the rule.
+//   - Deletion: a Drop (drop.go), signed by a member's device, asks a
+//     relay to delete a document; VerifyDrop checks it (its chain, its
+//     signature, its time within DropWindow) and the relay judges with its
+//     book whether the signer may (an admin, or the last member).
 //   - What travels and is kept (envelope.go, route.go, book.go): the
 //     Envelope [2, header, sealed payload] that is gossiped, stored and
 //     served; member announcements (kind 3), revocations (4) and proofs

@@ -95,6 +95,21 @@
 // wait two minutes at most. Stream refusals call Transport.Penalize.
 // docs/design-notes.md ("Bounded work") says why each bound is what it is.
 //
+// # Documents: titles, import, change feed, delete
+//
+// A rename is a title transaction (crdt OpTitle) made by the API step like
+// an edit; the stored title follows crdt's Title() after every step
+// (docs.go). Import inserts a UTF-8 text in 1 MiB transactions and deletes
+// the document again when it fails. The change feed (events.go) follows a
+// copy of the crdt state that takes, after each step's effects, what the
+// document integrated, and fans its patches to bounded channels (a reader
+// 1,024 events behind is dropped with an end event). Delete leaves the
+// topic, ends the driver (a deleted document's driver never starts again)
+// and removes every key of it (store.DeleteDoc); an admin or the last
+// member first sends the relays it reaches a signed member.Drop on
+// DropProtocol, which a relay acts on only after its own checks
+// (drop_send.go).
+//
 // # Repair
 //
 // What `weft check --repair` lists to fetch (store.Missing) comes by

@@ -50,6 +50,7 @@ type docState struct {
 	peersMu   sync.Mutex
 	lastPeers map[string]bool
 	chars     atomic.Int64 // text length when last known (-1: unknown)
+	gone      atomic.Bool  // deleted (docs.go): no driver starts again
 	tabs      atomic.Int32
 
 	seen    committedHeads // what the driver committed, for the validator
@@ -548,6 +549,9 @@ func (d *docState) start() (*run, error) {
 	defer d.mu.Unlock()
 	if d.run != nil {
 		return d.run, nil
+	}
+	if d.gone.Load() {
+		return nil, fmt.Errorf("%w %s (deleted)", api.ErrUnknownDoc, d.id)
 	}
 	select {
 	case <-d.m.ctx.Done():

@@ -39,6 +39,8 @@ type driver struct {
 
 	sessions map[*Session]struct{} // attached tabs
 	tabSnap  tabSnapshot           // the snapshot fresh tabs get (tabsnap.go)
+	hub      *eventHub             // change feeds (events.go); nil: none
+	title    string                // the crdt title last stored (docs.go)
 
 	// Durability acknowledgements, by role (durable.go): on a relay, what
 	// it has on disk and the writes it waits for; on a daemon configured
@@ -417,6 +419,7 @@ func (dr *driver) version() crdt.Version {
 // unload drops the crdt state, writing a snapshot first when the document
 // changed since the last one, so the state on disk is compact.
 func (dr *driver) unload(ctx context.Context) {
+	dr.unloadHub()
 	if dr.hl != nil {
 		if dr.sinceSnapshot > 0 {
 			dr.unloadErr = dr.checkpoint(ctx)
@@ -445,6 +448,7 @@ func (dr *driver) unload(ctx context.Context) {
 // after a failed write, and the next request reloads what is stored.
 func (dr *driver) drop(err error) {
 	dr.d.m.log.Warn("reloading a document after a failed write", "doc", dr.d.id, "err", err)
+	dr.endFeeds(EndReload)
 	if dr.doc != nil || dr.hl != nil {
 		dr.d.m.opts.Observer.DocCache("unload", 0)
 	}
@@ -561,6 +565,8 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			m.opts.Observer.Integrated(r.src.String(), r.applied, m.opts.Now().Sub(arrived))
 		}
 	}
+	dr.fanEvents()
+	dr.titleFollows(ctx) // docs.go
 	return r, r.refused
 }
 
@@ -675,6 +681,7 @@ func (dr *driver) missing(ctx context.Context, v store.Version) ([][]byte, error
 
 // shutdown ends the document's last run: it unloads and detaches every tab.
 func (dr *driver) shutdown(ctx context.Context) {
+	dr.endFeeds(EndClosed)
 	dr.unload(ctx)
 	for s := range dr.sessions {
 		dr.detach(s)

@@ -106,6 +106,7 @@ type Store interface {
 	Missing(ctx context.Context, doc store.DocID) ([]store.Span, error)
 	ResolveMissing(ctx context.Context, doc store.DocID) ([]store.Span, error)
 	Refill(ctx context.Context, doc store.DocID, txns ...store.TxnRecord) (int, error)
+	DeleteDoc(ctx context.Context, doc store.DocID) error
 }
 
 var _ Store = (*store.Store)(nil)

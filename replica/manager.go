@@ -272,6 +272,7 @@ func New(opts Options) (*Manager, error) {
 		}
 		t.Want(m.wantTopic, wanted)
 		t.Handle(SyncProtocol, m.serveSync)
+		t.Handle(DropProtocol, m.serveDrop) // drop_send.go
 		t.Notify(func(peer string, connected bool) {
 			if connected && m.enter() {
 				// It asks the transport for topic peers: not on its callback.
@@ -493,6 +494,9 @@ func (m *Manager) RenameDoc(ctx context.Context, sid, title string) (api.DocInfo
 	}
 	if err := vocab.CheckTitle(title); err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
+	}
+	if err := m.renameTxn(ctx, id, title); err != nil { // docs.go
+		return api.DocInfo{}, err
 	}
 	if err := m.opts.Store.SetTitle(ctx, id, title); err != nil {
 		return api.DocInfo{}, err

@@ -64,6 +64,7 @@ func stepSigned(doc *crdt.Doc, hl *hlog, ms sealer, cfg stepConfig, in input) (r
 			}
 			r.applied++
 		}
+		r.refused = setTitle(doc, in.title, r.refused)
 	case fromTab:
 		for i := range in.envs {
 			if !ms.owns(in.envs[i].env.Header.Agent) {

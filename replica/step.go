@@ -94,6 +94,7 @@ type received struct {
 type input struct {
 	src   source
 	edits []api.Edit // fromAPI
+	title *string    // fromAPI: a rename (a title transaction), after the edits
 	envs  []received // the other sources
 	// peer is the peer that brought a peer's envelopes (gossip: the
 	// message's author; catch-up: the stream's peer), charged for those
@@ -166,6 +167,7 @@ func step(doc *crdt.Doc, cfg stepConfig, in input) (ready, error) {
 			}
 			r.applied++
 		}
+		r.refused = setTitle(doc, in.title, r.refused)
 	case fromTab, fromGossip, fromSync:
 		for i := range in.envs {
 			reason, err := integrate(doc, &in.envs[i])
@@ -269,4 +271,16 @@ func (ix receivedIndex) find(t *crdt.Txn) (wire.Envelope, []byte, bool) {
 		}
 	}
 	return wire.Envelope{}, nil, false
+}
+
+// setTitle makes the rename of an API input a title transaction (docs13),
+// unless an edit before was refused.
+func setTitle(doc *crdt.Doc, title *string, refused error) error {
+	if title == nil || refused != nil {
+		return refused
+	}
+	if _, err := doc.SetTitle(*title); err != nil {
+		return fmt.Errorf("%w: title: %v", api.ErrBadInput, err)
+	}
+	return nil
 }

@@ -118,6 +118,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckResult, err
 		case e.Key == schemaKey:
 		case strings.HasPrefix(e.Key, quarantinePfx+"/"):
 			c.res.Quarantined++
+		case strings.HasPrefix(e.Key, deletingPrefix+"/"): // finished at Open
 		case strings.HasPrefix(e.Key, docIndexPrefix+"/"):
 			id, err := parseDocIndexKey(e.Key)
 			if err != nil {

@@ -41,6 +41,7 @@
 //	/docs/<id>/snapshot               latest snapshot + the version it covers
 //	/docs/<id>/fetch                  spans Check could not rebuild; fetch from peers
 //	/quarantine/<time>/<original key> a damaged value moved aside, with the reason
+//	/deleting/<id>                    a deletion begun (DeleteDoc); Open finishes it
 //
 // A replica stores a transaction only after integrating it, so the order of
 // arrival is a causal order; Append enforces it (no gaps in an agent's

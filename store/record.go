@@ -38,7 +38,7 @@ const (
 var recKindName = map[uint64]string{
 	recSchema: "schema", recMeta: "meta", recTxn: "txn", recLog: "log",
 	recHead: "head", recSnapshot: "snapshot", recFetch: "fetch", recQuarantine: "quarantine", recLogEnd: "logend",
-	recDocIndex: "docindex", recMembers: "members",
+	recDocIndex: "docindex", recMembers: "members", recDeleting: "deleting",
 }
 
 var (

@@ -147,6 +147,14 @@ func newStore(d ds.Batching, opts Options, dir string) (*Store, error) {
 		return nil, err
 	}
 	go s.writer()
+	if err := s.finishDeletes(context.Background()); err != nil {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.signal()
+		<-s.writerDone // the caller closes the datastore
+		return nil, err
+	}
 	return s, nil
 }
 

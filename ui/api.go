@@ -32,6 +32,7 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	handle := func(pattern string, h handler) {
+		s.patterns = append(s.patterns, pattern) // Routes
 		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if err := h(w, r); err != nil {
 				writeError(w, s.log, r, err)
@@ -54,6 +55,7 @@ func (s *Server) routes() *http.ServeMux {
 	handle("GET /api/peers", s.peers)
 	handle("GET /api/status", s.status)
 	handle("POST /api/backups", s.backup)
+	s.docsRoutes(handle)    // docs.go
 	s.historyRoutes(handle) // history.go
 	return m
 }

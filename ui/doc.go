@@ -24,7 +24,8 @@
 //	GET   /api/docs                                        → [DocInfo]
 //	POST  /api/docs/{id}/join                              → DocInfo of a legacy document this daemon has;
 //	                                                         400 need_invite for any other
-//	PATCH /api/docs/{id}        {"title"}                  → DocInfo
+//	PATCH /api/docs/{id}        {"title"}                  → DocInfo (a title transaction:
+//	                                                         it replicates like an edit)
 //	GET   /api/docs/{id}/text                              → the text exactly (text/plain; charset=utf-8)
 //	POST  /api/docs/{id}/edits  {"edits":[{pos,del,ins}]}  → EditResult, once durable locally
 //	GET   /api/docs/{id}/status                            → DocStatus
@@ -45,6 +46,14 @@
 //	GET   /api/status                                      → NodeStatus
 //	POST  /api/backups          {"to","keep_last","keep_daily"} → 201 BackupInfo (the whole store,
 //	                                                         written while the daemon runs)
+//	POST  /api/docs/import?title=T   (body: UTF-8 text, ≤ 64 MiB) → 201 DocInfo
+//	GET   /api/docs/{id}/export[?at=V]                     → the text exactly, as an attachment
+//	DELETE /api/docs/{id}?confirm={id}                     → DeleteResult
+//	GET   /api/docs/{id}/events[?since=V]                  → text/event-stream: patch, title,
+//	                                                         reset and end events (docs.go)
+//	GET   /api/openapi.yaml                                → this list as an OpenAPI 3.0 reference
+//	                                                         (openapi.yaml, checked against the
+//	                                                         routes both ways by openapi_test.go)
 //
 // Errors are {"error": message, "code": kind} (plus "applied" from the
 // edits route), with kinds and statuses:

@@ -61,6 +61,7 @@ type Server struct {
 	mux       *http.ServeMux
 	tokenHash [sha256.Size]byte
 	assets    map[string]*asset // the embedded editor
+	patterns  []string          // the API's routes (Routes)
 
 	mu   sync.Mutex
 	srv  *http.Server

@@ -57,6 +57,7 @@ Exit status: 0 done, 1 the daemon refused or is not running, 2 bad arguments.`,
 		docReplayCmd(&data), docStatusCmd(&data),
 		docInviteCmd(&data), docMembersCmd(&data), docRemoveCmd(&data),
 		docHostCmd(&data), docUpgradeCmd(&data),
+		docExportCmd(&data), docImportCmd(&data),
 		docLogCmd(&data), docDiffCmd(&data), docBlameCmd(&data), docRestoreCmd(&data), // cli_history.go
 	)
 	return c
@@ -271,7 +272,9 @@ func docInsertCmd(data *string) *cobra.Command {
 		})
 }
 
-func docDeleteCmd(data *string) *cobra.Command {
+// docDeleteTextCmd is `weft doc delete ID POS LEN` (cli_docs.go's
+// docDeleteCmd hands it three arguments).
+func docDeleteTextCmd(data *string) *cobra.Command {
 	return docEditCmd(data, "delete ID POS LEN", "Delete LEN code points at code-point position POS",
 		func(a *docArgs, args []string) api.Edit {
 			return api.Edit{Pos: a.count("POS", args[1], 0), Del: a.count("LEN", args[2], 1)}

@@ -121,6 +121,11 @@ export class API {
   rename(id: string, title: string): Promise<DocInfo> {
     return this.call("PATCH", `/api/docs/${encodeURIComponent(id)}`, { title });
   }
+  /** Deletes a document from this device (DELETE /api/docs/{id}; the ID again confirms it). */
+  deleteDoc(id: string): Promise<{ id: string; asked: string; relays: { peer: string; result: string }[] }> {
+    const e = encodeURIComponent(id);
+    return this.call("DELETE", `/api/docs/${e}?confirm=${e}`);
+  }
   docStatus(id: string): Promise<DocStatus> {
     return this.call("GET", `/api/docs/${encodeURIComponent(id)}/status`);
   }

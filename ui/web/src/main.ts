@@ -618,8 +618,27 @@ class App {
     m.textContent = (d.chars >= 0 ? `${d.id}  ${d.chars} chars` : d.id) + role;
     a.append(t, m);
     a.addEventListener("click", () => this.showPanel(false));
-    li.append(a);
+    li.append(a, this.deleteButton(d));
     return li;
+  }
+
+  /** A document's delete button: asks, deletes it from this device, and closes it if open. */
+  private deleteButton(d: DocInfo): HTMLElement {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "doc-delete";
+    b.textContent = "Delete";
+    b.title = "Delete this document from this device";
+    b.addEventListener("click", () => {
+      const what = `"${d.title || "Untitled"}" (${d.id})`;
+      if (!window.confirm(`Delete ${what} from this device? Its text, history and keys here are removed; other members keep their copies.`)) return;
+      void this.act(async () => {
+        await this.api.deleteDoc(d.id);
+        if (this.open?.id === d.id) location.hash = "";
+        await this.renderList();
+      });
+    });
+    return b;
   }
 
   private async refreshTitle(): Promise<void> {
