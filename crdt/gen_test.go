@@ -73,6 +73,10 @@ type asyncHistory struct {
 	NumAgents  int      `json:"numAgents"`
 	AgentNames []string `json:"agentNames"`
 	Txns       []genTxn `json:"txns"`
+
+	// The crdt transactions the authors' replicas made, in history order
+	// (what replaying the history with a replica per author gives).
+	crdt []*crdt.Txn
 }
 
 type genBranch struct {
@@ -104,13 +108,22 @@ func genAsync(seed uint64, cfg asyncConfig) (*asyncHistory, error) {
 	lastMerge := make([]int, cfg.Agents) // main-line version an author last merged
 	busy := make([]bool, cfg.Agents)
 
-	first := &genBranch{author: 0, doc: main, head: -1}
 	if cfg.Start > 0 {
 		p := []any{0, 0, words(r, cfg.Start, cfg.Wide)}
-		if _, err := main.Replace(0, 0, p[2].(string)); err != nil {
+		// Typed by author 0 (on a replica of its own, merged into main).
+		a0, err := crdt.New(h.AgentNames[0])
+		if err != nil {
 			return nil, err
 		}
-		h.Txns = append(h.Txns, genTxn{Parents: []int{}, Agent: first.author, Patches: [][]any{p}})
+		ct, err := a0.Replace(0, 0, p[2].(string))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := main.Apply(ct); err != nil {
+			return nil, err
+		}
+		h.crdt = append(h.crdt, ct)
+		h.Txns = append(h.Txns, genTxn{Parents: []int{}, Agent: 0, Patches: [][]any{p}})
 		heads = append(heads, 0)
 		snaps = append(snaps, main.EncodeSnapshot())
 	}
@@ -165,8 +178,12 @@ func genAsync(seed uint64, cfg asyncConfig) (*asyncHistory, error) {
 		n := min(span(r, cfg.Commit), b.left)
 		for i := 0; i < n; i++ {
 			pos, del, ins := edit(r, b, cfg)
-			if _, err := b.doc.Replace(pos, del, ins); err != nil {
+			ct, err := b.doc.Replace(pos, del, ins)
+			if err != nil {
 				return nil, fmt.Errorf("generating: %w", err)
+			}
+			if ct != nil {
+				h.crdt = append(h.crdt, ct)
 			}
 			tx.Patches = append(tx.Patches, []any{pos, del, ins})
 		}
@@ -345,6 +362,14 @@ func TestAsyncConverge(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		txns := c.All()
+		if len(txns) != len(h.crdt) {
+			t.Fatalf("seed %d: replaying the history made %d transactions, the generator %d", seed, len(txns), len(h.crdt))
+		}
+		for i := range txns {
+			if canonTxn(txns[i]) != canonTxn(h.crdt[i]) {
+				t.Fatalf("seed %d: transaction %d: replay made %s, the generator %s", seed, i, canonTxn(txns[i]), canonTxn(h.crdt[i]))
+			}
+		}
 		ref := newRef("ref", ruleDesign)
 		for _, tx := range txns {
 			if _, err := ref.Apply(tx); err != nil {
