@@ -46,6 +46,8 @@ type Doc struct {
 	runes *runeIndex
 	// walk is the reusable heap of the causal-past walk (causal.go).
 	walk lvHeap
+	// regions keeps branches' concurrent regions between transactions (merge.go).
+	regions regionCache
 }
 
 const txnSlab = 32
