@@ -192,3 +192,111 @@ type BackupInfo struct {
 	Pruned     []string `json:"pruned,omitempty"`
 	PruneError string   `json:"prune_error,omitempty"`
 }
+
+// History (issue 13). A version is printed as crdt's Frontier.String
+// ("agent@seq,…", "0" for the empty document); wherever a request takes
+// a version it also takes an RFC 3339 time (the version at that time).
+
+// Millis is a time in milliseconds since the Unix epoch, as transactions
+// carry it. In JSON it is RFC 3339 with milliseconds, or null when
+// unknown (0: transactions written before times were kept).
+type Millis int64
+
+// MarshalJSON writes RFC 3339 with milliseconds, or null.
+func (m Millis) MarshalJSON() ([]byte, error) {
+	if m == 0 {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + time.UnixMilli(int64(m)).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
+}
+
+// UnmarshalJSON reads RFC 3339 or null.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*m = 0
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*m = Millis(t.UnixMilli())
+	return nil
+}
+
+// FutureSlack is how far past the daemon's clock a time may be before it
+// is marked "future" (the author's clock was ahead; it is shown, not
+// trusted).
+const FutureSlack = 5 * time.Minute
+
+// HistorySession is an author's run of edits with no pause of 5 minutes
+// or more.
+type HistorySession struct {
+	Agent    string `json:"agent"`
+	Device   string `json:"device"` // the member's label, "" when unknown
+	Start    Millis `json:"start"`
+	End      Millis `json:"end"`
+	Future   bool   `json:"future,omitempty"` // End is past the daemon's clock by more than FutureSlack
+	Inserted int    `json:"inserted"`         // code points
+	Deleted  int    `json:"deleted"`
+	Titles   int    `json:"titles,omitempty"` // renames
+	Txns     int    `json:"txns"`
+	Version  string `json:"version"` // right after its last edit
+}
+
+// History is a document's editing sessions, newest first.
+type History struct {
+	Version  string           `json:"version"` // the current version
+	Sessions []HistorySession `json:"sessions"`
+}
+
+// InsertedSpan is a run of code points of a text inserted by one agent.
+type InsertedSpan struct {
+	Start int    `json:"start"`
+	Len   int    `json:"len"`
+	Agent string `json:"agent"`
+}
+
+// TextAt is a document's text at a version; Inserted (asked for with
+// since=VERSION) are the spans inserted after that version.
+type TextAt struct {
+	Version  string         `json:"version"`
+	Text     string         `json:"text"`
+	Inserted []InsertedSpan `json:"inserted,omitempty"`
+}
+
+// Diff is the unified diff between the texts at two versions.
+type Diff struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Diff string `json:"diff"`
+}
+
+// BlameLine is one line of a text and the edit that last changed it.
+type BlameLine struct {
+	Line    int    `json:"line"` // 1-based
+	Text    string `json:"text"`
+	Agent   string `json:"agent"`
+	Device  string `json:"device"`
+	Time    Millis `json:"time"`
+	Future  bool   `json:"future,omitempty"`
+	Version string `json:"version"` // the version right after that edit
+}
+
+// Blame is each line of a document's text at a version.
+type Blame struct {
+	Version string      `json:"version"`
+	Lines   []BlameLine `json:"lines"`
+}
+
+// RestoreRequest asks to make the current text that of a version.
+type RestoreRequest struct {
+	To string `json:"to"` // VERSION or RFC 3339 time
+}
+
+// Restored is the version after a restore's edits (the current version
+// when the text already was the version's).
+type Restored struct {
+	Version string `json:"version"`
+	Edits   int    `json:"edits"` // positional edits made (0: nothing to change)
+}

@@ -25,7 +25,9 @@
 //     It names its parents.
 //   - version: a version vector, agent → next seq, used for sync.
 //   - frontier: the IDs no other known operation depends on; a transaction's
-//     parents are the frontier it was made on.
+//     parents are the frontier it was made on. A frontier also names a past
+//     version (its causal past) for history queries (query.go), printed as
+//     agent@seq,… (Frontier.String, ParseFrontier).
 //   - origin: an insert's originLeft and originRight, the items it was typed
 //     between (see DESIGN.md, "Ordering rule", and docs/design-notes.md,
 //     "The ordering rule, precisely").
@@ -33,6 +35,11 @@
 //     inserts can be ordered; its content stays in the history.
 //   - patch: positional changes (in code points) a view applies to follow a
 //     remote transaction.
+//   - time: a transaction's Txn.Time, its author's wall clock in ms since
+//     the Unix epoch (0 unknown). Shown in history, never used to order
+//     anything; the crdt has no clock, the caller gives it (SetNow).
+//   - title: the document's title, set by title ops (OpTitle, one seq, no
+//     item); Title resolves concurrent renames (title.go).
 //   - snapshot: the text plus the run-length-encoded metadata and full
 //     history, so that loading does not replay history.
 //

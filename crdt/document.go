@@ -18,6 +18,7 @@ type Doc struct {
 	ix    lvIndex
 	ixOK  bool     // ix is built and current
 	front []uint32 // frontier, as LVs, sorted
+	now   int64    // Time of the next local transactions (SetNow)
 
 	pending pendingSet
 
@@ -48,6 +49,8 @@ type Doc struct {
 	walk lvHeap
 	// regions keeps branches' concurrent regions between transactions (merge.go).
 	regions regionCache
+	// qix is what history queries share (query.go), for one state.
+	qix *queryIndex
 }
 
 const txnSlab = 32
@@ -181,6 +184,7 @@ func (d *Doc) beginLocal() *localTxn {
 		sortIDs(lt.Parents)
 	}
 	lt.Ops = lt.ops[:0]
+	lt.Time = d.now
 	return lt
 }
 
@@ -188,6 +192,7 @@ func (d *Doc) beginLocal() *localTxn {
 // the frontier as the first one's parents, and moves the frontier.
 func (d *Doc) record(n uint32) uint32 {
 	lv := d.h.end
+	d.h.setTime(lv, d.now)
 	d.h.appendSpan(d.self, d.h.agents[d.self].next, n, d.front)
 	d.front = append(d.front[:0], lv+n-1)
 	return lv

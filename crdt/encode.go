@@ -7,9 +7,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Transaction wire format, version 1 (CBOR, Core Deterministic Encoding):
+// Transaction wire format 2 (CBOR, Core Deterministic Encoding):
 //
-//	txn     = [1, agents, seq, parents, ops]
+//	txn     = [18, agents, seq, parents, ops, time]
 //	agents  = [+ tstr]              ; agents[0] is the transaction's agent
 //	parents = [* (agent, seq)]      ; flattened pairs
 //	ops     = [+ op]
@@ -20,8 +20,19 @@ import (
 // is the document start (as a left) or end (as a right). Every op has the
 // same eight scalar fields, so a transaction decodes in one pass with no
 // nested arrays per op. A long agent name is sent once per transaction.
+//
+// Version 1 is version 2 without time (txn = [1, agents, seq, parents,
+// ops]) and without title ops. It is still read (stored transactions,
+// older peers), as a transaction with time 0; only version 2 is written,
+// which builds from before format 2 cannot read.
+//
+// Format 2's version number is 18, not 2: a stored payload is either a
+// plain transaction or a member envelope, and replica tells them apart by
+// the first array item, where member messages put their kind (2 to 9).
+// 18 is outside that range and still one CBOR byte.
 const (
-	txnFormat = 1
+	txnFormat   = 18
+	txnFormatV1 = 1
 	// MaxTxnBytes bounds an encoded transaction.
 	MaxTxnBytes = 16 << 20
 )
@@ -89,14 +100,25 @@ type wireTxn struct {
 	Seq     uint64
 	Parents []uint64 // agent, seq, agent, seq, …
 	Ops     []wireOp
+	Time    uint64
 }
 
-// EncodeTxn encodes a transaction (format version 1). It validates t first.
+// wireTxnV1 is format 1's layout: wireTxn without Time.
+type wireTxnV1 struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	Agents  []string
+	Seq     uint64
+	Parents []uint64
+	Ops     []wireOp
+}
+
+// EncodeTxn encodes a transaction (format 2). It validates t first.
 func EncodeTxn(t *Txn) ([]byte, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
 	}
-	w := wireTxn{V: txnFormat, Agents: []string{t.Agent}, Seq: t.Seq}
+	w := wireTxn{V: txnFormat, Agents: []string{t.Agent}, Seq: t.Seq, Time: uint64(t.Time)}
 	ref := func(id ID) wireRef {
 		if id.IsZero() {
 			return wireRef{}
@@ -117,10 +139,13 @@ func EncodeTxn(t *Txn) ([]byte, error) {
 	w.Ops = make([]wireOp, len(t.Ops))
 	for i := range t.Ops {
 		o := &t.Ops[i]
-		if o.Kind == OpInsert {
+		switch o.Kind {
+		case OpInsert:
 			l, r := ref(o.Left), ref(o.Right)
 			w.Ops[i] = wireOp{K: uint64(OpInsert), Text: o.Text, A1: l.A, S1: l.S, A2: r.A, S2: r.S}
-		} else {
+		case OpTitle:
+			w.Ops[i] = wireOp{K: uint64(OpTitle), Text: o.Text}
+		default:
 			g := ref(o.Target)
 			w.Ops[i] = wireOp{K: uint64(OpDelete), A1: g.A, S1: g.S, Len: uint64(o.Len), Rev: o.Rev}
 		}
@@ -147,11 +172,27 @@ func DecodeTxn(data []byte) (*Txn, error) {
 			wirePool.Put(w)
 		}
 	}()
-	if err := decMode.Unmarshal(data, w); err != nil {
-		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
-	}
-	if w.V != txnFormat {
-		return nil, fmt.Errorf("%w: transaction format version %d (this build reads %d)", ErrFormat, w.V, txnFormat)
+	// The array's length tells the formats apart: 5 items (0x85) is
+	// version 1, 6 (0x86) version 2.
+	if len(data) > 0 && data[0] == 0x85 {
+		var w1 wireTxnV1
+		if err := decMode.Unmarshal(data, &w1); err != nil {
+			return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
+		}
+		if w1.V != txnFormatV1 {
+			return nil, fmt.Errorf("%w: transaction format version %d in a format-1 layout", ErrFormat, w1.V)
+		}
+		w.V, w.Agents, w.Seq, w.Parents, w.Ops, w.Time = w1.V, w1.Agents, w1.Seq, w1.Parents, w1.Ops, 0
+	} else {
+		if err := decMode.Unmarshal(data, w); err != nil {
+			return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
+		}
+		if w.V != txnFormat {
+			return nil, fmt.Errorf("%w: transaction format version %d (this build reads %d and %d)", ErrFormat, w.V, txnFormatV1, txnFormat)
+		}
+		if w.Time > MaxTime {
+			return nil, fmt.Errorf("%w: transaction time %d (at most %d)", ErrFormat, w.Time, int64(MaxTime))
+		}
 	}
 	if len(w.Agents) == 0 {
 		return nil, fmt.Errorf("%w: transaction without agents", ErrFormat)
@@ -175,7 +216,7 @@ func DecodeTxn(data []byte) (*Txn, error) {
 	// parent and op.
 	lt := &localTxn{}
 	t := &lt.Txn
-	t.Agent, t.Seq = w.Agents[0], w.Seq
+	t.Agent, t.Seq, t.Time = w.Agents[0], w.Seq, int64(w.Time)
 	if n := len(w.Parents) / 2; n <= 1 {
 		t.Parents = lt.parents[:n]
 	} else {
@@ -217,6 +258,14 @@ func DecodeTxn(data []byte) (*Txn, error) {
 			if o.Target, err = id(wireRef{wo.A1, wo.S1}, "delete target", false); err != nil {
 				return nil, err
 			}
+		case OpTitle:
+			if w.V == txnFormatV1 {
+				return nil, fmt.Errorf("%w: title op %d in a format-1 transaction", ErrFormat, i)
+			}
+			if wo.A1 != 0 || wo.S1 != 0 || wo.A2 != 0 || wo.S2 != 0 || wo.Len != 0 || wo.Rev {
+				return nil, fmt.Errorf("%w: title op %d has insert or delete fields", ErrFormat, i)
+			}
+			o.Kind, o.Text = OpTitle, wo.Text
 		default:
 			return nil, fmt.Errorf("%w: op %d has unknown kind %d", ErrFormat, i, wo.K)
 		}

@@ -86,6 +86,12 @@ func seedHistory(t testing.TB) (docs map[string]*crdt.Doc, txns []*crdt.Txn) {
 	sync("bob", "alice")
 	sync("bob", "Carol")
 	edit("bob", func(d *crdt.Doc) (*crdt.Txn, error) { return d.Insert(d.Len(), "!") })
+	// Format 2: times, and titles (concurrent renames).
+	docs["alice"].SetNow(1_765_000_000_000)
+	docs["Carol"].SetNow(1_765_000_000_500)
+	edit("alice", func(d *crdt.Doc) (*crdt.Txn, error) { return d.SetTitle("Notes 😀") })
+	edit("Carol", func(d *crdt.Doc) (*crdt.Txn, error) { return d.SetTitle("") })
+	edit("alice", func(d *crdt.Doc) (*crdt.Txn, error) { return d.Insert(0, "t") })
 	return docs, txns
 }
 

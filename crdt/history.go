@@ -17,6 +17,25 @@ type history struct {
 	ops         []opRun // sorted by lv
 	content     []byte  // UTF-8 of every inserted code point, in LV order
 	end         uint32  // next LV
+	// times holds each transaction's Time, run-length: run k covers LVs
+	// [times[k].lv, times[k+1].lv). A new run starts only where the time
+	// changes, so a history without times is one run (or none).
+	times []timeRun
+	// titles are the title ops, in LV order (each an op run of its own).
+	titles []titleOp
+	// titleTop are the LVs of the title ops that are in no other title
+	// op's causal past, sorted; Title picks among them.
+	titleTop []uint32
+}
+
+type timeRun struct {
+	lv uint32
+	ms int64
+}
+
+type titleOp struct {
+	lv   uint32
+	text string
 }
 
 type agentHist struct {
@@ -37,15 +56,19 @@ type parentRun struct{ lv, ps, pe uint32 }
 // down when the rev bit is set.
 type opRun struct{ lv, n, x uint32 }
 
+// A title op is a run of length 1 with the delete bit and x == none: it
+// is no item (so every check that refuses a delete as an item refuses it
+// too) and deletes nothing; its text is in history.titles.
 const (
 	opDelBit = 1 << 31
 	opRevBit = 1 << 30
 	opLenMsk = opRevBit - 1
 )
 
-func (o *opRun) len() int    { return int(o.n & opLenMsk) }
-func (o *opRun) isDel() bool { return o.n&opDelBit != 0 }
-func (o *opRun) rev() bool   { return o.n&opRevBit != 0 }
+func (o *opRun) len() int      { return int(o.n & opLenMsk) }
+func (o *opRun) isDel() bool   { return o.n&opDelBit != 0 }
+func (o *opRun) rev() bool     { return o.n&opRevBit != 0 }
+func (o *opRun) isTitle() bool { return o.n&opDelBit != 0 && o.x == none }
 
 // target returns the LV deleted by the op at offset k of a delete run.
 func (o *opRun) target(k int) uint32 {
@@ -181,7 +204,7 @@ func (h *history) appendDelete(lv, n, x uint32, rev bool) {
 	if n == 1 {
 		rev = false
 	}
-	if k := len(h.ops) - 1; k >= 0 && h.ops[k].isDel() && h.ops[k].lv+uint32(h.ops[k].len()) == lv {
+	if k := len(h.ops) - 1; k >= 0 && h.ops[k].isDel() && !h.ops[k].isTitle() && h.ops[k].lv+uint32(h.ops[k].len()) == lv {
 		o := &h.ops[k]
 		last := o.target(o.len() - 1)
 		switch {
@@ -198,6 +221,51 @@ func (h *history) appendDelete(lv, n, x uint32, rev bool) {
 		f |= opRevBit
 	}
 	h.ops = append(h.ops, opRun{lv, f, x})
+}
+
+// appendTitle records a title op at LV lv.
+func (h *history) appendTitle(lv uint32, text string) {
+	h.ops = append(h.ops, opRun{lv, 1 | opDelBit, none})
+	h.titles = append(h.titles, titleOp{lv, text})
+}
+
+// titleAt returns the index in h.titles of the title op at lv.
+func (h *history) titleAt(lv uint32) int {
+	return sort.Search(len(h.titles), func(i int) bool { return h.titles[i].lv >= lv })
+}
+
+// setTime records that LVs from lv on (until the next call) were made at
+// ms.
+func (h *history) setTime(lv uint32, ms int64) {
+	if k := len(h.times) - 1; k >= 0 && h.times[k].ms == ms {
+		return
+	}
+	if len(h.times) == 0 && ms == 0 {
+		return // no run: time 0 throughout
+	}
+	if k := len(h.times) - 1; k >= 0 && h.times[k].lv == lv {
+		h.times[k].ms = ms
+		if k > 0 && h.times[k-1].ms == ms {
+			h.times = h.times[:k]
+		}
+		return
+	}
+	h.times = append(h.times, timeRun{lv, ms})
+}
+
+// timeAt returns the Time of the transaction that made lv, and the LV
+// where its time run ends (the next run's start, or none).
+func (h *history) timeAt(lv uint32) (int64, uint32) {
+	ts := h.times
+	k := sort.Search(len(ts), func(i int) bool { return ts[i].lv > lv })
+	end := uint32(none)
+	if k < len(ts) {
+		end = ts[k].lv
+	}
+	if k == 0 {
+		return 0, end
+	}
+	return ts[k-1].ms, end
 }
 
 // skipRunes returns the byte length of the first n code points of s.

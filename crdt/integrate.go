@@ -96,6 +96,9 @@ func validateTxn(t *Txn) error {
 	if len(t.Ops) > MaxTxnOps {
 		return fmt.Errorf("%w: transaction has %d ops (at most %d)", ErrInvalid, len(t.Ops), MaxTxnOps)
 	}
+	if t.Time < 0 || t.Time > MaxTime {
+		return fmt.Errorf("%w: transaction %s/%d has time %d (0 to %d)", ErrInvalid, t.Agent, t.Seq, t.Time, int64(MaxTime))
+	}
 	if len(t.Parents) > MaxTxnParents {
 		return fmt.Errorf("%w: transaction has %d parents (at most %d)", ErrInvalid, len(t.Parents), MaxTxnParents)
 	}
@@ -153,6 +156,13 @@ func validateTxn(t *Txn) error {
 			if o.Text != "" || o.Left != (ID{}) || o.Right != (ID{}) {
 				return fmt.Errorf("%w: delete op %d has insert fields", ErrInvalid, i)
 			}
+		case OpTitle:
+			if err := vocab.CheckTitle(o.Text); err != nil {
+				return fmt.Errorf("%w: op %d: %v", ErrInvalid, i, err)
+			}
+			if o.Target != (ID{}) || o.Len != 0 || o.Rev || o.Left != (ID{}) || o.Right != (ID{}) {
+				return fmt.Errorf("%w: title op %d has insert or delete fields", ErrInvalid, i)
+			}
 		default:
 			return fmt.Errorf("%w: op %d has unknown kind %d", ErrInvalid, i, o.Kind)
 		}
@@ -167,6 +177,7 @@ func validateTxn(t *Txn) error {
 // step is one resolved operation of a transaction, ready to apply.
 type step struct {
 	del    bool
+	title  bool   // a title op (text is the title)
 	n      uint32 // seqs
 	left   uint32 // insert origins (LVs; none = start/end)
 	right  uint32
@@ -248,9 +259,14 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	}
 	d.moveFrontier(parents)
 	seq := uint32(t.Seq + skip)
+	d.h.setTime(d.h.end, t.Time)
 	for _, s := range steps {
 		lv := d.h.end
-		if !s.del {
+		if s.title {
+			d.h.appendSpan(a, seq, 1, parents)
+			d.h.appendTitle(lv, s.text)
+			d.addTitle(lv)
+		} else if !s.del {
 			r := itemRun{lv: lv, n: s.n, left: s.left, right: s.right}
 			d.integrate(r, s.text, t.Agent, seq, p)
 			d.h.appendSpan(a, seq, s.n, parents)
@@ -416,6 +432,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 			newIns = append(newIns, newRange{uint32(seq + k), next, s.n, s.left})
 			next += s.n
 			steps = append(steps, s)
+		case OpTitle:
+			steps = append(steps, step{title: true, n: 1, text: o.Text})
+			next++
 		case OpDelete:
 			s := step{del: true, n: uint32(c - k), rev: o.Rev}
 			// Resolve target by target run: consecutive seqs of one agent

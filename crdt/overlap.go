@@ -111,11 +111,22 @@ func (d *Doc) checkKnown(t *Txn, n uint64) (int, error) {
 		if r := uint64(so.len()) - uint64(off); r < m {
 			m = r
 		}
-		if so.isDel() != (o.Kind == OpDelete) {
-			return steps, fmt.Errorf("%w: %s/%d is an insert in one and a delete in the other", ErrContradiction, t.Agent, seq)
+		// The time is the transaction's, one value per time run here.
+		ms, te := h.timeAt(lv)
+		if ms != t.Time {
+			return steps, fmt.Errorf("%w: %s/%d has another time than the known operation", ErrContradiction, t.Agent, seq)
+		}
+		if uint64(te-lv) < m {
+			m = uint64(te - lv)
+		}
+		if so.isTitle() != (o.Kind == OpTitle) || so.isDel() != (o.Kind == OpDelete || o.Kind == OpTitle) {
+			return steps, fmt.Errorf("%w: %s/%d is not the same kind of operation in both", ErrContradiction, t.Agent, seq)
 		}
 		var ok bool
-		if o.Kind == OpDelete {
+		if o.Kind == OpTitle {
+			m, ok = 1, h.titles[h.titleAt(lv)].text == o.Text
+			steps += len(o.Text) / 64 // the comparison is paid for by the text
+		} else if o.Kind == OpDelete {
 			m, ok = d.sameTargets(so, off, o, k, m)
 		} else {
 			var w, runs int

@@ -124,6 +124,13 @@ func (g *generator) next() string {
 	p := g.w.peers[names[g.c.intn(len(names))]]
 	q := g.w.peers[names[g.c.intn(len(names))]]
 	length := len(p.view)
+	switch g.c.intn(24) {
+	case 0: // the author's clock moves (or is unknown)
+		ms := []int64{0, 1_700_000_000_000, 1_700_000_060_000, 1_700_000_400_000}[g.c.intn(4)]
+		return fmt.Sprintf("now %s %d", p.name, ms)
+	case 1: // a rename, often concurrent with others
+		return fmt.Sprintf("title %s %s", p.name, strconv.Quote([]string{"", "a", "b", "Notes 😀"}[g.c.intn(4)]))
+	}
 	switch k := g.c.intn(20); {
 	case k < 7: // insert
 		pos := g.pos(length)

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"weft/crdt"
+	"weft/vocab"
 )
 
 // refRule selects how a local insert chooses its originRight.
@@ -68,11 +69,15 @@ type refAtom struct {
 	left    crdt.ID // insert: originLeft
 	right   crdt.ID // insert: originRight
 	target  crdt.ID // delete: the deleted item
+	title   bool    // a title op (neither insert nor delete)
+	text    string  // title: the title
+	time    int64   // the Time of the transaction it came in
 }
 
 func (a refAtom) equal(b refAtom) bool {
 	return a.id == b.id && slices.Equal(a.parents, b.parents) && a.insert == b.insert &&
-		a.r == b.r && a.left == b.left && a.right == b.right && a.target == b.target
+		a.r == b.r && a.left == b.left && a.right == b.right && a.target == b.target &&
+		a.title == b.title && a.text == b.text && a.time == b.time
 }
 
 // implicitParents reports whether a's parents are just the previous seq of
@@ -92,6 +97,7 @@ type refDoc struct {
 	version  crdt.Version        // agent → next seq
 	frontier []crdt.ID           // sorted
 	pending  []*crdt.Txn         // waiting for their parents
+	now      int64               // Time of local transactions (SetNow)
 
 	bug string // a deliberate bug, to test that the harness catches it (property_test.go)
 }
@@ -304,7 +310,11 @@ func (d *refDoc) addAtoms(atoms []refAtom) (crdt.Patch, error) {
 		refOK := func(id crdt.ID) bool { // an insert in a's causal past
 			return id.IsZero() && id.Seq == 0 || vv.Contains(id) && c.atoms[id].insert
 		}
-		if a.insert {
+		if a.title {
+			if err := vocab.CheckTitle(a.text); err != nil {
+				return nil, fmt.Errorf("%w: reference: %v", crdt.ErrInvalid, err)
+			}
+		} else if a.insert {
 			if !refOK(a.left) || !refOK(a.right) {
 				return nil, fmt.Errorf("%w: reference: origin not a known insert", crdt.ErrInvalid)
 			}
@@ -356,6 +366,9 @@ func expandTxn(t *crdt.Txn, rule refRule) ([]refAtom, error) {
 	if len(t.Ops) == 0 {
 		return bad("no ops")
 	}
+	if t.Time < 0 || t.Time > crdt.MaxTime {
+		return bad("time")
+	}
 	for i, p := range t.Parents {
 		if p.IsZero() || i > 0 && !t.Parents[i-1].Less(p) {
 			return bad("parents not sorted IDs")
@@ -372,6 +385,7 @@ func expandTxn(t *crdt.Txn, rule refRule) ([]refAtom, error) {
 	seq := t.Seq
 	add := func(a refAtom) {
 		a.id = crdt.ID{Agent: t.Agent, Seq: seq}
+		a.time = t.Time
 		if len(atoms) == 0 {
 			a.parents = slices.Clone(t.Parents)
 		} else {
@@ -413,6 +427,11 @@ func expandTxn(t *crdt.Txn, rule refRule) ([]refAtom, error) {
 				}
 				add(refAtom{target: target})
 			}
+		case crdt.OpTitle:
+			if !op.Left.IsZero() || !op.Right.IsZero() || !op.Target.IsZero() || op.Len != 0 || op.Rev {
+				return bad("title op")
+			}
+			add(refAtom{title: true, text: op.Text})
 		default:
 			return bad("op kind")
 		}
@@ -429,6 +448,10 @@ func opsFromAtoms(atoms []refAtom, rule refRule) []crdt.Op {
 		if len(ops) > 0 {
 			last = &ops[len(ops)-1]
 		}
+		if a.title {
+			ops = append(ops, crdt.Op{Kind: crdt.OpTitle, Text: a.text})
+			continue
+		}
 		if a.insert {
 			runRight := crdt.ID{}
 			if last != nil && rule.runShares() {
@@ -441,7 +464,7 @@ func opsFromAtoms(atoms []refAtom, rule refRule) []crdt.Op {
 			ops = append(ops, crdt.Op{Kind: crdt.OpInsert, Text: string(a.r), Left: a.left, Right: a.right})
 			continue
 		}
-		if last != nil && last.Kind == crdt.OpDelete && last.Target.Agent == a.target.Agent {
+		if last != nil && last.Kind == crdt.OpDelete && last.Target.Agent == a.target.Agent && !atoms[i-1].title {
 			prev := atoms[i-1].target
 			if a.target.Seq == prev.Seq+1 && (last.Len == 1 || !last.Rev) {
 				last.Len++
@@ -512,11 +535,12 @@ func (d *refDoc) Apply(t *crdt.Txn) (crdt.Patch, error) {
 // local makes a local transaction: edit produces one atom at a time, each
 // integrated before the next is made.
 func (d *refDoc) local(n int, atom func(i int) refAtom) (*crdt.Txn, error) {
-	t := &crdt.Txn{Agent: d.agent, Seq: d.version[d.agent], Parents: slices.Clone(d.frontier)}
+	t := &crdt.Txn{Agent: d.agent, Seq: d.version[d.agent], Parents: slices.Clone(d.frontier), Time: d.now}
 	var atoms []refAtom
 	for i := 0; i < n; i++ {
 		a := atom(i)
 		a.id = crdt.ID{Agent: d.agent, Seq: t.Seq + uint64(i)}
+		a.time = d.now
 		if i == 0 {
 			a.parents = slices.Clone(t.Parents)
 		} else {
@@ -561,6 +585,49 @@ func (d *refDoc) Replace(pos, n int, text string) (*crdt.Txn, error) {
 	})
 }
 
+// SetNow sets the Time of the following local transactions.
+func (d *refDoc) SetNow(ms int64) error {
+	if ms < 0 || ms > crdt.MaxTime {
+		return fmt.Errorf("%w: reference: time %d", crdt.ErrInvalid, ms)
+	}
+	d.now = ms
+	return nil
+}
+
+// SetTitle makes a local title transaction.
+func (d *refDoc) SetTitle(title string) (*crdt.Txn, error) {
+	if err := vocab.CheckTitle(title); err != nil {
+		return nil, fmt.Errorf("%w: reference: %v", crdt.ErrInvalid, err)
+	}
+	return d.local(1, func(int) refAtom { return refAtom{title: true, text: title} })
+}
+
+// Title is the rule of crdt/title.go, by brute force: among the title
+// atoms in no other title atom's causal past, the greatest ID.
+func (d *refDoc) Title() string {
+	var best *refAtom
+	for _, id := range d.order {
+		a := d.atoms[id]
+		if !a.title {
+			continue
+		}
+		top := true
+		for _, id2 := range d.order {
+			if b := d.atoms[id2]; b.title && id2 != id && d.past([]crdt.ID{id2}).Contains(id) {
+				top = false
+				break
+			}
+		}
+		if top && (best == nil || best.id.Less(a.id)) {
+			best = &a
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.text
+}
+
 // Missing returns what a replica at version v lacks, as transactions in
 // causal order.
 func (d *refDoc) Missing(v crdt.Version) []*crdt.Txn {
@@ -569,7 +636,7 @@ func (d *refDoc) Missing(v crdt.Version) []*crdt.Txn {
 	flush := func() {
 		if len(group) > 0 {
 			txns = append(txns, &crdt.Txn{Agent: group[0].id.Agent, Seq: group[0].id.Seq,
-				Parents: slices.Clone(group[0].parents), Ops: opsFromAtoms(group, d.rule)})
+				Parents: slices.Clone(group[0].parents), Ops: opsFromAtoms(group, d.rule), Time: group[0].time})
 		}
 		group = nil
 	}
@@ -579,7 +646,7 @@ func (d *refDoc) Missing(v crdt.Version) []*crdt.Txn {
 			continue
 		}
 		a := d.atoms[id]
-		if len(group) > 0 && (group[0].id.Agent != id.Agent || group[len(group)-1].id.Seq+1 != id.Seq || !a.implicitParents()) {
+		if len(group) > 0 && (group[0].id.Agent != id.Agent || group[len(group)-1].id.Seq+1 != id.Seq || !a.implicitParents() || group[0].time != a.time) {
 			flush()
 		}
 		group = append(group, a)
@@ -635,9 +702,16 @@ func canonTxn(t *crdt.Txn) string {
 		b.WriteString(fmtID(p))
 	}
 	b.WriteByte(']')
+	if t.Time != 0 {
+		fmt.Fprintf(&b, " time=%d", t.Time)
+	}
 	for _, op := range opsFromAtoms(atoms, ruleDesign) {
 		if op.Kind == crdt.OpInsert {
 			fmt.Fprintf(&b, " ins %q left=%s right=%s", op.Text, fmtOrigin(op.Left, "start"), fmtOrigin(op.Right, "end"))
+			continue
+		}
+		if op.Kind == crdt.OpTitle {
+			fmt.Fprintf(&b, " title %q", op.Text)
 			continue
 		}
 		last := op.Target

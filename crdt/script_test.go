@@ -43,6 +43,9 @@ type replica interface {
 	Frontier() crdt.Frontier
 	Missing(v crdt.Version) []*crdt.Txn
 	Pending() int
+	SetNow(ms int64) error
+	SetTitle(title string) (*crdt.Txn, error)
+	Title() string
 }
 
 var (
@@ -276,11 +279,41 @@ func parseTxn(toks []string) (*crdt.Txn, error) {
 			}
 			t.Ops = append(t.Ops, op)
 			rest = rest[2:]
+		case "title":
+			if len(rest) < 2 {
+				return nil, fmt.Errorf(`txn: want title "text"`)
+			}
+			op := crdt.Op{Kind: crdt.OpTitle}
+			if op.Text, err = parseString(rest[1]); err != nil {
+				return nil, err
+			}
+			t.Ops = append(t.Ops, op)
+			rest = rest[2:]
 		default:
+			if ms, ok := strings.CutPrefix(rest[0], "time="); ok {
+				if t.Time, err = strconv.ParseInt(ms, 10, 64); err != nil {
+					return nil, fmt.Errorf("txn: bad %q", rest[0])
+				}
+				rest = rest[1:]
+				continue
+			}
 			return nil, fmt.Errorf("txn: unknown op %q", rest[0])
 		}
 	}
 	return t, nil
+}
+
+// sameTxns reports whether two lists of transactions print the same.
+func sameTxns(a, b []*crdt.Txn) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if canonTxn(a[i]) != canonTxn(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func cloneTxn(t *crdt.Txn) *crdt.Txn {
@@ -400,7 +433,7 @@ func (w *world) made(q *peer, spec string) (*crdt.Txn, error) {
 	t := cloneTxn(q.made[k-1])
 	for _, next := range q.made[k:k2] {
 		end := crdt.ID{Agent: t.Agent, Seq: t.Seq + uint64(t.Count()) - 1}
-		if next.Seq != end.Seq+1 || !slices.Equal(next.Parents, []crdt.ID{end}) {
+		if next.Seq != end.Seq+1 || !slices.Equal(next.Parents, []crdt.ID{end}) || next.Time != t.Time {
 			return nil, skipf("%s's txns %s are not one run", q.name, spec)
 		}
 		t.Ops = append(t.Ops, next.Ops...)
@@ -498,6 +531,32 @@ func (w *world) local(p *peer, pos, n int, text string) (string, error) {
 	return "", w.check(p)
 }
 
+// localTitle makes a local title op on p (and its mirror).
+func (w *world) localTitle(p *peer, text string) (string, error) {
+	beforeV := p.r.Version()
+	t, err := p.r.SetTitle(text)
+	if p.mirror != nil {
+		mt, merr := p.mirror.SetTitle(text)
+		if (err == nil) != (merr == nil) || err == nil && canonTxn(t) != canonTxn(mt) {
+			return "", fmt.Errorf("%s: SetTitle made %v (%v), reference %v (%v)", p.name, t, err, mt, merr)
+		}
+	}
+	if err != nil {
+		if !versionsEqual(p.r.Version(), beforeV) {
+			return "", fmt.Errorf("%s: SetTitle failed (%v) but changed the document", p.name, err)
+		}
+		return "error: " + errCategory(err), w.check(p)
+	}
+	if p.r.Title() != text {
+		return "", fmt.Errorf("%s: title %q right after SetTitle(%q)", p.name, p.r.Title(), text)
+	}
+	p.made = append(p.made, cloneTxn(t))
+	if _, err := p.group.oracle.Apply(cloneTxn(t)); err != nil {
+		return "", fmt.Errorf("%s: reference rejects local txn %s: %v", p.name, canonTxn(t), err)
+	}
+	return "", w.check(p)
+}
+
 // sync delivers q.Missing(p.Version()) to p.
 func (w *world) sync(p, q *peer) error {
 	pv, qv := p.r.Version(), q.r.Version()
@@ -546,6 +605,9 @@ func (w *world) groupConverged(g *group) error {
 		if n := p.r.Pending(); n != 0 {
 			return fmt.Errorf("%s: %d txns still pending with every txn delivered", name, n)
 		}
+		if got, want := p.r.Title(), g.oracle.Title(); got != want {
+			return fmt.Errorf("%s: title %q, reference with every txn has %q", name, got, want)
+		}
 	}
 	late, err := w.impl.newReplica("late")
 	if err != nil {
@@ -556,7 +618,7 @@ func (w *world) groupConverged(g *group) error {
 			return fmt.Errorf("fresh replica: applying %s from %s.Missing({}): %v", canonTxn(t), first.name, err)
 		}
 	}
-	if late.Text() != want || !versionsEqual(late.Version(), g.oracle.Version()) {
+	if late.Text() != want || !versionsEqual(late.Version(), g.oracle.Version()) || late.Title() != g.oracle.Title() {
 		return fmt.Errorf("fresh replica fed %s.Missing({}) has %q at %s, want %q at %s",
 			first.name, late.Text(), fmtVersion(late.Version()), want, fmtVersion(g.oracle.Version()))
 	}
@@ -564,6 +626,9 @@ func (w *world) groupConverged(g *group) error {
 		loaded, err := crdt.LoadSnapshot("snap", d.EncodeSnapshot())
 		if err != nil {
 			return fmt.Errorf("LoadSnapshot(%s.EncodeSnapshot()): %v", first.name, err)
+		}
+		if loaded.Title() != d.Title() || !sameTxns(loaded.Missing(crdt.Version{}), d.Missing(crdt.Version{})) {
+			return fmt.Errorf("snapshot of %s loads with title %q (want %q) or another history", first.name, loaded.Title(), d.Title())
 		}
 		if loaded.Text() != want || !versionsEqual(loaded.Version(), d.Version()) || !slices.Equal(loaded.Frontier(), d.Frontier()) {
 			return fmt.Errorf("snapshot of %s loads as %q at %s %s, want %q at %s %s", first.name,
@@ -588,7 +653,10 @@ func (w *world) groupConverged(g *group) error {
 //	apply A TXN               deliver a transaction written as `txn` prints it
 //	forge A B K FIELD VALUE   deliver B's K-th transaction with one field changed:
 //	                          text "…" | left ID | right ID | parents [IDs] | target ID | seq N
+//	now A MS                  A's following local transactions carry time MS
+//	title A "TEXT"            local title op
 //	text A …                  print the texts
+//	titles A …                print the titles
 //	pending A …               print how many transactions wait for parents
 //	version A …               print version vectors and frontiers
 //	txn B K                   print B's K-th transaction
@@ -729,7 +797,42 @@ func (w *world) exec(line string) (string, error) {
 			p.group.oracle.Apply(cloneTxn(t)) // so that `check` expects it too
 		}
 		return out, err
-	case "text", "pending", "version":
+	case "now":
+		if err := nargs(2); err != nil {
+			return "", err
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		ms, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("now: bad time %q", args[1])
+		}
+		err = p.r.SetNow(ms)
+		if p.mirror != nil {
+			if merr := p.mirror.SetNow(ms); (err == nil) != (merr == nil) {
+				return "", fmt.Errorf("%s: SetNow(%d) returned %v, reference %v", p.name, ms, err, merr)
+			}
+		}
+		if err != nil {
+			return "error: " + errCategory(err), nil
+		}
+		return "", nil
+	case "title":
+		if err := nargs(2); err != nil {
+			return "", err
+		}
+		p, err := w.peer(args[0])
+		if err != nil {
+			return "", err
+		}
+		text, err := parseString(args[1])
+		if err != nil {
+			return "", err
+		}
+		return w.localTitle(p, text)
+	case "text", "pending", "version", "titles":
 		ps, err := peers(args...)
 		if err != nil {
 			return "", err
@@ -739,6 +842,8 @@ func (w *world) exec(line string) (string, error) {
 			switch cmd {
 			case "text":
 				out = append(out, fmt.Sprintf("%s: %s", p.name, strconv.Quote(p.r.Text())))
+			case "titles":
+				out = append(out, fmt.Sprintf("%s: %s", p.name, strconv.Quote(p.r.Title())))
 			case "pending":
 				out = append(out, fmt.Sprintf("%s: %d", p.name, p.r.Pending()))
 			case "version":

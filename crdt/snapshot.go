@@ -9,11 +9,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
+
+	"weft/vocab"
 )
 
-// Snapshot format, version 1. A CBOR array (Core Deterministic Encoding):
+// Snapshot format, version 2. A CBOR array (Core Deterministic Encoding):
 //
-//	snapshot = [1, agents, end, rawLen, body]
+//	snapshot = [2, agents, end, rawLen, body]
 //	agents   = [* tstr]   ; indexes used below
 //	end      = uint       ; number of operations (LVs)
 //	rawLen   = uint       ; length of body once decompressed
@@ -22,12 +24,21 @@ import (
 // The body holds, as unsigned varints unless said otherwise:
 //
 //	content   len, bytes        every inserted code point (UTF-8), in LV order
+//	titles    n, n × (len, bytes)                 the title ops' texts, in LV order
 //	agents    n, n × (Δlv, agent, seq)            who made LVs [lv, next lv)
 //	parents   n, n × (Δlv, k, k × (lv−parent))    LVs with parents other than lv−1
 //	ops       n, n × (len<<2 | del<<1 | rev, ins: content bytes / del: zigzag(target−lv))
 //	items     n, n × (flags, [zigzag Δlv], len, [left], [right])   in document order
 //	frontier  n, n × lv
+//	times     n, n × (Δlv, ms)                    LVs [lv, next lv) were made at ms
 //
+// A title op is an op run of header 1<<2 | 3 (a reversed delete of one,
+// which no delete is) with nothing after it; it takes the next text of
+// the titles section. LVs before the first time run have time 0.
+//
+// Version 1 is version 2 without the titles and times sections and
+// without title ops; it is still read (stored snapshots), as a history
+// whose times are all 0.
 // Items are the content tree's runs. flags: bit 0 tombstone; bit 1 the run
 // starts where the previous one ended (else zigzag(lv − previous end)
 // follows); bits 2–3 originLeft: 0 none, 1 the previous run's last item,
@@ -42,7 +53,8 @@ const (
 	// maxRatio bounds how much a snapshot body may expand.
 	maxRatio = 256
 
-	snapFormat = 1
+	snapFormat   = 2
+	snapFormatV1 = 1
 	// MaxSnapshotBytes bounds a snapshot, encoded or decompressed.
 	MaxSnapshotBytes = 1 << 30
 )
@@ -86,6 +98,12 @@ func (d *Doc) EncodeSnapshot() []byte {
 	body = putU(body, uint64(len(h.content)))
 	body = append(body, h.content...)
 
+	body = putU(body, uint64(len(h.titles)))
+	for _, t := range h.titles {
+		body = putU(body, uint64(len(t.text)))
+		body = append(body, t.text...)
+	}
+
 	body = putU(body, uint64(len(h.lvAgents)))
 	prev := uint32(0)
 	for _, r := range h.lvAgents {
@@ -111,6 +129,10 @@ func (d *Doc) EncodeSnapshot() []byte {
 	for k := range h.ops {
 		o := &h.ops[k]
 		hdr := uint64(o.len()) << 2
+		if o.isTitle() {
+			body = putU(body, 1<<2|3)
+			continue
+		}
 		if o.isDel() {
 			hdr |= 2
 			if o.rev() {
@@ -173,6 +195,14 @@ func (d *Doc) EncodeSnapshot() []byte {
 	body = putU(body, uint64(len(d.front)))
 	for _, lv := range d.front {
 		body = putU(body, uint64(lv))
+	}
+
+	body = putU(body, uint64(len(h.times)))
+	prev = 0
+	for _, r := range h.times {
+		body = putU(body, uint64(r.lv-prev))
+		body = putU(body, uint64(r.ms))
+		prev = r.lv
 	}
 
 	enc, _, err := zstdCodecs()
@@ -330,8 +360,8 @@ func LoadSnapshot(agent string, data []byte) (*Doc, error) {
 	if err := snapDecMode.Unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
 	}
-	if w.V != snapFormat {
-		return nil, fmt.Errorf("%w: snapshot format version %d (this build reads %d)", ErrFormat, w.V, snapFormat)
+	if w.V != snapFormat && w.V != snapFormatV1 {
+		return nil, fmt.Errorf("%w: snapshot format version %d (this build reads %d and %d)", ErrFormat, w.V, snapFormatV1, snapFormat)
 	}
 	if w.End > MaxSeq || w.RawLen > MaxSnapshotBytes {
 		return nil, fmt.Errorf("%w: snapshot sizes out of range", ErrFormat)
@@ -386,11 +416,33 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	}
 	h.content = r.b[:n:n]
 	r.b = r.b[n:]
-	// Every insert has at least a byte of content and deletes rarely
-	// outnumber inserts; bound the operation count (which sizes the
-	// bitsets below) by what the body holds.
-	if uint64(end) > 16*uint64(n)+4096 {
-		return fmt.Errorf("%d operations for %d bytes of content", end, n)
+	paid := uint64(n)
+	if w.V >= snapFormat {
+		// Titles: each costs at least its length byte.
+		nt := r.count(1)
+		if r.err != nil {
+			return r.err
+		}
+		h.titles = make([]titleOp, nt)
+		for k := range h.titles {
+			tn := r.count(1)
+			if r.err != nil {
+				return r.err
+			}
+			h.titles[k].text = string(r.b[:tn])
+			r.b = r.b[tn:]
+			if err := vocab.CheckTitle(h.titles[k].text); err != nil {
+				return fmt.Errorf("title %d: %v", k, err)
+			}
+			paid += 1 + uint64(tn)
+		}
+	}
+	// Every insert has at least a byte of content (every title op one
+	// byte of its section) and deletes rarely outnumber inserts; bound the
+	// operation count (which sizes the bitsets below) by what the body
+	// holds.
+	if uint64(end) > 16*paid+4096 {
+		return fmt.Errorf("%d operations for %d bytes of content", end, paid)
 	}
 
 	// Who made each LV.
@@ -455,6 +507,7 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	deleted := make(bitset, (end+63)/64)
 	lv = 0
 	cb := 0
+	nt := 0 // title ops read
 	for k := 0; k < n && r.err == nil; k++ {
 		hdr := r.u()
 		m := hdr >> 2
@@ -462,6 +515,17 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 			return fmt.Errorf("op run %d overruns the %d operations", k, end)
 		}
 		o := opRun{lv: uint32(lv), n: uint32(m)}
+		if w.V >= snapFormat && hdr == 1<<2|3 {
+			if nt >= len(h.titles) {
+				return fmt.Errorf("op run %d: more title ops than titles", k)
+			}
+			h.titles[nt].lv = uint32(lv)
+			nt++
+			o.n, o.x = 1|opDelBit, none
+			h.ops = append(h.ops, o)
+			lv++
+			continue
+		}
 		if hdr&2 == 0 {
 			if hdr&1 != 0 {
 				return fmt.Errorf("op run %d: insert marked reversed", k)
@@ -500,8 +564,8 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	if r.err != nil {
 		return r.err
 	}
-	if lv != uint64(end) || cb != len(h.content) {
-		return fmt.Errorf("ops cover %d of %d operations and %d of %d content bytes", lv, end, cb, len(h.content))
+	if lv != uint64(end) || cb != len(h.content) || nt != len(h.titles) {
+		return fmt.Errorf("ops cover %d of %d operations, %d of %d content bytes and %d of %d titles", lv, end, cb, len(h.content), nt, len(h.titles))
 	}
 	h.end = end
 
@@ -527,6 +591,23 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 		return errors.New("empty frontier")
 	}
 	sortU32(d.front)
+	if w.V >= snapFormat {
+		n = r.count(2)
+		h.times = make([]timeRun, 0, n)
+		lv = 0
+		for k := 0; k < n && r.err == nil; k++ {
+			lv += r.u()
+			ms := r.u()
+			if k > 0 && lv <= uint64(h.times[k-1].lv) || lv >= uint64(end) || ms > MaxTime || k > 0 && int64(ms) == h.times[k-1].ms || k == 0 && ms == 0 {
+				return fmt.Errorf("time run %d at LV %d out of order or out of range", k, lv)
+			}
+			h.times = append(h.times, timeRun{uint32(lv), int64(ms)})
+		}
+		if r.err != nil {
+			return r.err
+		}
+		d.rebuildTitles()
+	}
 	if len(r.b) != 0 {
 		return fmt.Errorf("%d bytes after the last section", len(r.b))
 	}

@@ -56,7 +56,14 @@ const (
 	OpInsert OpKind = 1
 	// OpDelete deletes Len items starting at Target.
 	OpDelete OpKind = 2
+	// OpTitle sets the document's title to Text (vocab.CheckTitle). It
+	// consumes one seq and creates no item; Title says which one holds.
+	OpTitle OpKind = 3
 )
+
+// MaxTime bounds Txn.Time: times are milliseconds since the Unix epoch
+// and stay below 2^53, so that JSON and JavaScript numbers hold them.
+const MaxTime = 1<<53 - 1
 
 // Op is one run of operations inside a transaction: an insert of one or
 // more code points typed as a run, or a delete of a run of items whose IDs
@@ -81,8 +88,11 @@ type Op struct {
 
 // Count is the number of seqs the op consumes.
 func (o *Op) Count() int {
-	if o.Kind == OpInsert {
+	switch o.Kind {
+	case OpInsert:
 		return utf8.RuneCountInString(o.Text)
+	case OpTitle:
+		return 1
 	}
 	return o.Len
 }
@@ -105,6 +115,12 @@ type Txn struct {
 	Seq     uint64
 	Parents []ID // the frontier the transaction was made on, sorted
 	Ops     []Op
+	// Time is the author's wall clock when the transaction was made, in
+	// milliseconds since the Unix epoch; 0 is unknown (format-1
+	// transactions, or an author that did not say). It is shown in
+	// history and never used for ordering: nothing checks it against any
+	// clock, only that 0 <= Time <= MaxTime.
+	Time int64
 }
 
 // Count is the number of seqs the transaction consumes.

@@ -51,12 +51,19 @@ func (d *Doc) appendTxns(out []*Txn, lo, hi uint32) []*Txn {
 		if e := h.nextParentRun(lv); e < end {
 			end = e
 		}
+		// A transaction carries one time: cut where it changes, so that
+		// each transaction re-made from history carries the time it came
+		// with (signatures cover it).
+		ms, te := h.timeAt(lv)
+		if te < end {
+			end = te
+		}
 		if end-lv > chunkSeqs {
 			end = lv + chunkSeqs
 		}
 		var buf [1]uint32
 		ps := h.parentsOf(lv, &buf)
-		t := &Txn{Agent: h.agents[ar.agent].name, Seq: uint64(ar.seq + lv - ar.lv), Parents: make([]ID, len(ps))}
+		t := &Txn{Agent: h.agents[ar.agent].name, Seq: uint64(ar.seq + lv - ar.lv), Parents: make([]ID, len(ps)), Time: ms}
 		for i, p := range ps {
 			t.Parents[i] = h.id(p)
 		}
@@ -94,6 +101,12 @@ func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
 		e := o.lv + uint32(o.len())
 		if e > hi {
 			e = hi
+		}
+		if o.isTitle() {
+			t.Ops = append(t.Ops, Op{Kind: OpTitle, Text: h.titles[h.titleAt(lv)].text})
+			lastIns = none
+			lv = e
+			continue
 		}
 		if o.isDel() {
 			k := int(lv - o.lv)

@@ -106,4 +106,13 @@
 //
 // It depends only on small interfaces it declares (Transport, Store), which
 // p2p and store satisfy; it never touches libp2p or badger types.
+//
+// # History
+//
+// API edits carry the input's arrival time (the daemon's clock) as their
+// transactions' time. The history queries of the local API (history.go:
+// sessions, the text, diff and blame at a version, restore) run on the
+// document's driver against its crdt state; a restore is one API step of
+// edits (go-udiff's edit script), so it persists, publishes and syncs as
+// any edit.
 package replica

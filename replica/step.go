@@ -153,6 +153,12 @@ func step(doc *crdt.Doc, cfg stepConfig, in input) (ready, error) {
 	before := doc.Version()
 	switch in.src {
 	case fromAPI:
+		// The edits carry the daemon's clock (when they arrived) as
+		// their transactions' time; a clock crdt refuses leaves it
+		// unknown.
+		if err := doc.SetNow(in.at.UnixMilli()); err != nil {
+			_ = doc.SetNow(0)
+		}
 		for i, e := range in.edits {
 			if err := doc.Edit(e.Pos, e.Del, e.Ins); err != nil {
 				r.refused = fmt.Errorf("%w: edit %d: %v", api.ErrBadInput, i, err)

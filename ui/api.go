@@ -54,6 +54,7 @@ func (s *Server) routes() *http.ServeMux {
 	handle("GET /api/peers", s.peers)
 	handle("GET /api/status", s.status)
 	handle("POST /api/backups", s.backup)
+	s.historyRoutes(handle) // history.go
 	return m
 }
 
@@ -142,6 +143,9 @@ func (s *Server) text(w http.ResponseWriter, r *http.Request) error {
 	id, err := docID(r)
 	if err != nil {
 		return err
+	}
+	if r.URL.Query().Has("at") {
+		return s.textAt(w, r, id) // history.go
 	}
 	text, err := s.backend.Text(r.Context(), id)
 	if err != nil {

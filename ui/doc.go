@@ -34,6 +34,13 @@
 //	DELETE /api/docs/{id}/members/{device}                 → 204
 //	POST  /api/docs/{id}/host   {"relay"}                  → 204
 //	POST  /api/docs/{id}/upgrade                           → 201 DocInfo (a members-only copy)
+//	GET   /api/docs/{id}/history?since=TIME                → History (sessions, newest first)
+//	GET   /api/docs/{id}/text?at=V[&since=V]               → TextAt (JSON: the text at a version)
+//	GET   /api/docs/{id}/diff?from=V[&to=V]                → Diff (unified diff of the texts)
+//	GET   /api/docs/{id}/blame[?at=V]                      → Blame (each line and its last change)
+//	POST  /api/docs/{id}/restore {"to"}                    → Restored (new local edits)
+//	  (history.go; V is a printed version or an RFC 3339 time; a Backend
+//	  without HistoryBackend answers them 501)
 //	GET   /api/peers                                       → [PeerInfo]
 //	GET   /api/status                                      → NodeStatus
 //	POST  /api/backups          {"to","keep_last","keep_daily"} → 201 BackupInfo (the whole store,

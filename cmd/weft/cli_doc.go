@@ -57,6 +57,7 @@ Exit status: 0 done, 1 the daemon refused or is not running, 2 bad arguments.`,
 		docReplayCmd(&data), docStatusCmd(&data),
 		docInviteCmd(&data), docMembersCmd(&data), docRemoveCmd(&data),
 		docHostCmd(&data), docUpgradeCmd(&data),
+		docLogCmd(&data), docDiffCmd(&data), docBlameCmd(&data), docRestoreCmd(&data), // cli_history.go
 	)
 	return c
 }
@@ -224,16 +225,23 @@ func displayTime(t time.Time) string {
 }
 
 func docCatCmd(data *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cat ID",
-		Short: "Print a document's text exactly (no newline is added)",
+	var at string
+	c := &cobra.Command{
+		Use:   "cat ID [--at VERSION|TIME]",
+		Short: "Print a document's text exactly (no newline is added), now or at a version",
 		Args:  nArgs("ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			a := &docArgs{c: c}
 			id := a.docID(args[0])
+			if at != "" {
+				a.version("--at", at)
+			}
 			cl := a.dial(*data)
 			if a.err != nil {
 				return a.err
+			}
+			if at != "" {
+				return catAt(c, cl, id, at) // cli_history.go
 			}
 			text, err := cl.text(c.Context(), id)
 			if err != nil {
@@ -243,6 +251,8 @@ func docCatCmd(data *string) *cobra.Command {
 			return err
 		},
 	}
+	c.Flags().StringVar(&at, "at", "", "print the text at this version (as weft doc log prints it) or RFC 3339 time")
+	return c
 }
 
 // postEdits sends edits and waits until they are durable.

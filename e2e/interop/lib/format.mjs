@@ -1,4 +1,4 @@
-// weft's transaction envelope and crdt transaction formats (version 1),
+// weft's transaction envelope (format 1) and crdt transaction (format 2, and 1),
 // written from the format comments in wire/envelope.go and crdt/encode.go,
 // not from the Go code, so that the interop test checks the format
 // independently:
@@ -8,12 +8,14 @@
 //   parents  = [* [tstr, uint]]
 //   payload  = bstr                   ; the crdt encoding of the transaction
 //
-//   txn      = [1, agents, seq, parents, ops]
+//   txn      = [18, agents, seq, parents, ops, time]        ; format 2 (written here): time uint < 2^53
+//            / [1, agents, seq, parents, ops]                 ; format 1 (still read)
 //   agents   = [+ tstr]                ; agents[0] is the transaction's agent
 //   parents  = [* (agent, seq)]        ; flattened pairs
 //   ops      = [+ op]
 //   op       = [1, text, leftAgent, leftSeq, rightAgent, rightSeq, 0, false]   ; insert
 //            / [2, "", targetAgent, targetSeq, 0, 0, len, rev]                 ; delete
+//            / [3, title, 0, 0, 0, 0, 0, false]                                 ; title (format 2)
 //
 // An agent in a reference is 1 + an index into agents; agent 0 with seq 0 is
 // the document start (as a left) or end (as a right). Both use CBOR Core
@@ -22,6 +24,7 @@
 import { decode, encode } from 'cborg'
 
 export const FORMAT = 1
+export const TXN_FORMAT_2 = 18 // crdt transaction format 2's version number
 export const MAX_AGENT_BYTES = 64
 export const MAX_SEQ = 2 ** 31 - 1
 export const MAX_ENVELOPE_BYTES = 4 << 20
@@ -132,8 +135,11 @@ export function decodeEnvelope (data) {
 
 // decodeTxn decodes and checks a crdt transaction.
 export function decodeTxn (data) {
-  const w = array(strictDecode(data, 'transaction'), 'transaction', 5)
-  if (w[0] !== FORMAT) fail(`transaction format version ${String(w[0])}`)
+  const raw = strictDecode(data, 'transaction')
+  const v2 = Array.isArray(raw) && raw.length === 6
+  const w = array(raw, 'transaction', v2 ? 6 : 5)
+  if (w[0] !== (v2 ? TXN_FORMAT_2 : FORMAT)) fail(`transaction format version ${String(w[0])}`)
+  const time = v2 ? uint(w[5], 'transaction time', Number.MAX_SAFE_INTEGER) : 0
   const agents = array(w[1], 'transaction agents')
   if (agents.length === 0) fail('transaction without agents')
   agents.forEach((a, i) => agentName(a, `transaction agent ${i}`))
@@ -148,6 +154,7 @@ export function decodeTxn (data) {
     return { agent: agents[a - 1], seq: s }
   }
   const txn = { agent: agents[0], seq: uint(w[2], 'transaction seq'), parents: [], ops: [] }
+  if (time !== 0) txn.time = time // ms since the Unix epoch; absent: unknown
   const flat = array(w[3], 'transaction parents')
   if (flat.length % 2 !== 0) fail('transaction parents are not pairs')
   for (let i = 0; i < flat.length; i += 2) {
@@ -169,6 +176,9 @@ export function decodeTxn (data) {
       const len = uint(o[6], `delete op ${i} len`)
       if (len === 0) fail(`delete op ${i} deletes nothing`)
       txn.ops.push({ kind: 'delete', target: ref(o[2], o[3], `op ${i} target`, false), len, rev: o[7] })
+    } else if (o[0] === 3 && v2) {
+      if (o[2] !== 0 || o[3] !== 0 || o[4] !== 0 || o[5] !== 0 || o[6] !== 0 || o[7] !== false) fail(`title op ${i} has other fields`)
+      txn.ops.push({ kind: 'title', text: o[1] })
     } else {
       fail(`op ${i} has unknown kind ${String(o[0])}`)
     }
@@ -178,7 +188,7 @@ export function decodeTxn (data) {
 
 // txnCount is the number of seqs a transaction consumes.
 export function txnCount (txn) {
-  return txn.ops.reduce((n, o) => n + (o.kind === 'insert' ? codePoints(o.text) : o.len), 0)
+  return txn.ops.reduce((n, o) => n + (o.kind === 'insert' ? codePoints(o.text) : o.kind === 'title' ? 1 : o.len), 0)
 }
 
 // openEnvelope decodes an envelope's payload and checks that it agrees with
@@ -198,7 +208,7 @@ export function lastInserted (txn) {
   let seq = txn.seq
   let last = null
   for (const o of txn.ops) {
-    const n = o.kind === 'insert' ? codePoints(o.text) : o.len
+    const n = o.kind === 'insert' ? codePoints(o.text) : o.kind === 'title' ? 1 : o.len
     if (o.kind === 'insert') last = { agent: txn.agent, seq: seq + n - 1 }
     seq += n
   }
@@ -218,7 +228,7 @@ export function encodeTxn (txn) {
   const ops = txn.ops.map((o) => o.kind === 'insert'
     ? [1, o.text, ...ref(o.left), ...ref(o.right), 0, false]
     : [2, '', ...ref(o.target), 0, 0, o.len, o.rev])
-  return encode([FORMAT, agents, txn.seq, parents, ops])
+  return encode([TXN_FORMAT_2, agents, txn.seq, parents, ops, txn.time ?? 0])
 }
 
 // encodeEnvelope wraps a transaction for the document docHex (32 hex digits).

@@ -74,3 +74,16 @@ test('a transaction that disagrees with its envelope or breaks the rules is refu
   const env = format.decodeEnvelope(format.encodeEnvelope(DOC, txn))
   assert.throws(() => format.openEnvelope({ ...env, len: 4 }), /disagrees/)
 })
+
+test('format 2 (time and title ops) is read; format 1 still is', () => {
+  const ins = [1, 'hi', 0, 0, 0, 0, 0, false]
+  const title = [3, 'Notes', 0, 0, 0, 0, 0, false]
+  const t = format.decodeTxn(encode([18, ['a'], 0, [], [ins, title], 1765000000123]))
+  assert.equal(t.time, 1765000000123)
+  assert.deepEqual(t.ops[1], { kind: 'title', text: 'Notes' })
+  assert.equal(format.txnCount(t), 3)
+  assert.equal(format.decodeTxn(encode([1, ['a'], 0, [], [ins]])).time, undefined)
+  assert.throws(() => format.decodeTxn(encode([18, ['a'], 0, [], [ins], 2 ** 53])), /unsigned integer/)
+  assert.throws(() => format.decodeTxn(encode([1, ['a'], 0, [], [title]])), /unknown kind/)
+  assert.throws(() => format.decodeTxn(encode([18, ['a'], 0, [], [[3, 'x', 1, 0, 0, 0, 0, false]], 0])), /other fields/)
+})

@@ -211,6 +211,7 @@ func editLocal(t *Tab, args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.SetNow(int64(js.Global().Get("Date").Call("now").Float()))
 	return nil, t.Edit(pos, del, text)
 }
 

@@ -26,6 +26,7 @@ type Tab struct {
 	remote  crdt.Version // the daemon's version from its hello; nil before one
 	relay   uint64       // own seqs below this are durable at the relay (from status)
 	presSeq uint64
+	now     int64 // the time local edits carry (SetNow)
 }
 
 // Errors of the tab's replica.
@@ -64,6 +65,20 @@ func (t *Tab) Hello() ([]byte, error) {
 // Edit makes a local edit, in code points. Flush hands it out later.
 func (t *Tab) Edit(pos, del int, text string) error {
 	return t.doc.Edit(pos, del, text)
+}
+
+// SetNow gives the browser's clock (ms since the Unix epoch) for the next
+// edits' transaction time. A burst of edits keeps the time of its first
+// one while the clock moves less than a second: edits of different times
+// cannot share a transaction, and typing should not become one
+// transaction per millisecond.
+func (t *Tab) SetNow(ms int64) {
+	if t.now != 0 && ms >= t.now && ms-t.now < 1000 {
+		return
+	}
+	if t.doc.SetNow(ms) == nil {
+		t.now = ms
+	}
 }
 
 // Flush returns the txns messages holding the tab's own edits made since
