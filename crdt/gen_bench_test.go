@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"weft/crdt"
 	"weft/internal/trace"
@@ -47,9 +48,11 @@ func BenchmarkMergeAsync(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(len(wire)), "txns")
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				applyWire(b, "merge", wire)
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -61,11 +64,13 @@ func BenchmarkMergeAsyncDecoded(b *testing.B) {
 			all := asyncTxns(b, seed)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := trace.Merge(all); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -84,11 +89,13 @@ func BenchmarkCatchUpAsync(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(len(wire)), "txns")
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if d := applyWire(b, "fresh", wire); d.Text() != want {
 					b.Fatal("wrong text")
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -165,6 +172,7 @@ func BenchmarkOfflineBranch(b *testing.B) {
 	snap, wire, want := offlineBranch(b, 10000)
 	b.ReportAllocs()
 	b.ResetTimer()
+	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		d, err := crdt.LoadSnapshot("paper", snap)
@@ -172,6 +180,7 @@ func BenchmarkOfflineBranch(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		start := cpuTime()
 		for _, w := range wire {
 			tx, err := crdt.DecodeTxn(w)
 			if err != nil {
@@ -181,10 +190,12 @@ func BenchmarkOfflineBranch(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		cpu += cpuTime() - start
 		b.StopTimer()
 		if d.Text() != want {
 			b.Fatal("wrong text")
 		}
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 }
