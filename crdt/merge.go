@@ -29,7 +29,13 @@ import "slices"
 // the form that fits this replica's checks.
 
 // maxRegions bounds the kept regions: one per branch being merged at once.
-const maxRegions = 256
+// A region of fewer than minRegionSpans spans is not kept: its walk was
+// short (live co-editing), and keeping it cost more than walking again
+// (measured on the bundled concurrent traces).
+const (
+	maxRegions     = 256
+	minRegionSpans = 8
+)
 
 type region struct {
 	out []lvSpan // outside({head}) when the history ended at end
@@ -37,7 +43,8 @@ type region struct {
 }
 
 type regionCache struct {
-	m map[uint32]region // by head LV
+	m     map[uint32]region // by head LV
+	order []uint32          // keys in the order they were kept (some gone since)
 	// last is what the transaction being resolved used (a walk's or a
 	// kept region's), to be kept under its last LV once it is applied.
 	last   []lvSpan
@@ -83,24 +90,30 @@ func (d *Doc) keepRegion() {
 	}
 	out := rc.last
 	rc.last, rc.lastOK = nil, false
-	if len(out) == 0 {
-		return // the frontier's: a walk is free there
+	if len(out) < minRegionSpans {
+		return // a short walk: cheaper to walk again
 	}
 	if rc.m == nil {
 		rc.m = map[uint32]region{}
 	}
-	if len(rc.m) >= maxRegions {
-		// Drop the region longest untouched.
-		var old uint32
-		first := true
-		for k, r := range rc.m {
-			if first || r.end < rc.m[old].end {
-				old, first = k, false
+	for len(rc.m) >= maxRegions {
+		// Drop the region kept longest ago that is still there.
+		k := rc.order[0]
+		rc.order = rc.order[1:]
+		delete(rc.m, k)
+	}
+	if len(rc.order) > 4*maxRegions {
+		// Forget the keys of regions taken since.
+		o := rc.order[:0]
+		for _, k := range rc.order {
+			if _, ok := rc.m[k]; ok {
+				o = append(o, k)
 			}
 		}
-		delete(rc.m, old)
+		rc.order = o
 	}
 	rc.m[d.h.end-1] = region{out: out, end: d.h.end}
+	rc.order = append(rc.order, d.h.end-1)
 }
 
 // forgetRegion drops what resolve used when the transaction was not
