@@ -105,3 +105,56 @@ func TestCodecEqualityMutations(t *testing.T) {
 		checkCodecEqual(t, append(append([]byte(nil), s...), 0x00))
 	}
 }
+
+// BenchmarkDecodeTxn decodes a keystroke-sized transaction (one insert
+// with both origins, one parent) with each parser.
+func BenchmarkDecodeTxn(b *testing.B) {
+	data, err := EncodeTxn(&Txn{Agent: "alice", Seq: 1041, Time: 1733600000000, Parents: []ID{{Agent: "bob", Seq: 977}},
+		Ops: []Op{{Kind: OpInsert, Text: "e", Left: ID{Agent: "alice", Seq: 1040}, Right: ID{Agent: "bob", Seq: 12}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		parse func([]byte, *wireTxn) error
+	}{{"hand-laid", decodeWire}, {"reflection", decodeWireReflectPooled}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := decodeTxn(data, c.parse); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// decodeWireReflectPooled is what DecodeTxn did before: reflection into
+// the pooled struct.
+func decodeWireReflectPooled(data []byte, w *wireTxn) error {
+	if len(data) > 0 && data[0] == 0x85 {
+		return decodeWireReflect(data, w)
+	}
+	return decMode.Unmarshal(data, w)
+}
+
+// BenchmarkParseTxn is BenchmarkDecodeTxn's CBOR parsing alone.
+func BenchmarkParseTxn(b *testing.B) {
+	data, _ := EncodeTxn(&Txn{Agent: "alice", Seq: 1041, Time: 1733600000000, Parents: []ID{{Agent: "bob", Seq: 977}},
+		Ops: []Op{{Kind: OpInsert, Text: "e", Left: ID{Agent: "alice", Seq: 1040}, Right: ID{Agent: "bob", Seq: 12}}}})
+	for _, c := range []struct {
+		name  string
+		parse func([]byte, *wireTxn) error
+	}{{"hand-laid", decodeWire}, {"reflection", decodeWireReflectPooled}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var w wireTxn
+			for i := 0; i < b.N; i++ {
+				w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
+				if err := c.parse(data, &w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
