@@ -41,6 +41,7 @@ func benchReplay(b *testing.B, replay func(*trace.Trace, string) (*crdt.Doc, err
 	for name, t := range loadTraces(b, "sequential") {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				d, err := replay(t, "bench")
 				if err != nil {
@@ -50,6 +51,7 @@ func benchReplay(b *testing.B, replay func(*trace.Trace, string) (*crdt.Doc, err
 					b.Fatal("empty result")
 				}
 			}
+			reportCPU(b, cpu)
 			b.ReportMetric(float64(t.Patches()), "patches")
 		})
 	}
@@ -100,6 +102,7 @@ func BenchmarkMerge(b *testing.B) {
 			all := concurrentTxns(b, t)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				d, err := trace.Merge(all)
 				if err != nil {
@@ -109,6 +112,7 @@ func BenchmarkMerge(b *testing.B) {
 					b.Fatal("wrong length")
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -120,9 +124,11 @@ func BenchmarkMergeEncoded(b *testing.B) {
 			wire := encodeTxns(b, concurrentTxns(b, t))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				applyWire(b, "merge", wire)
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -141,11 +147,13 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(len(wire)), "txns")
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if d := applyWire(b, "fresh", wire); d.Text() != t.End {
 					b.Fatal("wrong text")
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -185,6 +193,7 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(len(snap)), "snapshot-bytes")
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				l, err := crdt.LoadSnapshot("bench", snap)
 				if err != nil {
@@ -194,6 +203,7 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 					b.Fatal("empty text")
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }

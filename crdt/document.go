@@ -47,6 +47,8 @@ type Doc struct {
 	runes *runeIndex
 	// walk is the reusable heap of the causal-past walk (causal.go).
 	walk lvHeap
+	// regions keeps branches' concurrent regions between transactions (merge.go).
+	regions regionCache
 	// qix is what history queries share (query.go), for one state.
 	qix *queryIndex
 }

@@ -159,11 +159,15 @@ func EncodeTxn(t *Txn) ([]byte, error) {
 
 // DecodeTxn decodes and validates a transaction. Malformed or hostile
 // input returns an error wrapping ErrFormat or ErrInvalid.
-func DecodeTxn(data []byte) (*Txn, error) {
+func DecodeTxn(data []byte) (*Txn, error) { return decodeTxn(data, decodeWire) }
+
+// decodeTxn is DecodeTxn with the CBOR parser given (codec.go's; the
+// tests compare it with fxamacker/cbor's reflection).
+func decodeTxn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 	if len(data) > MaxTxnBytes {
 		return nil, fmt.Errorf("%w: transaction of %d bytes (at most %d)", ErrFormat, len(data), MaxTxnBytes)
 	}
-	// The wire struct's slices are reused from call to call (the decoder
+	// The wire struct's slices are reused from call to call (the parser
 	// fills existing capacity); only the strings are new each time.
 	w := wirePool.Get().(*wireTxn)
 	defer func() {
@@ -172,21 +176,17 @@ func DecodeTxn(data []byte) (*Txn, error) {
 			wirePool.Put(w)
 		}
 	}()
+	if err := parse(data, w); err != nil {
+		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
+	}
 	// The array's length tells the formats apart: 5 items (0x85) is
 	// version 1, 6 (0x86) version 2.
 	if len(data) > 0 && data[0] == 0x85 {
-		var w1 wireTxnV1
-		if err := decMode.Unmarshal(data, &w1); err != nil {
-			return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
+		if w.V != txnFormatV1 {
+			return nil, fmt.Errorf("%w: transaction format version %d in a format-1 layout", ErrFormat, w.V)
 		}
-		if w1.V != txnFormatV1 {
-			return nil, fmt.Errorf("%w: transaction format version %d in a format-1 layout", ErrFormat, w1.V)
-		}
-		w.V, w.Agents, w.Seq, w.Parents, w.Ops, w.Time = w1.V, w1.Agents, w1.Seq, w1.Parents, w1.Ops, 0
+		w.Time = 0
 	} else {
-		if err := decMode.Unmarshal(data, w); err != nil {
-			return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
-		}
 		if w.V != txnFormat {
 			return nil, fmt.Errorf("%w: transaction format version %d (this build reads %d and %d)", ErrFormat, w.V, txnFormatV1, txnFormat)
 		}

@@ -244,8 +244,10 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 		lv, _ := d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
 		parents = []uint32{lv}
 	}
+	d.forgetRegion()
 	steps, err := d.resolve(t, skip, parents)
 	if err != nil {
+		d.forgetRegion()
 		return false, err
 	}
 
@@ -290,6 +292,7 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	}
 	d.front = append(d.front, d.h.end-1)
 	sortU32(d.front)
+	d.keepRegion()
 	return true, nil
 }
 
@@ -335,7 +338,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 	outDone := false
 	inPast := func(lv uint32) bool {
 		if !outDone {
-			out, outDone = d.outside(parents), true
+			out, outDone = d.outsideOf(parents), true
 		}
 		return !in(out, lv)
 	}

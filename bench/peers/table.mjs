@@ -70,6 +70,7 @@ function weftFigures(key) {
     snapshot_bytes: med('snapshot_bytes'),
     load_ms: med('load_ms'),
     heap_bytes: med('heap_bytes'),
+    merge_ms: ls.some((l) => typeof l.merge_ms === 'number') ? med('merge_ms') : null,
     runs: ls.length,
   };
 }
@@ -98,7 +99,11 @@ function mergeBenchFor(key) {
   }
   return null;
 }
+// weft's merge: merge_ms of `weft trace replay` (issue 14) when its lines
+// have it, else the Go benchmark's.
 function weftMergeMs(key) {
+  const w = weftFigures(key);
+  if (w && w.merge_ms !== null) return w.merge_ms;
   const name = mergeBenchFor(key);
   return name === null ? null : median(mergeNs.get(name)) / 1e6;
 }
@@ -120,7 +125,7 @@ const nameOf = (key) => key.slice(key.indexOf(':') + 1);
 
 const out = [];
 const weftMissing = weftLines.length === 0;
-const anyMerge = mergeNs.size > 0;
+const anyMerge = mergeNs.size > 0 || weftLines.some((l) => typeof l.merge_ms === 'number');
 
 // Summary: weft against the targets of issue 2.
 out.push('## weft against the peers (ratios from this run)', '');
