@@ -504,8 +504,9 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 		return errors.New("operations without parents")
 	}
 
-	// Ops.
-	n = r.count(2)
+	// Ops. A title op's run is one byte (its header); the others take two
+	// or more.
+	n = r.count(1)
 	h.ops = make([]opRun, 0, n)
 	inserts := make(bitset, (end+63)/64)
 	deleted := make(bitset, (end+63)/64)
