@@ -39,6 +39,14 @@ func resolveVersion(doc *crdt.Doc, s string) (crdt.Frontier, error) {
 	}
 }
 
+// versionOrNow is resolveVersion, with "" meaning the current version.
+func versionOrNow(doc *crdt.Doc, s string) (crdt.Frontier, error) {
+	if s == "" {
+		return doc.Frontier(), nil
+	}
+	return resolveVersion(doc, s)
+}
+
 // withDoc runs fn on the loaded document of sid, on its driver.
 func (m *Manager) withDoc(ctx context.Context, sid string, fn func(dr *driver, doc *crdt.Doc) error) error {
 	d, err := m.lookup(sid)
@@ -99,12 +107,9 @@ func (m *Manager) History(ctx context.Context, sid string, since time.Time) (api
 func (m *Manager) TextAt(ctx context.Context, sid, at, since string) (api.TextAt, error) {
 	var out api.TextAt
 	err := m.withDoc(ctx, sid, func(_ *driver, doc *crdt.Doc) error {
-		f := doc.Frontier()
-		if at != "" {
-			var err error
-			if f, err = resolveVersion(doc, at); err != nil {
-				return err
-			}
+		f, err := versionOrNow(doc, at)
+		if err != nil {
+			return err
 		}
 		text, err := doc.TextAt(f)
 		if err != nil {
@@ -139,11 +144,9 @@ func (m *Manager) Diff(ctx context.Context, sid, from, to string) (api.Diff, err
 		if err != nil {
 			return err
 		}
-		tf := doc.Frontier()
-		if to != "" {
-			if tf, err = resolveVersion(doc, to); err != nil {
-				return err
-			}
+		tf, err := versionOrNow(doc, to)
+		if err != nil {
+			return err
 		}
 		a, err := doc.TextAt(ff)
 		if err != nil {
@@ -165,12 +168,9 @@ func (m *Manager) Blame(ctx context.Context, sid, at string) (api.Blame, error) 
 	labels := m.labels(ctx, sid)
 	var out api.Blame
 	err := m.withDoc(ctx, sid, func(_ *driver, doc *crdt.Doc) error {
-		f := doc.Frontier()
-		if at != "" {
-			var err error
-			if f, err = resolveVersion(doc, at); err != nil {
-				return err
-			}
+		f, err := versionOrNow(doc, at)
+		if err != nil {
+			return err
 		}
 		lines, err := doc.Blame(f)
 		if err != nil {
