@@ -41,7 +41,8 @@ type memNode struct {
 	key       ed25519.PrivateKey // the node's device key (derived from its ID)
 	want      func(string) bool  // Want's: topics tracked besides those joined
 	wanted    func(string)
-	penalized map[string][]string // reasons given to Penalize, by peer
+	penalized map[string][]string     // reasons given to Penalize, by peer
+	streams   map[string][]*memStream // open to or from each peer: reset at disconnect, as a real connection's are
 }
 
 func (h *hub) node(id string) *memNode {
@@ -108,10 +109,17 @@ func (n *memNode) subscribed(topic string) {
 func (h *hub) disconnect(a, b *memNode) {
 	a.mu.Lock()
 	delete(a.peers, b.id)
+	open := a.streams[b.id]
+	delete(a.streams, b.id)
 	a.mu.Unlock()
 	b.mu.Lock()
 	delete(b.peers, a.id)
+	open = append(open, b.streams[a.id]...)
+	delete(b.streams, a.id)
 	b.mu.Unlock()
+	for _, s := range open {
+		s.Reset()
+	}
 	a.peersChanged()
 	b.peersChanged()
 }
@@ -234,6 +242,18 @@ func (n *memNode) Open(ctx context.Context, peer, proto string) (Stream, error) 
 	ab, ba := newPipe(), newPipe()
 	mine := &memStream{in: ba, out: ab, peer: peer}
 	theirs := &memStream{in: ab, out: ba, peer: n.id}
+	n.mu.Lock()
+	if n.streams == nil {
+		n.streams = map[string][]*memStream{}
+	}
+	n.streams[peer] = append(n.streams[peer], mine)
+	n.mu.Unlock()
+	o.mu.Lock()
+	if o.streams == nil {
+		o.streams = map[string][]*memStream{}
+	}
+	o.streams[n.id] = append(o.streams[n.id], theirs)
+	o.mu.Unlock()
 	go h(n.id, theirs)
 	return mine, nil
 }
