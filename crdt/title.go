@@ -32,6 +32,10 @@ func (d *Doc) Title() string {
 	return h.titles[h.titleAt(uint32(best))].text
 }
 
+// Titled reports whether the history holds a title op: a document whose
+// title was set to "" is titled, one never titled is not.
+func (d *Doc) Titled() bool { return len(d.h.titleTop) > 0 }
+
 // SetTitle sets the title as a local transaction (one title op on the
 // current frontier, at the time SetNow gave) and returns it to send.
 func (d *Doc) SetTitle(title string) (*Txn, error) {

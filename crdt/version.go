@@ -126,7 +126,7 @@ func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
 				m = e
 			}
 			left, right := r.leftOf(int(lv-r.lv)), r.rightOf(int(lv-r.lv))
-			text := cc.text(h, j, lv, m-lv)
+			text := cc.text(d, j, lv, m-lv)
 			if lastIns != none && left == lastIns && right == none {
 				t.Ops[len(t.Ops)-1].Text += text // the op's run continues
 			} else {
@@ -146,8 +146,11 @@ func (d *Doc) appendOps(t *Txn, lo, hi uint32) uint32 {
 	return hi
 }
 
-// contentCursor walks the content of insert op runs without rescanning
-// from each run's start.
+// contentCursor walks the content of insert op runs. It continues from
+// where it stopped while reads move forward in one run; anywhere else it
+// starts from the document's rune index (a mark every runeMark code
+// points), so a read costs what it reads, never the run's content before
+// it: one op run can hold a whole import.
 type contentCursor struct {
 	run  int
 	lv   uint32 // LV at byte offset b of the run's content
@@ -155,16 +158,30 @@ type contentCursor struct {
 	init bool
 }
 
-func (cc *contentCursor) text(h *history, j int, lv, n uint32) string {
-	if !cc.init || cc.run != j || cc.lv > lv {
-		cc.run, cc.lv, cc.b, cc.init = j, h.ops[j].lv, 0, true
+func (cc *contentCursor) text(d *Doc, j int, lv, n uint32) string {
+	h := &d.h
+	o := &h.ops[j]
+	if !cc.init || cc.run != j || cc.lv > lv || lv-cc.lv > runeMark {
+		if d.runes == nil {
+			d.runes = &runeIndex{}
+		}
+		cc.run, cc.lv, cc.b, cc.init = j, lv, d.runes.offset(h, j, lv-o.lv)-int(o.x), true
 	}
-	c := h.content[h.ops[j].x:]
+	c := h.content[o.x:]
 	cc.b += skipRunes(c[cc.b:], int(lv-cc.lv))
 	e := cc.b + skipRunes(c[cc.b:], int(n))
 	s := string(c[cc.b:e])
 	cc.b, cc.lv = e, lv+n
 	return s
+}
+
+// textRef is contentCursor.text without the cursor: it decodes the run
+// from its start, the simple reference the tests compare it with.
+func (h *history) textRef(j int, lv, n uint32) string {
+	o := &h.ops[j]
+	c := h.content[o.x:]
+	b := skipRunes(c, int(lv-o.lv))
+	return string(c[b : b+skipRunes(c[b:], int(n))])
 }
 
 // appendDeleteOps appends wire delete ops for the targets t, t±1, … (m of

@@ -97,9 +97,10 @@
 //
 // # Documents: titles, import, change feed, delete
 //
-// A rename is a title transaction (crdt OpTitle) made by the API step like
-// an edit; the stored title follows crdt's Title() after every step
-// (docs.go). Import inserts a UTF-8 text in 1 MiB transactions and deletes
+// A rename, and a new document's title, is a title transaction (crdt
+// OpTitle) made by the API step like an edit; once the history holds one,
+// the stored title follows crdt's Title() after every step, "" included,
+// and a peer's hello title is no longer adopted (docs.go). Import inserts a UTF-8 text in 1 MiB transactions and deletes
 // the document again when it fails. The change feed (events.go) follows a
 // copy of the crdt state that takes, after each step's effects, what the
 // document integrated, and fans its patches to bounded channels (a reader

@@ -239,24 +239,26 @@ func (m *Manager) renameTxn(ctx context.Context, id store.DocID, title string) e
 }
 
 // titleFollows makes the stored title (the listing's) the crdt's, when
-// the history holds a title (called after every step). A title set to ""
-// by a title transaction stays as the listing had it.
+// the history holds a title op (called after every step); a title set to
+// "" clears the listing's. A document never titled in its history keeps
+// the listing's title (from its creation or a peer's hello).
 func (dr *driver) titleFollows(ctx context.Context) {
-	if dr.doc == nil {
+	if dr.doc == nil || !dr.doc.Titled() {
 		return
 	}
+	dr.d.titled.Store(true)
 	t := dr.doc.Title()
-	if t == "" || t == dr.title {
+	if dr.titled && t == dr.title {
 		return
 	}
 	st := dr.d.m.opts.Store
 	if meta, err := st.Meta(ctx, dr.d.id); err == nil && meta.Title == t {
-		dr.title = t
+		dr.title, dr.titled = t, true
 		return
 	}
 	if err := st.SetTitle(context.WithoutCancel(ctx), dr.d.id, t); err != nil {
 		dr.d.m.log.Warn("storing a document's replicated title", "doc", dr.d.id, "err", err)
 		return
 	}
-	dr.title = t
+	dr.title, dr.titled = t, true
 }

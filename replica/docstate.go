@@ -51,6 +51,7 @@ type docState struct {
 	lastPeers map[string]bool
 	chars     atomic.Int64 // text length when last known (-1: unknown)
 	gone      atomic.Bool  // deleted (docs.go): no driver starts again
+	titled    atomic.Bool  // the history holds a title op: peers' hello titles are not adopted (docs.go)
 	tabs      atomic.Int32
 
 	seen    committedHeads // what the driver committed, for the validator

@@ -41,6 +41,7 @@ type driver struct {
 	tabSnap  tabSnapshot           // the snapshot fresh tabs get (tabsnap.go)
 	hub      *eventHub             // change feeds (events.go); nil: none
 	title    string                // the crdt title last stored (docs.go)
+	titled   bool                  // title holds one (docs.go)
 
 	// Durability acknowledgements, by role (durable.go): on a relay, what
 	// it has on disk and the writes it waits for; on a daemon configured

@@ -426,7 +426,7 @@ func (m *Manager) info(ctx context.Context, id store.DocID) (api.DocInfo, error)
 
 // CreateDoc creates a members-only document: a new document key (its
 // ID is derived from it) and read secret, this device its admin, and
-// joins it.
+// joins it. A title is its first transaction (a title op).
 func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, error) {
 	if err := vocab.CheckTitle(title); err != nil {
 		return api.DocInfo{}, fmt.Errorf("%w: %v", api.ErrBadInput, err)
@@ -446,6 +446,16 @@ func (m *Manager) CreateDoc(ctx context.Context, title string) (api.DocInfo, err
 	local := &member.Local{DocKey: doc.Key, Chain: member.Chain{link}, Secrets: []member.EpochSecret{{Epoch: 0, Secret: doc.Secret}}}
 	if err := m.createMembersDoc(ctx, doc.ID, title, book, local); err != nil {
 		return api.DocInfo{}, err
+	}
+	if title != "" {
+		// The title is the history's first transaction, so that it
+		// replicates and shows in the history like any rename.
+		if err := m.renameTxn(ctx, doc.ID, title); err != nil { // docs.go
+			if _, derr := m.deleteLocal(context.WithoutCancel(ctx), doc.ID.String()); derr != nil {
+				m.log.Error("removing a document whose title failed", "doc", doc.ID, "err", derr)
+			}
+			return api.DocInfo{}, err
+		}
 	}
 	return m.info(ctx, doc.ID)
 }

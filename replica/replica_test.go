@@ -164,7 +164,7 @@ func TestLocalEditsAreDurableAndReload(t *testing.T) {
 	// The agent continues its seqs after the reload.
 	edit(t, b, info.ID, api.Edit{Pos: 0, Ins: ">"})
 	st, err := b.m.DocStatus(ctx, info.ID)
-	if err != nil || st.Version[b.m.opts.Agent] != uint64(len([]rune("hello wörld 🎉"))+6+1+1) {
+	if err != nil || st.Version[b.m.opts.Agent] != uint64(1+len([]rune("hello wörld 🎉"))+6+1+1) /* the title, then the edits */ {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 }

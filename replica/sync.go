@@ -885,9 +885,14 @@ func (m *Manager) title(ctx context.Context, doc store.DocID) string {
 }
 
 // adoptTitle gives doc a peer's title when it has none here (a document
-// joined by ID starts untitled). Later renames are not synchronised.
+// joined by ID starts untitled). Renames travel as title transactions: once
+// the history holds one, it alone sets the title (docs.go), so a title
+// cleared by one is not taken back from a peer's hello.
 func (m *Manager) adoptTitle(ctx context.Context, doc store.DocID, title string) {
 	if title == "" || m.title(ctx, doc) != "" { // ParseSync dropped a title that breaks vocab.CheckTitle
+		return
+	}
+	if d, err := m.doc(doc); err == nil && d.titled.Load() {
 		return
 	}
 	if err := m.opts.Store.SetTitle(ctx, doc, title); err != nil {

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"testing"
+	"time"
 
 	"weft/api"
 	"weft/store"
@@ -67,5 +68,63 @@ func TestConcurrentRenamesConverge(t *testing.T) {
 		if sawTitle && *e.Title != "Beta" && *e.Title != ta {
 			t.Fatalf("title event %q", *e.Title)
 		}
+	}
+}
+
+// A new document's title is its first transaction, a title op: a member
+// who joins by invite takes it from the history (not only from the hello),
+// the history shows it as a rename, and a peer's rename to "" clears the
+// listing's title everywhere, and a stale hello title does not bring it
+// back.
+func TestCreationTitleAndClear(t *testing.T) {
+	ctx := context.Background()
+	h := newHub()
+	a := newTestNode(t, h, "a", nil)
+	b := newTestNode(t, h, "b", nil)
+	info, err := a.m.CreateDoc(ctx, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := store.ParseDocID(info.ID)
+	hist, err := a.m.History(ctx, info.ID, time.Time{})
+	if err != nil || len(hist.Sessions) != 1 || hist.Sessions[0].Titles != 1 || hist.Sessions[0].Txns != 1 || hist.Sessions[0].Inserted != 0 {
+		t.Fatalf("a new document's history is not its one title transaction: %+v %v", hist, err)
+	}
+	h.connect(a.net, b.net)
+	share(t, a, b, info.ID, api.RoleWrite)
+	if err := a.m.SyncWith(ctx, "b", id); err != nil {
+		t.Fatal(err)
+	}
+	title := func(n *testNode) string {
+		i, err := n.m.info(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i.Title
+	}
+	waitFor(t, "b's title from the history", func() bool { return title(b) == "first" && text(t, b, info.ID) == "" })
+	if hb, err := b.m.History(ctx, info.ID, time.Time{}); err != nil || len(hb.Sessions) != 1 || hb.Sessions[0].Titles != 1 || hb.Sessions[0].Txns != 1 {
+		t.Fatalf("b's history of the new document: %+v %v", hb, err)
+	}
+	if _, err := b.m.RenameDoc(ctx, info.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := title(b); got != "" {
+		t.Fatalf("b's title after clearing it: %q", got)
+	}
+	if err := b.m.SyncWith(ctx, "a", id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's title cleared by b", func() bool { return title(a) == "" })
+	// a's listing says "first" again (as a stale peer's would): a's
+	// hello offers it to b, whose history says "".
+	if err := a.m.opts.Store.SetTitle(ctx, id, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.SyncWith(ctx, "b", id); err != nil {
+		t.Fatal(err)
+	}
+	if got := title(b); got != "" {
+		t.Fatalf("b took a stale hello title over the history's \"\": %q", got)
 	}
 }
