@@ -35,6 +35,7 @@ var (
 	diskFullFlag  = flag.Bool("chaos.diskfull", true, "fill d5's disk in every third schedule")
 	rtoMaxFlag    = flag.Duration("chaos.rtomax", 0, "cap TCP's retransmission timeout in the node namespaces (net.ipv4.tcp_rto_max_ms; 0: the kernel's 120 s) — an experiment, not the default")
 	p99Flag       = flag.Duration("chaos.p99", 0, "fail when the p99 of heal-to-convergence times exceeds this (0: report only)")
+	slowFlag      = flag.Duration("chaos.slow", 2*time.Second, "a convergence after heal slower than this keeps the nodes' logs in the report directory (0: never)")
 )
 
 // interrupted is set by SIGINT or SIGTERM.
@@ -168,6 +169,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		}
 	})
 	c := &cluster{t: t, net: nw, m: editmodel.New(), root: t.TempDir()}
+	slow := false // a schedule converged slower than -chaos.slow: keep the logs
 	c.backup = filepath.Join(c.root, "backups")
 	c.fs = filepath.Join(c.root, "d5-fs")
 	if err := os.MkdirAll(c.fs, 0o700); err != nil {
@@ -185,8 +187,9 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 
 	c.relay = newNode("relay", "relay", nw.nodes[0], nw.ips[nw.nodes[0]], filepath.Join(c.root, "relay", "data"), bin)
 	c.relay.args = func() []string {
-		return []string{"relay", "--data", c.relay.dir, "--listen", c.relay.listen(), "--metrics", "127.0.0.1:0", "--no-mdns",
+		a := []string{"relay", "--data", c.relay.dir, "--listen", c.relay.listen(), "--metrics", "127.0.0.1:0", "--no-mdns",
 			"--backup-to", c.backup, "--backup-every", "1m", "--keep-last", "1000"}
+		return append(a, logLevel()...)
 	}
 	c.all = append(c.all, c.relay)
 	for i := range nDaemons {
@@ -206,7 +209,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 					a = append(a, "--bootstrap", o.multiaddr())
 				}
 			}
-			return a
+			return append(a, logLevel()...)
 		}
 		c.ds = append(c.ds, d)
 		c.all = append(c.all, d)
@@ -220,7 +223,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		for _, n := range c.all {
 			n.kill()
 		}
-		if t.Failed() {
+		if t.Failed() || slow {
 			keep := filepath.Join(reportDir, fmt.Sprintf("run-%d-logs", seed))
 			_ = os.MkdirAll(keep, 0o755)
 			for _, n := range c.all {
@@ -245,6 +248,10 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		}
 		sr := c.schedule(seed, s)
 		rep.Schedules = append(rep.Schedules, sr)
+		if *slowFlag > 0 && sr.ConvergenceMS > float64(slowFlag.Milliseconds()) {
+			slow = true
+			t.Logf("schedule %d converged slowly; healed at %s, then:\n\t%s", s, sr.HealedAt, strings.Join(sr.Lag, "\n\t"))
+		}
 		for _, v := range sr.Violations {
 			t.Errorf("seed %d schedule %d: %s", seed, s, v)
 		}
@@ -263,6 +270,15 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		t.Error(err)
 	}
 	return rep
+}
+
+// logLevel is the nodes' log level flag: debug when WEFT_E2E_DEBUG is set
+// (as in the other e2e tests), else the default.
+func logLevel() []string {
+	if os.Getenv("WEFT_E2E_DEBUG") != "" {
+		return []string{"--log-level", "debug"}
+	}
+	return nil
 }
 
 func (n *node) peerIDKnown() bool {
@@ -319,12 +335,24 @@ func (c *cluster) share() {
 // version, covering every acknowledged one, and the same text; it returns
 // them, or what differed last.
 func (c *cluster) converged(bound time.Duration) (map[string]uint64, string, error) {
+	return c.convergedTrace(bound, nil)
+}
+
+// convergedTrace is converged, noting in lag (if not nil) at each poll
+// who lacks what.
+func (c *cluster) convergedTrace(bound time.Duration, lag *lagTrace) (map[string]uint64, string, error) {
 	deadline := time.Now().Add(bound)
 	last := ""
 	for time.Now().Before(deadline) {
+		if lag != nil {
+			lag.poll()
+		}
 		ok, v, text, why := c.sameState()
 		if ok {
 			return v, text, nil
+		}
+		if lag != nil && why != last {
+			lag.note("not yet: " + why)
 		}
 		last = why
 		time.Sleep(25 * time.Millisecond) // poll interval of a condition with a deadline
@@ -478,7 +506,10 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		}
 	}
 	sr.HealMS = float64(healed.Sub(healStart).Microseconds()) / 1000
-	_, text, err := c.converged(60 * time.Second)
+	sr.HealedAt = healed.UTC().Format(time.RFC3339Nano)
+	lag := &lagTrace{c: c, since: healed}
+	_, text, err := c.convergedTrace(60*time.Second, lag)
+	sr.Lag = lag.lines
 	sr.TCPAtHeal = <-tcp
 	if err != nil {
 		sr.Divergent = true

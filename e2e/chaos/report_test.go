@@ -36,7 +36,11 @@ type schedReport struct {
 	ConvergenceMS float64    `json:"convergence_ms"`
 	// TCPAtHeal: the nodes whose libp2p connections were in TCP's
 	// retransmission backoff when the network healed.
-	TCPAtHeal  []string `json:"tcp_at_heal,omitempty"`
+	TCPAtHeal []string `json:"tcp_at_heal,omitempty"`
+	// HealedAt is when the network healed (UTC, as in the nodes' logs);
+	// Lag, from then until convergence, who lacked what (lagTrace).
+	HealedAt   string   `json:"healed_at"`
+	Lag        []string `json:"lag,omitempty"`
 	Summary    string   `json:"summary"`
 	Violations []string `json:"violations"`
 }
@@ -140,6 +144,12 @@ func writeReport(dir, name string, v any) error {
 			fmt.Fprintf(&m, "| fault | target | detail | at | lasted | error | seen |\n|---|---|---|---|---|---|---|\n")
 			for _, f := range s.Faults {
 				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, cell(f.Err), cell(strings.Join(f.Seen, "; ")))
+			}
+			if len(s.Lag) > 0 {
+				fmt.Fprintf(&m, "\nHealed at %s; until convergence:\n\n", s.HealedAt)
+				for _, l := range s.Lag {
+					fmt.Fprintf(&m, "    %s\n", l)
+				}
 			}
 			if len(s.TCPAtHeal) > 0 {
 				fmt.Fprintf(&m, "\nTCP at the heal: %s\n", strings.Join(s.TCPAtHeal, "; "))
