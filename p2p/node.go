@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -371,6 +372,7 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 			if lost.IsZero() {
 				lost = time.Now()
 			}
+			n.forgetDialBackoff(ai.ID)
 			ctx, cancel := context.WithTimeout(n.ctx, bootDialTimeout)
 			err := n.host.Connect(ctx, ai)
 			cancel()
@@ -405,6 +407,20 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 			t.Stop()
 		case <-t.C:
 		}
+	}
+}
+
+// forgetDialBackoff clears the swarm's dial backoff for p before
+// keepBootstrap dials it. The swarm refuses to dial an address for 5 s
+// after a dial of it failed (5 s + tries² s after repeated failures, up to
+// 5 minutes) and answers "dial backoff" at once; keepBootstrap paces its
+// own redials (bootMinBackoff… above), so the swarm's backoff only delays
+// the reconnection after a network cut: every dial during the cut failed,
+// and the first ones after it were refused for up to 9 s (the chaos
+// harness: heals waiting 5–7 s on it).
+func (n *Node) forgetDialBackoff(p peer.ID) {
+	if s, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		s.Backoff().Clear(p)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -216,6 +217,34 @@ func TestBootstrapReconnects(t *testing.T) {
 		defer mu.Unlock()
 		return ups > before && connectedTo(b, a.ID())
 	})
+}
+
+// A bootstrap peer that was away and comes back is redialled at the
+// keeper's own pace, not refused by the swarm's dial backoff: every dial
+// made while it was away failed, and the swarm would refuse to dial it
+// again for 5 s after the last failure (longer after several), so a cut of
+// seconds cost the reconnection 5–9 s more (the chaos harness's slow heals).
+func TestBootstrapRedialIgnoresDialBackoff(t *testing.T) {
+	idFile := filepath.Join(t.TempDir(), "a.key")
+	a := startNode(t, func(o *Options) { o.IdentityFile = idFile })
+	aID := a.host.ID()
+	listen := a.host.Addrs()[0]
+	b := startNode(t, bootstrapTo(a))
+	waitFor(t, 15*time.Second, "B to dial its bootstrap peer A", func() bool { return connectedTo(b, a.ID()) })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until B's dials of A have failed: the swarm holds A's address in
+	// backoff.
+	sw := b.host.Network().(*swarm.Swarm)
+	waitFor(t, 15*time.Second, "B's dial of the stopped A to fail", func() bool { return sw.Backoff().Backoff(aID, listen) })
+	failed := time.Now()
+	startNode(t, func(o *Options) { o.IdentityFile = idFile; o.Listen = []string{listen.String()} })
+	// The keeper redials within 2 s (its eager backoff, ±20%) of the
+	// failure; the swarm alone would have refused until failed + 5 s.
+	within := swarm.BackoffBase - 500*time.Millisecond
+	waitFor(t, within, "B to redial A once it is back", func() bool { return connectedTo(b, a.ID()) })
+	t.Logf("B reconnected %s after its dial of A failed", time.Since(failed).Round(time.Millisecond))
 }
 
 // QUIC works on its own.
