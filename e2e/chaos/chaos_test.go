@@ -35,6 +35,7 @@ var (
 	diskFullFlag  = flag.Bool("chaos.diskfull", true, "fill d5's disk in every third schedule")
 	rtoMaxFlag    = flag.Duration("chaos.rtomax", 0, "cap TCP's retransmission timeout in the node namespaces (net.ipv4.tcp_rto_max_ms; 0: the kernel's 120 s) — an experiment, not the default")
 	p99Flag       = flag.Duration("chaos.p99", 0, "fail when the p99 of heal-to-convergence times exceeds this (0: report only)")
+	onlyFlag      = flag.Int("chaos.only", -1, "play schedule number N of the seed -chaos.schedules times over (to repeat one slow schedule; -1: schedules 0, 1, …)")
 	slowFlag      = flag.Duration("chaos.slow", 2*time.Second, "a convergence after heal slower than this keeps the nodes' logs in the report directory (0: never)")
 )
 
@@ -246,7 +247,11 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 			t.Errorf("interrupted before schedule %d", s)
 			break
 		}
-		sr := c.schedule(seed, s)
+		idx := s
+		if *onlyFlag >= 0 {
+			idx = *onlyFlag
+		}
+		sr := c.schedule(seed, idx)
 		rep.Schedules = append(rep.Schedules, sr)
 		if *slowFlag > 0 && sr.ConvergenceMS > float64(slowFlag.Milliseconds()) {
 			slow = true

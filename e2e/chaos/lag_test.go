@@ -75,6 +75,9 @@ func (l *lagTrace) poll() {
 
 // note adds a line that is not a picture (why the check said no).
 func (l *lagTrace) note(s string) {
+	for i, a := range l.c.agents {
+		s = strings.ReplaceAll(s, a, l.c.ds[i].name)
+	}
 	l.lines = append(l.lines, fmt.Sprintf("+%s %s", time.Since(l.since).Round(time.Millisecond), s))
 }
 
