@@ -54,6 +54,7 @@ type Node struct {
 	notify   []func(PeerEvent)
 	conns    map[peer.ID]bool          // last connectedness reported to Notify
 	bootKick map[peer.ID]chan struct{} // wakes a bootstrap keeper on disconnect
+	up       chan struct{}             // closed (and replaced) when any peer connects
 
 	rejMu    sync.Mutex
 	rejected map[string]uint64
@@ -102,7 +103,10 @@ const (
 	bootEagerFor     = time.Minute
 	bootEagerBackoff = 2 * time.Second
 	bootCheckEvery   = 30 * time.Second
-	dialTimeout      = 15 * time.Second
+	// bootFreshAfter: a bootstrap dial running this long when another
+	// peer connects is dialled afresh (freshDialOnUp).
+	bootFreshAfter = 700 * time.Millisecond
+	dialTimeout    = 15 * time.Second
 )
 
 // New starts a node: loads or creates the identity, listens, starts GossipSub,
@@ -189,6 +193,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		topics:   map[string]*Topic{},
 		conns:    map[peer.ID]bool{},
 		bootKick: map[peer.ID]chan struct{}{},
+		up:       make(chan struct{}),
 		rejected: map[string]uint64{},
 		ignored:  map[string]uint64{},
 		refusals: newRefusals(),
@@ -339,6 +344,8 @@ func (n *Node) eventLoop(sub event.Subscription) {
 			}
 			if connected {
 				n.conns[ev.Peer] = true
+				close(n.up) // the keepers of lost bootstrap peers try again (keepBootstrap)
+				n.up = make(chan struct{})
 			} else {
 				delete(n.conns, ev.Peer)
 			}
@@ -373,21 +380,47 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 				lost = time.Now()
 			}
 			n.forgetDialBackoff(ai.ID)
+			eager := time.Since(lost) < bootEagerFor
+			up := n.upSignal()
+			began := time.Now()
 			ctx, cancel := context.WithTimeout(n.ctx, bootDialTimeout)
+			var fresh atomic.Bool
+			stop := func() {}
+			if eager {
+				stop = n.freshDialOnUp(up, began, cancel, &fresh)
+			}
 			err := n.host.Connect(ctx, ai)
+			stop()
 			cancel()
 			if n.ctx.Err() != nil {
 				return
+			}
+			if err != nil && fresh.Load() {
+				n.log.Debug("another peer connected while a bootstrap dial waited: dialling afresh", "peer", ai.ID)
+				continue
 			}
 			if err != nil {
 				wait := jitter(backoff)
 				n.log.Warn("bootstrap peer unreachable", "peer", ai.ID, "err", err, "retry_in", wait)
 				t := time.NewTimer(wait)
+				var upC <-chan struct{}
+				if eager {
+					upC = n.upSignal()
+				}
 				select {
 				case <-n.ctx.Done():
 					t.Stop()
 					return
 				case <-t.C:
+				case <-upC:
+					// Another peer connected: the network is likely back.
+					// Dial now, but no sooner than bootMinBackoff after the
+					// last dial began however many peers connect.
+					t.Stop()
+					if !sleepCtx(n.ctx, time.Until(began.Add(bootMinBackoff))) {
+						return
+					}
+					n.log.Debug("another peer connected: redialling a lost bootstrap peer now", "peer", ai.ID)
 				}
 				backoff = min(2*backoff, bootMaxBackoff)
 				if time.Since(lost) < bootEagerFor {
@@ -407,6 +440,58 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 			t.Stop()
 		case <-t.C:
 		}
+	}
+}
+
+// upSignal is closed when the next peer connects.
+func (n *Node) upSignal() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up
+}
+
+// freshDialOnUp cancels a bootstrap dial that has run for bootFreshAfter
+// when another peer connects (up closes), setting fresh: such a dial is
+// most likely waiting out a SYN retry of the network cut (the next is 1,
+// then 2 s away), and the peer that just connected says the network is
+// back — a new dial sends a new SYN at once. stop ends the watch.
+func (n *Node) freshDialOnUp(up <-chan struct{}, began time.Time, cancel context.CancelFunc, fresh *atomic.Bool) (stop func()) {
+	done := make(chan struct{})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-done:
+			return
+		case <-n.ctx.Done():
+			return
+		case <-up:
+		}
+		if !sleepCtx(n.ctx, time.Until(began.Add(bootFreshAfter))) {
+			return
+		}
+		select {
+		case <-done:
+		default:
+			fresh.Store(true)
+			cancel()
+		}
+	}()
+	return func() { close(done) }
+}
+
+// sleepCtx sleeps d (nothing if d <= 0); false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
