@@ -102,8 +102,8 @@ func TestChaos(t *testing.T) {
 	if err := writeReport(dir, "summary", sum); err != nil {
 		t.Error(err)
 	}
-	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, %d violations",
-		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), len(sum.Violations))
+	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, daemon backups during faults %d restored %d failed, %d violations",
+		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), sum.BackupsRestored, sum.BackupsFailed, len(sum.Violations))
 	if *p99Flag > 0 && sum.ConvP99 > float64(p99Flag.Milliseconds()) {
 		t.Errorf("convergence after heal p99 %s exceeds %s", ms(sum.ConvP99), *p99Flag)
 	}
@@ -475,6 +475,10 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 			mu.Unlock()
 		}()
 	}
+	bkC := make(chan *backupRec, 1)
+	go func() {
+		bkC <- c.backupDuring(rand.New(rand.NewPCG(uint64(seed), uint64(5000+s))), s, start, phase)
+	}()
 	time.Sleep(phase) // the schedule's clock: the end of the fault phase
 	stopWriters()
 	wg.Wait()
@@ -526,6 +530,8 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 	sr.Summary = summary
 	sr.Violations = append(sr.Violations, problems...)
 	sr.Acked, sr.Found, sr.Lost = c.m.Tally(text)
+	sr.Backup = <-bkC // a backup still running at the heal ends by now (bounded by sh)
+	sr.Violations = append(sr.Violations, c.checkBackup(sr.Backup)...)
 	return sr
 }
 

@@ -39,10 +39,12 @@ type schedReport struct {
 	TCPAtHeal []string `json:"tcp_at_heal,omitempty"`
 	// HealedAt is when the network healed (UTC, as in the nodes' logs);
 	// Lag, from then until convergence, who lacked what (lagTrace).
-	HealedAt   string   `json:"healed_at"`
-	Lag        []string `json:"lag,omitempty"`
-	Summary    string   `json:"summary"`
-	Violations []string `json:"violations"`
+	HealedAt string `json:"healed_at"`
+	// Backup is the daemon backup taken during the faults.
+	Backup     *backupRec `json:"backup,omitempty"`
+	Lag        []string   `json:"lag,omitempty"`
+	Summary    string     `json:"summary"`
+	Violations []string   `json:"violations"`
 }
 
 type runReport struct {
@@ -69,7 +71,11 @@ type summary struct {
 	ConvP99    float64        `json:"convergence_p99_ms"`
 	ConvMax    float64        `json:"convergence_max_ms"`
 	Violations []string       `json:"violations"`
-	conv       []float64
+	// Backups taken during the faults: restored and checked, or failed
+	// (their daemon was killed or paused meanwhile).
+	BackupsRestored int `json:"backups_restored"`
+	BackupsFailed   int `json:"backups_failed"`
+	conv            []float64
 }
 
 func quantile(xs []float64, q float64) float64 {
@@ -114,6 +120,13 @@ func summarize(runs []*runReport) summary {
 			if !sc.Divergent {
 				s.conv = append(s.conv, sc.ConvergenceMS)
 			}
+			switch {
+			case sc.Backup == nil:
+			case sc.Backup.Err != "":
+				s.BackupsFailed++
+			case sc.Backup.Restored != "":
+				s.BackupsRestored++
+			}
 			for _, v := range sc.Violations {
 				s.Violations = append(s.Violations, fmt.Sprintf("seed %d schedule %d: %s", r.Seed, sc.Index, v))
 			}
@@ -145,6 +158,13 @@ func writeReport(dir, name string, v any) error {
 			for _, f := range s.Faults {
 				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, cell(f.Err), cell(strings.Join(f.Seen, "; ")))
 			}
+			if b := s.Backup; b != nil {
+				if b.Err != "" {
+					fmt.Fprintf(&m, "\nBackup of %s during the faults at %dms: failed after %dms (%s)\n", b.Daemon, b.AtMS, b.TookMS, cell(b.Err))
+				} else {
+					fmt.Fprintf(&m, "\nBackup of %s during the faults at %dms (took %dms): restored, version %s\n", b.Daemon, b.AtMS, b.TookMS, b.Restored)
+				}
+			}
 			if len(s.Lag) > 0 {
 				fmt.Fprintf(&m, "\nHealed at %s; until convergence:\n\n", s.HealedAt)
 				for _, l := range s.Lag {
@@ -166,8 +186,8 @@ func writeReport(dir, name string, v any) error {
 			}
 		}
 	case summary:
-		fmt.Fprintf(&m, "# Chaos summary\n\nseeds %v\n\n| | |\n|---|---|\n| schedules | %d |\n| faults | %d %v |\n| acknowledged code points | %d |\n| lost | %d |\n| divergent | %d |\n| convergence after heal p50 / p99 / max | %s / %s / %s |\n| violations | %d |\n\n",
-			r.Seeds, r.Schedules, r.Faults, r.FaultKinds, r.Acked, r.Lost, r.Divergent, ms(r.ConvP50), ms(r.ConvP99), ms(r.ConvMax), len(r.Violations))
+		fmt.Fprintf(&m, "# Chaos summary\n\nseeds %v\n\n| | |\n|---|---|\n| schedules | %d |\n| faults | %d %v |\n| acknowledged code points | %d |\n| lost | %d |\n| divergent | %d |\n| convergence after heal p50 / p99 / max | %s / %s / %s |\n| daemon backups during faults restored / failed | %d / %d |\n| violations | %d |\n\n",
+			r.Seeds, r.Schedules, r.Faults, r.FaultKinds, r.Acked, r.Lost, r.Divergent, ms(r.ConvP50), ms(r.ConvP99), ms(r.ConvMax), r.BackupsRestored, r.BackupsFailed, len(r.Violations))
 		for _, v := range r.Violations {
 			fmt.Fprintf(&m, "- %s\n", v)
 		}
