@@ -139,6 +139,7 @@ type cluster struct {
 	doc    string
 	agents []string
 	m      *editmodel.Model
+	lag    *lagTrace // while convergedTrace waits after a heal
 	root   string
 	fs     string // the tmpfs mount point holding d5's data directory
 	filler string
@@ -348,16 +349,24 @@ func (c *cluster) converged(bound time.Duration) (map[string]uint64, string, err
 func (c *cluster) convergedTrace(bound time.Duration, lag *lagTrace) (map[string]uint64, string, error) {
 	deadline := time.Now().Add(bound)
 	last := ""
+	c.lag = lag
+	defer func() { c.lag = nil }()
 	for time.Now().Before(deadline) {
-		if lag != nil {
-			lag.poll()
-		}
+		began := time.Now()
 		ok, v, text, why := c.sameState()
+		if took := time.Since(began); lag != nil && took > slowCall {
+			lag.note(fmt.Sprintf("the check took %s", took.Round(time.Millisecond)))
+		}
 		if ok {
 			return v, text, nil
 		}
-		if lag != nil && why != last {
-			lag.note("not yet: " + why)
+		if lag != nil {
+			// After a failed check, never before one: the trace must not
+			// delay the moment convergence is seen.
+			if why != last {
+				lag.note("not yet: " + why)
+			}
+			lag.poll()
 		}
 		last = why
 		time.Sleep(25 * time.Millisecond) // poll interval of a condition with a deadline
@@ -387,7 +396,11 @@ func (c *cluster) sameState() (bool, map[string]uint64, string, string) {
 	}
 	var text string
 	for i, d := range c.ds {
+		began := time.Now()
 		tx, err := d.text(ctx, c.doc)
+		if took := time.Since(began); took > slowCall && c.lag != nil {
+			c.lag.note(fmt.Sprintf("%s's text took %s", d.name, took.Round(time.Millisecond)))
+		}
 		if err != nil {
 			return false, nil, "", fmt.Sprintf("%s: %v", d.name, err)
 		}

@@ -18,6 +18,9 @@ import (
 // many it holds waiting for their parents, and which peers it has for
 // the document: one line each time that picture changes. It is what a
 // slow convergence is read from, beside the nodes' logs.
+// slowCall is an API call (or a whole check) slow enough to note.
+const slowCall = 300 * time.Millisecond
+
 type lagTrace struct {
 	c     *cluster
 	since time.Time
@@ -32,7 +35,11 @@ func (l *lagTrace) poll() {
 	sts := make([]api.DocStatus, len(l.c.ds))
 	top := map[string]uint64{}
 	for i, d := range l.c.ds {
+		began := time.Now()
 		st, err := d.docStatus(ctx, l.c.doc)
+		if took := time.Since(began); took > slowCall {
+			l.note(fmt.Sprintf("%s's status took %s", d.name, took.Round(time.Millisecond)))
+		}
 		if err != nil {
 			sts[i].ID = "error: " + err.Error()
 			continue
