@@ -59,7 +59,7 @@ func (c *cluster) backupDuring(rng *rand.Rand, s int, start time.Time, phase tim
 		return &backupRec{Daemon: "none", AtMS: time.Since(start).Milliseconds(), Err: "no daemon was up"}
 	}
 	b := &backupRec{Daemon: d.name, agent: c.agents[i], AtMS: time.Since(start).Milliseconds(),
-		dir: filepath.Join(c.root, "fault-backups", fmt.Sprintf("s%d", s))}
+		dir: filepath.Join(c.root, "fault-backups", fmt.Sprintf("s%d-%d", s, time.Now().UnixNano()))}
 	b.ackedBefore = c.m.AckedVersions()[b.agent]
 	t0 := time.Now()
 	out, err := inNS(d.ns, d.bin, "backup", "create", "--data", d.dir, "--to", b.dir)

@@ -751,9 +751,11 @@ func backups(bin, dir string) ([]string, error) {
 	}
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") {
-			names = append(names, f[0])
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(l, " ") || f[0] == "TIMESTAMP" || strings.HasPrefix(l, "no backups") {
+			continue // the table's header, or the line saying there are none
 		}
+		names = append(names, f[0])
 	}
 	return names, nil
 }

@@ -159,9 +159,12 @@ func writeReport(dir, name string, v any) error {
 				fmt.Fprintf(&m, "| %s | %s | %s | %dms | %dms | %s | %s |\n", f.Kind, f.Target, f.Detail, f.AtMS, f.ForMS, cell(f.Err), cell(strings.Join(f.Seen, "; ")))
 			}
 			if b := s.Backup; b != nil {
-				if b.Err != "" {
+				switch {
+				case b.Err != "":
 					fmt.Fprintf(&m, "\nBackup of %s during the faults at %dms: failed after %dms (%s)\n", b.Daemon, b.AtMS, b.TookMS, cell(b.Err))
-				} else {
+				case b.Restored == "":
+					fmt.Fprintf(&m, "\nBackup of %s during the faults at %dms (took %dms): not restored (see the violations)\n", b.Daemon, b.AtMS, b.TookMS)
+				default:
 					fmt.Fprintf(&m, "\nBackup of %s during the faults at %dms (took %dms): restored, version %s\n", b.Daemon, b.AtMS, b.TookMS, b.Restored)
 				}
 			}
