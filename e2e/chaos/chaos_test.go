@@ -102,8 +102,8 @@ func TestChaos(t *testing.T) {
 	if err := writeReport(dir, "summary", sum); err != nil {
 		t.Error(err)
 	}
-	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, daemon backups during faults %d restored %d failed, %d violations",
-		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), sum.BackupsRestored, sum.BackupsFailed, len(sum.Violations))
+	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, (state reached by p50 %s p99 %s max %s), daemon backups during faults %d restored %d failed, %d violations",
+		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), ms(sum.SeenP50), ms(sum.SeenP99), ms(sum.SeenMax), sum.BackupsRestored, sum.BackupsFailed, len(sum.Violations))
 	if *p99Flag > 0 && sum.ConvP99 > float64(p99Flag.Milliseconds()) {
 		t.Errorf("convergence after heal p99 %s exceeds %s", ms(sum.ConvP99), *p99Flag)
 	}
@@ -140,6 +140,7 @@ type cluster struct {
 	agents []string
 	m      *editmodel.Model
 	lag    *lagTrace // while convergedTrace waits after a heal
+	seen   time.Time // when sameState's first pass of version reads ended
 	root   string
 	fs     string // the tmpfs mount point holding d5's data directory
 	filler string
@@ -261,8 +262,8 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		for _, v := range sr.Violations {
 			t.Errorf("seed %d schedule %d: %s", seed, s, v)
 		}
-		t.Logf("schedule %d: %d faults, %d acknowledged code points (%d found, %d lost), converged %s after heal (heal took %s)%s",
-			s, len(sr.Faults), sr.Acked, sr.Found, sr.Lost, ms(sr.ConvergenceMS), ms(sr.HealMS), map[bool]string{true: ", DIVERGENT", false: ""}[sr.Divergent])
+		t.Logf("schedule %d: %d faults, %d acknowledged code points (%d found, %d lost), converged %s after heal (state reached by %s; heal took %s)%s",
+			s, len(sr.Faults), sr.Acked, sr.Found, sr.Lost, ms(sr.ConvergenceMS), ms(sr.SeenMS), ms(sr.HealMS), map[bool]string{true: ", DIVERGENT", false: ""}[sr.Divergent])
 		if sr.Divergent {
 			break // the next schedule would start from a split state
 		}
@@ -389,6 +390,7 @@ func (c *cluster) sameState() (bool, map[string]uint64, string, string) {
 			return false, nil, "", fmt.Sprintf("%s at %v, d1 at %v", d.name, st.Version, first)
 		}
 	}
+	c.seen = time.Now() // every daemon held first then (versions only grow, and the re-read below finds first again)
 	for a, v := range c.m.AckedVersions() {
 		if first[a] < v {
 			return false, nil, "", fmt.Sprintf("agent %s at %d, acknowledged %d", a, first[a], v)
@@ -539,6 +541,7 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		return sr
 	}
 	sr.ConvergenceMS = float64(time.Since(healed).Microseconds()) / 1000
+	sr.SeenMS = float64(c.seen.Sub(healed).Microseconds()) / 1000
 	problems, summary := c.m.Check(text, c.versionOf())
 	sr.Summary = summary
 	sr.Violations = append(sr.Violations, problems...)
