@@ -102,7 +102,7 @@ func TestChaos(t *testing.T) {
 	if err := writeReport(dir, "summary", sum); err != nil {
 		t.Error(err)
 	}
-	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, (state reached by p50 %s p99 %s max %s), daemon backups during faults %d restored %d failed, %d violations",
+	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s (state reached by p50 %s p99 %s max %s), daemon backups during faults %d restored %d failed, %d violations",
 		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), ms(sum.SeenP50), ms(sum.SeenP99), ms(sum.SeenMax), sum.BackupsRestored, sum.BackupsFailed, len(sum.Violations))
 	if *p99Flag > 0 && sum.ConvP99 > float64(p99Flag.Milliseconds()) {
 		t.Errorf("convergence after heal p99 %s exceeds %s", ms(sum.ConvP99), *p99Flag)
