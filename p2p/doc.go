@@ -25,7 +25,14 @@
 //     backoff (0.5 s doubling to 2 s for the first minute of an outage, then
 //     to 1 min; ±20% jitter; each dial at most 3 s, so a dial started while
 //     the network was cut does not wait out SYN retries after it returns),
-//     checked every 30 s.
+//     checked every 30 s. The swarm's own dial backoff (5 s after a failed
+//     dial, growing with each) is cleared before each of these dials: the
+//     keeper paces them, and the swarm's would refuse the first dials
+//     after a cut for seconds (forgetDialBackoff). In the first minute of an
+//     outage, when any peer connects (the network is likely back) a keeper
+//     waiting to redial dials at once (at most every 0.5 s), and a dial of
+//     it that has run 0.7 s is replaced by a fresh one (a new SYN, not the
+//     cut's next retransmission).
 //   - Liveness (liveness.go): the bootstrap peers and the peers of joined
 //     topics are pinged every second; one silent for 2 s has its
 //     connections closed, so a connection stuck in TCP's retransmission

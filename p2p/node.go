@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -53,6 +54,7 @@ type Node struct {
 	notify   []func(PeerEvent)
 	conns    map[peer.ID]bool          // last connectedness reported to Notify
 	bootKick map[peer.ID]chan struct{} // wakes a bootstrap keeper on disconnect
+	up       chan struct{}             // closed (and replaced) when any peer connects
 
 	rejMu    sync.Mutex
 	rejected map[string]uint64
@@ -101,7 +103,10 @@ const (
 	bootEagerFor     = time.Minute
 	bootEagerBackoff = 2 * time.Second
 	bootCheckEvery   = 30 * time.Second
-	dialTimeout      = 15 * time.Second
+	// bootFreshAfter: a bootstrap dial running this long when another
+	// peer connects is dialled afresh (freshDialOnUp).
+	bootFreshAfter = 700 * time.Millisecond
+	dialTimeout    = 15 * time.Second
 )
 
 // New starts a node: loads or creates the identity, listens, starts GossipSub,
@@ -188,6 +193,7 @@ func New(ctx context.Context, opts Options) (*Node, error) {
 		topics:   map[string]*Topic{},
 		conns:    map[peer.ID]bool{},
 		bootKick: map[peer.ID]chan struct{}{},
+		up:       make(chan struct{}),
 		rejected: map[string]uint64{},
 		ignored:  map[string]uint64{},
 		refusals: newRefusals(),
@@ -338,6 +344,8 @@ func (n *Node) eventLoop(sub event.Subscription) {
 			}
 			if connected {
 				n.conns[ev.Peer] = true
+				close(n.up) // the keepers of lost bootstrap peers try again (keepBootstrap)
+				n.up = make(chan struct{})
 			} else {
 				delete(n.conns, ev.Peer)
 			}
@@ -371,21 +379,48 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 			if lost.IsZero() {
 				lost = time.Now()
 			}
+			n.forgetDialBackoff(ai.ID)
+			eager := time.Since(lost) < bootEagerFor
+			up := n.upSignal()
+			began := time.Now()
 			ctx, cancel := context.WithTimeout(n.ctx, bootDialTimeout)
+			var fresh atomic.Bool
+			stop := func() {}
+			if eager {
+				stop = n.freshDialOnUp(up, began, cancel, &fresh)
+			}
 			err := n.host.Connect(ctx, ai)
+			stop()
 			cancel()
 			if n.ctx.Err() != nil {
 				return
+			}
+			if err != nil && fresh.Load() {
+				n.log.Debug("another peer connected while a bootstrap dial waited: dialling afresh", "peer", ai.ID)
+				continue
 			}
 			if err != nil {
 				wait := jitter(backoff)
 				n.log.Warn("bootstrap peer unreachable", "peer", ai.ID, "err", err, "retry_in", wait)
 				t := time.NewTimer(wait)
+				var upC <-chan struct{}
+				if eager {
+					upC = n.upSignal()
+				}
 				select {
 				case <-n.ctx.Done():
 					t.Stop()
 					return
 				case <-t.C:
+				case <-upC:
+					// Another peer connected: the network is likely back.
+					// Dial now, but no sooner than bootMinBackoff after the
+					// last dial began however many peers connect.
+					t.Stop()
+					if !sleepCtx(n.ctx, time.Until(began.Add(bootMinBackoff))) {
+						return
+					}
+					n.log.Debug("another peer connected: redialling a lost bootstrap peer now", "peer", ai.ID)
 				}
 				backoff = min(2*backoff, bootMaxBackoff)
 				if time.Since(lost) < bootEagerFor {
@@ -405,6 +440,72 @@ func (n *Node) keepBootstrap(ai peer.AddrInfo, kick <-chan struct{}) {
 			t.Stop()
 		case <-t.C:
 		}
+	}
+}
+
+// upSignal is closed when the next peer connects.
+func (n *Node) upSignal() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.up
+}
+
+// freshDialOnUp cancels a bootstrap dial that has run for bootFreshAfter
+// when another peer connects (up closes), setting fresh: such a dial is
+// most likely waiting out a SYN retry of the network cut (the next is 1,
+// then 2 s away), and the peer that just connected says the network is
+// back — a new dial sends a new SYN at once. stop ends the watch.
+func (n *Node) freshDialOnUp(up <-chan struct{}, began time.Time, cancel context.CancelFunc, fresh *atomic.Bool) (stop func()) {
+	done := make(chan struct{})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-done:
+			return
+		case <-n.ctx.Done():
+			return
+		case <-up:
+		}
+		if !sleepCtx(n.ctx, time.Until(began.Add(bootFreshAfter))) {
+			return
+		}
+		select {
+		case <-done:
+		default:
+			fresh.Store(true)
+			cancel()
+		}
+	}()
+	return func() { close(done) }
+}
+
+// sleepCtx sleeps d (nothing if d <= 0); false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// forgetDialBackoff clears the swarm's dial backoff for p before
+// keepBootstrap dials it. The swarm refuses to dial an address for 5 s
+// after a dial of it failed (5 s + tries² s after repeated failures, up to
+// 5 minutes) and answers "dial backoff" at once; keepBootstrap paces its
+// own redials (bootMinBackoff… above), so the swarm's backoff only delays
+// the reconnection after a network cut: every dial during the cut failed,
+// and the first ones after it were refused for up to 9 s (the chaos
+// harness: heals waiting 5–7 s on it).
+func (n *Node) forgetDialBackoff(p peer.ID) {
+	if s, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		s.Backoff().Clear(p)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -218,6 +221,94 @@ func TestBootstrapReconnects(t *testing.T) {
 		return ups > before && connectedTo(b, a.ID())
 	})
 }
+
+// A bootstrap peer that was away and comes back is redialled at the
+// keeper's own pace, not refused by the swarm's dial backoff: every dial
+// made while it was away failed, and the swarm would refuse to dial it
+// again for 5 s after the last failure (longer after several), so a cut of
+// seconds cost the reconnection 5–9 s more (the chaos harness's slow heals).
+func TestBootstrapRedialIgnoresDialBackoff(t *testing.T) {
+	idFile := filepath.Join(t.TempDir(), "a.key")
+	a := startNode(t, func(o *Options) { o.IdentityFile = idFile })
+	aID := a.host.ID()
+	listen := a.host.Addrs()[0]
+	b := startNode(t, bootstrapTo(a))
+	waitFor(t, 15*time.Second, "B to dial its bootstrap peer A", func() bool { return connectedTo(b, a.ID()) })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until B's dials of A have failed: the swarm holds A's address in
+	// backoff.
+	sw := b.host.Network().(*swarm.Swarm)
+	waitFor(t, 15*time.Second, "B's dial of the stopped A to fail", func() bool { return sw.Backoff().Backoff(aID, listen) })
+	failed := time.Now()
+	startNode(t, func(o *Options) { o.IdentityFile = idFile; o.Listen = []string{listen.String()} })
+	// The keeper redials within 2 s (its eager backoff, ±20%) of the
+	// failure; the swarm alone would have refused until failed + 5 s.
+	within := swarm.BackoffBase - 500*time.Millisecond
+	waitFor(t, within, "B to redial A once it is back", func() bool { return connectedTo(b, a.ID()) })
+	t.Logf("B reconnected %s after its dial of A failed", time.Since(failed).Round(time.Millisecond))
+}
+
+// A keeper waiting to redial a lost bootstrap peer dials at once when
+// another peer connects: that connection says the network is back (after a
+// cut, every keeper of a node waits out its own backoff, up to 2 s, and the
+// first to get through should not leave the others waiting).
+func TestBootstrapRedialWhenAnotherPeerConnects(t *testing.T) {
+	idFile := filepath.Join(t.TempDir(), "a.key")
+	a := startNode(t, func(o *Options) { o.IdentityFile = idFile })
+	listen := a.host.Addrs()[0]
+	waits := make(chan time.Duration, 64)
+	b := startNode(t, func(o *Options) {
+		bootstrapTo(a)(o)
+		o.Logger = slog.New(retryLog{waits})
+	})
+	waitFor(t, 15*time.Second, "B to dial its bootstrap peer A", func() bool { return connectedTo(b, a.ID()) })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// B's keeper backs off 0.5, 1, 2 s (±20%); wait until it waits ≥ 1.5 s.
+	var wait time.Duration
+	deadline := time.After(20 * time.Second)
+	for wait < 1500*time.Millisecond {
+		select {
+		case wait = <-waits:
+		case <-deadline:
+			t.Fatal("B's keeper never waited 1.5 s or more to redial A")
+		}
+	}
+	waiting := time.Now()
+	startNode(t, func(o *Options) { o.IdentityFile = idFile; o.Listen = []string{listen.String()} })
+	c := startNode(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	connected := time.Now()
+	waitFor(t, time.Second, "B to redial A at once when C connected", func() bool { return connectedTo(b, a.ID()) })
+	t.Logf("B's keeper was to wait %s; it redialled A %s after C connected (%s into the wait)", wait.Round(time.Millisecond),
+		time.Since(connected).Round(time.Millisecond), time.Since(waiting).Round(time.Millisecond))
+}
+
+// retryLog passes on the retry_in of every record logged.
+type retryLog struct{ ch chan time.Duration }
+
+func (retryLog) Enabled(context.Context, slog.Level) bool { return true }
+func (r retryLog) Handle(_ context.Context, rec slog.Record) error {
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "retry_in" && a.Value.Kind() == slog.KindDuration {
+			select {
+			case r.ch <- a.Value.Duration():
+			default:
+			}
+		}
+		return true
+	})
+	return nil
+}
+func (r retryLog) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r retryLog) WithGroup(string) slog.Handler      { return r }
 
 // QUIC works on its own.
 func TestQUIC(t *testing.T) {

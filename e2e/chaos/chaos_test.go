@@ -35,6 +35,8 @@ var (
 	diskFullFlag  = flag.Bool("chaos.diskfull", true, "fill d5's disk in every third schedule")
 	rtoMaxFlag    = flag.Duration("chaos.rtomax", 0, "cap TCP's retransmission timeout in the node namespaces (net.ipv4.tcp_rto_max_ms; 0: the kernel's 120 s) — an experiment, not the default")
 	p99Flag       = flag.Duration("chaos.p99", 0, "fail when the p99 of heal-to-convergence times exceeds this (0: report only)")
+	onlyFlag      = flag.Int("chaos.only", -1, "play schedule number N of the seed -chaos.schedules times over (to repeat one slow schedule; -1: schedules 0, 1, …)")
+	slowFlag      = flag.Duration("chaos.slow", 2*time.Second, "a convergence after heal slower than this keeps the nodes' logs in the report directory (0: never)")
 )
 
 // interrupted is set by SIGINT or SIGTERM.
@@ -100,8 +102,8 @@ func TestChaos(t *testing.T) {
 	if err := writeReport(dir, "summary", sum); err != nil {
 		t.Error(err)
 	}
-	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s, %d violations",
-		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), len(sum.Violations))
+	t.Logf("chaos summary (%s): %d schedules, %d acknowledged code points, %d lost, %d divergent, convergence after heal p50 %s p99 %s max %s (state reached by p50 %s p99 %s max %s), daemon backups during faults %d restored %d failed, %d violations",
+		filepath.Join(dir, "summary.md"), sum.Schedules, sum.Acked, sum.Lost, sum.Divergent, ms(sum.ConvP50), ms(sum.ConvP99), ms(sum.ConvMax), ms(sum.SeenP50), ms(sum.SeenP99), ms(sum.SeenMax), sum.BackupsRestored, sum.BackupsFailed, len(sum.Violations))
 	if *p99Flag > 0 && sum.ConvP99 > float64(p99Flag.Milliseconds()) {
 		t.Errorf("convergence after heal p99 %s exceeds %s", ms(sum.ConvP99), *p99Flag)
 	}
@@ -137,6 +139,8 @@ type cluster struct {
 	doc    string
 	agents []string
 	m      *editmodel.Model
+	lag    *lagTrace // while convergedTrace waits after a heal
+	seen   time.Time // when sameState's first pass of version reads ended
 	root   string
 	fs     string // the tmpfs mount point holding d5's data directory
 	filler string
@@ -168,6 +172,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		}
 	})
 	c := &cluster{t: t, net: nw, m: editmodel.New(), root: t.TempDir()}
+	slow := false // a schedule converged slower than -chaos.slow: keep the logs
 	c.backup = filepath.Join(c.root, "backups")
 	c.fs = filepath.Join(c.root, "d5-fs")
 	if err := os.MkdirAll(c.fs, 0o700); err != nil {
@@ -185,8 +190,9 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 
 	c.relay = newNode("relay", "relay", nw.nodes[0], nw.ips[nw.nodes[0]], filepath.Join(c.root, "relay", "data"), bin)
 	c.relay.args = func() []string {
-		return []string{"relay", "--data", c.relay.dir, "--listen", c.relay.listen(), "--metrics", "127.0.0.1:0", "--no-mdns",
+		a := []string{"relay", "--data", c.relay.dir, "--listen", c.relay.listen(), "--metrics", "127.0.0.1:0", "--no-mdns",
 			"--backup-to", c.backup, "--backup-every", "1m", "--keep-last", "1000"}
+		return append(a, logLevel()...)
 	}
 	c.all = append(c.all, c.relay)
 	for i := range nDaemons {
@@ -206,7 +212,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 					a = append(a, "--bootstrap", o.multiaddr())
 				}
 			}
-			return a
+			return append(a, logLevel()...)
 		}
 		c.ds = append(c.ds, d)
 		c.all = append(c.all, d)
@@ -220,7 +226,7 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		for _, n := range c.all {
 			n.kill()
 		}
-		if t.Failed() {
+		if t.Failed() || slow {
 			keep := filepath.Join(reportDir, fmt.Sprintf("run-%d-logs", seed))
 			_ = os.MkdirAll(keep, 0o755)
 			for _, n := range c.all {
@@ -243,13 +249,21 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 			t.Errorf("interrupted before schedule %d", s)
 			break
 		}
-		sr := c.schedule(seed, s)
+		idx := s
+		if *onlyFlag >= 0 {
+			idx = *onlyFlag
+		}
+		sr := c.schedule(seed, idx)
 		rep.Schedules = append(rep.Schedules, sr)
+		if *slowFlag > 0 && sr.ConvergenceMS > float64(slowFlag.Milliseconds()) {
+			slow = true
+			t.Logf("schedule %d converged slowly; healed at %s, then:\n\t%s", s, sr.HealedAt, strings.Join(sr.Lag, "\n\t"))
+		}
 		for _, v := range sr.Violations {
 			t.Errorf("seed %d schedule %d: %s", seed, s, v)
 		}
-		t.Logf("schedule %d: %d faults, %d acknowledged code points (%d found, %d lost), converged %s after heal (heal took %s)%s",
-			s, len(sr.Faults), sr.Acked, sr.Found, sr.Lost, ms(sr.ConvergenceMS), ms(sr.HealMS), map[bool]string{true: ", DIVERGENT", false: ""}[sr.Divergent])
+		t.Logf("schedule %d: %d faults, %d acknowledged code points (%d found, %d lost), converged %s after heal (state reached by %s; heal took %s)%s",
+			s, len(sr.Faults), sr.Acked, sr.Found, sr.Lost, ms(sr.ConvergenceMS), ms(sr.SeenMS), ms(sr.HealMS), map[bool]string{true: ", DIVERGENT", false: ""}[sr.Divergent])
 		if sr.Divergent {
 			break // the next schedule would start from a split state
 		}
@@ -263,6 +277,15 @@ func runCluster(t *testing.T, bin string, seed int64, schedules int, reportDir s
 		t.Error(err)
 	}
 	return rep
+}
+
+// logLevel is the nodes' log level flag: debug when WEFT_E2E_DEBUG is set
+// (as in the other e2e tests), else the default.
+func logLevel() []string {
+	if os.Getenv("WEFT_E2E_DEBUG") != "" {
+		return []string{"--log-level", "debug"}
+	}
+	return nil
 }
 
 func (n *node) peerIDKnown() bool {
@@ -319,12 +342,32 @@ func (c *cluster) share() {
 // version, covering every acknowledged one, and the same text; it returns
 // them, or what differed last.
 func (c *cluster) converged(bound time.Duration) (map[string]uint64, string, error) {
+	return c.convergedTrace(bound, nil)
+}
+
+// convergedTrace is converged, noting in lag (if not nil) at each poll
+// who lacks what.
+func (c *cluster) convergedTrace(bound time.Duration, lag *lagTrace) (map[string]uint64, string, error) {
 	deadline := time.Now().Add(bound)
 	last := ""
+	c.lag = lag
+	defer func() { c.lag = nil }()
 	for time.Now().Before(deadline) {
+		began := time.Now()
 		ok, v, text, why := c.sameState()
+		if took := time.Since(began); lag != nil && took > slowCall {
+			lag.note(fmt.Sprintf("the check took %s", took.Round(time.Millisecond)))
+		}
 		if ok {
 			return v, text, nil
+		}
+		if lag != nil {
+			// After a failed check, never before one: the trace must not
+			// delay the moment convergence is seen.
+			if why != last {
+				lag.note("not yet: " + why)
+			}
+			lag.poll()
 		}
 		last = why
 		time.Sleep(25 * time.Millisecond) // poll interval of a condition with a deadline
@@ -347,6 +390,7 @@ func (c *cluster) sameState() (bool, map[string]uint64, string, string) {
 			return false, nil, "", fmt.Sprintf("%s at %v, d1 at %v", d.name, st.Version, first)
 		}
 	}
+	c.seen = time.Now() // every daemon held first then (versions only grow, and the re-read below finds first again)
 	for a, v := range c.m.AckedVersions() {
 		if first[a] < v {
 			return false, nil, "", fmt.Sprintf("agent %s at %d, acknowledged %d", a, first[a], v)
@@ -354,7 +398,11 @@ func (c *cluster) sameState() (bool, map[string]uint64, string, string) {
 	}
 	var text string
 	for i, d := range c.ds {
+		began := time.Now()
 		tx, err := d.text(ctx, c.doc)
+		if took := time.Since(began); took > slowCall && c.lag != nil {
+			c.lag.note(fmt.Sprintf("%s's text took %s", d.name, took.Round(time.Millisecond)))
+		}
 		if err != nil {
 			return false, nil, "", fmt.Sprintf("%s: %v", d.name, err)
 		}
@@ -442,6 +490,10 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 			mu.Unlock()
 		}()
 	}
+	bkC := make(chan *backupRec, 1)
+	go func() {
+		bkC <- c.backupDuring(rand.New(rand.NewPCG(uint64(seed), uint64(5000+s))), s, start, phase)
+	}()
 	time.Sleep(phase) // the schedule's clock: the end of the fault phase
 	stopWriters()
 	wg.Wait()
@@ -478,7 +530,10 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		}
 	}
 	sr.HealMS = float64(healed.Sub(healStart).Microseconds()) / 1000
-	_, text, err := c.converged(60 * time.Second)
+	sr.HealedAt = healed.UTC().Format(time.RFC3339Nano)
+	lag := &lagTrace{c: c, since: healed}
+	_, text, err := c.convergedTrace(60*time.Second, lag)
+	sr.Lag = lag.lines
 	sr.TCPAtHeal = <-tcp
 	if err != nil {
 		sr.Divergent = true
@@ -486,10 +541,13 @@ func (c *cluster) schedule(seed int64, s int) schedReport {
 		return sr
 	}
 	sr.ConvergenceMS = float64(time.Since(healed).Microseconds()) / 1000
+	sr.SeenMS = float64(c.seen.Sub(healed).Microseconds()) / 1000
 	problems, summary := c.m.Check(text, c.versionOf())
 	sr.Summary = summary
 	sr.Violations = append(sr.Violations, problems...)
 	sr.Acked, sr.Found, sr.Lost = c.m.Tally(text)
+	sr.Backup = <-bkC // a backup still running at the heal ends by now (bounded by sh)
+	sr.Violations = append(sr.Violations, c.checkBackup(sr.Backup)...)
 	return sr
 }
 
@@ -696,9 +754,11 @@ func backups(bin, dir string) ([]string, error) {
 	}
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") {
-			names = append(names, f[0])
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(l, " ") || f[0] == "TIMESTAMP" || strings.HasPrefix(l, "no backups") {
+			continue // the table's header, or the line saying there are none
 		}
+		names = append(names, f[0])
 	}
 	return names, nil
 }

@@ -36,6 +36,8 @@
 // once freed. At the end of a run: SIGTERM exits 0, no crash but the
 // harness's kills, `weft check` passes on every store, the relay's store
 // holds the final version, and the relay's backups restore (the last to
-// exactly the final state). Reports in Markdown and JSON go to
+// exactly the final state). A daemon is backed up through its API during
+// each schedule's faults and the backup restored and checked after it
+// converges (backup_test.go). Reports in Markdown and JSON go to
 // -chaos.report. See README.md.
 package chaos

@@ -30,6 +30,11 @@ type network struct {
 
 	mu    sync.Mutex
 	rules map[string][][]string // namespace → iptables rules added (to delete)
+	// ipt serialises iptables: with the nf_tables backend (which ignores
+	// -w) two concurrent deletes of identical rules — a one-way cut and a
+	// partition over the same pair — both resolve the first copy and one
+	// fails "RULE_DELETE failed (No such file or directory)".
+	ipt sync.Mutex
 }
 
 // sh runs a command with a deadline and returns its combined output.
@@ -158,6 +163,8 @@ func (n *network) teardown() []error {
 // heal removes exactly those; tc qdiscs are removed by deleting the root.
 
 func (n *network) addRule(ns string, rule ...string) error {
+	n.ipt.Lock()
+	defer n.ipt.Unlock()
 	if _, err := inNS(ns, append([]string{"iptables", "-w", "-A"}, rule...)...); err != nil {
 		return err
 	}
@@ -168,6 +175,8 @@ func (n *network) addRule(ns string, rule ...string) error {
 }
 
 func (n *network) delRule(ns string, rule ...string) error {
+	n.ipt.Lock()
+	defer n.ipt.Unlock()
 	_, err := inNS(ns, append([]string{"iptables", "-w", "-D"}, rule...)...)
 	n.mu.Lock()
 	rs := n.rules[ns]
