@@ -119,7 +119,8 @@ func TestInterop(t *testing.T) {
 	}
 	res := d.mustEdit(t, doc, api.Edit{Pos: 0, Ins: "hello"})
 	agent := d.mustDocStatus(t, doc).Agent
-	if !member.OwnsAgent(daemonKey, agent) || res.Version[agent] != 5 {
+	// Six seqs: the title the document was made with, then five letters.
+	if !member.OwnsAgent(daemonKey, agent) || res.Version[agent] != 6 {
 		t.Fatalf("after typing hello the daemon's agent is %q (device %s) and its version %v", agent, node.Device, res.Version)
 	}
 
@@ -187,11 +188,11 @@ func TestInterop(t *testing.T) {
 	// The daemon's transaction, as the JS peer verified and opened it.
 	d.mustEdit(t, doc, api.Edit{Pos: 5, Ins: " world"})
 	m := js.message(t, func(e interopEvent) bool {
-		return e.Header != nil && e.Header.Agent == agent && e.Header.Seq == 5
+		return e.Header != nil && e.Header.Agent == agent && e.Header.Seq == 6
 	})
-	self := &interopID{Agent: agent, Seq: 4}
+	self := &interopID{Agent: agent, Seq: 5}
 	daemonHeader := checkInteropMessage(t, m, d.id(), docID, topic, ring, interopTxn{
-		Agent: agent, Seq: 5, Parents: []interopID{*self},
+		Agent: agent, Seq: 6, Parents: []interopID{*self},
 		Ops: []interopOp{{Kind: "insert", Text: " world", Left: self}},
 	})
 	// The stranger got the same bytes and could read nothing.
@@ -207,7 +208,7 @@ func TestInterop(t *testing.T) {
 	if !slices.Contains(pub.Recipients, d.id()) {
 		t.Fatalf("the JS peer published to %v, not to the daemon %s", pub.Recipients, d.id())
 	}
-	top := &interopID{Agent: agent, Seq: 10}
+	top := &interopID{Agent: agent, Seq: 11}
 	want := interopTxn{Agent: ready.Device, Seq: 0, Parents: []interopID{*top}, Ops: []interopOp{{Kind: "insert", Text: jsText, Left: top}}}
 	if got, w := interopJSON(pub.Txn), interopJSON(&want); got != w {
 		t.Fatalf("the JS peer built\n %s\nwant\n %s", got, w)
@@ -251,11 +252,11 @@ func TestInterop(t *testing.T) {
 	// previous header as prev.
 	d.mustEdit(t, doc, api.Edit{Pos: 11 + int(n), Ins: "!"})
 	m = js.message(t, func(e interopEvent) bool {
-		return e.Header != nil && e.Header.Agent == agent && e.Header.Seq == 11
+		return e.Header != nil && e.Header.Agent == agent && e.Header.Seq == 12
 	})
 	jsTop := &interopID{Agent: ready.Device, Seq: n - 1}
 	next := checkInteropMessage(t, m, d.id(), docID, topic, ring, interopTxn{
-		Agent: agent, Seq: 11, Parents: []interopID{*jsTop},
+		Agent: agent, Seq: 12, Parents: []interopID{*jsTop},
 		Ops: []interopOp{{Kind: "insert", Text: "!", Left: jsTop}},
 	})
 	if next.Prev != daemonHeader.Hash() || !m.PrevChecked {
