@@ -131,6 +131,13 @@ func (m *Manager) Events(ctx context.Context, sid, since string) (<-chan api.Doc
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() {
+		// Counted like every goroutine of the manager's, so that Close
+		// waits for it (or it finds the manager closed: the feed ended
+		// with the driver).
+		if !m.enter() {
+			return
+		}
+		defer m.wg.Done()
 		_ = d.do(context.WithoutCancel(m.ctx), func(dr *driver) error {
 			dr.endFeed(f, "")
 			return nil
