@@ -485,6 +485,13 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 	if err := dr.ownFetched(ctx, in.src); err != nil { // repair.go
 		return ready{}, err
 	}
+	if err := writable(m.opts.Store); err != nil {
+		// Refused before the step: applied and then not written, the
+		// input would leave memory ahead of disk, and the document would
+		// be dropped and reloaded for every message while the disk is
+		// full. What is refused comes again (catch-up, the tab's resend).
+		return ready{}, saveError(in.src, err)
+	}
 	cfg := stepConfig{doc: dr.d.id, relay: dr.relay != nil, maxBytes: m.opts.HostMaxBytesPerDoc}
 	if in.at.IsZero() {
 		in.at = arrived
@@ -589,6 +596,20 @@ func saveError(src source, err error) error {
 		return errors.New("replica: saving the tab's edits failed; reconnect to resync")
 	}
 	return fmt.Errorf("replica: saving remote transactions: %w", err)
+}
+
+// writable returns store.ErrDiskFull while a store that can tell (it has
+// Writable, as *store.Store does) is short of space, nil otherwise; other
+// failures are left to the write itself, which names them.
+func writable(st Store) error {
+	w, ok := st.(interface{ Writable() error })
+	if !ok {
+		return nil
+	}
+	if err := w.Writable(); errors.Is(err, store.ErrDiskFull) {
+		return err
+	}
+	return nil
 }
 
 // appendChunk bounds the transactions handed to the store in one call, so

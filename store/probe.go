@@ -36,3 +36,14 @@ func (s *Store) Probe(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Writable reports, without writing, whether the store takes writes now:
+// ErrClosed, ErrFailed or ErrDiskFull as a write would fail, nil
+// otherwise. A replica asks it before applying input that it would have
+// to persist, so that a full disk refuses the input instead of leaving
+// memory ahead of disk.
+func (s *Store) Writable() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writableLocked()
+}
