@@ -48,6 +48,7 @@ func TestDeleteAsksRelayToDrop(t *testing.T) {
 		}
 		return n >= 2
 	})
+	waitFor(t, "b to hold the text", func() bool { return text(t, b, info.ID) == "soon gone" })
 	bd, _ := b.m.doc(id)
 	why, asked := b.m.askRelaysToDrop(ctx, bd)
 	if len(asked) != 0 || !strings.Contains(why, "not asked") {
@@ -90,7 +91,9 @@ func TestDeleteAsksRelayToDrop(t *testing.T) {
 		t.Fatalf("the relay's store still has its membership: %v", err)
 	}
 	// b keeps its copy: deleting is not revoking.
-	waitFor(t, "b's copy of the text", func() bool { return text(t, b, info.ID) == "soon gone" })
+	if got := text(t, b, info.ID); got != "soon gone" {
+		t.Fatalf("b's copy after a's delete: %q", got)
+	}
 }
 
 // The last member is judged on the book: with only relays besides it, a
