@@ -38,12 +38,19 @@ func (s *Server) historyBackend() (HistoryBackend, error) {
 	return hb, nil
 }
 
-func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
+// historyOf returns the document a history route names and the backend
+// that answers it.
+func (s *Server) historyOf(r *http.Request) (string, HistoryBackend, error) {
 	id, err := docID(r)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	hb, err := s.historyBackend()
+	return id, hb, err
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
+	id, hb, err := s.historyOf(r)
 	if err != nil {
 		return err
 	}
@@ -84,11 +91,7 @@ func (s *Server) textAt(w http.ResponseWriter, r *http.Request, id string) error
 }
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request) error {
-	id, err := docID(r)
-	if err != nil {
-		return err
-	}
-	hb, err := s.historyBackend()
+	id, hb, err := s.historyOf(r)
 	if err != nil {
 		return err
 	}
@@ -105,11 +108,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) blame(w http.ResponseWriter, r *http.Request) error {
-	id, err := docID(r)
-	if err != nil {
-		return err
-	}
-	hb, err := s.historyBackend()
+	id, hb, err := s.historyOf(r)
 	if err != nil {
 		return err
 	}
@@ -125,11 +124,7 @@ func (s *Server) blame(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) error {
-	id, err := docID(r)
-	if err != nil {
-		return err
-	}
-	hb, err := s.historyBackend()
+	id, hb, err := s.historyOf(r)
 	if err != nil {
 		return err
 	}
