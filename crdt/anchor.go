@@ -7,6 +7,9 @@ package crdt
 // AnchorAt returns the anchor of position pos (0 <= pos <= Len): the ID of
 // the visible item at pos-1, or the zero ID for pos 0.
 func (d *Doc) AnchorAt(pos int) (ID, bool) {
+	if d.need() != nil {
+		return ID{}, false
+	}
 	if pos < 0 || pos > d.t.vis {
 		return ID{}, false
 	}
@@ -21,6 +24,9 @@ func (d *Doc) AnchorAt(pos int) (ID, bool) {
 // if that item is visible, or where it was if it has been deleted. ok is
 // false for an ID this replica does not know as an item.
 func (d *Doc) PosOf(anchor ID) (int, bool) {
+	if d.need() != nil {
+		return 0, false
+	}
 	if anchor.IsZero() {
 		return 0, true
 	}

@@ -208,6 +208,29 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenSnapshot opens each final document's snapshot lazily and
+// reads its text and version: the open of a stored document (issue 14's
+// load), its history left unread.
+func BenchmarkOpenSnapshot(b *testing.B) {
+	for name, d := range finalDocs(b) {
+		snap := d.EncodeSnapshot()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				l, err := crdt.OpenSnapshot("bench", snap)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l.Text()) == 0 || len(l.Version()) == 0 {
+					b.Fatal("empty text or version")
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}
+
 // BenchmarkEncodeSnapshot encodes each final document.
 func BenchmarkEncodeSnapshot(b *testing.B) {
 	for name, d := range finalDocs(b) {

@@ -51,6 +51,8 @@ type Doc struct {
 	regions regionCache
 	// qix is what history queries share (query.go), for one state.
 	qix *queryIndex
+	// lz is what OpenSnapshot has not read yet (lazy.go); nil once read.
+	lz *lazyDoc
 }
 
 const txnSlab = 32
@@ -98,10 +100,18 @@ func checkAgent(agent string) error {
 func (d *Doc) Agent() string { return d.agent }
 
 // Len returns the length of the text in code points.
-func (d *Doc) Len() int { return d.t.vis }
+func (d *Doc) Len() int {
+	if d.lz != nil {
+		return d.lz.vis
+	}
+	return d.t.vis
+}
 
 // Text returns the document's text.
 func (d *Doc) Text() string {
+	if d.lz != nil {
+		return d.lz.text
+	}
 	var b strings.Builder
 	n := 0
 	for l := d.t.first; l != nil; l = l.next {
@@ -133,6 +143,9 @@ func (d *Doc) ixOrNil() *lvIndex {
 
 // Version returns the version vector: agent → number of its seqs known.
 func (d *Doc) Version() Version {
+	if d.lz != nil {
+		return d.lz.version()
+	}
 	v := make(Version, len(d.h.agents))
 	for i := range d.h.agents {
 		if n := d.h.agents[i].next; n > 0 {
@@ -144,6 +157,9 @@ func (d *Doc) Version() Version {
 
 // Frontier returns the IDs of the operations no known operation depends on.
 func (d *Doc) Frontier() Frontier {
+	if d.lz != nil {
+		return append(Frontier(nil), d.lz.front...)
+	}
 	f := make(Frontier, len(d.front))
 	for i, lv := range d.front {
 		f[i] = d.h.id(lv)
@@ -235,6 +251,9 @@ func (d *Doc) Edit(pos, del int, text string) error {
 }
 
 func (d *Doc) edit(pos, del int, text string, wire bool) (*Txn, error) {
+	if err := d.need(); err != nil {
+		return nil, err
+	}
 	if pos < 0 || del < 0 || pos > d.t.vis || del > d.t.vis-pos {
 		return nil, fmt.Errorf("%w: edit at %d (deleting %d) in a text of %d code points", ErrPosition, pos, del, d.t.vis)
 	}

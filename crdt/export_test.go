@@ -1,5 +1,58 @@
 package crdt
 
+import "slices"
+
 // WireSnapshot is the snapshot header, for the external tests that craft
 // hostile snapshots: they build the real header, not a copy of it.
 type WireSnapshot = wireSnapshot
+
+// HeadCorruption is a snapshot of a document whose head says something
+// its history does not, and what the refusal must name.
+type HeadCorruption struct {
+	Name, Want string
+	Snapshot   []byte
+}
+
+// HeadCorruptions re-encodes d's snapshot with heads that each disagree
+// with its history in one field, each well formed on its own.
+func HeadCorruptions(d *Doc) []HeadCorruption {
+	var w wireSnapshot
+	if err := snapDecMode.Unmarshal(d.EncodeSnapshot(), &w); err != nil {
+		panic(err)
+	}
+	text := []byte(d.Text())
+	nexts := make([]uint32, len(d.h.agents))
+	for i := range d.h.agents {
+		nexts[i] = d.h.agents[i].next
+	}
+	var front [][2]uint64
+	for _, id := range d.Frontier() {
+		front = append(front, [2]uint64{uint64(d.h.agentByName[id.Agent]), id.Seq})
+	}
+	swapped := append([]byte{text[1], text[0]}, text[2:]...)
+	if text[0] == text[1] {
+		swapped[0] = 'Z'
+	}
+	more := slices.Clone(nexts)
+	more[0]++
+	older := slices.Clone(front)
+	older[0][1]--
+	make1 := func(name, want string, head []byte) HeadCorruption {
+		enc, _, _ := zstdCodecs()
+		c := w
+		c.HeadLen, c.Head = uint64(len(head)), enc.EncodeAll(head, nil)
+		out, err := encMode.Marshal(c)
+		if err != nil {
+			panic(err)
+		}
+		return HeadCorruption{name, want, out}
+	}
+	vis := d.Len()
+	return []HeadCorruption{
+		make1("text", "text", appendHead(nil, swapped, vis, nexts, front, d.Title(), d.Titled())),
+		make1("shorter text", "text", appendHead(nil, []byte(string([]rune(string(text))[:vis-1])), vis-1, nexts, front, d.Title(), d.Titled())),
+		make1("version", "version", appendHead(nil, text, vis, more, front, d.Title(), d.Titled())),
+		make1("frontier", "frontier", appendHead(nil, text, vis, nexts, older, d.Title(), d.Titled())),
+		make1("title", "title", appendHead(nil, text, vis, nexts, front, d.Title()+"x", true)),
+	}
+}

@@ -205,12 +205,31 @@ func FuzzLoadSnapshot(f *testing.F) {
 		if n := allocated(func() { d, err = crdt.LoadSnapshot("fuzz", data) }); n > allocLimit(len(data)) {
 			t.Fatalf("LoadSnapshot of %d bytes allocated %d bytes (limit %d); err=%v", len(data), n, allocLimit(len(data)), err)
 		}
+		// OpenSnapshot reads the head alone: it agrees with LoadSnapshot
+		// once the history is read, whatever the bytes.
+		var lazy *crdt.Doc
+		var lerr error
+		if n := allocated(func() { lazy, lerr = crdt.OpenSnapshot("fuzz", data) }); n > allocLimit(len(data)) {
+			t.Fatalf("OpenSnapshot of %d bytes allocated %d bytes (limit %d); err=%v", len(data), n, allocLimit(len(data)), lerr)
+		}
+		if lerr != nil && !errors.Is(lerr, crdt.ErrFormat) {
+			t.Fatalf("OpenSnapshot error %v does not wrap ErrFormat", lerr)
+		}
+		if lerr == nil {
+			_ = lazy.Text() + fmtVersion(lazy.Version()) + lazy.Frontier().String() + lazy.Title()
+			if merr := lazy.Materialize(); (merr == nil) != (err == nil) || merr != nil && !errors.Is(merr, crdt.ErrFormat) {
+				t.Fatalf("OpenSnapshot then Materialize: %v; LoadSnapshot: %v", merr, err)
+			}
+		} else if err == nil {
+			t.Fatalf("OpenSnapshot refused what LoadSnapshot read: %v", lerr)
+		}
 		if err != nil {
 			if !errors.Is(err, crdt.ErrFormat) {
 				t.Fatalf("LoadSnapshot error %v does not wrap ErrFormat", err)
 			}
 			return
 		}
+		sameHead(t, "fuzz", lazy, d)
 		checkLoaded(t, d)
 	})
 }
@@ -231,21 +250,28 @@ func zstdRLEBomb(n int) []byte {
 }
 
 // TestLoadSnapshotDecompressionBomb: a snapshot of a few KiB whose body
-// decompresses to 128 MiB. Loading must fail without allocating anything
+// (or head) decompresses to 128 MiB. Loading must fail without allocating anything
 // like that.
 func TestLoadSnapshotDecompressionBomb(t *testing.T) {
 	const raw = 128 << 20
-	data, err := cbor.Marshal(crdt.WireSnapshot{V: 1, Agents: []string{"a"}, End: 1, RawLen: raw, Body: zstdRLEBomb(raw)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d *crdt.Doc
-	n := allocated(func() { d, err = crdt.LoadSnapshot("x", data) })
-	if err == nil {
-		t.Errorf("LoadSnapshot accepted a body of zeros: %q", d.Text())
-	}
-	if n > allocLimit(len(data)) {
-		t.Errorf("LoadSnapshot of a %d-byte snapshot allocated %d MiB (limit %d MiB): the body's decompressed size must be bounded by something the input pays for", len(data), n>>20, allocLimit(len(data))>>20)
+	for _, w := range []crdt.WireSnapshot{
+		{V: 3, Agents: []string{"a"}, End: 1, RawLen: raw, Body: zstdRLEBomb(raw), HeadLen: 4, Head: zstdRLEBomb(128 << 10)},
+		{V: 3, Agents: []string{"a"}, End: 1, RawLen: 4, Body: zstdRLEBomb(128 << 10), HeadLen: raw, Head: zstdRLEBomb(raw)},
+	} {
+		data, err := cbor.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, load := range map[string]func(string, []byte) (*crdt.Doc, error){"LoadSnapshot": crdt.LoadSnapshot, "OpenSnapshot": crdt.OpenSnapshot} {
+			var d *crdt.Doc
+			n := allocated(func() { d, err = load("x", data) })
+			if err == nil {
+				t.Errorf("%s accepted a section of zeros: %q", name, d.Text())
+			}
+			if n > allocLimit(len(data)) {
+				t.Errorf("%s of a %d-byte snapshot allocated %d MiB (limit %d MiB): a section's decompressed size must be bounded by something the input pays for", name, len(data), n>>20, allocLimit(len(data))>>20)
+			}
+		}
 	}
 }
 

@@ -34,6 +34,9 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
 	}
+	if err := d.need(); err != nil {
+		return nil, err
+	}
 	var p Patch
 	ok, err := d.apply(t, &p)
 	if err != nil {
@@ -53,7 +56,7 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 // change nothing (it returns nil when t agrees with the history, and
 // ErrContradiction when it does not). Its cost is t's size.
 func (d *Doc) IsDuplicate(t *Txn) bool {
-	if t == nil || t.Seq > MaxSeq {
+	if t == nil || t.Seq > MaxSeq || d.need() != nil {
 		return false
 	}
 	return uint64(d.h.known(t.Agent)) >= t.Seq+uint64(t.Count())

@@ -288,6 +288,9 @@ func (d *Doc) visit(in lvSet, del []uint32, fn func(lv uint32, r rune, visible b
 // TextAt returns the text at version f (a frontier of this document's
 // history: the text made by the operations in its causal past).
 func (d *Doc) TextAt(f Frontier) (string, error) {
+	if err := d.need(); err != nil {
+		return "", err
+	}
 	in, del, err := d.at(f)
 	if err != nil {
 		return "", err
@@ -327,6 +330,9 @@ func (d *Doc) TextAt(f Frontier) (string, error) {
 // an author whose clock was wrong has its edits (and those made on top of
 // them) placed by that clock.
 func (d *Doc) VersionAt(ms int64) Frontier {
+	if d.need() != nil {
+		return nil
+	}
 	h := &d.h
 	in := newLVSet(h.end)
 	// LV order is a causal order: one pass decides each LV from its
@@ -398,6 +404,9 @@ type Session struct {
 // all), newest first (by end time, then by when this replica learnt of
 // them).
 func (d *Doc) Sessions(sinceMs int64) []Session {
+	if d.need() != nil {
+		return nil
+	}
 	h := &d.h
 	// Pieces: runs of LVs of one agent and one time, each on its agent's
 	// previous op or not (a new transaction).
@@ -514,6 +523,9 @@ type BlameLine struct {
 // always later. Of concurrent ones, replicas that integrated them in
 // different orders may name different ones.
 func (d *Doc) Blame(f Frontier) ([]BlameLine, error) {
+	if err := d.need(); err != nil {
+		return nil, err
+	}
 	in, del, err := d.at(f)
 	if err != nil {
 		return nil, err
@@ -565,6 +577,9 @@ type Span struct {
 // inserted by operations not in the past of version from, as spans (in
 // order, adjacent ones of one agent merged).
 func (d *Doc) Inserted(from, to Frontier) ([]Span, error) {
+	if err := d.need(); err != nil {
+		return nil, err
+	}
 	fl, err := d.resolveFrontier(from)
 	if err != nil {
 		return nil, err
@@ -597,6 +612,9 @@ func (d *Doc) Inserted(from, to Frontier) ([]Span, error) {
 // HasVersion reports whether every ID of f is an operation of this
 // document.
 func (d *Doc) HasVersion(f Frontier) bool {
+	if d.need() != nil {
+		return false
+	}
 	_, err := d.resolveFrontier(f)
 	return err == nil
 }

@@ -13,13 +13,16 @@ import (
 	"weft/vocab"
 )
 
-// Snapshot format, version 2. A CBOR array (Core Deterministic Encoding):
+// Snapshot format, version 3. A CBOR array (Core Deterministic Encoding):
 //
-//	snapshot = [2, agents, end, rawLen, body]
+//	snapshot = [3, agents, end, rawLen, body, headLen, head]
 //	agents   = [* tstr]   ; indexes used below
 //	end      = uint       ; number of operations (LVs)
 //	rawLen   = uint       ; length of body once decompressed
 //	body     = bstr       ; zstd frame of the sections below
+//	headLen  = uint       ; length of head once decompressed
+//	head     = bstr       ; zstd frame: the text, version, frontier and
+//	                      ; title, which OpenSnapshot reads alone (lazy.go)
 //
 // The body holds, as unsigned varints unless said otherwise:
 //
@@ -36,30 +39,46 @@ import (
 // which no delete is) with nothing after it; it takes the next text of
 // the titles section. LVs before the first time run have time 0.
 //
-// Version 1 is version 2 without the titles and times sections and
-// without title ops; it is still read (stored snapshots), as a history
-// whose times are all 0.
+// Version 2 is version 3 without headLen and head (a 5-element array),
+// and version 1 is version 2 without the titles and times sections and
+// without title ops; both are still read (stored snapshots), version 1 as
+// a history whose times are all 0, and both wholly at once: only version
+// 3 opens lazily.
 // Items are the content tree's runs. flags: bit 0 tombstone; bit 1 the run
 // starts where the previous one ended (else zigzag(lv − previous end)
 // follows); bits 2–3 originLeft: 0 none, 1 the previous run's last item,
 // 2 lv−1, 3 explicit zigzag(left − lv); bit 4 an explicit originRight
 // zigzag(right − lv) follows (else none).
 //
-// The text is not stored separately: it is the content of the visible
-// items, so loading checks history and text against each other for free.
+// The body does not store the text separately: it is the content of the
+// visible items. The head's copy of it is checked against them when the
+// body is read.
 const (
 	// zstdWindow is the compression window; the decoder refuses larger.
 	zstdWindow = 4 << 20
 	// maxRatio bounds how much a snapshot body may expand.
 	maxRatio = 256
 
-	snapFormat   = 2
+	snapFormat   = 3
+	snapFormatV2 = 2
 	snapFormatV1 = 1
 	// MaxSnapshotBytes bounds a snapshot, encoded or decompressed.
 	MaxSnapshotBytes = 1 << 30
 )
 
 type wireSnapshot struct {
+	_       struct{} `cbor:",toarray"`
+	V       uint64
+	Agents  []string
+	End     uint64
+	RawLen  uint64
+	Body    []byte
+	HeadLen uint64
+	Head    []byte
+}
+
+// wireSnapshotV2 is the header of versions 1 and 2.
+type wireSnapshotV2 struct {
 	_      struct{} `cbor:",toarray"`
 	V      uint64
 	Agents []string
@@ -97,6 +116,9 @@ func putZ(b []byte, v int64) []byte  { return binary.AppendVarint(b, v) }
 // EncodeSnapshot encodes the whole document: text, item metadata and full
 // history.
 func (d *Doc) EncodeSnapshot() []byte {
+	if d.lz != nil {
+		return d.lz.snapshotBytes()
+	}
 	h := &d.h
 	body := make([]byte, 0, len(h.content)+8*len(h.ops)+8*d.t.items/4+64)
 	body = putU(body, uint64(len(h.content)))
@@ -213,7 +235,9 @@ func (d *Doc) EncodeSnapshot() []byte {
 	if err != nil {
 		panic(err) // the options are constant
 	}
-	w := wireSnapshot{V: snapFormat, End: uint64(h.end), RawLen: uint64(len(body)), Body: enc.EncodeAll(body, nil)}
+	head := d.encodeHead()
+	w := wireSnapshot{V: snapFormat, End: uint64(h.end), RawLen: uint64(len(body)), Body: enc.EncodeAll(body, nil),
+		HeadLen: uint64(len(head)), Head: enc.EncodeAll(head, nil)}
 	w.Agents = make([]string, len(h.agents))
 	for i := range h.agents {
 		w.Agents[i] = h.agents[i].name
@@ -354,28 +378,111 @@ func (s bitset) anySet(lo, hi uint32) bool {
 // made by agent. The bytes are fully validated: malformed or hostile input
 // returns an error wrapping ErrFormat and never panics.
 func LoadSnapshot(agent string, data []byte) (*Doc, error) {
+	d, err := OpenSnapshot(agent, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Materialize(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// OpenSnapshot is LoadSnapshot that reads, of a version-3 snapshot, only
+// its header and head: the text, version, frontier and title. The rest is
+// read and checked when first needed (lazy.go). Malformed input in what
+// it reads returns an error wrapping ErrFormat; older versions are read
+// whole. For a replica's own stored snapshots: one from another replica
+// goes through LoadSnapshot, so that it is wholly checked before it is
+// kept.
+func OpenSnapshot(agent string, data []byte) (*Doc, error) {
 	if err := checkAgent(agent); err != nil {
 		return nil, err
 	}
-	if len(data) > MaxSnapshotBytes {
-		return nil, fmt.Errorf("%w: snapshot of %d bytes", ErrFormat, len(data))
-	}
-	var w wireSnapshot
-	if err := snapDecMode.Unmarshal(data, &w); err != nil {
+	w, err := decodeSnapshotHeader(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
 	}
-	if w.V != snapFormat && w.V != snapFormatV1 {
-		return nil, fmt.Errorf("%w: snapshot format version %d (this build reads %d and %d)", ErrFormat, w.V, snapFormatV1, snapFormat)
+	if w.V != snapFormat {
+		d, err := loadBody(agent, &w)
+		if err != nil {
+			return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
+		}
+		return d, nil
 	}
-	if w.End > MaxSeq || w.RawLen > MaxSnapshotBytes {
-		return nil, fmt.Errorf("%w: snapshot sizes out of range", ErrFormat)
+	lz := &lazyDoc{w: w, agents: w.Agents}
+	_, dec, err := zstdCodecs()
+	if err != nil {
+		return nil, err
 	}
-	// The body may expand at most maxRatio times (plus a little): what a
-	// snapshot may allocate is paid for by its size, so a small hostile
+	head, err := dec.DecodeAll(w.Head, make([]byte, 0, w.HeadLen))
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot head: %v", ErrFormat, err)
+	}
+	if uint64(len(head)) != w.HeadLen {
+		return nil, fmt.Errorf("%w: snapshot head is %d bytes, header says %d", ErrFormat, len(head), w.HeadLen)
+	}
+	if err := lz.readHead(head); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
+	}
+	return &Doc{agent: agent, lz: lz}, nil
+}
+
+// decodeSnapshotHeader decodes and checks the CBOR header of any version.
+// The compressed sections stay compressed.
+func decodeSnapshotHeader(data []byte) (wireSnapshot, error) {
+	var w wireSnapshot
+	if len(data) > MaxSnapshotBytes {
+		return w, fmt.Errorf("%d bytes", len(data))
+	}
+	// The array's length tells the versions apart (deterministic
+	// encoding: one byte for an array of fewer than 24).
+	switch {
+	case len(data) > 0 && data[0] == 0x80|7:
+		if err := snapDecMode.Unmarshal(data, &w); err != nil {
+			return w, err
+		}
+		if w.V != snapFormat {
+			return w, fmt.Errorf("format version %d with the fields of version %d", w.V, snapFormat)
+		}
+	default:
+		var w2 wireSnapshotV2
+		if err := snapDecMode.Unmarshal(data, &w2); err != nil {
+			return w, err
+		}
+		if w2.V != snapFormatV2 && w2.V != snapFormatV1 {
+			return w, fmt.Errorf("format version %d (this build reads %d to %d)", w2.V, snapFormatV1, snapFormat)
+		}
+		w = wireSnapshot{V: w2.V, Agents: w2.Agents, End: w2.End, RawLen: w2.RawLen, Body: w2.Body}
+	}
+	if w.End > MaxSeq || w.RawLen > MaxSnapshotBytes || w.HeadLen > MaxSnapshotBytes {
+		return w, fmt.Errorf("sizes out of range")
+	}
+	// Each section may expand at most maxRatio times (plus a little): what
+	// a snapshot may allocate is paid for by its size, so a small hostile
 	// input cannot claim a gigabyte. Real documents compress far less.
 	if lim := maxRatio*uint64(len(w.Body)) + 16<<20; w.RawLen > lim {
-		return nil, fmt.Errorf("%w: snapshot body claims %d bytes from %d compressed", ErrFormat, w.RawLen, len(w.Body))
+		return w, fmt.Errorf("body claims %d bytes from %d compressed", w.RawLen, len(w.Body))
 	}
+	if lim := maxRatio*uint64(len(w.Head)) + 16<<20; w.HeadLen > lim {
+		return w, fmt.Errorf("head claims %d bytes from %d compressed", w.HeadLen, len(w.Head))
+	}
+	seen := make(map[string]struct{}, len(w.Agents))
+	for i, name := range w.Agents {
+		if err := checkAgent(name); err != nil {
+			return w, fmt.Errorf("agent %d: %w", i, err)
+		}
+		if _, dup := seen[name]; dup {
+			return w, fmt.Errorf("agent %q listed twice", name)
+		}
+		seen[name] = struct{}{}
+	}
+	return w, nil
+}
+
+// loadBody reads a snapshot's body (the history and items) into a new
+// document, validating every cross-reference.
+func loadBody(agent string, w *wireSnapshot) (*Doc, error) {
 	_, dec, err := zstdCodecs()
 	if err != nil {
 		return nil, err
@@ -383,14 +490,14 @@ func LoadSnapshot(agent string, data []byte) (*Doc, error) {
 	// DecodeAll never grows the buffer past its capacity (cap limit).
 	body, err := dec.DecodeAll(w.Body, make([]byte, 0, w.RawLen))
 	if err != nil {
-		return nil, fmt.Errorf("%w: snapshot body: %v", ErrFormat, err)
+		return nil, fmt.Errorf("body: %v", err)
 	}
 	if uint64(len(body)) != w.RawLen {
-		return nil, fmt.Errorf("%w: snapshot body is %d bytes, header says %d", ErrFormat, len(body), w.RawLen)
+		return nil, fmt.Errorf("body is %d bytes, header says %d", len(body), w.RawLen)
 	}
 	d := &Doc{agent: agent}
-	if err := d.load(&w, body); err != nil {
-		return nil, fmt.Errorf("%w: snapshot: %v", ErrFormat, err)
+	if err := d.load(w, body); err != nil {
+		return nil, err
 	}
 	d.self = d.h.addAgent(agent)
 	return d, nil
@@ -402,10 +509,7 @@ var snapDecMode = mustDecMode(strictDecOptions(4, 1<<20))
 func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	h := &d.h
 	end := uint32(w.End)
-	for i, name := range w.Agents {
-		if err := checkAgent(name); err != nil {
-			return fmt.Errorf("agent %d: %w", i, err)
-		}
+	for _, name := range w.Agents {
 		if _, dup := h.agentByName[name]; dup {
 			return fmt.Errorf("agent %q listed twice", name)
 		}
@@ -421,7 +525,7 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	h.content = r.b[:n:n]
 	r.b = r.b[n:]
 	paid := uint64(n)
-	if w.V >= snapFormat {
+	if w.V >= snapFormatV2 {
 		// Titles: each costs at least its length byte.
 		nt := r.count(1)
 		if r.err != nil {
@@ -520,7 +624,7 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 			return fmt.Errorf("op run %d overruns the %d operations", k, end)
 		}
 		o := opRun{lv: uint32(lv), n: uint32(m)}
-		if w.V >= snapFormat && hdr == 1<<2|3 {
+		if w.V >= snapFormatV2 && hdr == 1<<2|3 {
 			if nt >= len(h.titles) {
 				return fmt.Errorf("op run %d: more title ops than titles", k)
 			}
@@ -596,7 +700,7 @@ func (d *Doc) load(w *wireSnapshot, body []byte) error {
 		return errors.New("empty frontier")
 	}
 	sortU32(d.front)
-	if w.V >= snapFormat {
+	if w.V >= snapFormatV2 {
 		n = r.count(2)
 		h.times = make([]timeRun, 0, n)
 		lv = 0

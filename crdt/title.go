@@ -18,6 +18,9 @@ import (
 
 // Title returns the document's title, as the rule above gives it.
 func (d *Doc) Title() string {
+	if d.lz != nil {
+		return d.lz.title
+	}
 	h := &d.h
 	best, bestID := -1, ID{}
 	for _, lv := range h.titleTop {
@@ -34,11 +37,19 @@ func (d *Doc) Title() string {
 
 // Titled reports whether the history holds a title op: a document whose
 // title was set to "" is titled, one never titled is not.
-func (d *Doc) Titled() bool { return len(d.h.titleTop) > 0 }
+func (d *Doc) Titled() bool {
+	if d.lz != nil {
+		return d.lz.titled
+	}
+	return len(d.h.titleTop) > 0
+}
 
 // SetTitle sets the title as a local transaction (one title op on the
 // current frontier, at the time SetNow gave) and returns it to send.
 func (d *Doc) SetTitle(title string) (*Txn, error) {
+	if err := d.need(); err != nil {
+		return nil, err
+	}
 	op := Op{Kind: OpTitle, Text: title}
 	if err := validateTxn(&Txn{Agent: d.agent, Ops: []Op{op}}); err != nil {
 		return nil, err

@@ -12,6 +12,9 @@ const (
 // Missing returns what a replica at version v lacks: the missing operations
 // as transactions (spans), in causal order.
 func (d *Doc) Missing(v Version) []*Txn {
+	if d.need() != nil {
+		return nil
+	}
 	var spans []lvSpan
 	for i := range d.h.agents {
 		ag := &d.h.agents[i]

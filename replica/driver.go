@@ -96,7 +96,7 @@ func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crd
 	snap, err := st.Snapshot(ctx, id)
 	switch {
 	case err == nil:
-		if doc, err = crdt.LoadSnapshot(agent, snap.Payload); err != nil {
+		if doc, err = crdt.OpenSnapshot(agent, snap.Payload); err != nil {
 			return nil, 0, fmt.Errorf("replica: document %s: loading its snapshot: %w", id, err)
 		}
 		since = snap.Covers
@@ -124,6 +124,33 @@ func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crd
 		return nil, 0, fmt.Errorf("replica: document %s: %w", id, err)
 	}
 	return doc, n, nil
+}
+
+// history returns the crdt state with its history read. A stored snapshot
+// opens lazily (crdt.OpenSnapshot: the text, version and title at once,
+// the history when first needed); what needs the history (a step, catch-up
+// for a tab, history queries, the change feed) takes the document here.
+// A history that does not read is a corrupt snapshot: logged and returned,
+// as a load that fails is; the text stays readable.
+func (dr *driver) history(ctx context.Context) (*crdt.Doc, error) {
+	doc, err := dr.loaded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return doc, dr.readHistory(doc)
+}
+
+// readHistory reads doc's history if it was opened lazily (see history).
+func (dr *driver) readHistory(doc *crdt.Doc) error {
+	if doc == nil {
+		return nil
+	}
+	if err := doc.Materialize(); err != nil {
+		err = fmt.Errorf("replica: document %s: reading its snapshot's history: %w", dr.d.id, err)
+		dr.d.m.log.Error("loading a document", "doc", dr.d.id, "err", err)
+		return err
+	}
+	return nil
 }
 
 // ensure loads a members-only document: its header log and, when this
@@ -214,7 +241,10 @@ func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.V
 		state, err = member.OpenCheckpoint(ms.keys, d.id, c, raw)
 		ms.mu.Unlock()
 		if err == nil {
-			doc, err = crdt.LoadSnapshot(m.opts.Agent, state)
+			// Verified before it was stored: open it lazily like any
+			// stored snapshot (the checkpoint a peer sends is read whole,
+			// takeCheckpoint).
+			doc, err = crdt.OpenSnapshot(m.opts.Agent, state)
 		}
 	}
 	hl := newHlog()
@@ -504,12 +534,15 @@ func (dr *driver) apply(ctx context.Context, in input, from *Session, arrived ti
 			return ready{}, err
 		}
 		doc = dr.doc
+		if err = dr.readHistory(doc); err != nil {
+			return ready{}, err
+		}
 		r, err = stepSigned(doc, dr.hl, ms, cfg, dr.withinQuota(in))
 		if err != nil && errors.Is(err, api.ErrForbidden) {
 			return r, err
 		}
 	} else {
-		if doc, err = dr.loaded(ctx); err != nil {
+		if doc, err = dr.history(ctx); err != nil {
 			return ready{}, err
 		}
 		r, err = step(doc, cfg, in)
@@ -685,7 +718,7 @@ func (dr *driver) forkedHeads(ctx context.Context, theirs store.Version, heads m
 // missing returns envelopes of everything a replica at version v lacks,
 // in clear (format 1): what a tab is sent.
 func (dr *driver) missing(ctx context.Context, v store.Version) ([][]byte, error) {
-	doc, err := dr.loaded(ctx)
+	doc, err := dr.history(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func (m *Manager) Events(ctx context.Context, sid, since string) (<-chan api.Doc
 	}
 	f := &feed{ch: make(chan api.DocEvent, feedBuffer+1)}
 	err = d.do(ctx, func(dr *driver) error {
-		doc, err := dr.loaded(ctx)
+		doc, err := dr.history(ctx)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func (m *Manager) withDoc(ctx context.Context, sid string, fn func(dr *driver, d
 		return err
 	}
 	return d.do(ctx, func(dr *driver) error {
-		doc, err := dr.loaded(ctx)
+		doc, err := dr.history(ctx)
 		if err != nil {
 			return err
 		}
@@ -198,7 +198,7 @@ func (m *Manager) Restore(ctx context.Context, sid, to string) (api.Restored, er
 	var out api.Restored
 	arrived := m.opts.Now()
 	err = d.do(ctx, func(dr *driver) error {
-		doc, err := dr.loaded(ctx)
+		doc, err := dr.history(ctx)
 		if err != nil {
 			return err
 		}

@@ -134,6 +134,16 @@ func BenchmarkOpenPaper(b *testing.B) {
 		}
 	})
 	snapBytes := final.EncodeSnapshot()
+	// The open reads the head (text, version, title) alone; the history
+	// is read when first needed (crdt.OpenSnapshot). The decode reads it
+	// all (crdt.LoadSnapshot): what the first edit or catch-up adds.
+	b.Run("snapshot-crdt-open", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := crdt.OpenSnapshot("reader", snapBytes); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("snapshot-crdt-decode", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := crdt.LoadSnapshot("reader", snapBytes); err != nil {

@@ -75,7 +75,7 @@ func newTraceCmd() *cobra.Command {
 		Short: "Replay editing traces (.json or .json.gz) and print their figures as JSON lines",
 		Long: `Replay editing traces and print one JSON line per file:
 {"file","kind","txns","patches","agents","replay_ms","final_chars","matches_end",
- "snapshot_bytes","load_ms","heap_bytes","merge_ms" (concurrent traces)}
+ "snapshot_bytes","load_ms","load_all_ms","heap_bytes","merge_ms" (concurrent traces)}
 
 Sequential traces are typed by one agent, every patch its own local
 transaction. Concurrent traces are typed with one replica per agent, each
@@ -83,7 +83,10 @@ transaction on the merge of its parents, then merged into a fresh replica. merge
 traces) times that merge alone, from wire bytes as catch-up sends them: every
 transaction the authors' replicas made, encoded, decoded and applied in trace
 order into a fresh replica, and its text read.
-replay_ms, merge_ms and load_ms are medians of --runs timed runs after one warm-up.
+load_ms opens the final document's snapshot the way a replica opens its own
+(the text readable and the version known, the history read when first
+needed) and reads its text; load_all_ms reads the history too.
+replay_ms, merge_ms, load_ms and load_all_ms are medians of --runs timed runs after one warm-up.
 Exit status: 0 if every trace reaches its endContent, 1 if one does not,
 2 if a file cannot be read.`,
 		Args: cobra.MinimumNArgs(1),

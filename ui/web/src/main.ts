@@ -213,6 +213,25 @@ class Open {
     if (local || trs.some((tr) => tr.selection)) this.presenceSoon();
   }
 
+  // materializeSoon reads the history of a document opened from a snapshot
+  // (the hello's open read only its text and version) once the browser is
+  // idle after the editor showed it: tens of milliseconds that would
+  // otherwise fall on the first keystroke or remote edit. A history that
+  // does not read is reported; edits would be refused with the same error.
+  private materializeSoon(): void {
+    const run = () => {
+      try {
+        this.rep.materialize();
+        performance.mark("weft-doc-history");
+      } catch (e) {
+        console.warn("weft: the document's history does not read:", e);
+        notice(`This document's history does not read: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    if (typeof requestIdleCallback === "function") requestIdleCallback(run, { timeout: 1000 });
+    else setTimeout(run, 0);
+  }
+
   private onEvent(ev: Event, loading: boolean): void {
     switch (ev.kind) {
       case "txns":
@@ -231,6 +250,7 @@ class Open {
           replaceAll(this.view, this.rep.text());
           setMode(this.view, this.readOnly ? "read" : "edit");
           performance.mark("weft-doc-ready");
+          this.materializeSoon();
         }
         break;
       case "ack":

@@ -47,6 +47,7 @@ interface Raw {
   unstored(h: number): { upto: number; msgs: Uint8Array[] } | Error;
   adopt(h: number, msg: Uint8Array): { agent: string; patch: FlatPatch; error?: string } | Error;
   acked(h: number): Record<string, number> | Error;
+  materialize(h: number): undefined | Error;
 }
 
 interface GoRuntime {
@@ -132,6 +133,11 @@ export class Replica {
   }
   hello(): Uint8Array {
     return ok(raw().hello(this.h, this.doc));
+  }
+  // materialize reads the history of a document opened from a snapshot
+  // (the open reads only its text and version); a no-op otherwise.
+  materialize(): void {
+    ok(raw().materialize(this.h));
   }
   version(): Record<string, number> {
     return ok(raw().version(this.h));

@@ -18,7 +18,10 @@ func (t *Tab) takeSnapshot(m wire.SyncMsg) error {
 	if len(m.Checkpoint) > maxMessage {
 		return tabErr("snapshot of %d bytes (at most %d)", len(m.Checkpoint), maxMessage)
 	}
-	d, err := crdt.LoadSnapshot(t.agent, m.Checkpoint)
+	// Opened lazily: the text and version at once, the history when the
+	// page asks (materialize, once the editor shows the text) or an edit
+	// or remote transaction needs it.
+	d, err := crdt.OpenSnapshot(t.agent, m.Checkpoint)
 	if err != nil {
 		return tabErr("the daemon's snapshot: %v", err)
 	}
