@@ -56,3 +56,7 @@ func HeadCorruptions(d *Doc) []HeadCorruption {
 		make1("title", "title", appendHead(nil, text, vis, nexts, front, d.Title()+"x", true)),
 	}
 }
+
+// HistoryUnread reports whether d was opened lazily and has not read its
+// history yet.
+func HistoryUnread(d *Doc) bool { return d.lz != nil }

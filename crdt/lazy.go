@@ -29,7 +29,8 @@ import (
 //
 // A failure to read the history is sticky: methods that return an error
 // return it; those that cannot (Missing, IsDuplicate, HasVersion, AnchorAt,
-// PosOf, VersionAt, Sessions) answer as for a document with no history,
+// PosOf, VersionAt, Sessions) answer as for a document with no history
+// (Missing of a version that has everything answers nothing without reading),
 // and Materialize reports it, so a caller that must know asks there.
 
 // lazyDoc is what a Doc opened by OpenSnapshot has read and not yet read.
@@ -250,6 +251,17 @@ func (lz *lazyDoc) version() Version {
 		}
 	}
 	return v
+}
+
+// coveredBy reports whether v has every operation the head's version
+// names: a replica at v lacks nothing of this document.
+func (lz *lazyDoc) coveredBy(v Version) bool {
+	for i, n := range lz.nexts {
+		if n > 0 && v[lz.agents[i]] < uint64(n) {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshotBytes re-encodes the snapshot a lazily opened document was read

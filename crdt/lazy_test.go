@@ -202,3 +202,33 @@ func TestOpenSnapshotHeadMustMatchHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenSnapshotReadsHistoryOnlyWhenNeeded: what a tab and a daemon do
+// right after opening (show the text, say the version and title, encode
+// the snapshot for a tab, ask what a replica that has everything lacks)
+// leaves the history unread; what needs it reads it.
+func TestOpenSnapshotReadsHistoryOnlyWhenNeeded(t *testing.T) {
+	src := randomHistory(t, rand.New(rand.NewPCG(4, 4)), 100)
+	d, err := crdt.OpenSnapshot("me", src.EncodeSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Text() + d.Title() + d.Frontier().String()
+	_, _ = d.Len(), d.Titled()
+	if err := d.SetNow(5); err != nil {
+		t.Fatal(err)
+	}
+	if m := d.Missing(d.Version()); m != nil {
+		t.Fatalf("Missing of its own version: %d transactions", len(m))
+	}
+	if m := d.Missing(src.Version()); m != nil {
+		t.Fatalf("Missing of the source's version: %d transactions", len(m))
+	}
+	_ = d.EncodeSnapshot()
+	if !crdt.HistoryUnread(d) {
+		t.Fatal("reading the head read the history")
+	}
+	if m := d.Missing(crdt.Version{}); len(m) == 0 || crdt.HistoryUnread(d) {
+		t.Fatalf("Missing of the empty version: %d transactions, history unread %v", len(m), crdt.HistoryUnread(d))
+	}
+}

@@ -12,6 +12,9 @@ const (
 // Missing returns what a replica at version v lacks: the missing operations
 // as transactions (spans), in causal order.
 func (d *Doc) Missing(v Version) []*Txn {
+	if d.lz != nil && d.lz.coveredBy(v) {
+		return nil // nothing to send: no need to read the history
+	}
 	if d.need() != nil {
 		return nil
 	}

@@ -103,13 +103,14 @@ func BenchmarkOpenPaper(b *testing.B) {
 	if err := last.Wait(ctx); err != nil {
 		b.Fatal(err)
 	}
+	want := final.Text()
 	open := func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			d, _, err := load(ctx, s, "reader", id)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if d.Text() != final.Text() {
+			if d.Text() != want {
 				b.Fatal("opened text differs")
 			}
 		}
