@@ -188,6 +188,19 @@ type step struct {
 
 type lvSpan struct{ lo, hi uint32 } // [lo, hi)
 
+// newRange is a run of a transaction's own new inserts: seqs [seq, seq+n)
+// at LVs [lv, lv+n), the first with originLeft left.
+type newRange struct{ seq, lv, n, left uint32 }
+
+// applyScratch is the space apply and resolve reuse from one transaction
+// to the next (a remote keystroke allocated each of these before).
+type applyScratch struct {
+	parents []uint32
+	steps   []step
+	newIns  []newRange
+	targets []lvSpan
+}
+
 // apply resolves and applies t. It returns false when t must wait for
 // operations not known yet.
 func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
@@ -233,16 +246,21 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	}
 	// The frontier the new part was made on: the transaction's parents, or
 	// its own last known op when a prefix is already known.
+	// (The slices below are scratch space reused from one transaction to
+	// the next: nothing keeps them past this call.)
+	var one [1]uint32
 	var parents []uint32
 	if skip == 0 {
-		parents = make([]uint32, len(t.Parents))
-		for i, par := range t.Parents {
-			parents[i], _ = d.h.lvOfID(par)
+		parents = d.scratch.parents[:0]
+		for _, par := range t.Parents {
+			lv, _ := d.h.lvOfID(par)
+			parents = append(parents, lv)
 		}
 		sortU32(parents)
+		d.scratch.parents = parents
 	} else {
-		lv, _ := d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
-		parents = []uint32{lv}
+		one[0], _ = d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
+		parents = one[:]
 	}
 	d.forgetRegion()
 	steps, err := d.resolve(t, skip, parents)
@@ -283,13 +301,16 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 				d.h.appendSpan(a, seq, n, parents)
 				d.h.appendDelete(lv, n, x, s.rev)
 				seq += n
-				parents = []uint32{d.h.end - 1}
+				one[0] = d.h.end - 1
+				parents = one[:]
 			}
 			continue
 		}
 		seq += s.n
-		parents = []uint32{d.h.end - 1}
+		one[0] = d.h.end - 1
+		parents = one[:]
 	}
+	clear(steps) // drop the texts the scratch space would keep
 	d.front = append(d.front, d.h.end-1)
 	sortU32(d.front)
 	d.keepRegion()
@@ -350,8 +371,8 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 	}
 	// newIns are the seq ranges of t's own new inserts so far, for
 	// references inside the transaction.
-	type newRange struct{ seq, lv, n, left uint32 }
-	var newIns []newRange
+	newIns := d.scratch.newIns[:0]
+	defer func() { d.scratch.newIns = newIns[:0] }()
 	refNew := func(seq uint64) (lv, left uint32, ok bool) {
 		for _, r := range newIns {
 			if seq >= uint64(r.seq) && seq < uint64(r.seq+r.n) {
@@ -387,7 +408,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		return lv, d.itemLeft(lv), nil
 	}
 
-	var steps []step
+	steps := d.scratch.steps[:0]
+	targets := d.scratch.targets[:0]
+	defer func() { d.scratch.steps, d.scratch.targets = steps[:0], targets[:0] }()
 	seq := t.Seq
 	for i := range t.Ops {
 		o := &t.Ops[i]
@@ -437,6 +460,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 			next++
 		case OpDelete:
 			s := step{del: true, n: uint32(c - k), rev: o.Rev}
+			t0 := len(targets)
 			// Resolve target by target run: consecutive seqs of one agent
 			// map to a few LV ranges.
 			for j := uint64(0); j < c-k; {
@@ -470,12 +494,15 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 					m++
 				}
 				if o.Rev {
-					s.target = append(s.target, lvSpan{lv - uint32(m) + 1, lv + 1})
+					targets = append(targets, lvSpan{lv - uint32(m) + 1, lv + 1})
 				} else {
-					s.target = append(s.target, lvSpan{lv, lv + uint32(m)})
+					targets = append(targets, lvSpan{lv, lv + uint32(m)})
 				}
 				j += m
 			}
+			// Earlier steps keep their targets even if targets moves on
+			// append: the old backing array stays as it was.
+			s.target = targets[t0:len(targets):len(targets)]
 			next += s.n
 			steps = append(steps, s)
 		}
