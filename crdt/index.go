@@ -1,32 +1,82 @@
 package crdt
 
-import "sort"
-
 // lvIndex maps every LV to the leaf of the content tree holding its item
 // (nil for LVs of deletes). It is a sorted, run-length encoded list of
 // (first LV, leaf) entries, kept in chunks so that an update in the middle
 // moves at most one chunk.
 //
+// Entries name leaves by a number (leaf.ixid, an index into leaves), not a
+// pointer: an entry is 8 bytes with no pointer in it, so moving entries
+// within a chunk is a plain memmove (with pointers, every move under a
+// running GC paid write barriers: a third of the index's upkeep when an
+// offline branch was merged) and the GC does not scan the chunks.
+//
 // The index is only needed to find items by ID (remote edits, history,
 // cursors). A loaded snapshot does not build it until first needed.
 type lvIndex struct {
 	chunks [][]ixEntry // each sorted, non-empty; together a partition of [0, end)
+	firsts []uint32    // chunks[c][0].lv, for the search
 	end    uint32      // LVs covered: [0, end)
+	leaves []*leaf     // by ixid-1
+	// hit is the entry the last search found, [hitLo, hitHi) to leaf
+	// hitLeaf (hitHi 0: none): a remote insert looks up its originRight
+	// and then its originLeft, mostly neighbours. Any change but a push
+	// forgets it.
+	hitLo, hitHi, hitLeaf uint32
 }
 
 type ixEntry struct {
 	lv   uint32
-	leaf *leaf
+	leaf uint32 // ixid of the leaf; 0 for none
 }
 
 const ixChunk = 256
 
+// id returns the number that names l in entries, giving it one if l has
+// none here yet (0 for nil).
+func (x *lvIndex) id(l *leaf) uint32 {
+	if l == nil {
+		return 0
+	}
+	if k := l.ixid; k == 0 || int(k) > len(x.leaves) || x.leaves[k-1] != l {
+		x.leaves = append(x.leaves, l)
+		l.ixid = uint32(len(x.leaves))
+	}
+	return l.ixid
+}
+
+// leafOf returns the leaf an entry names.
+func (x *lvIndex) leafOf(id uint32) *leaf {
+	if id == 0 {
+		return nil
+	}
+	return x.leaves[id-1]
+}
+
 // find returns the chunk and entry index covering lv (< end).
 func (x *lvIndex) find(lv uint32) (int, int) {
-	c := sort.Search(len(x.chunks), func(i int) bool { return x.chunks[i][0].lv > lv }) - 1
-	ch := x.chunks[c]
-	e := sort.Search(len(ch), func(i int) bool { return ch[i].lv > lv }) - 1
-	return c, e
+	// The last chunk whose first LV is <= lv (chunk 0 starts at 0).
+	fs := x.firsts
+	lo, hi := 0, len(fs)
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1)
+		if fs[m] <= lv {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	ch := x.chunks[lo]
+	a, b := 0, len(ch)
+	for b-a > 1 {
+		m := int(uint(a+b) >> 1)
+		if ch[m].lv <= lv {
+			a = m
+		} else {
+			b = m
+		}
+	}
+	return lo, a
 }
 
 // lookup returns the leaf holding item lv.
@@ -35,32 +85,38 @@ func (x *lvIndex) lookup(lv uint32) *leaf {
 	if n := len(x.chunks); n > 0 {
 		last := x.chunks[n-1]
 		if e := last[len(last)-1]; lv >= e.lv && lv < x.end {
-			return e.leaf
+			return x.leafOf(e.leaf)
 		}
 	}
+	if lv >= x.hitLo && lv < x.hitHi {
+		return x.leafOf(x.hitLeaf)
+	}
 	c, e := x.find(lv)
-	return x.chunks[c][e].leaf
+	x.hitLo, x.hitHi, x.hitLeaf = x.chunks[c][e].lv, x.entryEnd(c, e), x.chunks[c][e].leaf
+	return x.leafOf(x.hitLeaf)
 }
 
 // push maps [lo, hi) to l; lo must be at least x.end. LVs skipped over are
 // those of deletes: they map to whatever entry precedes them, and are never
 // looked up (only items are).
 func (x *lvIndex) push(lo, hi uint32, l *leaf) {
+	id := x.id(l)
 	if n := len(x.chunks); n > 0 {
 		last := x.chunks[n-1]
-		if last[len(last)-1].leaf == l {
+		if last[len(last)-1].leaf == id {
 			x.end = hi
 			return
 		}
 		if len(last) < ixChunk {
-			x.chunks[n-1] = append(last, ixEntry{lo, l})
+			x.chunks[n-1] = append(last, ixEntry{lo, id})
 			x.end = hi
 			return
 		}
 	}
 	ch := make([]ixEntry, 1, ixChunk)
-	ch[0] = ixEntry{lo, l}
+	ch[0] = ixEntry{lo, id}
 	x.chunks = append(x.chunks, ch)
+	x.firsts = append(x.firsts, lo)
 	x.end = hi
 }
 
@@ -69,15 +125,17 @@ func (x *lvIndex) assign(lo, hi uint32, l *leaf) {
 	if lo >= hi {
 		return
 	}
+	x.hitHi = 0
+	id := x.id(l)
 	c, e := x.find(lo)
 	ch := x.chunks[c]
 	// Common case: the whole range is inside one entry.
 	entEnd := x.entryEnd(c, e)
-	if ch[e].leaf == l && hi <= entEnd {
+	if ch[e].leaf == id && hi <= entEnd {
 		return
 	}
 	if ch[e].lv == lo && hi == entEnd {
-		ch[e].leaf = l
+		ch[e].leaf = id
 		x.coalesce(c, e)
 		return
 	}
@@ -98,7 +156,7 @@ func (x *lvIndex) assign(lo, hi uint32, l *leaf) {
 			repl[k] = old
 			k++
 		}
-		repl[k] = ixEntry{lo, l}
+		repl[k] = ixEntry{lo, id}
 		k++
 		if end < entEnd {
 			repl[k] = ixEntry{end, old.leaf}
@@ -117,7 +175,7 @@ func (x *lvIndex) entryEnd(c, e int) uint32 {
 		return x.chunks[c][e+1].lv
 	}
 	if c+1 < len(x.chunks) {
-		return x.chunks[c+1][0].lv
+		return x.firsts[c+1]
 	}
 	return x.end
 }
@@ -138,11 +196,15 @@ func (x *lvIndex) replace(c, e int, repl []ixEntry) {
 		x.chunks = append(x.chunks, nil)
 		copy(x.chunks[c+2:], x.chunks[c+1:])
 		x.chunks[c+1] = right
+		x.firsts = append(x.firsts, 0)
+		copy(x.firsts[c+2:], x.firsts[c+1:])
+		x.firsts[c+1] = right[0].lv
 	}
 	x.chunks[c] = ch
 }
 
-// coalesce merges entry e of chunk c with equal-leaf neighbours in its chunk.
+// coalesce merges entry e of chunk c with equal-leaf neighbours in its
+// chunk. (It never removes a chunk's first entry, so firsts stays true.)
 func (x *lvIndex) coalesce(c, e int) {
 	ch := x.chunks[c]
 	if e+1 < len(ch) && ch[e+1].leaf == ch[e].leaf {

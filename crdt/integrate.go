@@ -199,6 +199,7 @@ type applyScratch struct {
 	steps   []step
 	newIns  []newRange
 	targets []lvSpan
+	one     [1]uint32
 }
 
 // apply resolves and applies t. It returns false when t must wait for
@@ -248,7 +249,7 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	// its own last known op when a prefix is already known.
 	// (The slices below are scratch space reused from one transaction to
 	// the next: nothing keeps them past this call.)
-	var one [1]uint32
+	one := &d.scratch.one
 	var parents []uint32
 	if skip == 0 {
 		parents = d.scratch.parents[:0]
@@ -386,9 +387,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		}
 		return 0, 0, false
 	}
-	// ref resolves an item ID to the LV of an insert and that item's
-	// originLeft.
-	ref := func(id ID, what string) (uint32, uint32, error) {
+	// ref resolves an item ID to the LV of an insert and, when needLeft,
+	// that item's originLeft (a lookup in the content tree).
+	ref := func(id ID, what string, needLeft bool) (uint32, uint32, error) {
 		if id.Agent == t.Agent && id.Seq >= uint64(known) {
 			if lv, left, ok := refNew(id.Seq); ok {
 				return lv, left, nil
@@ -404,6 +405,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		}
 		if !inPast(lv) {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not in its causal past", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
+		}
+		if !needLeft {
+			return lv, none, nil
 		}
 		return lv, d.itemLeft(lv), nil
 	}
@@ -434,14 +438,14 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				s.left, _ = d.h.lvOfID(ID{Agent: t.Agent, Seq: seq + k - 1})
 			} else {
 				if !o.Left.IsZero() {
-					lv, _, err := ref(o.Left, "originLeft")
+					lv, _, err := ref(o.Left, "originLeft", false)
 					if err != nil {
 						return nil, err
 					}
 					s.left = lv
 				}
 				if !o.Right.IsZero() {
-					lv, rl, err := ref(o.Right, "originRight")
+					lv, rl, err := ref(o.Right, "originRight", true)
 					if err != nil {
 						return nil, err
 					}
@@ -466,7 +470,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 			for j := uint64(0); j < c-k; {
 				tg := o.targetAt(k + j)
 				ts := tg.Seq
-				lv, _, err := ref(tg, "delete target")
+				lv, _, err := ref(tg, "delete target", false)
 				if err != nil {
 					return nil, err
 				}
@@ -480,7 +484,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				// The transaction's own new inserts: extend while the next
 				// target's LV follows (they are paid for by its text).
 				for j+m < c-k && o.Target.Agent == t.Agent && ts >= uint64(known) {
-					nlv, _, err := ref(o.targetAt(k+j+m), "delete target")
+					nlv, _, err := ref(o.targetAt(k+j+m), "delete target", false)
 					if err != nil {
 						return nil, err
 					}

@@ -73,6 +73,7 @@ type leaf struct {
 	runs       [leafCap]itemRun
 	text       []byte // UTF-8 text of the visible runs, in order
 	prev, next *leaf
+	ixid       uint32 // its number in the LV index (index.go); 0 none yet
 }
 
 type node struct {
