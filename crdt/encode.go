@@ -101,6 +101,11 @@ type wireTxn struct {
 	Parents []uint64 // agent, seq, agent, seq, …
 	Ops     []wireOp
 	Time    uint64
+
+	// names are agent names decoded recently with this (pooled) struct,
+	// for codec.go's parser to reuse; no part of the format.
+	names    [8]string `cbor:"-"`
+	nameNext uint8     `cbor:"-"`
 }
 
 // wireTxnV1 is format 1's layout: wireTxn without Time.

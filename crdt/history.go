@@ -11,6 +11,11 @@ import (
 type history struct {
 	agents      []agentHist
 	agentByName map[string]uint32
+	// lastName is the agent last found by name, at index lastAgent: most
+	// lookups in a row name the same agent, and comparing the name costs
+	// less than hashing it.
+	lastName  string
+	lastAgent uint32
 	lvAgents    []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
 	parents     []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
 	pool        []uint32
@@ -78,8 +83,20 @@ func (o *opRun) target(k int) uint32 {
 	return o.x + uint32(k)
 }
 
+// agentOf returns the index of the named agent, if known.
+func (h *history) agentOf(name string) (uint32, bool) {
+	if name == h.lastName && name != "" {
+		return h.lastAgent, true
+	}
+	a, ok := h.agentByName[name]
+	if ok {
+		h.lastName, h.lastAgent = name, a
+	}
+	return a, ok
+}
+
 func (h *history) addAgent(name string) uint32 {
-	if a, ok := h.agentByName[name]; ok {
+	if a, ok := h.agentOf(name); ok {
 		return a
 	}
 	if h.agentByName == nil {
@@ -93,7 +110,7 @@ func (h *history) addAgent(name string) uint32 {
 
 // known returns how many seqs of the named agent are known.
 func (h *history) known(name string) uint32 {
-	if a, ok := h.agentByName[name]; ok {
+	if a, ok := h.agentOf(name); ok {
 		return h.agents[a].next
 	}
 	return 0
@@ -115,7 +132,7 @@ func (h *history) lvOf(a uint32, seq uint32) (uint32, bool) {
 
 // lvOfID returns the LV of id, if known.
 func (h *history) lvOfID(id ID) (uint32, bool) {
-	a, ok := h.agentByName[id.Agent]
+	a, ok := h.agentOf(id.Agent)
 	if !ok || id.Seq > MaxSeq {
 		return 0, false
 	}
@@ -163,7 +180,18 @@ func (h *history) opAt(lv uint32) int {
 	if n := len(os); os[n-1].lv <= lv {
 		return n - 1
 	}
-	return sort.Search(len(os), func(i int) bool { return os[i].lv > lv }) - 1
+	// The last run starting at or before lv (a plain loop: sort.Search's
+	// closure call cost more than the comparisons).
+	lo, hi := 0, len(os)-1
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1)
+		if os[m].lv <= lv {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // appendSpan records that LVs [end, end+n) are agent a's seqs [seq, seq+n),

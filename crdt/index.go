@@ -169,6 +169,33 @@ func (x *lvIndex) assign(lo, hi uint32, l *leaf) {
 	x.coalesce(c, e)
 }
 
+// assignRuns maps the LVs of every run of l to l (after a split moved
+// them there). Runs whose LVs follow one another (pieces of one run that
+// inserts cut apart, a branch's consecutive edits) are assigned as one
+// range: a split moves about half a leaf, and one range costs one search.
+func (x *lvIndex) assignRuns(l *leaf) {
+	var sp [leafCap]lvSpan
+	n := 0
+	for j := 0; j < l.n; j++ {
+		r := &l.runs[j]
+		s := lvSpan{r.lv, r.end()}
+		// Insertion sort by lo: a leaf has at most leafCap runs.
+		k := n
+		for ; k > 0 && sp[k-1].lo > s.lo; k-- {
+			sp[k] = sp[k-1]
+		}
+		sp[k] = s
+		n++
+	}
+	for k := 0; k < n; {
+		lo, hi := sp[k].lo, sp[k].hi
+		for k++; k < n && sp[k].lo == hi; k++ {
+			hi = sp[k].hi
+		}
+		x.assign(lo, hi, l)
+	}
+}
+
 // entryEnd is the first LV after entry e of chunk c.
 func (x *lvIndex) entryEnd(c, e int) uint32 {
 	if e+1 < len(x.chunks[c]) {

@@ -522,7 +522,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 // Its cost is the number of runs the stretch crosses, never its length.
 func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, out []lvSpan) uint64 {
 	h := &d.h
-	a := h.agentByName[x]
+	a, _ := h.agentOf(x)
 	rs := h.agents[a].runs
 	k := sort.Search(len(rs), func(i int) bool { return rs[i].seq > uint32(ts) }) - 1
 	m := uint64(rs[k].seq + rs[k].n - uint32(ts)) // consecutive LVs up

@@ -330,10 +330,7 @@ cut:
 	p.vis[l.pidx] -= moved
 	t.insertChild(p, l.pidx+1, nil, nl, moved)
 	if ix != nil {
-		for j := 0; j < nl.n; j++ {
-			r := &nl.runs[j]
-			ix.assign(r.lv, r.end(), nl)
-		}
+		ix.assignRuns(nl)
 	}
 	var rl *leaf
 	var ri int
