@@ -16,12 +16,12 @@ type history struct {
 	// less than hashing it.
 	lastName  string
 	lastAgent uint32
-	lvAgents    []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
-	parents     []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
-	pool        []uint32
-	ops         []opRun // sorted by lv
-	content     []byte  // UTF-8 of every inserted code point, in LV order
-	end         uint32  // next LV
+	lvAgents  []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
+	parents   []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
+	pool      []uint32
+	ops       []opRun // sorted by lv
+	content   []byte  // UTF-8 of every inserted code point, in LV order
+	end       uint32  // next LV
 	// times holds each transaction's Time, run-length: run k covers LVs
 	// [times[k].lv, times[k+1].lv). A new run starts only where the time
 	// changes, so a history without times is one run (or none).
