@@ -99,8 +99,10 @@ func (x *lvIndex) lookup(lv uint32) *leaf {
 // push maps [lo, hi) to l; lo must be at least x.end. LVs skipped over are
 // those of deletes: they map to whatever entry precedes them, and are never
 // looked up (only items are).
-func (x *lvIndex) push(lo, hi uint32, l *leaf) {
-	id := x.id(l)
+func (x *lvIndex) push(lo, hi uint32, l *leaf) { x.pushID(lo, hi, x.id(l)) }
+
+// pushID is push of the leaf numbered id.
+func (x *lvIndex) pushID(lo, hi, id uint32) {
 	if n := len(x.chunks); n > 0 {
 		last := x.chunks[n-1]
 		if last[len(last)-1].leaf == id {
@@ -243,58 +245,73 @@ func (x *lvIndex) coalesce(c, e int) {
 	x.chunks[c] = ch
 }
 
-// runRef is an item run found in the tree, for building the index.
-type runRef struct {
-	lv, n uint32
-	leaf  *leaf
-	run   int32 // index in the leaf
+// runRef is an item run found in the tree, for building the index: its
+// LVs [lv, lv+n) and its leaf's number.
+type runRef struct{ lv, n, leaf uint32 }
+
+// treeRuns are the tree's item runs sorted by LV, and its leaves by number.
+type treeRuns struct {
+	runs   []runRef
+	leaves []*leaf
 }
 
-// runsByLV lists the tree's item runs sorted by LV (radix sort: this runs
-// at snapshot load).
-func runsByLV(t *tree) []runRef {
-	var es []runRef
+// runsByLV lists the tree's item runs sorted by LV (radix sort, 11 bits a
+// pass: this runs when a loaded snapshot's first remote edit needs the
+// index), numbering the leaves on the way.
+func runsByLV(t *tree) treeRuns {
+	n, nl := 0, 0
 	for l := t.first; l != nil; l = l.next {
+		n += l.n
+		nl++
+	}
+	tr := treeRuns{runs: make([]runRef, 0, n), leaves: make([]*leaf, 0, nl)}
+	top := uint32(0)
+	for l := t.first; l != nil; l = l.next {
+		tr.leaves = append(tr.leaves, l)
+		l.ixid = uint32(len(tr.leaves))
 		for i := 0; i < l.n; i++ {
-			es = append(es, runRef{l.runs[i].lv, uint32(l.runs[i].len()), l, int32(i)})
+			r := &l.runs[i]
+			tr.runs = append(tr.runs, runRef{r.lv, uint32(r.len()), l.ixid})
+			top |= r.lv
 		}
 	}
-	tmp := make([]runRef, len(es))
-	for shift := uint(0); shift < 32; shift += 8 {
-		var count [257]int
+	es, tmp := tr.runs, make([]runRef, len(tr.runs))
+	const bits = 11
+	for shift := uint(0); shift < 32 && top>>shift != 0; shift += bits {
+		var count [1<<bits + 1]int
 		for _, e := range es {
-			count[(e.lv>>shift)&0xff+1]++
+			count[(e.lv>>shift)&(1<<bits-1)+1]++
 		}
-		if count[1] == len(es) {
-			continue // every key has this byte zero
-		}
-		for i := 1; i < 257; i++ {
+		for i := 1; i < len(count); i++ {
 			count[i] += count[i-1]
 		}
 		for _, e := range es {
-			b := (e.lv >> shift) & 0xff
+			b := (e.lv >> shift) & (1<<bits - 1)
 			tmp[count[b]] = e
 			count[b]++
 		}
 		es, tmp = tmp, es
 	}
-	return es
+	tr.runs = es
+	return tr
 }
 
-// buildIndex creates the index from runs sorted by LV: every item maps to
-// its leaf; LVs of deletes in between map to nil.
-func buildIndex(sorted []runRef, end uint32) lvIndex {
-	var x lvIndex
-	next := uint32(0)
-	for _, e := range sorted {
-		if e.lv > next {
-			x.push(next, e.lv, nil)
+// buildIndex creates the index from the tree's runs sorted by LV: every
+// item maps to its leaf; the LVs of deletes after an item map to its leaf
+// too, as push leaves them (they are never looked up).
+func buildIndex(tr treeRuns, end uint32) lvIndex {
+	x := lvIndex{leaves: tr.leaves}
+	for _, e := range tr.runs {
+		if len(x.chunks) == 0 && e.lv > 0 {
+			x.pushID(0, e.lv, 0)
 		}
-		x.push(e.lv, e.lv+e.n, e.leaf)
-		next = e.lv + e.n
+		x.pushID(e.lv, e.lv+e.n, e.leaf)
 	}
-	if next < end {
-		x.push(next, end, nil)
+	if x.end < end {
+		if len(x.chunks) == 0 {
+			x.pushID(0, end, 0)
+		}
+		x.end = end
 	}
 	return x
 }
