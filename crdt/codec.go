@@ -81,6 +81,11 @@ func (r *cborReader) head() (major byte, arg uint64, isNull bool, err error) {
 }
 
 func (r *cborReader) uint() (uint64, error) {
+	// Fast path: an integer below 24, one byte (most fields are).
+	if r.i < len(r.b) && r.b[r.i] < 24 {
+		r.i++
+		return uint64(r.b[r.i-1]), nil
+	}
 	start := r.i
 	m, arg, null, err := r.head()
 	switch {

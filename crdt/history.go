@@ -16,12 +16,15 @@ type history struct {
 	// less than hashing it.
 	lastName  string
 	lastAgent uint32
-	lvAgents  []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
-	parents   []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
-	pool      []uint32
-	ops       []opRun // sorted by lv
-	content   []byte  // UTF-8 of every inserted code point, in LV order
-	end       uint32  // next LV
+	// opHit is the op run opAt found last: a delete's target is looked up
+	// twice in a row (is it an insert, how far does its run go).
+	opHit    int
+	lvAgents []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
+	parents  []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
+	pool     []uint32
+	ops      []opRun // sorted by lv
+	content  []byte  // UTF-8 of every inserted code point, in LV order
+	end      uint32  // next LV
 	// times holds each transaction's Time, run-length: run k covers LVs
 	// [times[k].lv, times[k+1].lv). A new run starts only where the time
 	// changes, so a history without times is one run (or none).
@@ -180,6 +183,9 @@ func (h *history) opAt(lv uint32) int {
 	if n := len(os); os[n-1].lv <= lv {
 		return n - 1
 	}
+	if k := h.opHit; k+1 < len(os) && os[k].lv <= lv && lv < os[k+1].lv {
+		return k
+	}
 	// The last run starting at or before lv (a plain loop: sort.Search's
 	// closure call cost more than the comparisons).
 	lo, hi := 0, len(os)-1
@@ -191,6 +197,7 @@ func (h *history) opAt(lv uint32) int {
 			hi = m
 		}
 	}
+	h.opHit = lo
 	return lo
 }
 

@@ -90,6 +90,20 @@ func validateTxn(t *Txn) error {
 	if err := checkAgent(t.Agent); err != nil {
 		return err
 	}
+	// Most IDs name the transaction's agent or the one named just before
+	// (and decoded IDs share their strings, which compare at once): each
+	// other name is checked once in a row.
+	checked := t.Agent
+	check := func(a string) error {
+		if a == checked {
+			return nil
+		}
+		if err := checkAgent(a); err != nil {
+			return err
+		}
+		checked = a
+		return nil
+	}
 	if len(t.Ops) == 0 {
 		return fmt.Errorf("%w: transaction %s/%d has no ops", ErrInvalid, t.Agent, t.Seq)
 	}
@@ -103,7 +117,7 @@ func validateTxn(t *Txn) error {
 		return fmt.Errorf("%w: transaction has %d parents (at most %d)", ErrInvalid, len(t.Parents), MaxTxnParents)
 	}
 	for i, p := range t.Parents {
-		if err := checkAgent(p.Agent); err != nil {
+		if err := check(p.Agent); err != nil {
 			return fmt.Errorf("parent %d: %w", i, err)
 		}
 		if p.Seq > MaxSeq {
@@ -127,9 +141,9 @@ func validateTxn(t *Txn) error {
 			if !utf8.ValidString(o.Text) {
 				return fmt.Errorf("%w: op %d inserts invalid UTF-8", ErrInvalid, i)
 			}
-			for _, id := range []ID{o.Left, o.Right} {
+			for _, id := range [2]ID{o.Left, o.Right} {
 				if !id.IsZero() {
-					if err := checkAgent(id.Agent); err != nil {
+					if err := check(id.Agent); err != nil {
 						return fmt.Errorf("op %d origin: %w", i, err)
 					}
 					if id.Seq > MaxSeq {
@@ -144,7 +158,7 @@ func validateTxn(t *Txn) error {
 			if o.Len <= 0 || o.Len > MaxSeq {
 				return fmt.Errorf("%w: op %d deletes %d items", ErrInvalid, i, o.Len)
 			}
-			if err := checkAgent(o.Target.Agent); err != nil {
+			if err := check(o.Target.Agent); err != nil {
 				return fmt.Errorf("op %d target: %w", i, err)
 			}
 			if o.Rev && uint64(o.Len-1) > o.Target.Seq {
