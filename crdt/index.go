@@ -141,6 +141,29 @@ func (x *lvIndex) assign(lo, hi uint32, l *leaf) {
 		x.coalesce(c, e)
 		return
 	}
+	if hi <= entEnd {
+		// Inside one entry (what a split's runs mostly are): cut it, with
+		// no further search. The new entry can only join a neighbour on
+		// a side where it meets the entry's edge.
+		old := ch[e]
+		switch {
+		case old.lv < lo && hi < entEnd:
+			x.replace(c, e, []ixEntry{old, {lo, id}, {hi, old.leaf}})
+		case old.lv == lo: // hi < entEnd
+			if e > 0 && ch[e-1].leaf == id {
+				ch[e].lv = hi // the previous entry grows over [lo, hi)
+			} else {
+				x.replace(c, e, []ixEntry{{lo, id}, {hi, old.leaf}})
+			}
+		default: // old.lv < lo, hi == entEnd
+			if e+1 < len(ch) && ch[e+1].leaf == id {
+				ch[e+1].lv = lo // the next entry grows over [lo, hi)
+			} else {
+				x.replace(c, e, []ixEntry{old, {lo, id}})
+			}
+		}
+		return
+	}
 	// General case: rebuild the entries of [lo, hi) in this chunk.
 	for lo < hi {
 		c, e = x.find(lo)
