@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -182,4 +183,44 @@ func outcome(err error) string {
 		return "ok"
 	}
 	return errCategory(err)
+}
+
+// TestReferenceToNonItem: an origin or delete target naming a title op or
+// a delete (no item) is refused, also in a document without any item yet.
+func TestReferenceToNonItem(t *testing.T) {
+	d, _ := crdt.New("a")
+	tt, err := d.SetTitle("T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := crdt.ID{Agent: "a", Seq: tt.Seq}
+	for i, tx := range []*crdt.Txn{
+		{Agent: "x", Parents: []crdt.ID{title}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "q", Left: title}}},
+		{Agent: "x", Parents: []crdt.ID{title}, Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: title, Len: 1}}},
+	} {
+		if _, err := d.Apply(tx); !errors.Is(err, crdt.ErrInvalid) {
+			t.Fatalf("empty document, forged %d: %v, want ErrInvalid", i, err)
+		}
+	}
+	if _, err := d.Insert(0, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	del, err := d.Delete(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := crdt.ID{Agent: "a", Seq: del.Seq}
+	for i, tx := range []*crdt.Txn{
+		{Agent: "x", Parents: []crdt.ID{gone}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "q", Left: title}}},
+		{Agent: "x", Parents: []crdt.ID{gone}, Ops: []crdt.Op{{Kind: crdt.OpInsert, Text: "q", Left: gone}}},
+		{Agent: "x", Parents: []crdt.ID{gone}, Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: gone, Len: 1}}},
+		{Agent: "x", Parents: []crdt.ID{gone}, Ops: []crdt.Op{{Kind: crdt.OpDelete, Target: crdt.ID{Agent: "a", Seq: 2}, Len: 5}}},
+	} {
+		if _, err := d.Apply(tx); !errors.Is(err, crdt.ErrInvalid) {
+			t.Fatalf("forged %d: %v, want ErrInvalid", i, err)
+		}
+	}
+	if d.Text() != "hllo" {
+		t.Fatalf("text %q", d.Text())
+	}
 }

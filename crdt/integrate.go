@@ -325,7 +325,9 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 		one[0] = d.h.end - 1
 		parents = one[:]
 	}
-	clear(steps) // drop the texts the scratch space would keep
+	if count > 256 {
+		clear(steps) // drop the texts the scratch space would keep
+	}
 	d.front = append(d.front, d.h.end-1)
 	sortU32(d.front)
 	d.keepRegion()
@@ -414,7 +416,10 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
-		if d.h.ops[d.h.opAt(lv)].isDel() {
+		// Only inserts make items: the tree holds lv if and only if it
+		// is one (and a remote edit needs the item's leaf anyway).
+		l, i, ok := d.itemAt(lv)
+		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
 		if !inPast(lv) {
@@ -423,7 +428,8 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		if !needLeft {
 			return lv, none, nil
 		}
-		return lv, d.itemLeft(lv), nil
+		r := &l.runs[i]
+		return lv, r.leftOf(int(lv - r.lv)), nil
 	}
 
 	steps := d.scratch.steps[:0]
@@ -535,6 +541,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 // and outside out (the part of the history the transaction has not seen).
 // Its cost is the number of runs the stretch crosses, never its length.
 func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, out []lvSpan) uint64 {
+	if want == 1 {
+		return 1 // lv itself is an insert in the past: ref checked it
+	}
 	h := &d.h
 	a, _ := h.agentOf(x)
 	rs := h.agents[a].runs
@@ -579,11 +588,22 @@ func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, o
 	return m
 }
 
-// itemLeft returns the originLeft of item lv.
-func (d *Doc) itemLeft(lv uint32) uint32 {
-	l := d.index().lookup(lv)
-	r := &l.runs[l.findRun(lv)]
-	return r.leftOf(int(lv - r.lv))
+// itemAt returns the leaf and run holding item lv; ok is false when lv is
+// no item (a delete or title op, which the tree does not hold).
+func (d *Doc) itemAt(lv uint32) (l *leaf, i int, ok bool) {
+	ix := d.index()
+	if len(ix.chunks) == 0 {
+		return nil, 0, false
+	}
+	if l = ix.lookup(lv); l == nil {
+		return nil, 0, false
+	}
+	for i = 0; i < l.n; i++ {
+		if r := &l.runs[i]; lv >= r.lv && lv < r.end() {
+			return l, i, true
+		}
+	}
+	return nil, 0, false
 }
 
 // integrate places a new run of items after its originLeft, among
