@@ -204,7 +204,8 @@ func decodeWire(data []byte, w *wireTxn) error {
 	if len(data) > 0 && data[0] == 0x85 {
 		want = 5
 	}
-	*w = wireTxn{Agents: w.Agents[:0], Parents: w.Parents[:0], Ops: w.Ops[:0], names: w.names, nameNext: w.nameNext}
+	w.V, w.Seq, w.Time = 0, 0, 0
+	w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
 	start := r.i
 	n, err := r.array()
 	if err != nil {

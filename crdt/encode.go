@@ -175,12 +175,23 @@ func decodeTxn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 	// The wire struct's slices are reused from call to call (the parser
 	// fills existing capacity); only the strings are new each time.
 	w := wirePool.Get().(*wireTxn)
-	defer func() {
-		if cap(w.Ops) <= 64 && cap(w.Agents) <= 64 && cap(w.Parents) <= 128 {
-			w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
-			wirePool.Put(w)
-		}
-	}()
+	t, err := w.txn(data, parse)
+	if cap(w.Ops) <= 64 && cap(w.Agents) <= 64 && cap(w.Parents) <= 128 {
+		w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
+		wirePool.Put(w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTxn(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// txn parses data into w and builds the transaction it holds (not
+// validated yet).
+func (w *wireTxn) txn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 	if err := parse(data, w); err != nil {
 		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
 	}
@@ -274,9 +285,6 @@ func decodeTxn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 		default:
 			return nil, fmt.Errorf("%w: op %d has unknown kind %d", ErrFormat, i, wo.K)
 		}
-	}
-	if err := validateTxn(t); err != nil {
-		return nil, err
 	}
 	return t, nil
 }
