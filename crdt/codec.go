@@ -27,11 +27,13 @@ var errCodec = errors.New("malformed CBOR")
 type cborReader struct {
 	b []byte
 	i int
-	// rest is string(b[restAt:]), made at the first op text: every op
-	// text of the transaction is a substring of it, one allocation for
-	// all of them.
+	// rest is string(b[restAt:]), made at the first op text of a
+	// transaction of several ops (share): every op text is a substring of
+	// it, one allocation for all of them. (A one-byte string costs no
+	// allocation at all: it stays a string of its own.)
 	rest   string
 	restAt int
+	share  bool
 }
 
 const (
@@ -149,6 +151,9 @@ func (r *cborReader) opText() (string, error) {
 	if err != nil || len(b) == 0 {
 		return "", err
 	}
+	if !r.share || len(b) == 1 {
+		return string(b), nil
+	}
 	at := r.i - len(b)
 	if r.rest == "" || at < r.restAt {
 		r.rest, r.restAt = string(r.b[at:]), at
@@ -247,6 +252,7 @@ func decodeWire(data []byte, w *wireTxn) error {
 	if n, err = r.array(); err != nil {
 		return err
 	}
+	r.share = n > 1
 	for k := 0; k < n; k++ {
 		w.Ops = append(w.Ops, wireOp{})
 		if err := r.op(&w.Ops[k]); err != nil {
