@@ -90,12 +90,12 @@ func validateTxn(t *Txn) error {
 	if err := checkAgent(t.Agent); err != nil {
 		return err
 	}
-	// Most IDs name the transaction's agent or the one named just before
-	// (and decoded IDs share their strings, which compare at once): each
-	// other name is checked once in a row.
+	// Most IDs name the transaction's agent or the other one named just
+	// before (and decoded IDs share their strings, which compare at
+	// once): each other name is checked once in a row.
 	checked := t.Agent
 	check := func(a string) error {
-		if a == checked {
+		if a == t.Agent || a == checked {
 			return nil
 		}
 		if err := checkAgent(a); err != nil {
