@@ -416,9 +416,17 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
-		// Only inserts make items: the tree holds lv if and only if it
-		// is one (and a remote edit needs the item's leaf anyway).
-		l, i, ok := d.itemAt(lv)
+		// Only inserts make items. When the item's originLeft is wanted,
+		// the tree that holds it (if and only if it is an insert) tells;
+		// otherwise the history's op runs (a search in one array, where
+		// the tree costs a search and a leaf).
+		var l *leaf
+		var i int
+		if needLeft {
+			l, i, ok = d.itemAt(lv)
+		} else {
+			ok = !d.h.ops[d.h.opAt(lv)].isDel()
+		}
 		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
