@@ -87,7 +87,7 @@ func validateTxn(t *Txn) error {
 	if t == nil {
 		return fmt.Errorf("%w: nil transaction", ErrInvalid)
 	}
-	if err := checkAgent(t.Agent); err != nil {
+	if err := checkAgentFast(t.Agent); err != nil {
 		return err
 	}
 	// Most IDs name the transaction's agent or the other one named just
@@ -98,7 +98,7 @@ func validateTxn(t *Txn) error {
 		if a == t.Agent || a == checked {
 			return nil
 		}
-		if err := checkAgent(a); err != nil {
+		if err := checkAgentFast(a); err != nil {
 			return err
 		}
 		checked = a
@@ -138,9 +138,11 @@ func validateTxn(t *Txn) error {
 			if o.Text == "" {
 				return fmt.Errorf("%w: op %d inserts nothing", ErrInvalid, i)
 			}
-			if !utf8.ValidString(o.Text) {
+			c, ok := runeCountValid(o.Text)
+			if !ok {
 				return fmt.Errorf("%w: op %d inserts invalid UTF-8", ErrInvalid, i)
 			}
+			n += uint64(c)
 			for _, id := range [2]ID{o.Left, o.Right} {
 				if !id.IsZero() {
 					if err := check(id.Agent); err != nil {
@@ -180,12 +182,42 @@ func validateTxn(t *Txn) error {
 		default:
 			return fmt.Errorf("%w: op %d has unknown kind %d", ErrInvalid, i, o.Kind)
 		}
-		n += uint64(o.Count())
+		if o.Kind != OpInsert {
+			n += uint64(o.Count())
+		}
 	}
 	if t.Seq+n > MaxSeq {
 		return fmt.Errorf("%w: transaction %s/%d passes the largest seq", ErrInvalid, t.Agent, t.Seq)
 	}
 	return nil
+}
+
+// checkAgentFast is checkAgent, deciding a short ASCII name (most names)
+// without the call.
+func checkAgentFast(a string) error {
+	if len(a) == 0 || len(a) > MaxAgentLen {
+		return checkAgent(a)
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i] >= utf8.RuneSelf {
+			return checkAgent(a)
+		}
+	}
+	return nil
+}
+
+// runeCountValid returns the number of code points in s and whether s is
+// valid UTF-8, in one pass over ASCII (most inserted text).
+func runeCountValid(s string) (int, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			if !utf8.ValidString(s[i:]) {
+				return 0, false
+			}
+			return i + utf8.RuneCountInString(s[i:]), true
+		}
+	}
+	return len(s), true
 }
 
 // step is one resolved operation of a transaction, ready to apply.
