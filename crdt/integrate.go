@@ -34,7 +34,7 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := validateTxn(t); err != nil {
 		return nil, err
 	}
-	var p Patch
+	p := d.scratch.newPatch()
 	ok, err := d.apply(t, &p)
 	if err != nil {
 		return nil, err
@@ -46,6 +46,9 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 		return nil, nil
 	}
 	d.drain(t.Agent, &p)
+	if len(p) == 0 {
+		return nil, nil // as before the slab: no change, no patch
+	}
 	return p, nil
 }
 
@@ -246,6 +249,23 @@ type applyScratch struct {
 	newIns  []newRange
 	targets []lvSpan
 	one     [1]uint32
+	// changes hands out the first change of each remote transaction's
+	// patch, patchSlab at a time (most patches have one change).
+	changes []Change
+}
+
+const patchSlab = 32
+
+// newPatch returns an empty patch with room for one change: appending a
+// second one moves it to its own array, so patches from one slab never
+// share a change.
+func (s *applyScratch) newPatch() Patch {
+	if len(s.changes) == 0 {
+		s.changes = make([]Change, patchSlab)
+	}
+	p := Patch(s.changes[0:0:1])
+	s.changes = s.changes[1:]
+	return p
 }
 
 // apply resolves and applies t. It returns false when t must wait for
