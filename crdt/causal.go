@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 )
@@ -46,7 +47,7 @@ func (d *Doc) outside(p []uint32) []lvSpan {
 			q.push(par, flag)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lo < out[j].lo })
+	slices.SortFunc(out, func(a, b lvSpan) int { return cmp.Compare(a.lo, b.lo) })
 	return out
 }
 

@@ -27,6 +27,13 @@ var errCodec = errors.New("malformed CBOR")
 type cborReader struct {
 	b []byte
 	i int
+	// rest is string(b[restAt:]), made at the first op text of a
+	// transaction of several ops (share): every op text is a substring of
+	// it, one allocation for all of them. (A one-byte string costs no
+	// allocation at all: it stays a string of its own.)
+	rest   string
+	restAt int
+	share  bool
 }
 
 const (
@@ -76,6 +83,11 @@ func (r *cborReader) head() (major byte, arg uint64, isNull bool, err error) {
 }
 
 func (r *cborReader) uint() (uint64, error) {
+	// Fast path: an integer below 24, one byte (most fields are).
+	if r.i < len(r.b) && r.b[r.i] < 24 {
+		r.i++
+		return uint64(r.b[r.i-1]), nil
+	}
 	start := r.i
 	m, arg, null, err := r.head()
 	switch {
@@ -112,24 +124,61 @@ func (r *cborReader) bool() (bool, error) {
 	return false, fmt.Errorf("%w: want a boolean, have major type %d (%d)", errCodec, m, arg)
 }
 
-func (r *cborReader) text() (string, error) {
+// textBytes reads a text string's bytes (valid UTF-8), in place.
+func (r *cborReader) textBytes() ([]byte, error) {
 	m, n, null, err := r.head()
 	switch {
 	case err != nil:
-		return "", err
+		return nil, err
 	case null:
-		return "", nil
+		return nil, nil
 	case m != cborText:
-		return "", fmt.Errorf("%w: want a text string, have major type %d", errCodec, m)
+		return nil, fmt.Errorf("%w: want a text string, have major type %d", errCodec, m)
 	case n > uint64(len(r.b)-r.i):
-		return "", fmt.Errorf("%w: unexpected end of data", errCodec)
+		return nil, fmt.Errorf("%w: unexpected end of data", errCodec)
 	}
 	b := r.b[r.i : r.i+int(n)]
 	r.i += int(n)
 	if !utf8.Valid(b) {
-		return "", fmt.Errorf("%w: invalid UTF-8 string", errCodec)
+		return nil, fmt.Errorf("%w: invalid UTF-8 string", errCodec)
 	}
-	return string(b), nil
+	return b, nil
+}
+
+// opText reads an op's text, as a substring of rest.
+func (r *cborReader) opText() (string, error) {
+	b, err := r.textBytes()
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	if !r.share || len(b) == 1 {
+		return string(b), nil
+	}
+	at := r.i - len(b)
+	if r.rest == "" || at < r.restAt {
+		r.rest, r.restAt = string(r.b[at:]), at
+	}
+	return r.rest[at-r.restAt : r.i-r.restAt], nil
+}
+
+// agentName reads an agent's name, reusing the string of a name recently
+// decoded with w (the same few agents write most transactions). A new
+// name is a string of its own, not a substring of the data: history keeps
+// agent names for good.
+func (r *cborReader) agentName(w *wireTxn) (string, error) {
+	b, err := r.textBytes()
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	for _, s := range w.names {
+		if s == string(b) {
+			return s, nil
+		}
+	}
+	s := string(b)
+	w.names[w.nameNext%uint8(len(w.names))] = s
+	w.nameNext++
+	return s, nil
 }
 
 // array reads an array head of at most maxTxnArray items; null is an
@@ -160,7 +209,8 @@ func decodeWire(data []byte, w *wireTxn) error {
 	if len(data) > 0 && data[0] == 0x85 {
 		want = 5
 	}
-	*w = wireTxn{Agents: w.Agents[:0], Parents: w.Parents[:0], Ops: w.Ops[:0]}
+	w.V, w.Seq, w.Time = 0, 0, 0
+	w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
 	start := r.i
 	n, err := r.array()
 	if err != nil {
@@ -180,7 +230,7 @@ func decodeWire(data []byte, w *wireTxn) error {
 		return err
 	}
 	for k := 0; k < n; k++ {
-		s, err := r.text()
+		s, err := r.agentName(w)
 		if err != nil {
 			return err
 		}
@@ -202,6 +252,7 @@ func decodeWire(data []byte, w *wireTxn) error {
 	if n, err = r.array(); err != nil {
 		return err
 	}
+	r.share = n > 1
 	for k := 0; k < n; k++ {
 		w.Ops = append(w.Ops, wireOp{})
 		if err := r.op(&w.Ops[k]); err != nil {
@@ -231,7 +282,7 @@ func (r *cborReader) op(o *wireOp) error {
 	if o.K, err = r.uint(); err != nil {
 		return err
 	}
-	if o.Text, err = r.text(); err != nil {
+	if o.Text, err = r.opText(); err != nil {
 		return err
 	}
 	for _, f := range []*uint64{&o.A1, &o.S1, &o.A2, &o.S2, &o.Len} {

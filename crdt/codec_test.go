@@ -2,8 +2,11 @@ package crdt
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // decodeWireReflect is the reflection decoder decodeWire replaced
@@ -156,5 +159,30 @@ func BenchmarkParseTxn(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRuneCountValid: the one-pass count and check agrees with package
+// utf8 on random strings, valid and not; checkAgentFast with checkAgent.
+func TestRuneCountValid(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	alphabet := []string{"a", "Z", " ", "é", "🙂", "\xff", "\xe2\x82", "\x80", "中"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for k := r.IntN(12); k > 0; k-- {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		s := b.String()
+		n, ok := runeCountValid(s)
+		if ok != utf8.ValidString(s) || ok && n != utf8.RuneCountInString(s) {
+			t.Fatalf("%q: %d %v", s, n, ok)
+		}
+		if (checkAgentFast(s) == nil) != (checkAgent(s) == nil) {
+			t.Fatalf("agent %q: fast %v, full %v", s, checkAgentFast(s), checkAgent(s))
+		}
+	}
+	long := strings.Repeat("a", MaxAgentLen+1)
+	if (checkAgentFast(long) == nil) != (checkAgent(long) == nil) {
+		t.Fatal("a name past MaxAgentLen")
 	}
 }

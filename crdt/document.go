@@ -49,6 +49,8 @@ type Doc struct {
 	walk lvHeap
 	// regions keeps branches' concurrent regions between transactions (merge.go).
 	regions regionCache
+	// scratch is apply's reusable working space (integrate.go).
+	scratch applyScratch
 	// qix is what history queries share (query.go), for one state.
 	qix *queryIndex
 	// lz is what OpenSnapshot has not read yet (lazy.go); nil once read.

@@ -101,6 +101,11 @@ type wireTxn struct {
 	Parents []uint64 // agent, seq, agent, seq, …
 	Ops     []wireOp
 	Time    uint64
+
+	// names are agent names decoded recently with this (pooled) struct,
+	// for codec.go's parser to reuse; no part of the format.
+	names    [8]string `cbor:"-"`
+	nameNext uint8     `cbor:"-"`
 }
 
 // wireTxnV1 is format 1's layout: wireTxn without Time.
@@ -170,12 +175,23 @@ func decodeTxn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 	// The wire struct's slices are reused from call to call (the parser
 	// fills existing capacity); only the strings are new each time.
 	w := wirePool.Get().(*wireTxn)
-	defer func() {
-		if cap(w.Ops) <= 64 && cap(w.Agents) <= 64 && cap(w.Parents) <= 128 {
-			w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
-			wirePool.Put(w)
-		}
-	}()
+	t, err := w.txn(data, parse)
+	if cap(w.Ops) <= 64 && cap(w.Agents) <= 64 && cap(w.Parents) <= 128 {
+		w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
+		wirePool.Put(w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTxn(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// txn parses data into w and builds the transaction it holds (not
+// validated yet).
+func (w *wireTxn) txn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 	if err := parse(data, w); err != nil {
 		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
 	}
@@ -269,9 +285,6 @@ func decodeTxn(data []byte, parse func([]byte, *wireTxn) error) (*Txn, error) {
 		default:
 			return nil, fmt.Errorf("%w: op %d has unknown kind %d", ErrFormat, i, wo.K)
 		}
-	}
-	if err := validateTxn(t); err != nil {
-		return nil, err
 	}
 	return t, nil
 }

@@ -346,6 +346,9 @@ func mergeInOrder(t *testing.T, txns []*crdt.Txn, idx []int) string {
 	if d.Pending() != 0 {
 		t.Fatalf("%d transactions still wait", d.Pending())
 	}
+	if err := crdt.CheckIndex(d); err != nil {
+		t.Fatal(err)
+	}
 	return d.Text()
 }
 

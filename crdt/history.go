@@ -11,12 +11,20 @@ import (
 type history struct {
 	agents      []agentHist
 	agentByName map[string]uint32
-	lvAgents    []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
-	parents     []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
-	pool        []uint32
-	ops         []opRun // sorted by lv
-	content     []byte  // UTF-8 of every inserted code point, in LV order
-	end         uint32  // next LV
+	// lastName is the agent last found by name, at index lastAgent: most
+	// lookups in a row name the same agent, and comparing the name costs
+	// less than hashing it.
+	lastName  string
+	lastAgent uint32
+	// opHit is the op run opAt found last: a delete's target is looked up
+	// twice in a row (is it an insert, how far does its run go).
+	opHit    int
+	lvAgents []lvAgentRun // sorted by lv; run k covers [lv, lvAgents[k+1].lv)
+	parents  []parentRun  // sorted by lv; the first LV of a run has pool[ps:pe], later ones lv-1
+	pool     []uint32
+	ops      []opRun // sorted by lv
+	content  []byte  // UTF-8 of every inserted code point, in LV order
+	end      uint32  // next LV
 	// times holds each transaction's Time, run-length: run k covers LVs
 	// [times[k].lv, times[k+1].lv). A new run starts only where the time
 	// changes, so a history without times is one run (or none).
@@ -78,8 +86,20 @@ func (o *opRun) target(k int) uint32 {
 	return o.x + uint32(k)
 }
 
+// agentOf returns the index of the named agent, if known.
+func (h *history) agentOf(name string) (uint32, bool) {
+	if name == h.lastName && name != "" {
+		return h.lastAgent, true
+	}
+	a, ok := h.agentByName[name]
+	if ok {
+		h.lastName, h.lastAgent = name, a
+	}
+	return a, ok
+}
+
 func (h *history) addAgent(name string) uint32 {
-	if a, ok := h.agentByName[name]; ok {
+	if a, ok := h.agentOf(name); ok {
 		return a
 	}
 	if h.agentByName == nil {
@@ -93,7 +113,7 @@ func (h *history) addAgent(name string) uint32 {
 
 // known returns how many seqs of the named agent are known.
 func (h *history) known(name string) uint32 {
-	if a, ok := h.agentByName[name]; ok {
+	if a, ok := h.agentOf(name); ok {
 		return h.agents[a].next
 	}
 	return 0
@@ -115,7 +135,7 @@ func (h *history) lvOf(a uint32, seq uint32) (uint32, bool) {
 
 // lvOfID returns the LV of id, if known.
 func (h *history) lvOfID(id ID) (uint32, bool) {
-	a, ok := h.agentByName[id.Agent]
+	a, ok := h.agentOf(id.Agent)
 	if !ok || id.Seq > MaxSeq {
 		return 0, false
 	}
@@ -163,7 +183,22 @@ func (h *history) opAt(lv uint32) int {
 	if n := len(os); os[n-1].lv <= lv {
 		return n - 1
 	}
-	return sort.Search(len(os), func(i int) bool { return os[i].lv > lv }) - 1
+	if k := h.opHit; k+1 < len(os) && os[k].lv <= lv && lv < os[k+1].lv {
+		return k
+	}
+	// The last run starting at or before lv (a plain loop: sort.Search's
+	// closure call cost more than the comparisons).
+	lo, hi := 0, len(os)-1
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1)
+		if os[m].lv <= lv {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	h.opHit = lo
+	return lo
 }
 
 // appendSpan records that LVs [end, end+n) are agent a's seqs [seq, seq+n),

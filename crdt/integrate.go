@@ -37,7 +37,7 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 	if err := d.need(); err != nil {
 		return nil, err
 	}
-	var p Patch
+	p := d.scratch.newPatch()
 	ok, err := d.apply(t, &p)
 	if err != nil {
 		return nil, err
@@ -49,6 +49,9 @@ func (d *Doc) Apply(t *Txn) (Patch, error) {
 		return nil, nil
 	}
 	d.drain(t.Agent, &p)
+	if len(p) == 0 {
+		return nil, nil // as before the slab: no change, no patch
+	}
 	return p, nil
 }
 
@@ -90,8 +93,22 @@ func validateTxn(t *Txn) error {
 	if t == nil {
 		return fmt.Errorf("%w: nil transaction", ErrInvalid)
 	}
-	if err := checkAgent(t.Agent); err != nil {
+	if err := checkAgentFast(t.Agent); err != nil {
 		return err
+	}
+	// Most IDs name the transaction's agent or the other one named just
+	// before (and decoded IDs share their strings, which compare at
+	// once): each other name is checked once in a row.
+	checked := t.Agent
+	check := func(a string) error {
+		if a == t.Agent || a == checked {
+			return nil
+		}
+		if err := checkAgentFast(a); err != nil {
+			return err
+		}
+		checked = a
+		return nil
 	}
 	if len(t.Ops) == 0 {
 		return fmt.Errorf("%w: transaction %s/%d has no ops", ErrInvalid, t.Agent, t.Seq)
@@ -106,7 +123,7 @@ func validateTxn(t *Txn) error {
 		return fmt.Errorf("%w: transaction has %d parents (at most %d)", ErrInvalid, len(t.Parents), MaxTxnParents)
 	}
 	for i, p := range t.Parents {
-		if err := checkAgent(p.Agent); err != nil {
+		if err := check(p.Agent); err != nil {
 			return fmt.Errorf("parent %d: %w", i, err)
 		}
 		if p.Seq > MaxSeq {
@@ -127,12 +144,14 @@ func validateTxn(t *Txn) error {
 			if o.Text == "" {
 				return fmt.Errorf("%w: op %d inserts nothing", ErrInvalid, i)
 			}
-			if !utf8.ValidString(o.Text) {
+			c, ok := runeCountValid(o.Text)
+			if !ok {
 				return fmt.Errorf("%w: op %d inserts invalid UTF-8", ErrInvalid, i)
 			}
-			for _, id := range []ID{o.Left, o.Right} {
+			n += uint64(c)
+			for _, id := range [2]ID{o.Left, o.Right} {
 				if !id.IsZero() {
-					if err := checkAgent(id.Agent); err != nil {
+					if err := check(id.Agent); err != nil {
 						return fmt.Errorf("op %d origin: %w", i, err)
 					}
 					if id.Seq > MaxSeq {
@@ -147,7 +166,7 @@ func validateTxn(t *Txn) error {
 			if o.Len <= 0 || o.Len > MaxSeq {
 				return fmt.Errorf("%w: op %d deletes %d items", ErrInvalid, i, o.Len)
 			}
-			if err := checkAgent(o.Target.Agent); err != nil {
+			if err := check(o.Target.Agent); err != nil {
 				return fmt.Errorf("op %d target: %w", i, err)
 			}
 			if o.Rev && uint64(o.Len-1) > o.Target.Seq {
@@ -169,12 +188,42 @@ func validateTxn(t *Txn) error {
 		default:
 			return fmt.Errorf("%w: op %d has unknown kind %d", ErrInvalid, i, o.Kind)
 		}
-		n += uint64(o.Count())
+		if o.Kind != OpInsert {
+			n += uint64(o.Count())
+		}
 	}
 	if t.Seq+n > MaxSeq {
 		return fmt.Errorf("%w: transaction %s/%d passes the largest seq", ErrInvalid, t.Agent, t.Seq)
 	}
 	return nil
+}
+
+// checkAgentFast is checkAgent, deciding a short ASCII name (most names)
+// without the call.
+func checkAgentFast(a string) error {
+	if len(a) == 0 || len(a) > MaxAgentLen {
+		return checkAgent(a)
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i] >= utf8.RuneSelf {
+			return checkAgent(a)
+		}
+	}
+	return nil
+}
+
+// runeCountValid returns the number of code points in s and whether s is
+// valid UTF-8, in one pass over ASCII (most inserted text).
+func runeCountValid(s string) (int, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			if !utf8.ValidString(s[i:]) {
+				return 0, false
+			}
+			return i + utf8.RuneCountInString(s[i:]), true
+		}
+	}
+	return len(s), true
 }
 
 // step is one resolved operation of a transaction, ready to apply.
@@ -190,6 +239,37 @@ type step struct {
 }
 
 type lvSpan struct{ lo, hi uint32 } // [lo, hi)
+
+// newRange is a run of a transaction's own new inserts: seqs [seq, seq+n)
+// at LVs [lv, lv+n), the first with originLeft left.
+type newRange struct{ seq, lv, n, left uint32 }
+
+// applyScratch is the space apply and resolve reuse from one transaction
+// to the next (a remote keystroke allocated each of these before).
+type applyScratch struct {
+	parents []uint32
+	steps   []step
+	newIns  []newRange
+	targets []lvSpan
+	one     [1]uint32
+	// changes hands out the first change of each remote transaction's
+	// patch, patchSlab at a time (most patches have one change).
+	changes []Change
+}
+
+const patchSlab = 32
+
+// newPatch returns an empty patch with room for one change: appending a
+// second one moves it to its own array, so patches from one slab never
+// share a change.
+func (s *applyScratch) newPatch() Patch {
+	if len(s.changes) == 0 {
+		s.changes = make([]Change, patchSlab)
+	}
+	p := Patch(s.changes[0:0:1])
+	s.changes = s.changes[1:]
+	return p
+}
 
 // apply resolves and applies t. It returns false when t must wait for
 // operations not known yet.
@@ -236,16 +316,21 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 	}
 	// The frontier the new part was made on: the transaction's parents, or
 	// its own last known op when a prefix is already known.
+	// (The slices below are scratch space reused from one transaction to
+	// the next: nothing keeps them past this call.)
+	one := &d.scratch.one
 	var parents []uint32
 	if skip == 0 {
-		parents = make([]uint32, len(t.Parents))
-		for i, par := range t.Parents {
-			parents[i], _ = d.h.lvOfID(par)
+		parents = d.scratch.parents[:0]
+		for _, par := range t.Parents {
+			lv, _ := d.h.lvOfID(par)
+			parents = append(parents, lv)
 		}
 		sortU32(parents)
+		d.scratch.parents = parents
 	} else {
-		lv, _ := d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
-		parents = []uint32{lv}
+		one[0], _ = d.h.lvOfID(ID{Agent: t.Agent, Seq: t.Seq + skip - 1})
+		parents = one[:]
 	}
 	d.forgetRegion()
 	steps, err := d.resolve(t, skip, parents)
@@ -286,12 +371,17 @@ func (d *Doc) apply(t *Txn, p *Patch) (bool, error) {
 				d.h.appendSpan(a, seq, n, parents)
 				d.h.appendDelete(lv, n, x, s.rev)
 				seq += n
-				parents = []uint32{d.h.end - 1}
+				one[0] = d.h.end - 1
+				parents = one[:]
 			}
 			continue
 		}
 		seq += s.n
-		parents = []uint32{d.h.end - 1}
+		one[0] = d.h.end - 1
+		parents = one[:]
+	}
+	if count > 256 {
+		clear(steps) // drop the texts the scratch space would keep
 	}
 	d.front = append(d.front, d.h.end-1)
 	sortU32(d.front)
@@ -353,8 +443,8 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 	}
 	// newIns are the seq ranges of t's own new inserts so far, for
 	// references inside the transaction.
-	type newRange struct{ seq, lv, n, left uint32 }
-	var newIns []newRange
+	newIns := d.scratch.newIns[:0]
+	defer func() { d.scratch.newIns = newIns[:0] }()
 	refNew := func(seq uint64) (lv, left uint32, ok bool) {
 		for _, r := range newIns {
 			if seq >= uint64(r.seq) && seq < uint64(r.seq+r.n) {
@@ -368,9 +458,9 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		}
 		return 0, 0, false
 	}
-	// ref resolves an item ID to the LV of an insert and that item's
-	// originLeft.
-	ref := func(id ID, what string) (uint32, uint32, error) {
+	// ref resolves an item ID to the LV of an insert and, when needLeft,
+	// that item's originLeft (a lookup in the content tree).
+	ref := func(id ID, what string, needLeft bool) (uint32, uint32, error) {
 		if id.Agent == t.Agent && id.Seq >= uint64(known) {
 			if lv, left, ok := refNew(id.Seq); ok {
 				return lv, left, nil
@@ -381,16 +471,33 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is unknown", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
-		if d.h.ops[d.h.opAt(lv)].isDel() {
+		// Only inserts make items. When the item's originLeft is wanted,
+		// the tree that holds it (if and only if it is an insert) tells;
+		// otherwise the history's op runs (a search in one array, where
+		// the tree costs a search and a leaf).
+		var l *leaf
+		var i int
+		if needLeft {
+			l, i, ok = d.itemAt(lv)
+		} else {
+			ok = !d.h.ops[d.h.opAt(lv)].isDel()
+		}
+		if !ok {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is a delete, not an item", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
 		if !inPast(lv) {
 			return 0, 0, fmt.Errorf("%w: %s/%d: %s %s/%d is not in its causal past", ErrInvalid, t.Agent, t.Seq, what, id.Agent, id.Seq)
 		}
-		return lv, d.itemLeft(lv), nil
+		if !needLeft {
+			return lv, none, nil
+		}
+		r := &l.runs[i]
+		return lv, r.leftOf(int(lv - r.lv)), nil
 	}
 
-	var steps []step
+	steps := d.scratch.steps[:0]
+	targets := d.scratch.targets[:0]
+	defer func() { d.scratch.steps, d.scratch.targets = steps[:0], targets[:0] }()
 	seq := t.Seq
 	for i := range t.Ops {
 		o := &t.Ops[i]
@@ -414,14 +521,14 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				s.left, _ = d.h.lvOfID(ID{Agent: t.Agent, Seq: seq + k - 1})
 			} else {
 				if !o.Left.IsZero() {
-					lv, _, err := ref(o.Left, "originLeft")
+					lv, _, err := ref(o.Left, "originLeft", false)
 					if err != nil {
 						return nil, err
 					}
 					s.left = lv
 				}
 				if !o.Right.IsZero() {
-					lv, rl, err := ref(o.Right, "originRight")
+					lv, rl, err := ref(o.Right, "originRight", true)
 					if err != nil {
 						return nil, err
 					}
@@ -440,12 +547,13 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 			next++
 		case OpDelete:
 			s := step{del: true, n: uint32(c - k), rev: o.Rev}
+			t0 := len(targets)
 			// Resolve target by target run: consecutive seqs of one agent
 			// map to a few LV ranges.
 			for j := uint64(0); j < c-k; {
 				tg := o.targetAt(k + j)
 				ts := tg.Seq
-				lv, _, err := ref(tg, "delete target")
+				lv, _, err := ref(tg, "delete target", false)
 				if err != nil {
 					return nil, err
 				}
@@ -459,7 +567,7 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 				// The transaction's own new inserts: extend while the next
 				// target's LV follows (they are paid for by its text).
 				for j+m < c-k && o.Target.Agent == t.Agent && ts >= uint64(known) {
-					nlv, _, err := ref(o.targetAt(k+j+m), "delete target")
+					nlv, _, err := ref(o.targetAt(k+j+m), "delete target", false)
 					if err != nil {
 						return nil, err
 					}
@@ -473,12 +581,15 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 					m++
 				}
 				if o.Rev {
-					s.target = append(s.target, lvSpan{lv - uint32(m) + 1, lv + 1})
+					targets = append(targets, lvSpan{lv - uint32(m) + 1, lv + 1})
 				} else {
-					s.target = append(s.target, lvSpan{lv, lv + uint32(m)})
+					targets = append(targets, lvSpan{lv, lv + uint32(m)})
 				}
 				j += m
 			}
+			// Earlier steps keep their targets even if targets moves on
+			// append: the old backing array stays as it was.
+			s.target = targets[t0:len(targets):len(targets)]
 			next += s.n
 			steps = append(steps, s)
 		}
@@ -493,8 +604,11 @@ func (d *Doc) resolve(t *Txn, skip uint64, parents []uint32) ([]step, error) {
 // and outside out (the part of the history the transaction has not seen).
 // Its cost is the number of runs the stretch crosses, never its length.
 func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, out []lvSpan) uint64 {
+	if want == 1 {
+		return 1 // lv itself is an insert in the past: ref checked it
+	}
 	h := &d.h
-	a := h.agentByName[x]
+	a, _ := h.agentOf(x)
 	rs := h.agents[a].runs
 	k := sort.Search(len(rs), func(i int) bool { return rs[i].seq > uint32(ts) }) - 1
 	m := uint64(rs[k].seq + rs[k].n - uint32(ts)) // consecutive LVs up
@@ -537,11 +651,22 @@ func (d *Doc) targetRun(lv uint32, ts uint64, x string, want uint64, rev bool, o
 	return m
 }
 
-// itemLeft returns the originLeft of item lv.
-func (d *Doc) itemLeft(lv uint32) uint32 {
-	l := d.index().lookup(lv)
-	r := &l.runs[l.findRun(lv)]
-	return r.leftOf(int(lv - r.lv))
+// itemAt returns the leaf and run holding item lv; ok is false when lv is
+// no item (a delete or title op, which the tree does not hold).
+func (d *Doc) itemAt(lv uint32) (l *leaf, i int, ok bool) {
+	ix := d.index()
+	if len(ix.chunks) == 0 {
+		return nil, 0, false
+	}
+	if l = ix.lookup(lv); l == nil {
+		return nil, 0, false
+	}
+	for i = 0; i < l.n; i++ {
+		if r := &l.runs[i]; lv >= r.lv && lv < r.end() {
+			return l, i, true
+		}
+	}
+	return nil, 0, false
 }
 
 // integrate places a new run of items after its originLeft, among

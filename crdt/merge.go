@@ -43,6 +43,14 @@ type region struct {
 }
 
 type regionCache struct {
+	// tip is the region of the last transaction applied, kept whatever
+	// its size (in one slot, so it costs nothing to keep): an offline
+	// branch merged into a document that moved on is one short region
+	// walked again for each of its transactions otherwise.
+	tip     region
+	tipHead uint32
+	tipOK   bool
+
 	m     map[uint32]region // by head LV
 	order []uint32          // keys in the order they were kept (some gone since)
 	// last is what the transaction being resolved used (a walk's or a
@@ -59,13 +67,18 @@ func (d *Doc) outsideOf(p []uint32) []lvSpan {
 	switch {
 	case slices.Equal(p, d.front):
 		out = nil
-	case len(p) == 1 && rc.m != nil:
-		r, ok := rc.m[p[0]]
-		if !ok {
+	case len(p) == 1 && (rc.tipOK && rc.tipHead == p[0] || rc.m != nil):
+		var r region
+		if rc.tipOK && rc.tipHead == p[0] {
+			r = rc.tip
+			rc.tip, rc.tipOK = region{}, false
+		} else if r0, ok := rc.m[p[0]]; ok {
+			r = r0
+			delete(rc.m, p[0])
+		} else {
 			out = d.outside(p)
 			break
 		}
-		delete(rc.m, p[0])
 		out = r.out
 		if r.end < d.h.end {
 			if n := len(out); n > 0 && out[n-1].hi == r.end {
@@ -91,7 +104,10 @@ func (d *Doc) keepRegion() {
 	out := rc.last
 	rc.last, rc.lastOK = nil, false
 	if len(out) < minRegionSpans {
-		return // a short walk: cheaper to walk again
+		// A short walk: kept only as the tip (a map entry cost more than
+		// walking again).
+		rc.tip, rc.tipHead, rc.tipOK = region{out: out, end: d.h.end}, d.h.end-1, true
+		return
 	}
 	if rc.m == nil {
 		rc.m = map[uint32]region{}

@@ -390,6 +390,11 @@ func (w *world) check(p *peer) error {
 	if n := utf8.RuneCountInString(text); p.r.Len() != n {
 		return fmt.Errorf("%s: Len() = %d, Text() has %d code points", p.name, p.r.Len(), n)
 	}
+	if d, ok := p.r.(*crdt.Doc); ok {
+		if err := crdt.CheckIndex(d); err != nil {
+			return fmt.Errorf("%s: %v", p.name, err)
+		}
+	}
 	if p.mirror == nil {
 		return nil
 	}

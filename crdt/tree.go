@@ -73,6 +73,7 @@ type leaf struct {
 	runs       [leafCap]itemRun
 	text       []byte // UTF-8 text of the visible runs, in order
 	prev, next *leaf
+	ixid       uint32 // its number in the LV index (index.go); 0 none yet
 }
 
 type node struct {
@@ -329,10 +330,7 @@ cut:
 	p.vis[l.pidx] -= moved
 	t.insertChild(p, l.pidx+1, nil, nl, moved)
 	if ix != nil {
-		for j := 0; j < nl.n; j++ {
-			r := &nl.runs[j]
-			ix.assign(r.lv, r.end(), nl)
-		}
+		ix.assignRuns(nl)
 	}
 	var rl *leaf
 	var ri int
