@@ -1,0 +1,102 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"weft/api"
+	"weft/crdt"
+	"weft/store"
+	"weft/wire"
+)
+
+// mixedSnapshot is body's snapshot with head's head (text, version, title):
+// both documents have one agent and the same version, so the
+// result is well formed and says a text its history does not give.
+func mixedSnapshot(t *testing.T, body, head *crdt.Doc) []byte {
+	t.Helper()
+	var b, h []cbor.RawMessage
+	if err := cbor.Unmarshal(body.EncodeSnapshot(), &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := cbor.Unmarshal(head.EncodeSnapshot(), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 7 || len(h) != 7 {
+		t.Fatalf("snapshots of %d and %d fields, want format 3's 7", len(b), len(h))
+	}
+	b[5], b[6] = h[5], h[6]
+	out, err := cbor.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCorruptSnapshotHeadIsALoadFailure: a stored snapshot whose head
+// (what a replica opens without reading the history) says another text
+// than its history opens showing the head, and the first thing that needs
+// the history fails as a load does, naming the snapshot: nothing is
+// applied, nothing stored is changed, and the store's check finds it.
+func TestCorruptSnapshotHeadIsALoadFailure(t *testing.T) {
+	ctx := context.Background()
+	mem := dssync.MutexWrap(ds.NewMapDatastore())
+	st, err := store.OpenDatastore(mem, store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.NewDocID()
+	if err := st.CreateDoc(ctx, id, "t"); err != nil {
+		t.Fatal(err)
+	}
+	real, _ := crdt.New("writer")
+	claimed, _ := crdt.New("writer")
+	tx, err := real.Insert(0, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := wire.Seal(id, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, id, store.Immediate, record(&env)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claimed.Insert(0, "jello"); err != nil {
+		t.Fatal(err)
+	}
+	snap := mixedSnapshot(t, real, claimed)
+	if _, err := st.Compact(ctx, id, snap, store.Version{"writer": 5}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Check(ctx, store.CheckOptions{Codec: StoreCodec{}})
+	if err != nil || res.Problems == 0 {
+		t.Fatalf("the store's check passed a snapshot whose head is not its history: %+v %v", res, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startTestNode(t, nil, "a", mem, nil)
+	if got := text(t, n, id.String()); got != "jello" {
+		t.Fatalf("opened text %q, want the head's", got)
+	}
+	_, err = n.m.Edit(ctx, id.String(), []api.Edit{{Pos: 0, Ins: "x"}})
+	if err == nil || !strings.Contains(err.Error(), "reading its snapshot's history") || !errors.Is(err, crdt.ErrFormat) {
+		t.Fatalf("an edit on a document whose history does not read: %v", err)
+	}
+	if _, err := n.m.History(ctx, id.String(), time.Time{}); err == nil {
+		t.Fatal("history of a document whose history does not read")
+	}
+	got, err := n.store.Snapshot(ctx, id)
+	if err != nil || string(got.Payload) != string(snap) {
+		t.Fatalf("the stored snapshot changed: %v", err)
+	}
+}
