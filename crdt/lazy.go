@@ -167,6 +167,20 @@ func (lz *lazyDoc) readHead(head []byte) error {
 	return nil
 }
 
+// SnapshotFormat is the snapshot format EncodeSnapshot writes.
+const SnapshotFormat = snapFormat
+
+// SnapshotVersion returns the format version a snapshot says it was
+// written in (its first element), without reading the rest: 0 for bytes
+// that do not start like a snapshot. A replica rewrites a stored snapshot
+// of an older format, so that its next open is lazy.
+func SnapshotVersion(data []byte) int {
+	if len(data) < 2 || data[0] != 0x80|5 && data[0] != 0x80|7 || data[1] > 23 {
+		return 0
+	}
+	return int(data[1])
+}
+
 // need reads the history of a lazily opened document, if not yet read.
 // It is the first line of every method that uses the history.
 func (d *Doc) need() error {

@@ -36,6 +36,10 @@ type driver struct {
 	sinceSnapshot int    // stored transactions not covered by the snapshot
 	lastApplied   time.Time
 	unloadErr     error // the last unload's snapshot failure, reported by close
+	// rewrite: the stored snapshot (or checkpoint state) is of an older
+	// crdt format, read whole at every open; unload writes it again in
+	// the current one (crdt.SnapshotFormat), whose open is lazy.
+	rewrite bool
 
 	sessions map[*Session]struct{} // attached tabs
 	tabSnap  tabSnapshot           // the snapshot fresh tabs get (tabsnap.go)
@@ -69,7 +73,7 @@ func (dr *driver) loaded(ctx context.Context) (*crdt.Doc, error) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	start := m.opts.Now()
-	doc, n, err := load(ctx, m.opts.Store, m.opts.Agent, d.id)
+	doc, n, old, err := load(ctx, m.opts.Store, m.opts.Agent, d.id)
 	if err != nil {
 		m.log.Error("loading a document", "doc", d.id, "err", err)
 		return nil, err
@@ -77,6 +81,7 @@ func (dr *driver) loaded(ctx context.Context) (*crdt.Doc, error) {
 	m.opts.Observer.DocCache("load", m.opts.Now().Sub(start))
 	dr.doc = doc
 	dr.sinceSnapshot = n
+	dr.rewrite = old
 	d.loaded.Store(true)
 	d.chars.Store(int64(doc.Len()))
 	if dr.relay != nil {
@@ -90,22 +95,24 @@ func (dr *driver) loaded(ctx context.Context) (*crdt.Doc, error) {
 }
 
 // load builds a document's crdt state from its latest snapshot and the
-// stored transactions after it; n counts those transactions.
-func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crdt.Doc, n int, err error) {
+// stored transactions after it; n counts those transactions, and old is
+// true when the snapshot is of an older crdt format than this build's.
+func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crdt.Doc, n int, old bool, err error) {
 	var since store.Version
 	snap, err := st.Snapshot(ctx, id)
 	switch {
 	case err == nil:
 		if doc, err = crdt.OpenSnapshot(agent, snap.Payload); err != nil {
-			return nil, 0, fmt.Errorf("replica: document %s: loading its snapshot: %w", id, err)
+			return nil, 0, false, fmt.Errorf("replica: document %s: loading its snapshot: %w", id, err)
 		}
 		since = snap.Covers
+		old = crdt.SnapshotVersion(snap.Payload) < crdt.SnapshotFormat
 	case errors.Is(err, store.ErrNotFound):
 		if doc, err = crdt.New(agent); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	default:
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	err = st.Stream(ctx, id, since, func(chunk []store.TxnRecord) error {
 		for _, rec := range chunk {
@@ -121,9 +128,9 @@ func load(ctx context.Context, st Store, agent string, id store.DocID) (doc *crd
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("replica: document %s: %w", id, err)
+		return nil, 0, false, fmt.Errorf("replica: document %s: %w", id, err)
 	}
-	return doc, n, nil
+	return doc, n, old, nil
 }
 
 // history returns the crdt state with its history read. A stored snapshot
@@ -166,7 +173,7 @@ func (dr *driver) ensure(ctx context.Context) error {
 	d, m, ms := dr.d, dr.d.m, dr.d.mem
 	ctx = context.WithoutCancel(ctx)
 	start := m.opts.Now()
-	hl, doc, since := dr.fromCheckpoint(ctx)
+	hl, doc, since, old := dr.fromCheckpoint(ctx)
 	if hl == nil {
 		hl = newHlog()
 		if ms.canRead() {
@@ -208,6 +215,7 @@ func (dr *driver) ensure(ctx context.Context) error {
 	dr.hl, dr.doc = hl, doc
 	d.seen.reset(hl.version, hl.heads)
 	dr.sinceSnapshot = n
+	dr.rewrite = old
 	d.loaded.Store(true)
 	if doc != nil {
 		d.chars.Store(int64(doc.Len()))
@@ -225,13 +233,14 @@ func (dr *driver) ensure(ctx context.Context) error {
 // fromCheckpoint starts a members-only document from its latest
 // checkpoint (a reading member's sealed snapshot: member.Checkpoint): the
 // header log from its heads, the crdt from its state, and since, the
-// version the stored envelopes are replayed from. Nil when there is none
-// or it does not open (everything is replayed then).
-func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.Version) {
+// version the stored envelopes are replayed from, and whether its state is
+// of an older crdt format. Nil when there is none or it does not open
+// (everything is replayed then).
+func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.Version, bool) {
 	d, m, ms := dr.d, dr.d.m, dr.d.mem
 	snap, err := m.opts.Store.Snapshot(ctx, d.id)
 	if err != nil || !member.IsCheckpoint(snap.Payload) {
-		return nil, nil, nil
+		return nil, nil, nil, false
 	}
 	c, raw, err := member.ParseCheckpoint(snap.Payload, d.id)
 	var state []byte
@@ -264,11 +273,11 @@ func (dr *driver) fromCheckpoint(ctx context.Context) (*hlog, *crdt.Doc, store.V
 	}
 	if err != nil {
 		m.log.Warn("a document's checkpoint does not load; replaying its envelopes", "doc", d.id, "err", err)
-		return nil, nil, nil
+		return nil, nil, nil, false
 	}
 	hl.bytes = int64(len(snap.Payload))
 	dr.cpCovers = hl.version.Clone()
-	return hl, doc, store.Version(hl.version.Clone())
+	return hl, doc, store.Version(hl.version.Clone()), doc != nil && crdt.SnapshotVersion(state) < crdt.SnapshotFormat
 }
 
 // checkpoint writes a members-only document's checkpoint (a reading
@@ -299,7 +308,7 @@ func (dr *driver) checkpoint(ctx context.Context) error {
 		dr.d.m.log.Warn("writing a document's checkpoint", "doc", dr.d.id, "err", err)
 		return err
 	}
-	dr.sinceSnapshot, dr.seqsSince = 0, 0
+	dr.sinceSnapshot, dr.seqsSince, dr.rewrite = 0, 0, false
 	dr.cpCovers = dr.hl.version.Clone()
 	return nil
 }
@@ -452,7 +461,7 @@ func (dr *driver) version() crdt.Version {
 func (dr *driver) unload(ctx context.Context) {
 	dr.unloadHub()
 	if dr.hl != nil {
-		if dr.sinceSnapshot > 0 {
+		if dr.sinceSnapshot > 0 || dr.rewrite {
 			dr.unloadErr = dr.checkpoint(ctx)
 		}
 		if dr.doc != nil {
@@ -466,7 +475,7 @@ func (dr *driver) unload(ctx context.Context) {
 	if dr.doc == nil {
 		return
 	}
-	if dr.sinceSnapshot > 0 {
+	if dr.sinceSnapshot > 0 || dr.rewrite {
 		dr.unloadErr = dr.compact(ctx)
 	}
 	dr.d.chars.Store(int64(dr.doc.Len()))
@@ -502,7 +511,7 @@ func (dr *driver) compact(ctx context.Context) error {
 		dr.d.m.log.Warn("compacting a document", "doc", dr.d.id, "err", err)
 		return err
 	}
-	dr.sinceSnapshot = 0
+	dr.sinceSnapshot, dr.rewrite = 0, false
 	return nil
 }
 

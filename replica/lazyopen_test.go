@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,73 @@ func TestCorruptSnapshotHeadIsALoadFailure(t *testing.T) {
 	got, err := n.store.Snapshot(ctx, id)
 	if err != nil || string(got.Payload) != string(snap) {
 		t.Fatalf("the stored snapshot changed: %v", err)
+	}
+}
+
+// TestOlderSnapshotIsRewritten: a document stored with a snapshot of the
+// format before lazy opens (crdt's format-2 fixture: two authors, renames,
+// times) opens whole, shows what it holds, and is written again in the
+// current format when it unloads, so that its next open is lazy.
+func TestOlderSnapshotIsRewritten(t *testing.T) {
+	ctx := context.Background()
+	v2, err := os.ReadFile("../crdt/testdata/format2/snapshot-v2.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crdt.SnapshotVersion(v2) != 2 {
+		t.Fatalf("the fixture is format %d", crdt.SnapshotVersion(v2))
+	}
+	src, err := crdt.LoadSnapshot("reader", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := dssync.MutexWrap(ds.NewMapDatastore())
+	st, err := store.OpenDatastore(mem, store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.NewDocID()
+	if err := st.CreateDoc(ctx, id, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tx := range src.Missing(crdt.Version{}) {
+		env, _, err := wire.Seal(id, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Append(ctx, id, store.Immediate, record(&env)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Compact(ctx, id, v2, store.Version(src.Version())); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startTestNode(t, nil, "a", mem, nil)
+	if got := text(t, n, id.String()); got != src.Text() {
+		t.Fatalf("opened text %q, want %q", got, src.Text())
+	}
+	n.stop(t) // unloads every document
+	st, err = store.OpenDatastore(mem, store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	snap, err := st.Snapshot(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := crdt.SnapshotVersion(snap.Payload); v != crdt.SnapshotFormat {
+		t.Fatalf("after an unload the stored snapshot is still format %d", v)
+	}
+	d, err := crdt.OpenSnapshot("x", snap.Payload)
+	if err != nil || d.Text() != src.Text() || d.Title() != src.Title() {
+		t.Fatalf("the rewritten snapshot: %v", err)
+	}
+	if err := d.Materialize(); err != nil || len(d.Sessions(0)) != len(src.Sessions(0)) {
+		t.Fatalf("the rewritten snapshot's history: %v", err)
 	}
 }

@@ -106,7 +106,7 @@ func BenchmarkOpenPaper(b *testing.B) {
 	want := final.Text()
 	open := func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			d, _, err := load(ctx, s, "reader", id)
+			d, _, _, err := load(ctx, s, "reader", id)
 			if err != nil {
 				b.Fatal(err)
 			}
