@@ -23,7 +23,7 @@ func HeadCorruptions(d *Doc) []HeadCorruption {
 	if err := snapDecMode.Unmarshal(d.EncodeSnapshot(), &w); err != nil {
 		panic(err)
 	}
-	text := []byte(d.Text())
+	text := d.Text()
 	nexts := make([]uint32, len(d.h.agents))
 	for i := range d.h.agents {
 		nexts[i] = d.h.agents[i].next
@@ -32,9 +32,9 @@ func HeadCorruptions(d *Doc) []HeadCorruption {
 	for _, id := range d.Frontier() {
 		front = append(front, [2]uint64{uint64(d.h.agentByName[id.Agent]), id.Seq})
 	}
-	swapped := append([]byte{text[1], text[0]}, text[2:]...)
+	swapped := text[1:2] + text[0:1] + text[2:]
 	if text[0] == text[1] {
-		swapped[0] = 'Z'
+		swapped = "Z" + swapped[1:]
 	}
 	more := slices.Clone(nexts)
 	more[0]++
@@ -53,7 +53,7 @@ func HeadCorruptions(d *Doc) []HeadCorruption {
 	vis := d.Len()
 	return []HeadCorruption{
 		make1("text", "text", appendHead(nil, swapped, vis, nexts, front, d.Title(), d.Titled())),
-		make1("shorter text", "text", appendHead(nil, []byte(string([]rune(string(text))[:vis-1])), vis-1, nexts, front, d.Title(), d.Titled())),
+		make1("shorter text", "text", appendHead(nil, string([]rune(text)[:vis-1]), vis-1, nexts, front, d.Title(), d.Titled())),
 		make1("version", "version", appendHead(nil, text, vis, more, front, d.Title(), d.Titled())),
 		make1("frontier", "frontier", appendHead(nil, text, vis, nexts, older, d.Title(), d.Titled())),
 		make1("title", "title", appendHead(nil, text, vis, nexts, front, d.Title()+"x", true)),

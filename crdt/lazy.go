@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -38,8 +39,7 @@ type lazyDoc struct {
 	w      wireSnapshot // the snapshot's header; w.Body still compressed
 	text   string
 	vis    int
-	agents []string
-	nexts  []uint32 // agent index → next seq
+	nexts  []uint32 // agent index (in w.Agents) → next seq
 	front  Frontier
 	title  string
 	titled bool
@@ -56,14 +56,6 @@ type lazyDoc struct {
 //	title   len, bytes
 //	titled  0 or 1
 func (d *Doc) encodeHead() []byte {
-	n := 0
-	for l := d.t.first; l != nil; l = l.next {
-		n += len(l.text)
-	}
-	text := make([]byte, 0, n)
-	for l := d.t.first; l != nil; l = l.next {
-		text = append(text, l.text...)
-	}
 	nexts := make([]uint32, len(d.h.agents))
 	for i := range d.h.agents {
 		nexts[i] = d.h.agents[i].next
@@ -73,12 +65,12 @@ func (d *Doc) encodeHead() []byte {
 	for i, id := range f {
 		front[i] = [2]uint64{uint64(d.h.agentByName[id.Agent]), id.Seq}
 	}
-	return appendHead(nil, text, d.t.vis, nexts, front, d.Title(), d.Titled())
+	return appendHead(nil, d.Text(), d.t.vis, nexts, front, d.Title(), d.Titled())
 }
 
 // appendHead appends a head's fields in their order; front holds (agent
 // index, seq) pairs.
-func appendHead(b, text []byte, vis int, nexts []uint32, front [][2]uint64, title string, titled bool) []byte {
+func appendHead(b []byte, text string, vis int, nexts []uint32, front [][2]uint64, title string, titled bool) []byte {
 	b = putU(b, uint64(len(text)))
 	b = append(b, text...)
 	b = putU(b, uint64(vis))
@@ -118,7 +110,7 @@ func (lz *lazyDoc) readHead(head []byte) error {
 		return fmt.Errorf("head text has %d code points, the head says %d", got, vis)
 	}
 	lz.text, lz.vis = string(text), int(vis)
-	lz.nexts = make([]uint32, len(lz.agents))
+	lz.nexts = make([]uint32, len(lz.w.Agents))
 	for i := range lz.nexts {
 		s := r.u()
 		if s > MaxSeq {
@@ -130,8 +122,8 @@ func (lz *lazyDoc) readHead(head []byte) error {
 	if r.err != nil {
 		return fmt.Errorf("head: %v", r.err)
 	}
-	if nf > len(lz.agents) {
-		return fmt.Errorf("head: a frontier of %d for %d agents", nf, len(lz.agents))
+	if nf > len(lz.w.Agents) {
+		return fmt.Errorf("head: a frontier of %d for %d agents", nf, len(lz.w.Agents))
 	}
 	lz.front = make(Frontier, nf)
 	for k := range lz.front {
@@ -139,10 +131,10 @@ func (lz *lazyDoc) readHead(head []byte) error {
 		if r.err != nil {
 			return fmt.Errorf("head: %v", r.err)
 		}
-		if a >= uint64(len(lz.agents)) || s >= uint64(lz.nexts[a]) {
+		if a >= uint64(len(lz.w.Agents)) || s >= uint64(lz.nexts[a]) {
 			return fmt.Errorf("head: frontier ID %d names agent %d seq %d, not known", k, a, s)
 		}
-		lz.front[k] = ID{Agent: lz.agents[a], Seq: s}
+		lz.front[k] = ID{Agent: lz.w.Agents[a], Seq: s}
 		if k > 0 && !lz.front[k-1].Less(lz.front[k]) {
 			return fmt.Errorf("head: frontier not sorted")
 		}
@@ -230,14 +222,8 @@ func (lz *lazyDoc) check(d *Doc) error {
 			return fmt.Errorf("the head's version is not the history's (agent %q)", d.h.agents[i].name)
 		}
 	}
-	f := d.Frontier()
-	if len(f) != len(lz.front) {
+	if !slices.Equal(d.Frontier(), lz.front) {
 		return fmt.Errorf("the head's frontier is not the history's")
-	}
-	for i := range f {
-		if f[i] != lz.front[i] {
-			return fmt.Errorf("the head's frontier is not the history's")
-		}
 	}
 	if d.Title() != lz.title || d.Titled() != lz.titled {
 		return fmt.Errorf("the head's title is not the history's")
@@ -256,12 +242,12 @@ func textEquals(d *Doc, s string) bool {
 	return s == ""
 }
 
-// lazyVersion is Version for a document whose history is not read.
+// version is Version for a document whose history is not read.
 func (lz *lazyDoc) version() Version {
-	v := make(Version, len(lz.agents))
+	v := make(Version, len(lz.w.Agents))
 	for i, n := range lz.nexts {
 		if n > 0 {
-			v[lz.agents[i]] = uint64(n)
+			v[lz.w.Agents[i]] = uint64(n)
 		}
 	}
 	return v
@@ -271,7 +257,7 @@ func (lz *lazyDoc) version() Version {
 // names: a replica at v lacks nothing of this document.
 func (lz *lazyDoc) coveredBy(v Version) bool {
 	for i, n := range lz.nexts {
-		if n > 0 && v[lz.agents[i]] < uint64(n) {
+		if n > 0 && v[lz.w.Agents[i]] < uint64(n) {
 			return false
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"weft/crdt"
 )
 
@@ -230,5 +232,27 @@ func TestOpenSnapshotReadsHistoryOnlyWhenNeeded(t *testing.T) {
 	}
 	if m := d.Missing(crdt.Version{}); len(m) == 0 || crdt.HistoryUnread(d) {
 		t.Fatalf("Missing of the empty version: %d transactions, history unread %v", len(m), crdt.HistoryUnread(d))
+	}
+}
+
+// TestSnapshotAgentListedTwice: a header naming one agent twice is refused
+// by the open (its version would be ambiguous) as by the whole load.
+func TestSnapshotAgentListedTwice(t *testing.T) {
+	a, _ := crdt.New("ann")
+	b, _ := crdt.New("bo")
+	tx, _ := b.Insert(0, "hi")
+	a.Apply(tx)
+	a.Insert(2, "!")
+	var fields []cbor.RawMessage
+	if err := cbor.Unmarshal(a.EncodeSnapshot(), &fields); err != nil {
+		t.Fatal(err)
+	}
+	twice, _ := cbor.Marshal([]string{"ann", "ann"})
+	fields[1] = twice
+	data, _ := cbor.Marshal(fields)
+	for name, open := range map[string]func(string, []byte) (*crdt.Doc, error){"OpenSnapshot": crdt.OpenSnapshot, "LoadSnapshot": crdt.LoadSnapshot} {
+		if _, err := open("me", data); !errors.Is(err, crdt.ErrFormat) || !strings.Contains(err.Error(), `agent "ann" listed twice`) {
+			t.Fatalf("%s of a header listing an agent twice: %v", name, err)
+		}
 	}
 }

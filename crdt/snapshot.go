@@ -410,7 +410,7 @@ func OpenSnapshot(agent string, data []byte) (*Doc, error) {
 		}
 		return d, nil
 	}
-	lz := &lazyDoc{w: w, agents: w.Agents}
+	lz := &lazyDoc{w: w}
 	_, dec, err := zstdCodecs()
 	if err != nil {
 		return nil, err
@@ -509,10 +509,7 @@ var snapDecMode = mustDecMode(strictDecOptions(4, 1<<20))
 func (d *Doc) load(w *wireSnapshot, body []byte) error {
 	h := &d.h
 	end := uint32(w.End)
-	for _, name := range w.Agents {
-		if _, dup := h.agentByName[name]; dup {
-			return fmt.Errorf("agent %q listed twice", name)
-		}
+	for _, name := range w.Agents { // checked, duplicates too, by decodeSnapshotHeader
 		h.addAgent(name)
 	}
 	r := &reader{b: body}

@@ -41,12 +41,10 @@ func mixedSnapshot(t *testing.T, body, head *crdt.Doc) []byte {
 	return out
 }
 
-// TestCorruptSnapshotHeadIsALoadFailure: a stored snapshot whose head
-// (what a replica opens without reading the history) says another text
-// than its history opens showing the head, and the first thing that needs
-// the history fails as a load does, naming the snapshot: nothing is
-// applied, nothing stored is changed, and the store's check finds it.
-func TestCorruptSnapshotHeadIsALoadFailure(t *testing.T) {
+// storedDoc stores a legacy document made of txns with snapshot covering
+// all of them, in a fresh in-memory datastore that a node can start on.
+func storedDoc(t *testing.T, txns []*crdt.Txn, snapshot []byte, covers store.Version) (ds.Batching, store.DocID) {
+	t.Helper()
 	ctx := context.Background()
 	mem := dssync.MutexWrap(ds.NewMapDatastore())
 	st, err := store.OpenDatastore(mem, store.DefaultOptions())
@@ -57,24 +55,44 @@ func TestCorruptSnapshotHeadIsALoadFailure(t *testing.T) {
 	if err := st.CreateDoc(ctx, id, "t"); err != nil {
 		t.Fatal(err)
 	}
+	for _, tx := range txns {
+		env, _, err := wire.Seal(id, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Append(ctx, id, store.Immediate, record(&env)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Compact(ctx, id, snapshot, covers); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return mem, id
+}
+
+// TestCorruptSnapshotHeadIsALoadFailure: a stored snapshot whose head
+// (what a replica opens without reading the history) says another text
+// than its history opens showing the head, and the first thing that needs
+// the history fails as a load does, naming the snapshot: nothing is
+// applied, nothing stored is changed, and the store's check finds it.
+func TestCorruptSnapshotHeadIsALoadFailure(t *testing.T) {
+	ctx := context.Background()
 	real, _ := crdt.New("writer")
 	claimed, _ := crdt.New("writer")
 	tx, err := real.Insert(0, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _, err := wire.Seal(id, tx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Append(ctx, id, store.Immediate, record(&env)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := claimed.Insert(0, "jello"); err != nil {
 		t.Fatal(err)
 	}
 	snap := mixedSnapshot(t, real, claimed)
-	if _, err := st.Compact(ctx, id, snap, store.Version{"writer": 5}); err != nil {
+	mem, id := storedDoc(t, []*crdt.Txn{tx}, snap, store.Version{"writer": 5})
+	st, err := store.OpenDatastore(mem, store.DefaultOptions())
+	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := st.Check(ctx, store.CheckOptions{Codec: StoreCodec{}})
@@ -119,37 +137,14 @@ func TestOlderSnapshotIsRewritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := dssync.MutexWrap(ds.NewMapDatastore())
-	st, err := store.OpenDatastore(mem, store.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := store.NewDocID()
-	if err := st.CreateDoc(ctx, id, "t"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tx := range src.Missing(crdt.Version{}) {
-		env, _, err := wire.Seal(id, tx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Append(ctx, id, store.Immediate, record(&env)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := st.Compact(ctx, id, v2, store.Version(src.Version())); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	mem, id := storedDoc(t, src.Missing(crdt.Version{}), v2, store.Version(src.Version()))
 
 	n := startTestNode(t, nil, "a", mem, nil)
 	if got := text(t, n, id.String()); got != src.Text() {
 		t.Fatalf("opened text %q, want %q", got, src.Text())
 	}
 	n.stop(t) // unloads every document
-	st, err = store.OpenDatastore(mem, store.DefaultOptions())
+	st, err := store.OpenDatastore(mem, store.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
