@@ -2,8 +2,11 @@ package replica
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 
 	"weft/api"
 	"weft/crdt"
+	"weft/member"
 	"weft/store"
 	"weft/wire"
 )
@@ -162,5 +166,102 @@ func TestOlderSnapshotIsRewritten(t *testing.T) {
 	}
 	if err := d.Materialize(); err != nil || len(d.Sessions(0)) != len(src.Sessions(0)) {
 		t.Fatalf("the rewritten snapshot's history: %v", err)
+	}
+}
+
+// downgrade turns a format-3 snapshot into the format-2 one of the same
+// document: the first five fields, version 2 (format 3 only adds the
+// head).
+func downgrade(t *testing.T, snap []byte) []byte {
+	t.Helper()
+	var f []cbor.RawMessage
+	if err := cbor.Unmarshal(snap, &f); err != nil || len(f) != 7 {
+		t.Fatalf("a format-3 snapshot of %d fields: %v", len(f), err)
+	}
+	two, err := cbor.Marshal(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cbor.Marshal(append([]cbor.RawMessage{two}, f[1:5]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crdt.SnapshotVersion(out) != 2 {
+		t.Fatalf("the downgraded snapshot is format %d", crdt.SnapshotVersion(out))
+	}
+	return out
+}
+
+// TestOlderCheckpointIsRewritten: a members-only document whose stored
+// checkpoint carries a crdt snapshot of the format before lazy opens
+// loads from it whole, shows what it holds, and gets a new checkpoint of
+// the current format when it unloads, so that its next open is lazy; the
+// envelopes stay and the store stays consistent.
+func TestOlderCheckpointIsRewritten(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, newHub(), "a", nil)
+	info, _ := a.m.CreateDoc(ctx, "")
+	id := mustID(t, info.ID)
+	d, _ := a.m.doc(id)
+	want := ""
+	for i := 0; i < 12; i++ {
+		edit(t, a, info.ID, api.Edit{Pos: len(want) / 2, Ins: "ab"})
+		want = want[:len(want)/2] + "ab" + want[len(want)/2:]
+	}
+	// Store a checkpoint of the document as it is, its state in format 2,
+	// and unload without writing another.
+	err := d.do(ctx, func(dr *driver) error {
+		doc, err := dr.history(ctx)
+		if err != nil {
+			return err
+		}
+		heads := make([]*member.Header, 0, len(dr.hl.last))
+		for _, ag := range slices.Sorted(maps.Keys(dr.hl.last)) {
+			heads = append(heads, dr.hl.last[ag])
+		}
+		ms := dr.d.mem
+		ms.mu.Lock()
+		b, err := member.NewCheckpoint(ms.keys, rand.Reader, id, heads, downgrade(t, doc.EncodeSnapshot()), ms.dev.Sign)
+		ms.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if err := a.store.PutSnapshot(ctx, id, b, store.Version(dr.hl.version.Clone())); err != nil {
+			return err
+		}
+		dr.sinceSnapshot, dr.rewrite = 0, false
+		dr.unload(ctx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite := func() bool {
+		var r bool
+		if err := d.do(ctx, func(dr *driver) error { r = dr.rewrite; return dr.ensure(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if got := text(t, a, info.ID); got != want {
+		t.Fatalf("opened from the older checkpoint: %q, want %q", got, want)
+	}
+	if !rewrite() {
+		t.Fatal("a checkpoint of an older crdt format is not marked to be written again")
+	}
+	if err := d.do(ctx, func(dr *driver) error { dr.unload(ctx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, a, info.ID); got != want {
+		t.Fatalf("opened from the new checkpoint: %q, want %q", got, want)
+	}
+	if rewrite() {
+		t.Fatal("after an unload the stored checkpoint is still of an older crdt format")
+	}
+	if _, err := a.m.History(ctx, info.ID, time.Time{}); err != nil {
+		t.Fatalf("the history of the rewritten checkpoint: %v", err)
+	}
+	if res, err := a.store.Check(ctx, store.CheckOptions{Codec: StoreCodec{}}); err != nil || res.Problems != 0 {
+		t.Fatalf("check: %+v, %v", res, err)
 	}
 }
