@@ -11,11 +11,13 @@ import (
 type history struct {
 	agents      []agentHist
 	agentByName map[string]uint32
-	// lastName is the agent last found by name, at index lastAgent: most
-	// lookups in a row name the same agent, and comparing the name costs
-	// less than hashing it.
-	lastName  string
-	lastAgent uint32
+	// lastName are the two agents last found by name, at the indexes
+	// lastAgent, the most recent first: most lookups in a row name the
+	// same agent or the other one of two writing at once (a transaction's
+	// agent and its parent's), and comparing a name (decoded names share
+	// their strings, which compare at once) costs less than hashing it.
+	lastName  [2]string
+	lastAgent [2]uint32
 	// opHit is the op run opAt found last: a delete's target is looked up
 	// twice in a row (is it an insert, how far does its run go).
 	opHit    int
@@ -88,12 +90,19 @@ func (o *opRun) target(k int) uint32 {
 
 // agentOf returns the index of the named agent, if known.
 func (h *history) agentOf(name string) (uint32, bool) {
-	if name == h.lastName && name != "" {
-		return h.lastAgent, true
+	if name == h.lastName[0] && name != "" {
+		return h.lastAgent[0], true
+	}
+	if name == h.lastName[1] && name != "" {
+		a := h.lastAgent[1]
+		h.lastName[0], h.lastName[1] = name, h.lastName[0]
+		h.lastAgent[0], h.lastAgent[1] = a, h.lastAgent[0]
+		return a, true
 	}
 	a, ok := h.agentByName[name]
 	if ok {
-		h.lastName, h.lastAgent = name, a
+		h.lastName[0], h.lastName[1] = name, h.lastName[0]
+		h.lastAgent[0], h.lastAgent[1] = a, h.lastAgent[0]
 	}
 	return a, ok
 }
