@@ -1,13 +1,14 @@
 // Shared pieces of the browser end-to-end tests: the weft binary, real
 // daemons in temporary data directories, headless Chromium, a seeded
-// random source, and waiting on conditions with deadlines.
+// random source, waiting on conditions with deadlines, and suite, the
+// setup and teardown around every test file's tests.
 
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -248,13 +249,14 @@ export class Relay {
   }
 }
 
-// cluster starts n daemons, each bootstrapping to the first.
-export async function cluster(n, root) {
+// cluster starts n daemons ("a", "b", … in root/a, root/b, …), each
+// bootstrapping to the first and using the relays given.
+export async function cluster(n, root, { relays = [] } = {}) {
   const bin = await weftBinary(root);
   const ds = [];
   for (let i = 0; i < n; i++) {
     const d = new Daemon(String.fromCharCode(97 + i), bin, path.join(root, String.fromCharCode(97 + i)));
-    await d.start({ bootstrap: i === 0 ? [] : [ds[0].addr] });
+    await d.start({ bootstrap: i === 0 ? [] : [ds[0].addr], relays });
     ds.push(d);
   }
   return ds;
@@ -357,4 +359,57 @@ export async function launch(root) {
 export async function cleanup(dir) {
   if (!process.env.WEFT_E2E_KEEP) await rm(dir, { recursive: true, force: true });
   else console.error(`kept ${dir}`);
+}
+
+// ---- a suite ----
+
+// suite declares a block of tests that run one after another (node:test's
+// describe), with the setup and teardown every browser test file needs,
+// and returns its handles, which the block's before hook fills in:
+//
+//   root   the temporary directory everything lives in
+//   ds     the daemons (see cluster); d is ds[0]
+//   relay  with opts.relay, a `weft relay` in root/relay that the
+//          daemons use
+//   ctx    headless Chromium (see launch), or undefined without it
+//
+// opts: daemons, how many (1); relay (false); browser (true: Chromium is
+// launched before the tests, which skip loudly without it, or fail under
+// CI=1; false: the tests run without it); seed, printed again when
+// anything failed; setup, an async (handles) => … run last in the before
+// hook, for what a file sets up itself. body(step) declares the tests
+// with step(name, fn) (see tracked).
+//
+// After the tests Chromium is closed and every process stopped. When the
+// setup or a test failed, the seed and every process's output are printed
+// and root is kept; otherwise root is removed (unless WEFT_E2E_KEEP).
+export function suite(name, opts, body) {
+  const { daemons = 1, relay = false, browser = true, seed, setup } = opts;
+  const s = { root: "", ds: [], d: undefined, relay: undefined, ctx: undefined };
+  let failed = false;
+  describe(name, { concurrency: false }, () => {
+    before(async () => {
+      failed = true; // until set up
+      s.root = await tempDir();
+      if (relay) s.relay = await new Relay(await weftBinary(s.root), path.join(s.root, "relay")).start();
+      s.ds = await cluster(daemons, s.root, { relays: s.relay ? [s.relay.addr] : [] });
+      s.d = s.ds[0];
+      if (browser) s.ctx = await launch(s.root);
+      await setup?.(s);
+      failed = false;
+    });
+    after(async () => {
+      if (failed) {
+        if (seed !== undefined) console.error(`\nseed ${seed} (rerun with WEFT_E2E_SEED=${seed})`);
+        for (const p of [...s.ds, s.relay]) if (p) console.error(p.report());
+      }
+      await s.ctx?.close();
+      for (const d of s.ds) await d.stop();
+      await s.relay?.stop();
+      if (!failed) await cleanup(s.root);
+      else if (s.root) console.error(`kept ${s.root}`);
+    });
+    body(tracked(() => (failed = true), browser ? () => s.ctx : undefined));
+  });
+  return s;
 }

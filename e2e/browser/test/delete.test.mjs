@@ -3,35 +3,13 @@
 // daemon and the list, and an open one is closed.
 
 import assert from "node:assert/strict";
-import { after, before, describe } from "node:test";
+import { suite, waitFor } from "../lib/harness.mjs";
 
-import { cleanup, cluster, launch, tempDir, tracked, waitFor } from "../lib/harness.mjs";
-
-let root;
-let ds = [];
-let ctx;
-let failed = false;
-
-describe("deleting a document from the page", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    ds = await cluster(1, root);
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) for (const d of ds) console.error(d.report());
-    await ctx?.close();
-    for (const d of ds) await d.stop();
-    await cleanup(root);
-  });
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("deleting a document from the page", {}, (step) => {
   step("the delete button asks, then deletes and closes the document", async () => {
-    const [a] = ds;
+    const [a] = env.ds;
     const id = (await a.call("POST", "/api/docs", { title: "Doomed" })).id;
-    const page = await ctx.newPage();
+    const page = await env.ctx.newPage();
     await page.goto(`${a.api}/#token=${a.token}&doc=${id}`);
     await waitFor("the document to open", async () => (await page.inputValue("#title")) === "Doomed");
     await page.click("#docs-toggle");

@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe } from "node:test";
 
-import { Rng, cleanup, cluster, launch, repoRoot, seed, shareDoc, tempDir, tracked, waitFor } from "../lib/harness.mjs";
+import { Rng, repoRoot, seed, shareDoc, suite, waitFor } from "../lib/harness.mjs";
 import {
   docLength,
   openEditor,
@@ -29,12 +28,8 @@ const users = [
   { name: "Grace", color: "#1971c2" },
 ];
 
-let root;
-let ds = [];
-let ctx;
 let doc;
 let pages = [];
-let failed = false;
 
 // converge waits until both pages and both daemons hold the same text,
 // every page's edits are saved, and each page's view matches its replica.
@@ -43,7 +38,7 @@ async function converge(what = "pages and daemons to converge", timeout = 30_000
     what,
     async () => {
       const ps = await Promise.all(pages.map(pageState));
-      const dt = await Promise.all(ds.map((d) => d.text(doc)));
+      const dt = await Promise.all(env.ds.map((d) => d.text(doc)));
       const t = ps[0].text;
       const same =
         ps.every((s) => s.text === t && s.replica === t && s.unsaved === 0 && s.conn === "live") &&
@@ -108,35 +103,16 @@ async function randomEdits(page, r, steps) {
   }
 }
 
-describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEED})`, { concurrency: false }, () => {
-  before(async () => {
-    failed = true; // until set up
-    root = await tempDir();
-    ds = await cluster(2, root);
-    doc = await shareDoc(ds, "Two users");
-    ctx = await launch(root);
-    if (!ctx) {
-      failed = false;
-      return;
-    }
-    pages = [];
-    for (let i = 0; i < 2; i++) pages.push(await openEditor(ctx, ds[i], doc, users[i]));
-    failed = false;
-  });
+// openPages shares a document between the two daemons and opens a page
+// on it for each user (with Chromium).
+async function openPages({ ds, ctx }) {
+  doc = await shareDoc(ds, "Two users");
+  if (!ctx) return;
+  pages = [];
+  for (let i = 0; i < 2; i++) pages.push(await openEditor(ctx, ds[i], doc, users[i]));
+}
 
-  after(async () => {
-    if (failed) {
-      console.error(`\nseed ${SEED} (rerun with WEFT_E2E_SEED=${SEED})`);
-      for (const d of ds) console.error(d.report());
-    }
-    await ctx?.close();
-    for (const d of ds) await d.stop();
-    if (!failed) await cleanup(root);
-    else console.error(`kept ${root}`);
-  });
-
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEED})`, { daemons: 2, seed: SEED, setup: openPages }, (step) => {
   step("concurrent random edits, pastes, deletes and emoji converge", async () => {
     await setCursor(pages[0], 0);
     await typeText(pages[0], "Two people write here at once.\nEach keeps their own words together.\n");
@@ -247,7 +223,7 @@ describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEE
       b.evaluate(() => globalThis.weftEditor.view().contentDOM.querySelectorAll(".weft-remote-sel").length > 0),
     );
     const shots = await Promise.all([a, b].map((p) => p.screenshot()));
-    const board = await ctx.newPage();
+    const board = await env.ctx.newPage();
     await board.setViewportSize({ width: 2 * 760 + 24, height: 560 + 16 });
     await board.setContent(
       `<body style="margin:0;padding:8px;background:#888;display:flex;gap:8px">` +
@@ -287,7 +263,7 @@ describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEE
 
   step("restarting a daemon while its user types loses nothing", async () => {
     const [a] = pages;
-    const [da] = ds;
+    const [da] = env.ds;
     await converge();
     await setCursor(a, await docLength(a));
     const run = Array.from({ length: 120 }, (_, i) => String.fromCharCode(0x61 + (i % 26)) + (i % 10 === 9 ? " " : "")).join("");
@@ -303,7 +279,7 @@ describe(`two users on two daemons (seed ${SEED}; rerun with WEFT_E2E_SEED=${SEE
     assert.ok(!typed, "the run was over before the page went offline: nothing was typed offline");
     const oldToken = da.token;
     // Its libp2p port is new: it dials B, which cannot find it.
-    await da.start({ bootstrap: [ds[1].addr] });
+    await da.start({ bootstrap: [env.ds[1].addr] });
     if (da.token !== oldToken) {
       // The daemon made a new token: hand it to the page as a user would,
       // pasting `weft open --print`'s URL into the same tab.

@@ -6,16 +6,9 @@
 // edits), and blame names who last changed each line.
 
 import assert from "node:assert/strict";
-import path from "node:path";
-import { after, before, describe } from "node:test";
 
-import { Daemon, cleanup, launch, slow, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
+import { slow, suite, waitFor } from "../lib/harness.mjs";
 import { openEditor, pageText, setCursor, typeText, waitSaved } from "../lib/page.mjs";
-
-let root;
-let d;
-let ctx;
-let failed = false;
 
 const q = encodeURIComponent;
 
@@ -36,27 +29,10 @@ function panel(page) {
   });
 }
 
-describe("history panel", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    const bin = await weftBinary(root);
-    d = await new Daemon("a", bin, path.join(root, "a")).start();
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) console.error(d?.report());
-    await ctx?.close();
-    await d?.stop();
-    await cleanup(root);
-  });
-
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("history panel", {}, (step) => {
   step("the panel draws what the history routes say (canned answers)", async () => {
-    const doc = (await d.call("POST", "/api/docs", { title: "canned" })).id;
-    const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
+    const doc = (await env.d.call("POST", "/api/docs", { title: "canned" })).id;
+    const page = await openEditor(env.ctx, env.d, doc, { name: "Ada", color: "#e03131" });
     const t = (m) => new Date(Date.UTC(2026, 11, 7, 9, m)).toISOString();
     const sessions = [
       { agent: "devB.t2", device: "devB", start: t(30), end: t(31), inserted: 1, deleted: 4, txns: 2, version: "v3" },
@@ -138,20 +114,20 @@ describe("history panel", { concurrency: false }, () => {
   });
 
   step("timeline, preview with highlights, slider, restore and blame", async (tc) => {
-    const doc = (await d.call("POST", "/api/docs", { title: "history" })).id;
-    const probe = await fetch(`${d.api}/api/docs/${doc}/history`, { headers: { Authorization: `Bearer ${d.token}` } });
+    const doc = (await env.d.call("POST", "/api/docs", { title: "history" })).id;
+    const probe = await fetch(`${env.d.api}/api/docs/${doc}/history`, { headers: { Authorization: `Bearer ${env.d.token}` } });
     if (probe.status === 404 || probe.status === 405) {
       console.error(`SKIPPED: this daemon has no history routes (GET /history: HTTP ${probe.status}); they come with branch hist13`);
       return tc.skip("no history routes in this daemon");
     }
     // Session 1: the daemon's own agent (the API). Session 2: a tab's.
-    await d.call("POST", `/api/docs/${doc}/edits`, { edits: [{ pos: 0, del: 0, ins: "line one\n" }] });
-    const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
+    await env.d.call("POST", `/api/docs/${doc}/edits`, { edits: [{ pos: 0, del: 0, ins: "line one\n" }] });
+    const page = await openEditor(env.ctx, env.d, doc, { name: "Ada", color: "#e03131" });
     const tabAgent = await page.evaluate(() => globalThis.weftEditor.agent());
     await setCursor(page, 9);
     await typeText(page, "line two 🐙\n");
     await waitSaved(page);
-    const h = await d.call("GET", `/api/docs/${doc}/history`);
+    const h = await env.d.call("GET", `/api/docs/${doc}/history`);
     assert.ok(h.sessions.length >= 2, `want at least two sessions, got ${JSON.stringify(h.sessions)}`);
     const oldest = h.sessions[h.sessions.length - 1];
     const newest = h.sessions[0];
@@ -176,7 +152,7 @@ describe("history panel", { concurrency: false }, () => {
     for (let i = h.sessions.length - 2; i >= 0; i--) {
       await page.keyboard.press("ArrowLeft");
       const s = h.sessions[h.sessions.length - 1 - i];
-      const want = (await d.call("GET", `/api/docs/${doc}/text?at=${q(s.version)}`)).text;
+      const want = (await env.d.call("GET", `/api/docs/${doc}/text?at=${q(s.version)}`)).text;
       await waitFor(`the slider's version ${i}`, async () => {
         p = await panel(page);
         return p.slider.value === i && p.text === want && p.items.find((it) => it.i === i)?.current;
@@ -210,11 +186,11 @@ describe("history panel", { concurrency: false }, () => {
     // Restore the oldest version: the daemon and the editor get it.
     await page.focus("#hist-slider");
     await page.keyboard.press("Home");
-    const oldText = (await d.call("GET", `/api/docs/${doc}/text?at=${q(oldest.version)}`)).text;
+    const oldText = (await env.d.call("GET", `/api/docs/${doc}/text?at=${q(oldest.version)}`)).text;
     await waitFor("the oldest version shown", async () => (await panel(page)).text === oldText);
     page.once("dialog", (dlg) => void dlg.accept());
     await page.click("#hist-restore");
-    await waitFor("the daemon to have the restored text", async () => (await d.text(doc)) === oldText);
+    await waitFor("the daemon to have the restored text", async () => (await env.d.text(doc)) === oldText);
     await waitFor("the editor to show the restored text", async () => (await pageText(page)) === oldText);
     // The panel reloads the timeline and shows the newest version: the
     // restored text (the restore is the daemon's own edits, which may join
@@ -223,7 +199,7 @@ describe("history panel", { concurrency: false }, () => {
       const p = await panel(page);
       return p.text === oldText && p.slider.value === p.slider.max && p.items[0]?.current;
     });
-    const after = await d.call("GET", `/api/docs/${doc}/history`);
+    const after = await env.d.call("GET", `/api/docs/${doc}/history`);
     assert.notEqual(after.version, h.version, "the restore made no new version");
     assert.deepEqual(page.errors, []);
     await page.close();

@@ -6,9 +6,8 @@
 // member list. The tab's agent is its daemon's device ID and a suffix.
 
 import assert from "node:assert/strict";
-import { after, before, describe } from "node:test";
 
-import { cleanup, cluster, invite, launch, members, tempDir, tracked, waitFor } from "../lib/harness.mjs";
+import { invite, members, suite, waitFor } from "../lib/harness.mjs";
 import { hashDoc, openEditor, openPage, paste, press, typeText, waitLive } from "../lib/page.mjs";
 
 const users = [
@@ -16,41 +15,20 @@ const users = [
   { name: "Grace", color: "#1971c2" },
 ];
 
-let root;
-let ds = [];
-let ctx;
-let failed = false;
-
 const text = (page) => page.evaluate(() => globalThis.weftEditor.text());
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-describe("members-only documents in the editor", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    ds = await cluster(2, root);
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) for (const d of ds) console.error(d.report());
-    await ctx?.close();
-    for (const d of ds) await d.stop();
-    if (!failed) await cleanup(root);
-    else console.error(`kept ${root}`);
-  });
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("members-only documents in the editor", { daemons: 2 }, (step) => {
   let pageA; // Ada, admin, on daemon a
   let pageB; // Grace, on daemon b
   let shared; // the document Ada shares with Grace as a writer
 
   step("an admin shares from the dialog, and another daemon's page joins by opening the link", async () => {
-    const [a, b] = ds;
+    const [a, b] = env.ds;
     assert.match(a.device, /^[A-Za-z0-9_-]{43}$/, "the daemon reports no device ID");
     shared = (await a.call("POST", "/api/docs", { title: "Shared by link" })).id;
     await a.call("POST", `/api/docs/${shared}/edits`, { edits: [{ pos: 0, del: 0, ins: "Written by the admin ✍️\n" }] });
-    pageA = await openEditor(ctx, a, shared, users[0]);
+    pageA = await openEditor(env.ctx, a, shared, users[0]);
 
     // The tab writes as its daemon's device.
     const agent = await pageA.evaluate(() => globalThis.weftEditor.agent());
@@ -100,7 +78,7 @@ describe("members-only documents in the editor", { concurrency: false }, () => {
 
     // Grace's page, on her daemon, opens the link (its address names Ada's
     // editor; on Grace's machine the editor is her daemon's).
-    pageB = await openPage(ctx, b, "", users[1]);
+    pageB = await openPage(env.ctx, b, "", users[1]);
     await waitFor("Grace's documents panel", () => pageB.locator("#docs-panel").isVisible());
     await pageB.goto(`${b.api}/${new URL(link).hash}`);
     await waitFor("the joined document to open", () => hashDoc(pageB) === shared);
@@ -141,7 +119,7 @@ describe("members-only documents in the editor", { concurrency: false }, () => {
   });
 
   step("a reader's editor refuses input and says why; the writer's edits still appear", async () => {
-    const [a, b] = ds;
+    const [a, b] = env.ds;
     const doc = (await a.call("POST", "/api/docs", { title: "For reading" })).id;
     await a.call("POST", `/api/docs/${doc}/edits`, { edits: [{ pos: 0, del: 0, ins: "Read me." }] });
     const inv = await invite(a, doc, { role: "read", label: "Grace reads" });
@@ -192,7 +170,7 @@ describe("members-only documents in the editor", { concurrency: false }, () => {
   });
 
   step("an admin removes a member from the dialog's list", async () => {
-    const [a, b] = ds;
+    const [a, b] = env.ds;
     await pageA.click("#share");
     await waitFor("the Share dialog to open", () => pageA.locator("#share-dialog").isVisible());
     const row = pageA.locator(`#member-rows tr[data-device="${b.device}"]`);

@@ -6,38 +6,17 @@
 // the page says how to get one.
 
 import assert from "node:assert/strict";
-import { after, before, describe } from "node:test";
 
-import { cleanup, cluster, invite, launch, tempDir, tracked, waitFor } from "../lib/harness.mjs";
+import { invite, suite, waitFor } from "../lib/harness.mjs";
 import { remoteCarets, setCursor, typeText, waitLive } from "../lib/page.mjs";
 
-let root;
-let ds = [];
-let ctx;
-let failed = false;
-
-describe("the page: documents, preferences, token", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    ds = await cluster(2, root);
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) for (const d of ds) console.error(d.report());
-    await ctx?.close();
-    for (const d of ds) await d.stop();
-    await cleanup(root);
-  });
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("the page: documents, preferences, token", { daemons: 2 }, (step) => {
   let page;
   const hashDoc = () => new URL(page.url()).hash.match(/doc=([0-9a-f]{32})/)?.[1];
 
   step("the token moves from the address bar to the tab's session", async () => {
-    const [, b] = ds;
-    page = await ctx.newPage();
+    const [, b] = env.ds;
+    page = await env.ctx.newPage();
     await page.goto(`${b.api}/#token=${b.token}`);
     await waitFor("the documents panel", () => page.locator("#docs-panel").isVisible());
     assert.ok(!page.url().includes("token"), `the token is still in the address bar: ${page.url()}`);
@@ -45,7 +24,7 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
   });
 
   step("create and rename a document from the page", async () => {
-    const [, b] = ds;
+    const [, b] = env.ds;
     await page.fill("#new-title", "Plan");
     await page.click("#new-form button");
     await waitFor("the new document to open", () => hashDoc());
@@ -60,7 +39,7 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
   });
 
   step("join a document with a pasted invite and list both", async () => {
-    const [a] = ds;
+    const [a] = env.ds;
     const other = (await a.call("POST", "/api/docs", { title: "From A" })).id;
     await a.call("POST", `/api/docs/${other}/edits`, { edits: [{ pos: 0, del: 0, ins: "hello from A 👋" }] });
     const mine = hashDoc();
@@ -116,8 +95,8 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
   });
 
   step("others see the name and colour on the caret", async () => {
-    const [, b] = ds;
-    const other = await ctx.newPage();
+    const [, b] = env.ds;
+    const other = await env.ctx.newPage();
     try {
       await other.goto(`${b.api}/#token=${b.token}&doc=${hashDoc()}`);
       await waitLive(other);
@@ -132,9 +111,9 @@ describe("the page: documents, preferences, token", { concurrency: false }, () =
   });
 
   step("without a token the page says how to get one", async () => {
-    const [, b] = ds;
+    const [, b] = env.ds;
     // A new tab has a session storage of its own, so no token.
-    const p = await ctx.newPage();
+    const p = await env.ctx.newPage();
     try {
       await p.goto(`${b.api}/`);
       await waitFor("the notice", async () => ((await p.textContent("#notice")) ?? "").includes("weft open"));

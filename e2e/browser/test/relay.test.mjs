@@ -3,44 +3,17 @@
 // not yet.
 
 import assert from "node:assert/strict";
-import path from "node:path";
-import { after, before, describe } from "node:test";
 
-import { Daemon, Relay, cleanup, launch, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
+import { suite, waitFor } from "../lib/harness.mjs";
 import { openEditor, setCursor, typeText, waitSaved } from "../lib/page.mjs";
 
-let root;
-let relay;
-let d;
-let ctx;
-let failed = false;
-
-describe("saved on relay", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    const bin = await weftBinary(root);
-    relay = await new Relay(bin, path.join(root, "relay")).start();
-    d = await new Daemon("a", bin, path.join(root, "a")).start({ relays: [relay.addr] });
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) console.error(`${d?.report()}\n${relay?.report()}`);
-    await ctx?.close();
-    await d?.stop();
-    await relay?.stop();
-    await cleanup(root);
-  });
-
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("saved on relay", { relay: true }, (step) => {
   step("the status line follows the relay's acknowledgements", async () => {
-    const doc = (await d.call("POST", "/api/docs", { title: "relayed" })).id;
+    const doc = (await env.d.call("POST", "/api/docs", { title: "relayed" })).id;
     // A relay hosts a members-only document once a member grants it the
     // pull role.
-    await d.call("POST", `/api/docs/${doc}/host`, { relay: relay.addr });
-    const page = await openEditor(ctx, d, doc, { name: "Ada", color: "#e03131" });
+    await env.d.call("POST", `/api/docs/${doc}/host`, { relay: env.relay.addr });
+    const page = await openEditor(env.ctx, env.d, doc, { name: "Ada", color: "#e03131" });
     const relayText = () => page.textContent("#st-relay");
     await setCursor(page, 0);
     await typeText(page, "kept on the relay");

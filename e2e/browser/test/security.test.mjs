@@ -9,14 +9,10 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import { after, before, describe } from "node:test";
 
-import { Daemon, cleanup, launch, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
+import { launch, suite, waitFor } from "../lib/harness.mjs";
 
-let root;
-let d;
 let doc;
-let failed = false;
 
 // request sends one raw HTTP request (fetch cannot set Host).
 function request(port, { method = "GET", path = "/", headers = {} }) {
@@ -58,30 +54,22 @@ function upgrade(port, { path, host, origin, protocols }) {
   });
 }
 
-describe("the daemon refuses foreign hosts, foreign origins and missing tokens", { concurrency: false }, () => {
-  before(async () => {
-    root = await tempDir();
-    d = new Daemon("a", await weftBinary(root), `${root}/a`);
-    await d.start();
-    doc = (await d.call("POST", "/api/docs", { title: "guarded" })).id;
-  });
-  after(async () => {
-    if (failed) console.error(d?.report());
-    await d?.stop();
-    await cleanup(root);
-  });
-  const check = tracked(() => (failed = true));
+// setup makes the document the socket tests open.
+async function setup({ d }) {
+  doc = (await d.call("POST", "/api/docs", { title: "guarded" })).id;
+}
 
+const env = suite("the daemon refuses foreign hosts, foreign origins and missing tokens", { browser: false, setup }, (check) => {
   check("JSON API over HTTP", async () => {
-    const port = d.port;
+    const port = env.d.port;
     const own = `127.0.0.1:${port}`;
-    const auth = { Authorization: `Bearer ${d.token}` };
+    const auth = { Authorization: `Bearer ${env.d.token}` };
     const cases = [
       ["right", { Host: own, ...auth }, 200],
       ["localhost by name", { Host: `localhost:${port}`, ...auth }, 200],
       ["no token", { Host: own }, 401],
       ["wrong token", { Host: own, Authorization: `Bearer ${"0".repeat(64)}` }, 401],
-      ["token in another scheme", { Host: own, Authorization: `Basic ${d.token}` }, 401],
+      ["token in another scheme", { Host: own, Authorization: `Basic ${env.d.token}` }, 401],
       ["foreign Host (DNS rebinding)", { Host: `attacker.example:${port}`, ...auth }, 403],
       ["foreign Host without port", { Host: "attacker.example", ...auth }, 403],
       ["foreign Origin", { Host: own, Origin: "http://attacker.example", ...auth }, 403],
@@ -94,7 +82,7 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
   });
 
   check("the page itself", async () => {
-    const port = d.port;
+    const port = env.d.port;
     const ok = await request(port, { path: "/", headers: { Host: `127.0.0.1:${port}` } });
     assert.equal(ok.status, 200, "the page is not served");
     const csp = ok.headers["content-security-policy"] ?? "";
@@ -109,10 +97,10 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
   });
 
   check("document socket", async () => {
-    const port = d.port;
+    const port = env.d.port;
     const own = `127.0.0.1:${port}`;
     const path = `/ws/${doc}`;
-    const good = { path, host: own, origin: `http://${own}`, protocols: ["weft.v4", `bearer.${d.token}`] };
+    const good = { path, host: own, origin: `http://${own}`, protocols: ["weft.v4", `bearer.${env.d.token}`] };
     const opened = await upgrade(port, good);
     assert.equal(opened.status, 101, "the socket does not open when everything is right");
     assert.equal(opened.protocol, "weft.v4");
@@ -133,7 +121,7 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
   });
 
   check("a page on another origin cannot use the token it stole", async (t) => {
-    const ctx = await launch(root);
+    const ctx = await launch(env.root);
     if (!ctx) return t.skip("Chromium not available");
     // A hostile page on another local port that somehow knows the token.
     const evil = http.createServer((_, res) => {
@@ -160,13 +148,13 @@ describe("the daemon refuses foreign hosts, foreign origins and missing tokens",
           }
           return { ws, read };
         },
-        [d.api, d.token, doc],
+        [env.d.api, env.d.token, doc],
       );
       assert.equal(got.ws, "refused", "a foreign page opened the document socket");
       assert.equal(got.read, "refused", "a foreign page read the API");
       // The daemon's own page, for contrast, gets in.
       const own = await ctx.newPage();
-      await own.goto(`${d.api}/#token=${d.token}&doc=${doc}`);
+      await own.goto(`${env.d.api}/#token=${env.d.token}&doc=${doc}`);
       await waitFor("the daemon's own page to connect", () => own.evaluate(() => globalThis.weftEditor?.conn?.() === "live"));
     } finally {
       evil.close();

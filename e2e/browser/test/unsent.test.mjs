@@ -6,16 +6,10 @@
 // or the daemon stopped), or got them and the ack was lost.
 
 import assert from "node:assert/strict";
-import path from "node:path";
-import { after, before, describe } from "node:test";
 
-import { Daemon, cleanup, launch, tempDir, tracked, waitFor, weftBinary } from "../lib/harness.mjs";
+import { suite, waitFor } from "../lib/harness.mjs";
 import { openEditor, openPage, pageText, setCursor, typeText, waitLive, waitSaved } from "../lib/page.mjs";
 
-let root;
-let d;
-let ctx;
-let failed = false;
 const user = { name: "Ada", color: "#e03131" };
 
 // cutter lets a test cut the page's document socket one way: with
@@ -65,33 +59,16 @@ function kept(page, doc) {
 const count = (s, sub) => s.split(sub).length - 1;
 
 async function open(doc) {
-  const page = await openPage(ctx, d, `doc=${doc}`, user);
+  const page = await openPage(env.ctx, env.d, `doc=${doc}`, user);
   await page.addInitScript(cutter);
   await page.reload();
   await waitLive(page);
   return page;
 }
 
-describe("unsent edits survive a reload", { concurrency: false }, () => {
-  before(async () => {
-    failed = true;
-    root = await tempDir();
-    const bin = await weftBinary(root);
-    d = await new Daemon("a", bin, path.join(root, "a")).start();
-    ctx = await launch(root);
-    failed = false;
-  });
-  after(async () => {
-    if (failed) console.error(d?.report());
-    await ctx?.close();
-    await d?.stop();
-    await cleanup(root);
-  });
-
-  const step = tracked(() => (failed = true), () => ctx);
-
+const env = suite("unsent edits survive a reload", {}, (step) => {
   step("edits cut off before they reach the daemon arrive after a reload, once", async () => {
-    const doc = (await d.call("POST", "/api/docs", { title: "cut" })).id;
+    const doc = (await env.d.call("POST", "/api/docs", { title: "cut" })).id;
     const page = await open(doc);
     await setCursor(page, 0);
     await typeText(page, "base ");
@@ -99,14 +76,14 @@ describe("unsent edits survive a reload", { concurrency: false }, () => {
     await page.evaluate(() => (globalThis.cutSend = true));
     await typeText(page, "[never sent 🐙]");
     await waitFor("the edits to be kept", async () => (await kept(page, doc)) > 0);
-    assert.equal(await d.text(doc), "base ", "the daemon got edits the page never sent");
+    assert.equal(await env.d.text(doc), "base ", "the daemon got edits the page never sent");
     const agent = await page.evaluate(() => globalThis.weftEditor.agent());
     await page.reload();
     await waitLive(page);
     assert.notEqual(await page.evaluate(() => globalThis.weftEditor.agent()), agent, "a reload is a new agent");
     await waitSaved(page, 30_000);
-    await waitFor("the daemon to have the kept edits", async () => (await d.text(doc)).includes("[never sent 🐙]"));
-    const text = await d.text(doc);
+    await waitFor("the daemon to have the kept edits", async () => (await env.d.text(doc)).includes("[never sent 🐙]"));
+    const text = await env.d.text(doc);
     assert.equal(text, "base [never sent 🐙]");
     assert.equal(await pageText(page), text);
     await waitFor("the kept records to be forgotten once acked", async () => (await kept(page, doc)) === 0);
@@ -114,40 +91,40 @@ describe("unsent edits survive a reload", { concurrency: false }, () => {
   });
 
   step("edits the daemon took but never acked are not doubled by the resend", async () => {
-    const doc = (await d.call("POST", "/api/docs", { title: "unacked" })).id;
+    const doc = (await env.d.call("POST", "/api/docs", { title: "unacked" })).id;
     const page = await open(doc);
     await setCursor(page, 0);
     await page.evaluate(() => (globalThis.cutAcks = true));
     await typeText(page, "typed once");
-    await waitFor("the daemon to take the edits", async () => (await d.text(doc)) === "typed once");
+    await waitFor("the daemon to take the edits", async () => (await env.d.text(doc)) === "typed once");
     await waitFor("the edits to be kept", async () => (await kept(page, doc)) > 0);
     assert.ok((await page.evaluate(() => globalThis.weftEditor.unsaved())) > 0, "the page counts the unacked edits as saved");
     await page.reload();
     await waitLive(page);
     await waitSaved(page, 30_000);
     await waitFor("the kept records to be forgotten", async () => (await kept(page, doc)) === 0);
-    const text = await d.text(doc);
+    const text = await env.d.text(doc);
     assert.equal(count(text, "typed once"), 1, `the text is not on the daemon exactly once: ${JSON.stringify(text)}`);
     assert.equal(text, "typed once");
     await page.close();
   });
 
   step("edits typed while the daemon is down arrive when the page comes back with it", async () => {
-    const doc = (await d.call("POST", "/api/docs", { title: "down" })).id;
+    const doc = (await env.d.call("POST", "/api/docs", { title: "down" })).id;
     const page = await open(doc);
     await setCursor(page, 0);
     await typeText(page, "before ");
     await waitSaved(page);
-    await d.stop("SIGKILL");
+    await env.d.stop("SIGKILL");
     await waitFor("the page to say it is offline", async () => (await page.locator("#st-conn").textContent()).includes("offline"));
     await typeText(page, "offline");
     await waitFor("the status line to count the waiting edits", async () => (await page.locator("#st-saved").textContent()) === "7 edits waiting for the daemon");
     await waitFor("the edits to be kept", async () => (await kept(page, doc)) > 0);
     await page.close(); // the tab is closed with the edits unsent
-    await d.start();
-    const back = await openEditor(ctx, d, doc, user);
+    await env.d.start();
+    const back = await openEditor(env.ctx, env.d, doc, user);
     await waitSaved(back, 30_000);
-    await waitFor("the daemon to have the offline edits", async () => (await d.text(doc)) === "before offline");
+    await waitFor("the daemon to have the offline edits", async () => (await env.d.text(doc)) === "before offline");
     assert.equal(await pageText(back), "before offline");
     await waitFor("the kept records to be forgotten", async () => (await kept(back, doc)) === 0);
     assert.deepEqual(back.errors, []);
