@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -9,9 +10,30 @@ import (
 	"unicode/utf8"
 )
 
-// decodeWireReflect is the reflection decoder decodeWire replaced
-// (fxamacker/cbor into the wire structs), into a fresh struct each time:
-// the oracle of FuzzCodecEquality.
+// decodeTxnReflect is the reference DecodeTxn is held to: fxamacker/cbor's
+// reflection into the wire structs (a fresh one each time), the wire
+// struct's checks (refTxn) and validateTxn, one after the other. It is
+// how transactions were decoded before codec.go.
+func decodeTxnReflect(data []byte) (*Txn, error) {
+	if len(data) > MaxTxnBytes {
+		return nil, fmt.Errorf("%w: transaction of %d bytes (at most %d)", ErrFormat, len(data), MaxTxnBytes)
+	}
+	var w wireTxn
+	if err := decodeWireReflect(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: transaction: %v", ErrFormat, err)
+	}
+	t, err := refTxn(data, &w)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTxn(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// decodeWireReflect decodes data into w by reflection: format 1's layout
+// when data starts with a five-item array head, format 2's otherwise.
 func decodeWireReflect(data []byte, w *wireTxn) error {
 	if len(data) > 0 && data[0] == 0x85 {
 		var w1 wireTxnV1
@@ -76,8 +98,8 @@ func FuzzCodecEquality(f *testing.F) {
 
 func checkCodecEqual(t *testing.T, data []byte) {
 	t.Helper()
-	got, gerr := decodeTxn(data, decodeWire)
-	want, werr := decodeTxn(data, decodeWireReflect)
+	got, gerr := DecodeTxn(data)
+	want, werr := decodeTxnReflect(data)
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("input %x: hand-laid: %v; reflection: %v", data, gerr, werr)
 	}
@@ -89,6 +111,9 @@ func checkCodecEqual(t *testing.T, data []byte) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("input %x:\nhand-laid  %+v\nreflection %+v", data, got, want)
+	}
+	if err := validateTxn(got); err != nil {
+		t.Fatalf("input %x: decoded, and then invalid: %v", data, err)
 	}
 }
 
@@ -110,7 +135,8 @@ func TestCodecEqualityMutations(t *testing.T) {
 }
 
 // BenchmarkDecodeTxn decodes a keystroke-sized transaction (one insert
-// with both origins, one parent) with each parser.
+// with both origins, one parent): DecodeTxn (hand-laid) and the reference
+// (reflection).
 func BenchmarkDecodeTxn(b *testing.B) {
 	data, err := EncodeTxn(&Txn{Agent: "alice", Seq: 1041, Time: 1733600000000, Parents: []ID{{Agent: "bob", Seq: 977}},
 		Ops: []Op{{Kind: OpInsert, Text: "e", Left: ID{Agent: "alice", Seq: 1040}, Right: ID{Agent: "bob", Seq: 12}}}})
@@ -118,43 +144,13 @@ func BenchmarkDecodeTxn(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
-		name  string
-		parse func([]byte, *wireTxn) error
-	}{{"hand-laid", decodeWire}, {"reflection", decodeWireReflectPooled}} {
+		name   string
+		decode func([]byte) (*Txn, error)
+	}{{"hand-laid", DecodeTxn}, {"reflection", decodeTxnReflect}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := decodeTxn(data, c.parse); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// decodeWireReflectPooled is what DecodeTxn did before: reflection into
-// the pooled struct.
-func decodeWireReflectPooled(data []byte, w *wireTxn) error {
-	if len(data) > 0 && data[0] == 0x85 {
-		return decodeWireReflect(data, w)
-	}
-	return decMode.Unmarshal(data, w)
-}
-
-// BenchmarkParseTxn is BenchmarkDecodeTxn's CBOR parsing alone.
-func BenchmarkParseTxn(b *testing.B) {
-	data, _ := EncodeTxn(&Txn{Agent: "alice", Seq: 1041, Time: 1733600000000, Parents: []ID{{Agent: "bob", Seq: 977}},
-		Ops: []Op{{Kind: OpInsert, Text: "e", Left: ID{Agent: "alice", Seq: 1040}, Right: ID{Agent: "bob", Seq: 12}}}})
-	for _, c := range []struct {
-		name  string
-		parse func([]byte, *wireTxn) error
-	}{{"hand-laid", decodeWire}, {"reflection", decodeWireReflectPooled}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			var w wireTxn
-			for i := 0; i < b.N; i++ {
-				w.Agents, w.Parents, w.Ops = w.Agents[:0], w.Parents[:0], w.Ops[:0]
-				if err := c.parse(data, &w); err != nil {
+				if _, err := c.decode(data); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -185,4 +181,102 @@ func TestRuneCountValid(t *testing.T) {
 	if (checkAgentFast(long) == nil) != (checkAgent(long) == nil) {
 		t.Fatal("a name past MaxAgentLen")
 	}
+}
+
+// refTxn builds the transaction w holds (parsed from data) and checks
+// what the wire format requires of it; validateTxn does the rest. It is
+// the code DecodeTxn ran before codec.go parsed straight into the Txn.
+func refTxn(data []byte, w *wireTxn) (*Txn, error) {
+	// The array's length tells the formats apart: 5 items (0x85) is
+	// version 1, 6 (0x86) version 2.
+	if len(data) > 0 && data[0] == 0x85 {
+		if w.V != txnFormatV1 {
+			return nil, fmt.Errorf("%w: transaction format version %d in a format-1 layout", ErrFormat, w.V)
+		}
+		w.Time = 0
+	} else {
+		if w.V != txnFormat {
+			return nil, fmt.Errorf("%w: transaction format version %d (this build reads %d and %d)", ErrFormat, w.V, txnFormatV1, txnFormat)
+		}
+		if w.Time > MaxTime {
+			return nil, fmt.Errorf("%w: transaction time %d (at most %d)", ErrFormat, w.Time, int64(MaxTime))
+		}
+	}
+	if len(w.Agents) == 0 {
+		return nil, fmt.Errorf("%w: transaction without agents", ErrFormat)
+	}
+	id := func(r wireRef, what string, zeroOK bool) (ID, error) {
+		if r.A == 0 {
+			if !zeroOK || r.S != 0 {
+				return ID{}, fmt.Errorf("%w: %s names no agent", ErrFormat, what)
+			}
+			return ID{}, nil
+		}
+		if r.A > uint64(len(w.Agents)) {
+			return ID{}, fmt.Errorf("%w: %s names agent %d of %d", ErrFormat, what, r.A, len(w.Agents))
+		}
+		return ID{Agent: w.Agents[r.A-1], Seq: r.S}, nil
+	}
+	if len(w.Parents)%2 != 0 {
+		return nil, fmt.Errorf("%w: parents are not (agent, seq) pairs", ErrFormat)
+	}
+	// One allocation holds the transaction and, in the common case, its
+	// parent and op.
+	lt := &localTxn{}
+	t := &lt.Txn
+	t.Agent, t.Seq, t.Time = w.Agents[0], w.Seq, int64(w.Time)
+	if n := len(w.Parents) / 2; n <= 1 {
+		t.Parents = lt.parents[:n]
+	} else {
+		t.Parents = make([]ID, n)
+	}
+	if n := len(w.Ops); n <= 1 {
+		t.Ops = lt.ops[:n]
+	} else {
+		t.Ops = make([]Op, n)
+	}
+	var err error
+	for i := range t.Parents {
+		if t.Parents[i], err = id(wireRef{w.Parents[2*i], w.Parents[2*i+1]}, "parent", false); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Ops {
+		wo, o := &w.Ops[i], &t.Ops[i]
+		switch OpKind(wo.K) {
+		case OpInsert:
+			if wo.Len != 0 || wo.Rev {
+				return nil, fmt.Errorf("%w: insert op %d has delete fields", ErrFormat, i)
+			}
+			o.Kind, o.Text = OpInsert, wo.Text
+			if o.Left, err = id(wireRef{wo.A1, wo.S1}, "originLeft", true); err != nil {
+				return nil, err
+			}
+			if o.Right, err = id(wireRef{wo.A2, wo.S2}, "originRight", true); err != nil {
+				return nil, err
+			}
+		case OpDelete:
+			if wo.Text != "" || wo.A2 != 0 || wo.S2 != 0 {
+				return nil, fmt.Errorf("%w: delete op %d has insert fields", ErrFormat, i)
+			}
+			if wo.Len > MaxSeq {
+				return nil, fmt.Errorf("%w: delete op %d of %d items", ErrFormat, i, wo.Len)
+			}
+			o.Kind, o.Len, o.Rev = OpDelete, int(wo.Len), wo.Rev
+			if o.Target, err = id(wireRef{wo.A1, wo.S1}, "delete target", false); err != nil {
+				return nil, err
+			}
+		case OpTitle:
+			if w.V == txnFormatV1 {
+				return nil, fmt.Errorf("%w: title op %d in a format-1 transaction", ErrFormat, i)
+			}
+			if wo.A1 != 0 || wo.S1 != 0 || wo.A2 != 0 || wo.S2 != 0 || wo.Len != 0 || wo.Rev {
+				return nil, fmt.Errorf("%w: title op %d has insert or delete fields", ErrFormat, i)
+			}
+			o.Kind, o.Text = OpTitle, wo.Text
+		default:
+			return nil, fmt.Errorf("%w: op %d has unknown kind %d", ErrFormat, i, wo.K)
+		}
+	}
+	return t, nil
 }
