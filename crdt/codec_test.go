@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -75,6 +76,26 @@ func codecSeeds() [][]byte {
 			out = append(out, v1)
 		}
 	}
+	// Well formed and not valid (validateTxn's rules), or valid only
+	// just: many agents, an agent named "" as an origin, as a parent and
+	// as a target, unsorted parents, a control character in a title.
+	ins := func(a1, s1, a2, s2 uint64) wireOp { return wireOp{K: 1, Text: "xé", A1: a1, S1: s1, A2: a2, S2: s2} }
+	for _, w := range []wireTxn{
+		{Agents: []string{"a", "b", "c", "d", "e", "f"}, Seq: 9, Parents: []uint64{2, 1, 3, 1, 6, 4}, Ops: []wireOp{ins(5, 2, 6, 3), {K: 2, A1: 4, S1: 7, Len: 2, Rev: true}}},
+		{Agents: []string{"a", ""}, Seq: 1, Ops: []wireOp{ins(2, 5, 0, 0)}},
+		{Agents: []string{"a", ""}, Seq: 1, Parents: []uint64{2, 0}, Ops: []wireOp{ins(0, 0, 0, 0)}},
+		{Agents: []string{"a", ""}, Seq: 1, Ops: []wireOp{{K: 2, A1: 2, S1: 0, Len: 1}}},
+		{Agents: []string{"a", "b", "c"}, Seq: 4, Parents: []uint64{3, 1, 2, 1}, Ops: []wireOp{ins(1, 2, 0, 0)}},
+		{Agents: []string{"a"}, Seq: 4, Ops: []wireOp{{K: 3, Text: "a\x01b"}}},
+		{Agents: []string{"a"}, Seq: MaxSeq - 1, Ops: []wireOp{ins(0, 0, 0, 0)}},
+	} {
+		w.V = txnFormat
+		b, err := encMode.Marshal(w)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, b)
+	}
 	out = append(out,
 		[]byte{0xf6}, []byte{0x86, 0xf6, 0xf6, 0xf6, 0xf6, 0xf6, 0xf6},
 		[]byte{0x98, 0x06, 0x12, 0x81, 0x61, 0x61, 0x00, 0x80, 0x81, 0x88, 0x01, 0x61, 0x62, 0, 0, 0, 0, 0, 0xf4, 0x00},
@@ -131,6 +152,51 @@ func TestCodecEqualityMutations(t *testing.T) {
 			}
 		}
 		checkCodecEqual(t, append(append([]byte(nil), s...), 0x00))
+	}
+}
+
+// TestDecodeTxnConcurrent: decodes at once, of transactions whose agent
+// names meet in agentNames's slots, give each its own names (run it with
+// -race for the cache's races).
+func TestDecodeTxnConcurrent(t *testing.T) {
+	var wire [][]byte
+	var want []*Txn
+	for i := 0; i < 64; i++ {
+		a, b := fmt.Sprintf("agent-%d", i), fmt.Sprintf("peer-%d", i%7)
+		x := &Txn{Agent: a, Seq: uint64(i + 1), Parents: []ID{{Agent: b, Seq: 3}}, Ops: []Op{{Kind: OpInsert, Text: "q", Left: ID{Agent: b, Seq: 2}}}}
+		data, err := EncodeTxn(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := decodeTxnReflect(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire, want = append(wire, data), append(want, y)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 200; round++ {
+				k := (round*7 + g*13) % len(wire)
+				got, err := DecodeTxn(wire[k])
+				if err == nil && !reflect.DeepEqual(got, want[k]) {
+					err = fmt.Errorf("transaction %d: got %+v, want %+v", k, got, want[k])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
@@ -279,4 +345,16 @@ func refTxn(data []byte, w *wireTxn) (*Txn, error) {
 		}
 	}
 	return t, nil
+}
+
+// BenchmarkValidateTxn is validateTxn (Apply's check) of
+// BenchmarkDecodeTxn's transaction.
+func BenchmarkValidateTxn(b *testing.B) {
+	t := &Txn{Agent: "alice", Seq: 1041, Time: 1733600000000, Parents: []ID{{Agent: "bob", Seq: 977}},
+		Ops: []Op{{Kind: OpInsert, Text: "e", Left: ID{Agent: "alice", Seq: 1040}, Right: ID{Agent: "bob", Seq: 12}}}}
+	for i := 0; i < b.N; i++ {
+		if err := validateTxn(t); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
