@@ -328,16 +328,16 @@ func (r *cborReader) txn() (*Txn, error) {
 		return nil, fmt.Errorf("%w: transaction without agents", ErrFormat)
 	}
 	var buf [4]string
-	agents := buf[:0]
-	if n > len(buf) {
-		agents = make([]string, 0, n)
+	var agents []string
+	if n <= len(buf) {
+		agents = buf[:n]
+	} else {
+		agents = make([]string, n)
 	}
-	for k := 0; k < n; k++ {
-		s, err := r.agentName()
-		if err != nil {
+	for k := range agents {
+		if agents[k], err = r.agentName(); err != nil {
 			return nil, err
 		}
-		agents = append(agents, s)
 	}
 	seq, err := r.uint()
 	if err != nil {
@@ -433,13 +433,11 @@ func (r *cborReader) txn() (*Txn, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	lt := &localTxn{Txn: Txn{Agent: agents[0], Seq: seq, Parents: parents, Ops: ops, Time: int64(tm)}}
+	lt := &localTxn{Txn: Txn{Agent: agents[0], Seq: seq, Parents: parents, Ops: ops, Time: int64(tm)}, parents: [1]ID{p1}, ops: [1]Op{o1}}
 	if parents == nil {
-		lt.parents[0] = p1
 		lt.Parents = lt.parents[:np]
 	}
 	if ops == nil {
-		lt.ops[0] = o1
 		lt.Ops = lt.ops[:nops]
 	}
 	return &lt.Txn, nil
