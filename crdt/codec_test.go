@@ -155,6 +155,88 @@ func TestCodecEqualityMutations(t *testing.T) {
 	}
 }
 
+// TestCodecEqualityRandomWire: well-formed transactions of random fields
+// (names empty, long or not UTF-8's shortest, indices in and out of
+// range, kinds 0 to 4, seqs and lengths near the limits, parents in any
+// order) decode the same both ways: the byte fuzzer rarely builds these.
+func TestCodecEqualityRandomWire(t *testing.T) {
+	const seed = 15
+	r := rand.New(rand.NewPCG(seed, seed))
+	names := []string{"a", "b", "alice", "a", "b", "alice", "", strings.Repeat("n", MaxAgentLen), strings.Repeat("m", MaxAgentLen+1), "é"}
+	// odd is true now and then: that field is drawn from its odd values.
+	odd := func() bool { return r.IntN(12) == 0 }
+	pick := func(usual uint64, odds ...uint64) uint64 {
+		if odd() {
+			return odds[r.IntN(len(odds))]
+		}
+		return usual
+	}
+	outcomes := map[string]int{}
+	for i := 0; i < 20000; i++ {
+		w := wireTxn{V: pick(txnFormat, txnFormatV1, 2), Seq: pick(uint64(r.IntN(50)), MaxSeq-3, MaxSeq, 1<<63)}
+		for k := 1 + r.IntN(3); k > 0; k-- {
+			w.Agents = append(w.Agents, names[r.IntN(len(names))])
+		}
+		na := uint64(len(w.Agents))
+		ref := func() uint64 { return pick(1+r.Uint64N(na), 0, na+1) }
+		for k := r.IntN(4); k > 0; k-- {
+			w.Parents = append(w.Parents, ref(), pick(uint64(r.IntN(9)), MaxSeq, MaxSeq+1))
+		}
+		for k := 1 + r.IntN(3); k > 0; k-- {
+			o := wireOp{K: pick(1+r.Uint64N(3), 0, 4, 257)}
+			switch o.K {
+			case 1, 257:
+				o.Text = []string{"x", "héllo", "\u200b", ""}[r.IntN(4)]
+				o.A1, o.S1 = pick(0, 1+r.Uint64N(na)), pick(uint64(r.IntN(9)), MaxSeq+1)
+				if o.A1 == 0 {
+					o.S1 = pick(0, 3)
+				}
+				o.A2, o.S2 = pick(0, 1+r.Uint64N(na)), pick(0, uint64(r.IntN(9)), MaxSeq+1)
+				o.Len, o.Rev = pick(0, 1), odd()
+			case 2:
+				o.Text = []string{"", "x"}[pick(0, 1)]
+				o.A1, o.S1 = ref(), pick(uint64(r.IntN(9)), MaxSeq, MaxSeq-1)
+				o.A2, o.S2 = pick(0, 1), pick(0, 1)
+				o.Len, o.Rev = pick(1+r.Uint64N(3), 0, MaxSeq, MaxSeq+1), r.IntN(2) == 0
+			case 3:
+				o.Text = []string{"A title", "a\x01", ""}[pick(0, 1, 2)]
+				o.A1, o.Len, o.Rev = pick(0, 1), pick(0, 2), odd()
+			}
+			w.Ops = append(w.Ops, o)
+		}
+		if odd() {
+			w.Ops = nil
+		}
+		w.Time = pick(1733600000000, 0, MaxTime, MaxTime+1)
+		var data []byte
+		var err error
+		if w.V == txnFormatV1 {
+			data, err = encMode.Marshal(wireTxnV1{V: w.V, Agents: w.Agents, Seq: w.Seq, Parents: w.Parents, Ops: w.Ops})
+		} else {
+			data, err = encMode.Marshal(w)
+		}
+		if err != nil {
+			t.Fatalf("seed %d, transaction %d: %v", seed, i, err)
+		}
+		checkCodecEqual(t, data)
+		switch _, err := DecodeTxn(data); {
+		case err == nil:
+			outcomes["accepted"]++
+		case errors.Is(err, ErrInvalid):
+			outcomes["invalid"]++
+		default:
+			outcomes["malformed"]++
+		}
+	}
+	t.Logf("seed %d: %v", seed, outcomes)
+	// Each outcome is met often, or the test tests less than it says.
+	for _, k := range []string{"accepted", "invalid", "malformed"} {
+		if outcomes[k] < 500 {
+			t.Errorf("seed %d: %d transactions %s of 20000 (%v)", seed, outcomes[k], k, outcomes)
+		}
+	}
+}
+
 // TestDecodeTxnConcurrent: decodes at once, of transactions whose agent
 // names meet in agentNames's slots, give each its own names (run it with
 // -race for the cache's races).
