@@ -29,6 +29,13 @@ func TestConcurrentRenamesConverge(t *testing.T) {
 	if err := a.m.SyncWith(ctx, "b", id); err != nil {
 		t.Fatal(err)
 	}
+	// b applies what the exchange brought on its own driver: the feed
+	// opens once b holds the creation's title, or it reports that title
+	// as a change.
+	waitFor(t, "b to hold the document as created", func() bool {
+		ib, err := b.m.info(ctx, id)
+		return err == nil && ib.Title == "first" && text(t, b, info.ID) == "text"
+	})
 	feed, err := b.m.Events(ctx, info.ID, "")
 	if err != nil {
 		t.Fatal(err)
