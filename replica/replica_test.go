@@ -46,6 +46,12 @@ func startTestNode(t *testing.T, h *hub, id string, mem ds.Batching, mod func(*O
 	t.Helper()
 	so := store.DefaultOptions()
 	so.MaxDelay = time.Millisecond
+	return startTestNodeStore(t, h, id, mem, so, mod)
+}
+
+// startTestNodeStore is startTestNode with the store's options given.
+func startTestNodeStore(t *testing.T, h *hub, id string, mem ds.Batching, so store.Options, mod func(*Options)) *testNode {
+	t.Helper()
 	st, err := store.OpenDatastore(mem, so)
 	if err != nil {
 		t.Fatal(err)

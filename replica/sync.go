@@ -678,6 +678,17 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 	if err := send(forks); err != nil {
 		return sent, err
 	}
+	// The hello offered what this replica holds, and a remote transaction
+	// is applied before its batched write reaches the store: what is
+	// queued is written now, or the stream, read from the store, would
+	// leave out the newest transactions the peer was offered (and it asks
+	// again only at the next anti-entropy round). Nothing queued costs
+	// nothing.
+	if f, ok := m.opts.Store.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			return sent, err
+		}
+	}
 	if err := m.streamHistory(ctx, d.id, since, send); err != nil {
 		return sent, err
 	}
