@@ -91,11 +91,7 @@ func TestRemoveRotatesAndCutsOff(t *testing.T) {
 	h.connect(a.net, b.net)
 	h.connect(a.net, c.net)
 	h.connect(b.net, c.net)
-	share(t, a, b, info.ID, "write")
-	share(t, a, c, info.ID, "write")
-	for _, n := range []*testNode{b, c} {
-		waitFor(t, n.net.id+" to catch up", func() bool { return text(t, n, info.ID) == "before" })
-	}
+	shareAndCatchUp(t, a, info.ID, "before", []*testNode{b, c}, "write", "write")
 	cDevice := member.DeviceID(c.net.key.Public().(ed25519.PublicKey))
 	// c is away when it is removed: it hears of it only later.
 	h.disconnect(a.net, c.net)
@@ -514,11 +510,7 @@ func TestCatchUpServesQueuedWrites(t *testing.T) {
 	edit(t, a, info.ID, api.Edit{Ins: "a"})
 	h.connect(a.net, b.net)
 	h.connect(a.net, c.net)
-	share(t, a, b, info.ID, "write")
-	share(t, a, c, info.ID, "read")
-	for _, n := range []*testNode{b, c} {
-		waitFor(t, n.net.id+" to catch up", func() bool { return text(t, n, info.ID) == "a" })
-	}
+	shareAndCatchUp(t, a, info.ID, "a", []*testNode{b, c}, "write", "read")
 	h.disconnect(a.net, c.net)
 	edit(t, b, info.ID, api.Edit{Pos: 1, Ins: "b"})
 	waitFor(t, "a to take b's edit", func() bool { return text(t, a, info.ID) == "ab" })
@@ -530,4 +522,16 @@ func TestCatchUpServesQueuedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "c to catch up from a alone", func() bool { return text(t, c, info.ID) == "ab" })
+}
+
+// shareAndCatchUp shares document id from from with each node of to, in
+// the role of the same index, and waits until each shows want.
+func shareAndCatchUp(t *testing.T, from *testNode, id, want string, to []*testNode, roles ...string) {
+	t.Helper()
+	for i, n := range to {
+		share(t, from, n, id, roles[i])
+	}
+	for _, n := range to {
+		waitFor(t, n.net.id+" to catch up", func() bool { return text(t, n, id) == want })
+	}
 }
