@@ -106,10 +106,17 @@ func readSnapshot(ctx context.Context, r ds.Read, doc DocID) (*Snapshot, error) 
 	return decodeSnapshot(snapshotKey(doc), raw)
 }
 
+// decodeSnapshot decodes a snapshot record. Its payload is raw's bytes,
+// not a copy (a snapshot is the largest value a document has: the
+// record's two copies were a third of a compacted document's open; see
+// snapshotInPlace): the caller owns raw and reads the payload only.
 func decodeSnapshot(key string, raw []byte) (*Snapshot, error) {
 	var sr snapRec
-	if err := decodeRecord(recSnapshot, raw, &sr); err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+	if body, ok := recordInPlace(recSnapshot, raw); !ok || !snapshotInPlace(body, &sr) {
+		sr = snapRec{}
+		if err := decodeRecord(recSnapshot, raw, &sr); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
 	}
 	v, err := decodeVersion(sr.Covers)
 	if err != nil {

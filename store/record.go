@@ -109,6 +109,83 @@ func decodeRecord(kind uint64, data []byte, out any) error {
 	return nil
 }
 
+// byteStringAt reads the head of a definite-length byte string at the
+// start of data and returns the string's bytes in place and what follows.
+func byteStringAt(data []byte) (b, rest []byte, ok bool) {
+	if len(data) == 0 || data[0]>>5 != 2 {
+		return nil, nil, false
+	}
+	n, i := uint64(data[0]&0x1f), 1
+	switch {
+	case n < 24:
+	case n <= 27:
+		w := 1 << (n - 24)
+		if len(data) < 1+w {
+			return nil, nil, false
+		}
+		n = 0
+		for _, c := range data[1 : 1+w] {
+			n = n<<8 | uint64(c)
+		}
+		i += w
+	default:
+		return nil, nil, false // indefinite length or reserved: the slow path says which
+	}
+	if n > uint64(len(data)-i) {
+		return nil, nil, false
+	}
+	return data[i : i+int(n)], data[i+int(n):], true
+}
+
+// recordInPlace is decodeRecord's check of the envelope without copying
+// the body: the body is data's bytes. It takes only what decodeRecord
+// would accept with the same result, and reports false for anything else
+// (decodeRecord then says what is wrong); TestRecordInPlace and
+// FuzzRecordInPlace hold it to that.
+func recordInPlace(kind uint64, data []byte) ([]byte, bool) {
+	if len(data) == 0 || data[0] != 0x84 {
+		return nil, false
+	}
+	var version, k uint64
+	var sum uint32
+	rest, err := decMode.UnmarshalFirst(data[1:], &version)
+	if err != nil {
+		return nil, false
+	}
+	if rest, err = decMode.UnmarshalFirst(rest, &k); err != nil {
+		return nil, false
+	}
+	body, rest, ok := byteStringAt(rest)
+	if !ok {
+		return nil, false
+	}
+	if rest, err = decMode.UnmarshalFirst(rest, &sum); err != nil || len(rest) != 0 {
+		return nil, false
+	}
+	if version != recordFormat || k != kind || checksum(version, k, body) != sum {
+		return nil, false
+	}
+	return body, true
+}
+
+// snapshotInPlace decodes a snapshot record's body into sr with the
+// payload in place, taking only what decMode would decode alike.
+func snapshotInPlace(body []byte, sr *snapRec) bool {
+	if len(body) == 0 || body[0] != 0x82 {
+		return false
+	}
+	rest, err := decMode.UnmarshalFirst(body[1:], &sr.Covers)
+	if err != nil {
+		return false
+	}
+	payload, rest, ok := byteStringAt(rest)
+	if !ok || len(rest) != 0 {
+		return false
+	}
+	sr.Payload = payload
+	return true
+}
+
 func kindName(k uint64) string {
 	if n, ok := recKindName[k]; ok {
 		return n
