@@ -297,10 +297,7 @@ func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
 		// nothing happened since, so originLeft is its last item and R
 		// (the item after it, older than it) does not share that origin.
 		left := lv - 1
-		if d.ixOK {
-			d.ix.push(lv, lv+uint32(n), ty.l)
-		}
-		ty.l, ty.i = d.extend(ty.l, ty.i, itemRun{lv: lv, n: uint32(n), left: left, right: none}, text)
+		d.typeAfterLast(lv, uint32(n), text)
 		d.record(uint32(n))
 		d.h.appendInsert(lv, uint32(n), text)
 		ty.pos, ty.next = pos+n, d.h.end
@@ -345,6 +342,18 @@ func (d *Doc) localInsert(lt *localTxn, pos int, text string, n int) {
 		op.Right = d.h.id(right)
 	}
 	lt.Ops = append(lt.Ops, op)
+}
+
+// typeAfterLast places the run of n new items at LVs [lv, lv+n) right
+// after item lv-1, the end of the run d.typing holds (the typing paths,
+// local and remote: lv-1 is the newest item and nothing happened since),
+// extending that run.
+func (d *Doc) typeAfterLast(lv, n uint32, text string) {
+	ty := &d.typing
+	if d.ixOK {
+		d.ix.push(lv, lv+n, ty.l)
+	}
+	ty.l, ty.i = d.extend(ty.l, ty.i, itemRun{lv: lv, n: n, left: lv - 1, right: none}, text)
 }
 
 // normalizeFrom moves a place to the item it stands before; ok is false at

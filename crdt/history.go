@@ -93,18 +93,15 @@ func (h *history) agentOf(name string) (uint32, bool) {
 	if name == h.lastName[0] && name != "" {
 		return h.lastAgent[0], true
 	}
-	if name == h.lastName[1] && name != "" {
-		a := h.lastAgent[1]
-		h.lastName[0], h.lastName[1] = name, h.lastName[0]
-		h.lastAgent[0], h.lastAgent[1] = a, h.lastAgent[0]
-		return a, true
+	a, ok := h.lastAgent[1], name == h.lastName[1] && name != ""
+	if !ok {
+		if a, ok = h.agentByName[name]; !ok {
+			return 0, false
+		}
 	}
-	a, ok := h.agentByName[name]
-	if ok {
-		h.lastName[0], h.lastName[1] = name, h.lastName[0]
-		h.lastAgent[0], h.lastAgent[1] = a, h.lastAgent[0]
-	}
-	return a, ok
+	h.lastName[0], h.lastName[1] = name, h.lastName[0]
+	h.lastAgent[0], h.lastAgent[1] = a, h.lastAgent[0]
+	return a, true
 }
 
 func (h *history) addAgent(name string) uint32 {

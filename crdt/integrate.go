@@ -454,10 +454,7 @@ func (d *Doc) typeOn(t *Txn, p *Patch) bool {
 	one[0] = lv - 1
 	d.moveFrontier(one[:])
 	d.h.setTime(lv, t.Time)
-	if d.ixOK {
-		d.ix.push(lv, lv+n, ty.l)
-	}
-	ty.l, ty.i = d.extend(ty.l, ty.i, itemRun{lv: lv, n: n, left: lv - 1, right: none}, o.Text)
+	d.typeAfterLast(lv, n, o.Text)
 	*p = p.add(Change{Pos: ty.pos, Insert: o.Text})
 	ty.pos += int(n)
 	d.h.appendSpan(a, uint32(t.Seq), n, one[:])
