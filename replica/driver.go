@@ -714,7 +714,7 @@ func (dr *driver) forkedHeads(ctx context.Context, theirs store.Version, heads m
 		}
 		rec, err := dr.d.m.opts.Store.Txn(ctx, dr.d.id, agent, last.Seq)
 		if err != nil {
-			continue // not flushed yet: the next exchange sends it
+			continue // applied since sendMissing flushed the store: the next exchange sends it
 		}
 		out = append(out, rec.Payload)
 		if len(out) >= 64 {

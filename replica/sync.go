@@ -630,6 +630,17 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 	if d.mem == nil {
 		return 0, errLegacy
 	}
+	// The hello offered what this replica holds, and a remote transaction
+	// is applied before its batched write reaches the store: what is
+	// queued is written first, or what is read from the store below (the
+	// heads that prove a fork, the history streamed) would leave out the
+	// newest transactions the peer was offered, until the next
+	// anti-entropy round. Nothing queued costs nothing.
+	if f, ok := m.opts.Store.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			return 0, err
+		}
+	}
 	theirs, heads := hello.Version, hello.Heads
 	var forks [][]byte
 	var durable map[string]uint64
@@ -677,17 +688,6 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 	}
 	if err := send(forks); err != nil {
 		return sent, err
-	}
-	// The hello offered what this replica holds, and a remote transaction
-	// is applied before its batched write reaches the store: what is
-	// queued is written now, or the stream, read from the store, would
-	// leave out the newest transactions the peer was offered (and it asks
-	// again only at the next anti-entropy round). Nothing queued costs
-	// nothing.
-	if f, ok := m.opts.Store.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return sent, err
-		}
 	}
 	if err := m.streamHistory(ctx, d.id, since, send); err != nil {
 		return sent, err
