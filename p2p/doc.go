@@ -25,7 +25,10 @@
 //     backoff (0.5 s doubling to 2 s for the first minute of an outage, then
 //     to 1 min; ±20% jitter; each dial at most 3 s, so a dial started while
 //     the network was cut does not wait out SYN retries after it returns),
-//     checked every 30 s. The swarm's own dial backoff (5 s after a failed
+//     checked every 30 s and woken by every report of the peer's loss,
+//     including one with no report of the connection before it (a
+//     connection that closed before the swarm reported it: the keeper's
+//     dial succeeded, then the peer went). The swarm's own dial backoff (5 s after a failed
 //     dial, growing with each) is cleared before each of these dials: the
 //     keeper paces them, and the swarm's would refuse the first dials
 //     after a cut for seconds (forgetDialBackoff). In the first minute of an

@@ -338,8 +338,17 @@ func (n *Node) eventLoop(sub event.Subscription) {
 			ev := e.(event.EvtPeerConnectednessChanged)
 			connected := ev.Connectedness == network.Connected
 			n.mu.Lock()
+			kick := n.bootKick[ev.Peer]
 			if n.conns[ev.Peer] == connected {
 				n.mu.Unlock()
+				// A connection that closes before the swarm reports it
+				// comes as one "not connected" with no "connected" before
+				// it: nothing flips, but a keeper whose dial just succeeded
+				// holds that connection and must hear that it is gone, or
+				// it waits bootCheckEvery to notice.
+				if !connected {
+					kickKeeper(kick)
+				}
 				continue
 			}
 			if connected {
@@ -350,20 +359,28 @@ func (n *Node) eventLoop(sub event.Subscription) {
 				delete(n.conns, ev.Peer)
 			}
 			fs := slices.Clone(n.notify)
-			kick := n.bootKick[ev.Peer]
 			n.mu.Unlock()
 			n.log.Debug("peer connectedness", "peer", ev.Peer, "connected", connected)
-			if !connected && kick != nil {
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
+			if !connected {
+				kickKeeper(kick)
 			}
 			pe := PeerEvent{Peer: ev.Peer.String(), Connected: connected}
 			for _, f := range fs {
 				f(pe)
 			}
 		}
+	}
+}
+
+// kickKeeper wakes the bootstrap keeper listening on kick (nil: the peer
+// is no bootstrap peer); a wake already pending is enough.
+func kickKeeper(kick chan struct{}) {
+	if kick == nil {
+		return
+	}
+	select {
+	case kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
@@ -501,3 +503,65 @@ func TestPeerIDOf(t *testing.T) {
 		}
 	}
 }
+
+// A connection that closes before the swarm reports it reaches eventLoop as
+// one "not connected" with no "connected" before it (the swarm reads the
+// peer's state when it gets to the event). The keeper whose dial made that
+// connection believes it connected, so it must be woken all the same; before
+// this, it slept bootCheckEvery (30 s) with its bootstrap peer gone.
+func TestLostBeforeReportedWakesKeeper(t *testing.T) {
+	boot, other := peer.ID("boot"), peer.ID("other")
+	kick := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		log: testLogger(), ctx: ctx, cancel: cancel,
+		conns:    map[peer.ID]bool{},
+		bootKick: map[peer.ID]chan struct{}{boot: kick},
+		up:       make(chan struct{}),
+	}
+	events := make(chan any, 8)
+	n.wg.Add(1)
+	go n.eventLoop(fakeSub(events))
+	t.Cleanup(func() { cancel(); n.wg.Wait() })
+
+	woken := func(what string) {
+		t.Helper()
+		select {
+		case <-kick:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the bootstrap keeper was not woken by %s", what)
+		}
+	}
+	state := func(p peer.ID, c network.Connectedness) event.EvtPeerConnectednessChanged {
+		return event.EvtPeerConnectednessChanged{Peer: p, Connectedness: c}
+	}
+	events <- state(boot, network.NotConnected)
+	woken("a loss never reported as a connection")
+
+	events <- state(boot, network.Connected)
+	events <- state(boot, network.NotConnected)
+	woken("a loss after a reported connection")
+
+	// Other peers' losses wake no keeper: once the loop has handled the
+	// bootstrap peer's next event, nothing else may be pending.
+	events <- state(other, network.Connected)
+	events <- state(other, network.NotConnected)
+	events <- state(boot, network.Connected)
+	waitFor(t, 10*time.Second, "the loop to handle the bootstrap peer's connection", func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.conns[boot]
+	})
+	select {
+	case <-kick:
+		t.Fatal("another peer's loss woke the bootstrap keeper")
+	default:
+	}
+}
+
+// fakeSub is an event.Subscription delivering what is sent on ch.
+type fakeSub chan any
+
+func (s fakeSub) Out() <-chan any { return s }
+func (fakeSub) Close() error      { return nil }
+func (fakeSub) Name() string      { return "fake" }
