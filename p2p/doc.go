@@ -28,10 +28,10 @@
 //     checked every 30 s and woken by every report of the peer's loss,
 //     including one with no report of the connection before it (a
 //     connection that closed before the swarm reported it: the keeper's
-//     dial succeeded, then the peer went). The swarm's own dial backoff (5 s after a failed
-//     dial, growing with each) is cleared before each of these dials: the
-//     keeper paces them, and the swarm's would refuse the first dials
-//     after a cut for seconds (forgetDialBackoff). In the first minute of an
+//     dial succeeded, then the peer went). The swarm's own dial backoff
+//     (5 s after a failed dial, growing with each) is cleared before each
+//     of these dials: the keeper paces them, and the swarm's would refuse
+//     the first dials after a cut for seconds (forgetDialBackoff). In the first minute of an
 //     outage, when any peer connects (the network is likely back) a keeper
 //     waiting to redial dials at once (at most every 0.5 s), and a dial of
 //     it that has run 0.7 s is replaced by a fresh one (a new SYN, not the
