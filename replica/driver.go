@@ -288,10 +288,8 @@ func (dr *driver) checkpoint(ctx context.Context) error {
 		return nil
 	}
 	st := dr.d.m.opts.Store
-	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return err
-		}
+	if err := flushStore(ctx, st); err != nil {
+		return err
 	}
 	agents := slices.Sorted(maps.Keys(dr.hl.last))
 	heads := make([]*member.Header, len(agents))
@@ -433,10 +431,8 @@ func (dr *driver) takeCheckpoint(ctx context.Context, raw []byte) error {
 			return vocab.Reject(vocab.ReasonEquivocation, "a checkpoint whose head of %.16s… is not the one held", h.Agent)
 		}
 	}
-	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return err
-		}
+	if err := flushStore(ctx, st); err != nil {
+		return err
 	}
 	dropped, err := st.Compact(ctx, d.id, raw, store.Version(covers))
 	if err != nil {
@@ -502,10 +498,8 @@ func (dr *driver) drop(err error) {
 // store drop the transactions it covers.
 func (dr *driver) compact(ctx context.Context) error {
 	st := dr.d.m.opts.Store
-	if f, ok := st.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return err
-		}
+	if err := flushStore(ctx, st); err != nil {
+		return err
 	}
 	if _, err := st.Compact(ctx, dr.d.id, dr.doc.EncodeSnapshot(), store.Version(dr.doc.Version())); err != nil {
 		dr.d.m.log.Warn("compacting a document", "doc", dr.d.id, "err", err)

@@ -110,3 +110,21 @@ type Store interface {
 }
 
 var _ Store = (*store.Store)(nil)
+
+// flusher is a Store that batches writes (*store.Store does): Flush writes
+// what it has queued.
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+var _ flusher = (*store.Store)(nil)
+
+// flushStore writes what st has queued, if it queues anything: before what
+// is read from it must include every transaction applied (catch-up) or what
+// is written must follow them (checkpoint, compaction).
+func flushStore(ctx context.Context, st Store) error {
+	if f, ok := st.(flusher); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}

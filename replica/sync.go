@@ -636,10 +636,8 @@ func (m *Manager) sendMissing(ctx context.Context, s Stream, d *docState, hello 
 	// heads that prove a fork, the history streamed) would leave out the
 	// newest transactions the peer was offered, until the next
 	// anti-entropy round. Nothing queued costs nothing.
-	if f, ok := m.opts.Store.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return 0, err
-		}
+	if err := flushStore(ctx, m.opts.Store); err != nil {
+		return 0, err
 	}
 	theirs, heads := hello.Version, hello.Heads
 	var forks [][]byte
