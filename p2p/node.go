@@ -338,17 +338,16 @@ func (n *Node) eventLoop(sub event.Subscription) {
 			ev := e.(event.EvtPeerConnectednessChanged)
 			connected := ev.Connectedness == network.Connected
 			n.mu.Lock()
-			kick := n.bootKick[ev.Peer]
+			// Every loss wakes the peer's keeper, also one that flips
+			// nothing reported: a connection that closes before the swarm
+			// reports it comes as one "not connected" with no "connected"
+			// before it, and a keeper whose dial just made it would wait
+			// bootCheckEvery to notice it gone.
+			if !connected {
+				kickKeeper(n.bootKick[ev.Peer])
+			}
 			if n.conns[ev.Peer] == connected {
 				n.mu.Unlock()
-				// A connection that closes before the swarm reports it
-				// comes as one "not connected" with no "connected" before
-				// it: nothing flips, but a keeper whose dial just succeeded
-				// holds that connection and must hear that it is gone, or
-				// it waits bootCheckEvery to notice.
-				if !connected {
-					kickKeeper(kick)
-				}
 				continue
 			}
 			if connected {
@@ -361,9 +360,6 @@ func (n *Node) eventLoop(sub event.Subscription) {
 			fs := slices.Clone(n.notify)
 			n.mu.Unlock()
 			n.log.Debug("peer connectedness", "peer", ev.Peer, "connected", connected)
-			if !connected {
-				kickKeeper(kick)
-			}
 			pe := PeerEvent{Peer: ev.Peer.String(), Connected: connected}
 			for _, f := range fs {
 				f(pe)
