@@ -132,17 +132,13 @@ func fsyncTimes(b *testing.B, dir string, n int) []time.Duration {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, 100)
 	out := make([]time.Duration, 0, n)
 	for range n {
-		t0 := time.Now()
-		if _, err := f.Write(buf); err != nil {
+		s, err := writeSync(f)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, time.Since(t0))
+		out = append(out, s.took)
 	}
 	slices.Sort(out)
 	return out

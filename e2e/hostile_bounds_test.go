@@ -276,20 +276,15 @@ func startDiskProbe(dir string) *diskProbe {
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
-		buf := make([]byte, 100)
 		tick := time.NewTicker(diskProbeEvery)
 		defer tick.Stop()
 		for {
-			at := time.Now()
-			if _, err := f.Write(buf); err != nil {
+			s, err := writeSync(f)
+			if err != nil {
 				p.err = err
 				return
 			}
-			if err := f.Sync(); err != nil {
-				p.err = err
-				return
-			}
-			p.syncs = append(p.syncs, timed{at, time.Since(at)})
+			p.syncs = append(p.syncs, s)
 			select {
 			case <-p.stopC:
 				return
@@ -298,6 +293,20 @@ func startDiskProbe(dir string) *diskProbe {
 		}
 	}()
 	return p
+}
+
+// writeSync appends 100 bytes to f and fsyncs it, timed: the floor under
+// a keystroke, which is durable on its daemon's disk before it is sent.
+func writeSync(f *os.File) (timed, error) {
+	var buf [100]byte
+	at := time.Now()
+	if _, err := f.Write(buf[:]); err != nil {
+		return timed{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return timed{}, err
+	}
+	return timed{at, time.Since(at)}, nil
 }
 
 func (p *diskProbe) stop() ([]timed, error) {
